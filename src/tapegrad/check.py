@@ -1,0 +1,106 @@
+"""Numerical derivatives by central differences, and `gradcheck`, which compares them with
+autograd and, when they disagree, names the op whose rule is wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from . import floatmath as fm
+from .engine import Value, local_vjp, no_grad
+from .functional import value_and_grad
+from .graph import topological_order
+from .ops import BY_SYMBOL
+
+
+class GradcheckError(AssertionError):
+    """Autograd and central differences disagree; the message holds the table."""
+
+
+def _evaluate(f: Callable, args) -> float:
+    with no_grad():
+        out = f(*[Value(a) for a in args])
+    return out.data if isinstance(out, Value) else float(out)
+
+
+def numerical_derivative(f: Callable, x: float, h: float = 1e-6) -> float:
+    """(f(x + h) - f(x - h)) / 2h: the slope of `f` at `x`, as the lecture's first cells
+    nudge x. `f` may return a float or a Value."""
+    x = float(x)
+    return (_evaluate(f, [x + h]) - _evaluate(f, [x - h])) / (2.0 * h)
+
+
+def numerical_gradient(f: Callable, *inputs: float, h: float = 1e-6) -> tuple[float, ...]:
+    """Central-difference partial derivative of `f` for every input."""
+    xs = [float(_raw(x)) for x in inputs]
+    out = []
+    for i in range(len(xs)):
+        up, down = list(xs), list(xs)
+        up[i] += h
+        down[i] -= h
+        out.append((_evaluate(f, up) - _evaluate(f, down)) / (2.0 * h))
+    return tuple(out)
+
+
+def _raw(x) -> float:
+    return x.data if isinstance(x, Value) else x
+
+
+def _close(a: float, n: float, atol: float, rtol: float) -> bool:
+    if not (fm.isfinite(a) and fm.isfinite(n)):
+        return a == n or (a != a and n != n)  # same inf, or both nan
+    return abs(a - n) <= atol + rtol * abs(n)
+
+
+def gradcheck(
+    f: Callable, *inputs: float, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3
+) -> bool:
+    """Check `f`'s autograd gradient against central differences at `inputs`.
+
+    Returns True, or raises GradcheckError with a table (input, autograd, numerical, error)
+    and the ops in the graph whose own rule disagrees with central differences.
+    """
+    xs = [float(_raw(x)) for x in inputs]
+    _, auto = value_and_grad(f, argnums=tuple(range(len(xs))))(*xs)
+    numeric = numerical_gradient(f, *xs, h=eps)
+    bad = [i for i in range(len(xs)) if not _close(auto[i], numeric[i], atol, rtol)]
+    if not bad:
+        return True
+    rows = [f"{'input':>8} {'autograd':>16} {'numerical':>16} {'error':>12}"]
+    for i in range(len(xs)):
+        flag = "  <- disagrees" if i in bad else ""
+        rows.append(
+            f"{i:>8} {auto[i]:>16.8g} {numeric[i]:>16.8g} {abs(auto[i] - numeric[i]):>12.3g}{flag}"
+        )
+    suspects = _suspect_ops(f, xs, eps, atol, rtol)
+    blame = (
+        "ops whose rule disagrees with central differences: " + ", ".join(suspects)
+        if suspects
+        else "every op's local rule agrees; the function may not be smooth at this point"
+    )
+    raise GradcheckError(
+        f"gradcheck failed for {getattr(f, '__name__', f)}:\n" + "\n".join(rows) + "\n" + blame
+    )
+
+
+def _suspect_ops(f: Callable, xs, eps: float, atol: float, rtol: float) -> list[str]:
+    """Check each node's vector-Jacobian rule against central differences of its forward rule."""
+    out = f(*[Value(x) for x in xs])
+    suspects = []
+    for node in topological_order(out):
+        if not node._prev:
+            continue
+        op = BY_SYMBOL[node._op]
+        args = [c.data for c in node._prev]
+        auto = local_vjp(node, 1.0, fm)
+        for i, a in enumerate(auto):
+            if a is None:
+                continue
+            up, down = list(args), list(args)
+            up[i] += eps
+            down[i] -= eps
+            numeric = (op.fwd(fm, *up) - op.fwd(fm, *down)) / (2.0 * eps)
+            if not _close(a, numeric, atol, rtol):
+                suspects.append(
+                    f"'{op.name}' argument {i} at {args} (rule {a:.8g}, numerical {numeric:.8g})"
+                )
+    return suspects

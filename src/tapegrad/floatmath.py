@@ -1,0 +1,132 @@
+"""IEEE-754 math on Python floats: the namespace the eager engine runs the op table with.
+
+Python's `math` raises where IEEE (and PyTorch) return a value: `exp(1000)` is an
+OverflowError, `log(0)` and `sqrt(-1)` are ValueErrors, `1/0` is a ZeroDivisionError and
+`(-8) ** (1/3)` is a complex number. Each function here returns what PyTorch returns instead:
+inf, -inf or nan.
+"""
+
+import math
+
+inf = math.inf
+nan = math.nan
+isfinite = math.isfinite
+tanh = math.tanh  # already total: tanh(±1000) = ±1.0
+
+
+def exp(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return inf
+
+
+def log(x: float) -> float:
+    if x > 0.0:
+        return math.log(x)
+    if x == 0.0:
+        return -inf
+    return nan  # negative or nan
+
+
+def log1p(x: float) -> float:
+    if x > -1.0:
+        return math.log1p(x)
+    if x == -1.0:
+        return -inf
+    return nan
+
+
+def sqrt(x: float) -> float:
+    return math.sqrt(x) if x >= 0.0 else nan
+
+
+def sin(x: float) -> float:
+    return math.sin(x) if math.isfinite(x) else nan
+
+
+def cos(x: float) -> float:
+    return math.cos(x) if math.isfinite(x) else nan
+
+
+def sigmoid(x: float) -> float:
+    # Split on the sign so exp never overflows: sigmoid(±1000) is exactly 1.0 / 0.0.
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    if x < 0.0:
+        e = math.exp(x)
+        return e / (1.0 + e)
+    return nan
+
+
+def _is_odd_integer(y: float) -> bool:
+    return math.isfinite(y) and y == math.floor(y) and math.fmod(y, 2.0) != 0.0
+
+
+def pow(x: float, y: float) -> float:  # noqa: A001 - the namespace mirrors math and NumPy names
+    try:
+        return math.pow(x, y)
+    except OverflowError:
+        return -inf if x < 0.0 and _is_odd_integer(y) else inf
+    except ValueError:
+        if x == 0.0:  # 0 ** negative: a pole, signed like 1/x for odd integer powers of -0.0
+            return math.copysign(inf, x) if _is_odd_integer(y) else inf
+        return nan  # negative base, fractional exponent: real result does not exist
+
+
+def div(a: float, b: float) -> float:
+    try:
+        return a / b
+    except ZeroDivisionError:
+        if a != a or a == 0.0:
+            return nan
+        return math.copysign(inf, a) * math.copysign(1.0, b)
+
+
+def relu(x: float) -> float:
+    return x if x > 0.0 or x != x else 0.0  # nan passes through, as torch.relu
+
+
+def sign(x: float) -> float:
+    if x > 0.0:
+        return 1.0
+    if x < 0.0:
+        return -1.0
+    return x  # 0.0, -0.0 or nan
+
+
+def abs(x: float) -> float:  # noqa: A001
+    return math.fabs(x)
+
+
+def maximum(a: float, b: float) -> float:
+    if a != a or b != b:
+        return nan
+    return a if a >= b else b
+
+
+def minimum(a: float, b: float) -> float:
+    if a != a or b != b:
+        return nan
+    return a if a <= b else b
+
+
+def where(cond: bool, a: float, b: float) -> float:
+    return a if cond else b
+
+
+# Comparisons give masks for `where`; they never carry gradient.
+def eq(a: float, b: float) -> bool:
+    return a == b
+
+
+def gt(a: float, b: float) -> bool:
+    return a > b
+
+
+def ge(a: float, b: float) -> bool:
+    return a >= b
+
+
+def lt(a: float, b: float) -> bool:
+    return a < b

@@ -1,0 +1,89 @@
+"""Walking a graph of Values: topological order, the lecture's `trace`, counts, zeroing grads.
+
+Every walk here is iterative, so a chain a million nodes deep needs no recursion limit. Nodes
+are anything with a `_prev` tuple of children, so these helpers import nothing from the engine.
+"""
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+def topological_order(root) -> list:
+    """Every node reachable from `root`, children before parents, `root` last.
+
+    The same order micrograd's recursive `build_topo` gives (depth first, children in order),
+    built with an explicit stack.
+    """
+    order = []
+    seen = {root}
+    stack = [(root, iter(root._prev))]
+    while stack:
+        node, children = stack[-1]
+        for child in children:
+            if child not in seen:
+                seen.add(child)
+                stack.append((child, iter(child._prev)))
+                break
+        else:  # every child is placed: the node can be
+            stack.pop()
+            order.append(node)
+    return order
+
+
+def trace(root) -> tuple[set, set]:
+    """The lecture's `trace`: the set of nodes and the set of (child, parent) edges."""
+    nodes = set(topological_order(root))
+    edges = {(child, node) for node in nodes for child in node._prev}
+    return nodes, edges
+
+
+def zero_grad(roots) -> None:
+    """Set `.grad = 0.0` on every node of the graph(s) below `roots` (one Value or several)."""
+    if hasattr(roots, "_prev"):
+        roots = (roots,)
+    for node in reachable(roots):
+        node.grad = 0.0
+
+
+@dataclass(frozen=True)
+class GraphStats:
+    """Sizes of a graph: nodes, edges, leaves, depth (longest path) and ops by kind."""
+
+    nodes: int
+    edges: int
+    leaves: int
+    depth: int
+    ops: dict[str, int]
+
+
+def stats(root) -> GraphStats:
+    """Count what a graph is made of; `depth` is the number of ops on the longest path."""
+    order = topological_order(root)
+    depth: dict = {}
+    ops: Counter = Counter()
+    edges = 0
+    for node in order:
+        prev = node._prev
+        edges += len(prev)
+        depth[node] = 1 + max(depth[c] for c in prev) if prev else 0
+        if prev:
+            ops[node._op] += 1
+    leaves = sum(1 for n in order if not n._prev)
+    return GraphStats(len(order), edges, leaves, depth[root], dict(ops))
+
+
+def leaves(root) -> list:
+    """The leaf nodes (no children) of a graph, in topological order."""
+    return [n for n in topological_order(root) if not n._prev]
+
+
+def reachable(roots: Iterable) -> list:
+    """Every node reachable from any of `roots`, each once, in topological order."""
+    out, seen = [], set()
+    for root in roots:
+        for node in topological_order(root):
+            if node not in seen:
+                seen.add(node)
+                out.append(node)
+    return out

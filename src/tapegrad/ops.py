@@ -1,0 +1,115 @@
+"""The primitive table: every op's forward rule and vector-Jacobian rules, written once.
+
+Each rule takes a math namespace `m` first and uses only its functions and the arithmetic
+operators `+ - *`, so one rule runs three ways:
+
+- eager: `m` is `tapegrad.floatmath`, values are Python floats;
+- higher order: `m` is the Value namespace, values are Values, so gradients are differentiable;
+- compiled tape: `m` is the NumPy namespace, values are arrays over a batch.
+
+`fwd(m, *args)` returns the op's output. `vjps[i](m, g, out, *args)` returns the gradient that
+flows into argument i, given the output's gradient `g` and the output `out` itself. A
+derivative that reuses `out` (exp, tanh, sigmoid) is cheaper and, run on Values, still exact.
+
+Everything else (neg, sub, div, softplus, softmax, losses) is composed from these and has no
+rule of its own. Numerical stability lives inside the rules, once, so every mode inherits it.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from math import log as _ln
+
+LN2 = _ln(2.0)
+
+
+@dataclass(frozen=True)
+class Op:
+    """A primitive: its name, the symbol a Value shows as `_op`, and its rules."""
+
+    name: str
+    symbol: str
+    fwd: Callable
+    vjps: tuple[Callable, ...]
+
+    @property
+    def arity(self) -> int:
+        return len(self.vjps)
+
+    def __repr__(self) -> str:
+        return f"Op({self.name!r}, symbol={self.symbol!r}, arity={self.arity})"
+
+
+def _pow_dx(m, g, out, x, p):
+    # d/dx x**p = p * x**(p-1); PyTorch takes it as exactly 0 when p == 0 (even at x == 0).
+    return m.where(m.eq(p, 0.0), 0.0, g * p * m.pow(x, p - 1.0))
+
+
+def _pow_dp(m, g, out, x, p):
+    # d/dp x**p = x**p * log(x); at x == 0 with p >= 0 the limit is 0, not 0 * -inf.
+    return m.where(m.eq(x, 0.0), m.where(m.ge(p, 0.0), 0.0, g * out * m.log(x)), g * out * m.log(x))
+
+
+def _share(m, a, b):
+    """How much of max(a, b)'s gradient `a` gets: all if it wins, half on a tie (as PyTorch)."""
+    return m.where(m.gt(a, b), 1.0, m.where(m.eq(a, b), 0.5, 0.0))
+
+
+def _logaddexp(m, a, b):
+    # log(e^a + e^b) without overflow; a == b is split off so that inf + inf gives inf, not nan.
+    big = m.maximum(a, b)
+    return m.where(m.eq(a, b), a + LN2, big + m.log1p(m.exp(-m.abs(a - b))))
+
+
+# fmt: off
+ADD = Op("add", "+", lambda m, a, b: a + b,
+         (lambda m, g, out, a, b: g,
+          lambda m, g, out, a, b: g))
+MUL = Op("mul", "*", lambda m, a, b: a * b,
+         (lambda m, g, out, a, b: g * b,
+          lambda m, g, out, a, b: g * a))
+POW = Op("pow", "**", lambda m, x, p: m.pow(x, p),
+         (_pow_dx, _pow_dp))
+EXP = Op("exp", "exp", lambda m, x: m.exp(x),
+         (lambda m, g, out, x: g * out,))
+LOG = Op("log", "log", lambda m, x: m.log(x),
+         (lambda m, g, out, x: m.div(g, x),))
+TANH = Op("tanh", "tanh", lambda m, x: m.tanh(x),
+          (lambda m, g, out, x: g * (1.0 - out * out),))
+SIGMOID = Op("sigmoid", "sigmoid", lambda m, x: m.sigmoid(x),
+             (lambda m, g, out, x: g * out * (1.0 - out),))
+RELU = Op("relu", "relu", lambda m, x: m.relu(x),
+          (lambda m, g, out, x: m.where(m.gt(x, 0.0), g, 0.0),))
+ABS = Op("abs", "abs", lambda m, x: m.abs(x),
+         (lambda m, g, out, x: g * m.sign(x),))
+SQRT = Op("sqrt", "sqrt", lambda m, x: m.sqrt(x),
+          (lambda m, g, out, x: m.div(g, 2.0 * out),))
+SIN = Op("sin", "sin", lambda m, x: m.sin(x),
+         (lambda m, g, out, x: g * m.cos(x),))
+COS = Op("cos", "cos", lambda m, x: m.cos(x),
+         (lambda m, g, out, x: -(g * m.sin(x)),))
+MAX = Op("max", "max", lambda m, a, b: m.maximum(a, b),
+         (lambda m, g, out, a, b: g * _share(m, a, b),
+          lambda m, g, out, a, b: g * _share(m, b, a)))
+MIN = Op("min", "min", lambda m, a, b: m.minimum(a, b),
+         (lambda m, g, out, a, b: g * _share(m, b, a),
+          lambda m, g, out, a, b: g * _share(m, a, b)))
+# clamp passes the gradient to x inside [lo, hi], boundaries included (as torch.clamp);
+# outside, to the bound that clipped it.
+CLAMP = Op("clamp", "clamp", lambda m, x, lo, hi: m.minimum(m.maximum(x, lo), hi),
+           (lambda m, g, out, x, lo, hi: m.where(m.lt(x, lo), 0.0, m.where(m.gt(x, hi), 0.0, g)),
+            lambda m, g, out, x, lo, hi: m.where(m.lt(x, lo), g, 0.0),
+            lambda m, g, out, x, lo, hi: m.where(m.gt(x, hi), g, 0.0)))
+LOGADDEXP = Op("logaddexp", "logaddexp", _logaddexp,
+               (lambda m, g, out, a, b: g * m.exp(a - out),
+                lambda m, g, out, a, b: g * m.exp(b - out)))
+# fmt: on
+
+OPS: dict[str, Op] = {
+    op.name: op
+    for op in (ADD, MUL, POW, EXP, LOG, TANH, SIGMOID, RELU, ABS, SQRT, SIN, COS, MAX, MIN, CLAMP)
+    + (LOGADDEXP,)
+}
+"""Every primitive by name."""
+
+BY_SYMBOL: dict[str, Op] = {op.symbol: op for op in OPS.values()}
+"""Every primitive by the symbol a Value records in `_op`."""

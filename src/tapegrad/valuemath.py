@@ -1,0 +1,105 @@
+"""The op table's math namespace over Values, and the op functions users call.
+
+Each function applies its primitive when any argument is a Value and falls back to plain
+float math otherwise. Run through these, a vector-Jacobian rule builds Values, which is how
+`backward(create_graph=True)` and `grad(grad(f))` differentiate a derivative.
+"""
+
+from __future__ import annotations
+
+from . import floatmath as fm
+from . import ops
+from .engine import Constant, Value, apply, as_value
+
+
+def _lift(op: ops.Op):
+    def fn(*args):
+        if any(isinstance(a, Value) for a in args):
+            return apply(op, *[as_value(a) for a in args])
+        return op.fwd(fm, *args)
+
+    fn.__name__ = op.name
+    fn.__doc__ = f"The `{op.name}` primitive on Values (or plain floats)."
+    return fn
+
+
+exp = _lift(ops.EXP)
+log = _lift(ops.LOG)
+tanh = _lift(ops.TANH)
+sigmoid = _lift(ops.SIGMOID)
+relu = _lift(ops.RELU)
+abs = _lift(ops.ABS)  # noqa: A001
+sqrt = _lift(ops.SQRT)
+sin = _lift(ops.SIN)
+cos = _lift(ops.COS)
+pow = _lift(ops.POW)  # noqa: A001
+maximum = _lift(ops.MAX)
+minimum = _lift(ops.MIN)
+logaddexp = _lift(ops.LOGADDEXP)
+_clamp = _lift(ops.CLAMP)
+
+
+def clamp(x, lo=None, hi=None):
+    """Limit x to [lo, hi]; None leaves that side open."""
+    return _clamp(x, -fm.inf if lo is None else lo, fm.inf if hi is None else hi)
+
+
+def softplus(x):
+    """log(1 + exp(x)), stable for any x."""
+    return logaddexp(x, 0.0)
+
+
+def div(a, b):
+    if isinstance(a, Value) or isinstance(b, Value):
+        return as_value(a) / b
+    return fm.div(a, b)
+
+
+# Masks and signs read data only: they steer a rule but carry no gradient.
+def _d(x) -> float:
+    return x.data if isinstance(x, Value) else x
+
+
+def eq(a, b) -> bool:
+    return _d(a) == _d(b)
+
+
+def gt(a, b) -> bool:
+    return _d(a) > _d(b)
+
+
+def ge(a, b) -> bool:
+    return _d(a) >= _d(b)
+
+
+def lt(a, b) -> bool:
+    return _d(a) < _d(b)
+
+
+def sign(x) -> float:
+    return fm.sign(_d(x))
+
+
+def where(cond: bool, a, b):
+    return a if cond else b
+
+
+__all__ = [
+    "Constant",
+    "abs",
+    "clamp",
+    "cos",
+    "div",
+    "exp",
+    "log",
+    "logaddexp",
+    "maximum",
+    "minimum",
+    "pow",
+    "relu",
+    "sigmoid",
+    "sin",
+    "softplus",
+    "sqrt",
+    "tanh",
+]
