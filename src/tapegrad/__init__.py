@@ -1,4 +1,10 @@
-"""tapegrad: a scalar autograd engine you can read, see, check and train fast with."""
+"""tapegrad: a scalar autograd engine you can read, see, check and train fast with.
+
+`import tapegrad` loads only the pure-Python engine; the names that need NumPy, graphviz or
+matplotlib (`draw_dot`, `compile`, `save`, `load`, `nn`, ...) are imported on first use.
+"""
+
+from importlib import import_module
 
 from .check import gradcheck, numerical_derivative, numerical_gradient
 from .engine import (
@@ -16,20 +22,50 @@ from .graph import topological_order, trace, zero_grad
 
 __version__ = "0.1.0"
 
+# name -> module that defines it, loaded on first access (PEP 562).
+_LAZY = {
+    "draw_dot": "tapegrad.viz",
+    "format_graph": "tapegrad.textgraph",
+    "print_graph": "tapegrad.textgraph",
+    "compile": "tapegrad.tape",
+    "save": "tapegrad.checkpoint",
+    "load": "tapegrad.checkpoint",
+    "to_torch": "tapegrad.interop",
+    "fit": "tapegrad.train",
+}
+_SUBMODULES = ("nn", "losses", "optim", "data", "train", "plots", "viz", "tape", "valuemath", "ops")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    if name in _SUBMODULES:
+        return import_module(f"tapegrad.{name}")
+    raise AttributeError(f"module 'tapegrad' has no attribute {name!r}")
+
+
 __all__ = [
     "AnomalyError",
     "Constant",
     "Value",
     "__version__",
+    "compile",
     "detect_anomaly",
+    "draw_dot",
     "enable_grad",
+    "fit",
+    "format_graph",
     "grad",
     "gradcheck",
     "is_grad_enabled",
+    "load",
     "no_grad",
     "numerical_derivative",
     "numerical_gradient",
+    "print_graph",
+    "save",
     "scope",
+    "to_torch",
     "topological_order",
     "trace",
     "value_and_grad",
