@@ -1,0 +1,44 @@
+"""The way out to PyTorch: an MLP as an equivalent `torch.nn.Sequential` with the same weights.
+
+torch is optional and imported only when `to_torch` is called.
+"""
+
+from __future__ import annotations
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError as e:
+        raise ImportError(
+            "to_torch needs PyTorch, which is not installed: pip install 'tapegrad[torch]'"
+        ) from e
+    return torch
+
+
+def to_torch(model):
+    """An equivalent `torch.nn.Sequential`: one float64 `Linear` per layer, each followed by
+    its activation module (none after a linear layer), holding copies of the weights.
+
+    A one-output model gives a tensor of shape (..., 1) where tapegrad gives a single Value.
+    """
+    torch = _import_torch()
+    layers = getattr(model, "layers", None)
+    if not layers:
+        raise TypeError(f"to_torch converts an MLP, got {type(model).__name__}")
+    acts = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid}
+    modules = []
+    for layer in layers:
+        linear = torch.nn.Linear(layer.nin, layer.nout, dtype=torch.float64)
+        with torch.no_grad():
+            linear.weight.copy_(
+                torch.tensor([[w.data for w in n.w] for n in layer.neurons], dtype=torch.float64)
+            )
+            linear.bias.copy_(torch.tensor([n.b.data for n in layer.neurons], dtype=torch.float64))
+        modules.append(linear)
+        if layer.act != "linear":
+            modules.append(acts[layer.act]())
+    return torch.nn.Sequential(*modules)
+
+
+__all__ = ["to_torch"]

@@ -1,0 +1,153 @@
+"""Losses on Values, one sample at a time, composed from primitives (no derivative written here).
+
+Each loss takes a model output and a plain-number target. Stable ones are built on the
+`logaddexp` primitive, whose rule is stable once for every mode; no shift is computed from the
+data, because a data-dependent constant would be frozen into a compiled tape.
+"""
+
+from __future__ import annotations
+
+import numbers
+import operator
+from collections.abc import Callable, Iterable, Sequence
+from functools import reduce
+
+from . import valuemath as vm
+from .engine import Value
+
+
+def _num(x) -> float:
+    return x.data if isinstance(x, Value) else x
+
+
+def mse(pred, target):
+    """Squared error (pred - target)**2; for lists, the mean over elements (torch's mse_loss)."""
+    if isinstance(pred, list | tuple):
+        if not isinstance(target, list | tuple) or len(target) != len(pred):
+            raise ValueError(
+                f"mse: target must be a list as long as pred ({len(pred)} outputs), got {target!r}"
+            )
+        return mean([(p - t) ** 2 for p, t in zip(pred, target, strict=True)])
+    return (pred - target) ** 2
+
+
+def hinge(score, y):
+    """The max-margin (SVM) loss relu(1 - y*score) for a label y in {-1, +1}.
+
+    Written `(1 + -y*score).relu()` as micrograd's demo does, so its numbers match bit for bit.
+    """
+    if _num(y) not in (1, -1):
+        raise ValueError(f"hinge: label must be -1 or +1, got {y!r}")
+    return (1 + -y * score).relu()
+
+
+def bce_with_logits(logit, y):
+    """Binary cross-entropy from a logit, for a label y in [0, 1] (usually 0 or 1):
+    y*softplus(-logit) + (1 - y)*softplus(logit). Finite and exact at |logit| = 1000."""
+    if not 0 <= _num(y) <= 1:
+        raise ValueError(f"bce_with_logits: label must be in [0, 1], got {y!r}")
+    return y * vm.softplus(-logit) + (1 - y) * vm.softplus(logit)
+
+
+def logsumexp(values: Sequence):
+    """log(sum(exp(v))), folded from the stable `logaddexp` primitive: no overflow, no shift."""
+    if len(values) == 0:
+        raise ValueError("logsumexp of an empty list")
+    return reduce(vm.logaddexp, values)
+
+
+def softmax_cross_entropy(logits: Sequence, y: int):
+    """Cross-entropy of softmax(logits) against class index y: logsumexp(logits) - logits[y]."""
+    if not isinstance(logits, list | tuple) or not logits:
+        raise ValueError(
+            f"softmax_cross_entropy: logits must be a non-empty list, got {type(logits).__name__}"
+        )
+    k = _class_index(y, len(logits), "softmax_cross_entropy")
+    return logsumexp(logits) - logits[k]
+
+
+def _class_index(y, n: int, who: str) -> int:
+    try:
+        k = operator.index(y)
+    except TypeError:
+        if isinstance(y, numbers.Real) and float(y).is_integer():
+            k = int(y)  # a float label such as 2.0 from a CSV column
+        else:
+            raise ValueError(f"{who}: class must be an integer, got {y!r}") from None
+    if not 0 <= k < n:
+        raise ValueError(f"{who}: class {k} is out of range for {n} logits")
+    return k
+
+
+def l2(params, alpha: float):
+    """The L2 penalty alpha * sum(p*p), micrograd's reg_loss; `params` may be a Module."""
+    if hasattr(params, "parameters"):
+        params = params.parameters()
+    return alpha * sum(p * p for p in params)
+
+
+def mean(values: Sequence):
+    """The mean of a list of losses, as micrograd writes it: sum(values) * (1.0 / len(values))."""
+    if not isinstance(values, list | tuple):
+        values = list(values)
+    if len(values) == 0:
+        raise ValueError("mean of an empty list of losses")
+    return sum(values) * (1.0 / len(values))
+
+
+def _sign_hit(out, y) -> bool:
+    return (_num(y) > 0) == (_num(out) > 0)
+
+
+def _logit_hit(out, y) -> bool:
+    return (_num(out) > 0) == (_num(y) > 0.5)
+
+
+def _argmax_hit(out, y) -> bool:
+    scores = [_num(v) for v in out]
+    return max(range(len(scores)), key=scores.__getitem__) == _class_index(
+        y, len(scores), "accuracy"
+    )
+
+
+_HITS: dict[str, Callable] = {
+    "hinge": _sign_hit,  # score sign vs label -1/+1
+    "mse": _sign_hit,  # regression onto -1/+1 targets, as in the lecture
+    "bce": _logit_hit,  # logit > 0 vs label 0/1
+    "softmax_ce": _argmax_hit,  # argmax of the logits vs class index
+}
+
+
+def accuracy(outputs: Iterable, targets: Iterable, loss_name: str) -> float:
+    """The fraction of outputs that predict their target, read the way `loss_name` reads them:
+    hinge/mse: sign vs -1/+1; bce: logit > 0 vs 0/1; softmax_ce: argmax vs class index."""
+    if loss_name not in _HITS:
+        raise ValueError(f"accuracy: unknown loss {loss_name!r}: expected one of {list(_HITS)}")
+    outputs, targets = list(outputs), list(targets)
+    if len(outputs) != len(targets):
+        raise ValueError(f"accuracy: {len(outputs)} outputs but {len(targets)} targets")
+    if not outputs:
+        raise ValueError("accuracy of no outputs")
+    hit = _HITS[loss_name]
+    return sum(1 for o, t in zip(outputs, targets, strict=True) if hit(o, t)) / len(outputs)
+
+
+LOSSES: dict[str, Callable] = {
+    "hinge": hinge,
+    "mse": mse,
+    "bce": bce_with_logits,
+    "softmax_ce": softmax_cross_entropy,
+}
+"""Per-sample loss by the name the CLI and `accuracy` use."""
+
+__all__ = [
+    "LOSSES",
+    "accuracy",
+    "bce_with_logits",
+    "hinge",
+    "l2",
+    "logsumexp",
+    "mean",
+    "mse",
+    "softmax_cross_entropy",
+]

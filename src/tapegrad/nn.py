@@ -1,0 +1,281 @@
+"""Neural-net modules on Values: Module, Neuron, Layer and MLP, as in micrograd, plus state dicts.
+
+Initialisation is micrograd's, draw for draw: each neuron's weights are `rng.uniform(-1, 1)`
+in order, its bias is 0, and neurons and layers draw one after another from one
+`random.Random`. So `MLP(2, [16, 16, 1], seed=1337)` holds the very weights micrograd's
+`MLP(2, [16, 16, 1])` gets after `random.seed(1337)`; with neither `seed` nor `rng`, the weights
+come from Python's global `random`, exactly as micrograd does.
+
+Modules tag what they create with `tapegrad.scope` ("layers.1.neurons.3"), so pictures can
+collapse a network into its layers and neurons.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import random
+from collections.abc import Callable, Mapping
+
+from .engine import Value, scope
+
+ACTIVATIONS: dict[str, Callable[[Value], Value]] = {
+    "relu": lambda v: v.relu(),
+    "tanh": lambda v: v.tanh(),
+    "sigmoid": lambda v: v.sigmoid(),
+    "linear": lambda v: v,
+}
+"""Activation name -> what a neuron applies to its weighted sum."""
+
+_ACT_TITLES = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "linear": "Linear"}
+
+
+def _check_act(act) -> str:
+    if act not in ACTIVATIONS:
+        allowed = ", ".join(repr(a) for a in ACTIVATIONS)
+        raise ValueError(f"unknown activation {act!r}: expected one of {allowed}")
+    return act
+
+
+def _check_count(name: str, n) -> int:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ValueError(f"{name} must be a positive integer, got {n!r}")
+    return int(n)
+
+
+def _make_rng(rng, seed):
+    """The random source to draw weights from: `rng`, a Random seeded with `seed`, or (neither
+    given) Python's global `random` module, as micrograd does."""
+    if rng is not None and seed is not None:
+        raise ValueError("give either rng= or seed=, not both")
+    if rng is not None:
+        if not callable(getattr(rng, "uniform", None)):
+            raise TypeError(f"rng must be a random.Random, got {type(rng).__name__}")
+        return rng
+    if seed is not None:
+        return random.Random(seed)
+    return random
+
+
+def _as_inputs(x, nin: int, who: str) -> list:
+    if isinstance(x, Value | numbers.Real):
+        x = [x]
+    elif not isinstance(x, list | tuple):
+        x = list(x)
+    if len(x) != nin:
+        raise ValueError(f"{who} expects {nin} inputs, got {len(x)}")
+    return x
+
+
+class Module:
+    """Base class: finds its parameters in its attributes (Values, Modules and lists of them),
+    in the order they were assigned, and names them by attribute path as PyTorch does."""
+
+    def named_parameters(self) -> list[tuple[str, Value]]:
+        """(name, parameter) pairs, e.g. ("layers.0.neurons.3.w.1", Value); each Value once."""
+        out: list[tuple[str, Value]] = []
+        seen: set[int] = set()
+        _collect(self, "", out, seen)
+        return out
+
+    def parameters(self) -> list[Value]:
+        """Every parameter, in `named_parameters` order."""
+        return [p for _, p in self.named_parameters()]
+
+    def zero_grad(self) -> None:
+        """Set every parameter's `.grad` to 0 (gradients accumulate across `backward()` calls)."""
+        for p in self.parameters():
+            p.grad = 0.0
+
+    def state_dict(self) -> dict[str, float]:
+        """The weights as plain floats, name -> value, in parameter order."""
+        return {name: p.data for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state_dict: Mapping[str, float]) -> None:
+        """Set every weight from `state_dict`. All or nothing: the names must be exactly this
+        module's and every value a finite real number, checked before any weight changes."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"state_dict must be a mapping of name -> number, got {type(state_dict).__name__}"
+            )
+        named = self.named_parameters()
+        names = [n for n, _ in named]
+        missing = [n for n in names if n not in state_dict]
+        known = set(names)
+        unexpected = [k for k in state_dict if k not in known]
+        if missing or unexpected:
+            parts = [f"expected {len(names)} parameters, got {len(state_dict)}"]
+            if missing:
+                parts.append(f"missing {_some(missing)}")
+            if unexpected:
+                parts.append(f"unexpected {_some(unexpected)}")
+            raise ValueError("state_dict does not match the model: " + "; ".join(parts))
+        values = []
+        for name in names:
+            v = state_dict[name]
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                raise ValueError(
+                    f"state_dict[{name!r}] must be a real number, got {type(v).__name__}: {v!r:.60}"
+                )
+            try:
+                v = float(v)
+            except OverflowError:  # an integer too large for a float
+                v = math.inf
+            if not math.isfinite(v):
+                raise ValueError(f"state_dict[{name!r}] is {v}: weights must be finite")
+            values.append(v)
+        for (_, p), v in zip(named, values, strict=True):
+            p.data = v
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def _some(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _collect(obj, prefix: str, out: list, seen: set) -> None:
+    for attr, value in vars(obj).items():
+        _collect_value(value, prefix + attr, out, seen)
+
+
+def _collect_value(value, name: str, out: list, seen: set) -> None:
+    if isinstance(value, Value):
+        if id(value) not in seen:
+            seen.add(id(value))
+            out.append((name, value))
+    elif isinstance(value, Module):
+        if id(value) not in seen:  # a shared (or self-referencing) module is walked once
+            seen.add(id(value))
+            _collect(value, name + ".", out, seen)
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            if isinstance(item, Value | Module | list | tuple):
+                _collect_value(item, f"{name}.{i}", out, seen)
+
+
+class Neuron(Module):
+    """One neuron: act(w . x + b), with weights drawn uniform in [-1, 1] and bias 0."""
+
+    def __init__(self, nin: int, act: str = "relu", *, rng=None, seed=None) -> None:
+        nin = _check_count("nin", nin)
+        self._act = ACTIVATIONS[_check_act(act)]
+        r = _make_rng(rng, seed)
+        self.w = [Value(r.uniform(-1, 1)) for _ in range(nin)]
+        self.b = Value(0.0)
+        self.act = act
+
+    @property
+    def nin(self) -> int:
+        return len(self.w)
+
+    def __call__(self, x) -> Value:
+        return self._forward(_as_inputs(x, len(self.w), repr(self)))
+
+    def _forward(self, x) -> Value:
+        # micrograd's exact op order, so trained numbers match it bit for bit.
+        return self._act(sum((wi * xi for wi, xi in zip(self.w, x, strict=True)), self.b))
+
+    def __repr__(self) -> str:
+        return f"{_ACT_TITLES[self.act]}Neuron({len(self.w)})"
+
+
+class Layer(Module):
+    """`nout` neurons reading the same inputs. One output gives a Value, more give a list."""
+
+    def __init__(self, nin: int, nout: int, act: str = "relu", *, rng=None, seed=None) -> None:
+        nin = _check_count("nin", nin)
+        nout = _check_count("nout", nout)
+        _check_act(act)
+        r = _make_rng(rng, seed)
+        self.neurons = []
+        for j in range(nout):
+            with scope(f"neurons.{j}"):
+                self.neurons.append(Neuron(nin, act, rng=r))
+        self.act = act
+
+    @property
+    def nin(self) -> int:
+        return self.neurons[0].nin
+
+    @property
+    def nout(self) -> int:
+        return len(self.neurons)
+
+    def forward(self, x) -> list[Value]:
+        """Every neuron's output, as a list even when there is one."""
+        x = _as_inputs(x, self.neurons[0].nin, repr(self))
+        out = []
+        for j, n in enumerate(self.neurons):
+            with scope(f"neurons.{j}"):
+                out.append(n._forward(x))
+        return out
+
+    def __call__(self, x):
+        out = self.forward(x)
+        return out[0] if len(out) == 1 else out
+
+    def __repr__(self) -> str:
+        return f"Layer({self.nin}, {self.nout}, act={self.act!r})"
+
+
+class MLP(Module):
+    """A multi-layer perceptron: hidden layers use `act`, the last layer is linear.
+
+    `MLP(2, [16, 16, 1])` is micrograd's demo model (337 parameters) and
+    `MLP(3, [4, 4, 1], act="tanh")` the lecture's. One output gives a Value, more a list.
+    """
+
+    def __init__(self, nin: int, nouts, act: str = "relu", *, rng=None, seed=None) -> None:
+        nin = _check_count("nin", nin)
+        if isinstance(nouts, str) or not isinstance(nouts, list | tuple) or not nouts:
+            raise ValueError(f"nouts must be a non-empty list of layer sizes, got {nouts!r}")
+        nouts = [_check_count(f"nouts[{i}]", n) for i, n in enumerate(nouts)]
+        _check_act(act)
+        r = _make_rng(rng, seed)
+        sizes = [nin, *nouts]
+        self.layers = []
+        for i in range(len(nouts)):
+            layer_act = act if i < len(nouts) - 1 else "linear"
+            with scope(f"layers.{i}"):
+                self.layers.append(Layer(sizes[i], sizes[i + 1], layer_act, rng=r))
+        self.nin = nin
+        self.nouts = nouts
+        self.act = act
+
+    def __call__(self, x):
+        x = _as_inputs(x, self.nin, repr(self))
+        for i, layer in enumerate(self.layers):
+            with scope(f"layers.{i}"):
+                x = layer.forward(x)
+        return x[0] if len(x) == 1 else x
+
+    def config(self) -> dict:
+        """The architecture as plain JSON-able data; `MLP.from_config` rebuilds it."""
+        return {"type": "MLP", "nin": self.nin, "nouts": list(self.nouts), "act": self.act}
+
+    @classmethod
+    def from_config(cls, cfg: Mapping, *, rng=None, seed=None) -> MLP:
+        """A fresh MLP with the architecture `cfg` describes (weights initialised anew)."""
+        if not isinstance(cfg, Mapping):
+            raise ValueError(f"architecture must be a mapping, got {type(cfg).__name__}")
+        expected = {"type", "nin", "nouts", "act"}
+        if set(cfg) != expected:
+            missing = sorted(expected - set(cfg))
+            extra = sorted(set(cfg) - expected, key=str)
+            raise ValueError(
+                f"architecture must have keys {sorted(expected)}"
+                + (f"; missing {missing}" if missing else "")
+                + (f"; unexpected {extra}" if extra else "")
+            )
+        if cfg["type"] != "MLP":
+            raise ValueError(f"architecture type must be 'MLP', got {cfg['type']!r}")
+        return cls(cfg["nin"], cfg["nouts"], cfg["act"], rng=rng, seed=seed)
+
+    def __repr__(self) -> str:
+        return f"MLP({self.nin}, {self.nouts}, act={self.act!r})"
+
+
+__all__ = ["ACTIVATIONS", "MLP", "Layer", "Module", "Neuron"]

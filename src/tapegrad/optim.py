@@ -1,0 +1,325 @@
+"""Optimizers (SGD with momentum, Adam) and learning-rate schedules, with PyTorch's update rules.
+
+`SGD` and `Adam` follow `torch.optim.SGD` and `torch.optim.Adam` formula for formula (weight
+decay added to the gradient, torch's momentum buffer, Adam's bias correction), so a run matches
+PyTorch step for step. The learning rate is a number or a schedule: a callable that takes the
+step index k (0 for the first `step()`) and returns that step's rate.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Mapping
+
+from .engine import Value
+
+Schedule = Callable[[int], float]
+
+
+def _check_number(name: str, x, *, low: float = 0.0, below: float | None = None) -> float:
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x):
+        raise ValueError(f"{name} must be a finite real number, got {x!r}")
+    if x < low or (below is not None and x >= below):
+        bound = f"in [{low}, {below})" if below is not None else f">= {low}"
+        raise ValueError(f"{name} must be {bound}, got {x!r}")
+    return float(x)
+
+
+def _check_steps(name: str, n) -> int:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ValueError(f"{name} must be a positive integer, got {n!r}")
+    return int(n)
+
+
+class _Schedule:
+    """A learning-rate schedule: call it with a step index k >= 0 to get that step's rate."""
+
+    def __call__(self, k: int) -> float:
+        raise NotImplementedError
+
+
+class constant(_Schedule):
+    """The same rate at every step."""
+
+    def __init__(self, lr: float) -> None:
+        self.lr = _check_number("lr", lr)
+
+    def __call__(self, k: int) -> float:
+        return self.lr
+
+    def __repr__(self) -> str:
+        return f"constant({self.lr!r})"
+
+
+class linear(_Schedule):
+    """From `start` to `end` in a straight line over `steps` steps, then `end`:
+    lr(k) = start + (end - start) * k / steps. micrograd's demo (lr = 1.0 - 0.9*k/100) is
+    `linear(1.0, 0.1, 100)`, to the bit."""
+
+    def __init__(self, start: float, end: float, steps: int) -> None:
+        self.start = _check_number("start", start)
+        self.end = _check_number("end", end)
+        self.steps = _check_steps("steps", steps)
+
+    def __call__(self, k: int) -> float:
+        if k >= self.steps:
+            return self.end
+        return self.start + (self.end - self.start) * k / self.steps
+
+    def __repr__(self) -> str:
+        return f"linear({self.start!r}, {self.end!r}, {self.steps})"
+
+
+class cosine(_Schedule):
+    """Cosine annealing from `start` to `end` over `steps` steps, then `end` (the closed form of
+    torch's CosineAnnealingLR): end + (start - end) * (1 + cos(pi * k / steps)) / 2."""
+
+    def __init__(self, start: float, end: float, steps: int) -> None:
+        self.start = _check_number("start", start)
+        self.end = _check_number("end", end)
+        self.steps = _check_steps("steps", steps)
+
+    def __call__(self, k: int) -> float:
+        if k >= self.steps:
+            return self.end
+        return self.end + (self.start - self.end) * (1 + math.cos(math.pi * k / self.steps)) / 2
+
+    def __repr__(self) -> str:
+        return f"cosine({self.start!r}, {self.end!r}, {self.steps})"
+
+
+class step_decay(_Schedule):
+    """`start`, multiplied by `gamma` every `step_size` steps (torch's StepLR):
+    start * gamma ** (k // step_size)."""
+
+    def __init__(self, start: float, step_size: int, gamma: float = 0.1) -> None:
+        self.start = _check_number("start", start)
+        self.step_size = _check_steps("step_size", step_size)
+        self.gamma = _check_number("gamma", gamma)
+
+    def __call__(self, k: int) -> float:
+        return self.start * self.gamma ** (k // self.step_size)
+
+    def __repr__(self) -> str:
+        return f"step_decay({self.start!r}, {self.step_size}, gamma={self.gamma!r})"
+
+
+def _check_params(params) -> list[Value]:
+    if hasattr(params, "parameters") and callable(params.parameters):
+        params = params.parameters()
+    params = list(params)
+    if not params:
+        raise ValueError("optimizer got an empty parameter list")
+    seen: dict[int, int] = {}
+    for i, p in enumerate(params):
+        if not isinstance(p, Value):
+            raise TypeError(f"parameter {i} must be a Value, got {type(p).__name__}")
+        if id(p) in seen:
+            raise ValueError(f"parameter {i} is the same Value as parameter {seen[id(p)]}")
+        seen[id(p)] = i
+    return params
+
+
+def _grad(p: Value) -> float:
+    g = p.grad
+    return g if type(g) is float else float(g)  # a Value after backward(create_graph=True)
+
+
+class Optimizer:
+    """What SGD and Adam share: the parameters, the rate (number or schedule), the step count."""
+
+    def __init__(self, params, lr) -> None:
+        self.params = _check_params(params)
+        if not callable(lr):
+            lr = _check_number("lr", lr)
+        self.lr: float | Schedule = lr
+        self.step_count = 0  # steps taken; the next step() uses lr(step_count)
+
+    def current_lr(self) -> float:
+        """The rate the next `step()` will use."""
+        if not callable(self.lr):
+            return self.lr
+        lr = self.lr(self.step_count)
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr >= 0:
+            raise ValueError(f"schedule {self.lr!r} gave lr {lr!r} at step {self.step_count}")
+        return float(lr)
+
+    def zero_grad(self) -> None:
+        """Set every parameter's `.grad` to 0."""
+        for p in self.params:
+            p.grad = 0.0
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    # State for resuming: plain JSON-able data, the buffers in parameter order.
+    _buffers: tuple[str, ...] = ()
+    _nullable: tuple[str, ...] = ()  # buffers that are None until the first step
+
+    def state_dict(self) -> dict:
+        """The optimizer's running state (step count and buffers) as plain JSON-able data.
+        Hyperparameters are not included: they come from the constructor."""
+        sd: dict = {"type": type(self).__name__, "step": self.step_count}
+        for name in self._buffers:
+            buf = getattr(self, name)
+            sd[name] = None if buf is None else list(buf)
+        return sd
+
+    def load_state_dict(self, state_dict: Mapping) -> None:
+        """Restore what `state_dict()` gave. All or nothing: everything is checked (type, step,
+        buffer lengths, finite numbers) before any state changes."""
+        kind = type(self).__name__
+        if not isinstance(state_dict, Mapping):
+            raise ValueError(f"{kind} state must be a mapping, got {type(state_dict).__name__}")
+        expected = {"type", "step", *self._buffers}
+        if set(state_dict) != expected:
+            raise ValueError(
+                f"{kind} state must have keys {sorted(expected)}, got {sorted(state_dict, key=str)}"
+            )
+        if state_dict["type"] != kind:
+            raise ValueError(f"state is for {state_dict['type']!r}, not {kind!r}")
+        step = state_dict["step"]
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+            raise ValueError(f"{kind} state 'step' must be a non-negative integer, got {step!r}")
+        buffers = {}
+        for name in self._buffers:
+            buf = state_dict[name]
+            if buf is None and name in self._nullable:
+                buffers[name] = None
+                continue
+            if not isinstance(buf, list | tuple) or len(buf) != len(self.params):
+                n = len(buf) if isinstance(buf, list | tuple) else type(buf).__name__
+                raise ValueError(
+                    f"{kind} state {name!r} must be a list of {len(self.params)} numbers "
+                    f"(one per parameter), got {n}"
+                )
+            buffers[name] = [
+                _check_number(f"{kind} state {name}[{i}]", v, low=-math.inf)
+                for i, v in enumerate(buf)
+            ]
+        self.step_count = int(step)
+        for name, buf in buffers.items():
+            setattr(self, name, buf)
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent as torch.optim.SGD (dampening 0):
+    g += weight_decay * p; buf = momentum * buf + g (buf = g on the first step);
+    g = g + momentum * buf if nesterov else buf; p -= lr * g."""
+
+    _buffers = ("momentum_buffer",)
+    _nullable = ("momentum_buffer",)
+
+    def __init__(
+        self,
+        params,
+        lr: float | Schedule,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+    ) -> None:
+        super().__init__(params, lr)
+        self.momentum = _check_number("momentum", momentum)
+        self.weight_decay = _check_number("weight_decay", weight_decay)
+        if nesterov and self.momentum == 0.0:
+            raise ValueError("nesterov momentum needs momentum > 0")
+        self.nesterov = bool(nesterov)
+        self.momentum_buffer: list[float] | None = None
+
+    def step(self) -> None:
+        """Update every parameter from its `.grad`."""
+        lr, mu, wd = self.current_lr(), self.momentum, self.weight_decay
+        bufs = self.momentum_buffer
+        first = bufs is None
+        if mu != 0.0 and first:
+            bufs = self.momentum_buffer = [0.0] * len(self.params)
+        for i, p in enumerate(self.params):
+            g = _grad(p)
+            if wd != 0.0:
+                g = g + wd * p.data
+            if mu != 0.0:
+                buf = g if first else bufs[i] * mu + g
+                bufs[i] = buf
+                g = g + mu * buf if self.nesterov else buf
+            p.data = p.data - lr * g
+        self.step_count += 1
+
+    def __repr__(self) -> str:
+        return (
+            f"SGD(lr={self.lr!r}, momentum={self.momentum}, weight_decay={self.weight_decay}, "
+            f"nesterov={self.nesterov})"
+        )
+
+
+def _lerp(a: float, b: float, w: float) -> float:
+    # torch's lerp kernel, branch for branch
+    return a + w * (b - a) if abs(w) < 0.5 else b - (b - a) * (1.0 - w)
+
+
+class Adam(Optimizer):
+    """Adam as torch.optim.Adam (amsgrad off, L2 weight decay added to the gradient):
+    m = lerp(m, g, 1 - b1); v = b2 * v + (1 - b2) * g * g;
+    p -= lr / (1 - b1**t) * m / (sqrt(v) / sqrt(1 - b2**t) + eps)."""
+
+    _buffers = ("exp_avg", "exp_avg_sq")
+
+    def __init__(
+        self,
+        params,
+        lr: float | Schedule = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr)
+        if not isinstance(betas, list | tuple) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        self.betas = (
+            _check_number("betas[0]", betas[0], below=1.0),
+            _check_number("betas[1]", betas[1], below=1.0),
+        )
+        self.eps = _check_number("eps", eps)
+        self.weight_decay = _check_number("weight_decay", weight_decay)
+        self.exp_avg: list[float] = [0.0] * len(self.params)
+        self.exp_avg_sq: list[float] = [0.0] * len(self.params)
+
+    def step(self) -> None:
+        """Update every parameter from its `.grad`."""
+        lr, wd, eps = self.current_lr(), self.weight_decay, self.eps
+        b1, b2 = self.betas
+        t = self.step_count + 1
+        step_size = lr / (1 - b1**t)
+        bc2_sqrt = math.sqrt(1 - b2**t)
+        m, v = self.exp_avg, self.exp_avg_sq
+        for i, p in enumerate(self.params):
+            g = _grad(p)
+            if wd != 0.0:
+                g = g + wd * p.data
+            m[i] = _lerp(m[i], g, 1 - b1)
+            v[i] = v[i] * b2 + (1 - b2) * g * g
+            denom = math.sqrt(v[i]) / bc2_sqrt + eps
+            p.data = p.data + -step_size * m[i] / denom
+        self.step_count = t
+
+    def __repr__(self) -> str:
+        return (
+            f"Adam(lr={self.lr!r}, betas={self.betas}, eps={self.eps}, "
+            f"weight_decay={self.weight_decay})"
+        )
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam}
+"""Optimizer class by the name the CLI uses."""
+
+__all__ = [
+    "OPTIMIZERS",
+    "SGD",
+    "Adam",
+    "Optimizer",
+    "Schedule",
+    "constant",
+    "cosine",
+    "linear",
+    "step_decay",
+]

@@ -1,0 +1,269 @@
+"""checkpoint: exact round trips, every kind of bad file rejected with the model unchanged, and
+atomic writes that survive a crash between write and rename."""
+
+import json
+import math
+import os
+
+import pytest
+
+import tapegrad
+from tapegrad import checkpoint
+from tapegrad.checkpoint import CheckpointError, load, load_optimizer, save
+from tapegrad.nn import MLP
+from tapegrad.optim import SGD, Adam
+
+
+def lecture_model(seed: int = 0) -> MLP:
+    m = MLP(3, [4, 4, 1], act="tanh", seed=seed)
+    m.layers[1].neurons[2].b.data = 0.1 + 0.2  # 0.30000000000000004 must survive exactly
+    m.layers[0].neurons[0].w[0].data = 5e-324  # the smallest subnormal, too
+    return m
+
+
+def files_in(directory) -> list[str]:
+    return sorted(os.listdir(directory))
+
+
+def test_round_trip_is_exact(tmp_path):
+    m = lecture_model()
+    path = tmp_path / "model.json"
+    save(m, path)
+    loaded = load(path)
+    assert isinstance(loaded, MLP)
+    assert loaded.config() == m.config()
+    assert loaded.state_dict() == m.state_dict()
+    x = [0.4, -1.1, 2.0]
+    assert loaded(x).data == m(x).data
+    other = lecture_model(seed=9)
+    assert load(path, other) is other
+    assert other.state_dict() == m.state_dict()
+    assert files_in(tmp_path) == ["model.json"]
+
+
+def test_file_layout(tmp_path):
+    m = MLP(2, [3, 1], seed=0)
+    path = tmp_path / "m.json"
+    save(m, str(path))  # str paths too
+    doc = json.loads(path.read_text())
+    assert doc["format"] == "tapegrad-model" and doc["version"] == 1
+    assert doc["architecture"] == {"type": "MLP", "nin": 2, "nouts": [3, 1], "act": "relu"}
+    assert list(doc["parameters"]) == [n for n, _ in m.named_parameters()]
+
+
+def test_top_level_names_resolve_here():
+    assert tapegrad.save is save and tapegrad.load is load
+
+
+def test_load_does_not_disturb_global_random(tmp_path):
+    import random
+
+    path = tmp_path / "m.json"
+    save(MLP(2, [16, 16, 1], seed=0), path)
+    random.seed(5)
+    expected = random.random()
+    random.seed(5)
+    load(path)
+    assert random.random() == expected
+
+
+def good_doc() -> dict:
+    m = MLP(2, [2, 1], act="tanh", seed=0)
+    return {
+        "format": "tapegrad-model",
+        "version": 1,
+        "architecture": m.config(),
+        "parameters": m.state_dict(),
+    }
+
+
+def mutated(fn):
+    doc = good_doc()
+    fn(doc)
+    return json.dumps(doc)
+
+
+BAD_FILES = {
+    "truncated": (json.dumps(good_doc())[:120], r"not valid JSON \(truncated\?\)"),
+    "empty": ("", "not valid JSON"),
+    "not json": ("model: [1, 2, 3]\n", "not valid JSON: .*line 1, column 1"),
+    "a list": ("[1, 2]", "not a tapegrad model"),
+    "wrong format": (mutated(lambda d: d.update(format="keras")), "format 'keras'"),
+    "wrong version": (mutated(lambda d: d.update(version=2)), "version 2"),
+    "string version": (mutated(lambda d: d.update(version="1")), "version '1'"),
+    "bool version": (mutated(lambda d: d.update(version=True)), "version True"),
+    "no architecture": (mutated(lambda d: d.pop("architecture")), "'architecture' is missing"),
+    "bad activation": (
+        mutated(lambda d: d["architecture"].update(act="gelu")),
+        "bad architecture.*'gelu'",
+    ),
+    "bad layer size": (
+        mutated(lambda d: d["architecture"].update(nouts=[2, -1])),
+        r"bad architecture.*nouts\[1\]",
+    ),
+    "missing parameter": (
+        mutated(lambda d: d["parameters"].pop("layers.1.neurons.0.b")),
+        "expected 9 parameters, found 8; missing 'layers.1.neurons.0.b'",
+    ),
+    "extra parameter": (
+        mutated(lambda d: d["parameters"].update({"layers.2.neurons.0.b": 0.0})),
+        "unexpected 'layers.2.neurons.0.b'",
+    ),
+    "NaN token": (
+        json.dumps(good_doc()).replace(
+            '"layers.1.neurons.0.b": 0.0', '"layers.1.neurons.0.b": NaN'
+        ),
+        "non-finite number NaN",
+    ),
+    "Infinity token": (
+        json.dumps(good_doc()).replace(
+            '"layers.1.neurons.0.b": 0.0', '"layers.1.neurons.0.b": -Infinity'
+        ),
+        "non-finite number -Infinity",
+    ),
+    "overflowing float": (
+        json.dumps(good_doc()).replace(
+            '"layers.1.neurons.0.b": 0.0', '"layers.1.neurons.0.b": 1e400'
+        ),
+        "'layers.1.neurons.0.b' is inf",
+    ),
+    "huge integer": (
+        mutated(lambda d: d["parameters"].update({"layers.1.neurons.0.b": 10**400})),
+        "'layers.1.neurons.0.b' is 1000",
+    ),
+    "string weight": (
+        mutated(lambda d: d["parameters"].update({"layers.0.neurons.1.w.0": "0.5"})),
+        "'layers.0.neurons.1.w.0' is '0.5', not a finite number",
+    ),
+    "null weight": (
+        mutated(lambda d: d["parameters"].update({"layers.0.neurons.1.w.0": None})),
+        "is None",
+    ),
+    "duplicate key": (
+        json.dumps(good_doc()).replace(
+            '"layers.1.neurons.0.b": 0.0', '"layers.1.neurons.0.b": 0.0, "layers.1.neurons.0.b": 1'
+        ),
+        "duplicate key 'layers.1.neurons.0.b'",
+    ),
+    "unknown top-level key": (
+        mutated(lambda d: d.update(code="import os")),
+        "unexpected top-level",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_FILES)
+def test_bad_files_are_rejected_and_the_model_is_unchanged(tmp_path, case):
+    text, message = BAD_FILES[case]
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(CheckpointError, match=message) as info:
+        load(path)
+    assert str(path) in str(info.value)
+    assert isinstance(info.value, ValueError)
+    model = MLP(2, [2, 1], act="tanh", seed=3)
+    before = model.state_dict()
+    with pytest.raises(CheckpointError):
+        load(path, model)
+    assert model.state_dict() == before
+
+
+def test_not_utf8_and_missing_file(tmp_path):
+    path = tmp_path / "junk.json"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(CheckpointError, match="not UTF-8"):
+        load(path)
+    with pytest.raises(CheckpointError, match="nope.json: no such file"):
+        load(tmp_path / "nope.json")
+
+
+def test_wrong_architecture_for_given_model(tmp_path):
+    path = tmp_path / "m.json"
+    save(MLP(2, [16, 16, 1], seed=0), path)
+    for other in (MLP(2, [16, 1], seed=1), MLP(2, [16, 16, 1], act="tanh", seed=1)):
+        before = other.state_dict()
+        with pytest.raises(CheckpointError, match="does not match the model's"):
+            load(path, other)
+        assert other.state_dict() == before
+
+
+def test_non_finite_weights_refuse_to_save(tmp_path):
+    path = tmp_path / "m.json"
+    good = MLP(2, [2, 1], seed=0)
+    save(good, path)
+    old = path.read_bytes()
+    bad = MLP(2, [2, 1], seed=1)
+    bad.layers[0].neurons[1].w[0].data = math.nan
+    with pytest.raises(
+        CheckpointError, match=r"refusing to save: parameter 'layers.0.neurons.1.w.0'"
+    ):
+        save(bad, path)
+    assert path.read_bytes() == old
+    assert files_in(tmp_path) == ["m.json"]
+
+
+class Crash(Exception):
+    """Stands in for the process dying."""
+
+
+@pytest.mark.parametrize("where", ["replace", "fsync"])
+def test_crash_before_rename_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch, where):
+    path = tmp_path / "model.json"
+    first = MLP(2, [3, 1], seed=0)
+    save(first, path)
+    old = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise Crash(where)
+
+    monkeypatch.setattr(checkpoint.os, where, crash)
+    with pytest.raises(Crash):
+        save(MLP(2, [3, 1], seed=1), path)
+    monkeypatch.undo()
+    assert path.read_bytes() == old
+    assert files_in(tmp_path) == ["model.json"]
+    assert load(path).state_dict() == first.state_dict()
+
+
+def test_crash_on_first_save_leaves_nothing(tmp_path, monkeypatch):
+    def crash(*args, **kwargs):
+        raise Crash("replace")
+
+    monkeypatch.setattr(checkpoint.os, "replace", crash)
+    with pytest.raises(Crash):
+        save(MLP(2, [3, 1], seed=1), tmp_path / "model.json")
+    assert files_in(tmp_path) == []
+
+
+def test_overwrite_replaces_and_keeps_permissions(tmp_path):
+    path = tmp_path / "m.json"
+    save(MLP(2, [3, 1], seed=0), path)
+    os.chmod(path, 0o600)
+    newer = MLP(2, [3, 1], seed=1)
+    save(newer, path)
+    assert load(path).state_dict() == newer.state_dict()
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_unwritable_destination_is_a_checkpoint_error(tmp_path):
+    with pytest.raises(CheckpointError, match="no-dir.*cannot write"):
+        save(MLP(2, [1], seed=0), tmp_path / "no-dir" / "m.json")
+
+
+@pytest.mark.parametrize("make", [lambda ps: SGD(ps, lr=0.1, momentum=0.9), lambda ps: Adam(ps)])
+def test_optimizer_state_rides_along(tmp_path, make):
+    model = MLP(2, [3, 1], seed=0)
+    opt = make(model.parameters())
+    for x in ([1.0, 2.0], [-1.0, 0.5]):
+        opt.zero_grad()
+        model(x).backward()
+        opt.step()
+    path = tmp_path / "m.json"
+    save(model, path, optimizer=opt)
+    restored = load(path)
+    opt2 = make(restored.parameters())
+    load_optimizer(path, opt2)
+    assert opt2.state_dict() == opt.state_dict()
+    save(model, path)
+    with pytest.raises(CheckpointError, match="no optimizer state"):
+        load_optimizer(path, opt2)

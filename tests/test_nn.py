@@ -1,0 +1,332 @@
+"""nn: micrograd-identical initialisation and forward, parameters and names, scopes, state dicts,
+and gradients of every activation against PyTorch float64."""
+
+import math
+import random
+
+import pytest
+import torch
+
+import tapegrad
+from tapegrad import Value
+from tapegrad.nn import MLP, Layer, Module, Neuron
+
+# The lecture's toy set.
+XS = [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]]
+YS = [1.0, -1.0, -1.0, 1.0]
+
+
+def test_seed_gives_micrograds_weights_and_outputs():
+    from micrograd.engine import Value as MValue
+    from micrograd.nn import MLP as MMLP
+
+    random.seed(1337)
+    theirs = MMLP(2, [16, 16, 1])
+    ours = MLP(2, [16, 16, 1], seed=1337)
+    assert [p.data for p in ours.parameters()] == [p.data for p in theirs.parameters()]
+    rng = random.Random(7)
+    for _ in range(5):
+        x = [rng.uniform(-2, 2), rng.uniform(-2, 2)]
+        out, ref = ours(x), theirs([MValue(v) for v in x])
+        assert out.data == ref.data
+        out.backward()
+        ref.backward()
+        # micrograd sums a node's incoming gradients in set order, so only the last bit may differ
+        expected = [p.grad for p in theirs.parameters()]
+        assert [p.grad for p in ours.parameters()] == pytest.approx(expected, rel=1e-12, abs=1e-15)
+        ours.zero_grad()
+        theirs.zero_grad()
+
+
+def test_without_seed_draws_from_global_random_like_micrograd():
+    from micrograd.nn import MLP as MMLP
+
+    random.seed(42)
+    theirs = MMLP(3, [4, 4, 1])
+    random.seed(42)
+    ours = MLP(3, [4, 4, 1])
+    assert [p.data for p in ours.parameters()] == [p.data for p in theirs.parameters()]
+
+
+def test_rng_and_seed_agree_and_are_exclusive():
+    a = MLP(3, [4, 1], rng=random.Random(5))
+    b = MLP(3, [4, 1], seed=5)
+    assert a.state_dict() == b.state_dict()
+    assert MLP(3, [4, 1], seed=6).state_dict() != b.state_dict()
+    with pytest.raises(ValueError, match="not both"):
+        MLP(3, [4, 1], rng=random.Random(5), seed=5)
+
+
+def test_initialisation_scheme():
+    m = MLP(3, [8, 1], seed=0)
+    for name, p in m.named_parameters():
+        if name.endswith(".b"):
+            assert p.data == 0.0
+        else:
+            assert -1.0 <= p.data <= 1.0
+
+
+def test_parameter_counts():
+    assert len(MLP(2, [16, 16, 1]).parameters()) == 337
+    # 3 inputs -> 4 -> 4 -> 1: 4*(3+1) + 4*(4+1) + 1*(4+1)
+    assert len(MLP(3, [4, 4, 1], act="tanh").parameters()) == 41
+    assert len(Layer(3, 2).parameters()) == 8
+    assert len(Neuron(5).parameters()) == 6
+
+
+def test_named_parameters_follow_module_paths():
+    m = MLP(2, [3, 1], seed=0)
+    names = [n for n, _ in m.named_parameters()]
+    assert names[:4] == [
+        "layers.0.neurons.0.w.0",
+        "layers.0.neurons.0.w.1",
+        "layers.0.neurons.0.b",
+        "layers.0.neurons.1.w.0",
+    ]
+    assert names[-1] == "layers.1.neurons.0.b"
+    assert "layers.1.neurons.0.w.2" in names
+    assert [p for _, p in m.named_parameters()] == m.parameters()
+    assert list(m.state_dict()) == names
+
+
+def test_user_module_finds_nested_and_shared_parameters_once():
+    class Net(Module):
+        def __init__(self):
+            self.scale = Value(2.0)
+            self.body = MLP(2, [2, 1], seed=0)
+            self.again = self.scale  # shared: listed once, under its first name
+
+        def __call__(self, x):
+            return self.scale * self.body(x)
+
+    net = Net()
+    names = [n for n, _ in net.named_parameters()]
+    assert names[0] == "scale" and names[1] == "body.layers.0.neurons.0.w.0"
+    assert len(names) == 1 + 9
+    net(x=[1.0, 2.0]).backward()
+    assert net.scale.grad != 0.0
+
+
+def test_scopes_tag_parameters_and_forward_nodes():
+    m = MLP(2, [3, 2, 1], seed=0)
+    for name, p in m.named_parameters():
+        assert p._scope == ".".join(name.split(".")[:4])  # "layers.I.neurons.J"
+    out = m([0.5, -0.5])
+    assert out._scope == "layers.2.neurons.0"
+    hidden = out._prev[0]  # the sum's left side, inside the same neuron
+    assert hidden._scope == "layers.2.neurons.0"
+    scopes = {getattr(n, "_scope", None) for n in tapegrad.trace(out)[0]}
+    assert "layers.0.neurons.2" in scopes and "layers.1.neurons.1" in scopes
+    assert tapegrad.engine.current_scope() is None  # nothing leaks out of a call
+
+
+def test_neuron_op_order_is_micrograds():
+    n = Neuron(2, act="linear", seed=1)
+    out = n([3.0, 4.0])
+    # sum(..., b) = (b + w0*x0) + w1*x1
+    assert out._op == "+"
+    left, right = out._prev
+    assert right._op == "*" and right._prev[0] is n.w[1]
+    assert left._op == "+" and left._prev[0] is n.b
+
+
+@pytest.mark.parametrize(
+    "act,fn",
+    [
+        ("relu", lambda z: max(z, 0.0)),
+        ("tanh", math.tanh),
+        ("sigmoid", lambda z: 1.0 / (1.0 + math.exp(-z))),
+        ("linear", lambda z: z),
+    ],
+)
+def test_neuron_activation_closed_form(act, fn):
+    n = Neuron(3, act=act, seed=3)
+    n.b.data = 0.25
+    for x in ([0.1, -0.7, 2.0], [-3.0, 1.0, 0.5]):
+        z = 0.25 + sum(w.data * xi for w, xi in zip(n.w, x, strict=True))
+        assert n(x).data == pytest.approx(fn(z), rel=1e-15, abs=1e-15)
+
+
+def test_last_layer_is_linear_hidden_use_act():
+    m = MLP(2, [4, 3, 2], act="sigmoid", seed=0)
+    assert [layer.act for layer in m.layers] == ["sigmoid", "sigmoid", "linear"]
+    assert [n.act for n in m.layers[-1].neurons] == ["linear", "linear"]
+
+
+def test_unknown_activation_lists_allowed():
+    for make in (lambda: Neuron(2, act="gelu"), lambda: MLP(2, [1], act="gelu")):
+        with pytest.raises(ValueError, match="'relu', 'tanh', 'sigmoid', 'linear'"):
+            make()
+
+
+def test_input_length_mismatch_names_expected_and_actual():
+    m = MLP(3, [4, 1], seed=0)
+    with pytest.raises(ValueError, match="expects 3 inputs, got 2"):
+        m([1.0, 2.0])
+    with pytest.raises(ValueError, match="expects 3 inputs, got 4"):
+        m.layers[0]([1.0, 2.0, 3.0, 4.0])
+    with pytest.raises(ValueError, match="expects 3 inputs, got 1"):
+        Neuron(3)([1.0])
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "3"])
+def test_bad_sizes_rejected(bad):
+    with pytest.raises(ValueError, match="positive integer"):
+        MLP(bad, [2])
+    with pytest.raises(ValueError, match=r"nouts\[1\]"):
+        MLP(2, [2, bad])
+
+
+def test_empty_nouts_rejected():
+    with pytest.raises(ValueError, match="nouts"):
+        MLP(2, [])
+
+
+def test_outputs_value_for_one_list_for_many():
+    assert isinstance(Layer(2, 1, seed=0)([1.0, 2.0]), Value)
+    out = Layer(2, 3, seed=0)([1.0, 2.0])
+    assert isinstance(out, list) and len(out) == 3
+    assert isinstance(MLP(2, [3, 1], seed=0)([1.0, 2.0]), Value)
+    assert len(MLP(2, [3, 2], seed=0)([1.0, 2.0])) == 2
+    # a one-neuron hidden layer feeds the next layer (micrograd's MLP crashes here)
+    assert isinstance(MLP(2, [1, 1], seed=0)([1.0, 2.0]), Value)
+    assert isinstance(MLP(1, [2, 1], seed=0)(0.5), Value)
+
+
+def _torch_forward(model: MLP, x, act):
+    h = torch.tensor(x, dtype=torch.float64)
+    params = []
+    for i, layer in enumerate(model.layers):
+        w = torch.tensor(
+            [[p.data for p in n.w] for n in layer.neurons], dtype=torch.float64, requires_grad=True
+        )
+        b = torch.tensor([n.b.data for n in layer.neurons], dtype=torch.float64, requires_grad=True)
+        params += [w, b]
+        h = w @ h + b
+        if i < len(model.layers) - 1:
+            h = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}.get(
+                act, lambda t: t
+            )(h)
+    return h, params
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh", "sigmoid", "linear"])
+def test_forward_and_gradients_match_torch(act):
+    model = MLP(3, [5, 4, 2], act=act, seed=11)
+    rng = random.Random(3)
+    for _ in range(3):
+        x = [rng.uniform(-2, 2) for _ in range(3)]
+        out = model(x)
+        loss = out[0] * 0.7 + out[1] * -1.3
+        loss.backward()
+        h, params = _torch_forward(model, x, act)
+        ref = h[0] * 0.7 + h[1] * -1.3
+        ref.backward()
+        assert loss.data == pytest.approx(ref.item(), rel=1e-12, abs=1e-12)
+        expected = []
+        for w, b in zip(params[::2], params[1::2], strict=True):
+            for j in range(w.shape[0]):
+                expected += w.grad[j].tolist() + [b.grad[j].item()]
+        got = [p.grad for p in model.parameters()]
+        assert got == pytest.approx(expected, rel=1e-12, abs=1e-12)
+        model.zero_grad()
+        assert all(p.grad == 0.0 for p in model.parameters())
+
+
+def test_lecture_tanh_mlp_fits_toy_set():
+    model = MLP(3, [4, 4, 1], act="tanh", seed=0)
+    for _ in range(300):
+        loss = sum((model(x) - y) ** 2 for x, y in zip(XS, YS, strict=True))
+        model.zero_grad()
+        loss.backward()
+        for p in model.parameters():
+            p.data += -0.05 * p.grad
+    loss = sum((model(x) - y) ** 2 for x, y in zip(XS, YS, strict=True))
+    assert loss.data < 0.01
+    assert [math.copysign(1.0, model(x).data) for x in XS] == YS
+
+
+def test_state_dict_round_trip_is_exact():
+    a = MLP(3, [4, 4, 1], act="tanh", seed=1)
+    b = MLP(3, [4, 4, 1], act="tanh", seed=2)
+    a.layers[0].neurons[0].b.data = 0.1 + 0.2  # a value with a long repr
+    b.load_state_dict(a.state_dict())
+    assert b.state_dict() == a.state_dict()
+    x = [0.3, -0.2, 1.5]
+    assert b(x).data == a(x).data
+
+
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda sd: sd.pop("layers.1.neurons.0.b"), r"missing 'layers.1.neurons.0.b'"),
+        (lambda sd: sd.__setitem__("layers.9.neurons.0.b", 1.0), r"unexpected 'layers.9"),
+        (lambda sd: sd.__setitem__("layers.0.neurons.1.w.0", math.nan), r"w.0.*finite"),
+        (lambda sd: sd.__setitem__("layers.0.neurons.1.w.0", math.inf), r"w.0.*finite"),
+        (lambda sd: sd.__setitem__("layers.1.neurons.0.b", "0.5"), r"neurons.0.b.*real number"),
+        (lambda sd: sd.__setitem__("layers.1.neurons.0.b", True), r"neurons.0.b.*real number"),
+        (lambda sd: sd.__setitem__("layers.1.neurons.0.b", None), r"neurons.0.b.*real number"),
+    ],
+)
+def test_load_state_dict_rejects_bad_input_and_leaves_model_unchanged(mutate, message):
+    model = MLP(2, [3, 1], seed=0)
+    before = model.state_dict()
+    sd = {k: v + 1.0 for k, v in before.items()}  # every value different, so a partial load shows
+    mutate(sd)
+    with pytest.raises(ValueError, match=message):
+        model.load_state_dict(sd)
+    assert model.state_dict() == before
+
+
+def test_load_state_dict_counts_in_message_and_type_check():
+    model = MLP(2, [3, 1], seed=0)
+    with pytest.raises(ValueError, match="expected 13 parameters, got 0"):
+        model.load_state_dict({})
+    with pytest.raises(TypeError, match="mapping"):
+        model.load_state_dict([0.0] * 13)
+
+
+def test_config_round_trip_and_attributes():
+    m = MLP(3, [4, 4, 1], act="tanh", seed=0)
+    assert (m.nin, m.nouts, m.act) == (3, [4, 4, 1], "tanh")
+    cfg = m.config()
+    assert cfg == {"type": "MLP", "nin": 3, "nouts": [4, 4, 1], "act": "tanh"}
+    rebuilt = MLP.from_config(cfg, seed=0)
+    assert rebuilt.config() == cfg and rebuilt.state_dict() == m.state_dict()
+
+
+@pytest.mark.parametrize(
+    "cfg,message",
+    [
+        ({"type": "MLP", "nin": 2, "nouts": [1]}, "missing.*act"),
+        ({"type": "MLP", "nin": 2, "nouts": [1], "act": "relu", "x": 1}, "unexpected.*x"),
+        ({"type": "CNN", "nin": 2, "nouts": [1], "act": "relu"}, "'CNN'"),
+        ({"type": "MLP", "nin": 2.0, "nouts": [1], "act": "relu"}, "nin"),
+        ({"type": "MLP", "nin": 2, "nouts": "16,1", "act": "relu"}, "nouts"),
+        ({"type": "MLP", "nin": 2, "nouts": [1], "act": "swish"}, "swish"),
+        ([2, [1], "relu"], "mapping"),
+    ],
+)
+def test_from_config_rejects_bad_architecture(cfg, message):
+    with pytest.raises(ValueError, match=message):
+        MLP.from_config(cfg)
+
+
+def test_reprs():
+    assert repr(MLP(2, [16, 16, 1])) == "MLP(2, [16, 16, 1], act='relu')"
+    assert repr(Layer(3, 4, act="tanh")) == "Layer(3, 4, act='tanh')"
+    assert repr(Neuron(3)) == "ReLUNeuron(3)"
+    assert repr(Neuron(2, act="linear")) == "LinearNeuron(2)"
+
+
+def test_training_modules_import_no_heavy_libraries():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tapegrad.nn, tapegrad.losses, tapegrad.optim, tapegrad.checkpoint, "
+        "tapegrad.interop; "
+        "print([m for m in ('numpy', 'torch', 'matplotlib', 'graphviz') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
