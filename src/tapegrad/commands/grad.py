@@ -1,0 +1,137 @@
+"""`tapegrad grad EXPR --at x=1.5 y=2`: an expression's value and every partial derivative,
+each beside its central-difference estimate, so autograd can be checked by eye."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+ATOL, RTOL = 1e-5, 1e-3  # the tolerances tapegrad.check.gradcheck uses
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "grad",
+        help="print an expression's partial derivatives beside numerical estimates",
+        description=(
+            "Evaluate EXPR at the given point, backpropagate, and print each partial "
+            "derivative next to its central-difference estimate. Exits with status 1 when "
+            f"they disagree (beyond atol={ATOL}, rtol={RTOL})."
+        ),
+        epilog='example: tapegrad grad "x**y + sin(x)" --at x=1.5 y=2',
+    )
+    p.add_argument("expr", help="an expression such as 'x**y + sin(x)'")
+    p.add_argument(
+        "--at",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        dest="assignments",
+        help="the point: a value for each variable",
+    )
+    p.add_argument("--eps", type=float, default=1e-6, help="central-difference step (1e-6)")
+    p.set_defaults(run=run)
+
+
+def fail(command: str, message: str) -> int:
+    print(f"tapegrad {command}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def parse_assignments(items: list[str], option: str) -> dict[str, float]:
+    """NAME=VALUE strings as a dict; ValueError naming the item that is wrong."""
+    values: dict[str, float] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier():
+            raise ValueError(f"{option} {item!r}: expected NAME=VALUE, as in x=1.5")
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{option} {item!r}: {text!r} is not a number") from None
+        if name in values:
+            raise ValueError(f"{option}: {name} is given twice")
+        values[name] = value
+    return values
+
+
+def build(command: str, text: str, items: list[str], option: str):
+    """Parse `text`, check the assignments against its variables and evaluate it.
+
+    Returns (expression, result Value, {name: input Value}) or, after printing the error, an
+    exit status.
+    """
+    from tapegrad.engine import Value
+    from tapegrad.expr import ExprError, parse
+
+    try:
+        expression = parse(text)
+        values = parse_assignments(items, option)
+    except (ExprError, ValueError) as err:
+        return fail(command, str(err))
+    missing = [v for v in expression.variables if v not in values]
+    if missing:
+        hint = " ".join(f"{v}=..." for v in missing)
+        try:
+            expression.evaluate(values)  # raises, marking where the first one is used
+        except ExprError as err:
+            return fail(command, f"{err}\n  give it a value: {option} {hint}")
+    unused = [v for v in values if v not in expression.variables]
+    if unused:
+        return fail(
+            command,
+            f"{option} {', '.join(unused)}: no such variable in the expression (it uses "
+            f"{', '.join(expression.variables) or 'no variables'})",
+        )
+    inputs = {name: Value(values[name], label=name) for name in expression.variables}
+    return expression, expression.evaluate(inputs), inputs
+
+
+def run(args: argparse.Namespace) -> int:
+    from tapegrad.check import numerical_gradient
+
+    built = build("grad", args.expr, args.assignments, "--at")
+    if isinstance(built, int):
+        return built
+    expression, out, inputs = built
+    names = expression.variables
+    out.backward()
+    point = ", ".join(f"{n}={inputs[n].data:g}" for n in names)
+    print(f"{expression.text.strip()}" + (f"  at {point}" if point else ""))
+    print(f"value = {out.data:.12g}")
+    if not names:
+        print("no variables: nothing to differentiate")
+        return 0
+
+    def f(*xs):
+        return expression.evaluate(dict(zip(names, xs, strict=True)))
+
+    numeric = numerical_gradient(f, *[inputs[n].data for n in names], h=args.eps)
+    width = max(len(n) for n in names) + 4
+    print(f"{'':<{width}} {'autograd':>20} {'central difference':>20} {'|difference|':>13}")
+    bad = []
+    for name, estimate in zip(names, numeric, strict=True):
+        auto = float(inputs[name].grad)
+        agree = _close(auto, estimate)
+        if not agree:
+            bad.append(name)
+        print(
+            f"{'d/d' + name:<{width}} {auto:>20.12g} {estimate:>20.12g} "
+            f"{abs(auto - estimate):>13.3g}  {'ok' if agree else 'DIFFERS'}"
+        )
+    if bad:
+        print(
+            f"autograd and central differences disagree for {', '.join(bad)} (the function may "
+            f"not be smooth here, or a derivative rule is wrong: see tapegrad.gradcheck)"
+        )
+        return 1
+    return 0
+
+
+def _close(a: float, n: float) -> bool:
+    if a != a or n != n:
+        return a != a and n != n
+    if a in (float("inf"), float("-inf")) or n in (float("inf"), float("-inf")):
+        return a == n
+    return abs(a - n) <= ATOL + RTOL * abs(n)

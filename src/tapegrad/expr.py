@@ -1,0 +1,283 @@
+"""A safe parser for the command line's expressions, such as "tanh(x1*w1 + x2*w2 + b)".
+
+The text is parsed by Python's `ast` and checked against a whitelist: numbers, variable
+names, `+ - * / **`, unary minus and plus, parentheses and calls to tapegrad's op functions
+by name. Everything else is rejected before anything runs, with the offending part marked.
+The accepted tree is compiled to a postfix program over Values, so nothing is ever `eval`ed
+and every number stays a float (a literal exponent like `2 ** 10**10` gives inf at once).
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from . import valuemath as vm
+from .engine import Constant, Value
+
+MAX_LENGTH = 10_000
+"""The longest expression accepted, in characters."""
+
+# name -> (function, fewest arguments, most arguments)
+FUNCTIONS: dict[str, tuple[Callable, int, int]] = {
+    "exp": (vm.exp, 1, 1),
+    "log": (vm.log, 1, 1),
+    "tanh": (vm.tanh, 1, 1),
+    "sigmoid": (vm.sigmoid, 1, 1),
+    "relu": (vm.relu, 1, 1),
+    "abs": (vm.abs, 1, 1),
+    "sqrt": (vm.sqrt, 1, 1),
+    "sin": (vm.sin, 1, 1),
+    "cos": (vm.cos, 1, 1),
+    "softplus": (vm.softplus, 1, 1),
+    "max": (vm.maximum, 2, 2),
+    "min": (vm.minimum, 2, 2),
+    "logaddexp": (vm.logaddexp, 2, 2),
+    "clamp": (vm.clamp, 2, 3),
+}
+
+_BINARY = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+}
+_OPERATOR_TEXT = {
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+    ast.MatMult: "@",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
+    ast.BitOr: "|",
+    ast.BitXor: "^",
+    ast.BitAnd: "&",
+    ast.Not: "not",
+    ast.Invert: "~",
+}
+_FORBIDDEN = {
+    ast.Attribute: "attribute access is",
+    ast.Subscript: "subscripts are",
+    ast.Slice: "slices are",
+    ast.Lambda: "lambdas are",
+    ast.ListComp: "comprehensions are",
+    ast.SetComp: "comprehensions are",
+    ast.DictComp: "comprehensions are",
+    ast.GeneratorExp: "generator expressions are",
+    ast.List: "lists are",
+    ast.Tuple: "tuples are",
+    ast.Set: "sets are",
+    ast.Dict: "dicts are",
+    ast.Compare: "comparisons are",
+    ast.BoolOp: "'and' / 'or' are",
+    ast.IfExp: "conditional expressions are",
+    ast.NamedExpr: "assignments (:=) are",
+    ast.JoinedStr: "strings are",
+    ast.Starred: "* unpacking is",
+    ast.Await: "await is",
+}
+ALLOWED = (
+    "numbers, variables, + - * / **, unary - and +, parentheses and the functions "
+    + ", ".join(sorted(FUNCTIONS))
+)
+
+
+class ExprError(ValueError):
+    """An expression that cannot be parsed or evaluated; `str()` marks the offending part."""
+
+    def __init__(self, message: str, text: str, start: int, end: int | None = None) -> None:
+        self.message, self.text = message, text
+        self.start = max(0, min(start, len(text)))
+        self.end = max(self.start + 1, end if end is not None else self.start + 1)
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        shown, start, end = self.text, self.start, self.end
+        if len(shown) > 120:  # show a window around the offending part
+            lo = max(0, start - 50)
+            shown = ("..." if lo else "") + shown[lo : lo + 110] + "..."
+            start, end = start - lo + (3 if lo else 0), end - lo + (3 if lo else 0)
+        caret = " " * start + "^" * max(1, min(end, len(shown)) - start)
+        return f"{self.message}\n  {shown}\n  {caret}"
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A parsed expression: its text, its variables (in order of first use) and a postfix
+    program that builds it from Values."""
+
+    text: str
+    variables: tuple[str, ...]
+    _program: tuple
+    _first_use: dict
+
+    def evaluate(self, values: Mapping[str, float | Value]) -> Value:
+        """Build the expression from `values` (numbers become Values labelled with their
+        variable's name; Values are used as they are) and return the result."""
+        for name in self.variables:
+            if name not in values:
+                start, end = self._first_use[name]
+                raise ExprError(f"variable {name!r} has no value", self.text, start, end)
+        leaves = {
+            name: v if isinstance(v, Value) else Value(v, label=name)
+            for name, v in values.items()
+            if name in self._first_use
+        }
+        stack: list = []
+        for kind, arg in self._program:
+            if kind == "num":
+                stack.append(Constant(arg))
+            elif kind == "var":
+                stack.append(leaves[arg])
+            elif kind == "neg":
+                stack.append(-stack.pop())
+            else:  # a binary operator or a function of `kind` arguments
+                args = stack[len(stack) - kind :]
+                del stack[len(stack) - kind :]
+                stack.append(arg(*args))
+        (result,) = stack
+        return result
+
+    def __call__(self, **values: float | Value) -> Value:
+        return self.evaluate(values)
+
+
+def parse(text: str) -> Expression:
+    """Parse `text` into an Expression, or raise ExprError pointing at what is not allowed."""
+    if not isinstance(text, str):
+        raise TypeError(f"an expression must be a str, got {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise ExprError(
+            f"the expression is {len(text)} characters long; the limit is {MAX_LENGTH}",
+            text[:MAX_LENGTH],
+            MAX_LENGTH - 1,
+        )
+    # One line, same offsets: newlines and tabs become spaces; leading blanks are skipped.
+    flat = text.translate({ord("\n"): " ", ord("\r"): " ", ord("\t"): " "})
+    indent = len(flat) - len(flat.lstrip(" "))
+    if not flat.strip():
+        raise ExprError("the expression is empty", flat, 0)
+    try:
+        tree = ast.parse(flat[indent:], mode="eval")
+    except SyntaxError as err:
+        start = indent + max((err.offset or 1) - 1, 0)
+        raise ExprError(f"syntax error: {err.msg or 'invalid syntax'}", flat, start) from None
+    except (ValueError, RecursionError, MemoryError) as err:
+        raise ExprError(f"cannot parse the expression: {err}", flat, 0) from None
+    return _compile(tree.body, flat, indent)
+
+
+def _compile(body: ast.expr, text: str, indent: int) -> Expression:
+    """Check every node against the whitelist and emit a postfix program (iteratively, so a
+    long chain like 1+1+...+1 needs no recursion)."""
+    line = text[indent:].encode("utf-8")
+
+    def span(node: ast.AST) -> tuple[int, int]:
+        # ast offsets count UTF-8 bytes; the caret counts characters.
+        def chars(b: int) -> int:
+            return len(line[:b].decode("utf-8", errors="ignore"))
+
+        start = chars(node.col_offset)
+        end = chars(node.end_col_offset) if node.end_col_offset is not None else start + 1
+        return indent + start, indent + end
+
+    def reject(node: ast.AST, what: str) -> ExprError:
+        start, end = span(node)
+        return ExprError(f"{what} not allowed: use only {ALLOWED}", text, start, end)
+
+    program: list = []
+    variables: list[str] = []
+    first_use: dict[str, tuple[int, int]] = {}
+    # (node, expanded?): a node is emitted after its operands, which are pushed above it.
+    stack: list[tuple[ast.AST, bool]] = [(body, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if isinstance(node, ast.Constant):
+            program.append(("num", _number(node, text, span, reject)))
+        elif isinstance(node, ast.Name):
+            if node.id in FUNCTIONS:
+                start, end = span(node)
+                raise ExprError(
+                    f"{node.id} is a function: call it, as in {node.id}(x)", text, start, end
+                )
+            if node.id not in first_use:
+                first_use[node.id] = span(node)
+                variables.append(node.id)
+            program.append(("var", node.id))
+        elif isinstance(node, ast.UnaryOp):
+            if type(node.op) not in (ast.USub, ast.UAdd):
+                raise reject(node, f"the operator '{_OPERATOR_TEXT.get(type(node.op), '?')}' is")
+            if expanded:
+                if isinstance(node.op, ast.USub):
+                    program.append(("neg", None))
+            elif isinstance(node.op, ast.USub) and _is_number(node.operand):
+                program.append(("num", -_number(node.operand, text, span, reject)))
+            else:
+                stack += [(node, True), (node.operand, False)]
+        elif isinstance(node, ast.BinOp):
+            fn = _BINARY.get(type(node.op))
+            if fn is None:
+                raise reject(node, f"the operator '{_OPERATOR_TEXT.get(type(node.op), '?')}' is")
+            if expanded:
+                program.append((2, fn))
+            else:
+                stack += [(node, True), (node.right, False), (node.left, False)]
+        elif isinstance(node, ast.Call):
+            fn = _check_call(node, text, span, reject)
+            if expanded:
+                program.append((len(node.args), fn))
+            else:
+                stack.append((node, True))
+                stack += [(arg, False) for arg in reversed(node.args)]
+        else:
+            raise reject(node, _FORBIDDEN.get(type(node), f"{type(node).__name__} expressions are"))
+    return Expression(text, tuple(variables), tuple(program), first_use)
+
+
+def _is_number(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and type(node.value) in (int, float)
+
+
+def _number(node: ast.Constant, text: str, span, reject) -> float:
+    value = node.value
+    if type(value) is float:
+        return value
+    if type(value) is int:
+        try:
+            return float(value)
+        except OverflowError:  # a huge hexadecimal literal: as a float, infinite
+            return float("inf")
+    if isinstance(value, (str, bytes)):
+        raise reject(node, "strings are")
+    if isinstance(value, complex):
+        raise reject(node, "complex numbers are")
+    raise reject(node, f"{value!r} is")
+
+
+def _check_call(node: ast.Call, text: str, span, reject) -> Callable:
+    if not isinstance(node.func, ast.Name):
+        raise reject(node.func, "calling anything but an op function by name is")
+    entry = FUNCTIONS.get(node.func.id)
+    if entry is None:
+        start, end = span(node.func)
+        raise ExprError(
+            f"unknown function {node.func.id!r}: the functions are " + ", ".join(sorted(FUNCTIONS)),
+            text,
+            start,
+            end,
+        )
+    if node.keywords:
+        raise reject(node.keywords[0], "keyword arguments are")
+    for arg in node.args:
+        if isinstance(arg, ast.Starred):
+            raise reject(arg, "* unpacking is")
+    fn, least, most = entry
+    if not least <= len(node.args) <= most:
+        start, end = span(node)
+        wanted = str(least) if least == most else f"{least} to {most}"
+        raise ExprError(
+            f"{node.func.id} takes {wanted} argument(s), got {len(node.args)}", text, start, end
+        )
+    return fn

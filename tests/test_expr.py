@@ -1,0 +1,352 @@
+"""The expression parser: Python's semantics for what it accepts, gradients against PyTorch,
+every class of hostile input rejected with the offending part marked, and no code run."""
+
+import builtins
+import math
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tapegrad import Constant, Value
+from tapegrad import valuemath as vm
+from tapegrad.expr import FUNCTIONS, MAX_LENGTH, ExprError, parse
+
+# --- what it accepts ---------------------------------------------------------------------------
+
+# (text, the same expression in Python on floats) at x = 1.5, y = -0.5, z = 2.0
+PYTHON_SEMANTICS = [
+    ("x + y * z", lambda x, y, z: x + y * z),
+    ("x - y - z", lambda x, y, z: x - y - z),
+    ("x / y / z", lambda x, y, z: x / y / z),
+    ("x ** z ** y", lambda x, y, z: x**z**y),
+    ("-x ** 2", lambda x, y, z: -(x**2)),
+    ("2 ** -z", lambda x, y, z: 2**-z),
+    ("+x - -y", lambda x, y, z: +x - -y),
+    ("(x + y) * (z - x) / 4", lambda x, y, z: (x + y) * (z - x) / 4),
+    ("1e-3 * x + 0.5 + 7", lambda x, y, z: 1e-3 * x + 0.5 + 7),
+    ("x*x*x - 2*x", lambda x, y, z: x * x * x - 2 * x),
+    ("1_000 * y + 0x10", lambda x, y, z: 1_000 * y + 0x10),
+]
+
+
+@pytest.mark.parametrize(("text", "reference"), PYTHON_SEMANTICS)
+def test_operators_follow_python(text, reference):
+    point = {"x": 1.5, "y": -0.5, "z": 2.0}
+    expr = parse(text)
+    got = expr.evaluate(point).data
+    assert got == pytest.approx(reference(**point), rel=1e-14)
+
+
+def test_variables_in_order_of_first_use_and_labelled():
+    expr = parse("tanh(x1*w1 + x2*w2 + b) * w1")
+    assert expr.variables == ("x1", "w1", "x2", "w2", "b")
+    out = expr(x1=2.0, x2=0.0, w1=-3.0, w2=1.0, b=6.8813735870195432)
+    assert out.data == pytest.approx(math.sqrt(0.5) * -3.0)
+    leaves = {n.label for n in _leaves(out)}
+    assert {"x1", "w1", "x2", "w2", "b"} <= leaves
+
+
+def _leaves(root):
+    from tapegrad.graph import leaves
+
+    return leaves(root)
+
+
+def test_given_values_are_used_as_they_are():
+    x = Value(2.0, label="mine")
+    out = parse("x * x + 1").evaluate({"x": x})
+    out.backward()
+    assert x.grad == 4.0
+
+
+TORCH_CASES = [
+    ("tanh(x1*w1 + x2*w2 + b)", {"x1": 2.0, "x2": 0.0, "w1": -3.0, "w2": 1.0, "b": 0.88}),
+    ("x**y + sin(x)", {"x": 1.5, "y": 2.0}),
+    ("exp(x) / (1 + exp(x)) - sigmoid(x) * cos(x)", {"x": 0.3}),
+    ("log(abs(x)) + sqrt(y) * relu(x - y)", {"x": -2.5, "y": 4.0}),
+    ("max(x, y) * min(x, y) + logaddexp(x, y)", {"x": 0.7, "y": -1.2}),
+    ("clamp(x, -1, 1) + clamp(y, 0) + softplus(x * y)", {"x": 0.4, "y": -3.0}),
+]
+
+TORCH_FUNCS = {
+    "exp": torch.exp,
+    "log": torch.log,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "relu": torch.relu,
+    "abs": torch.abs,
+    "sqrt": torch.sqrt,
+    "sin": torch.sin,
+    "cos": torch.cos,
+    "max": torch.maximum,
+    "min": torch.minimum,
+    "logaddexp": torch.logaddexp,
+    "softplus": torch.nn.functional.softplus,
+}
+
+
+def _torch_eval(text, point):
+    """The same expression in PyTorch float64: a reference written independently of expr.py."""
+    import ast
+
+    ts = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in point.items()}
+
+    def ev(node):
+        if isinstance(node, ast.Constant):
+            return torch.tensor(float(node.value), dtype=torch.float64)
+        if isinstance(node, ast.Name):
+            return ts[node.id]
+        if isinstance(node, ast.UnaryOp):
+            return -ev(node.operand)
+        if isinstance(node, ast.BinOp):
+            a, b = ev(node.left), ev(node.right)
+            return (
+                {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b, ast.Div: a / b}.get(
+                    type(node.op), None
+                )
+                if not isinstance(node.op, ast.Pow)
+                else a**b
+            )
+        args = [ev(a) for a in node.args]
+        if node.func.id == "clamp":
+            return torch.clamp(args[0], *[float(a) for a in args[1:]])
+        return TORCH_FUNCS[node.func.id](*args)
+
+    out = ev(ast.parse(text, mode="eval").body)
+    out.backward()
+    return out.item(), {k: t.grad.item() for k, t in ts.items()}
+
+
+@pytest.mark.parametrize(("text", "point"), TORCH_CASES)
+def test_value_and_gradients_match_pytorch(text, point):
+    expr = parse(text)
+    inputs = {k: Value(v, label=k) for k, v in point.items()}
+    out = expr.evaluate(inputs)
+    out.backward()
+    ref_value, ref_grads = _torch_eval(text, point)
+    assert out.data == pytest.approx(ref_value, rel=1e-12, abs=1e-12)
+    for k in point:
+        assert inputs[k].grad == pytest.approx(ref_grads[k], rel=1e-10, abs=1e-12), k
+
+
+def test_function_table_is_the_value_namespace():
+    assert FUNCTIONS["max"][0] is vm.maximum and FUNCTIONS["softplus"][0] is vm.softplus
+    assert set(FUNCTIONS) == {
+        *"exp log tanh sigmoid relu abs sqrt sin cos max min clamp logaddexp softplus".split()
+    }
+
+
+# --- numbers that must not hang or crash ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["2 ** 10**10", "10 ** 10 ** 10 ** 10", "9**9**9**9**9"])
+def test_giant_exponents_are_float_math(text):
+    assert parse(text).evaluate({}).data == math.inf
+
+
+def test_huge_literals():
+    assert parse("0x" + "f" * 400 + " * x").evaluate({"x": 1.0}).data == math.inf
+    assert parse("-" + "9" * 400 + ".0").evaluate({}).data == -math.inf
+    with pytest.raises(ExprError, match="digits"):
+        parse("1" * 5000)  # Python refuses to convert it; we say so, we do not crash
+
+
+def test_size_and_nesting_limits():
+    with pytest.raises(ExprError, match=f"limit is {MAX_LENGTH}"):
+        parse("x+" * MAX_LENGTH + "x")
+    with pytest.raises(ExprError, match="nested parentheses"):
+        parse("(" * 300 + "x" + ")" * 300)
+    with pytest.raises(ExprError, match="cannot parse"):
+        parse("1+" * 4000 + "1")  # too deep for Python's own parser
+    assert parse("1+" * 150 + "x").evaluate({"x": 1.0}).data == 151.0
+
+
+def test_whitespace_and_newlines():
+    assert parse("  x +\t1").evaluate({"x": 1.0}).data == 2.0
+    assert parse("(x\n + 1)").evaluate({"x": 1.0}).data == 2.0
+
+
+# --- what it rejects, and where it points --------------------------------------------------------
+
+# (text, part of the message, the text the caret marks)
+HOSTILE = [
+    ("x.real", "attribute access", "x.real"),
+    ("__import__('os').system('ls')", "calling anything but", "__import__('os').system"),
+    ("__import__('os')", "unknown function '__import__'", "__import__"),
+    ("open('f', 'w')", "unknown function 'open'", "open"),
+    ("eval('1')", "unknown function 'eval'", "eval"),
+    ("x[0]", "subscripts", "x[0]"),
+    ("lambda: 1", "lambdas", "lambda: 1"),
+    ("(lambda: 1)()", "calling anything but", "lambda: 1"),
+    ("[c for c in x]", "comprehensions", "[c for c in x]"),
+    ("(c for c in x)", "generator expressions", "(c for c in x)"),
+    ("foo(x)", "unknown function 'foo'", "foo"),
+    ("max(x, y=1)", "keyword arguments", "y=1"),
+    ("exp(**k)", "keyword arguments", "**k"),
+    ("exp(*x)", "* unpacking", "*x"),
+    ("'abc' + x", "strings", "'abc'"),
+    ("b'abc'", "strings", "b'abc'"),
+    ("f'{x}'", "strings", "f'{x}'"),
+    ("x % 2", "operator '%'", "x % 2"),
+    ("x // 2", "operator '//'", "x // 2"),
+    ("x @ y", "operator '@'", "x @ y"),
+    ("~x", "operator '~'", "~x"),
+    ("not x", "operator 'not'", "not x"),
+    ("x < y", "comparisons", "x < y"),
+    ("x and y", "'and' / 'or'", "x and y"),
+    ("x if y else 1", "conditional expressions", "x if y else 1"),
+    ("(y := 3)", "assignments", "y := 3"),
+    ("[1, 2]", "lists", "[1, 2]"),
+    ("(1, 2)", "tuples", "(1, 2)"),
+    ("{1: 2}", "dicts", "{1: 2}"),
+    ("3j", "complex numbers", "3j"),
+    ("True + x", "True is", "True"),
+    ("None", "None is", "None"),
+    ("exp", "exp is a function", "exp"),
+    ("exp(x, y)", "exp takes 1 argument(s), got 2", "exp(x, y)"),
+    ("clamp(x)", "clamp takes 2 to 3", "clamp(x)"),
+    ("é * (y.z)", "attribute access", "y.z"),
+]
+
+
+@pytest.mark.parametrize(("text", "message", "marked"), HOSTILE)
+def test_rejected_with_the_offending_part_marked(text, message, marked):
+    with pytest.raises(ExprError) as info:
+        parse(text)
+    err = info.value
+    assert message in str(err)
+    assert err.text[err.start : err.end] == marked
+    line, caret = str(err).splitlines()[-2:]
+    assert caret.strip() == "^" * len(marked)
+    assert line[caret.index("^") :].startswith(marked)
+
+
+@pytest.mark.parametrize(
+    "text", ["x = 1", "import os", "x;y", "x +", "x y", "", "   ", "a\0b", "def f(): pass"]
+)
+def test_syntax_errors_are_expr_errors(text):
+    with pytest.raises(ExprError):
+        parse(text)
+
+
+def test_unset_variable_is_named_and_marked():
+    expr = parse("x**y + sin(x)")
+    with pytest.raises(ExprError, match="variable 'y' has no value") as info:
+        expr.evaluate({"x": 1.0})
+    assert info.value.text[info.value.start : info.value.end] == "y"
+
+
+def test_rejected_input_runs_no_code(tmp_path, monkeypatch):
+    target = tmp_path / "pwned"
+    calls = []
+    for name in ("eval", "exec", "__import__", "open"):
+        real = getattr(builtins, name)
+
+        def spy(*args, _real=real, _name=name, **kwargs):
+            calls.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(builtins, name, spy)
+    payloads = [
+        f"__import__('os').system('touch {target}')",
+        f"open('{target}', 'w').write('x')",
+        f"exec(\"open('{target}', 'w')\")",
+        f"eval(\"open('{target}', 'w')\")",
+        f"(lambda: open('{target}', 'w'))()",
+        f"[open('{target}', 'w') for _ in (1,)]",
+        f"().__class__.__base__.__subclasses__()[0]('{target}')",
+        f"x.__class__('{target}')",
+        f"exp(open('{target}', 'w'))",
+    ]
+    for text in payloads:
+        calls.clear()
+        with pytest.raises(ExprError):
+            parse(text).evaluate({"x": 1.0})
+        assert calls == [], text
+        assert not target.exists(), text
+    monkeypatch.undo()
+
+
+EXPR_ALPHABET = "xyw0123456789.e+-*/()[], _'=:<>%~@jlambdaexptanhmaxsqrt"
+
+
+@given(st.one_of(st.text(max_size=40), st.text(alphabet=EXPR_ALPHABET, max_size=40)))
+def test_any_text_parses_or_raises_expr_error(text):
+    try:
+        expr = parse(text)
+    except ExprError as err:
+        assert err.start <= len(err.text)
+        return
+    try:
+        expr.evaluate(dict.fromkeys(expr.variables, 0.5))
+    except ExprError:  # pragma: no cover - evaluation of a parsed text has no other errors
+        raise AssertionError(text) from None
+
+
+# Random trees over the grammar, printed fully parenthesised: parsing must rebuild exactly the
+# Value graph Python's own operators build from the same tree.
+_leaf = st.one_of(
+    st.sampled_from(["x", "y"]),
+    st.floats(min_value=0.25, max_value=4.0).map(lambda v: round(v, 3)),
+)
+
+
+def _extend(children):
+    binary = st.tuples(st.sampled_from(["+", "-", "*", "/", "**"]), children, children)
+    unary = st.tuples(st.sampled_from(["exp", "tanh", "sigmoid", "sin", "neg"]), children)
+    pair = st.tuples(st.sampled_from(["max", "min", "logaddexp"]), children, children)
+    return st.one_of(binary, unary, pair)
+
+
+trees = st.recursive(_leaf, _extend, max_leaves=12)
+
+
+def _text(tree):
+    if not isinstance(tree, tuple):
+        return str(tree)
+    op, *args = tree
+    if op == "neg":
+        return f"(-{_text(args[0])})"
+    if len(args) == 2 and op in "+-*/**":
+        return f"({_text(args[0])} {op} {_text(args[1])})"
+    return f"{op}({', '.join(_text(a) for a in args)})"
+
+
+REF_FUNCS = {"exp": vm.exp, "tanh": vm.tanh, "sigmoid": vm.sigmoid, "sin": vm.sin}
+REF_FUNCS |= {"max": vm.maximum, "min": vm.minimum, "logaddexp": vm.logaddexp}
+REF_OPS = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b,
+    "**": lambda a, b: a**b,
+}
+
+
+def _build(tree, env):
+    """The tree built directly with Python's operators, numbers as Constant leaves."""
+    if isinstance(tree, str):
+        return env[tree]
+    if not isinstance(tree, tuple):
+        return Constant(tree)
+    op, *args = tree
+    vals = [_build(a, env) for a in args]
+    if op == "neg":
+        return -vals[0]
+    if op in REF_OPS:
+        return REF_OPS[op](*vals)
+    return REF_FUNCS[op](*vals)
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (a != a and b != b)
+
+
+@given(trees, st.floats(-3, 3), st.floats(-3, 3))
+def test_parse_rebuilds_what_python_operators_build(tree, x, y):
+    text = _text(tree)
+    got = parse(text).evaluate({"x": x, "y": y})
+    env = {"x": Value(x), "y": Value(y)}
+    assert _same(got.data, _build(tree, env).data), text
