@@ -1,0 +1,358 @@
+"""Data sets to train on: moons, circles, blobs, spiral, digits, and a user's CSV file.
+
+The generators are NumPy and seeded. `moons`, `circles` and `blobs` make the same random draws
+in the same order as scikit-learn's `make_moons`, `make_circles` and `make_blobs`, so a seed
+gives the very same points (micrograd's demo uses `make_moons(100, noise=0.1)` after
+`np.random.seed(1337)`, which is `moons(100, noise=0.1, seed=1337)` here). scikit-learn itself
+is only needed for `digits`.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import numbers
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+DATASETS = ("moons", "circles", "blobs", "spiral", "digits")
+
+
+class DataError(ValueError):
+    """A data file or data argument that cannot be used; the message says where and why."""
+
+
+def _random_state(seed) -> np.random.RandomState:
+    """A RandomState as scikit-learn's `check_random_state` makes one: None is NumPy's global
+    state (so `np.random.seed` works as in micrograd's notebook), an int seeds a new one."""
+    if seed is None:
+        return np.random.mtrand._rand
+    if isinstance(seed, np.random.RandomState):
+        return seed
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        if not 0 <= seed < 2**32:
+            raise ValueError(f"seed must be in [0, 2**32), got {seed}")
+        return np.random.RandomState(int(seed))
+    raise TypeError(f"seed must be None, an int or a numpy RandomState, got {type(seed).__name__}")
+
+
+def _count(name: str, n, minimum: int = 1) -> int:
+    if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {n!r}")
+    return int(n)
+
+
+def _noise(noise) -> float | None:
+    if noise is None:
+        return None
+    if not isinstance(noise, numbers.Real) or not noise >= 0 or not math.isfinite(noise):
+        raise ValueError(f"noise must be None or a finite number >= 0, got {noise!r}")
+    return float(noise)
+
+
+def _two_classes(n_samples: int) -> tuple[int, int, np.ndarray]:
+    n_out = n_samples // 2
+    n_in = n_samples - n_out
+    y = np.hstack([np.zeros(n_out, dtype=np.intp), np.ones(n_in, dtype=np.intp)])
+    return n_out, n_in, y
+
+
+def _shuffle(rs: np.random.RandomState, X: np.ndarray, y: np.ndarray):
+    # scikit-learn's `utils.shuffle`: shuffle an index array in place, then take rows.
+    order = np.arange(X.shape[0])
+    rs.shuffle(order)
+    return X[order], y[order]
+
+
+def moons(n_samples: int = 100, noise: float | None = None, seed=None):
+    """Two interleaving half circles: (X float64 (n, 2), y int (n,) in {0, 1}).
+
+    Equal to scikit-learn's `make_moons(n_samples, noise=noise, random_state=seed)`.
+    """
+    n_samples = _count("n_samples", n_samples)
+    noise = _noise(noise)
+    rs = _random_state(seed)
+    n_out, n_in, y = _two_classes(n_samples)
+    outer = np.linspace(0, np.pi, n_out)
+    inner = np.linspace(0, np.pi, n_in)
+    X = np.vstack(
+        [
+            np.append(np.cos(outer), 1 - np.cos(inner)),
+            np.append(np.sin(outer), 1 - np.sin(inner) - 0.5),
+        ]
+    ).T
+    X, y = _shuffle(rs, X, y)
+    if noise is not None:
+        X += rs.normal(scale=noise, size=X.shape)
+    return X, y
+
+
+def circles(n_samples: int = 100, noise: float | None = None, factor: float = 0.8, seed=None):
+    """A small circle inside a large one: (X (n, 2), y in {0, 1}, 1 = inner).
+
+    Equal to scikit-learn's `make_circles(n_samples, noise=noise, factor=factor,
+    random_state=seed)`.
+    """
+    n_samples = _count("n_samples", n_samples)
+    noise = _noise(noise)
+    if not isinstance(factor, numbers.Real) or not 0 <= factor < 1:
+        raise ValueError(f"factor must be a number in [0, 1), got {factor!r}")
+    rs = _random_state(seed)
+    n_out, n_in, y = _two_classes(n_samples)
+    outer = np.linspace(0, 2 * np.pi, n_out, endpoint=False)
+    inner = np.linspace(0, 2 * np.pi, n_in, endpoint=False)
+    X = np.vstack(
+        [
+            np.append(np.cos(outer), np.cos(inner) * factor),
+            np.append(np.sin(outer), np.sin(inner) * factor),
+        ]
+    ).T
+    X, y = _shuffle(rs, X, y)
+    if noise is not None:
+        X += rs.normal(scale=noise, size=X.shape)
+    return X, y
+
+
+def blobs(
+    n_samples: int = 100,
+    centers=3,
+    n_features: int = 2,
+    cluster_std: float = 1.0,
+    center_box: tuple[float, float] = (-10.0, 10.0),
+    seed=None,
+):
+    """Gaussian clusters, one class each: (X (n, n_features), y in {0, ..., k-1}).
+
+    `centers` is a count (drawn uniformly from `center_box`) or a (k, n_features) array.
+    Equal to scikit-learn's `make_blobs` with the same arguments and `random_state=seed`.
+    """
+    n_samples = _count("n_samples", n_samples)
+    n_features = _count("n_features", n_features)
+    if not isinstance(cluster_std, numbers.Real) or not cluster_std >= 0:
+        raise ValueError(f"cluster_std must be a number >= 0, got {cluster_std!r}")
+    rs = _random_state(seed)
+    if isinstance(centers, numbers.Integral) and not isinstance(centers, bool):
+        k = _count("centers", centers)
+        centers = rs.uniform(center_box[0], center_box[1], size=(k, n_features))
+    else:
+        centers = np.asarray(centers, dtype=np.float64)
+        if centers.ndim != 2 or centers.shape[0] < 1:
+            raise ValueError(f"centers must be an int or a (k, n_features) array, got {centers!r}")
+        k, n_features = centers.shape
+    per_center = [n_samples // k] * k
+    for i in range(n_samples % k):
+        per_center[i] += 1
+    X = np.empty((n_samples, n_features), dtype=np.float64)
+    y = np.empty(n_samples, dtype=int)
+    start = 0
+    for i, n in enumerate(per_center):
+        X[start : start + n] = rs.normal(loc=centers[i], scale=cluster_std, size=(n, n_features))
+        y[start : start + n] = i
+        start += n
+    return _shuffle(rs, X, y)
+
+
+def spiral(n_per_class: int = 100, classes: int = 3, noise: float = 0.2, seed=None):
+    """cs231n's spiral: `classes` arms of `n_per_class` points, radius 0..1, angle noise
+    `noise` (X (n, 2), y in {0, ..., classes-1}, grouped by class).
+
+    The same draws as the cs231n notes after `np.random.seed(seed)`.
+    """
+    n_per_class = _count("n_per_class", n_per_class)
+    classes = _count("classes", classes)
+    noise = _noise(noise) or 0.0
+    rs = _random_state(seed)
+    X = np.zeros((n_per_class * classes, 2))
+    y = np.zeros(n_per_class * classes, dtype=np.intp)
+    for j in range(classes):
+        rows = slice(n_per_class * j, n_per_class * (j + 1))
+        r = np.linspace(0.0, 1, n_per_class)
+        t = np.linspace(j * 4, (j + 1) * 4, n_per_class) + rs.randn(n_per_class) * noise
+        X[rows] = np.c_[r * np.sin(t), r * np.cos(t)]
+        y[rows] = j
+    return X, y
+
+
+def digits():
+    """scikit-learn's bundled 8x8 handwritten digits: (X (1797, 64) scaled to [0, 1],
+    y in {0, ..., 9}). Needs scikit-learn (`pip install 'tapegrad[digits]'`)."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as err:
+        raise ImportError(
+            "the digits data set ships with scikit-learn, which is not installed: "
+            "pip install 'tapegrad[digits]'"
+        ) from err
+    bunch = load_digits()
+    return bunch.data.astype(np.float64) / 16.0, bunch.target.astype(np.intp)
+
+
+def train_test_split(X, y, test_fraction: float = 0.2, seed=None):
+    """Shuffle rows and hold out `ceil(test_fraction * n)` of them:
+    (X_train, X_test, y_train, y_test), scikit-learn's order."""
+    X, y = np.asarray(X), np.asarray(y)
+    if len(X) != len(y):
+        raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
+    if not isinstance(test_fraction, numbers.Real) or not 0 <= test_fraction < 1:
+        raise ValueError(f"test_fraction must be a number in [0, 1), got {test_fraction!r}")
+    n = len(X)
+    n_test = math.ceil(test_fraction * n)
+    if n - n_test < 1:
+        raise ValueError(f"test_fraction {test_fraction} of {n} rows leaves no rows to train on")
+    order = _random_state(seed).permutation(n)
+    test, train = order[:n_test], order[n_test:]
+    return X[train], X[test], y[train], y[test]
+
+
+# --- CSV -------------------------------------------------------------------------------------
+
+
+def _parse_number(cell: str) -> float | None:
+    try:
+        x = float(cell)
+    except ValueError:
+        return None
+    return x if math.isfinite(x) else None
+
+
+def load_csv(path, label: int | str | None = -1, header: bool | None = None):
+    """Read a CSV of numbers: (X float64 (n, d), y (n,), feature_names).
+
+    `label` picks the label column by index (negative counts from the end) or by header name;
+    None means every column is a feature (y is None). `header=None` treats the first row as a
+    header when any of its cells is not a number. Labels that are all whole numbers give an int
+    array, others float. Blank lines are skipped. The whole file is checked before anything is
+    returned: a bad cell, a row of the wrong length, an empty file or an unknown label column is
+    a DataError naming the file, line and column.
+    """
+    path = os.fspath(path)
+    name = os.path.basename(path) or path
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        rows = [
+            (line, cells) for line, cells in _numbered_rows(fh) if any(c.strip() for c in cells)
+        ]
+    if not rows:
+        raise DataError(f"{name}: the file is empty (no rows of data)")
+    first_line, first = rows[0]
+    first = [c.strip() for c in first]
+    if header is None:
+        header = any(_parse_number(c) is None for c in first)
+    if header:
+        names = first
+        rows = rows[1:]
+        if not rows:
+            raise DataError(f"{name}: line {first_line}: a header but no rows of data")
+    else:
+        names = [f"x{i}" for i in range(len(first))]
+    width = len(names)
+    label_at = _label_column(name, label, names, bool(header))
+    if width - (label_at is not None) < 1:
+        raise DataError(f"{name}: no feature columns (the file has {width} column(s))")
+
+    values = np.empty((len(rows), width), dtype=np.float64)
+    for r, (line, cells) in enumerate(rows):
+        if len(cells) != width:
+            raise DataError(f"{name}: line {line}: expected {width} columns, found {len(cells)}")
+        for c, cell in enumerate(cells):
+            x = _parse_number(cell.strip())
+            if x is None:
+                text = cell.strip()
+                what = f"{text!r} is not a finite number" if text else "the cell is empty"
+                raise DataError(f"{name}: line {line}, column {c + 1} ({names[c]!r}): {what}")
+            values[r, c] = x
+    features = [c for c in range(width) if c != label_at]
+    X = values[:, features]
+    feature_names = [names[c] for c in features]
+    if label_at is None:
+        return X, None, feature_names
+    y = values[:, label_at]
+    if np.all(y == np.round(y)):
+        y = y.astype(np.intp)
+    return X, y, feature_names
+
+
+def _numbered_rows(fh):
+    reader = csv.reader(fh)
+    try:
+        for cells in reader:
+            yield reader.line_num, cells
+    except csv.Error as err:
+        raise DataError(f"{os.path.basename(fh.name)}: line {reader.line_num}: {err}") from None
+
+
+def _label_column(name: str, label, names: list[str], header: bool) -> int | None:
+    width = len(names)
+    if label is None:
+        return None
+    if isinstance(label, numbers.Integral) and not isinstance(label, bool):
+        if not -width <= label < width:
+            raise DataError(
+                f"{name}: label column {label} is out of range: the file has {width} columns "
+                f"(use 0..{width - 1} or -1 for the last)"
+            )
+        return int(label) % width
+    if isinstance(label, str):
+        if label in names and header:
+            return names.index(label)
+        if label.lstrip("-").isdigit():
+            return _label_column(name, int(label), names, header)
+        if not header:
+            raise DataError(
+                f"{name}: label column {label!r} asked for by name, but the file has no header "
+                f"row; give its index instead (0..{width - 1}, or -1 for the last)"
+            )
+        raise DataError(
+            f"{name}: no column named {label!r}; the columns are {', '.join(map(repr, names))}"
+        )
+    raise TypeError(f"label must be a column index, a column name or None, got {label!r}")
+
+
+# --- by name, for the command line -----------------------------------------------------------
+
+
+@dataclass
+class Dataset:
+    """A data set loaded by `load_dataset`: features, labels and where they came from."""
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray | None
+    feature_names: list[str] = field(default_factory=list)
+
+    @property
+    def n_classes(self) -> int | None:
+        """Number of classes when the labels are class indices 0..k-1, else None."""
+        if self.y is None or self.y.dtype.kind not in "iu" or self.y.min() < 0:
+            return None
+        return int(self.y.max()) + 1
+
+    def __repr__(self) -> str:
+        return f"Dataset({self.name!r}, X={self.X.shape}, classes={self.n_classes})"
+
+
+def load_dataset(name_or_path: str, seed=None, *, label: int | str | None = -1) -> Dataset:
+    """A data set by the command line's name: moons, circles, blobs, spiral, digits, or a path
+    to a CSV file (with `label` picking its label column)."""
+    key = str(name_or_path)
+    names2 = ["x0", "x1"]
+    if key == "moons":
+        X, y = moons(100, noise=0.1, seed=seed)
+    elif key == "circles":
+        X, y = circles(100, noise=0.1, factor=0.5, seed=seed)
+    elif key == "blobs":
+        X, y = blobs(150, centers=3, seed=seed)
+    elif key == "spiral":
+        X, y = spiral(50, classes=3, seed=seed)
+    elif key == "digits":
+        X, y = digits()
+        return Dataset(key, X, y, [f"pixel{i}" for i in range(X.shape[1])])
+    elif key.lower().endswith(".csv") or os.path.exists(key):
+        X, y, names = load_csv(key, label=label)
+        return Dataset(key, X, y, names)
+    else:
+        raise DataError(
+            f"unknown data set {key!r}: use one of {', '.join(DATASETS)} or a path to a .csv file"
+        )
+    return Dataset(key, X, y, names2)

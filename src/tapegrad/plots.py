@@ -1,0 +1,198 @@
+"""Pictures of training: a classifier's decision boundary, loss and accuracy curves, and the
+lecture's first picture, a function with its tangent line.
+
+Figures are built on matplotlib's object API with the Agg canvas, never pyplot's global state,
+so they work headless, never pop up windows, and are returned for the caller to show: in
+Jupyter a returned figure displays inline.
+"""
+
+from __future__ import annotations
+
+import io
+import numbers
+import os
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+
+from .engine import Value, no_grad
+
+
+class PlotFigure(Figure):
+    """A matplotlib Figure that also shows itself inline in Jupyter without pyplot."""
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", bbox_inches="tight")
+        return buf.getvalue()
+
+
+def _figure(width: float, height: float) -> PlotFigure:
+    fig = PlotFigure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _finish(fig: Figure, path) -> Figure:
+    if path is not None:
+        path = os.fspath(path)
+        parent = os.path.dirname(path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        fig.savefig(path, dpi=100)
+    return fig
+
+
+# --- decision boundary -----------------------------------------------------------------------
+
+
+def _classes(out) -> int:
+    """The class a model output stands for: score > 0 for one output, argmax for several."""
+    if isinstance(out, Value | numbers.Real):
+        return int(float(out) > 0)
+    scores = [float(o) for o in out]
+    return int(np.argmax(scores)) if len(scores) > 1 else int(scores[0] > 0)
+
+
+def decision_grid(model: Callable, X, resolution: int = 50, margin: float = 1.0):
+    """The class `model` gives each point of a grid covering X's two features (plus `margin`):
+    (xx, yy, Z), all (resolution, resolution). One output: class 1 where it is > 0; several
+    outputs: the argmax. Evaluated under `no_grad`."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != 2:
+        raise ValueError(f"a decision boundary needs 2 features, X has shape {X.shape}")
+    if not isinstance(resolution, int) or resolution < 2:
+        raise ValueError(f"resolution must be an int >= 2, got {resolution!r}")
+    lo, hi = X.min(axis=0) - margin, X.max(axis=0) + margin
+    xx, yy = np.meshgrid(
+        np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution)
+    )
+    with no_grad():
+        points = np.column_stack([xx.ravel(), yy.ravel()]).tolist()
+        Z = [_classes(model(point)) for point in points]
+    return xx, yy, np.asarray(Z).reshape(xx.shape)
+
+
+def decision_boundary(
+    model: Callable,
+    X,
+    y,
+    path=None,
+    *,
+    resolution: int = 50,
+    margin: float = 1.0,
+    title: str | None = None,
+) -> Figure:
+    """The regions a 2-D classifier assigns to each class, with the data on top (micrograd's
+    demo picture). `model` maps [x0, x1] to a Value (binary: > 0 is class 1) or a list of
+    Values (argmax). Saved to `path` when given (format from the extension)."""
+    xx, yy, Z = decision_grid(model, X, resolution, margin)
+    X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
+    fig = _figure(5.5, 5)
+    ax = fig.add_subplot()
+    if y.size and set(np.unique(y).tolist()) <= {-1, 1}:
+        y = (y > 0).astype(int)  # -1/+1 labels are classes 0/1, as the regions are
+    k = int(max(Z.max(), y.max() if y.size else 0)) + 1
+    norm = Normalize(vmin=0, vmax=max(k - 1, 1))  # one colour per class, regions and points alike
+    levels = np.arange(k + 1) - 0.5
+    ax.contourf(xx, yy, Z, levels=levels, cmap="Spectral", norm=norm, alpha=0.45)
+    ax.scatter(X[:, 0], X[:, 1], c=y, s=40, cmap="Spectral", norm=norm, edgecolors="k")
+    ax.set_xlim(xx.min(), xx.max())
+    ax.set_ylim(yy.min(), yy.max())
+    ax.set_xlabel("x0")
+    ax.set_ylabel("x1")
+    if title:
+        ax.set_title(title)
+    return _finish(fig, path)
+
+
+# --- loss curves -----------------------------------------------------------------------------
+
+
+def _series(values) -> np.ndarray:
+    return np.array([np.nan if v is None else float(v) for v in values or ()], dtype=np.float64)
+
+
+def _plot(ax, values: np.ndarray, label: str) -> None:
+    # Only the measured points: validation may be measured every few steps (None between).
+    x = np.flatnonzero(np.isfinite(values))
+    sparse = len(x) < len(values)
+    ax.plot(x, values[x], marker="o" if sparse else None, markersize=3, label=label)
+
+
+def loss_curves(history, path=None) -> Figure:
+    """Loss (left) and accuracy (right, when there is any) per step or epoch, training and
+    validation. `history` is a `tapegrad.train.History` or its `to_dict()`."""
+    h = history.to_dict() if hasattr(history, "to_dict") else dict(history)
+    unit = h.get("unit", "step")
+    loss, val_loss = _series(h.get("loss")), _series(h.get("val_loss"))
+    acc, val_acc = _series(h.get("accuracy")), _series(h.get("val_accuracy"))
+    has_acc = bool(np.isfinite(acc).any() or np.isfinite(val_acc).any())
+    fig = _figure(10 if has_acc else 5.5, 4)
+    axes = fig.subplots(1, 2 if has_acc else 1, squeeze=False)[0]
+    ax = axes[0]
+    _plot(ax, loss, "train")
+    if len(val_loss):
+        _plot(ax, val_loss, "validation")
+    ax.set_xlabel(unit)
+    ax.set_ylabel("loss")
+    ax.set_title("loss")
+    ax.legend()
+    if has_acc:
+        ax = axes[1]
+        _plot(ax, acc, "train")
+        if len(val_acc):
+            _plot(ax, val_acc, "validation")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel(unit)
+        ax.set_ylabel("accuracy")
+        ax.set_title("accuracy")
+        ax.legend()
+    return _finish(fig, path)
+
+
+# --- the lecture's first picture -------------------------------------------------------------
+
+
+def _evaluate(f: Callable, x: float) -> float:
+    with no_grad():
+        out = f(Value(x))
+    return float(out.data if isinstance(out, Value) else out)
+
+
+def function_and_tangent(
+    f: Callable, x0: float, xs: Sequence[float] | None = None, path=None
+) -> Figure:
+    """Plot `f` over `xs` (default x0 - 5 .. x0 + 5) with its tangent line at `x0`, the
+    slope taken by `tapegrad.grad`: what a derivative is, as a picture. `f` is written
+    with ordinary operators (`3*x**2 - 4*x + 5`), as in the lecture."""
+    from .functional import grad
+
+    x0 = float(x0)
+    xs = np.linspace(x0 - 5, x0 + 5, 201) if xs is None else np.asarray(xs, dtype=np.float64)
+    if xs.ndim != 1 or len(xs) < 2:
+        raise ValueError(f"xs must be a 1-D sequence of at least 2 numbers, got shape {xs.shape}")
+    ys = np.array([_evaluate(f, x) for x in xs.tolist()])
+    y0 = _evaluate(f, x0)
+    slope = grad(f)(x0)
+    tangent = y0 + slope * (xs - x0)
+    fig = _figure(6, 4.5)
+    ax = fig.add_subplot()
+    ax.plot(xs, ys, label="f(x)")
+    ax.plot(xs, tangent, "--", label=f"tangent at x = {x0:g}: slope {slope:.6g}")
+    ax.plot([x0], [y0], "o", color="k")
+    finite = ys[np.isfinite(ys)]
+    if finite.size:
+        lo, hi = finite.min(), finite.max()
+        pad = 0.1 * (hi - lo) or 1.0
+        ax.set_ylim(lo - pad, hi + pad)
+    ax.axhline(0, color="0.8", lw=0.8, zorder=0)
+    ax.axvline(0, color="0.8", lw=0.8, zorder=0)
+    ax.set_xlabel("x")
+    ax.set_ylabel("f(x)")
+    ax.set_title(f"f'({x0:g}) = {slope:.6g}")
+    ax.legend()
+    return _finish(fig, path)

@@ -1,0 +1,386 @@
+"""The training loop: `fit` a model to data, `evaluate` and `predict` with it.
+
+One step is micrograd's demo step: the per-sample losses of a batch, averaged, plus an L2
+penalty; then zero the gradients, backpropagate, and let the optimizer step. The part that
+computes the loss and the gradients is one function (`loss_and_grad`), so a compiled NumPy tape
+can stand in for the eager graph without touching the loop.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import losses as L
+from .data import _random_state
+from .engine import Value, no_grad
+
+DEFAULT_STEPS = 100
+
+
+# --- history ---------------------------------------------------------------------------------
+
+
+@dataclass
+class History:
+    """What `fit` recorded, one entry per step (or per epoch with `epochs=`).
+
+    `loss` is the training objective (mean loss plus the L2 penalty) and `accuracy` the
+    fraction of the batch predicted right, both as measured during the step, before the
+    update; `lr` is the learning rate the step used (an epoch: its last step's).
+    `val_loss`/`val_accuracy` (mean loss without the penalty) are measured after the update
+    (None where skipped, see `fit`'s `eval_every`). Accuracy is None where the loss has no
+    notion of it (regression).
+    """
+
+    unit: str = "step"
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float | None] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    val_loss: list[float | None] = field(default_factory=list)
+    val_accuracy: list[float | None] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.loss)
+
+    def to_dict(self) -> dict:
+        """Plain lists and numbers for `json.dump`; inf and nan become None (JSON has neither)."""
+        return {k: _json_safe(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> History:
+        """The inverse of `to_dict` (None stays None)."""
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def __repr__(self) -> str:
+        if not self.loss:
+            return f"History(unit={self.unit!r}, empty)"
+        acc = self.accuracy[-1]
+        acc_s = "" if acc is None else f", accuracy={acc:.4f}"
+        return f"History({len(self)} {self.unit}s, loss={self.loss[-1]:.6g}{acc_s})"
+
+
+def _json_safe(v):
+    if isinstance(v, list):
+        return [_json_safe(x) for x in v]
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+# --- labels ----------------------------------------------------------------------------------
+
+
+def _check_loss(loss: str) -> str:
+    if not isinstance(loss, str) or loss not in L.LOSSES:
+        raise ValueError(f"unknown loss {loss!r}: expected one of {', '.join(L.LOSSES)}")
+    return loss
+
+
+def prepare_targets(y, loss: str) -> list:
+    """Labels as the loss wants them, as Python numbers: hinge takes -1/+1 (0/1 labels are
+    mapped 0 -> -1), bce 0/1 (-1/+1 mapped back), softmax_ce class indices, mse numbers
+    (int 0/1 labels mapped to -1/+1, the lecture's regression targets) or rows of numbers."""
+    _check_loss(loss)
+    y = np.asarray(y)
+    if y.ndim == 0 or y.size == 0:
+        raise ValueError(f"y must be a non-empty array of labels, got {y!r}")
+    if y.dtype.kind not in "biuf":
+        raise ValueError(f"labels must be numbers, got dtype {y.dtype}")
+    if y.ndim == 2 and loss == "mse":
+        return y.astype(np.float64).tolist()
+    if y.ndim != 1:
+        raise ValueError(f"y must be one label per row (shape (n,)), got shape {y.shape}")
+    if not np.all(np.isfinite(y)):
+        raise ValueError("labels must be finite")
+    values = set(np.unique(y).tolist())
+    if loss == "hinge":
+        if values <= {0, 1}:
+            return (2 * y.astype(np.intp) - 1).tolist()
+        if values <= {-1, 1}:
+            return y.astype(np.intp).tolist()
+        raise ValueError(f"hinge needs two classes labelled 0/1 or -1/+1, got {_few(values)}")
+    if loss == "bce":
+        if values <= {-1, 1} and -1 in values:
+            return ((y.astype(np.intp) + 1) // 2).tolist()
+        if np.all((y >= 0) & (y <= 1)):
+            return y.tolist()
+        raise ValueError(f"bce needs labels 0/1 (or probabilities in [0, 1]), got {_few(values)}")
+    if loss == "softmax_ce":
+        if (y.dtype.kind == "f" and not np.all(y == np.round(y))) or np.any(y < 0):
+            raise ValueError(f"softmax_ce needs class indices 0, 1, 2, ..., got {_few(values)}")
+        return y.astype(np.intp).tolist()
+    if y.dtype.kind in "biu" and values <= {0, 1}:
+        return (2 * y.astype(np.intp) - 1).tolist()
+    return y.astype(np.float64).tolist()
+
+
+def _few(values: set) -> str:
+    shown = sorted(values)[:6]
+    return "{" + ", ".join(f"{v:g}" for v in shown) + (", ...}" if len(values) > 6 else "}")
+
+
+def _accuracy(outputs: list, targets: list, loss: str) -> float | None:
+    # mse has an accuracy only as the lecture's regression onto -1/+1 targets.
+    if loss == "mse" and not all(t in (-1, 1) for t in targets):
+        return None
+    return L.accuracy(outputs, targets, loss)
+
+
+# --- checks ----------------------------------------------------------------------------------
+
+
+def _rows(X, model, what: str = "X") -> list[list[float]]:
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise ValueError(f"{what} must be a non-empty 2-D array (rows of features), got {X.shape}")
+    nin = getattr(model, "nin", None)
+    if nin is not None and X.shape[1] != nin:
+        raise ValueError(f"{what} has {X.shape[1]} features but the model takes {nin} inputs")
+    return X.tolist()
+
+
+def _check_outputs(model, loss: str, targets: list) -> None:
+    nouts = getattr(model, "nouts", None)
+    if not nouts:
+        return
+    k = nouts[-1]
+    if loss in ("hinge", "bce") and k != 1:
+        raise ValueError(f"{loss} needs a model with 1 output, this one has {k}")
+    if loss == "softmax_ce":
+        top = max(targets)
+        if k < 2 or top >= k:
+            raise ValueError(
+                f"softmax_ce needs one output per class: the labels go up to {top}, "
+                f"the model has {k} output(s)"
+            )
+    if loss == "mse":
+        want = len(targets[0]) if isinstance(targets[0], list) else 1
+        if want != k:
+            raise ValueError(f"mse targets have {want} value(s) per row, the model has {k}")
+
+
+# --- one step: the loss and its gradients ----------------------------------------------------
+
+
+def _data(out):
+    return out.data if isinstance(out, Value) else [o.data for o in out]
+
+
+def loss_and_grad(model, loss: str, l2: float = 0.0, compile: bool = False) -> Callable:
+    """A function `(rows, targets) -> (objective, outputs)` for this model and loss: it runs the
+    batch forward, leaves d(objective)/d(parameter) in every parameter's `.grad` (zeroed
+    first) and returns the objective's value and the model outputs as floats.
+
+    The objective is micrograd's: mean(per-sample loss) + l2(params, alpha). `compile=True`
+    (replaying a NumPy tape) is not available yet.
+    """
+    if compile:
+        raise NotImplementedError("compile=True is not available yet; use compile=False")
+    loss_fn = L.LOSSES[_check_loss(loss)]
+    params = model.parameters()
+
+    def step(rows: Sequence[Sequence[float]], targets: Sequence) -> tuple[float, list]:
+        outputs = [model(row) for row in rows]
+        total = L.mean([loss_fn(out, t) for out, t in zip(outputs, targets, strict=True)])
+        if l2:
+            total = total + L.l2(params, l2)
+        for p in params:
+            p.grad = 0.0
+        total.backward()
+        return total.data, [_data(out) for out in outputs]
+
+    return step
+
+
+# --- the loop --------------------------------------------------------------------------------
+
+
+def _default_optimizer(model):
+    from .optim import Adam
+
+    return Adam(model.parameters(), lr=0.01)
+
+
+def _count_arg(name: str, v) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError(f"{name} must be a positive int, got {v!r}")
+    return v
+
+
+def fit(
+    model,
+    X,
+    y,
+    loss: str = "hinge",
+    optimizer=None,
+    steps: int | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    seed=None,
+    l2: float = 0.0,
+    progress: bool = True,
+    validation: tuple | None = None,
+    compile: bool = False,
+    eval_every: int = 1,
+) -> History:
+    """Train `model` on rows `X` with labels `y`; returns the History.
+
+    `loss` names a per-sample loss in `tapegrad.losses.LOSSES` (labels are converted to what it
+    takes, see `prepare_targets`); `optimizer` defaults to Adam(lr=0.01). Give `steps` (one
+    batch each, recorded per step; the default, 100) or `epochs` (every row once per epoch, in
+    shuffled batches, recorded per epoch). `batch_size=None` is the full batch; otherwise each
+    step draws a random batch (seeded by `seed`). `l2` adds alpha * sum(p*p). `validation` is
+    (X_val, y_val), evaluated under no_grad every `eval_every` steps (or epochs) and at the end;
+    the entries in between are None. A tqdm bar shows loss and accuracy unless
+    `progress=False`. `compile=True` (a NumPy tape replay) is not available yet.
+    """
+    _check_loss(loss)
+    if steps is not None and epochs is not None:
+        raise ValueError("give steps or epochs, not both")
+    steps, epochs = _count_arg("steps", steps), _count_arg("epochs", epochs)
+    if steps is None and epochs is None:
+        steps = DEFAULT_STEPS
+    batch_size = _count_arg("batch_size", batch_size)
+    eval_every = _count_arg("eval_every", eval_every)
+    if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not 0 <= l2 < math.inf:
+        raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
+    rows = _rows(X, model)
+    targets = prepare_targets(y, loss)
+    if len(targets) != len(rows):
+        raise ValueError(f"X has {len(rows)} rows but y has {len(targets)} labels")
+    _check_outputs(model, loss, targets)
+    val = None
+    if validation is not None:
+        if not (isinstance(validation, tuple | list) and len(validation) == 2):
+            raise ValueError("validation must be a pair (X_val, y_val)")
+        val = (_rows(validation[0], model, "validation X"), prepare_targets(validation[1], loss))
+        if len(val[0]) != len(val[1]):
+            raise ValueError(f"validation X has {len(val[0])} rows but {len(val[1])} labels")
+    if optimizer is None:
+        optimizer = _default_optimizer(model)
+
+    step = loss_and_grad(model, loss, l2, compile=compile)
+    rs = _random_state(seed)
+    n = len(rows)
+    full = batch_size is None or batch_size >= n
+    history = History(unit="step" if steps else "epoch")
+    start = time.perf_counter()
+
+    def batches():
+        if steps:
+            for _ in range(steps):
+                yield [range(n) if full else rs.permutation(n)[:batch_size].tolist()]
+        else:
+            for _ in range(epochs):
+                if full:
+                    yield [range(n)]
+                else:
+                    order = rs.permutation(n).tolist()
+                    yield [order[i : i + batch_size] for i in range(0, n, batch_size)]
+
+    from tqdm.auto import tqdm
+
+    with tqdm(total=steps or epochs, disable=not progress, unit=history.unit) as bar:
+        for group in batches():
+            values, outs, tgts = [], [], []
+            for idx in group:
+                xb, yb = [rows[i] for i in idx], [targets[i] for i in idx]
+                lr = _current_lr(optimizer)
+                value, batch_out = step(xb, yb)
+                optimizer.step()
+                values.append(value)
+                outs += batch_out
+                tgts += yb
+            history.loss.append(_weighted_mean(values, group))
+            history.accuracy.append(_accuracy(outs, tgts, loss))
+            history.lr.append(lr)
+            if val is not None:
+                last = len(history) == (steps or epochs)
+                if last or (len(history) - 1) % eval_every == 0:
+                    v = _evaluate_rows(model, val[0], val[1], loss)
+                else:
+                    v = {"loss": None, "accuracy": None}
+                history.val_loss.append(v["loss"])
+                history.val_accuracy.append(v["accuracy"])
+            bar.set_postfix(_postfix(history), refresh=False)
+            bar.update()
+    history.seconds = time.perf_counter() - start
+    return history
+
+
+def _weighted_mean(values: list[float], group: list) -> float:
+    # One batch: its objective exactly (micrograd's printed loss); an epoch: the mean per row.
+    if len(values) == 1:
+        return values[0]
+    return sum(v * len(idx) for v, idx in zip(values, group, strict=True)) / sum(map(len, group))
+
+
+def _current_lr(optimizer) -> float:
+    # tapegrad's optimizers know the rate of their next step; for others, record what we can.
+    current = getattr(optimizer, "current_lr", None)
+    if callable(current):
+        return float(current())
+    lr = getattr(optimizer, "lr", math.nan)
+    return float(lr) if isinstance(lr, numbers.Real) else math.nan
+
+
+def _postfix(h: History) -> dict:
+    out = {"loss": f"{h.loss[-1]:.4f}"}
+    if h.accuracy[-1] is not None:
+        out["acc"] = f"{h.accuracy[-1]:.3f}"
+    if h.val_loss and h.val_loss[-1] is not None:
+        out["val_loss"] = f"{h.val_loss[-1]:.4f}"
+        if h.val_accuracy[-1] is not None:
+            out["val_acc"] = f"{h.val_accuracy[-1]:.3f}"
+    return out
+
+
+# --- using a trained model -------------------------------------------------------------------
+
+
+@no_grad()
+def outputs(model, X) -> np.ndarray:
+    """The model's raw outputs for every row, under no_grad: shape (n,) for a one-output
+    model, (n, k) for k outputs."""
+    return np.array([_data(model(row)) for row in _rows(X, model)], dtype=np.float64)
+
+
+def predict(model, X, loss: str = "hinge") -> np.ndarray:
+    """Predictions for every row, read the way `loss` trains the outputs: hinge and bce give
+    class 1 where the output is > 0, else 0; softmax_ce the argmax class; mse the raw
+    outputs. Evaluated under no_grad."""
+    _check_loss(loss)
+    out = outputs(model, X)
+    if loss in ("hinge", "bce"):
+        return (out > 0).astype(np.intp)
+    if loss == "softmax_ce":
+        return np.argmax(out, axis=1).astype(np.intp)
+    return out
+
+
+def _evaluate_rows(model, rows: list, targets: list, loss: str) -> dict:
+    loss_fn = L.LOSSES[loss]
+    with no_grad():
+        outs = [model(row) for row in rows]
+        value = L.mean([loss_fn(o, t) for o, t in zip(outs, targets, strict=True)]).data
+    return {"loss": value, "accuracy": _accuracy([_data(o) for o in outs], targets, loss)}
+
+
+def evaluate(model, X, y, loss: str = "hinge") -> dict:
+    """{"loss": mean per-sample loss (no penalty), "accuracy": fraction right, or None for
+    regression} on (X, y), under no_grad."""
+    rows, targets = _rows(X, model), prepare_targets(y, loss)
+    if len(rows) != len(targets):
+        raise ValueError(f"X has {len(rows)} rows but y has {len(targets)} labels")
+    _check_outputs(model, loss, targets)
+    return _evaluate_rows(model, rows, targets, loss)

@@ -1,0 +1,224 @@
+"""`tapegrad demo`, `tapegrad train` and `tapegrad predict` end to end in temporary directories:
+files that are what they claim, accuracy checked with an independent NumPy forward pass,
+and bad options that say what is allowed."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tapegrad
+from tapegrad.cli import main
+from tapegrad.data import moons
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def np_forward(model, X):
+    """The MLP's outputs computed with NumPy from its weights (hidden act, linear last)."""
+    acts = {"relu": lambda z: np.maximum(z, 0), "tanh": np.tanh}
+    h = np.asarray(X, dtype=np.float64)
+    for i, layer in enumerate(model.layers):
+        W = np.array([[w.data for w in n.w] for n in layer.neurons])
+        b = np.array([n.b.data for n in layer.neurons])
+        h = h @ W.T + b
+        if i < len(model.layers) - 1:
+            h = acts[model.act](h)
+    return h
+
+
+def assert_png(path):
+    data = path.read_bytes()
+    assert data.startswith(PNG) and len(data) > 1000, path
+
+
+def test_demo_reaches_the_accuracy_and_writes_its_files(tmp_path):
+    # A fresh process, as a user runs it (and without the test process's heap to collect).
+    run = subprocess.run(
+        [sys.executable, "-m", "tapegrad", "demo", "--no-progress"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    out = tmp_path / "tapegrad-out"
+    assert_png(out / "decision_boundary.png")
+    assert_png(out / "loss.png")
+    doc = json.loads((out / "model.json").read_text())
+    assert doc["architecture"]["nouts"] == [16, 16, 1]
+    assert "<svg" in (out / "neuron.svg").read_text()
+    model = tapegrad.load(out / "model.json")
+    X, y = moons(100, noise=0.1, seed=1337)
+    scores = np_forward(model, X)[:, 0]
+    assert np.mean((scores > 0) == (y == 1)) >= 0.97
+    text = run.stdout
+    assert "step 99:" in text and "accuracy" in text and "neuron.svg" in text
+
+
+def test_demo_out_and_steps_options(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "d"), "--steps", "2", "--no-progress"]) == 0
+    assert "step 1:" in capsys.readouterr().out
+    assert_png(tmp_path / "d" / "loss.png")
+
+
+def write_csv(path, X, y, header=True):
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        if header:
+            w.writerow(["a", "b", "target"])
+        for row, label in zip(X.tolist(), y.tolist(), strict=True):
+            w.writerow([*row, label])
+
+
+def test_train_on_moons_prints_metrics_and_saves(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--data", "moons", "--hidden", "8", "--steps", "4", "--no-progress"]
+    assert main([*args, "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "train (80 rows): loss" in text and "test  (20 rows): loss" in text
+    assert "accuracy" in text
+    history = json.loads((out / "history.json").read_text())
+    assert history["loss"] and len(history["loss"]) == 4 and history["unit"] == "step"
+    assert len(history["val_loss"]) == 4 and history["data"] == "moons"
+    assert_png(out / "loss.png")
+    assert_png(out / "decision_boundary.png")
+    model = tapegrad.load(out / "model.json")
+    assert model.nouts == [8, 1] and model.act == "relu"
+
+
+def test_train_then_predict_on_a_csv(tmp_path, capsys):
+    X, y = moons(60, noise=0.1, seed=3)
+    data = tmp_path / "points.csv"
+    write_csv(data, X, y)
+    model_path = tmp_path / "m.json"
+    args = ["train", "--data", str(data), "--label", "target", "--hidden", "6", "--act", "tanh"]
+    args += ["--optim", "adam", "--lr", "0.05", "--epochs", "2", "--batch-size", "16"]
+    args += ["--test-fraction", "0", "--out", str(tmp_path / "o"), "--save", str(model_path)]
+    assert main([*args, "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "2 epochs" in text and "train (60 rows)" in text and "test  (" not in text
+    model = tapegrad.load(model_path)
+    assert model.nouts == [6, 1] and model.act == "tanh"
+
+    preds = tmp_path / "pred" / "p.csv"
+    assert main(["predict", "--model", str(model_path), "--data", str(data), "-o", str(preds)]) == 0
+    text = capsys.readouterr().out
+    assert "wrote 60 predictions" in text and "accuracy" in text
+    with open(preds, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["a", "b", "label", "prediction", "output"]
+    scores = np_forward(model, X)[:, 0]
+    np.testing.assert_allclose([float(r["output"]) for r in rows], scores, rtol=1e-12)
+    assert [int(r["prediction"]) for r in rows] == (scores > 0).astype(int).tolist()
+    assert [int(r["label"]) for r in rows] == y.tolist()
+
+
+def test_predict_on_features_only_and_multiclass(tmp_path, capsys):
+    out = tmp_path / "s"
+    args = ["train", "--data", "spiral", "--hidden", "5", "--steps", "2", "--no-progress"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert "loss softmax_ce" in capsys.readouterr().out
+    model = tapegrad.load(out / "model.json")
+    assert model.nouts == [5, 3]
+    X = np.array([[0.1, 0.2], [-0.5, 0.3], [0.9, -0.9]])
+    features = tmp_path / "f.csv"
+    np.savetxt(features, X, delimiter=",")
+    preds = tmp_path / "p.csv"
+    argv = ["predict", "--model", str(out / "model.json"), "--data", str(features)]
+    assert main([*argv, "-o", str(preds)]) == 0
+    with open(preds, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["x0", "x1", "prediction", "output0", "output1", "output2"]
+    want = np.argmax(np_forward(model, X), axis=1)
+    assert [int(r["prediction"]) for r in rows] == want.tolist()
+
+
+def test_plus_minus_one_labels_train_hinge_and_predict_in_their_coding(tmp_path, capsys):
+    X, y = moons(40, noise=0.1, seed=5)
+    data = tmp_path / "pm.csv"
+    write_csv(data, X, 2 * y - 1, header=False)
+    out = tmp_path / "o"
+    argv = ["train", "--data", str(data), "--hidden", "4", "--steps", "3", "--no-progress"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert "loss hinge" in capsys.readouterr().out
+    preds = tmp_path / "p.csv"
+    assert (
+        main(["predict", "--model", str(out / "model.json"), "--data", str(data), "-o", str(preds)])
+        == 0
+    )
+    with open(preds, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    scores = np_forward(tapegrad.load(out / "model.json"), X)[:, 0]
+    assert [int(r["prediction"]) for r in rows] == np.where(scores > 0, 1, -1).tolist()
+
+
+def test_resume_continues_from_the_saved_weights(tmp_path, capsys):
+    out = tmp_path / "r"
+    base = ["train", "--data", "moons", "--hidden", "4", "--no-progress", "--out", str(out)]
+    assert main([*base, "--steps", "3", "--optim", "adam"]) == 0
+    saved = tapegrad.load(out / "model.json")
+    assert (
+        main([*base, "--steps", "1", "--optim", "adam", "--resume", str(out / "model.json")]) == 0
+    )
+    capsys.readouterr()
+    history = json.loads((out / "history.json").read_text())
+    # The resumed run's first objective is the saved model's, on the same training split.
+    from tapegrad.data import train_test_split
+
+    X, y = moons(100, noise=0.1, seed=1337)
+    Xtr, _, ytr, _ = train_test_split(X, y, 0.2, seed=1337)
+    scores = np_forward(saved, Xtr)[:, 0]
+    hinge = np.mean(np.maximum(0, 1 - (2 * ytr - 1) * scores))
+    penalty = 1e-4 * sum(p.data**2 for p in saved.parameters())
+    assert history["loss"][0] == pytest.approx(hinge + penalty, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--hidden", "16,x"], "expected comma-separated hidden layer sizes"),
+        (["train", "--optim", "rmsprop"], "invalid choice: rmsprop (choose from sgd, adam)"),
+        (["train", "--act", "gelu"], "choose from relu, tanh, sigmoid, linear"),
+        (["train", "--loss", "l1"], "choose from hinge, mse, bce, softmax_ce"),
+        (["train", "--data", "mooons"], "unknown data set 'mooons': use one of moons, circles"),
+        (["train", "--data", "missing.csv"], "no such file 'missing.csv'"),
+        (["train", "--steps", "0"], "expected a whole number >= 1, got '0'"),
+        (["train", "--lr", "-1"], "expected a number > 0, got '-1'"),
+        (["train", "--test-fraction", "1.5"], "expected a fraction in [0, 1)"),
+        (["train", "--steps", "3", "--epochs", "2"], "not allowed with argument"),
+        (["demo", "--steps", "ten"], "expected a whole number >= 1, got 'ten'"),
+        (["predict", "--data", "moons"], "the following arguments are required: --model"),
+    ],
+)
+def test_bad_options_say_what_is_allowed(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    # argparse quotes the choices or not depending on the Python patch release
+    assert message.replace("'", "") in capsys.readouterr().err.replace("'", "")
+
+
+def test_bad_data_and_model_files_are_reported(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,y\n1,2,0\n3,oops,1\n")
+    assert main(["train", "--data", str(bad), "--out", str(tmp_path / "o")]) == 1
+    assert "bad.csv: line 3, column 2 ('b'): 'oops' is not a finite number" in (
+        capsys.readouterr().err
+    )
+    broken = tmp_path / "model.json"
+    broken.write_text('{"format": "tapegrad-model", "version": 1, "architec')
+    assert main(["predict", "--model", str(broken), "--data", "moons"]) == 1
+    assert "tapegrad predict: error:" in capsys.readouterr().err
+    wide = tmp_path / "wide.csv"
+    np.savetxt(wide, np.ones((3, 4)), delimiter=",")
+    model_path = tmp_path / "m2.json"
+    tapegrad.save(tapegrad.nn.MLP(2, [1], seed=0), model_path)
+    assert main(["predict", "--model", str(model_path), "--data", str(wide)]) == 1
+    assert "takes 2 inputs but" in capsys.readouterr().err

@@ -1,0 +1,247 @@
+"""Data sets: the generators against scikit-learn and cs231n's published code, digits, the
+train/test split, and CSV loading with errors that name the file, line and column."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+import pytest
+
+from tapegrad import data
+from tapegrad.data import DataError, load_csv
+
+sklearn_datasets = pytest.importorskip("sklearn.datasets")
+
+
+# --- generators vs scikit-learn --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "n, noise, seed", [(100, 0.1, 1337), (7, None, 0), (1, 0.3, 5), (250, 0.05, 2**32 - 1)]
+)
+def test_moons_equals_make_moons(n, noise, seed):
+    X, y = data.moons(n, noise=noise, seed=seed)
+    Xs, ys = sklearn_datasets.make_moons(n, noise=noise, random_state=seed)
+    np.testing.assert_array_equal(X, Xs)
+    np.testing.assert_array_equal(y, ys)
+    assert X.dtype == np.float64 and X.shape == (n, 2)
+    assert y.dtype.kind == "i" and y.shape == (n,)
+
+
+def test_moons_without_seed_follows_numpy_global_state_like_micrograd():
+    # micrograd's demo: np.random.seed(1337); make_moons(n_samples=100, noise=0.1)
+    np.random.seed(1337)
+    X, y = data.moons(100, noise=0.1)
+    np.random.seed(1337)
+    Xs, ys = sklearn_datasets.make_moons(n_samples=100, noise=0.1)
+    np.testing.assert_array_equal(X, Xs)
+    np.testing.assert_array_equal(y, ys)
+
+
+@pytest.mark.parametrize("n, noise, factor, seed", [(100, 0.1, 0.5, 3), (101, None, 0.8, 0)])
+def test_circles_equals_make_circles(n, noise, factor, seed):
+    X, y = data.circles(n, noise=noise, factor=factor, seed=seed)
+    Xs, ys = sklearn_datasets.make_circles(n, noise=noise, factor=factor, random_state=seed)
+    np.testing.assert_array_equal(X, Xs)
+    np.testing.assert_array_equal(y, ys)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(n_samples=100, centers=3, n_features=2),
+        dict(n_samples=101, centers=4, n_features=3, cluster_std=0.5),
+        dict(n_samples=10, centers=[[0.0, 0.0], [5.0, 5.0]], cluster_std=2.0),
+    ],
+)
+def test_blobs_equals_make_blobs(kwargs):
+    X, y = data.blobs(**kwargs, seed=42)
+    Xs, ys = sklearn_datasets.make_blobs(**kwargs, random_state=42)
+    np.testing.assert_array_equal(X, Xs)
+    np.testing.assert_array_equal(y, ys)
+
+
+def cs231n_spiral(N, K, seed):
+    """The cs231n notes' spiral, verbatim but for the seed line."""
+    np.random.seed(seed)
+    D = 2
+    X = np.zeros((N * K, D))
+    y = np.zeros(N * K, dtype="uint8")
+    for j in range(K):
+        ix = range(N * j, N * (j + 1))
+        r = np.linspace(0.0, 1, N)  # radius
+        t = np.linspace(j * 4, (j + 1) * 4, N) + np.random.randn(N) * 0.2  # theta
+        X[ix] = np.c_[r * np.sin(t), r * np.cos(t)]
+        y[ix] = j
+    return X, y
+
+
+def test_spiral_equals_cs231n_code():
+    X, y = data.spiral(100, classes=3, seed=0)
+    Xr, yr = cs231n_spiral(100, 3, seed=0)
+    np.testing.assert_array_equal(X, Xr)
+    np.testing.assert_array_equal(y, yr)
+    assert np.bincount(y).tolist() == [100, 100, 100]
+    assert np.all(np.hypot(X[:, 0], X[:, 1]) <= 1 + 1e-12)
+
+
+def test_generators_are_reproducible_and_seed_sensitive():
+    for make in (data.moons, data.circles, data.blobs, data.spiral):
+        a, b, c = make(seed=1), make(seed=1), make(seed=2)
+        np.testing.assert_array_equal(a[0], b[0])
+        assert not np.array_equal(a[0], c[0]), make.__name__
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: data.moons(0), "n_samples"),
+        (lambda: data.moons(10, noise=-0.1), "noise"),
+        (lambda: data.moons(10, noise=math.nan), "noise"),
+        (lambda: data.circles(10, factor=1.5), "factor"),
+        (lambda: data.spiral(10, classes=0), "classes"),
+        (lambda: data.moons(10, seed=-1), "seed"),
+        (lambda: data.blobs(10, centers=[1.0, 2.0]), "centers"),
+    ],
+)
+def test_generator_arguments_are_checked(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+# --- digits ----------------------------------------------------------------------------------
+
+
+def test_digits_scaled_to_unit_interval():
+    X, y = data.digits()
+    ref = sklearn_datasets.load_digits()
+    assert X.shape == (1797, 64) and y.shape == (1797,)
+    np.testing.assert_array_equal(X * 16.0, ref.data)
+    np.testing.assert_array_equal(y, ref.target)
+    assert X.min() == 0.0 and X.max() == 1.0
+
+
+def test_digits_without_scikit_learn_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # makes the import fail
+    with pytest.raises(ImportError, match=r"pip install 'tapegrad\[digits\]'"):
+        data.digits()
+
+
+# --- train/test split ------------------------------------------------------------------------
+
+
+def test_train_test_split_partitions_rows_and_keeps_pairs():
+    X = np.arange(20.0).reshape(10, 2)
+    y = np.arange(10) * 10
+    Xtr, Xte, ytr, yte = data.train_test_split(X, y, test_fraction=0.25, seed=0)
+    assert len(Xte) == 3 and len(Xtr) == 7  # ceil(0.25 * 10), as scikit-learn rounds
+    np.testing.assert_array_equal(Xtr[:, 0] * 5, ytr)  # each row still has its own label
+    np.testing.assert_array_equal(Xte[:, 0] * 5, yte)
+    assert sorted(np.concatenate([ytr, yte]).tolist()) == y.tolist()
+    again = data.train_test_split(X, y, test_fraction=0.25, seed=0)
+    np.testing.assert_array_equal(again[1], Xte)
+
+
+def test_train_test_split_checks_its_arguments():
+    X, y = np.zeros((4, 2)), np.zeros(4)
+    with pytest.raises(ValueError, match="test_fraction"):
+        data.train_test_split(X, y, test_fraction=1.0)
+    with pytest.raises(ValueError, match="X has 4 rows but y has 3"):
+        data.train_test_split(X, y[:3])
+    with pytest.raises(ValueError, match="no rows to train on"):
+        data.train_test_split(X[:1], y[:1], test_fraction=0.5)
+
+
+# --- CSV -------------------------------------------------------------------------------------
+
+
+def write(tmp_path, text, name="d.csv"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_csv_with_header_label_by_name_and_index(tmp_path):
+    path = write(tmp_path, "a,label,b\n1,0,2.5\n3,1,-4e-1\n")
+    X, y, names = load_csv(path, label="label")
+    np.testing.assert_array_equal(X, [[1.0, 2.5], [3.0, -0.4]])
+    np.testing.assert_array_equal(y, [0, 1])
+    assert y.dtype.kind == "i"
+    assert names == ["a", "b"]
+    X2, y2, _ = load_csv(path, label=1)
+    np.testing.assert_array_equal(X2, X)
+    np.testing.assert_array_equal(y2, y)
+
+
+def test_csv_without_header_defaults_to_last_column(tmp_path):
+    path = write(tmp_path, "1,2,0\n3,4,1\n\n5,6,2.5\n")  # blank line skipped
+    X, y, names = load_csv(path)
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4], [5, 6]])
+    np.testing.assert_array_equal(y, [0, 1, 2.5])
+    assert y.dtype == np.float64  # not all whole numbers: regression targets
+    assert names == ["x0", "x1"]
+
+
+def test_csv_forced_header_quotes_bom_and_no_label(tmp_path):
+    path = tmp_path / "q.csv"
+    path.write_bytes('\ufeff"1","2"\n" 3 ",4\n'.encode())
+    X, y, names = load_csv(path, label=None, header=True)
+    assert names == ["1", "2"] and y is None
+    np.testing.assert_array_equal(X, [[3, 4]])
+
+
+@pytest.mark.parametrize(
+    "text, kwargs, pattern",
+    [
+        ("a,b,y\n1,2,0\n3,x,1\n", {}, r"d\.csv: line 3, column 2 \('b'\): 'x' is not"),
+        ("1,2,0\n3,4,1\n5,6,0\n7,8\n", {}, r"d\.csv: line 4: expected 3 columns, found 2"),
+        ("a,b,y\n1,2,0\n1,,1\n", {}, r"line 3, column 2 \('b'\): the cell is empty"),
+        ("1,2,0\n3,nan,1\n", {}, r"line 2, column 2 \('x1'\): 'nan' is not a finite number"),
+        ("1,2,0\n3,4,1\n5,6,0\n1e999,0,1\n", {}, r"line 4, column 1"),
+        ("", {}, r"d\.csv: the file is empty"),
+        ("\n\n", {}, r"d\.csv: the file is empty"),
+        ("a,b,y\n", {}, r"d\.csv: line 1: a header but no rows"),
+        ("a,b,y\n1,2,0\n", {"label": "z"}, r"no column named 'z'; the columns are 'a', 'b', 'y'"),
+        ("1,2,0\n", {"label": "y"}, r"no header row"),
+        ("1,2,0\n", {"label": 3}, r"label column 3 is out of range: the file has 3 columns"),
+        ("5\n6\n", {}, r"no feature columns"),
+    ],
+)
+def test_csv_errors_name_file_line_and_column(tmp_path, text, kwargs, pattern):
+    path = write(tmp_path, text)
+    with pytest.raises(DataError, match=pattern):
+        load_csv(path, **kwargs)
+
+
+def test_csv_error_counts_physical_lines_across_blank_lines_and_quoted_newlines(tmp_path):
+    path = write(tmp_path, 'name,x,y\n"two\nlines",1,0\n\nbad,2,1\n', name="m.csv")
+    # "name" is not numeric on line 2-3 either; the first bad cell is reported.
+    with pytest.raises(DataError, match=r"m\.csv: line 3, column 1 \('name'\)"):
+        load_csv(path)
+    path = write(tmp_path, "x,y\n1,0\n\n2,1\n3,oops\n", name="n.csv")
+    with pytest.raises(DataError, match=r"n\.csv: line 5, column 2 \('y'\)"):
+        load_csv(path)
+
+
+def test_data_error_is_a_value_error():
+    assert issubclass(DataError, ValueError)
+
+
+# --- by name ---------------------------------------------------------------------------------
+
+
+def test_load_dataset_by_name_and_path(tmp_path):
+    moons = data.load_dataset("moons", seed=1337)
+    Xs, ys = sklearn_datasets.make_moons(100, noise=0.1, random_state=1337)
+    np.testing.assert_array_equal(moons.X, Xs)
+    assert moons.n_classes == 2 and moons.feature_names == ["x0", "x1"]
+    assert data.load_dataset("spiral", seed=0).n_classes == 3
+    assert data.load_dataset("blobs", seed=0).n_classes == 3
+    assert data.load_dataset("circles", seed=0).X.shape == (100, 2)
+    path = write(tmp_path, "f,g,cls\n0.5,1,2\n1.5,0,0\n")
+    ds = data.load_dataset(str(path), label="cls")
+    assert ds.n_classes == 3 and ds.feature_names == ["f", "g"]
+    with pytest.raises(DataError, match="unknown data set 'mooons': use one of moons"):
+        data.load_dataset("mooons")
