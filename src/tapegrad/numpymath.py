@@ -1,0 +1,190 @@
+"""IEEE-754 math on NumPy arrays: the namespace the compiled tape runs the op table with.
+
+The same names `tapegrad.floatmath` offers, elementwise over arrays (or NumPy scalars), each
+giving element for element what the eager engine's float namespace gives, so a compiled tape
+computes the eager numbers: IEEE results as PyTorch float64 has them, `exp(1000) = inf`,
+`log(0) = -inf`, `log(-1) = nan`, `div(1, 0) = inf`, `pow(-8, 1/3) = nan`. NumPy computes these
+already but warns; every function here runs under `np.errstate(all="ignore")`, so no
+RuntimeWarning escapes.
+
+`unchecked` holds the same functions without that guard, for a caller that already runs under
+`np.errstate(all="ignore")`: the tape does, once around a whole replay (entering the guard costs
+about a microsecond, as much as the NumPy call itself on a small batch), since the `+ - *` the
+rules apply to arrays are NumPy's own operators and need it anyway.
+"""
+
+from __future__ import annotations
+
+import functools
+from types import SimpleNamespace
+
+import numpy as np
+
+inf = np.inf
+nan = np.nan
+
+
+def _quiet(fn):
+    """Run `fn` with NumPy's floating-point warnings off: inf and nan are results, not errors."""
+
+    @functools.wraps(fn)
+    def wrapped(*args):
+        with np.errstate(all="ignore"):
+            return fn(*args)
+
+    return wrapped
+
+
+@_quiet
+def exp(x):
+    return np.exp(x)
+
+
+@_quiet
+def log(x):
+    return np.log(x)
+
+
+@_quiet
+def log1p(x):
+    return np.log1p(x)
+
+
+@_quiet
+def tanh(x):
+    return np.tanh(x)
+
+
+@_quiet
+def sqrt(x):
+    return np.sqrt(x)
+
+
+@_quiet
+def sin(x):
+    return np.sin(x)
+
+
+@_quiet
+def cos(x):
+    return np.cos(x)
+
+
+@_quiet
+def sigmoid(x):
+    # floatmath's split on the sign, elementwise: exp only ever sees -|x|, so it never overflows
+    # (sigmoid(±1000) is exactly 1.0 / 0.0) and nan stays nan.
+    x = np.asarray(x, dtype=np.float64)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+@_quiet
+def pow(x, y):  # noqa: A001 - the namespace mirrors math and NumPy names
+    # C99 pow, as floatmath: 0 ** -1 = inf, (-0.0) ** -1 = -inf, (-8) ** (1/3) = nan.
+    # float_power, because np.power swaps in sqrt for a broadcast exponent of 0.5, and
+    # sqrt(-inf) is nan where pow(-inf, 0.5) is inf.
+    return np.float_power(x, y)
+
+
+@_quiet
+def div(a, b):
+    return np.divide(a, b)
+
+
+@_quiet
+def relu(x):
+    # x <= 0 is False for nan, so nan passes through as in torch.relu; -0.0 becomes 0.0.
+    return np.where(np.less_equal(x, 0.0), 0.0, x)
+
+
+@_quiet
+def sign(x):
+    # As floatmath and torch.sign: ±0.0 keep their sign and nan gives 0.0 (np.sign gives nan).
+    return np.where(np.isnan(x), 0.0, np.copysign(np.sign(x), x))
+
+
+@_quiet
+def abs(x):  # noqa: A001
+    return np.abs(x)
+
+
+@_quiet
+def maximum(a, b):
+    # `a` on a tie, as floatmath and torch.maximum (it decides the sign of max(0.0, -0.0));
+    # nan if either side is nan.
+    return np.where(np.greater_equal(a, b), a, np.maximum(a, b))
+
+
+@_quiet
+def minimum(a, b):
+    return np.where(np.less_equal(a, b), a, np.minimum(a, b))
+
+
+@_quiet
+def isfinite(x):
+    return np.isfinite(x)
+
+
+def where(cond, a, b):
+    """`a` where `cond` holds, else `b`, elementwise (floatmath's `a if cond else b`)."""
+    return np.where(cond, a, b)
+
+
+# Comparisons give masks for `where`; they never carry gradient. nan compares False, as in
+# Python and PyTorch, and NumPy does not warn about it.
+def eq(a, b):
+    return np.equal(a, b)
+
+
+def gt(a, b):
+    return np.greater(a, b)
+
+
+def ge(a, b):
+    return np.greater_equal(a, b)
+
+
+def lt(a, b):
+    return np.less(a, b)
+
+
+__all__ = [
+    "abs",
+    "cos",
+    "div",
+    "eq",
+    "exp",
+    "ge",
+    "gt",
+    "inf",
+    "isfinite",
+    "log",
+    "log1p",
+    "lt",
+    "maximum",
+    "minimum",
+    "nan",
+    "pow",
+    "relu",
+    "sigmoid",
+    "sign",
+    "sin",
+    "sqrt",
+    "tanh",
+    "where",
+]
+
+
+def _defined_here() -> dict:
+    """Every public function of this module (and inf, nan): what a rule may call."""
+    funcs = {
+        name: getattr(f, "__wrapped__", f)
+        for name, f in globals().items()
+        if callable(f) and getattr(f, "__module__", None) == __name__ and not name.startswith("_")
+    }
+    return {"inf": inf, "nan": nan, **funcs}
+
+
+unchecked = SimpleNamespace(**_defined_here())
+"""The same namespace without the per-call `np.errstate` guard (see the module docstring)."""
