@@ -192,12 +192,6 @@ def test_first_history_entry_is_the_objective_before_the_update():
     assert h.unit == "step" and len(h) == 2 and h.lr == [0.1, 0.1]
 
 
-def test_compile_true_is_not_available_yet():
-    model, X, y, _ = small_problem("hinge")
-    with pytest.raises(NotImplementedError, match="compile=True"):
-        fit(model, X, y, steps=1, progress=False, compile=True)
-
-
 # --- the lecture's toy problem ---------------------------------------------------------------
 
 

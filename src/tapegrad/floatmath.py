@@ -92,7 +92,7 @@ def sign(x: float) -> float:
         return 1.0
     if x < 0.0:
         return -1.0
-    return x  # 0.0, -0.0 or nan
+    return x if x == 0.0 else 0.0  # 0.0 or -0.0; nan gives 0.0, as torch.sign
 
 
 def abs(x: float) -> float:  # noqa: A001

@@ -10,7 +10,6 @@ from __future__ import annotations
 import numbers
 import operator
 from collections.abc import Callable, Iterable, Sequence
-from functools import reduce
 
 from . import valuemath as vm
 from .engine import Value
@@ -50,18 +49,34 @@ def bce_with_logits(logit, y):
 
 
 def logsumexp(values: Sequence):
-    """log(sum(exp(v))), folded from the stable `logaddexp` primitive: no overflow, no shift."""
-    if len(values) == 0:
+    """log(sum(exp(v))), folded pairwise from the stable `logaddexp` primitive: no overflow, no
+    shift read off the data, and a depth of log2(len) (a compiled tape runs it level by level)."""
+    values = list(values)
+    if not values:
         raise ValueError("logsumexp of an empty list")
-    return reduce(vm.logaddexp, values)
+    while len(values) > 1:
+        pairs = [vm.logaddexp(a, b) for a, b in zip(values[::2], values[1::2], strict=False)]
+        values = pairs + values[len(pairs) * 2 :]
+    return values[0]
 
 
-def softmax_cross_entropy(logits: Sequence, y: int):
-    """Cross-entropy of softmax(logits) against class index y: logsumexp(logits) - logits[y]."""
+def softmax_cross_entropy(logits: Sequence, y):
+    """Cross-entropy of softmax(logits) against a class index y: logsumexp(logits) - logits[y].
+
+    `y` may also be a target distribution (one-hot, or probabilities summing to 1), as a list:
+    then it is sum(y) * logsumexp(logits) - sum(y_k * logits_k). That form picks no element by
+    the label's value, so a compiled tape can take the target as an input.
+    """
     if not isinstance(logits, list | tuple) or not logits:
         raise ValueError(
             f"softmax_cross_entropy: logits must be a non-empty list, got {type(logits).__name__}"
         )
+    if isinstance(y, list | tuple):
+        if len(y) != len(logits):
+            raise ValueError(
+                f"softmax_cross_entropy: target has {len(y)} entries for {len(logits)} logits"
+            )
+        return sum(y) * logsumexp(logits) - sum(t * z for t, z in zip(y, logits, strict=True))
     k = _class_index(y, len(logits), "softmax_cross_entropy")
     return logsumexp(logits) - logits[k]
 

@@ -179,11 +179,12 @@ def loss_and_grad(model, loss: str, l2: float = 0.0, compile: bool = False) -> C
     batch forward, leaves d(objective)/d(parameter) in every parameter's `.grad` (zeroed
     first) and returns the objective's value and the model outputs as floats.
 
-    The objective is micrograd's: mean(per-sample loss) + l2(params, alpha). `compile=True`
-    (replaying a NumPy tape) is not available yet.
+    The objective is micrograd's: mean(per-sample loss) + l2(params, alpha). With `compile`,
+    one sample's graph is recorded once as a tape (`tapegrad.compile`) and replayed over each
+    batch with NumPy: the same numbers to rounding, hundreds of times faster.
     """
     if compile:
-        raise NotImplementedError("compile=True is not available yet; use compile=False")
+        return _CompiledStep(model, loss, l2).step
     loss_fn = L.LOSSES[_check_loss(loss)]
     params = model.parameters()
 
@@ -198,6 +199,56 @@ def loss_and_grad(model, loss: str, l2: float = 0.0, compile: bool = False) -> C
         return total.data, [_data(out) for out in outputs]
 
     return step
+
+
+class _CompiledStep:
+    """Training and evaluation through tapes recorded once (per input width) and replayed over
+    every batch: `step` is `loss_and_grad`'s function, `evaluate` the mean loss and outputs."""
+
+    def __init__(self, model, loss: str, l2: float) -> None:
+        self.model, self.loss_fn, self.l2 = model, L.LOSSES[_check_loss(loss)], l2
+        self.params = model.parameters()
+        nouts = getattr(model, "nouts", None)
+        self.k = nouts[-1] if nouts else 1
+        # A class index would pick a logit by its value, which a tape cannot replay: softmax
+        # cross-entropy takes the target as a one-hot row instead (the same number, see losses).
+        self.one_hot = loss == "softmax_ce"
+        vector = self.one_hot or (loss == "mse" and self.k > 1)
+        self.example_target = [1.0] + [0.0] * (self.k - 1) if vector else 1.0
+        self.tapes: dict[tuple, object] = {}
+
+    def _tape(self, n_in: int, penalty: bool):
+        key = (n_in, penalty)
+        if key not in self.tapes:
+            from .tape import compile as record
+
+            def per_sample(x, t):
+                out = self.model(x)
+                value = self.loss_fn(out, t)
+                if penalty:  # the same for every sample: the tape computes it once per batch
+                    value = value + L.l2(self.params, self.l2)
+                return value, out
+
+            self.tapes[key] = record(per_sample, [0.0] * n_in, self.example_target, has_aux=True)
+        return self.tapes[key]
+
+    def _arrays(self, rows, targets) -> tuple[np.ndarray, np.ndarray]:
+        X = np.asarray(rows, dtype=np.float64)
+        if self.one_hot:
+            return X, np.eye(self.k)[np.asarray(targets, dtype=np.intp)]
+        return X, np.asarray(targets, dtype=np.float64)
+
+    def step(self, rows: Sequence[Sequence[float]], targets: Sequence) -> tuple[float, list]:
+        X, T = self._arrays(rows, targets)
+        for p in self.params:
+            p.grad = 0.0
+        objective, outputs = self._tape(X.shape[1], bool(self.l2)).backward(X, T)
+        return float(np.mean(objective)), outputs.tolist()
+
+    def evaluate(self, rows: Sequence[Sequence[float]], targets: Sequence) -> tuple[float, list]:
+        X, T = self._arrays(rows, targets)
+        losses, outputs = self._tape(X.shape[1], False)(X, T)
+        return float(np.mean(losses)), outputs.tolist()
 
 
 # --- the loop --------------------------------------------------------------------------------
@@ -242,7 +293,9 @@ def fit(
     step draws a random batch (seeded by `seed`). `l2` adds alpha * sum(p*p). `validation` is
     (X_val, y_val), evaluated under no_grad every `eval_every` steps (or epochs) and at the end;
     the entries in between are None. A tqdm bar shows loss and accuracy unless
-    `progress=False`. `compile=True` (a NumPy tape replay) is not available yet.
+    `progress=False`. `compile=True` records one sample's graph once and replays it over every
+    batch with NumPy (`tapegrad.compile`): the same history to rounding, far faster; Python
+    control flow inside the model is frozen at recording.
     """
     _check_loss(loss)
     if steps is not None and epochs is not None:
@@ -269,7 +322,11 @@ def fit(
     if optimizer is None:
         optimizer = _default_optimizer(model)
 
-    step = loss_and_grad(model, loss, l2, compile=compile)
+    if compile:
+        compiled = _CompiledStep(model, loss, l2)
+        step = compiled.step
+    else:
+        compiled, step = None, loss_and_grad(model, loss, l2)
     rs = _random_state(seed)
     n = len(rows)
     full = batch_size is None or batch_size >= n
@@ -307,7 +364,7 @@ def fit(
             if val is not None:
                 last = len(history) == (steps or epochs)
                 if last or (len(history) - 1) % eval_every == 0:
-                    v = _evaluate_rows(model, val[0], val[1], loss)
+                    v = _evaluate_rows(model, val[0], val[1], loss, compiled)
                 else:
                     v = {"loss": None, "accuracy": None}
                 history.val_loss.append(v["loss"])
@@ -348,19 +405,24 @@ def _postfix(h: History) -> dict:
 # --- using a trained model -------------------------------------------------------------------
 
 
-@no_grad()
-def outputs(model, X) -> np.ndarray:
+def outputs(model, X, compile: bool = False) -> np.ndarray:
     """The model's raw outputs for every row, under no_grad: shape (n,) for a one-output
-    model, (n, k) for k outputs."""
-    return np.array([_data(model(row)) for row in _rows(X, model)], dtype=np.float64)
+    model, (n, k) for k outputs. `compile` replays a recorded forward tape over all rows."""
+    rows = _rows(X, model)
+    if compile:
+        from .tape import compile as record
+
+        return record(model, [0.0] * len(rows[0]))(np.asarray(rows, dtype=np.float64))
+    with no_grad():
+        return np.array([_data(model(row)) for row in rows], dtype=np.float64)
 
 
-def predict(model, X, loss: str = "hinge") -> np.ndarray:
+def predict(model, X, loss: str = "hinge", compile: bool = False) -> np.ndarray:
     """Predictions for every row, read the way `loss` trains the outputs: hinge and bce give
     class 1 where the output is > 0, else 0; softmax_ce the argmax class; mse the raw
-    outputs. Evaluated under no_grad."""
+    outputs. Evaluated under no_grad (or on a compiled tape)."""
     _check_loss(loss)
-    out = outputs(model, X)
+    out = outputs(model, X, compile=compile)
     if loss in ("hinge", "bce"):
         return (out > 0).astype(np.intp)
     if loss == "softmax_ce":
@@ -368,7 +430,10 @@ def predict(model, X, loss: str = "hinge") -> np.ndarray:
     return out
 
 
-def _evaluate_rows(model, rows: list, targets: list, loss: str) -> dict:
+def _evaluate_rows(model, rows: list, targets: list, loss: str, compiled=None) -> dict:
+    if compiled is not None:
+        value, outs = compiled.evaluate(rows, targets)
+        return {"loss": value, "accuracy": _accuracy(outs, targets, loss)}
     loss_fn = L.LOSSES[loss]
     with no_grad():
         outs = [model(row) for row in rows]
@@ -376,11 +441,12 @@ def _evaluate_rows(model, rows: list, targets: list, loss: str) -> dict:
     return {"loss": value, "accuracy": _accuracy([_data(o) for o in outs], targets, loss)}
 
 
-def evaluate(model, X, y, loss: str = "hinge") -> dict:
+def evaluate(model, X, y, loss: str = "hinge", compile: bool = False) -> dict:
     """{"loss": mean per-sample loss (no penalty), "accuracy": fraction right, or None for
-    regression} on (X, y), under no_grad."""
+    regression} on (X, y), under no_grad (or, with `compile`, on a replayed tape)."""
     rows, targets = _rows(X, model), prepare_targets(y, loss)
     if len(rows) != len(targets):
         raise ValueError(f"X has {len(rows)} rows but y has {len(targets)} labels")
     _check_outputs(model, loss, targets)
-    return _evaluate_rows(model, rows, targets, loss)
+    compiled = _CompiledStep(model, loss, 0.0) if compile else None
+    return _evaluate_rows(model, rows, targets, loss, compiled)

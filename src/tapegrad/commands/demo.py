@@ -33,6 +33,12 @@ def register(sub) -> None:
     )
     p.add_argument("--steps", type=positive_int, default=100, help="training steps (default: 100)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--eager",
+        action="store_true",
+        help="train on the eager Value graph, as micrograd does, instead of the compiled tape "
+        "(same numbers, a few hundred times slower)",
+    )
     p.set_defaults(run=run)
 
 
@@ -76,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     from tapegrad.train import fit
 
     X, y, model, optimizer = demo_setup(args.steps)
-    print(f"micrograd's demo: {model!r}, {len(model.parameters())} parameters, 100 moons")
+    engine = "eager Value graph" if args.eager else "compiled tape"
+    print(f"micrograd's demo: {model!r}, {len(model.parameters())} parameters, 100 moons, {engine}")
     start = time.perf_counter()
     history = fit(
         model,
@@ -88,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         l2=1e-4,
         seed=SEED,
         progress=not args.no_progress,
+        compile=not args.eager,
     )
     seconds = time.perf_counter() - start
     print(

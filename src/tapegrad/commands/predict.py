@@ -36,6 +36,12 @@ def register(sub) -> None:
         help="how to read the outputs (default: one output is class 1 where > 0, "
         "several are the argmax class); mse writes the raw output",
     )
+    p.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="evaluate all rows on a replayed tape (default); --no-compile: on the eager graph",
+    )
     p.set_defaults(run=run)
 
 
@@ -60,9 +66,9 @@ def run(args: argparse.Namespace) -> int:
     k = model.nouts[-1]
     loss = args.loss or ("hinge" if k == 1 else "softmax_ce")
     try:
-        pred = predict(model, X, loss=loss)
-        raw = outputs(model, X)
-        metrics = evaluate(model, X, y, loss=loss) if y is not None else None
+        pred = predict(model, X, loss=loss, compile=args.compile)
+        raw = outputs(model, X, compile=args.compile)
+        metrics = evaluate(model, X, y, loss=loss, compile=args.compile) if y is not None else None
     except ValueError as err:
         return fail("predict", str(err))
 

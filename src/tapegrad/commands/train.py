@@ -191,6 +191,13 @@ def register(sub) -> None:
     )
     p.add_argument("--resume", default=None, metavar="PATH", help="continue from a saved model")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="replay a recorded tape over each batch with NumPy (default); --no-compile "
+        "trains on the eager Value graph",
+    )
     p.set_defaults(run=run)
 
 
@@ -295,14 +302,16 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             validation=validation,
             eval_every=max(1, math.ceil((steps or args.epochs) / 20)),  # <= ~20 test passes
+            compile=args.compile,
         )
     except ValueError as err:
         return fail("train", str(err))
 
     print(f"{model!r} on {args.data}: loss {loss}, {len(history)} {history.unit}s")
-    print(_metrics("train", evaluate(model, Xtr, ytr, loss=loss), len(Xtr)))
+    print(_metrics("train", evaluate(model, Xtr, ytr, loss=loss, compile=args.compile), len(Xtr)))
     if validation is not None:
-        print(_metrics("test", evaluate(model, Xte, yte, loss=loss), len(Xte)))
+        test = evaluate(model, Xte, yte, loss=loss, compile=args.compile)
+        print(_metrics("test", test, len(Xte)))
 
     os.makedirs(args.out, exist_ok=True)
     save = args.save or os.path.join(args.out, "model.json")
