@@ -4,13 +4,19 @@
 decay added to the gradient, torch's momentum buffer, Adam's bias correction), so a run matches
 PyTorch step for step. The learning rate is a number or a schedule: a callable that takes the
 step index k (0 for the first `step()`) and returns that step's rate.
+
+Each rule is written once, as `update(w, g)` on NumPy arrays in parameter order: `step()` runs
+it on the Values' `.data` and `.grad`, and compiled training runs it on weights kept in an array.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import operator
 from collections.abc import Callable, Mapping
+
+import numpy as np
 
 from .engine import Value
 
@@ -121,6 +127,9 @@ def _check_params(params) -> list[Value]:
     return params
 
 
+_DATA = operator.attrgetter("data")
+
+
 def _grad(p: Value) -> float:
     g = p.grad
     return g if type(g) is float else float(g)  # a Value after backward(create_graph=True)
@@ -151,6 +160,16 @@ class Optimizer:
             p.grad = 0.0
 
     def step(self) -> None:
+        """Update every parameter's `.data` from its `.grad`."""
+        n = len(self.params)
+        w = np.fromiter(map(_DATA, self.params), np.float64, count=n)
+        self.update(w, np.fromiter(map(_grad, self.params), np.float64, count=n))
+        for p, v in zip(self.params, w.tolist(), strict=True):
+            p.data = v
+
+    def update(self, w: np.ndarray, g: np.ndarray) -> None:
+        """One step on arrays in parameter order: `w` (the weights) is updated in place from
+        `g` (their gradients). The optimizer's rule lives here, once."""
         raise NotImplementedError
 
     # State for resuming: plain JSON-able data, the buffers in parameter order.
@@ -163,7 +182,7 @@ class Optimizer:
         sd: dict = {"type": type(self).__name__, "step": self.step_count}
         for name in self._buffers:
             buf = getattr(self, name)
-            sd[name] = None if buf is None else list(buf)
+            sd[name] = None if buf is None else [float(x) for x in buf]
         return sd
 
     def load_state_dict(self, state_dict: Mapping) -> None:
@@ -200,7 +219,7 @@ class Optimizer:
             ]
         self.step_count = int(step)
         for name, buf in buffers.items():
-            setattr(self, name, buf)
+            setattr(self, name, None if buf is None else np.array(buf, dtype=np.float64))
 
 
 class SGD(Optimizer):
@@ -225,24 +244,18 @@ class SGD(Optimizer):
         if nesterov and self.momentum == 0.0:
             raise ValueError("nesterov momentum needs momentum > 0")
         self.nesterov = bool(nesterov)
-        self.momentum_buffer: list[float] | None = None
+        self.momentum_buffer: np.ndarray | None = None
 
-    def step(self) -> None:
-        """Update every parameter from its `.grad`."""
+    def update(self, w: np.ndarray, g: np.ndarray) -> None:
         lr, mu, wd = self.current_lr(), self.momentum, self.weight_decay
-        bufs = self.momentum_buffer
-        first = bufs is None
-        if mu != 0.0 and first:
-            bufs = self.momentum_buffer = [0.0] * len(self.params)
-        for i, p in enumerate(self.params):
-            g = _grad(p)
-            if wd != 0.0:
-                g = g + wd * p.data
-            if mu != 0.0:
-                buf = g if first else bufs[i] * mu + g
-                bufs[i] = buf
-                g = g + mu * buf if self.nesterov else buf
-            p.data = p.data - lr * g
+        if wd != 0.0:
+            g = g + wd * w
+        if mu != 0.0:
+            buf = self.momentum_buffer
+            buf = g.copy() if buf is None else buf * mu + g
+            self.momentum_buffer = buf
+            g = g + mu * buf if self.nesterov else buf
+        w -= lr * g
         self.step_count += 1
 
     def __repr__(self) -> str:
@@ -252,8 +265,8 @@ class SGD(Optimizer):
         )
 
 
-def _lerp(a: float, b: float, w: float) -> float:
-    # torch's lerp kernel, branch for branch
+def _lerp(a: np.ndarray, b: np.ndarray, w: float) -> np.ndarray:
+    # torch's lerp kernel, branch for branch (the weight is one number for all elements)
     return a + w * (b - a) if abs(w) < 0.5 else b - (b - a) * (1.0 - w)
 
 
@@ -281,25 +294,20 @@ class Adam(Optimizer):
         )
         self.eps = _check_number("eps", eps)
         self.weight_decay = _check_number("weight_decay", weight_decay)
-        self.exp_avg: list[float] = [0.0] * len(self.params)
-        self.exp_avg_sq: list[float] = [0.0] * len(self.params)
+        self.exp_avg = np.zeros(len(self.params))
+        self.exp_avg_sq = np.zeros(len(self.params))
 
-    def step(self) -> None:
-        """Update every parameter from its `.grad`."""
+    def update(self, w: np.ndarray, g: np.ndarray) -> None:
         lr, wd, eps = self.current_lr(), self.weight_decay, self.eps
         b1, b2 = self.betas
         t = self.step_count + 1
         step_size = lr / (1 - b1**t)
         bc2_sqrt = math.sqrt(1 - b2**t)
-        m, v = self.exp_avg, self.exp_avg_sq
-        for i, p in enumerate(self.params):
-            g = _grad(p)
-            if wd != 0.0:
-                g = g + wd * p.data
-            m[i] = _lerp(m[i], g, 1 - b1)
-            v[i] = v[i] * b2 + (1 - b2) * g * g
-            denom = math.sqrt(v[i]) / bc2_sqrt + eps
-            p.data = p.data + -step_size * m[i] / denom
+        if wd != 0.0:
+            g = g + wd * w
+        self.exp_avg = m = _lerp(self.exp_avg, g, 1 - b1)
+        self.exp_avg_sq = v = self.exp_avg_sq * b2 + (1 - b2) * g * g
+        w += -step_size * m / (np.sqrt(v) / bc2_sqrt + eps)
         self.step_count = t
 
     def __repr__(self) -> str:

@@ -216,6 +216,7 @@ class _CompiledStep:
         vector = self.one_hot or (loss == "mse" and self.k > 1)
         self.example_target = [1.0] + [0.0] * (self.k - 1) if vector else 1.0
         self.tapes: dict[tuple, object] = {}
+        self.sync = lambda: None  # writes array-held weights back to the Values (trainer)
 
     def _tape(self, n_in: int, penalty: bool):
         key = (n_in, penalty)
@@ -244,6 +245,55 @@ class _CompiledStep:
             p.grad = 0.0
         objective, outputs = self._tape(X.shape[1], bool(self.l2)).backward(X, T)
         return float(np.mean(objective)), outputs.tolist()
+
+    def trainer(self, optimizer) -> Callable:
+        """`(rows, targets) -> (objective, outputs)` that also takes the optimizer's step.
+
+        With one of tapegrad's optimizers, the weights stay in one array between steps: the
+        tape reads them from it and `optimizer.update` writes them, touching no Value until
+        `sync()` (fit calls it before evaluating and at the end). Else `.grad` and `step()`.
+        """
+        from .optim import Optimizer
+
+        if not isinstance(optimizer, Optimizer):
+
+            def via_values(rows, targets):
+                out = self.step(rows, targets)
+                optimizer.step()
+                return out
+
+            return via_values
+        params = optimizer.params
+        position = {id(p): i for i, p in enumerate(params)}
+        w = np.fromiter((p.data for p in params), np.float64, count=len(params))
+        g = np.zeros_like(w)
+        cache: dict[int, np.ndarray | None] = {}
+
+        def on_arrays(rows, targets):
+            X, T = self._arrays(rows, targets)
+            tape = self._tape(X.shape[1], bool(self.l2))
+            if id(tape) not in cache:  # where each tape parameter sits in the optimizer's list
+                ids = [position.get(id(p)) for p in tape.parameters]
+                cache[id(tape)] = None if None in ids else np.array(ids, dtype=np.intp)
+            where = cache[id(tape)]
+            if where is None:  # the optimizer does not hold every weight: go through Values
+                self.sync()
+                out = self.step(rows, targets)
+                optimizer.step()
+                w[:] = [p.data for p in params]
+                return out
+            (objective, outputs), grad = tape.value_and_grad(X, T, params=w[where])
+            g[:] = 0.0
+            g[where] = grad
+            optimizer.update(w, g)
+            return float(np.mean(objective)), outputs.tolist()
+
+        def sync() -> None:
+            for p, v, d in zip(params, w.tolist(), g.tolist(), strict=True):
+                p.data, p.grad = v, d
+
+        self.sync = sync
+        return on_arrays
 
     def evaluate(self, rows: Sequence[Sequence[float]], targets: Sequence) -> tuple[float, list]:
         X, T = self._arrays(rows, targets)
@@ -324,9 +374,15 @@ def fit(
 
     if compile:
         compiled = _CompiledStep(model, loss, l2)
-        step = compiled.step
+        step = compiled.trainer(optimizer)
     else:
-        compiled, step = None, loss_and_grad(model, loss, l2)
+        compiled, grads = None, loss_and_grad(model, loss, l2)
+
+        def step(xb, yb):
+            out = grads(xb, yb)
+            optimizer.step()
+            return out
+
     rs = _random_state(seed)
     n = len(rows)
     full = batch_size is None or batch_size >= n
@@ -345,7 +401,7 @@ def fit(
                     order = rs.permutation(n).tolist()
                     yield [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
-    from tqdm.auto import tqdm
+    from tqdm.std import tqdm  # a text bar: works in terminals and notebooks alike
 
     with tqdm(total=steps or epochs, disable=not progress, unit=history.unit) as bar:
         for group in batches():
@@ -354,7 +410,6 @@ def fit(
                 xb, yb = [rows[i] for i in idx], [targets[i] for i in idx]
                 lr = _current_lr(optimizer)
                 value, batch_out = step(xb, yb)
-                optimizer.step()
                 values.append(value)
                 outs += batch_out
                 tgts += yb
@@ -364,6 +419,8 @@ def fit(
             if val is not None:
                 last = len(history) == (steps or epochs)
                 if last or (len(history) - 1) % eval_every == 0:
+                    if compiled is not None:
+                        compiled.sync()
                     v = _evaluate_rows(model, val[0], val[1], loss, compiled)
                 else:
                     v = {"loss": None, "accuracy": None}
@@ -371,6 +428,8 @@ def fit(
                 history.val_accuracy.append(v["accuracy"])
             bar.set_postfix(_postfix(history), refresh=False)
             bar.update()
+    if compiled is not None:
+        compiled.sync()
     history.seconds = time.perf_counter() - start
     return history
 
