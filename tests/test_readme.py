@@ -1,0 +1,59 @@
+"""Every ```python block in README.md runs, in order, in one namespace, in a temporary
+directory; a block that raises fails the test with its line number in README.md."""
+
+from __future__ import annotations
+
+import re
+import traceback
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([\w+-]*)")
+PYTHON = {"python", "py", "python3"}
+
+
+def python_blocks(text: str) -> list[tuple[int, str]]:
+    """(line number of the block's first code line, code) for each python fenced block."""
+    blocks = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        m = FENCE.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        fence, lang = m.group(1), m.group(2).lower()
+        closing = re.compile(rf"^ {{0,3}}{re.escape(fence[0])}{{{len(fence)},}}\s*$")
+        start = i + 1
+        j = start
+        while j < len(lines) and not closing.match(lines[j]):
+            j += 1
+        if lang in PYTHON:
+            blocks.append((start + 1, "\n".join(lines[start:j]) + "\n"))
+        i = j + 1
+    return blocks
+
+
+def test_block_extraction_keeps_line_numbers_and_skips_other_languages():
+    text = "# t\n\n```sh\nls\n```\n\n```python\nx = 1\ny = x\n```\n```py\nz = 2\n```\n"
+    assert python_blocks(text) == [(8, "x = 1\ny = x\n"), (12, "z = 2\n")]
+
+
+def test_readme_python_blocks_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # a block may plot: never open a window
+    blocks = python_blocks(README.read_text(encoding="utf-8"))
+    assert blocks, "README.md has no ```python block to test"
+    namespace: dict = {"__name__": "__readme__"}
+    for line, code in blocks:
+        # Pad with blank lines so tracebacks point at the README's own line numbers.
+        compiled = compile("\n" * (line - 1) + code, str(README), "exec")
+        error = None
+        try:
+            exec(compiled, namespace)  # README.md is this repository's own file
+        except Exception as exc:  # report it with the README's line numbers, minus this frame
+            error = "".join(traceback.format_exception(exc, exc, exc.__traceback__.tb_next))
+        if error is not None:
+            pytest.fail(f"README.md block at line {line} raised:\n{error}", pytrace=False)
