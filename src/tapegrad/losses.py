@@ -110,41 +110,38 @@ def mean(values: Sequence):
     return sum(values) * (1.0 / len(values))
 
 
-def _sign_hit(out, y) -> bool:
-    return (_num(y) > 0) == (_num(out) > 0)
-
-
-def _logit_hit(out, y) -> bool:
-    return (_num(out) > 0) == (_num(y) > 0.5)
-
-
-def _argmax_hit(out, y) -> bool:
-    scores = [_num(v) for v in out]
-    return max(range(len(scores)), key=scores.__getitem__) == _class_index(
-        y, len(scores), "accuracy"
-    )
-
-
-_HITS: dict[str, Callable] = {
-    "hinge": _sign_hit,  # score sign vs label -1/+1
-    "mse": _sign_hit,  # regression onto -1/+1 targets, as in the lecture
-    "bce": _logit_hit,  # logit > 0 vs label 0/1
-    "softmax_ce": _argmax_hit,  # argmax of the logits vs class index
-}
+def _plain(xs) -> list:
+    """Numbers (or rows of numbers) from outputs that may be Values."""
+    return [[_num(v) for v in x] if isinstance(x, list | tuple) else _num(x) for x in xs]
 
 
 def accuracy(outputs: Iterable, targets: Iterable, loss_name: str) -> float:
     """The fraction of outputs that predict their target, read the way `loss_name` reads them:
-    hinge/mse: sign vs -1/+1; bce: logit > 0 vs 0/1; softmax_ce: argmax vs class index."""
-    if loss_name not in _HITS:
-        raise ValueError(f"accuracy: unknown loss {loss_name!r}: expected one of {list(_HITS)}")
-    outputs, targets = list(outputs), list(targets)
-    if len(outputs) != len(targets):
-        raise ValueError(f"accuracy: {len(outputs)} outputs but {len(targets)} targets")
-    if not outputs:
+    hinge/mse: sign vs -1/+1; bce: logit > 0 vs 0/1; softmax_ce: argmax (first on ties) vs
+    class index. Outputs may be Values, numbers, rows of them, or a NumPy array."""
+    import numpy as np
+
+    known = ["hinge", "mse", "bce", "softmax_ce"]
+    if loss_name not in known:
+        raise ValueError(f"accuracy: unknown loss {loss_name!r}: expected one of {known}")
+    if not isinstance(outputs, np.ndarray):
+        outputs = _plain(list(outputs))
+    y = np.asarray(targets if isinstance(targets, np.ndarray) else list(targets))
+    if len(outputs) != len(y):
+        raise ValueError(f"accuracy: {len(outputs)} outputs but {len(y)} targets")
+    if len(y) == 0:
         raise ValueError("accuracy of no outputs")
-    hit = _HITS[loss_name]
-    return sum(1 for o, t in zip(outputs, targets, strict=True) if hit(o, t)) / len(outputs)
+    if loss_name == "softmax_ce":
+        if isinstance(outputs, np.ndarray):
+            predicted = np.argmax(outputs, axis=1)
+        else:  # rows may differ in length
+            predicted = np.array([max(range(len(r)), key=r.__getitem__) for r in outputs])
+        hits = predicted == y
+    elif loss_name == "bce":
+        hits = (np.asarray(outputs) > 0) == (y > 0.5)
+    else:  # hinge, and mse as regression onto -1/+1 targets as in the lecture
+        hits = (np.asarray(outputs) > 0) == (y > 0)
+    return float(np.count_nonzero(hits)) / len(y)
 
 
 LOSSES: dict[str, Callable] = {

@@ -127,9 +127,9 @@ def _few(values: set) -> str:
     return "{" + ", ".join(f"{v:g}" for v in shown) + (", ...}" if len(values) > 6 else "}")
 
 
-def _accuracy(outputs: list, targets: list, loss: str) -> float | None:
+def _accuracy(outputs, targets, loss: str) -> float | None:
     # mse has an accuracy only as the lecture's regression onto -1/+1 targets.
-    if loss == "mse" and not all(t in (-1, 1) for t in targets):
+    if loss == "mse" and not np.isin(np.asarray(targets), (-1, 1)).all():
         return None
     return L.accuracy(outputs, targets, loss)
 
@@ -239,15 +239,18 @@ class _CompiledStep:
             return X, np.eye(self.k)[np.asarray(targets, dtype=np.intp)]
         return X, np.asarray(targets, dtype=np.float64)
 
-    def step(self, rows: Sequence[Sequence[float]], targets: Sequence) -> tuple[float, list]:
-        X, T = self._arrays(rows, targets)
+    def step(self, rows, targets, arrays: bool = False) -> tuple[float, list]:
+        """`loss_and_grad`'s step on the tape (`arrays`: rows and targets already as arrays,
+        and the outputs returned as one)."""
+        X, T = (rows, targets) if arrays else self._arrays(rows, targets)
         for p in self.params:
             p.grad = 0.0
         objective, outputs = self._tape(X.shape[1], bool(self.l2)).backward(X, T)
-        return float(np.mean(objective)), outputs.tolist()
+        return float(np.mean(objective)), outputs if arrays else outputs.tolist()
 
-    def trainer(self, optimizer) -> Callable:
-        """`(rows, targets) -> (objective, outputs)` that also takes the optimizer's step.
+    def trainer(self, optimizer, rows: list, targets: list) -> Callable:
+        """`batch -> (objective, outputs)` for batches of `rows`/`targets` given as a list of
+        row indices (or a slice), taking the optimizer's step too.
 
         With one of tapegrad's optimizers, the weights stay in one array between steps: the
         tape reads them from it and `optimizer.update` writes them, touching no Value until
@@ -255,10 +258,12 @@ class _CompiledStep:
         """
         from .optim import Optimizer
 
+        X_all, T_all = self._arrays(rows, targets)
         if not isinstance(optimizer, Optimizer):
 
-            def via_values(rows, targets):
-                out = self.step(rows, targets)
+            def via_values(batch):
+                every = slice(None) if batch is None else batch
+                out = self.step(X_all[every], T_all[every], arrays=True)
                 optimizer.step()
                 return out
 
@@ -269,8 +274,8 @@ class _CompiledStep:
         g = np.zeros_like(w)
         cache: dict[int, np.ndarray | None] = {}
 
-        def on_arrays(rows, targets):
-            X, T = self._arrays(rows, targets)
+        def on_arrays(batch):
+            X, T = (X_all, T_all) if batch is None else (X_all[batch], T_all[batch])
             tape = self._tape(X.shape[1], bool(self.l2))
             if id(tape) not in cache:  # where each tape parameter sits in the optimizer's list
                 ids = [position.get(id(p)) for p in tape.parameters]
@@ -278,7 +283,7 @@ class _CompiledStep:
             where = cache[id(tape)]
             if where is None:  # the optimizer does not hold every weight: go through Values
                 self.sync()
-                out = self.step(rows, targets)
+                out = self.step(X, T, arrays=True)
                 optimizer.step()
                 w[:] = [p.data for p in params]
                 return out
@@ -286,7 +291,7 @@ class _CompiledStep:
             g[:] = 0.0
             g[where] = grad
             optimizer.update(w, g)
-            return float(np.mean(objective)), outputs.tolist()
+            return float(np.mean(objective)), outputs
 
         def sync() -> None:
             for p, v, d in zip(params, w.tolist(), g.tolist(), strict=True):
@@ -374,17 +379,21 @@ def fit(
 
     if compile:
         compiled = _CompiledStep(model, loss, l2)
-        step = compiled.trainer(optimizer)
+        step = compiled.trainer(optimizer, rows, targets)
     else:
         compiled, grads = None, loss_and_grad(model, loss, l2)
 
-        def step(xb, yb):
-            out = grads(xb, yb)
+        def step(batch):
+            if batch is None:
+                value, outs = grads(rows, targets)
+            else:
+                value, outs = grads([rows[i] for i in batch], [targets[i] for i in batch])
             optimizer.step()
-            return out
+            return value, outs
 
     rs = _random_state(seed)
     n = len(rows)
+    target_array = np.asarray(targets)
     full = batch_size is None or batch_size >= n
     history = History(unit="step" if steps else "epoch")
     start = time.perf_counter()
@@ -392,29 +401,28 @@ def fit(
     def batches():
         if steps:
             for _ in range(steps):
-                yield [range(n) if full else rs.permutation(n)[:batch_size].tolist()]
+                yield [None if full else rs.permutation(n)[:batch_size]]
         else:
             for _ in range(epochs):
                 if full:
-                    yield [range(n)]
+                    yield [None]  # every row, in order
                 else:
-                    order = rs.permutation(n).tolist()
+                    order = rs.permutation(n)
                     yield [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
     from tqdm.std import tqdm  # a text bar: works in terminals and notebooks alike
 
     with tqdm(total=steps or epochs, disable=not progress, unit=history.unit) as bar:
         for group in batches():
-            values, outs, tgts = [], [], []
-            for idx in group:
-                xb, yb = [rows[i] for i in idx], [targets[i] for i in idx]
+            values, outs = [], []
+            for batch in group:
                 lr = _current_lr(optimizer)
-                value, batch_out = step(xb, yb)
+                value, batch_out = step(batch)
                 values.append(value)
-                outs += batch_out
-                tgts += yb
+                outs.append(np.asarray(batch_out, dtype=np.float64))
+            seen = np.concatenate([np.arange(n) if b is None else b for b in group])
             history.loss.append(_weighted_mean(values, group))
-            history.accuracy.append(_accuracy(outs, tgts, loss))
+            history.accuracy.append(_accuracy(np.concatenate(outs), target_array[seen], loss))
             history.lr.append(lr)
             if val is not None:
                 last = len(history) == (steps or epochs)
