@@ -22,6 +22,21 @@ _UNICODE = ("├── ", "└── ", "│   ", "    ")
 _ASCII = ("|-- ", "`-- ", "|   ", "    ")
 
 
+def number_format(precision: int, fmt: str | None) -> str:
+    """The format spec for data and grad: `fmt` if given (checked), else `precision` decimals."""
+    if fmt is None:
+        if not isinstance(precision, int) or isinstance(precision, bool) or precision < 0:
+            raise ValueError(f"precision must be a non-negative int, got {precision!r}")
+        fmt = f".{min(precision, 17)}f"
+    try:
+        format(1.5, fmt)
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"fmt must be a float format spec such as '.4f' or '.3e', got {fmt!r}"
+        ) from None
+    return fmt
+
+
 def format_graph(
     root: Value,
     *,
@@ -38,14 +53,7 @@ def format_graph(
         raise TypeError(f"format_graph needs a tapegrad Value, got {type(root).__name__}")
     if not isinstance(max_lines, int) or max_lines < 1:
         raise ValueError(f"max_lines must be a positive int, got {max_lines!r}")
-    if fmt is None:
-        if not isinstance(precision, int) or isinstance(precision, bool) or precision < 0:
-            raise ValueError(f"precision must be a non-negative int, got {precision!r}")
-        fmt = f".{min(precision, 17)}f"
-    try:
-        format(1.5, fmt)
-    except (ValueError, TypeError):
-        raise ValueError(f"fmt must be a float format spec such as '.4f', got {fmt!r}") from None
+    fmt = number_format(precision, fmt)
     tee, last, pipe, blank = _ASCII if ascii else _UNICODE
 
     order = topological_order(root)

@@ -19,6 +19,7 @@ from .collapse import Group, group_nodes
 from .engine import Constant, Value
 from .graph import topological_order
 from .svgrender import Edge, Node, Scene
+from .textgraph import number_format
 
 RANKDIRS = ("LR", "TB", "RL", "BT")
 PICTURE_SUFFIXES = (".svg", ".png", ".pdf")
@@ -182,7 +183,7 @@ def draw_dot(
         raise TypeError(f"draw_dot needs a tapegrad Value as root, got {type(root).__name__}")
     if rankdir not in RANKDIRS:
         raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
-    number = _number_format(precision, fmt)
+    number = number_format(precision, fmt)
     if max_nodes is not None and (not isinstance(max_nodes, int) or max_nodes < 1):
         raise ValueError(f"max_nodes must be a positive int or None, got {max_nodes!r}")
     order = topological_order(root)
@@ -213,20 +214,6 @@ def draw_dot(
     picture = GraphPicture(format=format, graph_attr={"rankdir": rankdir}, scene=scene)
     _emit(picture, scene)
     return picture
-
-
-def _number_format(precision: int, fmt: str | None) -> str:
-    if fmt is None:
-        if not isinstance(precision, int) or isinstance(precision, bool) or precision < 0:
-            raise ValueError(f"precision must be a non-negative int, got {precision!r}")
-        fmt = f".{min(precision, 17)}f"
-    try:
-        format(1.5, fmt)
-    except (ValueError, TypeError):
-        raise ValueError(
-            f"fmt must be a float format spec such as '.4f' or '.3e', got {fmt!r}"
-        ) from None
-    return fmt
 
 
 def _resolve_highlight(highlight: Iterable, order: list) -> set:
