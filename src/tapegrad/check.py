@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from . import floatmath as fm
-from .engine import Value, local_vjp, no_grad
+from .engine import Value, enable_grad, local_vjp, no_grad
 from .functional import value_and_grad
 from .graph import topological_order
 from .ops import BY_SYMBOL
@@ -84,7 +84,8 @@ def gradcheck(
 
 def _suspect_ops(f: Callable, xs, eps: float, atol: float, rtol: float) -> list[str]:
     """Check each node's vector-Jacobian rule against central differences of its forward rule."""
-    out = f(*[Value(x) for x in xs])
+    with enable_grad():  # gradcheck may run inside no_grad; the walk needs a recorded graph
+        out = f(*[Value(x) for x in xs])
     suspects = []
     for node in topological_order(out):
         if not node._prev:

@@ -316,15 +316,12 @@ def local_vjp(node: Value, g, m=None) -> list:
 
 def _rules(node: Value) -> tuple:
     try:
-        return _VJPS[node._op]
+        return BY_SYMBOL[node._op].vjps  # read at every use, so a patched table takes effect
     except KeyError:
         raise ValueError(
             f"{node!r} (label {node.label!r}) has children but its _op {node._op!r} is not a "
             f"primitive in tapegrad.ops, so it has no derivative rule"
         ) from None
-
-
-_VJPS = {symbol: op.vjps for symbol, op in BY_SYMBOL.items()}
 
 
 def backprop(root: Value, seed=1.0, create_graph: bool = False) -> dict:

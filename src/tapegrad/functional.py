@@ -11,7 +11,7 @@ import functools
 import threading
 from collections.abc import Callable, Sequence
 
-from .engine import Constant, Value, _as_float, backprop
+from .engine import Constant, Value, _as_float, backprop, enable_grad
 
 _nesting = threading.local()
 
@@ -25,7 +25,10 @@ def value_and_grad(
     `f` returns `(output, aux)` and the result is `((value, aux), gradient)`.
     """
     single = isinstance(argnums, int)
-    nums = (argnums,) if single else tuple(argnums)
+    try:
+        nums = (argnums,) if single else tuple(argnums)
+    except TypeError:  # not iterable: a float, None, ...
+        nums = ()
     if not nums or not all(isinstance(i, int) for i in nums):
         raise TypeError(f"argnums must be an int or a non-empty sequence of ints, got {argnums!r}")
 
@@ -50,7 +53,10 @@ def value_and_grad(
         depth = getattr(_nesting, "depth", 0)
         _nesting.depth = depth + 1
         try:
-            result = f(*inputs, **kwargs)
+            # grad is a transform: it records f even inside an outer no_grad (as torch.func.grad
+            # does); without this its gradient would silently be 0.
+            with enable_grad():
+                result = f(*inputs, **kwargs)
         finally:
             _nesting.depth = depth
         if has_aux:
@@ -75,7 +81,8 @@ def value_and_grad(
         # Inside another grad (or on Value inputs), keep gradients as Values so the outer
         # grad can differentiate them; at the top level, hand back plain floats.
         nested = depth > 0 or any(isinstance(args[i], Value) for i in nums)
-        grads = backprop(out, create_graph=nested)
+        with enable_grad():  # a nested gradient must record its graph for the outer grad
+            grads = backprop(out, create_graph=nested)
         gs = [grads.get(inputs[i], 0.0) for i in nums]
         if nested:
             value, gs = out, [g if isinstance(g, Value) else Constant(g) for g in gs]

@@ -41,17 +41,21 @@ class Op:
 
 def _pow_dx(m, g, out, x, p):
     # d/dx x**p = p * x**(p-1); PyTorch takes it as exactly 0 when p == 0 (even at x == 0).
-    return m.where(m.eq(p, 0.0), 0.0, g * p * m.pow(x, p - 1.0))
+    # g * (p * ...) in torch's order: (g * p) can underflow to 0 where p * x**(p-1) is inf.
+    return m.where(m.eq(p, 0.0), 0.0, g * (p * m.pow(x, p - 1.0)))
 
 
 def _pow_dp(m, g, out, x, p):
-    # d/dp x**p = x**p * log(x); at x == 0 with p >= 0 the limit is 0, not 0 * -inf.
-    return m.where(m.eq(x, 0.0), m.where(m.ge(p, 0.0), 0.0, g * out * m.log(x)), g * out * m.log(x))
+    # d/dp x**p = x**p * log(x); at x == 0 with p >= 0 the limit is 0, not 0 * -inf. The mask
+    # scales g rather than replacing it, as PyTorch: a nan or inf g still gives nan there.
+    dp = out * m.log(x)
+    return g * m.where(m.eq(x, 0.0), m.where(m.ge(p, 0.0), 0.0, dp), dp)
 
 
-def _share(m, a, b):
-    """How much of max(a, b)'s gradient `a` gets: all if it wins, half on a tie (as PyTorch)."""
-    return m.where(m.gt(a, b), 1.0, m.where(m.eq(a, b), 0.5, 0.0))
+def _route(m, g, a, b):
+    """The part of max(a, b)'s gradient `g` that `a` gets, as PyTorch: none if `b` wins (exactly
+    0, even when `g` is nan), half on a tie, else all (so also when a or b is nan)."""
+    return m.where(m.lt(a, b), 0.0, m.where(m.eq(a, b), 0.5 * g, g))
 
 
 def _logaddexp(m, a, b):
@@ -78,7 +82,7 @@ TANH = Op("tanh", "tanh", lambda m, x: m.tanh(x),
 SIGMOID = Op("sigmoid", "sigmoid", lambda m, x: m.sigmoid(x),
              (lambda m, g, out, x: g * out * (1.0 - out),))
 RELU = Op("relu", "relu", lambda m, x: m.relu(x),
-          (lambda m, g, out, x: m.where(m.gt(x, 0.0), g, 0.0),))
+          (lambda m, g, out, x: m.where(m.ge(0.0, x), 0.0, g),))  # nan passes g, as torch
 ABS = Op("abs", "abs", lambda m, x: m.abs(x),
          (lambda m, g, out, x: g * m.sign(x),))
 SQRT = Op("sqrt", "sqrt", lambda m, x: m.sqrt(x),
@@ -88,20 +92,21 @@ SIN = Op("sin", "sin", lambda m, x: m.sin(x),
 COS = Op("cos", "cos", lambda m, x: m.cos(x),
          (lambda m, g, out, x: -(g * m.sin(x)),))
 MAX = Op("max", "max", lambda m, a, b: m.maximum(a, b),
-         (lambda m, g, out, a, b: g * _share(m, a, b),
-          lambda m, g, out, a, b: g * _share(m, b, a)))
+         (lambda m, g, out, a, b: _route(m, g, a, b),
+          lambda m, g, out, a, b: _route(m, g, b, a)))
 MIN = Op("min", "min", lambda m, a, b: m.minimum(a, b),
-         (lambda m, g, out, a, b: g * _share(m, b, a),
-          lambda m, g, out, a, b: g * _share(m, a, b)))
+         (lambda m, g, out, a, b: _route(m, g, b, a),
+          lambda m, g, out, a, b: _route(m, g, a, b)))
 # clamp passes the gradient to x inside [lo, hi], boundaries included (as torch.clamp);
-# outside, to the bound that clipped it.
+# outside, to the bound that clipped it. When lo > hi the result is hi whatever x is.
 CLAMP = Op("clamp", "clamp", lambda m, x, lo, hi: m.minimum(m.maximum(x, lo), hi),
-           (lambda m, g, out, x, lo, hi: m.where(m.lt(x, lo), 0.0, m.where(m.gt(x, hi), 0.0, g)),
-            lambda m, g, out, x, lo, hi: m.where(m.lt(x, lo), g, 0.0),
-            lambda m, g, out, x, lo, hi: m.where(m.gt(x, hi), g, 0.0)))
+           (lambda m, g, out, x, lo, hi: m.where(m.ge(x, lo), m.where(m.ge(hi, x), g, 0.0), 0.0),
+            lambda m, g, out, x, lo, hi: m.where(m.lt(x, lo), m.where(m.lt(lo, hi), g, 0.0), 0.0),
+            lambda m, g, out, x, lo, hi: m.where(m.gt(x, hi), g, m.where(m.gt(lo, hi), g, 0.0))))
+# d/da = 1 / (1 + e^(b - a)) (as torch): finite when a is inf, where e^(a - out) is e^nan.
 LOGADDEXP = Op("logaddexp", "logaddexp", _logaddexp,
-               (lambda m, g, out, a, b: g * m.exp(a - out),
-                lambda m, g, out, a, b: g * m.exp(b - out)))
+               (lambda m, g, out, a, b: m.div(g, 1.0 + m.exp(b - a)),
+                lambda m, g, out, a, b: m.div(g, 1.0 + m.exp(a - b))))
 # fmt: on
 
 OPS: dict[str, Op] = {

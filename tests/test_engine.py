@@ -1,0 +1,380 @@
+"""Engine behaviour: deep graphs, memory freed by reference counting, accumulation, no_grad,
+detect_anomaly, input types, mixing with numbers, and errors for graphs it cannot backprop."""
+
+from __future__ import annotations
+
+import gc
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from tapegrad import (
+    AnomalyError,
+    Constant,
+    Value,
+    detect_anomaly,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    topological_order,
+    zero_grad,
+)
+
+# --- deep graphs and memory ----------------------------------------------------------------
+
+
+def _live(cls) -> int:
+    """How many objects of `cls` the garbage collector can see right now."""
+    return sum(1 for o in gc.get_objects() if issubclass(type(o), cls))
+
+
+def test_million_node_chain_backpropagates_and_is_freed_when_dropped():
+    n = 1_000_000
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)  # CPython's default: backward must not recurse per node
+    gc.collect()
+    gc.disable()  # the chain must be freed by reference counting alone
+    try:
+        before = _live(Value)
+        x = Value(1.0)
+        y = x
+        for _ in range(n):
+            y = y + x
+        assert _live(Value) - before >= n  # the count sees the nodes, so it can see a leak
+        y.backward()
+        assert y.data == n + 1
+        assert x.grad == n + 1
+        del y
+        assert _live(Value) - before == 1  # only x is left
+    finally:
+        gc.enable()
+        sys.setrecursionlimit(limit)
+
+
+def _leaked_after_drop(value_cls) -> int:
+    """Build and backprop a small graph with shared nodes, drop every reference to it with the
+    cyclic collector off, and count the Values of `value_cls` still alive."""
+    gc.collect()
+    gc.disable()
+    try:
+        before = _live(value_cls)
+        a, b = value_cls(2.0), value_cls(-3.0)
+        c = a * b + a
+        out = c.relu() * b + a**2 + c * c
+        out.backward()
+        assert _live(value_cls) - before >= 8
+        del a, b, c, out
+        return _live(value_cls) - before
+    finally:
+        gc.enable()
+
+
+def test_dropped_graph_is_freed_without_the_cyclic_collector():
+    assert _leaked_after_drop(Value) == 0
+
+
+def test_the_same_check_fails_for_micrograd_closures():
+    """micrograd's `out._backward` closure refers to `out`: every node is a reference cycle, so
+    with the collector off its graph outlives the last reference. This is what the test above
+    would see if tapegrad held per-node closures."""
+    from micrograd.engine import Value as MicrogradValue
+
+    assert _leaked_after_drop(MicrogradValue) > 0
+    gc.collect()
+
+
+# --- accumulation and zeroing ----------------------------------------------------------------
+
+
+def _graph():
+    a, b, c = Value(2.0, label="a"), Value(-3.0, label="b"), Value(0.5, label="c")
+    d = a * b + c.exp()
+    e = (d * a).tanh() + b**2 - c / a
+    return e, (a, b, c)
+
+
+def test_second_backward_doubles_every_grad():
+    out, _ = _graph()
+    out.backward()
+    first = {node: node.grad for node in topological_order(out)}
+    out.backward()
+    assert len(first) > 8
+    for node, g in first.items():
+        assert node.grad == 2 * g, (node, g)
+    assert out.grad == 2.0
+
+
+def test_zero_grad_resets_the_whole_graph():
+    out, leaves = _graph()
+    out.backward()
+    want = [leaf.grad for leaf in leaves]
+    zero_grad(out)
+    assert all(node.grad == 0.0 for node in topological_order(out))
+    out.backward()
+    assert [leaf.grad for leaf in leaves] == want
+
+
+def test_zero_grad_takes_several_roots():
+    out1, (a, _, _) = _graph()
+    out2 = a * 3.0
+    out1.backward()
+    out2.backward()
+    zero_grad([out1, out2])
+    assert all(n.grad == 0.0 for n in topological_order(out1) + topological_order(out2))
+
+
+def test_constants_get_no_gradient():
+    x = Value(3.0)
+    y = 2 * x + 5
+    y.backward()
+    constants = [n for n in topological_order(y) if isinstance(n, Constant)]
+    assert len(constants) == 2
+    assert all(c.grad == 0.0 for c in constants)
+    assert x.grad == 2.0
+
+
+# --- no_grad ---------------------------------------------------------------------------------
+
+
+def _records() -> bool:
+    """Whether an op run here records a graph node."""
+    out = Value(1.0) * 2.0
+    return out._prev != ()
+
+
+def test_no_grad_context_manager():
+    x = Value(3.0)
+    with no_grad():
+        assert not is_grad_enabled()
+        y = x * x + 1
+    assert y.data == 10.0
+    assert y._prev == () and y._op == ""
+    assert is_grad_enabled() and _records()
+
+
+def test_no_grad_decorator():
+    @no_grad()
+    def step(v):
+        return v * 2.0
+
+    out = step(Value(1.5))
+    assert out.data == 3.0 and out._prev == ()
+    assert _records()
+
+
+def test_no_grad_restores_after_an_exception():
+    with pytest.raises(ZeroDivisionError), no_grad():
+        1 / 0  # noqa: B018
+    assert is_grad_enabled() and _records()
+
+
+def test_enable_grad_nested_inside_no_grad():
+    with no_grad():
+        assert not _records()
+        with enable_grad():
+            assert _records()
+            with no_grad():
+                assert not _records()
+            assert _records()
+        assert not _records()
+    assert _records()
+
+
+def test_no_grad_is_thread_local():
+    entered, checked = threading.Event(), threading.Event()
+    seen = {}
+
+    def other_thread():
+        assert entered.wait(10)
+        seen["records"] = _records()
+        checked.set()
+
+    worker = threading.Thread(target=other_thread)
+    worker.start()
+    with no_grad():
+        entered.set()
+        assert checked.wait(10)
+        seen["main"] = _records()  # still inside, after the other thread recorded
+    worker.join(10)
+    assert seen == {"records": True, "main": False}
+
+
+def test_new_thread_records_even_when_started_inside_no_grad():
+    seen = []
+    with no_grad():
+        worker = threading.Thread(target=lambda: seen.append(_records()))
+        worker.start()
+        worker.join(10)
+    assert seen == [True]
+
+
+# --- detect_anomaly --------------------------------------------------------------------------
+
+
+def test_anomaly_forward_names_the_op_and_input_labels():
+    big = Value(1000.0, label="big")
+    with detect_anomaly(), pytest.raises(AnomalyError) as caught:
+        big.exp().log()
+    message = str(caught.value)
+    assert "exp" in message and "big" in message
+    assert "log" not in message  # the first non-finite value, not a later one
+
+
+def test_anomaly_forward_ignores_values_that_were_already_non_finite():
+    inf = Value(float("inf"), label="inf")
+    with detect_anomaly():
+        y = (inf + 1.0).tanh()  # inf + 1 is inf from a non-finite input: not a new anomaly
+    assert y.data == 1.0
+
+
+def test_anomaly_in_backward_sqrt_at_zero():
+    z = Value(0.0, label="z")
+    y = z.sqrt() * 2.0 + 1.0
+    with detect_anomaly(), pytest.raises(AnomalyError) as caught:
+        y.backward()
+    message = str(caught.value)
+    assert "sqrt" in message and "z" in message
+
+
+def test_anomaly_in_backward_log_at_zero():
+    zero = Value(0.0, label="zero")
+    y = zero.log()  # -inf, recorded outside the context: no error here
+    assert y.data == float("-inf")
+    with detect_anomaly(), pytest.raises(AnomalyError) as caught:
+        y.backward()
+    message = str(caught.value)
+    assert "log" in message and "zero" in message
+
+
+def test_anomaly_does_nothing_outside_the_context():
+    big = Value(1000.0, label="big")
+    with detect_anomaly():
+        pass
+    y = big.exp()
+    assert y.data == float("inf")
+    z = Value(0.0, label="z")
+    w = z.sqrt() * 2.0
+    w.backward()
+    assert z.grad == float("inf")
+
+
+def test_anomaly_as_decorator():
+    @detect_anomaly()
+    def f(v):
+        return v.exp()
+
+    with pytest.raises(AnomalyError):
+        f(Value(1000.0, label="x"))
+    assert Value(1000.0).exp().data == float("inf")
+
+
+def test_anomaly_error_is_a_runtime_error():
+    assert issubclass(AnomalyError, RuntimeError)
+
+
+# --- input types -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [
+        (True, 1.0),
+        (False, 0.0),
+        (3, 3.0),
+        (2.5, 2.5),
+        (np.float32(1.5), 1.5),
+        (np.float64(-0.25), -0.25),
+        (np.int64(7), 7.0),
+        (np.bool_(True), 1.0),
+    ],
+    ids=lambda x: type(x).__name__,
+)
+def test_real_numbers_become_float_data(raw, want):
+    v = Value(raw)
+    assert type(v.data) is float and v.data == want
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["1.0", 1 + 2j, None, [1.0], np.complex128(1.0), {"a": 1}],
+    ids=lambda x: type(x).__name__,
+)
+def test_non_real_data_is_a_type_error_naming_the_type(raw):
+    with pytest.raises(TypeError, match=type(raw).__name__):
+        Value(raw)
+
+
+@pytest.mark.parametrize("bad", ["2", None, 1j, [1.0]], ids=lambda x: type(x).__name__)
+def test_arithmetic_with_non_numbers_is_a_type_error(bad):
+    x = Value(1.0)
+    for op in (lambda: x + bad, lambda: bad + x, lambda: x - bad, lambda: x / bad, lambda: x**bad):
+        with pytest.raises(TypeError, match=type(bad).__name__):
+            op()
+    for op in (lambda: x * bad, lambda: bad * x):  # str and list: "can't multiply sequence..."
+        with pytest.raises(TypeError):
+            op()
+
+
+# --- mixing with numbers ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "f", "value", "grad"),
+    [
+        # f at x = 1.5, f(1.5) and f'(1.5) by hand
+        ("2 * x", lambda x: 2 * x, 3.0, 2.0),
+        ("x * 2", lambda x: x * 2, 3.0, 2.0),
+        ("1 - x", lambda x: 1 - x, -0.5, -1.0),
+        ("x - 1", lambda x: x - 1, 0.5, 1.0),
+        ("x / 3", lambda x: x / 3, 0.5, 1 / 3),
+        ("3 / x", lambda x: 3 / x, 2.0, -3 / 2.25),
+        ("2 ** x", lambda x: 2**x, 2**1.5, 2**1.5 * 0.6931471805599453),
+        ("x ** 2", lambda x: x**2, 2.25, 3.0),
+        ("-x", lambda x: -x, -1.5, -1.0),
+        ("x + 0.5", lambda x: x + 0.5, 2.0, 1.0),
+        ("np.float64(2) * x", lambda x: np.float64(2) * x, 3.0, 2.0),
+        ("x * np.float32(2)", lambda x: x * np.float32(2), 3.0, 2.0),
+        ("np.int64(1) - x", lambda x: np.int64(1) - x, -0.5, -1.0),
+        ("np.float64(3) / x", lambda x: np.float64(3) / x, 2.0, -3 / 2.25),
+    ],
+    ids=lambda x: x if isinstance(x, str) else "",
+)
+def test_numbers_mix_both_ways(name, f, value, grad):
+    x = Value(1.5)
+    out = f(x)
+    assert type(out) is Value, f"{name} gave {type(out).__name__}"
+    out.backward()
+    assert out.data == pytest.approx(value, rel=1e-15), name
+    assert x.grad == pytest.approx(grad, rel=1e-15), name
+
+
+def test_sum_of_values():
+    values = [Value(float(i)) for i in range(1, 5)]
+    total = sum(values)
+    assert isinstance(total, Value) and total.data == 10.0
+    total.backward()
+    assert [v.grad for v in values] == [1.0] * 4
+
+
+# --- graphs the engine cannot differentiate ----------------------------------------------------
+
+
+def test_backward_on_unknown_op_is_a_clear_error():
+    a, b = Value(1.0), Value(2.0)
+    node = Value(3.0, (a, b), "frobnicate", label="mystery")
+    node.grad = 1.0
+    with pytest.raises(ValueError, match="frobnicate") as caught:
+        node._backward()
+    assert "mystery" in str(caught.value)
+    with pytest.raises(ValueError, match="frobnicate"):
+        node.backward()
+
+
+def test_hand_built_node_with_a_known_op_backprops():
+    """The lecture builds nodes by hand: `Value(data, (a, b), '+')` differentiates as a sum."""
+    a, b = Value(2.0), Value(-3.0)
+    node = Value(a.data * b.data, (a, b), "*")
+    node.backward()
+    assert (a.grad, b.grad) == (-3.0, 2.0)
