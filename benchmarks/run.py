@@ -73,7 +73,8 @@ def moons() -> tuple[np.ndarray, np.ndarray]:
 
 
 def scalar_demo_step(model, ValueType, X, y) -> Callable[[], float]:
-    """micrograd's demo loss + backward + SGD step, for any micrograd-style engine."""
+    """micrograd's demo loss + backward + SGD step, for any micrograd-style engine (the
+    schedule restarts every 100 steps, so long timing runs stay on the demo's path)."""
     params = model.parameters()
     state = {"k": 0, "loss": None}
 
@@ -86,7 +87,7 @@ def scalar_demo_step(model, ValueType, X, y) -> Callable[[], float]:
         total = data_loss + reg_loss
         model.zero_grad()
         total.backward()
-        lr = 1.0 - 0.9 * state["k"] / 100
+        lr = 1.0 - 0.9 * (state["k"] % 100) / 100
         for p in params:
             p.data -= lr * p.grad
         state["k"] += 1
@@ -140,7 +141,7 @@ def torch_demo_step(X, y) -> Callable[[], float]:
         for p in params:
             p.grad = None
         loss.backward()
-        lr = 1.0 - 0.9 * state["k"] / 100
+        lr = 1.0 - 0.9 * (state["k"] % 100) / 100
         with torch.no_grad():
             for p in params:
                 p -= lr * p.grad
@@ -172,7 +173,7 @@ def numpy_demo_step(X, y) -> Callable[[], float]:
         gW1, gb1, da1 = dh2.T @ a1, dh2.sum(0), dh2 @ W[1]
         dh1 = da1 * (h1 > 0)
         gW0, gb0 = dh1.T @ X, dh1.sum(0)
-        lr = 1.0 - 0.9 * state["k"] / 100
+        lr = 1.0 - 0.9 * (state["k"] % 100) / 100
         for p, g in zip(W + b, [gW0, gW1, gW2, gb0, gb1, gb2], strict=True):
             p -= lr * (g + 2e-4 * p)
         state["k"] += 1

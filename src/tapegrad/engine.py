@@ -386,16 +386,14 @@ def _check_gradient(node: Value, child: Value, g, contribution) -> None:
 class _Switch(ContextDecorator):
     """Change this thread's mode for a `with` block (or a decorated call), then restore it."""
 
-    def changes(self) -> dict:
+    def mode(self, old: _Mode) -> _Mode:
+        """The mode inside the block, given the mode outside it."""
         raise NotImplementedError
 
     def __enter__(self):
         st = _state
-        old = st.mode
-        fields = {"grad_enabled": old.grad_enabled, "anomaly": old.anomaly, "scope": old.scope}
-        fields.update(self.changes())
-        st.saved.append(old)
-        st.mode = _Mode(**fields)
+        st.saved.append(st.mode)
+        st.mode = self.mode(st.mode)
         return self
 
     def __exit__(self, *exc) -> bool:
@@ -407,15 +405,15 @@ class no_grad(_Switch):
     """Ops inside record no graph: results are plain leaves. A context manager and decorator,
     per thread, like `torch.no_grad()`."""
 
-    def changes(self) -> dict:
-        return {"grad_enabled": False}
+    def mode(self, old: _Mode) -> _Mode:
+        return _Mode(False, old.anomaly, old.scope)
 
 
 class enable_grad(_Switch):
     """Record graphs again inside a `no_grad` block."""
 
-    def changes(self) -> dict:
-        return {"grad_enabled": True}
+    def mode(self, old: _Mode) -> _Mode:
+        return _Mode(True, old.anomaly, old.scope)
 
 
 def is_grad_enabled() -> bool:
@@ -426,8 +424,8 @@ class detect_anomaly(_Switch):
     """Raise AnomalyError at the first op whose output, or whose gradient, is inf or nan while
     its inputs were finite, naming the op and the labels involved. Slower: for debugging."""
 
-    def changes(self) -> dict:
-        return {"anomaly": True}
+    def mode(self, old: _Mode) -> _Mode:
+        return _Mode(old.grad_enabled, True, old.scope)
 
 
 class scope(_Switch):
@@ -437,9 +435,9 @@ class scope(_Switch):
     def __init__(self, name: str) -> None:
         self.name = str(name)
 
-    def changes(self) -> dict:
-        outer = _state.mode.scope
-        return {"scope": f"{outer}.{self.name}" if outer else self.name}
+    def mode(self, old: _Mode) -> _Mode:
+        path = f"{old.scope}.{self.name}" if old.scope else self.name
+        return _Mode(old.grad_enabled, old.anomaly, path)
 
 
 def current_scope() -> str | None:

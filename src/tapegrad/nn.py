@@ -57,13 +57,13 @@ def _make_rng(rng, seed):
     return random
 
 
-def _as_inputs(x, nin: int, who: str) -> list:
+def _as_inputs(x, nin: int, who) -> list:
     if isinstance(x, Value | numbers.Real):
         x = [x]
     elif not isinstance(x, list | tuple):
         x = list(x)
     if len(x) != nin:
-        raise ValueError(f"{who} expects {nin} inputs, got {len(x)}")
+        raise ValueError(f"{who!r} expects {nin} inputs, got {len(x)}")
     return x
 
 
@@ -172,7 +172,7 @@ class Neuron(Module):
         return len(self.w)
 
     def __call__(self, x) -> Value:
-        return self._forward(_as_inputs(x, len(self.w), repr(self)))
+        return self._forward(_as_inputs(x, len(self.w), self))
 
     def _forward(self, x) -> Value:
         # micrograd's exact op order, so trained numbers match it bit for bit.
@@ -206,7 +206,7 @@ class Layer(Module):
 
     def forward(self, x) -> list[Value]:
         """Every neuron's output, as a list even when there is one."""
-        x = _as_inputs(x, self.neurons[0].nin, repr(self))
+        x = _as_inputs(x, self.neurons[0].nin, self)
         out = []
         for j, n in enumerate(self.neurons):
             with scope(f"neurons.{j}"):
@@ -246,7 +246,7 @@ class MLP(Module):
         self.act = act
 
     def __call__(self, x):
-        x = _as_inputs(x, self.nin, repr(self))
+        x = _as_inputs(x, self.nin, self)
         for i, layer in enumerate(self.layers):
             with scope(f"layers.{i}"):
                 x = layer.forward(x)
