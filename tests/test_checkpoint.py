@@ -267,3 +267,20 @@ def test_optimizer_state_rides_along(tmp_path, make):
     save(model, path)
     with pytest.raises(CheckpointError, match="no optimizer state"):
         load_optimizer(path, opt2)
+
+
+def test_trained_loss_round_trip_and_validation(tmp_path):
+    model = MLP(2, [3, 1], seed=0)
+    path = tmp_path / "m.json"
+    tapegrad.save(model, path)
+    assert checkpoint.trained_loss(path) is None
+    tapegrad.save(model, path, loss="mse")
+    assert checkpoint.trained_loss(path) == "mse"
+    assert tapegrad.load(path).config() == model.config()
+    with pytest.raises(ValueError, match="loss must be one of"):
+        tapegrad.save(model, path, loss="svm")
+    doc = json.loads(path.read_text())
+    doc["training"] = {"loss": "svm"}
+    path.write_text(json.dumps(doc))
+    with pytest.raises(checkpoint.CheckpointError, match="'training' must be"):
+        tapegrad.load(path)

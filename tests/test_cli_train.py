@@ -222,3 +222,25 @@ def test_bad_data_and_model_files_are_reported(tmp_path, capsys):
     tapegrad.save(tapegrad.nn.MLP(2, [1], seed=0), model_path)
     assert main(["predict", "--model", str(model_path), "--data", str(wide)]) == 1
     assert "takes 2 inputs but" in capsys.readouterr().err
+
+
+def test_predict_reads_outputs_with_the_loss_the_model_was_trained_with(tmp_path, capsys):
+    """A regression model (mse) saved by `train` predicts raw numbers without --loss."""
+    import csv
+
+    data = tmp_path / "reg.csv"
+    rows = [(i / 10, (i % 7) / 10, 0.3 * i / 10 - (i % 7) / 20 + 0.05) for i in range(30)]
+    data.write_text("a,b,y\n" + "".join(f"{a},{b},{y}\n" for a, b, y in rows))
+    out = tmp_path / "m"
+    argv = ["train", "--data", str(data), "--loss", "mse", "--hidden", "4", "--steps", "3"]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    preds = tmp_path / "p.csv"
+    assert (
+        main(["predict", "--model", str(out / "model.json"), "--data", str(data), "-o", str(preds)])
+        == 0
+    )
+    assert "(mse)" in capsys.readouterr().out
+    with open(preds, newline="") as fh:
+        table = list(csv.DictReader(fh))
+    assert [float(r["prediction"]) for r in table] == [float(r["output"]) for r in table]
+    assert not {float(r["prediction"]) for r in table} <= {0.0, 1.0}

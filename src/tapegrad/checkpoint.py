@@ -1,7 +1,8 @@
 """Saving and loading models as JSON, written atomically and checked in full before use.
 
 A checkpoint is {"format": "tapegrad-model", "version": 1, "architecture": model.config(),
-"parameters": {name: value}} (plus "optimizer": its state dict, when one is saved along). It is
+"parameters": {name: value}} (plus "optimizer": its state dict, and "training": {"loss": name},
+when they are saved along, so a checkpoint can be resumed and its outputs read right). It is
 written to a temporary file in the same directory, flushed, fsynced and renamed over the
 target, so a crash leaves the old file or the new one, never half of either. Loading checks the
 format, version, architecture, parameter names and count and that every weight is a finite
@@ -17,20 +18,25 @@ import os
 import tempfile
 from pathlib import Path
 
+from .losses import LOSSES
 from .nn import MLP
 
 FORMAT = "tapegrad-model"
 VERSION = 1
+LOSS_NAMES = tuple(LOSSES)
 
 
 class CheckpointError(ValueError):
     """A checkpoint could not be saved or loaded; the message names the file and the problem."""
 
 
-def save(model, path: str | os.PathLike, *, optimizer=None) -> None:
+def save(model, path: str | os.PathLike, *, optimizer=None, loss: str | None = None) -> None:
     """Write `model` (architecture and weights) to `path` as JSON, atomically. With
-    `optimizer`, its state is stored too (`load_optimizer` restores it, for resuming)."""
+    `optimizer`, its state is stored too (`load_optimizer` restores it, for resuming); with
+    `loss`, the name of the loss it was trained with (`trained_loss` reads it back)."""
     path = Path(path)
+    if loss is not None and loss not in LOSS_NAMES:
+        raise ValueError(f"loss must be one of {', '.join(LOSS_NAMES)}, got {loss!r}")
     if not callable(getattr(model, "config", None)):
         raise TypeError(f"save needs a model with config() (an MLP), got {type(model).__name__}")
     doc = {
@@ -44,6 +50,8 @@ def save(model, path: str | os.PathLike, *, optimizer=None) -> None:
             raise CheckpointError(f"{path}: refusing to save: parameter {name!r} is {v}")
     if optimizer is not None:
         doc["optimizer"] = optimizer.state_dict()
+    if loss is not None:
+        doc["training"] = {"loss": loss}
     try:
         text = json.dumps(doc, indent=1, allow_nan=False) + "\n"
     except ValueError as e:  # a non-finite number in the optimizer state
@@ -130,6 +138,12 @@ def load(path: str | os.PathLike, model=None):
     return target
 
 
+def trained_loss(path: str | os.PathLike) -> str | None:
+    """The loss the checkpoint's model was trained with, if it was saved with `loss=`."""
+    training = _read(Path(path)).get("training")
+    return None if training is None else training["loss"]
+
+
 def load_optimizer(path: str | os.PathLike, optimizer) -> None:
     """Restore the optimizer state saved with `save(..., optimizer=...)` into `optimizer`."""
     path = Path(path)
@@ -200,11 +214,27 @@ def _read(path: Path) -> dict:
     for key, kind in (("architecture", dict), ("parameters", dict)):
         if not isinstance(doc.get(key), kind):
             raise CheckpointError(f"{path}: '{key}' is missing or not a JSON object")
-    allowed = {"format", "version", "architecture", "parameters", "optimizer"}
+    allowed = {"format", "version", "architecture", "parameters", "optimizer", "training"}
     extra = sorted(set(doc) - allowed)
     if extra:
         raise CheckpointError(f"{path}: unexpected top-level keys {extra}")
+    training = doc.get("training")
+    if training is not None and not (
+        isinstance(training, dict) and set(training) == {"loss"} and training["loss"] in LOSS_NAMES
+    ):
+        raise CheckpointError(
+            f"{path}: 'training' must be {{\"loss\": one of {', '.join(LOSS_NAMES)}}}, "
+            f"got {training!r}"
+        )
     return doc
 
 
-__all__ = ["FORMAT", "VERSION", "CheckpointError", "load", "load_optimizer", "save"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "CheckpointError",
+    "load",
+    "load_optimizer",
+    "save",
+    "trained_loss",
+]

@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     plots.loss_curves(history, path)
     written.append(path)
     path = os.path.join(out, "model.json")
-    tapegrad.save(model, path)
+    tapegrad.save(model, path, loss="hinge")
     written.append(path)
     path = os.path.join(out, "neuron.svg")
     try:

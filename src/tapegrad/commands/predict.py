@@ -33,8 +33,9 @@ def register(sub) -> None:
         "--loss",
         choices=LOSS_NAMES,
         default=None,
-        help="how to read the outputs (default: one output is class 1 where > 0, "
-        "several are the argmax class); mse writes the raw output",
+        help="how to read the outputs (default: the loss the model was trained with, saved in "
+        "model.json; else one output is class 1 where > 0, several the argmax class); mse "
+        "writes the raw output",
     )
     p.add_argument(
         "--compile",
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             f"{args.model} takes {model.nin} inputs but {args.data} has {X.shape[1]} features",
         )
     k = model.nouts[-1]
-    loss = args.loss or ("hinge" if k == 1 else "softmax_ce")
+    loss = args.loss or checkpoint.trained_loss(args.model) or ("hinge" if k == 1 else "softmax_ce")
     try:
         pred = predict(model, X, loss=loss, compile=args.compile)
         raw = outputs(model, X, compile=args.compile)

@@ -315,7 +315,7 @@ def run(args: argparse.Namespace) -> int:
 
     os.makedirs(args.out, exist_ok=True)
     save = args.save or os.path.join(args.out, "model.json")
-    tapegrad.save(model, save, optimizer=optimizer)
+    tapegrad.save(model, save, optimizer=optimizer, loss=loss)
     written = [save]
     path = os.path.join(args.out, "history.json")
     with open(path, "w", encoding="utf-8") as fh:
