@@ -420,9 +420,12 @@ def fit(
                 value, batch_out = step(batch)
                 values.append(value)
                 outs.append(np.asarray(batch_out, dtype=np.float64))
-            seen = np.concatenate([np.arange(n) if b is None else b for b in group])
+            if group == [None]:  # the full batch, in order
+                out_all, seen = outs[0], target_array
+            else:
+                out_all, seen = np.concatenate(outs), target_array[np.concatenate(group)]
             history.loss.append(_weighted_mean(values, group))
-            history.accuracy.append(_accuracy(np.concatenate(outs), target_array[seen], loss))
+            history.accuracy.append(_accuracy(out_all, seen, loss))
             history.lr.append(lr)
             if val is not None:
                 last = len(history) == (steps or epochs)
@@ -434,8 +437,9 @@ def fit(
                     v = {"loss": None, "accuracy": None}
                 history.val_loss.append(v["loss"])
                 history.val_accuracy.append(v["accuracy"])
-            bar.set_postfix(_postfix(history), refresh=False)
-            bar.update()
+            if progress:
+                bar.set_postfix(_postfix(history), refresh=False)
+                bar.update()
     if compiled is not None:
         compiled.sync()
     history.seconds = time.perf_counter() - start
