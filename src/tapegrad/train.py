@@ -420,7 +420,7 @@ def fit(
                 value, batch_out = step(batch)
                 values.append(value)
                 outs.append(np.asarray(batch_out, dtype=np.float64))
-            if group == [None]:  # the full batch, in order
+            if group[0] is None:  # the full batch, in order
                 out_all, seen = outs[0], target_array
             else:
                 out_all, seen = np.concatenate(outs), target_array[np.concatenate(group)]
