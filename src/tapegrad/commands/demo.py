@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     print(
         f"step {len(history) - 1}: loss {history.loss[-1]:.6f}, "
-        f"accuracy {history.accuracy[-1]:.1%} ({seconds:.1f} s)"
+        f"accuracy {history.accuracy[-1]:.1%} ({seconds:.3g} s of training)"
     )
 
     out = args.out
