@@ -45,14 +45,20 @@ def _raw(x) -> float:
     return x.data if isinstance(x, Value) else x
 
 
-def _close(a: float, n: float, atol: float, rtol: float) -> bool:
+ATOL, RTOL = 1e-5, 1e-3
+"""gradcheck's default tolerances (PyTorch's): |autograd - numerical| <= ATOL + RTOL*|numerical|."""
+
+
+def agree(a: float, n: float, atol: float = ATOL, rtol: float = RTOL) -> bool:
+    """Whether an autograd value `a` matches a numerical estimate `n` within the tolerances;
+    non-finite values agree when they are the same inf, or both nan."""
     if not (fm.isfinite(a) and fm.isfinite(n)):
         return a == n or (a != a and n != n)  # same inf, or both nan
     return abs(a - n) <= atol + rtol * abs(n)
 
 
 def gradcheck(
-    f: Callable, *inputs: float, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3
+    f: Callable, *inputs: float, eps: float = 1e-6, atol: float = ATOL, rtol: float = RTOL
 ) -> bool:
     """Check `f`'s autograd gradient against central differences at `inputs`.
 
@@ -62,7 +68,7 @@ def gradcheck(
     xs = [float(_raw(x)) for x in inputs]
     _, auto = value_and_grad(f, argnums=tuple(range(len(xs))))(*xs)
     numeric = numerical_gradient(f, *xs, h=eps)
-    bad = [i for i in range(len(xs)) if not _close(auto[i], numeric[i], atol, rtol)]
+    bad = [i for i in range(len(xs)) if not agree(auto[i], numeric[i], atol, rtol)]
     if not bad:
         return True
     rows = [f"{'input':>8} {'autograd':>16} {'numerical':>16} {'error':>12}"]
@@ -100,7 +106,7 @@ def _suspect_ops(f: Callable, xs, eps: float, atol: float, rtol: float) -> list[
             up[i] += eps
             down[i] -= eps
             numeric = (op.fwd(fm, *up) - op.fwd(fm, *down)) / (2.0 * eps)
-            if not _close(a, numeric, atol, rtol):
+            if not agree(a, numeric, atol, rtol):
                 suspects.append(
                     f"'{op.name}' argument {i} at {args} (rule {a:.8g}, numerical {numeric:.8g})"
                 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-ATOL, RTOL = 1e-5, 1e-3  # the tolerances tapegrad.check.gradcheck uses
+from ..check import ATOL, RTOL
 
 
 def register(sub) -> None:
@@ -89,7 +89,7 @@ def build(command: str, text: str, items: list[str], option: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from tapegrad.check import numerical_gradient
+    from tapegrad.check import agree, numerical_gradient
 
     built = build("grad", args.expr, args.assignments, "--at")
     if isinstance(built, int):
@@ -113,12 +113,12 @@ def run(args: argparse.Namespace) -> int:
     bad = []
     for name, estimate in zip(names, numeric, strict=True):
         auto = float(inputs[name].grad)
-        agree = _close(auto, estimate)
-        if not agree:
+        ok = agree(auto, estimate)
+        if not ok:
             bad.append(name)
         print(
             f"{'d/d' + name:<{width}} {auto:>20.12g} {estimate:>20.12g} "
-            f"{abs(auto - estimate):>13.3g}  {'ok' if agree else 'DIFFERS'}"
+            f"{abs(auto - estimate):>13.3g}  {'ok' if ok else 'DIFFERS'}"
         )
     if bad:
         print(
@@ -127,11 +127,3 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
-
-
-def _close(a: float, n: float) -> bool:
-    if a != a or n != n:
-        return a != a and n != n
-    if a in (float("inf"), float("-inf")) or n in (float("inf"), float("-inf")):
-        return a == n
-    return abs(a - n) <= ATOL + RTOL * abs(n)
