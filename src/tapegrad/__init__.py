@@ -4,6 +4,8 @@
 matplotlib (`draw_dot`, `compile`, `save`, `load`, `nn`, ...) are imported on first use.
 """
 
+from __future__ import annotations
+
 from importlib import import_module
 
 from .check import gradcheck, numerical_derivative, numerical_gradient

@@ -1,5 +1,7 @@
 """`python -m tapegrad` runs the command line."""
 
+from __future__ import annotations
+
 import sys
 
 from .cli import main

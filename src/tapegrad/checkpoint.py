@@ -17,9 +17,13 @@ import numbers
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .losses import LOSSES
 from .nn import MLP
+
+if TYPE_CHECKING:
+    from .optim import Optimizer
 
 FORMAT = "tapegrad-model"
 VERSION = 1
@@ -30,7 +34,13 @@ class CheckpointError(ValueError):
     """A checkpoint could not be saved or loaded; the message names the file and the problem."""
 
 
-def save(model, path: str | os.PathLike, *, optimizer=None, loss: str | None = None) -> None:
+def save(
+    model: MLP,
+    path: str | os.PathLike,
+    *,
+    optimizer: Optimizer | None = None,
+    loss: str | None = None,
+) -> None:
     """Write `model` (architecture and weights) to `path` as JSON, atomically. With
     `optimizer`, its state is stored too (`load_optimizer` restores it, for resuming); with
     `loss`, the name of the loss it was trained with (`trained_loss` reads it back)."""
@@ -99,7 +109,7 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def load(path: str | os.PathLike, model=None):
+def load(path: str | os.PathLike, model: MLP | None = None) -> MLP:
     """Read a checkpoint. With no `model`, build one from its architecture and return it; with
     a `model`, check the architecture matches and load the weights into it (and return it).
     Any problem raises CheckpointError before a single weight changes."""
@@ -144,7 +154,7 @@ def trained_loss(path: str | os.PathLike) -> str | None:
     return None if training is None else training["loss"]
 
 
-def load_optimizer(path: str | os.PathLike, optimizer) -> None:
+def load_optimizer(path: str | os.PathLike, optimizer: Optimizer) -> None:
     """Restore the optimizer state saved with `save(..., optimizer=...)` into `optimizer`."""
     path = Path(path)
     doc = _read(path)

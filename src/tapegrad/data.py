@@ -14,8 +14,12 @@ import math
 import numbers
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 DATASETS = ("moons", "circles", "blobs", "spiral", "digits")
 
@@ -66,7 +70,11 @@ def _shuffle(rs: np.random.RandomState, X: np.ndarray, y: np.ndarray):
     return X[order], y[order]
 
 
-def moons(n_samples: int = 100, noise: float | None = None, seed=None):
+def moons(
+    n_samples: int = 100,
+    noise: float | None = None,
+    seed: int | np.random.RandomState | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Two interleaving half circles: (X float64 (n, 2), y int (n,) in {0, 1}).
 
     Equal to scikit-learn's `make_moons(n_samples, noise=noise, random_state=seed)`.
@@ -89,7 +97,12 @@ def moons(n_samples: int = 100, noise: float | None = None, seed=None):
     return X, y
 
 
-def circles(n_samples: int = 100, noise: float | None = None, factor: float = 0.8, seed=None):
+def circles(
+    n_samples: int = 100,
+    noise: float | None = None,
+    factor: float = 0.8,
+    seed: int | np.random.RandomState | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """A small circle inside a large one: (X (n, 2), y in {0, 1}, 1 = inner).
 
     Equal to scikit-learn's `make_circles(n_samples, noise=noise, factor=factor,
@@ -117,12 +130,12 @@ def circles(n_samples: int = 100, noise: float | None = None, factor: float = 0.
 
 def blobs(
     n_samples: int = 100,
-    centers=3,
+    centers: int | npt.ArrayLike = 3,
     n_features: int = 2,
     cluster_std: float = 1.0,
     center_box: tuple[float, float] = (-10.0, 10.0),
-    seed=None,
-):
+    seed: int | np.random.RandomState | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian clusters, one class each: (X (n, n_features), y in {0, ..., k-1}).
 
     `centers` is a count (drawn uniformly from `center_box`) or a (k, n_features) array.
@@ -154,7 +167,12 @@ def blobs(
     return _shuffle(rs, X, y)
 
 
-def spiral(n_per_class: int = 100, classes: int = 3, noise: float = 0.2, seed=None):
+def spiral(
+    n_per_class: int = 100,
+    classes: int = 3,
+    noise: float = 0.2,
+    seed: int | np.random.RandomState | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """cs231n's spiral: `classes` arms of `n_per_class` points, radius 0..1, angle noise
     `noise` (X (n, 2), y in {0, ..., classes-1}, grouped by class).
 
@@ -175,7 +193,7 @@ def spiral(n_per_class: int = 100, classes: int = 3, noise: float = 0.2, seed=No
     return X, y
 
 
-def digits():
+def digits() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's bundled 8x8 handwritten digits: (X (1797, 64) scaled to [0, 1],
     y in {0, ..., 9}). Needs scikit-learn (`pip install 'tapegrad[digits]'`)."""
     try:
@@ -189,7 +207,12 @@ def digits():
     return bunch.data.astype(np.float64) / 16.0, bunch.target.astype(np.intp)
 
 
-def train_test_split(X, y, test_fraction: float = 0.2, seed=None):
+def train_test_split(
+    X: npt.ArrayLike,
+    y: npt.ArrayLike,
+    test_fraction: float = 0.2,
+    seed: int | np.random.RandomState | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Shuffle rows and hold out `ceil(test_fraction * n)` of them:
     (X_train, X_test, y_train, y_test), scikit-learn's order."""
     X, y = np.asarray(X), np.asarray(y)
@@ -217,7 +240,9 @@ def _parse_number(cell: str) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def load_csv(path, label: int | str | None = -1, header: bool | None = None):
+def load_csv(
+    path: str | os.PathLike, label: int | str | None = -1, header: bool | None = None
+) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
     """Read a CSV of numbers: (X float64 (n, d), y (n,), feature_names).
 
     `label` picks the label column by index (negative counts from the end) or by header name;
@@ -332,7 +357,12 @@ class Dataset:
         return f"Dataset({self.name!r}, X={self.X.shape}, classes={self.n_classes})"
 
 
-def load_dataset(name_or_path: str, seed=None, *, label: int | str | None = -1) -> Dataset:
+def load_dataset(
+    name_or_path: str,
+    seed: int | np.random.RandomState | None = None,
+    *,
+    label: int | str | None = -1,
+) -> Dataset:
     """A data set by the command line's name: moons, circles, blobs, spiral, digits, or a path
     to a CSV file (with `label` picking its label column)."""
     key = str(name_or_path)

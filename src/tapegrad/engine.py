@@ -11,6 +11,7 @@ from __future__ import annotations
 import numbers
 import threading
 from contextlib import ContextDecorator
+from typing import TYPE_CHECKING
 
 from . import floatmath as fm
 from .graph import topological_order
@@ -34,6 +35,9 @@ from .ops import (
     Op,
 )
 from .ops import ADD as _ADD
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 
 class AnomalyError(RuntimeError):
@@ -200,21 +204,21 @@ class Value:
     def cos(self) -> Value:
         return apply(COS, self)
 
-    def max(self, other) -> Value:
+    def max(self, other: Value | float) -> Value:
         """max(self, other); on a tie each side gets half the gradient, as in PyTorch."""
         return apply(MAX, self, as_value(other))
 
-    def min(self, other) -> Value:
+    def min(self, other: Value | float) -> Value:
         """min(self, other); on a tie each side gets half the gradient, as in PyTorch."""
         return apply(MIN, self, as_value(other))
 
-    def clamp(self, lo=None, hi=None) -> Value:
+    def clamp(self, lo: Value | float | None = None, hi: Value | float | None = None) -> Value:
         """Limit to [lo, hi] (None: unbounded); the gradient passes inside, boundaries included."""
         lo = -fm.inf if lo is None else lo
         hi = fm.inf if hi is None else hi
         return apply(CLAMP, self, as_value(lo), as_value(hi))
 
-    def logaddexp(self, other) -> Value:
+    def logaddexp(self, other: Value | float) -> Value:
         """log(exp(self) + exp(other)), computed without overflow."""
         return apply(LOGADDEXP, self, as_value(other))
 
@@ -249,7 +253,7 @@ class Constant(Value):
     __slots__ = ()
 
 
-def as_value(x) -> Value:
+def as_value(x: Value | float) -> Value:
     """`x` if it is a Value, else a Constant holding it (TypeError for non-numbers)."""
     return x if isinstance(x, Value) else Constant(x)
 
@@ -295,7 +299,7 @@ def _describe(nodes) -> str:
     return "(" + ", ".join(f"{n.label or type(n).__name__}={n.data!r}" for n in nodes) + ")"
 
 
-def local_vjp(node: Value, g, m=None) -> list:
+def local_vjp(node: Value, g: float | Value, m: ModuleType | None = None) -> list:
     """The gradient `g` of `node` pushed through its op's rule: one entry per child
     (None for Constants). Runs on floats, or on Values when `g` is a Value or `m` says so."""
     prev = node._prev
@@ -324,7 +328,7 @@ def _rules(node: Value) -> tuple:
         ) from None
 
 
-def backprop(root: Value, seed=1.0, create_graph: bool = False) -> dict:
+def backprop(root: Value, seed: float | Value = 1.0, create_graph: bool = False) -> dict:
     """d(root)/d(node) for every node that root depends on, returned as a dict.
 
     Nothing is written to `.grad`; `Value.backward()` and `tapegrad.grad` both build on this.

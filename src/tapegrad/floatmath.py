@@ -6,6 +6,10 @@ OverflowError, `log(0)` and `sqrt(-1)` are ValueErrors, `1/0` is a ZeroDivisionE
 inf, -inf or nan.
 """
 
+# Bound to a private name: this module's public names are the float namespace the op table's
+# rules may use, and numpymath must offer each of them (`annotations` would be one more).
+from __future__ import annotations as _annotations
+
 import math
 
 inf = math.inf

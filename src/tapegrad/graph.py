@@ -4,12 +4,18 @@ Every walk here is iterative, so a chain a million nodes deep needs no recursion
 are anything with a `_prev` tuple of children, so these helpers import nothing from the engine.
 """
 
+from __future__ import annotations
+
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .engine import Value
 
 
-def topological_order(root) -> list:
+def topological_order(root: Value) -> list:
     """Every node reachable from `root`, children before parents, `root` last.
 
     The same order micrograd's recursive `build_topo` gives (depth first, children in order),
@@ -31,14 +37,14 @@ def topological_order(root) -> list:
     return order
 
 
-def trace(root) -> tuple[set, set]:
+def trace(root: Value) -> tuple[set, set]:
     """The lecture's `trace`: the set of nodes and the set of (child, parent) edges."""
     nodes = set(topological_order(root))
     edges = {(child, node) for node in nodes for child in node._prev}
     return nodes, edges
 
 
-def zero_grad(roots) -> None:
+def zero_grad(roots: Value | Iterable[Value]) -> None:
     """Set `.grad = 0.0` on every node of the graph(s) below `roots` (one Value or several)."""
     if hasattr(roots, "_prev"):
         roots = (roots,)
@@ -57,7 +63,7 @@ class GraphStats:
     ops: dict[str, int]
 
 
-def stats(root) -> GraphStats:
+def stats(root: Value) -> GraphStats:
     """Count what a graph is made of; `depth` is the number of ops on the longest path."""
     order = topological_order(root)
     depth: dict = {}
@@ -73,7 +79,7 @@ def stats(root) -> GraphStats:
     return GraphStats(len(order), edges, leaves, depth[root], dict(ops))
 
 
-def leaves(root) -> list:
+def leaves(root: Value) -> list:
     """The leaf nodes (no children) of a graph, in topological order."""
     return [n for n in topological_order(root) if not n._prev]
 

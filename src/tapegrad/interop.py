@@ -5,6 +5,13 @@ torch is optional and imported only when `to_torch` is called.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+    from .nn import MLP
+
 
 def _import_torch():
     try:
@@ -16,7 +23,7 @@ def _import_torch():
     return torch
 
 
-def to_torch(model):
+def to_torch(model: MLP) -> torch.nn.Sequential:
     """An equivalent `torch.nn.Sequential`: one float64 `Linear` per layer, each followed by
     its activation module (none after a linear layer), holding copies of the weights.
 

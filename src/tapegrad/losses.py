@@ -10,16 +10,20 @@ from __future__ import annotations
 import numbers
 import operator
 from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from . import valuemath as vm
 from .engine import Value
+
+if TYPE_CHECKING:
+    from .nn import Module
 
 
 def _num(x) -> float:
     return x.data if isinstance(x, Value) else x
 
 
-def mse(pred, target):
+def mse(pred: Value | list[Value], target: float | Value | list[float | Value]) -> Value:
     """Squared error (pred - target)**2; for lists, the mean over elements (torch's mse_loss)."""
     if isinstance(pred, list | tuple):
         if not isinstance(target, list | tuple) or len(target) != len(pred):
@@ -30,7 +34,7 @@ def mse(pred, target):
     return (pred - target) ** 2
 
 
-def hinge(score, y):
+def hinge(score: Value, y: float | Value) -> Value:
     """The max-margin (SVM) loss relu(1 - y*score) for a label y in {-1, +1}.
 
     Written `(1 + -y*score).relu()` as micrograd's demo does, so its numbers match bit for bit.
@@ -40,7 +44,7 @@ def hinge(score, y):
     return (1 + -y * score).relu()
 
 
-def bce_with_logits(logit, y):
+def bce_with_logits(logit: Value, y: float | Value) -> Value:
     """Binary cross-entropy from a logit, for a label y in [0, 1] (usually 0 or 1):
     y*softplus(-logit) + (1 - y)*softplus(logit). Finite and exact at |logit| = 1000."""
     if not 0 <= _num(y) <= 1:
@@ -48,7 +52,7 @@ def bce_with_logits(logit, y):
     return y * vm.softplus(-logit) + (1 - y) * vm.softplus(logit)
 
 
-def logsumexp(values: Sequence):
+def logsumexp(values: Sequence) -> Value:
     """log(sum(exp(v))), folded pairwise from the stable `logaddexp` primitive: no overflow, no
     shift read off the data, and a depth of log2(len) (a compiled tape runs it level by level)."""
     values = list(values)
@@ -60,7 +64,7 @@ def logsumexp(values: Sequence):
     return values[0]
 
 
-def softmax_cross_entropy(logits: Sequence, y):
+def softmax_cross_entropy(logits: Sequence, y: int | float | list[float | Value]) -> Value:
     """Cross-entropy of softmax(logits) against a class index y: logsumexp(logits) - logits[y].
 
     `y` may also be a target distribution (one-hot, or probabilities summing to 1), as a list:
@@ -94,14 +98,14 @@ def _class_index(y, n: int, who: str) -> int:
     return k
 
 
-def l2(params, alpha: float):
+def l2(params: Iterable[Value] | Module, alpha: float) -> Value | float:
     """The L2 penalty alpha * sum(p*p), micrograd's reg_loss; `params` may be a Module."""
     if hasattr(params, "parameters"):
         params = params.parameters()
     return alpha * sum(p * p for p in params)
 
 
-def mean(values: Sequence):
+def mean(values: Sequence) -> Value:
     """The mean of a list of losses, as micrograd writes it: sum(values) * (1.0 / len(values))."""
     if not isinstance(values, list | tuple):
         values = list(values)

@@ -16,8 +16,12 @@ import math
 import numbers
 import random
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from .engine import Value, scope
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 ACTIVATIONS: dict[str, Callable[[Value], Value]] = {
     "relu": lambda v: v.relu(),
@@ -204,7 +208,7 @@ class Layer(Module):
     def nout(self) -> int:
         return len(self.neurons)
 
-    def forward(self, x) -> list[Value]:
+    def forward(self, x: Value | float | Iterable[Value | float]) -> list[Value]:
         """Every neuron's output, as a list even when there is one."""
         x = _as_inputs(x, self.neurons[0].nin, self)
         out = []
@@ -257,7 +261,9 @@ class MLP(Module):
         return {"type": "MLP", "nin": self.nin, "nouts": list(self.nouts), "act": self.act}
 
     @classmethod
-    def from_config(cls, cfg: Mapping, *, rng=None, seed=None) -> MLP:
+    def from_config(
+        cls, cfg: Mapping, *, rng: random.Random | None = None, seed: int | None = None
+    ) -> MLP:
         """A fresh MLP with the architecture `cfg` describes (weights initialised anew)."""
         if not isinstance(cfg, Mapping):
             raise ValueError(f"architecture must be a mapping, got {type(cfg).__name__}")

@@ -36,42 +36,42 @@ def _quiet(fn):
 
 
 @_quiet
-def exp(x):
+def exp(x: np.ndarray | float) -> np.ndarray:
     return np.exp(x)
 
 
 @_quiet
-def log(x):
+def log(x: np.ndarray | float) -> np.ndarray:
     return np.log(x)
 
 
 @_quiet
-def log1p(x):
+def log1p(x: np.ndarray | float) -> np.ndarray:
     return np.log1p(x)
 
 
 @_quiet
-def tanh(x):
+def tanh(x: np.ndarray | float) -> np.ndarray:
     return np.tanh(x)
 
 
 @_quiet
-def sqrt(x):
+def sqrt(x: np.ndarray | float) -> np.ndarray:
     return np.sqrt(x)
 
 
 @_quiet
-def sin(x):
+def sin(x: np.ndarray | float) -> np.ndarray:
     return np.sin(x)
 
 
 @_quiet
-def cos(x):
+def cos(x: np.ndarray | float) -> np.ndarray:
     return np.cos(x)
 
 
 @_quiet
-def sigmoid(x):
+def sigmoid(x: np.ndarray | float) -> np.ndarray:
     # floatmath's split on the sign, elementwise: exp only ever sees -|x|, so it never overflows
     # (sigmoid(±1000) is exactly 1.0 / 0.0) and nan stays nan.
     x = np.asarray(x, dtype=np.float64)
@@ -80,7 +80,9 @@ def sigmoid(x):
 
 
 @_quiet
-def pow(x, y):  # noqa: A001 - the namespace mirrors math and NumPy names
+def pow(  # noqa: A001 - the namespace mirrors math and NumPy names
+    x: np.ndarray | float, y: np.ndarray | float
+) -> np.ndarray:
     # C99 pow, as floatmath: 0 ** -1 = inf, (-0.0) ** -1 = -inf, (-8) ** (1/3) = nan.
     # float_power, because np.power swaps in sqrt for a broadcast exponent of 0.5, and
     # sqrt(-inf) is nan where pow(-inf, 0.5) is inf.
@@ -88,64 +90,64 @@ def pow(x, y):  # noqa: A001 - the namespace mirrors math and NumPy names
 
 
 @_quiet
-def div(a, b):
+def div(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
     return np.divide(a, b)
 
 
 @_quiet
-def relu(x):
+def relu(x: np.ndarray | float) -> np.ndarray:
     # x <= 0 is False for nan, so nan passes through as in torch.relu; -0.0 becomes 0.0.
     return np.where(np.less_equal(x, 0.0), 0.0, x)
 
 
 @_quiet
-def sign(x):
+def sign(x: np.ndarray | float) -> np.ndarray:
     # As floatmath and torch.sign: ±0.0 keep their sign and nan gives 0.0 (np.sign gives nan).
     return np.where(np.isnan(x), 0.0, np.copysign(np.sign(x), x))
 
 
 @_quiet
-def abs(x):  # noqa: A001
+def abs(x: np.ndarray | float) -> np.ndarray:  # noqa: A001
     return np.abs(x)
 
 
 @_quiet
-def maximum(a, b):
+def maximum(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
     # `a` on a tie, as floatmath and torch.maximum (it decides the sign of max(0.0, -0.0));
     # nan if either side is nan.
     return np.where(np.greater_equal(a, b), a, np.maximum(a, b))
 
 
 @_quiet
-def minimum(a, b):
+def minimum(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
     return np.where(np.less_equal(a, b), a, np.minimum(a, b))
 
 
 @_quiet
-def isfinite(x):
+def isfinite(x: np.ndarray | float) -> np.ndarray:
     return np.isfinite(x)
 
 
-def where(cond, a, b):
+def where(cond: np.ndarray | bool, a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
     """`a` where `cond` holds, else `b`, elementwise (floatmath's `a if cond else b`)."""
     return np.where(cond, a, b)
 
 
 # Comparisons give masks for `where`; they never carry gradient. nan compares False, as in
 # Python and PyTorch, and NumPy does not warn about it.
-def eq(a, b):
+def eq(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
     return np.equal(a, b)
 
 
-def gt(a, b):
+def gt(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
     return np.greater(a, b)
 
 
-def ge(a, b):
+def ge(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
     return np.greater_equal(a, b)
 
 
-def lt(a, b):
+def lt(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
     return np.less(a, b)
 
 

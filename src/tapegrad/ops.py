@@ -15,6 +15,8 @@ Everything else (neg, sub, div, softplus, softmax, losses) is composed from thes
 rule of its own. Numerical stability lives inside the rules, once, so every mode inherits it.
 """
 
+from __future__ import annotations
+
 from collections.abc import Callable
 from dataclasses import dataclass
 from math import log as _ln

@@ -11,7 +11,8 @@ from __future__ import annotations
 import io
 import numbers
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -19,6 +20,11 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from .engine import Value, no_grad
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from .train import History
 
 
 class PlotFigure(Figure):
@@ -57,7 +63,9 @@ def _classes(out) -> int:
     return int(np.argmax(scores)) if len(scores) > 1 else int(scores[0] > 0)
 
 
-def decision_grid(model: Callable, X, resolution: int = 50, margin: float = 1.0):
+def decision_grid(
+    model: Callable, X: npt.ArrayLike, resolution: int = 50, margin: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The class `model` gives each point of a grid covering X's two features (plus `margin`):
     (xx, yy, Z), all (resolution, resolution). One output: class 1 where it is > 0; several
     outputs: the argmax. Evaluated under `no_grad`."""
@@ -78,9 +86,9 @@ def decision_grid(model: Callable, X, resolution: int = 50, margin: float = 1.0)
 
 def decision_boundary(
     model: Callable,
-    X,
-    y,
-    path=None,
+    X: npt.ArrayLike,
+    y: npt.ArrayLike,
+    path: str | os.PathLike | None = None,
     *,
     resolution: int = 50,
     margin: float = 1.0,
@@ -123,7 +131,9 @@ def _plot(ax, values: np.ndarray, label: str) -> None:
     ax.plot(x, values[x], marker="o" if sparse else None, markersize=3, label=label)
 
 
-def loss_curves(history, path=None) -> Figure:
+def loss_curves(
+    history: History | Mapping[str, Any], path: str | os.PathLike | None = None
+) -> Figure:
     """Loss (left) and accuracy (right, when there is any) per step or epoch, training and
     validation. `history` is a `tapegrad.train.History` or its `to_dict()`."""
     h = history.to_dict() if hasattr(history, "to_dict") else dict(history)
@@ -164,7 +174,10 @@ def _evaluate(f: Callable, x: float) -> float:
 
 
 def function_and_tangent(
-    f: Callable, x0: float, xs: Sequence[float] | None = None, path=None
+    f: Callable,
+    x0: float,
+    xs: Sequence[float] | None = None,
+    path: str | os.PathLike | None = None,
 ) -> Figure:
     """Plot `f` over `xs` (default x0 - 5 .. x0 + 5) with its tangent line at `x0`, the
     slope taken by `tapegrad.grad`: what a derivative is, as a picture. `f` is written

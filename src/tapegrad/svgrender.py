@@ -124,11 +124,13 @@ class _View:
 class _EdgeView:
     __slots__ = ("pts",)
 
-    def setpath(self, pts) -> None:
+    def setpath(self, pts: list[tuple[float, float]]) -> None:
         self.pts = pts
 
 
-def layout(scene: Scene, max_vertices: int | None = None):
+def layout(
+    scene: Scene, max_vertices: int | None = None
+) -> tuple[dict[str, _Placed], dict[tuple[str, str], list[tuple[float, float]]]]:
     """Place every node and route every edge of `scene` with grandalf.
 
     Returns (placed nodes by name, edge polylines) in picture coordinates (y down). Raises

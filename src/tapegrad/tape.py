@@ -63,6 +63,7 @@ import inspect
 import numbers
 import operator
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -70,6 +71,9 @@ from .engine import Constant, Value, enable_grad
 from .graph import reachable
 from .numpymath import unchecked as npm
 from .ops import ADD, BY_SYMBOL, MUL, Op
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["StaleTapeError", "Tape", "compile"]
 
@@ -108,7 +112,9 @@ _FUSE = _linear_rules_hold()
 # --------------------------------------------------------------------------- public API
 
 
-def compile(fn: Callable, *example_args, has_aux: bool = False) -> Tape:  # noqa: A001
+def compile(  # noqa: A001
+    fn: Callable, *example_args: float | Sequence[float] | np.ndarray, has_aux: bool = False
+) -> Tape:
     """Record `fn` once on placeholder Values shaped like `example_args` (each a number or a
     sequence of numbers) and return a Tape that replays it over batches with NumPy.
 
@@ -155,7 +161,7 @@ class Tape:
         """The per-sample outputs for a batch: shape (batch,) for one output, (batch, k) for k."""
         return self._run(batch, None, params)[0]
 
-    def forward(self, *batch, params=None) -> np.ndarray:
+    def forward(self, *batch: npt.ArrayLike, params: npt.ArrayLike | None = None) -> np.ndarray:
         """The per-sample outputs for a batch: shape (batch,) for one output, (batch, k) for k.
 
         The parameters' current `.data` is read; or pass `params`, an array in
@@ -163,7 +169,7 @@ class Tape:
         """
         return self._run(batch, None, params)[0]
 
-    def backward(self, *batch, reduction: str = "mean") -> np.ndarray:
+    def backward(self, *batch: npt.ArrayLike, reduction: str = "mean") -> np.ndarray:
         """Forward and backward over a batch: add d(reduced output)/d(param) into every
         parameter's `.grad` (as eager `mean(outs).backward()`, or `sum` with
         reduction="sum") and return the per-sample outputs, shape (batch,) (with `has_aux`,
@@ -174,7 +180,7 @@ class Tape:
         return outputs
 
     def value_and_grad(
-        self, *batch, reduction: str = "mean", params=None
+        self, *batch: npt.ArrayLike, reduction: str = "mean", params: npt.ArrayLike | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """The per-sample outputs and the gradient of their mean (or sum) with respect to
         `tape.parameters`, as an array in that order (with `has_aux`: `((outputs, aux),
@@ -194,7 +200,7 @@ class Tape:
         """Every parameter's current `.data`, in `tape.parameters` order."""
         return np.fromiter(map(_DATA, self.parameters), np.float64, count=len(self.parameters))
 
-    def write_parameters(self, values) -> None:
+    def write_parameters(self, values: npt.ArrayLike) -> None:
         """Set every parameter's `.data` from an array in `tape.parameters` order."""
         values = self._check_params(values, "write_parameters")
         for p, v in zip(self.parameters, values.tolist(), strict=True):
@@ -348,7 +354,7 @@ class _Spec:
         self.size = size
 
     @classmethod
-    def from_example(cls, name: str, example) -> _Spec:
+    def from_example(cls, name: str, example: float | Sequence[float] | np.ndarray) -> _Spec:
         if isinstance(example, Value):
             raise TypeError(
                 f"example argument {name} is a Value: give plain numbers (the tape makes its own "
@@ -380,12 +386,12 @@ class _Spec:
             f"{self.name}: (batch,)" if self.size is None else f"{self.name}: (batch, {self.size})"
         )
 
-    def placeholders(self, example) -> list[Value]:
+    def placeholders(self, example: float | Sequence[float] | np.ndarray) -> list[Value]:
         if self.size is None:
             return [Value(float(example), label=self.name)]
         return [Value(float(v), label=f"{self.name}[{i}]") for i, v in enumerate(example)]
 
-    def check(self, a) -> np.ndarray:
+    def check(self, a: npt.ArrayLike) -> np.ndarray:
         """`a` as a float64 array of this argument's shape, or an error saying what is wrong."""
         expected = "(batch,)" if self.size is None else f"(batch, {self.size})"
         try:
@@ -861,10 +867,10 @@ class _OpGroup:
     def __init__(self, op: Op, out: slice, args: list, grads: list, needed: bool) -> None:
         self.op, self.out, self.args, self.grads, self.needed = op, out, args, grads, needed
 
-    def forward(self, v, vi) -> None:
+    def forward(self, v: np.ndarray, vi: np.ndarray) -> None:
         v[self.out] = self.op.fwd(npm, *[v[a] for a in self.args])
 
-    def backward(self, v, g, vi, gi) -> None:
+    def backward(self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray) -> None:
         gout = g[self.out]
         out = v[self.out]
         args = [v[a] for a in self.args]
@@ -885,11 +891,11 @@ class _Sum:
         self.out, self.terms, self.starts = out, terms, starts
         self.seg, self.scatter, self.needed = seg, scatter, needed
 
-    def forward(self, v, vi) -> None:
+    def forward(self, v: np.ndarray, vi: np.ndarray) -> None:
         # reduceat adds each segment's rows one after another, as eager's left fold does.
         np.add.reduceat(v[self.terms], self.starts, axis=0, out=v[self.out])
 
-    def backward(self, v, g, vi, gi) -> None:
+    def backward(self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray) -> None:
         if self.scatter is not None:
             self.scatter(g, g[self.out][self.seg])  # add's rule: each term gets g
 
@@ -908,13 +914,13 @@ class _Dense:
         self.out, self.x, self.w, self.shape, self.b = out, x, w, shape, b
         self.gx, self.gw, self.gb, self.needed = gx, gw, gb, needed
 
-    def forward(self, v, vi) -> None:
+    def forward(self, v: np.ndarray, vi: np.ndarray) -> None:
         y = v[self.out]
         np.matmul(vi[self.w].reshape(self.shape), v[self.x], out=y)
         if self.b is not None:
             y += vi[self.b][:, None]
 
-    def backward(self, v, g, vi, gi) -> None:
+    def backward(self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray) -> None:
         dy = g[self.out]
         if self.gw is not None:
             self.gw(gi, (dy @ v[self.x].T).ravel())

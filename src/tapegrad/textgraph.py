@@ -13,7 +13,7 @@ are printed, and nodes that share a label are told apart the same way (w#1, w#2)
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 from .engine import Constant, Value
 from .graph import topological_order
@@ -109,7 +109,7 @@ def _describe(node: Value, name: str, fmt: str, show_grad: bool) -> str:
     return text
 
 
-def print_graph(root: Value, file: TextIO | None = None, **options) -> None:
+def print_graph(root: Value, file: TextIO | None = None, **options: Any) -> None:
     """Print `format_graph(root, **options)` to `file` (stdout by default), in ASCII when the
     stream cannot encode the box-drawing characters."""
     stream = sys.stdout if file is None else file

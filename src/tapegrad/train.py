@@ -13,12 +13,33 @@ import numbers
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from . import losses as L
 from .data import _random_state
 from .engine import Value, no_grad
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+
+class _Model(Protocol):
+    """What training asks of a model: called on one row of features it gives its output(s),
+    and it lists its parameters (an MLP, a Module with a `__call__`, or a wrapper of one)."""
+
+    def __call__(self, x: Sequence[float]) -> Value | list[Value]: ...
+
+    def parameters(self) -> list[Value]: ...
+
+
+class _Stepper(Protocol):
+    """What training asks of an optimizer: a `step()` that updates the parameters from their
+    `.grad` (tapegrad's optimizers, or any other with that method)."""
+
+    def step(self) -> None: ...
+
 
 DEFAULT_STEPS = 100
 
@@ -84,7 +105,7 @@ def _check_loss(loss: str) -> str:
     return loss
 
 
-def prepare_targets(y, loss: str) -> list:
+def prepare_targets(y: npt.ArrayLike, loss: str) -> list:
     """Labels as the loss wants them, as Python numbers: hinge takes -1/+1 (0/1 labels are
     mapped 0 -> -1), bce 0/1 (-1/+1 mapped back), softmax_ce class indices, mse numbers
     (int 0/1 labels mapped to -1/+1, the lecture's regression targets) or rows of numbers."""
@@ -174,7 +195,7 @@ def _data(out):
     return out.data if isinstance(out, Value) else [o.data for o in out]
 
 
-def loss_and_grad(model, loss: str, l2: float = 0.0, compile: bool = False) -> Callable:
+def loss_and_grad(model: _Model, loss: str, l2: float = 0.0, compile: bool = False) -> Callable:
     """A function `(rows, targets) -> (objective, outputs)` for this model and loss: it runs the
     batch forward, leaves d(objective)/d(parameter) in every parameter's `.grad` (zeroed
     first) and returns the objective's value and the model outputs as floats.
@@ -239,7 +260,12 @@ class _CompiledStep:
             return X, np.eye(self.k)[np.asarray(targets, dtype=np.intp)]
         return X, np.asarray(targets, dtype=np.float64)
 
-    def step(self, rows, targets, arrays: bool = False) -> tuple[float, list]:
+    def step(
+        self,
+        rows: Sequence[Sequence[float]] | np.ndarray,
+        targets: Sequence | np.ndarray,
+        arrays: bool = False,
+    ) -> tuple[float, list]:
         """`loss_and_grad`'s step on the tape (`arrays`: rows and targets already as arrays,
         and the outputs returned as one)."""
         X, T = (rows, targets) if arrays else self._arrays(rows, targets)
@@ -248,7 +274,7 @@ class _CompiledStep:
         objective, outputs = self._tape(X.shape[1], bool(self.l2)).backward(X, T)
         return float(np.mean(objective)), outputs if arrays else outputs.tolist()
 
-    def trainer(self, optimizer, rows: list, targets: list) -> Callable:
+    def trainer(self, optimizer: _Stepper, rows: list, targets: list) -> Callable:
         """`batch -> (objective, outputs)` for batches of `rows`/`targets` given as a list of
         row indices (or a slice), taking the optimizer's step too.
 
@@ -324,15 +350,15 @@ def _count_arg(name: str, v) -> int | None:
 
 
 def fit(
-    model,
-    X,
-    y,
+    model: _Model,
+    X: npt.ArrayLike,
+    y: npt.ArrayLike,
     loss: str = "hinge",
-    optimizer=None,
+    optimizer: _Stepper | None = None,
     steps: int | None = None,
     epochs: int | None = None,
     batch_size: int | None = None,
-    seed=None,
+    seed: int | np.random.RandomState | None = None,
     l2: float = 0.0,
     progress: bool = True,
     validation: tuple | None = None,
@@ -476,7 +502,11 @@ def _postfix(h: History) -> dict:
 # --- using a trained model -------------------------------------------------------------------
 
 
-def outputs(model, X, compile: bool = False) -> np.ndarray:
+def outputs(
+    model: Callable[[list[float]], Value | list[Value]],
+    X: npt.ArrayLike,
+    compile: bool = False,
+) -> np.ndarray:
     """The model's raw outputs for every row, under no_grad: shape (n,) for a one-output
     model, (n, k) for k outputs. `compile` replays a recorded forward tape over all rows."""
     rows = _rows(X, model)
@@ -488,7 +518,12 @@ def outputs(model, X, compile: bool = False) -> np.ndarray:
         return np.array([_data(model(row)) for row in rows], dtype=np.float64)
 
 
-def predict(model, X, loss: str = "hinge", compile: bool = False) -> np.ndarray:
+def predict(
+    model: Callable[[list[float]], Value | list[Value]],
+    X: npt.ArrayLike,
+    loss: str = "hinge",
+    compile: bool = False,
+) -> np.ndarray:
     """Predictions for every row, read the way `loss` trains the outputs: hinge and bce give
     class 1 where the output is > 0, else 0; softmax_ce the argmax class; mse the raw
     outputs. Evaluated under no_grad (or on a compiled tape)."""
@@ -512,7 +547,9 @@ def _evaluate_rows(model, rows: list, targets: list, loss: str, compiled=None) -
     return {"loss": value, "accuracy": _accuracy([_data(o) for o in outs], targets, loss)}
 
 
-def evaluate(model, X, y, loss: str = "hinge", compile: bool = False) -> dict:
+def evaluate(
+    model: _Model, X: npt.ArrayLike, y: npt.ArrayLike, loss: str = "hinge", compile: bool = False
+) -> dict:
     """{"loss": mean per-sample loss (no penalty), "accuracy": fraction right, or None for
     regression} on (X, y), under no_grad (or, with `compile`, on a replayed tape)."""
     rows, targets = _rows(X, model), prepare_targets(y, loss)

@@ -39,17 +39,19 @@ logaddexp = _lift(ops.LOGADDEXP)
 _clamp = _lift(ops.CLAMP)
 
 
-def clamp(x, lo=None, hi=None):
+def clamp(
+    x: Value | float, lo: Value | float | None = None, hi: Value | float | None = None
+) -> Value | float:
     """Limit x to [lo, hi]; None leaves that side open."""
     return _clamp(x, -fm.inf if lo is None else lo, fm.inf if hi is None else hi)
 
 
-def softplus(x):
+def softplus(x: Value | float) -> Value | float:
     """log(1 + exp(x)), stable for any x."""
     return logaddexp(x, 0.0)
 
 
-def div(a, b):
+def div(a: Value | float, b: Value | float) -> Value | float:
     if isinstance(a, Value) or isinstance(b, Value):
         return as_value(a) / b
     return fm.div(a, b)
@@ -60,27 +62,27 @@ def _d(x) -> float:
     return x.data if isinstance(x, Value) else x
 
 
-def eq(a, b) -> bool:
+def eq(a: Value | float, b: Value | float) -> bool:
     return _d(a) == _d(b)
 
 
-def gt(a, b) -> bool:
+def gt(a: Value | float, b: Value | float) -> bool:
     return _d(a) > _d(b)
 
 
-def ge(a, b) -> bool:
+def ge(a: Value | float, b: Value | float) -> bool:
     return _d(a) >= _d(b)
 
 
-def lt(a, b) -> bool:
+def lt(a: Value | float, b: Value | float) -> bool:
     return _d(a) < _d(b)
 
 
-def sign(x) -> float:
+def sign(x: Value | float) -> float:
     return fm.sign(_d(x))
 
 
-def where(cond: bool, a, b):
+def where(cond: bool, a: Value | float, b: Value | float) -> Value | float:
     return a if cond else b
 
 

@@ -114,7 +114,13 @@ class GraphPicture(graphviz.Digraph):
         capped.graph_attr.setdefault("size", f"{PNG_MAX_INCHES},{PNG_MAX_INCHES}")
         return capped.pipe(format=fmt)
 
-    def save(self, filename=None, directory=None, *, skip_existing: bool | None = False) -> str:
+    def save(
+        self,
+        filename: str | os.PathLike | None = None,
+        directory: str | os.PathLike | None = None,
+        *,
+        skip_existing: bool | None = False,
+    ) -> str:
         """Write the picture in the format `filename`'s suffix names and return its path.
 
         .svg always works (Graphviz or the builtin renderer); .png and .pdf need Graphviz;

@@ -11,13 +11,21 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from typing import TYPE_CHECKING
 
 from .train import positive_int
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..engine import Value
+    from ..nn import MLP
+    from ..optim import SGD
 
 SEED = 1337
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "demo",
         help="train micrograd's demo MLP on the moons data and draw it",
@@ -42,7 +50,7 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
-def lecture_neuron():
+def lecture_neuron() -> Value:
     """The lecture's neuron o = tanh(x1*w1 + x2*w2 + b), labelled and backpropagated."""
     from tapegrad import Value
 
@@ -63,7 +71,7 @@ def lecture_neuron():
     return o
 
 
-def demo_setup(steps: int = 100):
+def demo_setup(steps: int = 100) -> tuple[np.ndarray, np.ndarray, MLP, SGD]:
     """micrograd's demo pieces: (X, y, model, optimizer) with y in {0, 1} (fit maps it to
     -1/+1 for the hinge loss) and lr(k) = 1.0 - 0.9 * k / steps."""
     from tapegrad.data import moons

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from ..check import ATOL, RTOL
 
+if TYPE_CHECKING:
+    from ..engine import Value
+    from ..expr import Expression
 
-def register(sub) -> None:
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "grad",
         help="print an expression's partial derivatives beside numerical estimates",
@@ -56,7 +61,9 @@ def parse_assignments(items: list[str], option: str) -> dict[str, float]:
     return values
 
 
-def build(command: str, text: str, items: list[str], option: str):
+def build(
+    command: str, text: str, items: list[str], option: str
+) -> tuple[Expression, Value, dict[str, Value]] | int:
     """Parse `text`, check the assignments against its variables and evaluate it.
 
     Returns (expression, result Value, {name: input Value}) or, after printing the error, an

@@ -7,7 +7,7 @@ import argparse
 import sys
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "graph",
         help="draw the computation graph of an expression",

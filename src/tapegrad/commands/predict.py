@@ -13,7 +13,7 @@ import os
 from .train import LOSS_NAMES, add_data_options, fail
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "predict",
         help="write a saved model's predictions for a data set or a CSV file",

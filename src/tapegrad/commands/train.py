@@ -12,6 +12,10 @@ import json
 import math
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DATA_NAMES = ("moons", "circles", "blobs", "spiral", "digits")
 LOSS_NAMES = ("hinge", "mse", "bce", "softmax_ce")  # tapegrad.losses.LOSSES, kept import-free
@@ -135,7 +139,7 @@ def fail(command: str, message: str) -> int:
 # --- the command -----------------------------------------------------------------------------
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "train",
         help="train an MLP on a data set or a CSV file",
@@ -201,7 +205,7 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
-def default_loss(y, n_classes: int | None) -> str:
+def default_loss(y: np.ndarray, n_classes: int | None) -> str:
     """hinge for two classes (0/1 or -1/+1), softmax_ce for more, mse for other numbers."""
     if n_classes is None:
         binary = y.dtype.kind in "iu" and set(y.tolist()) <= {-1, 1}
