@@ -37,6 +37,7 @@ from .ops import (
 from .ops import ADD as _ADD
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from types import ModuleType
 
 
@@ -68,6 +69,7 @@ class _State(threading.local):
 
 _state = _State()
 _new = object.__new__
+_MANY = object()  # in Value._b: `_a` holds a tuple of three or more children
 
 
 def _as_float(x) -> float:
@@ -90,13 +92,19 @@ class Value:
     """A scalar in a computation graph: its data, its gradient, and the op and children that
     made it."""
 
-    __slots__ = ("data", "grad", "_prev", "_op", "label", "_scope")
+    # The children live in two slots rather than a tuple: one object per node for Python's
+    # cyclic collector to walk instead of two, which is most of what eager steps cost it.
+    # `_prev` rebuilds the lecture's tuple on demand.
+    __slots__ = ("data", "grad", "_a", "_b", "_op", "label", "_scope")
     __array_ufunc__ = None  # so `np.float64(2) * x` defers to Value and gives a Value
 
     def __init__(self, data, _children=(), _op: str = "", label: str = "") -> None:
         self.data = data if type(data) is float else _as_float(data)
         self.grad = 0.0
-        self._prev = _children if type(_children) is tuple else tuple(_children)
+        if _children:
+            self._prev = _children
+        else:
+            self._a = self._b = None
         self._op = _op
         self.label = label
         self._scope = _state.mode.scope
@@ -106,6 +114,25 @@ class Value:
 
     def __float__(self) -> float:
         return self.data
+
+    @property
+    def _prev(self) -> tuple[Value, ...]:
+        """The children, in order: the Values this one was computed from."""
+        a = self._a
+        if a is None:
+            return ()
+        b = self._b
+        if b is None:
+            return (a,)
+        return a if b is _MANY else (a, b)
+
+    @_prev.setter
+    def _prev(self, children: Iterable[Value]) -> None:
+        children = tuple(children)
+        if len(children) > 2:
+            self._a, self._b = children, _MANY
+        else:
+            self._a, self._b = (*children, None, None)[:2]
 
     # Arithmetic. Numbers mixed in become Constant leaves; sub, div and neg are composites.
     def __add__(self, other):
@@ -272,23 +299,27 @@ def _operand(x):
 def apply(op: Op, *args: Value) -> Value:
     """Run primitive `op` on Values: compute the forward rule, record the node."""
     if len(args) == 2:
-        data = op.fwd(fm, args[0].data, args[1].data)
+        a, b = args
+        data = op.fwd(fm, a.data, b.data)
     elif len(args) == 1:
-        data = op.fwd(fm, args[0].data)
+        a, b = args[0], None
+        data = op.fwd(fm, a.data)
     else:
-        data = op.fwd(fm, *[a.data for a in args])
+        a, b = args, _MANY
+        data = op.fwd(fm, *[x.data for x in args])
     mode = _state.mode
     if mode.plain:  # the hot path: fill the slots directly, skipping __init__'s checks
         out = _new(Value)
         out.data = data
         out.grad = 0.0
-        out._prev = args
+        out._a = a
+        out._b = b
         out._op = op.symbol
         out.label = ""
         out._scope = mode.scope
         return out
     out = Value(data, args if mode.grad_enabled else (), op.symbol if mode.grad_enabled else "")
-    if mode.anomaly and not fm.isfinite(data) and all(fm.isfinite(a.data) for a in args):
+    if mode.anomaly and not fm.isfinite(data) and all(fm.isfinite(x.data) for x in args):
         raise AnomalyError(
             f"op '{op.symbol}' gave {data} from finite inputs {_describe(args)} (forward pass)"
         )
@@ -341,16 +372,16 @@ def backprop(root: Value, seed: float | Value = 1.0, create_graph: bool = False)
     # This loop runs once per node, so binary ops (most of any graph) are unrolled: it is
     # the same as `zip(prev, local_vjp(node, g, m))` at a third of the cost.
     for node in reversed(topological_order(root)):
-        prev = node._prev
-        if not prev:
+        a = node._a
+        if a is None:  # a leaf
             continue
         g = get(node)
         if g is None:
             continue
         rules = _rules(node)
         out = node if create_graph else node.data
-        if len(prev) == 2:
-            a, b = prev
+        b = node._b
+        if b is not None and b is not _MANY:
             x, y = (a, b) if create_graph else (a.data, b.data)
             if type(a) is not Constant:
                 c = rules[0](m, g, out, x, y)
@@ -365,6 +396,7 @@ def backprop(root: Value, seed: float | Value = 1.0, create_graph: bool = False)
                 total = get(b)
                 grads[b] = c if total is None else total + c
         else:
+            prev = node._prev
             args = prev if create_graph else [child.data for child in prev]
             for child, rule in zip(prev, rules, strict=True):
                 if type(child) is not Constant:
