@@ -26,10 +26,12 @@ import math
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -201,6 +203,28 @@ def w1(quick: bool) -> dict[str, float]:
         out["pytorch tensors"] = timed(torch_demo_step(X, y), 100 if quick else 500)
     out["hand-written numpy"] = timed(numpy_demo_step(X, y), 200 if quick else 1000)
     return out
+
+
+def w1_alone(engine: str, quick: bool) -> float:
+    """W1's eager step for `engine` ("tapegrad" or "micrograd") in a fresh process that imports
+    nothing else: the collector then walks only the engine's own objects, not PyTorch's too."""
+    code = (
+        "import sys; sys.modules['torch'] = None; "  # keep PyTorch out of this process
+        "sys.path.insert(0, sys.argv[1]); import run, random; "
+        "from tapegrad.nn import MLP; "
+        f"engine = {engine!r}; X, y = run.moons(); "
+        "import tapegrad, micrograd.engine, micrograd.nn; "
+        "random.seed(1337); "
+        "model = MLP(2, [16, 16, 1], seed=1337) if engine == 'tapegrad' "
+        "else micrograd.nn.MLP(2, [16, 16, 1]); "
+        "V = tapegrad.Value if engine == 'tapegrad' else micrograd.engine.Value; "
+        f"print(run.timed(run.scalar_demo_step(model, V, X, y), {2 if quick else 8}))"
+    )
+    here = str(Path(__file__).resolve().parent)
+    out = subprocess.run([sys.executable, "-c", code, here], capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(out.stderr)
+    return float(out.stdout.split()[-1])
 
 
 def _has_compile() -> bool:
@@ -460,6 +484,14 @@ def main(argv: list[str] | None = None) -> int:
     for name, t in r1.items():
         cols = " | " if "recording" in name else ratios(r1, t)
         print(f"| W1 demo step | {name} | {fmt_time(t)} | {cols} |")
+    if mg_nn is not None:
+        alone = {e: w1_alone(e, args.quick) for e in ("tapegrad", "micrograd")}
+        ratio = alone["micrograd"] / alone["tapegrad"]
+        print(
+            f"| W1 demo step, each engine alone in a fresh process | tapegrad eager "
+            f"{fmt_time(alone['tapegrad'])}, micrograd {fmt_time(alone['micrograd'])} | "
+            f"| {ratio:.3g}x faster | |"
+        )
     for name, (depth, per) in w2(args.quick).items():
         print(f"| W2 deepest chain | {name} | {depth:,} deep, {fmt_time(per)}/node | | |")
     for name, (per, mem) in w3(args.quick).items():
