@@ -85,13 +85,16 @@ def moons(
     n_out, n_in, y = _two_classes(n_samples)
     outer = np.linspace(0, np.pi, n_out)
     inner = np.linspace(0, np.pi, n_in)
-    X = np.vstack(
-        [
-            np.append(np.cos(outer), 1 - np.cos(inner)),
-            np.append(np.sin(outer), 1 - np.sin(inner) - 0.5),
-        ]
-    ).T
-    X, y = _shuffle(rs, X, y)
+    xs = np.append(np.cos(outer), 1 - np.cos(inner))
+    return _finish(rs, xs, np.append(np.sin(outer), 1 - np.sin(inner) - 0.5), y, noise)
+
+
+def _finish(
+    rs: np.random.RandomState, xs: np.ndarray, ys: np.ndarray, y: np.ndarray, noise: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points (xs, ys) labelled y, shuffled and then jittered, drawing from `rs` in
+    scikit-learn's order."""
+    X, y = _shuffle(rs, np.vstack([xs, ys]).T, y)
     if noise is not None:
         X += rs.normal(scale=noise, size=X.shape)
     return X, y
@@ -116,16 +119,8 @@ def circles(
     n_out, n_in, y = _two_classes(n_samples)
     outer = np.linspace(0, 2 * np.pi, n_out, endpoint=False)
     inner = np.linspace(0, 2 * np.pi, n_in, endpoint=False)
-    X = np.vstack(
-        [
-            np.append(np.cos(outer), np.cos(inner) * factor),
-            np.append(np.sin(outer), np.sin(inner) * factor),
-        ]
-    ).T
-    X, y = _shuffle(rs, X, y)
-    if noise is not None:
-        X += rs.normal(scale=noise, size=X.shape)
-    return X, y
+    xs = np.append(np.cos(outer), np.cos(inner) * factor)
+    return _finish(rs, xs, np.append(np.sin(outer), np.sin(inner) * factor), y, noise)
 
 
 def blobs(

@@ -58,41 +58,40 @@ class constant(_Schedule):
         return f"constant({self.lr!r})"
 
 
-class linear(_Schedule):
+class _FromTo(_Schedule):
+    """A schedule from `start` to `end` over `steps` steps, then `end`."""
+
+    def __init__(self, start: float, end: float, steps: int) -> None:
+        self.start = _check_number("start", start)
+        self.end = _check_number("end", end)
+        self.steps = _check_steps("steps", steps)
+
+    def __call__(self, k: int) -> float:
+        return self.end if k >= self.steps else self.at(k)
+
+    def at(self, k: int) -> float:
+        """The rate at step k < steps."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.start!r}, {self.end!r}, {self.steps})"
+
+
+class linear(_FromTo):
     """From `start` to `end` in a straight line over `steps` steps, then `end`:
     lr(k) = start + (end - start) * k / steps. micrograd's demo (lr = 1.0 - 0.9*k/100) is
     `linear(1.0, 0.1, 100)`, to the bit."""
 
-    def __init__(self, start: float, end: float, steps: int) -> None:
-        self.start = _check_number("start", start)
-        self.end = _check_number("end", end)
-        self.steps = _check_steps("steps", steps)
-
-    def __call__(self, k: int) -> float:
-        if k >= self.steps:
-            return self.end
+    def at(self, k: int) -> float:
         return self.start + (self.end - self.start) * k / self.steps
 
-    def __repr__(self) -> str:
-        return f"linear({self.start!r}, {self.end!r}, {self.steps})"
 
-
-class cosine(_Schedule):
+class cosine(_FromTo):
     """Cosine annealing from `start` to `end` over `steps` steps, then `end` (the closed form of
     torch's CosineAnnealingLR): end + (start - end) * (1 + cos(pi * k / steps)) / 2."""
 
-    def __init__(self, start: float, end: float, steps: int) -> None:
-        self.start = _check_number("start", start)
-        self.end = _check_number("end", end)
-        self.steps = _check_steps("steps", steps)
-
-    def __call__(self, k: int) -> float:
-        if k >= self.steps:
-            return self.end
+    def at(self, k: int) -> float:
         return self.end + (self.start - self.end) * (1 + math.cos(math.pi * k / self.steps)) / 2
-
-    def __repr__(self) -> str:
-        return f"cosine({self.start!r}, {self.end!r}, {self.steps})"
 
 
 class step_decay(_Schedule):
