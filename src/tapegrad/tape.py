@@ -169,7 +169,9 @@ class Tape:
         """
         return self._run(batch, None, params)[0]
 
-    def backward(self, *batch: npt.ArrayLike, reduction: str = "mean") -> np.ndarray:
+    def backward(
+        self, *batch: npt.ArrayLike, reduction: str = "mean"
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Forward and backward over a batch: add d(reduced output)/d(param) into every
         parameter's `.grad` (as eager `mean(outs).backward()`, or `sum` with
         reduction="sum") and return the per-sample outputs, shape (batch,) (with `has_aux`,
