@@ -1,23 +1,9 @@
 """The lecture's own numbers, by backward() and by _backward() node by node."""
 
 import pytest
+from lecture_graphs import lecture_graph
 
 from tapegrad import Value
-
-
-def lecture_graph():
-    a = Value(2.0, label="a")
-    b = Value(-3.0, label="b")
-    c = Value(10.0, label="c")
-    e = a * b
-    e.label = "e"
-    d = e + c
-    d.label = "d"
-    f = Value(-2.0, label="f")
-    L = d * f
-    L.label = "L"
-    return a, b, c, e, d, f, L
-
 
 EXPECTED_L = {"a": 6.0, "b": -4.0, "c": -2.0, "e": -2.0, "d": -2.0, "f": 4.0, "L": 1.0}
 

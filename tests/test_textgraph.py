@@ -4,20 +4,9 @@ import io
 import math
 
 import pytest
+from lecture_graphs import lecture_L
 
 from tapegrad import Value, format_graph, print_graph
-
-
-def lecture_L():
-    a, b, c = Value(2.0, label="a"), Value(-3.0, label="b"), Value(10.0, label="c")
-    e = a * b
-    e.label = "e"
-    d = e + c
-    d.label = "d"
-    f = Value(-2.0, label="f")
-    L = d * f
-    L.label = "L"
-    return L
 
 
 def test_lecture_graph_tree():

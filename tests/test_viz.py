@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 import graphviz
 import pytest
 import torch
+from lecture_graphs import lecture_L
 from micrograd.engine import Value as MgValue
 
 from tapegrad import Value, draw_dot, scope, svgrender
@@ -20,18 +21,6 @@ SVG_NS = "{http://www.w3.org/2000/svg}"
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def lecture_L():
-    a, b, c = Value(2.0, label="a"), Value(-3.0, label="b"), Value(10.0, label="c")
-    e = a * b
-    e.label = "e"
-    d = e + c
-    d.label = "d"
-    f = Value(-2.0, label="f")
-    L = d * f
-    L.label = "L"
-    return L
 
 
 # L = (a*b + c) * f at a=2, b=-3, c=10, f=-2, differentiated by hand.
