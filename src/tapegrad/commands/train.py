@@ -35,36 +35,26 @@ def positive_int(text: str) -> int:
     return n
 
 
-def positive_float(text: str) -> float:
+def _float_option(text: str, ok, wanted: str) -> float:
     try:
         x = float(text)
     except ValueError:
         x = math.nan
-    if not (x > 0 and math.isfinite(x)):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    if not (ok(x) and math.isfinite(x)):
+        raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
     return x
+
+
+def positive_float(text: str) -> float:
+    return _float_option(text, lambda x: x > 0, "a number > 0")
 
 
 def nonnegative_float(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        x = math.nan
-    if not (x >= 0 and math.isfinite(x)):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return x
+    return _float_option(text, lambda x: x >= 0, "a number >= 0")
 
 
 def fraction(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        x = math.nan
-    if not 0 <= x < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected a fraction in [0, 1), such as 0.2, got {text!r}"
-        )
-    return x
+    return _float_option(text, lambda x: 0 <= x < 1, "a fraction in [0, 1), such as 0.2")
 
 
 def seed(text: str) -> int:
