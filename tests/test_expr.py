@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tapegrad import Constant, Value
 from tapegrad import valuemath as vm
-from tapegrad.expr import FUNCTIONS, MAX_LENGTH, ExprError, parse
+from tapegrad.expr import FUNCTIONS, MAX_LENGTH, MAX_NESTING, MAX_OPERATORS, ExprError, parse
 
 # --- what it accepts ---------------------------------------------------------------------------
 
@@ -158,9 +158,19 @@ def test_size_and_nesting_limits():
         parse("x+" * MAX_LENGTH + "x")
     with pytest.raises(ExprError, match="nested parentheses"):
         parse("(" * 300 + "x" + ")" * 300)
-    with pytest.raises(ExprError, match="cannot parse"):
-        parse("1+" * 4000 + "1")  # too deep for Python's own parser
+    # The project's own limits, the same on every Python version (3.11's parser gives up on
+    # this chain, 3.12's accepts it): refused before Python's parser runs.
+    with pytest.raises(ExprError, match=f"cannot parse.*more than {MAX_OPERATORS} operators"):
+        parse("1+" * 4000 + "1")
+    with pytest.raises(ExprError, match=f"cannot parse.*more than {MAX_OPERATORS} operators"):
+        parse("-" * 9999 + "x")
+    with pytest.raises(ExprError, match=f"deeper than {MAX_NESTING}"):
+        parse("exp(" * (MAX_NESTING + 1) + "x" + ")" * (MAX_NESTING + 1))
     assert parse("1+" * 150 + "x").evaluate({"x": 1.0}).data == 151.0
+    at_limit = "1+" * (MAX_OPERATORS - 1) + "x"
+    assert parse(at_limit).evaluate({"x": 1.0}).data == MAX_OPERATORS
+    nested = "(" * MAX_NESTING + "x" + ")" * MAX_NESTING
+    assert parse(nested).evaluate({"x": 2.0}).data == 2.0
 
 
 def test_whitespace_and_newlines():

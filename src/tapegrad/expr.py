@@ -10,7 +10,9 @@ and every number stays a float (a literal exponent like `2 ** 10**10` gives inf 
 from __future__ import annotations
 
 import ast
+import io
 import operator
+import tokenize
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -19,6 +21,12 @@ from .engine import Constant, Value
 
 MAX_LENGTH = 10_000
 """The longest expression accepted, in characters."""
+
+MAX_OPERATORS = 1_000
+"""The most operator tokens (`+ - * / **`, signs, commas, opening parentheses) allowed."""
+
+MAX_NESTING = 100
+"""The deepest parentheses may nest (a function call's count too)."""
 
 # name -> (function, fewest arguments, most arguments)
 FUNCTIONS: dict[str, tuple[Callable, int, int]] = {
@@ -159,6 +167,7 @@ def parse(text: str) -> Expression:
     indent = len(flat) - len(flat.lstrip(" "))
     if not flat.strip():
         raise ExprError("the expression is empty", flat, 0)
+    _check_size(flat)
     try:
         tree = ast.parse(flat[indent:], mode="eval")
     except SyntaxError as err:
@@ -167,6 +176,38 @@ def parse(text: str) -> Expression:
     except (ValueError, RecursionError, MemoryError) as err:
         raise ExprError(f"cannot parse the expression: {err}", flat, 0) from None
     return _compile(tree.body, flat, indent)
+
+
+def _check_size(text: str) -> None:
+    """Refuse expressions past the project's own limits before Python's parser sees them, so
+    what is accepted does not depend on the Python version's parser depth."""
+    operators = depth = 0
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type != tokenize.OP:
+                continue
+            if token.string == "(":
+                depth += 1
+                if depth > MAX_NESTING:
+                    raise ExprError(
+                        f"cannot parse the expression: nested parentheses deeper than "
+                        f"{MAX_NESTING} (the limit)",
+                        text,
+                        token.start[1],
+                    )
+            elif token.string == ")":
+                depth -= 1
+            else:
+                operators += 1
+            if operators > MAX_OPERATORS:
+                raise ExprError(
+                    f"cannot parse the expression: more than {MAX_OPERATORS} operators and "
+                    f"parentheses (the limit)",
+                    text,
+                    token.start[1],
+                )
+    except (tokenize.TokenError, SyntaxError):
+        return  # unbalanced or malformed: Python's parser gives the precise syntax error
 
 
 def _compile(body: ast.expr, text: str, indent: int) -> Expression:
