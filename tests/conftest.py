@@ -2,6 +2,8 @@
 
 import os
 
+import pytest
+
 from hypothesis import HealthCheck, settings
 
 # CI machines are shared and slow: no per-example deadline, a fixed example budget.
@@ -9,3 +11,13 @@ settings.register_profile(
     "default", deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """One headless Chromium per test module (see tests/browser.py)."""
+    from browser import start_chromium, stop_chromium
+
+    driver = start_chromium()
+    yield driver
+    stop_chromium(driver)

@@ -1,7 +1,7 @@
 """tapegrad: a scalar autograd engine you can read, see, check and train fast with.
 
 `import tapegrad` loads only the pure-Python engine; the names that need NumPy, graphviz or
-matplotlib (`draw_dot`, `compile`, `save`, `load`, `nn`, ...) are imported on first use.
+matplotlib (`draw_dot`, `explain`, `compile`, `save`, `load`, `nn`, ...) are imported on first use.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ __version__ = "0.1.0"
 # name -> module that defines it, loaded on first access (PEP 562).
 _LAZY = {
     "draw_dot": "tapegrad.viz",
+    "explain": "tapegrad.pages.explain",
     "format_graph": "tapegrad.textgraph",
     "print_graph": "tapegrad.textgraph",
     "compile": "tapegrad.tape",
@@ -55,6 +56,7 @@ __all__ = [
     "detect_anomaly",
     "draw_dot",
     "enable_grad",
+    "explain",
     "fit",
     "format_graph",
     "grad",

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from . import __version__
 
-COMMANDS = ("demo", "train", "predict", "graph", "grad")
+COMMANDS = ("demo", "train", "predict", "graph", "grad", "explain")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,6 +19,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog='example: tapegrad graph "tanh(x1*w1 + x2*w2 + b)" --set x1=2 x2=0 w1=-3 '
         "w2=1 b=6.8813735870195432 -o neuron.svg",
     )
+    add_expression_arguments(p)
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the picture here: .svg (always), .png/.pdf (with Graphviz), .gv/.dot",
+    )
+    p.add_argument("--text", action="store_true", help="print the graph as an indented tree")
+    p.add_argument("--no-backward", action="store_true", help="draw data only, no gradients")
+    p.set_defaults(run=run)
+
+
+def add_expression_arguments(p: argparse.ArgumentParser) -> None:
+    """The options `graph` shares with `explain`: EXPR, --set NAME=VALUE ..., --rankdir and
+    --precision."""
     p.add_argument("expr", help="an expression such as 'tanh(x*w + b)'")
     p.add_argument(
         "--set",
@@ -28,17 +43,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         dest="assignments",
         help="the value of each variable",
     )
-    p.add_argument(
-        "-o",
-        "--output",
-        metavar="FILE",
-        help="write the picture here: .svg (always), .png/.pdf (with Graphviz), .gv/.dot",
-    )
-    p.add_argument("--text", action="store_true", help="print the graph as an indented tree")
     p.add_argument("--rankdir", choices=("LR", "TB", "RL", "BT"), default="LR")
     p.add_argument("--precision", type=int, default=4, help="digits after the point")
-    p.add_argument("--no-backward", action="store_true", help="draw data only, no gradients")
-    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

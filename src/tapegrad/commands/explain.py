@@ -1,0 +1,47 @@
+"""`tapegrad explain EXPR --set x=2 ... -o page.html`: write a page that steps through the
+forward and backward pass of an expression's graph (one self-contained HTML file)."""
+
+from __future__ import annotations
+
+import argparse
+
+from .graph import add_expression_arguments
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "explain",
+        help="write a page that steps through an expression's forward and backward pass",
+        description=(
+            "Build EXPR from the values given with --set and write one HTML file (no network "
+            "needed, opens from disk) that replays the engine's forward pass node by node, then "
+            "backward() rule by rule, with every number on the picture of the graph."
+        ),
+        epilog='example: tapegrad explain "tanh(x1*w1 + x2*w2 + b)" --set x1=2 x2=0 w1=-3 '
+        "w2=1 b=6.8813735870195432 -o neuron.html",
+    )
+    add_expression_arguments(p)
+    p.add_argument("-o", "--output", metavar="FILE", required=True, help="the page to write")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tapegrad.commands.grad import build, fail
+    from tapegrad.pages.explain import ExplainError, explain
+    from tapegrad.svgrender import LayoutTooLarge
+
+    built = build("explain", args.expr, args.assignments, "--set")
+    if isinstance(built, int):
+        return built
+    expression, out, _ = built
+    if not out.label:
+        out.label = "out"
+    try:
+        page = explain(
+            out, rankdir=args.rankdir, precision=args.precision, title=expression.text.strip()
+        )
+        path = page.save(args.output)
+    except (ExplainError, LayoutTooLarge, ValueError, OSError) as err:
+        return fail("explain", str(err))
+    print(f"wrote {path} ({len(page.steps)} steps, {page.renderer} renderer)")
+    return 0

@@ -1,0 +1,748 @@
+"""`explain(root)`: a page that steps through the forward and backward pass of a graph.
+
+The page replays numbers recorded here, in Python, from the engine itself: every forward value
+is a node's `.data`, every backward contribution comes from the node's own rule in the op
+table (`local_vjp`, one entry per edge, so `a + a` shows two contributions), or, for a node that
+carries its own `_backward` closure, from calling it and reading what it added to each child.
+The page's script computes nothing: it shows the recorded texts and highlights nodes.
+
+The picture is `draw_dot`'s (the same Scene, SVG from Graphviz's `dot` when it works, else the
+builtin renderer), with each node's box given an id the script finds it by.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from html import escape
+
+from ..engine import Constant, Value, local_vjp
+from ..graph import topological_order
+from ..ops import BY_SYMBOL
+from ..textgraph import number_format
+from .page import HtmlPage, asset, json_for_script, new_id
+
+MAX_NODES = 1000
+"""The most boxes a page steps through by default: past it the page grows slow to open."""
+
+LIST_LIMIT = 12
+"""The most lines a step lists one by one (a layer's outputs, a leaf's gradients)."""
+
+# How each op reads in the lecture's words: its forward, then one gradient rule per input.
+# Placeholders: {0}, {1}, ... the op's inputs; {out} its output; {g} its output's gradient.
+# In words an input reads "x1.data", {out} "o.data" and {g} "o.grad"; in numbers each becomes
+# its value and "·" becomes "×". Only text: every number shown comes from the engine's rules.
+FORMULAS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "+": ("{0} + {1}", ("1 · {g}", "1 · {g}")),
+    "*": ("{0} · {1}", ("{1} · {g}", "{0} · {g}")),
+    "**": ("{0}**{1}", ("{1} · {0}**({1} - 1) · {g}", "{out} · log({0}) · {g}")),
+    "exp": ("exp({0})", ("{out} · {g}",)),
+    "log": ("log({0})", ("{g} / {0}",)),
+    "tanh": ("tanh({0})", ("(1 - {out}²) · {g}",)),
+    "sigmoid": ("sigmoid({0})", ("{out} · (1 - {out}) · {g}",)),
+    "relu": ("relu({0})", ("[{0} > 0] · {g}",)),
+    "abs": ("abs({0})", ("sign({0}) · {g}",)),
+    "sqrt": ("sqrt({0})", ("{g} / (2 · {out})",)),
+    "sin": ("sin({0})", ("cos({0}) · {g}",)),
+    "cos": ("cos({0})", ("-sin({0}) · {g}",)),
+    "max": ("max({0}, {1})", ("[{0} > {1}, ½ if equal] · {g}", "[{1} > {0}, ½ if equal] · {g}")),
+    "min": ("min({0}, {1})", ("[{0} < {1}, ½ if equal] · {g}", "[{1} < {0}, ½ if equal] · {g}")),
+    "clamp": (
+        "clamp({0}, {1}, {2})",
+        ("[{1} ≤ {0} ≤ {2}] · {g}", "[{0} < {1}] · {g}", "[{0} > {2}] · {g}"),
+    ),
+    "logaddexp": (
+        "logaddexp({0}, {1})",
+        ("{g} / (1 + exp({1} - {0}))", "{g} / (1 + exp({0} - {1}))"),
+    ),
+}
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_PLAIN = re.compile(r"[\w#.']+|-?\d[\d.e+-]*")
+
+
+class ExplainError(ValueError):
+    """The graph cannot be made into a page as asked; the message says what to do instead."""
+
+
+@dataclass
+class Step:
+    """One moment of the replay: what the panel says and what the picture changes.
+
+    phase: "start", "forward", "seed", "backward" or "done". focus: the picture elements
+    this step is about; touched: the elements it reads or writes. cells: (element, cell,
+    text) for every number this step changes, cell being "data", "grad" or "norm".
+    """
+
+    phase: str
+    title: str
+    lines: list[str] = field(default_factory=list)
+    focus: list[str] = field(default_factory=list)
+    touched: list[str] = field(default_factory=list)
+    cells: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+class Explanation(HtmlPage):
+    """The page `explain()` made: `_repr_html_` for Jupyter, `save(path)` for a file.
+
+    `steps` are the recorded steps, `grads` the gradient of `root` with respect to every node
+    it depends on (as one fresh `backward()` gives them), `element(node)` the picture element
+    that shows a node.
+    """
+
+    def __init__(
+        self,
+        root: Value,
+        title: str,
+        steps: list[Step],
+        grads: dict,
+        elements: dict,
+        svg: str,
+        renderer: str,
+        initial: list[tuple[str, str, str]],
+        born: dict[str, int],
+    ) -> None:
+        self.root = root
+        self.title = title
+        self.steps = steps
+        self.grads = grads
+        self._elements = elements
+        self._svg = svg
+        self.renderer = renderer
+        self._initial = initial
+        self._born = born
+
+    def __repr__(self) -> str:
+        return (
+            f"<tapegrad explanation {self.title!r}: {len(self.steps)} steps, "
+            f"{self.renderer} renderer; .save('page.html') writes it>"
+        )
+
+    def element(self, node: Value) -> str:
+        """The name of the picture element (a node's box, or its module's box) showing `node`."""
+        try:
+            return self._elements[node]
+        except KeyError:
+            raise ValueError(f"{node!r} is not in the graph this page explains") from None
+
+    def data(self, standalone: bool) -> dict:
+        """What the page's script replays, as JSON-able data."""
+        els = list(self._born)
+        at = {name: i for i, name in enumerate(els)}
+        cells = [[at[el], kind, text] for el, kind, text in self._initial]
+        cell_at = {(el, kind): i for i, (el, kind, _) in enumerate(self._initial)}
+        steps = [
+            {
+                "p": s.phase,
+                "t": s.title,
+                "l": s.lines,
+                "f": [at[e] for e in s.focus],
+                "u": [at[e] for e in s.touched],
+                "s": [[cell_at[(el, kind)], text] for el, kind, text in s.cells],
+            }
+            for s in self.steps
+        ]
+        return {
+            "standalone": standalone,
+            "els": els,
+            "born": [self._born[e] for e in els],
+            "cells": cells,
+            "steps": steps,
+        }
+
+    def fragment(self, standalone: bool) -> str:
+        uid = new_id("tgx")
+        svg = _scope_ids(self._svg, uid)
+        return _PAGE.format(
+            uid=uid,
+            css=asset("explain.css"),
+            title=escape(self.title, quote=False),
+            last=len(self.steps) - 1,
+            svg=svg,
+            data=json_for_script(self.data(standalone)),
+            script=asset("explain.js"),
+            uid_json=json_for_script(uid),
+        )
+
+
+_PAGE = """<div id="{uid}" class="tg-explain" tabindex="0">
+<style>{css}</style>
+<div class="tg-head"><span class="tg-name">{title}</span>
+<span class="tg-bar">
+<button type="button" data-act="reset" title="first step (Home)">reset</button>
+<button type="button" data-act="back" title="step back (&#x2190;)">&#x25C0;</button>
+<button type="button" data-act="play" title="play / pause (space)">play</button>
+<button type="button" data-act="next" title="step forward (&#x2192;)">&#x25B6;</button>
+<input type="range" class="tg-range" min="0" max="{last}" value="0" aria-label="step">
+<label>step <input type="number" class="tg-jump" min="0" max="{last}" value="0"></label>
+<span class="tg-count"></span>
+<button type="button" data-act="zoom" title="fit the picture to the width, or full size">fit</button>
+</span></div>
+<div class="tg-panel"><div class="tg-title"></div><ul class="tg-lines"></ul></div>
+<div class="tg-pic">{svg}</div>
+<script type="application/json" id="{uid}-data">{data}</script>
+<script>(function (uid) {{
+{script}
+}})({uid_json});</script>
+</div>"""
+
+
+def explain(
+    root: Value,
+    *,
+    collapse: str | Callable[[str], str | None] | None = None,
+    rankdir: str = "LR",
+    precision: int = 4,
+    fmt: str | None = None,
+    max_nodes: int | None = MAX_NODES,
+    title: str | None = None,
+) -> Explanation:
+    """A page that steps through how the engine computes `root` and backpropagates from it.
+
+    Forward, node by node in topological order, each value with the op and numbers that made
+    it; then backward, node by node, each local chain rule with its numbers, every `+=` into a
+    child shown on its own. The page replays one fresh `backward()` from `root` (seeded with 1,
+    every gradient starting at 0) whatever `.grad` holds now, and leaves every `.grad` as it
+    was: it works before or after you call `backward()`.
+
+    collapse: "layer" or "neuron" (as in `draw_dot`) draws each module as one box and steps
+    through it at once. max_nodes: past this many boxes, ExplainError says what to do (None:
+    no limit). rankdir, precision, fmt: as in `draw_dot`. title: the page's heading.
+    """
+    from ..viz import RANKDIRS
+
+    if not isinstance(root, Value):
+        raise TypeError(f"explain needs a tapegrad Value as root, got {type(root).__name__}")
+    if rankdir not in RANKDIRS:
+        raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
+    if max_nodes is not None and (
+        not isinstance(max_nodes, int) or isinstance(max_nodes, bool) or max_nodes < 1
+    ):
+        raise ValueError(f"max_nodes must be a positive int or None, got {max_nodes!r}")
+    number = number_format(precision, fmt)
+    order = topological_order(root)
+    if collapse is None and max_nodes is not None and len(order) > max_nodes:
+        raise ExplainError(_too_many(len(order), max_nodes, order))
+    recorder = _Recorder(root, order, collapse, number)
+    steps = recorder.record()
+    svg, renderer = recorder.picture(rankdir, max_nodes)
+    name = title if title is not None else f"explain {recorder.names.get(root, 'root')}"
+    return Explanation(
+        root,
+        name,
+        steps,
+        recorder.grads,
+        recorder.elements,
+        svg,
+        renderer,
+        recorder.initial,
+        recorder.born,
+    )
+
+
+def _too_many(n: int, max_nodes: int, order: list) -> str:
+    scoped = any(getattr(node, "_scope", None) for node in order)
+    way = (
+        "pass collapse='layer' or collapse='neuron' to step through it a module at a time"
+        if scoped
+        else "explain a smaller graph (build it under tapegrad.scope(...) to collapse it "
+        "with collapse='layer')"
+    )
+    return (
+        f"the graph has {n} values, more than max_nodes={max_nodes}: a page that size is slow "
+        f"to open and to step through. {way[0].upper()}{way[1:]}, or pass max_nodes=None to "
+        f"make the full page anyway"
+    )
+
+
+def own_backward(node: Value) -> Callable[[], None] | None:
+    """The node's own `_backward` callable (the lecture's closure op), or None when the
+    engine's op table serves the node."""
+    own = getattr(node, "__dict__", {}).get("_backward")
+    if own is not None:
+        return own
+    if type(node)._backward is not Value._backward or node._op not in BY_SYMBOL:
+        return node._backward
+    return None
+
+
+class _Recorder:
+    """Runs the engine's rules over one graph and writes down every step of the replay."""
+
+    def __init__(self, root: Value, order: list, collapse, number: str) -> None:
+        self.root = root
+        self.order = order
+        self.number = number
+        self.index = {node: i for i, node in enumerate(order)}
+        self.names = _names(order)
+        self.collapse = collapse
+        if collapse is None:
+            self.of, self.groups = {}, []
+        else:
+            from ..collapse import group_nodes
+
+            self.of, self.groups = group_nodes(order, collapse)
+        self.box = {g.name: f"g{i}" for i, g in enumerate(self.groups)}
+        self.elements = {node: self._element(node) for node in order}
+        self.grads: dict = {}
+        self.initial: list[tuple[str, str, str]] = []
+        self.born: dict[str, int] = {}
+        self.incoming = {}  # node -> how many edges bring it gradient
+        for node in order:
+            for child in node._prev:
+                self.incoming[child] = self.incoming.get(child, 0) + 1
+
+    def fmt(self, x) -> str:
+        return format(float(x), self.number)
+
+    def _element(self, node) -> str:
+        group = self.of.get(node)
+        return self.box[group.name] if group is not None else f"n{self.index[node]}"
+
+    def name(self, node) -> str:
+        return self.names.get(node) or self.fmt(node.data)
+
+    def ref(self, node) -> str:
+        """The node's name as a formula refers to it: in parentheses unless a plain name."""
+        name = self.name(node)
+        return name if _PLAIN.fullmatch(name) else f"({name})"
+
+    # --- the replay ------------------------------------------------------------------------
+
+    def record(self) -> list[Step]:
+        units = self._units()
+        steps = [self._start()]
+        for unit in units:
+            if isinstance(unit, Value):
+                if unit._prev:
+                    steps.append(self._forward_node(unit, len(steps)))
+            elif any(m._prev for m in unit.members):
+                steps.append(self._forward_group(unit, len(steps)))
+        steps.append(self._seed())
+        for unit in reversed(units):
+            if isinstance(unit, Value):
+                if unit._prev:
+                    steps.append(self._backward_node(unit))
+            elif any(m._prev for m in unit.members):
+                steps.append(self._backward_group(unit))
+        steps.append(self._done())
+        return steps
+
+    def _units(self) -> list:
+        """The nodes and groups in an order they can be computed in, one after another."""
+        if not self.groups:
+            return list(self.order)
+        unit_of = {node: self.of.get(node, node) for node in self.order}
+        key = {}  # a unit's place: where its last member is in the topological order
+        for node in self.order:
+            key[id(unit_of[node])] = self.index[node]
+        units = {id(unit_of[node]): unit_of[node] for node in self.order}
+        feeds: dict[int, set[int]] = {u: set() for u in units}
+        needs = dict.fromkeys(units, 0)
+        for node in self.order:
+            mine = id(unit_of[node])
+            for child in node._prev:
+                theirs = id(unit_of[child])
+                if theirs != mine and mine not in feeds[theirs]:
+                    feeds[theirs].add(mine)
+                    needs[mine] += 1
+        ready = [(key[u], u) for u, n in needs.items() if n == 0]
+        heapq.heapify(ready)
+        out = []
+        while ready:
+            _, u = heapq.heappop(ready)
+            out.append(units[u])
+            for v in feeds[u]:
+                needs[v] -= 1
+                if needs[v] == 0:
+                    heapq.heappush(ready, (key[v], v))
+        if len(out) < len(units):
+            stuck = sorted(u.name for u in units.values() if needs[id(u)] and not isinstance(u, Value))
+            raise ExplainError(
+                f"collapse={self.collapse!r} makes groups that feed each other in a cycle "
+                f"({', '.join(stuck[:4])}), so they cannot be stepped through one at a time: "
+                f"collapse with 'layer' or 'neuron', or a function that groups less finely"
+            )
+        return out
+
+    def _start(self) -> Step:
+        step = Step("start", "Start: the leaves hold their data, every grad is 0")
+        zero = self.fmt(0.0)
+        for node in self.order:
+            el = self.elements[node]
+            if node in self.of:
+                continue
+            leaf = not node._prev
+            self.initial.append((el, "data", f"data {self.fmt(node.data)}" if leaf else "data ?"))
+            self.initial.append((el, "grad", f"grad {zero}"))
+            self.born[el] = 0 if leaf else -1
+            if not leaf:
+                self.born[f"{el}_op"] = -1
+            elif type(node) is not Constant:
+                step.lines.append(f"{self.name(node)} = {self.fmt(node.data)}")
+        for group in self.groups:
+            el = self.box[group.name]
+            if group.params:
+                self.initial.append((el, "norm", f"grad norm {zero}"))
+            self.born[el] = 0 if not group.ops else -1
+        step.lines = _cap(step.lines, "leaves")
+        return step
+
+    def _forward_node(self, node: Value, at: int) -> Step:
+        el = self.elements[node]
+        self.born[el] = self.born[f"{el}_op"] = at
+        words, numbers = self._forward_text(node)
+        name = self.name(node)
+        line = f"{name} = {words} = {numbers} = {self.fmt(node.data)}"
+        return Step(
+            "forward",
+            f"Forward: {name} = {words}",
+            [line],
+            [el, f"{el}_op"],
+            self._elements_of(node._prev),
+            [(el, "data", f"data {self.fmt(node.data)}")],
+        )
+
+    def _forward_group(self, group, at: int) -> Step:
+        el = self.box[group.name]
+        self.born[el] = at
+        members = set(group.members)
+        inputs = [c for m in group.members for c in m._prev if c not in members]
+        outputs = self._outputs(group)
+        lines = [f"{self.name(n)} = {self.fmt(n.data)}" for n in outputs]
+        return Step(
+            "forward",
+            f"Forward: {group.name} computes {group.ops} values "
+            f"({len(outputs)} output{'s' if len(outputs) != 1 else ''})",
+            _cap(lines, "outputs"),
+            [el],
+            self._elements_of(inputs),
+        )
+
+    def _seed(self) -> Step:
+        name = self.ref(self.root)
+        self.grads = {self.root: 1.0}
+        step = Step(
+            "seed",
+            f"Backward: start at {name} with {name}.grad = 1",
+            [f"{name}.grad = 1 (d{name}/d{name} = 1): backward() starts here"],
+            [self.elements[self.root]],
+        )
+        self._show_grads(step, [self.root])
+        return step
+
+    def _backward_node(self, node: Value) -> Step:
+        el = self.elements[node]
+        name = self.name(node)
+        step = Step("backward", f"Backward: {name}'s local chain rule", focus=[el, f"{el}_op"])
+        g = self.grads.get(node)
+        if g is None:
+            step.lines.append(f"no gradient reaches {name}: nothing to pass on")
+            return step
+        receivers = []
+        for child, c, words, numbers in self._contributions(node, g):
+            before = self.grads.get(child)
+            after = c if before is None else before + c  # as backward() adds them
+            self.grads[child] = after
+            receivers.append(child)
+            cname = self.ref(child)
+            line = f"{cname}.grad += {words}"
+            if numbers is not None:
+                line += f" = {numbers}"
+            line += f" = {self.fmt(c)}"
+            if self.incoming.get(child, 0) > 1:
+                base = self.fmt(0.0 if before is None else before)
+                line += f"   ({cname}.grad: {base} + {self.fmt(c)} = {self.fmt(after)})"
+            step.lines.append(line)
+        if not receivers:
+            step.lines.append(f"{name}'s inputs are constants: no gradient to pass on")
+        step.touched = self._elements_of(receivers)
+        self._show_grads(step, receivers)
+        return step
+
+    def _backward_group(self, group) -> Step:
+        el = self.box[group.name]
+        members = set(group.members)
+        leaving: dict = {}  # outside node -> how many contributions it got from this group
+        rules = 0
+        for node in sorted(group.members, key=self.index.__getitem__, reverse=True):
+            g = self.grads.get(node)
+            if not node._prev or g is None:
+                continue
+            rules += 1
+            for child, c, _, _ in self._contributions(node, g):
+                before = self.grads.get(child)
+                self.grads[child] = c if before is None else before + c
+                if child not in members:
+                    leaving[child] = leaving.get(child, 0) + 1
+        lines = [
+            f"{self.ref(n)}.grad = {self.fmt(self.grads[n])}   ({k} contribution"
+            f"{'s' if k != 1 else ''} from {group.name})"
+            for n, k in leaving.items()
+        ]
+        step = Step(
+            "backward",
+            f"Backward: {group.name} applies the local rules of its {rules} ops",
+            _cap(lines, "inputs"),
+            [el],
+            self._elements_of(leaving),
+        )
+        self._show_grads(step, [*group.members, *leaving])
+        if group.params:
+            step.lines.append(f"{group.name}: grad norm of its parameters = {self._norm(group)}")
+        return step
+
+    def _done(self) -> Step:
+        name = self.ref(self.root)
+        lines = [
+            f"{self.ref(n)}.grad = {self.fmt(self.grads.get(n, 0.0))}"
+            for n in self.order
+            if not n._prev and type(n) is not Constant and n not in self.of
+        ]
+        return Step(
+            "done",
+            f"Done: every grad holds d{name}/d(node)",
+            _cap(lines, "leaves"),
+            [],
+            [self.elements[n] for n in self.order if not n._prev and type(n) is not Constant],
+        )
+
+    # --- the engine's rules, per edge -----------------------------------------------------
+
+    def _contributions(self, node: Value, g: float) -> list[tuple]:
+        """(child, gradient it receives, rule in words, rule in numbers) for each edge of
+        `node`; Constants receive nothing."""
+        closure = own_backward(node)
+        if closure is not None:
+            return self._closure_contributions(node, closure, g)
+        prev = node._prev
+        formula = FORMULAS.get(node._op)
+        vjps = formula[1] if formula and len(formula[1]) == len(prev) else None
+        out = []
+        for i, (child, c) in enumerate(zip(prev, local_vjp(node, g), strict=True)):
+            if c is None:  # a Constant
+                continue
+            if vjps is None:
+                words = f"∂{self.ref(node)}/∂{self.ref(child)} · {self.ref(node)}.grad"
+                out.append((child, float(c), words, None))
+            else:
+                words, numbers = self._render(vjps[i], node, g, ".data")
+                out.append((child, float(c), words, numbers))
+        return out
+
+    def _closure_contributions(self, node: Value, closure, g: float) -> list[tuple]:
+        """Run the node's own `_backward` with `node.grad = g` and each child's grad at 0, read
+        what each child received, and put every grad back as it was."""
+        children = [c for c in dict.fromkeys(node._prev) if type(c) is not Constant]
+        saved = [(n, n.grad) for n in dict.fromkeys((node, *node._prev))]
+        try:
+            node.grad = g
+            for child in node._prev:
+                child.grad = 0.0
+            try:
+                closure()
+            except Exception as err:
+                raise ExplainError(
+                    f"{self.name(node)} (op {node._op!r}) has no rule in tapegrad.ops and its "
+                    f"_backward() failed: {type(err).__name__}: {err}"
+                ) from err
+            got = [(child, float(child.grad)) for child in children]
+        finally:
+            for n, value in saved:
+                n.grad = value
+        name = self.ref(node)
+        return [(child, c, f"{name}._backward() (its own closure)", None) for child, c in got]
+
+    # --- texts ---------------------------------------------------------------------------
+
+    def _forward_text(self, node: Value) -> tuple[str, str]:
+        prev = node._prev
+        formula = FORMULAS.get(node._op)
+        if formula is None or len(formula[1]) != len(prev):
+            template = f"{node._op or 'op'}(" + ", ".join(f"{{{i}}}" for i in range(len(prev)))
+            template += ")"
+        else:
+            template = formula[0]
+        return self._render(template, node, None, "")
+
+    def _render(self, template: str, node: Value, g, suffix: str) -> tuple[str, str]:
+        """`template` in words (names) and in numbers, for `node`'s inputs and output."""
+        prev = node._prev
+        name = self.ref(node)
+
+        def part(key: str, words: bool) -> str:
+            if key == "g":
+                return f"{name}.grad" if words else self.fmt(g)
+            if key == "out":
+                return f"{name}.data" if words else self.fmt(node.data)
+            child = prev[int(key)]
+            if words and type(child) is not Constant:
+                return self.ref(child) + suffix
+            return self.fmt(child.data)
+
+        def fill(words: bool) -> str:
+            def sub(m: re.Match) -> str:
+                text = part(m.group(1), words)
+                alone = m.start() == 0 and template[m.end() : m.end() + 1] in ("", " ")
+                if text.startswith("-") and not alone:
+                    text = f"({text})"
+                return text
+
+            return _PLACEHOLDER.sub(sub, template)
+
+        return fill(True), fill(False).replace("·", "×")
+
+    def _outputs(self, group) -> list:
+        members = set(group.members)
+        read = {c for n in self.order if n not in members for c in n._prev if c in members}
+        return [n for n in group.members if n in read or n is self.root]
+
+    def _elements_of(self, nodes) -> list[str]:
+        return list(dict.fromkeys(self.elements[n] for n in nodes))
+
+    def _norm(self, group) -> str:
+        squares = 0.0
+        for node in group.members:
+            if not node._prev and type(node) is not Constant:
+                squares += float(self.grads.get(node, 0.0)) ** 2
+        return self.fmt(math.sqrt(squares))
+
+    def _show_grads(self, step: Step, nodes) -> None:
+        """Add to `step` the new texts of the grad cells (and group norms) `nodes` changed."""
+        seen = set()
+        for node in nodes:
+            group = self.of.get(node)
+            el = self.elements[node]
+            if el in seen:
+                continue
+            if group is None:
+                seen.add(el)
+                step.cells.append((el, "grad", f"grad {self.fmt(self.grads.get(node, 0.0))}"))
+            elif group.params and not node._prev and type(node) is not Constant:
+                seen.add(el)
+                step.cells.append((el, "norm", f"grad norm {self._norm(group)}"))
+
+    # --- the picture ---------------------------------------------------------------------
+
+    def picture(self, rankdir: str, max_nodes: int | None) -> tuple[str, str]:
+        """draw_dot's picture of the graph with the page's names and final numbers (so every
+        box is sized for them), as SVG, and the renderer that drew it."""
+        from dataclasses import replace
+
+        from ..viz import GraphPicture, _emit, draw_dot
+
+        drawn = draw_dot(
+            self.root, rankdir=rankdir, fmt=self.number, max_nodes=None, collapse=self.collapse
+        )
+        scene = drawn.scene
+        boxes = sum(1 for n in scene.nodes if n.shape != "ellipse")
+        if max_nodes is not None and boxes > max_nodes:
+            raise ExplainError(
+                f"collapsed by {self.collapse!r} the graph still has {boxes} boxes, more than "
+                f"max_nodes={max_nodes}: try collapse='layer', or pass max_nodes=None to make "
+                f"the full page anyway"
+            )
+        by_element = {el: node for node, el in self.elements.items() if node not in self.of}
+        groups = {self.box[g.name]: g for g in self.groups}
+        nodes = []
+        for n in scene.nodes:
+            if n.name in by_element:
+                node = by_element[n.name]
+                grad = self.grads.get(node, 0.0)
+                label = self.names.get(node, "")
+                fields = (label, f"data {self.fmt(node.data)}", f"grad {self.fmt(grad)}")
+                n = replace(n, fields=fields)
+            elif n.name in groups and groups[n.name].params:
+                fields = n.fields[:-1] + (f"grad norm {self._norm(groups[n.name])}",)
+                n = replace(n, fields=fields)
+            nodes.append(n)
+        missing = set(self.born) - {n.name for n in nodes}
+        if missing:  # draw_dot names its boxes as this module expects; a change must show
+            raise RuntimeError(f"draw_dot's picture has no element {sorted(missing)[:3]}")
+        scene = replace(scene, nodes=nodes)
+        picture = GraphPicture(format="svg", graph_attr={"rankdir": rankdir}, scene=scene)
+        _emit(picture, scene)
+        return _clean_svg(picture.svg(), self._titles()), picture.backend
+
+    def _titles(self) -> dict[str, str]:
+        """The tooltip of each picture element: the page's name for what it shows."""
+        titles = {}
+        for node, el in self.elements.items():
+            if node not in self.of:
+                titles[el] = self.name(node)
+                titles[f"{el}_op"] = f"{node._op} making {self.name(node)}"
+        titles.update({self.box[g.name]: g.name for g in self.groups})
+        return titles
+
+
+def _names(order: list) -> dict:
+    """A name for every non-Constant node: its label when no other node has it, else
+    label#1, label#2, ... (#1, #2, ... for unlabelled nodes) in topological order."""
+    uses: dict[str, int] = {}
+    for node in order:
+        if type(node) is not Constant and node.label:
+            uses[node.label] = uses.get(node.label, 0) + 1
+    names, counts = {}, {}
+    for node in order:
+        if type(node) is Constant:
+            continue
+        label = node.label
+        if label and uses[label] == 1:
+            names[node] = label
+        else:
+            counts[label] = k = counts.get(label, 0) + 1
+            names[node] = f"{label}#{k}"
+    return names
+
+
+def _cap(lines: list[str], what: str) -> list[str]:
+    if len(lines) <= LIST_LIMIT:
+        return lines
+    return [*lines[: LIST_LIMIT - 1], f"... and {len(lines) - LIST_LIMIT + 1} more {what}"]
+
+
+_NODE_GROUP = re.compile(r'<g id="[^"]*" class="node">\s*<title>([^<]*)</title>')
+_OTHER_GROUP = re.compile(
+    r'<g id="[^"]*" class="(edge|graph)"([^>]*)>\s*(?:<title>[^<]*</title>)?'
+)
+_COMMENT = re.compile(r"<!--.*?-->\n?", re.S)
+_FONT = ' font-family="Times,serif" font-size="14.00"'
+_PLAIN_STROKE = ' fill="none" stroke="black"'  # the page's style sheet makes it the default
+_GEOMETRY = re.compile(r'\s(?:points|d|x|y|cx|cy|rx|ry|x1|y1|x2|y2|transform)="[^"]*"')
+_NUMBER = re.compile(r"\d+\.\d\d+")
+
+
+def _tenths(m: re.Match) -> str:
+    # A tenth of a point is finer than any screen shows: a tenth less text per coordinate.
+    return f"{float(m.group(0)):.1f}"
+
+
+def _clean_svg(svg: str, titles: dict[str, str]) -> str:
+    """The SVG ready to sit inline in HTML, and small: no XML prolog, comments, edge titles
+    or ids other than the nodes'; each node's group id set to its element name (scoped per
+    page later) and its tooltip to `titles`; attributes every shape repeats left to the
+    page's style sheet."""
+    svg = _COMMENT.sub("", svg[svg.index("<svg") :])
+    svg = _OTHER_GROUP.sub(lambda m: f'<g class="{m.group(1)}"{m.group(2)}>', svg)
+    if _FONT in svg:  # Graphviz repeats the font on every text
+        svg = svg.replace(_FONT, "").replace("<svg ", f"<svg{_FONT} ", 1)
+    svg = svg.replace(_PLAIN_STROKE, "")
+    svg = _GEOMETRY.sub(lambda m: _NUMBER.sub(_tenths, m.group(0)), svg)
+
+    def node(m: re.Match) -> str:
+        name = m.group(1)
+        return f'<g id="@@-{name}" class="node"><title>{escape(titles.get(name, name))}</title>'
+
+    return _NODE_GROUP.sub(node, svg)
+
+
+_ID = re.compile(r'\bid="@@-')
+
+
+def _scope_ids(svg: str, uid: str) -> str:
+    """Every id in `svg` prefixed with the page's id, so two pages in one notebook never
+    share an element id."""
+    return _ID.sub(lambda m: f'id="{uid}-', svg)

@@ -1,0 +1,63 @@
+"""What every tapegrad page shares: a unique element id, JSON data embedded safely in HTML, a
+standalone document or a notebook fragment from the same body, and an atomic save."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from html import escape
+from importlib import resources
+from pathlib import Path
+
+
+def new_id(prefix: str = "tg") -> str:
+    """An id no other page in the same notebook or document will use."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def json_for_script(data) -> str:
+    """`data` as JSON that can sit inside a <script> element: `<`, `>` and `&` are escaped so
+    no text (a label such as "</script>") can end the element or open a comment."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def asset(name: str) -> str:
+    """The text of a file shipped in tapegrad.pages (a script or a style sheet)."""
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+class HtmlPage:
+    """A page that displays inline in Jupyter (`_repr_html_`) and saves as one HTML file.
+
+    Subclasses implement `fragment(standalone)`: the page's body, with its own style and
+    script, every element lookup scoped to one container id.
+    """
+
+    title: str = "tapegrad"
+
+    def fragment(self, standalone: bool) -> str:
+        raise NotImplementedError
+
+    def html(self) -> str:
+        """The whole page as one HTML document (what `save` writes)."""
+        return (
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>{escape(self.title, quote=False)}</title>\n</head>\n<body>\n"
+            f"{self.fragment(standalone=True)}\n</body>\n</html>\n"
+        )
+
+    def _repr_html_(self) -> str:
+        return self.fragment(standalone=False)
+
+    def save(self, path: str | os.PathLike) -> str:
+        """Write the page to `path` atomically (a reader never sees half a file) and return
+        the path; missing parent folders are created."""
+        from ..checkpoint import _atomic_write  # the one atomic writer: temp file, fsync, rename
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path, self.html())
+        return str(path)
