@@ -33,7 +33,7 @@ INSTALL = (
 
 def _find(*names: str) -> str | None:
     for name in names:
-        path = shutil.which(name) or (f"/usr/bin/{name}" if os.path.isfile(f"/usr/bin/{name}") else None)
+        path = shutil.which(name)
         if path:
             return path
     return None

@@ -3,7 +3,6 @@
 import os
 
 import pytest
-
 from hypothesis import HealthCheck, settings
 
 # CI machines are shared and slow: no per-example deadline, a fixed example budget.

@@ -79,7 +79,11 @@ def test_a_shared_node_adds_what_each_parent_sends():
     page = explain(y)
     assert page.grads[x] == pytest.approx(7.0)
     sums = [line.split("(x.grad: ")[1] for line in all_lines(page) if "(x.grad: " in line]
-    assert sums == ["0.0000 + 1.0000 = 1.0000)", "1.0000 + 3.0000 = 4.0000)", "4.0000 + 3.0000 = 7.0000)"]
+    assert sums == [
+        "0.0000 + 1.0000 = 1.0000)",
+        "1.0000 + 3.0000 = 4.0000)",
+        "4.0000 + 3.0000 = 7.0000)",
+    ]
 
 
 EVERY_OP = (
@@ -110,7 +114,10 @@ def test_the_rule_texts_say_what_the_rules_compute():
     # contribution the engine computed: the words describe the op table's rules.
     x, y = Value(0.7, label="x"), Value(1.3, label="y")
     checked = set()
-    for out in parse(EVERY_OP).evaluate({"x": x, "y": y}), parse("x ** y").evaluate({"x": x, "y": y}):
+    for out in (
+        parse(EVERY_OP).evaluate({"x": x, "y": y}),
+        parse("x ** y").evaluate({"x": x, "y": y}),
+    ):
         page = explain(out, fmt=".17g")
         for step in page.steps:
             if step.phase != "backward":
@@ -219,7 +226,9 @@ def test_collapsed_by_layer_steps_a_layer_at_a_time():
     titles = [s.title for s in page.steps]
     for i in range(3):
         assert sum(f"layers.{i} " in t for t in titles) == 2  # one forward, one backward step
-    assert page.element(model.layers[1].neurons[0].w[0]) == page.element(model.layers[1].neurons[2].b)
+    assert page.element(model.layers[1].neurons[0].w[0]) == page.element(
+        model.layers[1].neurons[2].b
+    )
     reference = engine_grads(loss)
     for xi in x:
         assert page.grads[xi] == pytest.approx(reference[xi], rel=1e-12)
@@ -356,5 +365,19 @@ def test_the_explain_command(capsys, tmp_path):
     assert "x1.grad += w1.data · #1.grad = -3.0000 × 0.5000 = -1.5000" in html  # #1 = x1*w1
     code, _, err = run_cli(capsys, "explain", "x*y", "--set", "x=1", "-o", str(out))
     assert code == 2 and "y=..." in err
-    code, _, err = run_cli(capsys, "explain", "x", "--set", "x=1", "--precision", "-2", "-o", str(out))
+    code, _, err = run_cli(
+        capsys, "explain", "x", "--set", "x=1", "--precision", "-2", "-o", str(out)
+    )
     assert code == 2 and "precision" in err
+
+
+def test_a_missing_browser_skips_locally_and_fails_under_ci(monkeypatch, tmp_path):
+    from browser import start_chromium
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # neither chromium nor chromedriver
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"apt-get install chromium chromium-driver"):
+        start_chromium()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"no chromium on PATH.*apt-get install"):
+        start_chromium()

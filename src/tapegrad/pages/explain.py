@@ -179,7 +179,7 @@ _PAGE = """<div id="{uid}" class="tg-explain" tabindex="0">
 <input type="range" class="tg-range" min="0" max="{last}" value="0" aria-label="step">
 <label>step <input type="number" class="tg-jump" min="0" max="{last}" value="0"></label>
 <span class="tg-count"></span>
-<button type="button" data-act="zoom" title="fit the picture to the width, or full size">fit</button>
+<button type="button" data-act="zoom" title="fit to the width, or full size">fit</button>
 </span></div>
 <div class="tg-panel"><div class="tg-title"></div><ul class="tg-lines"></ul></div>
 <div class="tg-pic">{svg}</div>
@@ -360,7 +360,9 @@ class _Recorder:
                 if needs[v] == 0:
                     heapq.heappush(ready, (key[v], v))
         if len(out) < len(units):
-            stuck = sorted(u.name for u in units.values() if needs[id(u)] and not isinstance(u, Value))
+            stuck = sorted(
+                u.name for u in units.values() if needs[id(u)] and not isinstance(u, Value)
+            )
             raise ExplainError(
                 f"collapse={self.collapse!r} makes groups that feed each other in a cycle "
                 f"({', '.join(stuck[:4])}), so they cannot be stepped through one at a time: "
@@ -705,9 +707,7 @@ def _cap(lines: list[str], what: str) -> list[str]:
 
 
 _NODE_GROUP = re.compile(r'<g id="[^"]*" class="node">\s*<title>([^<]*)</title>')
-_OTHER_GROUP = re.compile(
-    r'<g id="[^"]*" class="(edge|graph)"([^>]*)>\s*(?:<title>[^<]*</title>)?'
-)
+_OTHER_GROUP = re.compile(r'<g id="[^"]*" class="(edge|graph)"([^>]*)>\s*(?:<title>[^<]*</title>)?')
 _COMMENT = re.compile(r"<!--.*?-->\n?", re.S)
 _FONT = ' font-family="Times,serif" font-size="14.00"'
 _PLAIN_STROKE = ' fill="none" stroke="black"'  # the page's style sheet makes it the default

@@ -43,7 +43,7 @@ class HtmlPage:
     def html(self) -> str:
         """The whole page as one HTML document (what `save` writes)."""
         return (
-            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{escape(self.title, quote=False)}</title>\n</head>\n<body>\n"
             f"{self.fragment(standalone=True)}\n</body>\n</html>\n"
