@@ -21,3 +21,56 @@ def lecture_graph() -> tuple[Value, ...]:
 def lecture_L() -> Value:
     """The lecture's L, the root of `lecture_graph()`."""
     return lecture_graph()[-1]
+
+
+def neuron() -> dict[str, Value]:
+    """The lecture's neuron o = tanh(x1*w1 + x2*w2 + b), labelled as in the lecture."""
+    x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
+    w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
+    b = Value(6.8813735870195432, label="b")
+    x1w1 = x1 * w1
+    x1w1.label = "x1w1"
+    x2w2 = x2 * w2
+    x2w2.label = "x2w2"
+    x1w1x2w2 = x1w1 + x2w2
+    x1w1x2w2.label = "x1w1x2w2"
+    n = x1w1x2w2 + b
+    n.label = "n"
+    o = n.tanh()
+    o.label = "o"
+    return {v.label: v for v in (x1, x2, w1, w2, b, x1w1, x2w2, x1w1x2w2, n, o)}
+
+
+def doubled() -> tuple[Value, Value]:
+    """The lecture's `a + a` bug case: b = a + a, so db/da = 2."""
+    a = Value(3.0, label="a")
+    b = a + a
+    b.label = "b"
+    return a, b
+
+
+class ClosureValue(Value):
+    """A Value that can carry the lecture's `_backward` closure (a subclass has a __dict__)."""
+
+
+def cube(x: Value) -> Value:
+    """x**3 as the lecture writes an op: forward value, children, and a `_backward` closure."""
+    out = ClosureValue(x.data**3, (x,), "cube")
+
+    def _backward():
+        x.grad += 3 * x.data**2 * out.grad
+
+    out._backward = _backward
+    return out
+
+
+def twice(a: Value) -> Value:
+    """a + a as a closure op whose children repeat: each edge adds out.grad."""
+    out = ClosureValue(a.data + a.data, (a, a), "twice")
+
+    def _backward():
+        a.grad += out.grad
+        a.grad += out.grad
+
+    out._backward = _backward
+    return out

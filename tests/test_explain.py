@@ -6,7 +6,7 @@ import math
 import re
 
 import pytest
-from explain_graphs import ClosureValue, cube, doubled, neuron, twice
+from lecture_graphs import ClosureValue, cube, doubled, neuron, twice
 
 import tapegrad
 from tapegrad import Constant, Value, scope

@@ -6,7 +6,7 @@ import re
 
 import pytest
 from browser import javascript_errors, non_white_fraction
-from explain_graphs import cube, doubled, neuron
+from lecture_graphs import cube, doubled, neuron
 
 from tapegrad import Value
 from tapegrad.graph import zero_grad
