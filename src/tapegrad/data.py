@@ -1,15 +1,19 @@
-"""Data sets to train on: moons, circles, blobs, spiral, digits, and a user's CSV file.
+"""Data sets to train on: moons, circles, blobs, spiral, digits, iris, wine, breast cancer, and
+a user's CSV file.
 
 The generators are NumPy and seeded. `moons`, `circles` and `blobs` make the same random draws
 in the same order as scikit-learn's `make_moons`, `make_circles` and `make_blobs`, so a seed
 gives the very same points (micrograd's demo uses `make_moons(100, noise=0.1)` after
 `np.random.seed(1337)`, which is `moons(100, noise=0.1, seed=1337)` here). scikit-learn itself
-is only needed for `digits`.
+is only needed for the tables it ships (digits, iris, wine, breast cancer). Tables with text
+columns (class names, categories) are read by `tapegrad.tables`.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import math
 import numbers
 import os
@@ -21,7 +25,14 @@ import numpy as np
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-DATASETS = ("moons", "circles", "blobs", "spiral", "digits")
+DATASETS = ("moons", "circles", "blobs", "spiral", "digits", "iris", "wine", "breast_cancer")
+
+# The most bytes a CSV file may hold: the whole file is read into memory before it is checked,
+# and a larger table would take hours to train on Python floats anyway.
+MAX_CSV_BYTES = 256 * 2**20
+
+# Whole numbers beyond 2**53 are no longer exact in a float64 (2**53 + 1 reads as 2**53).
+EXACT_INT = 2**53
 
 
 class DataError(ValueError):
@@ -188,18 +199,42 @@ def spiral(
     return X, y
 
 
+def _sklearn_datasets(what: str):
+    try:
+        import sklearn.datasets as datasets
+    except ImportError as err:
+        raise ImportError(
+            f"the {what} data set ships with scikit-learn, which is not installed: "
+            "pip install 'tapegrad[digits]'"
+        ) from err
+    return datasets
+
+
 def digits() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's bundled 8x8 handwritten digits: (X (1797, 64) scaled to [0, 1],
     y in {0, ..., 9}). Needs scikit-learn (`pip install 'tapegrad[digits]'`)."""
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError as err:
-        raise ImportError(
-            "the digits data set ships with scikit-learn, which is not installed: "
-            "pip install 'tapegrad[digits]'"
-        ) from err
-    bunch = load_digits()
+    bunch = _sklearn_datasets("digits").load_digits()
     return bunch.data.astype(np.float64) / 16.0, bunch.target.astype(np.intp)
+
+
+# The real tables scikit-learn bundles (read from files inside its package, so offline).
+TABLES = {"iris": "load_iris", "wine": "load_wine", "breast_cancer": "load_breast_cancer"}
+
+
+def real_table(name: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """One of scikit-learn's bundled tables, unscaled: (X float64 (n, d), y class indices as
+    scikit-learn codes them, feature names, class names), e.g. iris's classes setosa,
+    versicolor, virginica. `name` is one of `TABLES`; needs scikit-learn."""
+    if name not in TABLES:
+        raise ValueError(f"unknown table {name!r}: use one of {', '.join(TABLES)}")
+    bunch = getattr(_sklearn_datasets(name), TABLES[name])()
+    classes = [str(c) for c in bunch.target_names]
+    return (
+        bunch.data.astype(np.float64),
+        bunch.target.astype(np.intp),
+        [str(f) for f in bunch.feature_names],
+        classes,
+    )
 
 
 def train_test_split(
@@ -213,15 +248,24 @@ def train_test_split(
     X, y = np.asarray(X), np.asarray(y)
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
+    train, test = split_indices(len(X), test_fraction, seed)
+    return X[train], X[test], y[train], y[test]
+
+
+def split_indices(
+    n: int, test_fraction: float = 0.2, seed: int | np.random.RandomState | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The row indices (train, test) that `train_test_split` takes for n rows: a shuffle, then
+    `ceil(test_fraction * n)` rows held out. For splitting a table before anything is learnt
+    from it (`tapegrad.tables.Preprocessor.fit(table, rows=train)`)."""
+    n = _count("n", n, minimum=0)
     if not isinstance(test_fraction, numbers.Real) or not 0 <= test_fraction < 1:
         raise ValueError(f"test_fraction must be a number in [0, 1), got {test_fraction!r}")
-    n = len(X)
     n_test = math.ceil(test_fraction * n)
     if n - n_test < 1:
         raise ValueError(f"test_fraction {test_fraction} of {n} rows leaves no rows to train on")
     order = _random_state(seed).permutation(n)
-    test, train = order[:n_test], order[n_test:]
-    return X[train], X[test], y[train], y[test]
+    return order[n_test:], order[:n_test]
 
 
 # --- CSV -------------------------------------------------------------------------------------
@@ -247,12 +291,7 @@ def load_csv(
     returned: a bad cell, a row of the wrong length, an empty file or an unknown label column is
     a DataError naming the file, line and column.
     """
-    path = os.fspath(path)
-    name = os.path.basename(path) or path
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        rows = [
-            (line, cells) for line, cells in _numbered_rows(fh) if any(c.strip() for c in cells)
-        ]
+    name, rows = read_csv_rows(path)
     if not rows:
         raise DataError(f"{name}: the file is empty (no rows of data)")
     first_line, first = rows[0]
@@ -288,18 +327,73 @@ def load_csv(
     if label_at is None:
         return X, None, feature_names
     y = values[:, label_at]
-    if np.all(y == np.round(y)):
+    # Whole numbers become ints only while a float holds them exactly (1e20 must not wrap).
+    if np.all(y == np.round(y)) and np.all(np.abs(y) < EXACT_INT):
         y = y.astype(np.intp)
     return X, y, feature_names
 
 
-def _numbered_rows(fh):
-    reader = csv.reader(fh)
+def read_csv_rows(path: str | os.PathLike) -> tuple[str, list[tuple[int, list[str]]]]:
+    """(the file's name for messages, its non-blank rows as (line number, cells)).
+
+    The file must be UTF-8 (a byte-order mark is skipped) and at most `MAX_CSV_BYTES` long;
+    line numbers count physical lines, so a quoted cell spanning two lines moves the count on.
+    Anything else is a DataError naming the file and line (and the column, for a byte that is
+    not UTF-8).
+    """
+    path = os.fspath(path)
+    name = os.path.basename(path) or path
+    with open(path, "rb") as fh:
+        raw = fh.read(MAX_CSV_BYTES + 1)
+    if len(raw) > MAX_CSV_BYTES:
+        raise DataError(
+            f"{name}: the file is larger than {MAX_CSV_BYTES // 2**20} MiB, the most tapegrad "
+            "reads as a table"
+        )
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8) :]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise _not_utf8(name, raw, err) from None
+    return name, _rows_of(name, text)
+
+
+def _rows_of(name: str, text: str) -> list[tuple[int, list[str]]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows = []
     try:
         for cells in reader:
-            yield reader.line_num, cells
+            if any(c.strip() for c in cells):
+                rows.append((reader.line_num, cells))
     except csv.Error as err:
-        raise DataError(f"{os.path.basename(fh.name)}: line {reader.line_num}: {err}") from None
+        raise DataError(f"{name}: line {reader.line_num}: {err}") from None
+    return rows
+
+
+def _not_utf8(name: str, raw: bytes, err: UnicodeDecodeError) -> DataError:
+    """The error for a file that is not UTF-8, naming the line and column of the first bad
+    byte (found by parsing the file with the bad bytes kept as escapes)."""
+    bad = raw[err.start]
+    line = raw.count(b"\n", 0, err.start) + 1
+    where = f"line {line}"
+    try:
+        rows = _rows_of(name, raw.decode("utf-8", errors="surrogateescape"))
+    except DataError:
+        rows = []
+    for line, cells in rows:
+        hit = next((c for c, cell in enumerate(cells) if _has_escape(cell)), None)
+        if hit is not None:
+            where = f"line {line}, column {hit + 1}"
+            break
+    return DataError(
+        f"{name}: {where}: byte 0x{bad:02x} is not UTF-8; the file must be encoded as UTF-8 "
+        "(it looks like Latin-1 or Windows-1252: save it again as 'CSV UTF-8')"
+    )
+
+
+def _has_escape(cell: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in cell)
 
 
 def _label_column(name: str, label, names: list[str], header: bool) -> int | None:
@@ -334,19 +428,31 @@ def _label_column(name: str, label, names: list[str], header: bool) -> int | Non
 
 @dataclass
 class Dataset:
-    """A data set loaded by `load_dataset`: features, labels and where they came from."""
+    """A data set loaded by `load_dataset`: features, labels and where they came from.
+
+    `class_names[i]` names class i where the classes have names (iris: setosa, versicolor,
+    virginica); None where the labels are their own names.
+    """
 
     name: str
     X: np.ndarray
     y: np.ndarray | None
     feature_names: list[str] = field(default_factory=list)
+    class_names: list[str] | None = None
 
     @property
     def n_classes(self) -> int | None:
-        """Number of classes when the labels are class indices 0..k-1, else None."""
+        """Number of classes when the labels are class indices 0..k-1 (k at most
+        `tapegrad.tables.MAX_CLASSES`), else None. Labels such as {0, 1000000} are not indices:
+        read such a file with `tapegrad.tables`, which maps the values to classes."""
+        if self.class_names is not None:
+            return len(self.class_names)
         if self.y is None or self.y.dtype.kind not in "iu" or self.y.min() < 0:
             return None
-        return int(self.y.max()) + 1
+        from .tables import MAX_CLASSES
+
+        k = int(self.y.max()) + 1
+        return k if k <= MAX_CLASSES else None
 
     def __repr__(self) -> str:
         return f"Dataset({self.name!r}, X={self.X.shape}, classes={self.n_classes})"
@@ -358,8 +464,9 @@ def load_dataset(
     *,
     label: int | str | None = -1,
 ) -> Dataset:
-    """A data set by the command line's name: moons, circles, blobs, spiral, digits, or a path
-    to a CSV file (with `label` picking its label column)."""
+    """A data set by the command line's name: moons, circles, blobs, spiral, digits, iris,
+    wine, breast_cancer, or a path to a CSV file of numbers (with `label` picking its label
+    column)."""
     key = str(name_or_path)
     names2 = ["x0", "x1"]
     if key == "moons":
@@ -373,6 +480,9 @@ def load_dataset(
     elif key == "digits":
         X, y = digits()
         return Dataset(key, X, y, [f"pixel{i}" for i in range(X.shape[1])])
+    elif key in TABLES:
+        X, y, names, classes = real_table(key)
+        return Dataset(key, X, y, names, classes)
     elif key.lower().endswith(".csv") or os.path.exists(key):
         X, y, names = load_csv(key, label=label)
         return Dataset(key, X, y, names)
