@@ -245,3 +245,42 @@ def test_load_dataset_by_name_and_path(tmp_path):
     assert ds.n_classes == 3 and ds.feature_names == ["f", "g"]
     with pytest.raises(DataError, match="unknown data set 'mooons': use one of moons"):
         data.load_dataset("mooons")
+
+
+# --- hostile CSV input (issue 10) ------------------------------------------------------------
+
+
+def test_csv_label_beyond_exact_integers_stays_a_float_instead_of_wrapping(tmp_path):
+    path = write(tmp_path, "a,y\n1,0\n2,1e20\n")
+    _, y, _ = load_csv(path)
+    assert y.dtype == np.float64 and y.tolist() == [0.0, 1e20]  # never -9223372036854775808
+
+
+def test_csv_labels_far_apart_are_not_class_indices(tmp_path):
+    ds = data.load_dataset(str(write(tmp_path, "a,y\n1,0\n2,1000000\n")))
+    assert ds.n_classes is None  # not a 1000001-class model; tapegrad.tables maps such labels
+
+
+def test_csv_that_is_not_utf8_names_line_and_column(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("a,b\n1,2\n3,caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin\.csv: line 3, column 2: byte 0xe9 is not UTF-8"):
+        load_csv(path)
+
+
+def test_split_indices_are_the_rows_train_test_split_takes():
+    X = np.arange(30.0).reshape(15, 2)
+    y = np.arange(15)
+    train, test = data.split_indices(15, 0.2, seed=4)
+    Xtr, Xte, ytr, yte = data.train_test_split(X, y, 0.2, seed=4)
+    np.testing.assert_array_equal(ytr, train)
+    np.testing.assert_array_equal(yte, test)
+    assert sorted([*train, *test]) == list(range(15))
+
+
+def test_real_tables_need_scikit_learn_and_a_known_name(monkeypatch):
+    with pytest.raises(ValueError, match="unknown table 'iris2': use one of iris, wine"):
+        data.real_table("iris2")
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    with pytest.raises(ImportError, match=r"the wine data set ships with scikit-learn"):
+        data.real_table("wine")

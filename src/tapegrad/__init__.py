@@ -36,7 +36,19 @@ _LAZY = {
     "to_torch": "tapegrad.interop",
     "fit": "tapegrad.train",
 }
-_SUBMODULES = ("nn", "losses", "optim", "data", "train", "plots", "viz", "tape", "valuemath", "ops")
+_SUBMODULES = (
+    "nn",
+    "losses",
+    "optim",
+    "data",
+    "tables",
+    "train",
+    "plots",
+    "viz",
+    "tape",
+    "valuemath",
+    "ops",
+)
 
 
 def __getattr__(name: str):

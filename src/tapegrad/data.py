@@ -360,7 +360,7 @@ def read_csv_rows(path: str | os.PathLike) -> tuple[str, list[tuple[int, list[st
 
 
 def _rows_of(name: str, text: str) -> list[tuple[int, list[str]]]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows = []
     try:
         for cells in reader:

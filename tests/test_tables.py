@@ -1,0 +1,483 @@
+"""Tables as they come: class labels from text or numbers, standardised numbers and one-hot
+text compared with scikit-learn's LabelEncoder, StandardScaler and OneHotEncoder, the stored
+form and its checks, and one clear error (file, line, column) for every kind of bad table."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from tapegrad import data
+from tapegrad.data import DataError
+from tapegrad.tables import (
+    MAX_CATEGORIES,
+    MAX_CLASSES,
+    MAX_COLUMNS,
+    Preprocessor,
+    Table,
+    read_table,
+)
+
+sklearn_datasets = pytest.importorskip("sklearn.datasets")
+preprocessing = pytest.importorskip("sklearn.preprocessing")
+
+
+def write(tmp_path, text, name="t.csv"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_bundled(tmp_path, name):
+    """One of scikit-learn's bundled tables as a user's CSV: a header, the numbers, and the
+    class names as text in a last column 'class'. Returns (path, X, class name per row)."""
+    bunch = getattr(sklearn_datasets, f"load_{name}")()
+    names = [str(bunch.target_names[t]) for t in bunch.target]
+    path = tmp_path / f"{name}.csv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow([*bunch.feature_names, "class"])
+        for row, label in zip(bunch.data.tolist(), names, strict=True):
+            w.writerow([*row, label])
+    return path, bunch.data, names
+
+
+# --- scikit-learn's tables round trip --------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["iris", "wine", "breast_cancer"])
+def test_bundled_tables_written_as_csv_read_back_with_class_names(tmp_path, name):
+    path, X, names = write_bundled(tmp_path, name)
+    table = read_table(path)
+    assert table.header and table.columns[-1] == "class" and len(table) == len(names)
+    prep = Preprocessor(label="class", standardize=False).fit(table)
+    y = prep.encode_labels(table)
+    ref = preprocessing.LabelEncoder().fit(names)
+    assert prep.classes == ref.classes_.tolist()  # sorted as text, as LabelEncoder
+    np.testing.assert_array_equal(y, ref.transform(names))
+    assert prep.decode_labels(y) == names  # every row's class name intact
+    np.testing.assert_array_equal(prep.transform(table), X)  # numbers read back exactly
+    assert prep.describe().startswith(f"{len(ref.classes_)} classes from column 'class': ")
+
+
+def test_iris_summary_names_the_inferred_classes(tmp_path):
+    path, _, _ = write_bundled(tmp_path, "iris")
+    prep = Preprocessor(label="class").fit(read_table(path))
+    assert prep.describe() == (
+        "3 classes from column 'class': setosa, versicolor, virginica; "
+        "4 numeric features, standardised"
+    )
+
+
+@pytest.mark.parametrize(
+    "name, classes",
+    [
+        ("iris", ["setosa", "versicolor", "virginica"]),
+        ("wine", ["class_0", "class_1", "class_2"]),
+        ("breast_cancer", ["malignant", "benign"]),
+    ],
+)
+def test_load_dataset_knows_the_bundled_tables(name, classes):
+    assert name in data.DATASETS
+    ds = data.load_dataset(name)
+    bunch = getattr(sklearn_datasets, f"load_{name}")()
+    np.testing.assert_array_equal(ds.X, bunch.data)
+    np.testing.assert_array_equal(ds.y, bunch.target)  # scikit-learn's own coding
+    assert ds.class_names == classes and ds.n_classes == len(classes)
+    assert ds.feature_names == list(bunch.feature_names)
+
+
+def test_table_from_arrays_reads_like_the_csv(tmp_path):
+    X, y, names, classes = data.real_table("iris")
+    from_arrays = Table.from_arrays(X, y, names, label="class", class_names=classes)
+    path, _, _ = write_bundled(tmp_path, "iris")
+    from_file = read_table(path)
+    assert from_arrays.columns == from_file.columns
+    assert [r[-1] for r in from_arrays.rows] == [r[-1] for r in from_file.rows]
+    a = Preprocessor(label="class").fit(from_arrays)
+    b = Preprocessor(label="class").fit(from_file)
+    np.testing.assert_array_equal(a.transform(from_arrays), b.transform(from_file))
+
+
+@pytest.mark.parametrize("name", ["iris", "wine", "breast_cancer"])
+def test_a_standardised_bundled_table_trains_past_the_issue_bar(tmp_path, name):
+    """Adam(0.01), 16,16 tanh, batches of 32 for 100 epochs on the standardised training split:
+    the test accuracy the issue asks of the defaults (>= 90 %, >= 93 % on breast cancer)."""
+    from tapegrad import optim
+    from tapegrad.nn import MLP
+    from tapegrad.train import evaluate, fit
+
+    path, _, _ = write_bundled(tmp_path, name)
+    table = read_table(path)
+    train, test = data.split_indices(len(table), 0.2, seed=0)
+    prep = Preprocessor(label="class").fit(table, rows=train)
+    X, y = prep.transform(table), prep.encode_labels(table)
+    model = MLP(prep.n_inputs, [16, 16, prep.n_classes], act="tanh", seed=0)
+    opt = optim.Adam(model.parameters(), lr=0.01)
+    fit(model, X[train], y[train], "softmax_ce", opt, epochs=100, batch_size=32, seed=0,
+        progress=False, compile=True)  # fmt: skip
+    acc = evaluate(model, X[test], y[test], "softmax_ce", compile=True)["accuracy"]
+    assert acc >= (0.93 if name == "breast_cancer" else 0.90)
+
+
+# --- labels ----------------------------------------------------------------------------------
+
+
+def labels_of(tmp_path, cells, **kwargs):
+    text = "x,y\n" + "".join(f"{i},{c}\n" for i, c in enumerate(cells))
+    table = read_table(write(tmp_path, text))
+    return Preprocessor(label="y", **kwargs).fit(table), table
+
+
+def test_numeric_labels_are_classes_by_value_not_indices(tmp_path):
+    prep, table = labels_of(tmp_path, [0, 1000000, 0, 1000000])
+    assert prep.classes == ["0", "1000000"] and prep.n_classes == 2
+    np.testing.assert_array_equal(prep.encode_labels(table), [0, 1, 0, 1])
+    prep, table = labels_of(tmp_path, [2000, 1999, 1999])
+    assert prep.classes == ["1999", "2000"]
+    np.testing.assert_array_equal(prep.encode_labels(table), [1, 0, 0])
+
+
+def test_numeric_classes_sort_by_value_and_keep_their_text(tmp_path):
+    cells = ["10", "9", "-1", "9.0", "10"]
+    prep, table = labels_of(tmp_path, cells)
+    ref = preprocessing.LabelEncoder().fit([float(c) for c in cells])
+    assert [float(c) for c in prep.classes] == ref.classes_.tolist()
+    assert prep.classes == ["-1", "9", "10"]  # 9 and 9.0 are one class, named as first seen
+    np.testing.assert_array_equal(
+        prep.encode_labels(table), ref.transform([float(c) for c in cells])
+    )
+    assert prep.decode_labels(np.array([2, 0])) == ["10", "-1"]
+    np.testing.assert_array_equal(prep.encode_labels(np.array([10, 9])), [2, 1])
+
+
+def test_text_labels_sort_as_text_like_label_encoder(tmp_path):
+    cells = ["b", "B", "a", "é", "10", "9"]
+    prep, table = labels_of(tmp_path, cells)
+    ref = preprocessing.LabelEncoder().fit(cells)
+    assert prep.classes == ref.classes_.tolist()
+    np.testing.assert_array_equal(prep.encode_labels(table), ref.transform(cells))
+    np.testing.assert_array_equal(prep.encode_labels(["a", "b"]), ref.transform(["a", "b"]))
+    with pytest.raises(DataError, match=r"label 0: 'c' is not one of the 6 classes"):
+        prep.encode_labels(["c"])
+
+
+def test_many_numbers_or_fractions_are_a_regression(tmp_path):
+    prep, table = labels_of(tmp_path, [i * 3 for i in range(MAX_CLASSES + 1)])
+    assert prep.classes is None and prep.describe().startswith("regression on column 'y'")
+    y = prep.encode_labels(table)
+    assert y.dtype == np.float64 and y[-1] == 300.0
+    prep, _ = labels_of(tmp_path, [0.5, 1.0, 0.5])
+    assert prep.classes is None
+    prep, _ = labels_of(tmp_path, [0, 1, 1], task="regression")
+    assert prep.classes is None
+    np.testing.assert_array_equal(prep.decode_labels([0.25]), [0.25])
+    prep, _ = labels_of(tmp_path, [0.5, 1.5, 0.5], task="classification")
+    assert prep.classes == ["0.5", "1.5"]
+
+
+@pytest.mark.parametrize(
+    "cells, kwargs, pattern",
+    [
+        (["a", "a", "a"], {}, r"t\.csv: column 2 \('y'\): every row has the same label 'a'"),
+        ([7, 7], {}, r"column 2 \('y'\): every row has the same label '7'; a classifier"),
+        ([0, 1, 1e20], {}, r"line 4, column 2 \('y'\): the label '1e\+20' is too large"),
+        ([0, 1, "1e400"], {}, r"line 4, column 2 \('y'\): '1e400' is beyond the range of a float"),
+        ([0, 1, "inf"], {}, r"line 4, column 2 \('y'\): 'inf' is not a finite number"),
+        ([0, "x"], {"task": "regression"}, r"line 3, column 2 \('y'\): 'x' is not a number"),
+        (
+            [f"c{i}" for i in range(MAX_CLASSES + 1)],
+            {},
+            rf"column 2 \('y'\): {MAX_CLASSES + 1} different labels, more than the {MAX_CLASSES}",
+        ),
+        (
+            list(range(MAX_CLASSES + 1)),
+            {"task": "classification"},
+            rf"{MAX_CLASSES + 1} different labels.*task='regression'",
+        ),
+    ],
+)
+def test_label_columns_that_cannot_train_say_why(tmp_path, cells, kwargs, pattern):
+    with pytest.raises(DataError, match=pattern):
+        labels_of(tmp_path, cells, **kwargs)
+
+
+def test_decode_checks_the_indices(tmp_path):
+    prep, _ = labels_of(tmp_path, ["a", "b"])
+    with pytest.raises(ValueError, match=r"2 is not a class index in 0\.\.1"):
+        prep.decode_labels([2])
+    with pytest.raises(ValueError, match="not a class index"):
+        prep.decode_labels([0.5])
+
+
+# --- features --------------------------------------------------------------------------------
+
+
+def test_standardised_with_the_training_rows_like_standard_scaler(tmp_path):
+    rs = np.random.RandomState(0)
+    X = rs.normal(loc=[3.0, -200.0, 5.0], scale=[2.0, 50.0, 0.0], size=(40, 3))
+    y = rs.randint(0, 2, size=40)
+    table = Table.from_arrays(X, y)
+    train, test = data.split_indices(40, 0.25, seed=1)
+    prep = Preprocessor(label="target").fit(table, rows=train)
+    ref = preprocessing.StandardScaler().fit(X[train])  # the constant column: scale 1
+    got = prep.transform(table)
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, ref.transform(X), rtol=1e-12, atol=1e-12)
+    plain = Preprocessor(label="target", standardize=False).fit(table, rows=train)
+    np.testing.assert_array_equal(plain.transform(table), X)
+
+
+def test_huge_and_tiny_columns_standardise_without_overflow():
+    X = np.array([[1e308, 1e-300], [-1e308, 3e-300], [1e308, 2e-300]])
+    prep = Preprocessor(label=None).fit(Table.from_arrays(X))
+    got = prep.transform(Table.from_arrays(X))
+    assert np.all(np.isfinite(got))
+    ref = (X - X.mean(axis=0, dtype=np.longdouble)) / X.std(axis=0, dtype=np.longdouble)
+    np.testing.assert_allclose(got[:, 1], ref[:, 1].astype(float), rtol=1e-9, atol=1e-12)
+    # a, -a, a: mean a/3, standard deviation a*sqrt(8)/3, so 1/sqrt(2) and -sqrt(2)
+    h = 2**-0.5
+    np.testing.assert_allclose(got[:, 0], [h, -2 * h, h], rtol=1e-12)
+
+
+def test_text_features_are_one_hot_like_one_hot_encoder(tmp_path):
+    text = "size,colour,n,y\n1,red,3,a\n2,blue,1,b\n3,red,2,a\n4,green,5,b\n5,blue,4,a\n"
+    table = read_table(write(tmp_path, text))
+    train = [0, 1, 2, 4]  # 'green' only in the held-out row
+    prep = Preprocessor(label="y", standardize=False).fit(table, rows=train)
+    assert prep.output_names == ["size", "colour=blue", "colour=red", "n"]
+    assert prep.n_inputs == 4
+    colours = np.array(table.column("colour"), dtype=object).reshape(-1, 1)
+    ref = preprocessing.OneHotEncoder(handle_unknown="ignore").fit(colours[train])
+    got = prep.transform(table)
+    np.testing.assert_array_equal(got[:, 1:3], ref.transform(colours).toarray())
+    assert got[3, 1:3].tolist() == [0.0, 0.0]  # unseen category: all zero
+    with pytest.raises(DataError, match=r"line 5, column 2 \('colour'\): 'green' is not one of"):
+        prep.transform(table, unknown="error")
+    assert "'colour' one-hot over 2 categories" in prep.describe()
+
+
+def test_numeric_codes_as_categories_on_request(tmp_path):
+    text = "zip,y\n1010,a\n2020,b\n1010,a\n"
+    table = read_table(write(tmp_path, text))
+    prep = Preprocessor(label="y", categorical=["zip"]).fit(table)
+    assert prep.output_names == ["zip=1010", "zip=2020"]
+    np.testing.assert_array_equal(prep.transform(table), [[1, 0], [0, 1], [1, 0]])
+
+
+def test_a_column_of_identifiers_names_the_way_to_drop_it(tmp_path):
+    rows = "".join(f"{i},person {i},{i % 2}\n" for i in range(MAX_CATEGORIES + 1))
+    table = read_table(write(tmp_path, "age,name,y\n" + rows))
+    msg = (
+        rf"t\.csv: column 2 \('name'\) holds {MAX_CATEGORIES + 1} different text values, too "
+        r"many.*drop=\['name'\] \(--drop name\)"
+    )
+    with pytest.raises(DataError, match=msg):
+        Preprocessor(label="y").fit(table)
+    dropped = read_table(tmp_path / "t.csv", drop=["name"])
+    assert Preprocessor(label="y").fit(dropped).feature_names == ["age"]
+
+
+def test_a_stray_word_in_a_numeric_column_names_cell_and_fix(tmp_path):
+    table = read_table(write(tmp_path, "a,b,y\n1,2,0\n3,oops,1\n4,5,0\n"))
+    with pytest.raises(
+        DataError,
+        match=r"t\.csv: line 3, column 2 \('b'\): 'oops' is not a finite number \(the column's "
+        r"other cells are numbers; .*categorical=\['b'\]",
+    ):
+        Preprocessor(label="y").fit(table)
+
+
+def test_predict_tables_are_matched_by_name_or_position(tmp_path):
+    prep = Preprocessor(label="y").fit(read_table(write(tmp_path, "a,b,y\n1,2,p\n3,6,q\n")))
+    swapped = read_table(write(tmp_path, "b,extra,a\n2,x,1\n6,y,3\n", name="s.csv"))
+    np.testing.assert_allclose(prep.transform(swapped), [[-1, -1], [1, 1]])
+    headless = read_table(write(tmp_path, "1,2\n3,6\n", name="h.csv"), header=False)
+    np.testing.assert_allclose(prep.transform(headless), [[-1, -1], [1, 1]])
+    with pytest.raises(DataError, match=r"s\.csv: no label column 'y'"):
+        prep.encode_labels(swapped)
+    short = read_table(write(tmp_path, "a,c\n1,2\n", name="c.csv"))
+    with pytest.raises(DataError, match=r"c\.csv: no column named 'b'; the model was trained"):
+        prep.transform(short)
+    # a headerless training file, label first: a predict file with or without the label
+    prep = Preprocessor(label=0).fit(read_table(write(tmp_path, "p,1,2\nq,3,6\n", name="n.csv")))
+    features_only = read_table(write(tmp_path, "1,2\n3,6\n", name="f.csv"))
+    np.testing.assert_allclose(prep.transform(features_only), [[-1, -1], [1, 1]])
+    with_label = read_table(tmp_path / "n.csv")
+    np.testing.assert_allclose(prep.transform(with_label), [[-1, -1], [1, 1]])
+    assert prep.decode_labels(prep.encode_labels(with_label)) == ["p", "q"]
+
+
+# --- missing cells ---------------------------------------------------------------------------
+
+
+def test_missing_cells_are_counted_per_column_or_dropped(tmp_path):
+    path = write(tmp_path, "a,b,y\n1,2,p\n3,,q\n4,NA,p\n5,?,q\n6,7,p\n8,9,q\n")
+    table = read_table(path)
+    with pytest.raises(
+        DataError,
+        match=r"t\.csv: column 2 \('b'\) has 3 missing cells \(first on line 3\); fill them in, "
+        r"or leave such rows out with drop_missing=True \(--drop-missing\)",
+    ):
+        Preprocessor(label="y").fit(table)
+    kept = read_table(path, drop_missing=True)
+    assert len(kept) == 3 and kept.dropped == 3 and kept.lines == [2, 6, 7]
+    prep = Preprocessor(label="y").fit(kept)
+    assert prep.classes == ["p", "q"]
+    missing_label = write(tmp_path, "a,y\n1,p\n2,\n3,q\n", name="m.csv")
+    with pytest.raises(DataError, match=r"m\.csv: column 2 \('y'\) has 1 missing cell \(first"):
+        Preprocessor(label="y").fit(read_table(missing_label))
+    with pytest.raises(DataError, match=r"m\.csv: column 2 \('b'\) has 1 missing cell"):
+        prep.transform(read_table(write(tmp_path, "a,b\n1,\n", name="m.csv")))
+
+
+# --- bad tables: one line naming file, line and column ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content, kwargs, pattern",
+    [
+        (b"a,b,y\n1,2,p\n3,4\n", {}, r"^t\.csv: line 3: expected 3 columns, found 2$"),
+        (b"", {}, r"^t\.csv: the file is empty \(no rows of data\)$"),
+        (b"\n \n", {}, r"^t\.csv: the file is empty"),
+        (b"a,b,y\n", {}, r"^t\.csv: line 1: a header but no rows of data$"),
+        (
+            "a,b,y\n1,2,setosa\n3,4,caf\u00e9\n".encode("latin-1"),
+            {},
+            r"^t\.csv: line 3, column 3: byte 0xe9 is not UTF-8; the file must be encoded as "
+            r"UTF-8",
+        ),
+        (b"a,b\xff,y\n1,2,p\n", {}, r"^t\.csv: line 1, column 2: byte 0xff is not UTF-8"),
+        (b'a,"b\x07",y\n1,2,p\n', {}, r"^t\.csv: line 1, column 2: the column name 'b\\x07' "),
+        (b"a,b,a\n1,2,p\n", {}, r"^t\.csv: line 1, column 3: the column name 'a' is also column 1"),
+        (b'a,b\n1,"2\n', {}, r"^t\.csv: line 2: unexpected end of data"),
+        (b"a,b\n1,2\n", {"drop": ["c"]}, r"^t\.csv: no column named 'c'; the columns are 'a', 'b'"),
+    ],
+)
+def test_bad_files_get_one_line_naming_file_and_line(tmp_path, content, kwargs, pattern):
+    path = tmp_path / "t.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=pattern) as err:
+        read_table(path, **kwargs)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "text, label, pattern",
+    [
+        ("a,b\n1,p\n2,q\n", "species", r"^t\.csv: no column named 'species'; the columns are"),
+        ("1,p\n2,q\n", "species", r"^t\.csv: label column 'species' asked for by name, but"),
+        ("a,b\n1,p\n2,q\n", 5, r"^t\.csv: label column 5 is out of range: the file has 2"),
+        ("y\np\nq\n", "y", r"^t\.csv: no feature columns \(the file has 1 column\(s\)\)"),
+        ("a,y\n1,p\n2,\u0007\n", "y", r"^t\.csv: line 3, column 2 \('y'\): the class name "),
+    ],
+)
+def test_bad_label_columns_get_one_line(tmp_path, text, label, pattern):
+    with pytest.raises(DataError, match=pattern):
+        Preprocessor(label=label).fit(read_table(write(tmp_path, text)))
+
+
+def test_header_is_inferred_from_names_over_numbers_or_text(tmp_path):
+    assert read_table(write(tmp_path, "5.1,3.5,setosa\n4.9,3.0,setosa\n")).header is False
+    assert read_table(write(tmp_path, "a,b,species\n5.1,3.5,setosa\n")).header is True
+    assert read_table(write(tmp_path, "colour,size\nred,big\nblue,big\n")).header is True
+    assert read_table(write(tmp_path, "red,big\nblue,big\n")).header is False
+    unnamed = read_table(write(tmp_path, ",a\n0,1\n"))  # pandas' index column has no name
+    assert unnamed.columns == ["x0", "a"]
+
+
+# --- stored form -----------------------------------------------------------------------------
+
+
+def fitted(tmp_path):
+    text = "n,colour,y\n1,red,a\n2,blue,b\n4,red,c\n"
+    table = read_table(write(tmp_path, text))
+    return Preprocessor(label="y").fit(table), table
+
+
+def test_to_dict_is_plain_json_and_round_trips(tmp_path):
+    prep, table = fitted(tmp_path)
+    d = json.loads(json.dumps(prep.to_dict(), allow_nan=False))
+    again = Preprocessor.from_dict(d)
+    np.testing.assert_array_equal(again.transform(table), prep.transform(table))
+    np.testing.assert_array_equal(again.encode_labels(table), prep.encode_labels(table))
+    assert again.to_dict() == d and again.describe() == prep.describe()
+    numeric, _ = labels_of(tmp_path, [3, 1, 2])
+    back = Preprocessor.from_dict(json.loads(json.dumps(numeric.to_dict())))
+    np.testing.assert_array_equal(back.encode_labels([1, 3]), [0, 2])
+
+
+def broken(d, **change):
+    d = json.loads(json.dumps(d))
+    for path, value in change.items():
+        *keys, last = path.split("__")
+        target = d
+        for k in keys:
+            target = target[int(k)] if k.isdigit() else target[k]
+        target[int(last) if last.isdigit() else last] = value
+    return d
+
+
+@pytest.mark.parametrize(
+    "change, pattern",
+    [
+        ({"format": "x"}, "expected format 'tapegrad-table' version 1"),
+        ({"extra": 1}, "unknown field 'extra'"),
+        ({"task": "clustering"}, "task must be"),
+        ({"width": 10**30}, r"width must be a whole number in \[1, 10001\]"),
+        ({"width": True}, "width must be a whole number"),
+        ({"classes": ["a"]}, r"classes has 1 entries \(at least 2\)"),
+        ({"classes": ["a"] * (MAX_CLASSES + 1)}, rf"classes has {MAX_CLASSES + 1} entries"),
+        ({"classes": ["b", "a", "c"]}, "classes must be in sorted order"),
+        ({"classes": ["a", "a", "c"]}, "classes repeats a name"),
+        ({"classes": ["a", "b", "c\x00"]}, "holds a control character"),
+        ({"classes": ["a", "b", 3]}, r"classes\[2\] must be a string, got int"),
+        ({"features": [{}] * (MAX_COLUMNS + 1)}, rf"features has {MAX_COLUMNS + 1} entries"),
+        ({"features__0__mean": float("nan")}, r"features\[0\]\.mean must be a finite number"),
+        ({"features__0__scale": 0}, r"features\[0\]\.scale must be > 0"),
+        ({"features__0__position": 2}, r"features\[0\] repeats a column"),
+        ({"features__1__categories": ["red", "blue"]}, "categories must be in sorted order"),
+        ({"features__1__categories": ["x" * 1001]}, "1001 characters long"),
+        ({"features__1": {"name": "colour"}}, r"features\[1\]\.position must be"),
+        ({"features": []}, "features is empty"),
+        ({"label": None}, "a classifier needs a label column"),
+        ({"numeric_classes": True}, "a class name is not a number"),
+        ({"standardize": "yes"}, "standardize must be true or false"),
+    ],
+)
+def test_from_dict_checks_every_field_before_building(tmp_path, change, pattern):
+    prep, _ = fitted(tmp_path)
+    with pytest.raises(DataError, match="the stored preprocessing is invalid: .*" + pattern):
+        Preprocessor.from_dict(broken(prep.to_dict(), **change))
+
+
+def test_from_dict_rejects_what_is_not_an_object():
+    with pytest.raises(DataError, match="expected a JSON object, got list"):
+        Preprocessor.from_dict([])
+
+
+def test_unfitted_preprocessor_says_so():
+    prep = Preprocessor()
+    with pytest.raises(RuntimeError, match=r"not been fitted: call fit\(table\) first"):
+        prep.transform(Table("x", ["a"], [["1"]], [1]))
+    with pytest.raises(ValueError, match="task must be one of auto, classification, regression"):
+        Preprocessor(task="ranking")
+
+
+# --- digits-like data ------------------------------------------------------------------------
+
+
+def test_digits_as_a_csv_of_numbers(tmp_path):
+    X, y = data.digits()
+    table = Table.from_arrays(X * 16, y, [f"pixel{i}" for i in range(64)], label="digit")
+    train, _ = data.split_indices(len(table), 0.2, seed=0)
+    prep = Preprocessor(label="digit").fit(table, rows=train)
+    assert prep.classes == [str(d) for d in range(10)]  # numbers 0-9: ten classes, not values
+    Z = prep.transform(table)
+    assert np.all(np.isfinite(Z))  # pixel0 is 0 everywhere: centred, not divided by zero
+    ref = preprocessing.StandardScaler().fit(X[train] * 16)
+    np.testing.assert_allclose(Z, ref.transform(X * 16), rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(prep.encode_labels(table), y)
