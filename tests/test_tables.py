@@ -166,15 +166,32 @@ def test_text_labels_sort_as_text_like_label_encoder(tmp_path):
 
 
 def test_many_numbers_or_fractions_are_a_regression(tmp_path):
-    prep, table = labels_of(tmp_path, [i * 3 for i in range(MAX_CLASSES + 1)])
+    values = [i * 3 for i in range(MAX_CLASSES + 1)]
+    prep, table = labels_of(tmp_path, values, standardize=False)
     assert prep.classes is None and prep.describe().startswith("regression on column 'y'")
     y = prep.encode_labels(table)
-    assert y.dtype == np.float64 and y[-1] == 300.0
+    assert y.dtype == np.float64 and y.tolist() == values
     prep, _ = labels_of(tmp_path, [0.5, 1.0, 0.5])
     assert prep.classes is None
-    prep, _ = labels_of(tmp_path, [0, 1, 1], task="regression")
+    prep, _ = labels_of(tmp_path, [0, 1, 1], task="regression", standardize=False)
     assert prep.classes is None
     np.testing.assert_array_equal(prep.decode_labels([0.25]), [0.25])
+
+
+def test_a_regression_trains_on_the_target_standardised_and_decodes_back(tmp_path):
+    values = [100.5, 250.0, 175.25, 310.0, 90.0]
+    prep, table = labels_of(tmp_path, values)
+    assert prep.classes is None  # fractions: a regression
+    train = [0, 1, 2, 3]
+    prep.fit(table, rows=train)
+    mean, std = np.mean(values[:4]), np.std(values[:4])  # the training rows only
+    np.testing.assert_allclose(prep.encode_labels(table), (np.array(values) - mean) / std)
+    np.testing.assert_allclose(prep.decode_labels(prep.encode_labels(table)), values)
+    back = Preprocessor.from_dict(json.loads(json.dumps(prep.to_dict())))
+    np.testing.assert_allclose(back.decode_labels([1.0]), [mean + std])
+
+
+def test_float_labels_become_classes_on_request(tmp_path):
     prep, _ = labels_of(tmp_path, [0.5, 1.5, 0.5], task="classification")
     assert prep.classes == ["0.5", "1.5"]
 
@@ -446,6 +463,9 @@ def broken(d, **change):
         ({"label": None}, "a classifier needs a label column"),
         ({"numeric_classes": True}, "a class name is not a number"),
         ({"standardize": "yes"}, "standardize must be true or false"),
+        ({"target": [0.0, 0.0]}, r"target\[1\] \(the scale\) must be > 0"),
+        ({"target": [0.0]}, r"target must be \[mean, scale\]"),
+        ({"target": [0.0, 1.0] * 10**3}, "target has 2000 entries"),
     ],
 )
 def test_from_dict_checks_every_field_before_building(tmp_path, change, pattern):
@@ -457,6 +477,14 @@ def test_from_dict_checks_every_field_before_building(tmp_path, change, pattern)
 def test_from_dict_rejects_what_is_not_an_object():
     with pytest.raises(DataError, match="expected a JSON object, got list"):
         Preprocessor.from_dict([])
+
+
+def test_fit_rows_must_be_rows_of_the_table(tmp_path):
+    table = read_table(write(tmp_path, "a,y\n1,p\n2,q\n"))
+    with pytest.raises(ValueError, match=r"rows must be row positions in 0\.\.1"):
+        Preprocessor(label="y").fit(table, rows=[0, 2])
+    with pytest.raises(DataError, match="no training rows"):
+        Preprocessor(label="y").fit(table, rows=[])
 
 
 def test_unfitted_preprocessor_says_so():

@@ -40,6 +40,8 @@ MAX_COLUMNS = 10_000  # input columns in a stored preprocessor
 MAX_WIDTH = 100_000  # network inputs after one-hot encoding, in a stored preprocessor
 MAX_NAME = 1_000  # characters in a column, category or class name
 
+SNIFF_ROWS = 100  # rows below the first that decide whether it is a header
+
 MISSING = frozenset({"", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "?"})
 TASKS = ("auto", "classification", "regression")
 FORMAT = "tapegrad-table"
@@ -149,9 +151,10 @@ def read_table(
 ) -> Table:
     """Read a CSV file's cells as text: a `Table`.
 
-    `header=None` takes the first row as column names when it looks like names: a column with
-    text on top of numbers, or a first row of text none of which recurs below it (without a
-    header the columns are named x0, x1, ...). `drop` leaves columns out (by name or index).
+    `header=None` takes the first row as column names when it looks like names next to the
+    rows below it (the first `SNIFF_ROWS`): a column with text on top of numbers, or a first
+    row of text none of which recurs below it (without a header the columns are named x0, x1,
+    ...). `drop` leaves columns out (by name or index).
     `drop_missing` drops every row with a missing cell in the remaining columns (see
     `MISSING`). A file that is not UTF-8, empty, only a header, ragged, or has a control
     character or a repeat in its column names is a DataError naming the file and line.
@@ -163,7 +166,7 @@ def read_table(
     first = [c.strip() for c in first]
     width = len(first)
     if header is None:
-        header = _looks_like_header(first, [cells for _, cells in rows[1:]])
+        header = _looks_like_header(first, [cells for _, cells in rows[1:SNIFF_ROWS]])
     if header:
         columns = _column_names(name, first_line, first)
         rows = rows[1:]
@@ -198,6 +201,15 @@ def read_table(
         kept.dropped = len(table) - len(complete)
         table = kept
     return table
+
+
+def _numbers(cells: list[str]) -> np.ndarray | None:
+    """The cells as float64 (Python's `float` syntax, parsed in C), or None when one is not a
+    number. inf and nan parse; the callers say where they are not welcome."""
+    try:
+        return np.array(cells, dtype=np.float64)
+    except ValueError:
+        return None
 
 
 def _is_number(cell: str) -> bool:
@@ -291,7 +303,9 @@ class Preprocessor:
     `label` picks the label column (name or index; None for a table of features only).
     `task` is "auto" (see the module's docstring), "classification" or "regression".
     `categorical` names feature columns of numbers to one-hot encode as categories (e.g. codes).
-    `standardize=False` feeds numeric columns as they are.
+    `standardize=False` feeds numeric columns (and a regression's target) as they are; by
+    default a regression trains on the target standardised with the training rows' mean and
+    standard deviation, and `decode_labels` turns predictions back into the target's units.
     """
 
     label: int | str | None = -1
@@ -305,6 +319,8 @@ class Preprocessor:
     header: bool = field(default=True, init=False)
     classes: list[str] | None = field(default=None, init=False)
     numeric_classes: bool = field(default=False, init=False)
+    target_mean: float = field(default=0.0, init=False)  # a regression's target, standardised
+    target_scale: float = field(default=1.0, init=False)
     features: list[_Feature] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
@@ -377,6 +393,8 @@ class Preprocessor:
         train = list(range(len(table))) if rows is None else [int(r) for r in rows]
         if not train:
             raise DataError(f"{table.name}: no training rows to learn from")
+        if not all(0 <= r < len(table) for r in train):
+            raise ValueError(f"rows must be row positions in 0..{len(table) - 1}")
         label_at = None if self.label is None else table.index(self.label, "label column")
         forced = {table.index(c, "categorical column") for c in self.categorical}
         if label_at in forced:
@@ -394,12 +412,17 @@ class Preprocessor:
         features = []
         for c in positions:
             cells = table.column(c)
-            if c not in forced and _numeric_column(table, c, cells):
-                features.append(self._numeric(table, c, [cells[r] for r in train]))
+            x = None if c in forced else _numeric_column(table, c, cells)
+            if x is not None:
+                features.append(self._numeric(table, c, x[train]))
             else:
                 features.append(self._categories(table, c, [cells[r] for r in train]))
         if sum(f.width for f in features) > MAX_WIDTH:
             raise DataError(f"{table.name}: one-hot encoding gives more than {MAX_WIDTH} inputs")
+        self.target_mean, self.target_scale = 0.0, 1.0
+        if label_at is not None and classes is None and self.standardize:
+            y = _numbers(table.column(label_at))[train]
+            self.target_mean, self.target_scale = _mean_and_scale(y)
         self.label_name = None if label_at is None else table.columns[label_at]
         self.label_position = label_at
         self.width, self.header = len(table.columns), table.header
@@ -407,8 +430,7 @@ class Preprocessor:
         self.features = features
         return self
 
-    def _numeric(self, table: Table, c: int, cells: list[str]) -> _Feature:
-        x = np.array([float(v) for v in cells], dtype=np.float64)
+    def _numeric(self, table: Table, c: int, x: np.ndarray) -> _Feature:
         feature = _Feature(table.columns[c], c)
         if self.standardize:
             feature.mean, feature.scale = _mean_and_scale(x)
@@ -449,8 +471,7 @@ class Preprocessor:
             _check_missing(table, c)
             cells = table.column(c)
             if f.categories is None:
-                x = np.array([_finite(table, r, c, v) for r, v in enumerate(cells)])
-                X[:, at] = (x - f.mean) / f.scale
+                X[:, at] = (_finite_column(table, c, cells) - f.mean) / f.scale
             else:
                 index = {cat: i for i, cat in enumerate(f.categories)}
                 for r, v in enumerate(cells):
@@ -486,8 +507,9 @@ class Preprocessor:
 
     def encode_labels(self, labels: Table | Sequence) -> np.ndarray:
         """The training targets: class indices (intp) for a classifier, numbers (float64) for
-        a regression. `labels` is a table holding the label column, or the labels themselves
-        (text or numbers). A class not seen in fitting is a DataError naming it."""
+        a regression (standardised, see the class docstring). `labels` is a table holding the
+        label column, or the labels themselves (text or numbers). A class not seen in fitting
+        is a DataError naming it."""
         self._check_fitted()
         if self.label_name is None:
             raise DataError("this Preprocessor was fitted without a label column")
@@ -499,7 +521,8 @@ class Preprocessor:
             return table.where(r, c) if table is not None else f"label {r}"
 
         if self.classes is None:
-            return np.array([_finite(table, r, c, v, where) for r, v in enumerate(cells)])
+            y = _finite_column(table, c, cells, where)
+            return (y - self.target_mean) / self.target_scale
         keys = {}
         for i, name in enumerate(self.classes):
             keys[float(name) if self.numeric_classes else name] = i
@@ -539,10 +562,11 @@ class Preprocessor:
 
     def decode_labels(self, predictions: Sequence | np.ndarray) -> list[str] | np.ndarray:
         """The label's own values for network predictions: class names (list of str) for class
-        indices, or the numbers themselves (float64) for a regression."""
+        indices, or numbers in the target's units (float64) for a regression."""
         self._check_fitted()
         if self.classes is None:
-            return np.asarray(predictions, dtype=np.float64)
+            out = np.asarray(predictions, dtype=np.float64)
+            return out * self.target_scale + self.target_mean
         out = []
         for p in np.asarray(predictions).ravel().tolist():
             if isinstance(p, float) and p.is_integer():
@@ -568,6 +592,7 @@ class Preprocessor:
             "standardize": self.standardize,
             "classes": None if self.classes is None else list(self.classes),
             "numeric_classes": self.numeric_classes,
+            "target": [self.target_mean, self.target_scale],
             "features": [
                 {"name": f.name, "position": f.position, "mean": f.mean, "scale": f.scale}
                 if f.categories is None
@@ -587,8 +612,9 @@ class Preprocessor:
 
 
 def _check_missing(table: Table, c: int) -> None:
-    gaps = [r for r, row in enumerate(table.rows) if row[c] in MISSING]
-    if gaps:
+    cells = table.column(c)
+    if not MISSING.isdisjoint(cells):
+        gaps = [r for r, v in enumerate(cells) if v in MISSING]
         n = len(gaps)
         raise DataError(
             f"{table.name}: column {c + 1} ({table.columns[c]!r}) has {n} missing "
@@ -598,14 +624,16 @@ def _check_missing(table: Table, c: int) -> None:
         )
 
 
-def _numeric_column(table: Table, c: int, cells: list[str]) -> bool:
-    """True when a column holds numbers; a column of numbers with a few stray words is an
-    error at the first word, naming the way to read it as categories instead."""
+def _numeric_column(table: Table, c: int, cells: list[str]) -> np.ndarray | None:
+    """The column's finite numbers, or None when it holds text (categories); a column of
+    numbers with a few stray words is an error at the first word, naming the way to read it
+    as categories instead."""
+    x = _numbers(cells)
+    if x is not None:
+        return _finite_column(table, c, cells) if not np.all(np.isfinite(x)) else x
     words = [r for r, v in enumerate(cells) if not _is_number(v)]
-    if not words:
-        return True
     if 2 * len(words) > len(cells):
-        return False
+        return None
     r = words[0]
     col = table.columns[c]
     raise DataError(
@@ -613,6 +641,16 @@ def _numeric_column(table: Table, c: int, cells: list[str]) -> bool:
         f"are numbers; fix the cell, or read the column as categories with "
         f"categorical=[{col!r}])"
     )
+
+
+def _finite_column(table, c, cells: list[str], where=None) -> np.ndarray:
+    """The cells as finite float64; else a DataError at the first cell that is not one."""
+    x = _numbers(cells)
+    if x is not None and np.all(np.isfinite(x)):
+        return x
+    for r, v in enumerate(cells):
+        _finite(table, r, c, v, where)
+    raise AssertionError("unreachable: some cell is not finite")
 
 
 def _finite(table, r: int, c, cell: str, where=None) -> float:
@@ -649,38 +687,30 @@ def _learn_labels(table: Table, c: int, task: str) -> tuple[list[str] | None, bo
     cells = table.column(c)
     col = table.columns[c]
     where = f"{table.name}: column {c + 1} ({col!r})"
-    numbers_ = []
-    for r, v in enumerate(cells):
-        try:
-            numbers_.append(float(v))
-        except ValueError:
-            if task == "regression":
-                raise DataError(
-                    f"{table.where(r, c)}: {v!r} is not a number, but a regression needs numbers"
-                ) from None
-            numbers_ = None
-            break
-    if numbers_ is not None:
-        for r, x in enumerate(numbers_):
-            if not math.isfinite(x):
-                _finite(table, r, c, cells[r])  # raises, saying why
-        whole = all(x.is_integer() for x in numbers_)
-        distinct = set(numbers_)
+    x = _numbers(cells)
+    if x is None and task == "regression":
+        r = next(r for r, v in enumerate(cells) if not _is_number(v))
+        raise DataError(
+            f"{table.where(r, c)}: {cells[r]!r} is not a number, but a regression needs numbers"
+        )
+    if x is not None:
+        if not np.all(np.isfinite(x)):
+            _finite_column(table, c, cells)  # raises at the first cell, saying why
+        whole = bool(np.all(x == np.floor(x)))
+        distinct = np.unique(x)
         if task == "regression" or (task == "auto" and (not whole or len(distinct) > MAX_CLASSES)):
             return None, False
-        if whole:
-            for r, x in enumerate(numbers_):
-                if abs(x) >= EXACT_INT:
-                    raise DataError(
-                        f"{table.where(r, c)}: the label {cells[r]!r} is too large to name a "
-                        "class (whole numbers from 2**53 on are not exact in floating point); "
-                        "for numbers to predict, use task='regression' (--task regression)"
-                    )
-        first = {}
-        for x, v in zip(numbers_, cells, strict=True):
-            first.setdefault(x, v)
-        _class_count(where, len(first), cells)
-        names = [first[x] for x in sorted(first)]
+        if whole and np.any(np.abs(x) >= EXACT_INT):
+            r = int(np.argmax(np.abs(x) >= EXACT_INT))
+            raise DataError(
+                f"{table.where(r, c)}: the label {cells[r]!r} is too large to name a class "
+                "(whole numbers from 2**53 on are not exact in floating point); for numbers "
+                "to predict, use task='regression' (--task regression)"
+            )
+        _class_count(where, len(distinct), cells)
+        # each class is named by its first appearance in the file ('9' and '9.0' are one)
+        _, first = np.unique(x, return_index=True)
+        names = [cells[r] for r in first.tolist()]
         for name in names:
             _check_name(table, c, name, "class name")
         return names, True
@@ -775,7 +805,7 @@ def _from_dict(cls, d) -> Preprocessor:
         raise _bad(f"expected format {FORMAT!r} version {VERSION}")
     known = {
         "format", "version", "task", "label", "label_position", "width", "header",
-        "standardize", "classes", "numeric_classes", "features",
+        "standardize", "classes", "numeric_classes", "target", "features",
     }  # fmt: skip
     extra = sorted(set(d) - known, key=str)
     if extra:
@@ -809,6 +839,12 @@ def _from_dict(cls, d) -> Preprocessor:
             raise _bad("classes must be in sorted order")
     elif d.get("classes") is not None:
         raise _bad("a regression has no classes")
+    target = _list(d.get("target"), "target", 2)
+    if len(target) != 2:
+        raise _bad("target must be [mean, scale]")
+    target_mean, target_scale = _float(target[0], "target[0]"), _float(target[1], "target[1]")
+    if not target_scale > 0:
+        raise _bad(f"target[1] (the scale) must be > 0, got {target_scale!r}")
     raw = _list(d.get("features"), "features", MAX_COLUMNS)
     if not raw:
         raise _bad("features is empty")
@@ -843,5 +879,6 @@ def _from_dict(cls, d) -> Preprocessor:
     prep.label_name, prep.label_position = label, position
     prep.width, prep.header = width, d["header"]
     prep.classes, prep.numeric_classes = classes, d["numeric_classes"]
+    prep.target_mean, prep.target_scale = target_mean, target_scale
     prep.features = features
     return prep
