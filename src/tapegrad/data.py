@@ -397,30 +397,40 @@ def _has_escape(cell: str) -> bool:
 
 
 def _label_column(name: str, label, names: list[str], header: bool) -> int | None:
-    width = len(names)
     if label is None:
         return None
-    if isinstance(label, numbers.Integral) and not isinstance(label, bool):
-        if not -width <= label < width:
+    if not isinstance(label, numbers.Integral | str) or isinstance(label, bool):
+        raise TypeError(f"label must be a column index, a column name or None, got {label!r}")
+    return column_index(name, label, names, header)
+
+
+def column_index(
+    name: str, key: int | str, names: list[str], header: bool, what: str = "label column"
+) -> int:
+    """The position of column `key` (a header name, or an index, negative from the end) among
+    `names`; a DataError naming file `name` and what the column was wanted for otherwise."""
+    width = len(names)
+    if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+        if not -width <= key < width:
             raise DataError(
-                f"{name}: label column {label} is out of range: the file has {width} columns "
+                f"{name}: {what} {key} is out of range: the file has {width} columns "
                 f"(use 0..{width - 1} or -1 for the last)"
             )
-        return int(label) % width
-    if isinstance(label, str):
-        if label in names and header:
-            return names.index(label)
-        if label.lstrip("-").isdigit():
-            return _label_column(name, int(label), names, header)
+        return int(key) % width
+    if isinstance(key, str):
+        if key in names and header:
+            return names.index(key)
+        if key.lstrip("-").isdigit():
+            return column_index(name, int(key), names, header, what)
         if not header:
             raise DataError(
-                f"{name}: label column {label!r} asked for by name, but the file has no header "
+                f"{name}: {what} {key!r} asked for by name, but the file has no header "
                 f"row; give its index instead (0..{width - 1}, or -1 for the last)"
             )
         raise DataError(
-            f"{name}: no column named {label!r}; the columns are {', '.join(map(repr, names))}"
+            f"{name}: no column named {key!r}; the columns are {', '.join(map(repr, names))}"
         )
-    raise TypeError(f"label must be a column index, a column name or None, got {label!r}")
+    raise TypeError(f"a column is a name or an index, got {key!r}")
 
 
 # --- by name, for the command line -----------------------------------------------------------

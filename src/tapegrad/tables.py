@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .data import EXACT_INT, DataError, read_csv_rows
+from .data import EXACT_INT, DataError, column_index, read_csv_rows
 
 MAX_CLASSES = 100  # distinct labels a classifier may have
 MAX_CATEGORIES = 100  # distinct values a text feature column may have to be one-hot encoded
@@ -71,29 +71,7 @@ class Table:
 
     def index(self, key: int | str, what: str = "column") -> int:
         """The position of a column given by name or index (negative counts from the end)."""
-        width = len(self.columns)
-        if isinstance(key, numbers.Integral) and not isinstance(key, bool):
-            if not -width <= key < width:
-                raise DataError(
-                    f"{self.name}: {what} {key} is out of range: the file has {width} columns "
-                    f"(use 0..{width - 1} or -1 for the last)"
-                )
-            return int(key) % width
-        if isinstance(key, str):
-            if self.header and key in self.columns:
-                return self.columns.index(key)
-            if key.lstrip("-").isdigit():
-                return self.index(int(key), what)
-            if not self.header:
-                raise DataError(
-                    f"{self.name}: {what} {key!r} asked for by name, but the file has no header "
-                    f"row; give its index instead (0..{width - 1}, or -1 for the last)"
-                )
-            raise DataError(
-                f"{self.name}: no column named {key!r}; the columns are "
-                f"{', '.join(map(repr, self.columns))}"
-            )
-        raise TypeError(f"a column is a name or an index, got {key!r}")
+        return column_index(self.name, key, self.columns, self.header, what)
 
     def column(self, key: int | str) -> list[str]:
         """One column's cells, top to bottom."""
