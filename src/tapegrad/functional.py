@@ -11,6 +11,7 @@ import functools
 import threading
 from collections.abc import Callable, Sequence
 
+from ._helpers import name_of
 from .engine import Constant, Value, _as_float, backprop, enable_grad
 
 _nesting = threading.local()
@@ -37,7 +38,7 @@ def value_and_grad(
         for i in nums:
             if not -len(args) <= i < len(args):
                 raise ValueError(
-                    f"argnums {i} is out of range: {_name(f)} was called with {len(args)} "
+                    f"argnums {i} is out of range: {name_of(f)} was called with {len(args)} "
                     f"positional argument(s)"
                 )
         inputs = list(args)
@@ -47,7 +48,7 @@ def value_and_grad(
                     inputs[i] = Value(_as_float(args[i]))
                 except TypeError:
                     raise TypeError(
-                        f"argument {i} of {_name(f)} must be a real number or a Value to be "
+                        f"argument {i} of {name_of(f)} must be a real number or a Value to be "
                         f"differentiated, got {type(args[i]).__name__}"
                     ) from None
         depth = getattr(_nesting, "depth", 0)
@@ -62,7 +63,7 @@ def value_and_grad(
         if has_aux:
             if not (isinstance(result, tuple) and len(result) == 2):
                 raise TypeError(
-                    f"with has_aux=True, {_name(f)} must return a pair (output, aux), "
+                    f"with has_aux=True, {name_of(f)} must return a pair (output, aux), "
                     f"got {type(result).__name__}"
                 )
             out, aux = result
@@ -71,7 +72,7 @@ def value_and_grad(
         if not isinstance(out, Value):
             raise TypeError(
                 f"gradient only defined for functions returning one Value (a scalar); "
-                f"{_name(f)} returned {type(out).__name__}"
+                f"{name_of(f)} returned {type(out).__name__}"
                 + (
                     " - for several outputs, take the gradient of each"
                     if isinstance(out, list | tuple)
@@ -105,7 +106,3 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -
         return (g, value_aux[1]) if has_aux else g
 
     return wrapped
-
-
-def _name(f) -> str:
-    return getattr(f, "__name__", type(f).__name__)

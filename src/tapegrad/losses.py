@@ -10,6 +10,7 @@ from __future__ import annotations
 import numbers
 import operator
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import valuemath as vm
@@ -125,9 +126,7 @@ def accuracy(outputs: Iterable, targets: Iterable, loss_name: str) -> float:
     class index. Outputs may be Values, numbers, rows of them, or a NumPy array."""
     import numpy as np
 
-    known = ["hinge", "mse", "bce", "softmax_ce"]
-    if loss_name not in known:
-        raise ValueError(f"accuracy: unknown loss {loss_name!r}: expected one of {known}")
+    spec = lookup(loss_name, who="accuracy")
     if not isinstance(outputs, np.ndarray):
         outputs = _plain(list(outputs))
     y = np.asarray(targets if isinstance(targets, np.ndarray) else list(targets))
@@ -135,34 +134,221 @@ def accuracy(outputs: Iterable, targets: Iterable, loss_name: str) -> float:
         raise ValueError(f"accuracy: {len(outputs)} outputs but {len(y)} targets")
     if len(y) == 0:
         raise ValueError("accuracy of no outputs")
-    if loss_name == "softmax_ce":
-        if isinstance(outputs, np.ndarray):
-            predicted = np.argmax(outputs, axis=1)
-        else:  # rows may differ in length
-            predicted = np.array([max(range(len(r)), key=r.__getitem__) for r in outputs])
-        hits = predicted == y
-    elif loss_name == "bce":
-        hits = (np.asarray(outputs) > 0) == (y > 0.5)
-    else:  # hinge, and mse as regression onto -1/+1 targets as in the lecture
-        hits = (np.asarray(outputs) > 0) == (y > 0)
-    return float(np.count_nonzero(hits)) / len(y)
+    return float(np.count_nonzero(spec.hits(outputs, y))) / len(y)
 
 
-LOSSES: dict[str, Callable] = {
-    "hinge": hinge,
-    "mse": mse,
-    "bce": bce_with_logits,
-    "softmax_ce": softmax_cross_entropy,
+# --- the loss table --------------------------------------------------------------------------
+#
+# Everything training, the CLI, checkpoints and `predict` need to know about a loss, in one
+# record per loss. Adding a loss is one entry in TABLE (plus its tests): fit, evaluate, predict,
+# the CLI's --loss choices and checkpoints read it from here. NumPy is imported inside the
+# functions that need it, so `import tapegrad.losses` stays pure Python.
+
+KINDS = ("binary", "classes", "regression")
+"""What a loss trains the outputs for: `binary` one output, class 1 where it is > 0;
+`classes` one output per class, the argmax wins; `regression` the outputs are the answer."""
+
+
+def _few(values: set) -> str:
+    shown = sorted(values)[:6]
+    return "{" + ", ".join(f"{v:g}" for v in shown) + (", ...}" if len(values) > 6 else "}")
+
+
+def _hinge_labels(y, values: set) -> list:
+    import numpy as np
+
+    if values <= {0, 1}:
+        return (2 * y.astype(np.intp) - 1).tolist()
+    if values <= {-1, 1}:
+        return y.astype(np.intp).tolist()
+    raise ValueError(f"hinge needs two classes labelled 0/1 or -1/+1, got {_few(values)}")
+
+
+def _bce_labels(y, values: set) -> list:
+    import numpy as np
+
+    if values <= {-1, 1} and -1 in values:
+        return ((y.astype(np.intp) + 1) // 2).tolist()
+    if np.all((y >= 0) & (y <= 1)):
+        return y.tolist()
+    raise ValueError(f"bce needs labels 0/1 (or probabilities in [0, 1]), got {_few(values)}")
+
+
+def _class_labels(y, values: set) -> list:
+    import numpy as np
+
+    if (y.dtype.kind == "f" and not np.all(y == np.round(y))) or np.any(y < 0):
+        raise ValueError(f"softmax_ce needs class indices 0, 1, 2, ..., got {_few(values)}")
+    return y.astype(np.intp).tolist()
+
+
+def _regression_labels(y, values: set) -> list:
+    import numpy as np
+
+    if y.dtype.kind in "biu" and values <= {0, 1}:  # the lecture's regression onto -1/+1
+        return (2 * y.astype(np.intp) - 1).tolist()
+    return y.astype(np.float64).tolist()
+
+
+def _sign_hits(outputs, y):
+    import numpy as np
+
+    return (np.asarray(outputs) > 0) == (y > 0)
+
+
+def _logit_hits(outputs, y):
+    import numpy as np
+
+    return (np.asarray(outputs) > 0) == (y > 0.5)
+
+
+def _argmax_hits(outputs, y):
+    import numpy as np
+
+    if isinstance(outputs, np.ndarray):
+        predicted = np.argmax(outputs, axis=1)
+    else:  # rows may differ in length
+        predicted = np.array([max(range(len(r)), key=r.__getitem__) for r in outputs])
+    return predicted == y
+
+
+def _always(targets) -> bool:
+    return True
+
+
+def _signs_only(targets) -> bool:
+    import numpy as np
+
+    return bool(np.isin(np.asarray(targets), (-1, 1)).all())
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """One loss as the rest of tapegrad uses it.
+
+    `name` is what `fit(loss=...)`, the CLI's --loss and checkpoints call it; `fn(output,
+    target)` the per-sample loss; `kind` one of KINDS (how many outputs it needs, how
+    predictions are read); `labels(y, values)` codes a 1-D array of finite labels (with its
+    distinct values) as `fn` takes them, or raises ValueError naming what is wrong; `hits(outputs,
+    y)` says which outputs predict their target; `graded(targets)` whether accuracy means
+    anything for these targets. `one_hot`: a compiled tape takes the target as a one-hot row
+    (a class index would pick an output by its value, which a tape cannot replay); `rows`:
+    targets may be rows of numbers (y of shape (n, k)); `default`: the CLI's choice for its kind.
+    """
+
+    name: str
+    fn: Callable[..., Value]
+    kind: str
+    labels: Callable[..., list]
+    hits: Callable
+    graded: Callable[..., bool] = _always
+    one_hot: bool = False
+    rows: bool = False
+    default: bool = False
+
+    def n_outputs(self, n_classes: int | None) -> int:
+        """The outputs a model trained with this loss needs for `n_classes` classes."""
+        return max(n_classes or 0, 2) if self.kind == "classes" else 1
+
+    def check_outputs(self, k: int, targets: list) -> None:
+        """ValueError unless a model with `k` outputs fits these (coded) targets."""
+        if self.kind == "binary" and k != 1:
+            raise ValueError(f"{self.name} needs a model with 1 output, this one has {k}")
+        if self.kind == "classes":
+            top = max(targets)
+            if k < 2 or top >= k:
+                raise ValueError(
+                    f"{self.name} needs one output per class: the labels go up to {top}, "
+                    f"the model has {k} output(s)"
+                )
+        if self.kind == "regression":
+            want = len(targets[0]) if isinstance(targets[0], list) else 1
+            if want != k:
+                raise ValueError(
+                    f"{self.name} targets have {want} value(s) per row, the model has {k}"
+                )
+
+    def predict(self, out):
+        """Predictions from an array of outputs ((n,) or (n, k)): class 1 where > 0 (binary),
+        the argmax class (classes), or the outputs themselves (regression)."""
+        import numpy as np
+
+        if self.kind == "binary":
+            return (out > 0).astype(np.intp)
+        if self.kind == "classes":
+            return np.argmax(out, axis=1).astype(np.intp)
+        return out
+
+    def example_target(self, k: int) -> float | list[float]:
+        """A target to record a compiled tape with, for a model with `k` outputs."""
+        return [1.0] + [0.0] * (k - 1) if self.one_hot or k > 1 else 1.0
+
+    def tape_targets(self, targets, k: int):
+        """Coded targets as the array a compiled tape takes (one-hot rows where `one_hot`)."""
+        import numpy as np
+
+        if self.one_hot:
+            return np.eye(k)[np.asarray(targets, dtype=np.intp)]
+        return np.asarray(targets, dtype=np.float64)
+
+
+TABLE: dict[str, LossSpec] = {
+    spec.name: spec
+    for spec in (
+        LossSpec("hinge", hinge, "binary", _hinge_labels, _sign_hits, default=True),
+        LossSpec(
+            "mse",
+            mse,
+            "regression",
+            _regression_labels,
+            _sign_hits,  # as regression onto -1/+1 targets, as in the lecture
+            graded=_signs_only,
+            rows=True,
+            default=True,
+        ),
+        LossSpec("bce", bce_with_logits, "binary", _bce_labels, _logit_hits),
+        LossSpec(
+            "softmax_ce",
+            softmax_cross_entropy,
+            "classes",
+            _class_labels,
+            _argmax_hits,
+            one_hot=True,
+            default=True,
+        ),
+    )
 }
+"""Every loss by name: the one place a loss is registered."""
+
+LOSSES: dict[str, Callable] = {name: spec.fn for name, spec in TABLE.items()}
 """Per-sample loss by the name the CLI and `accuracy` use."""
 
+
+def lookup(name: str, who: str = "") -> LossSpec:
+    """The table's record for `name`; ValueError listing the known names otherwise."""
+    if isinstance(name, str) and name in TABLE:
+        return TABLE[name]
+    prefix = f"{who}: " if who else ""
+    raise ValueError(f"{prefix}unknown loss {name!r}: expected one of {', '.join(TABLE)}")
+
+
+def default_loss(kind: str) -> str:
+    """The loss the CLI picks for a task of this kind (one of KINDS)."""
+    return next(name for name, spec in TABLE.items() if spec.kind == kind and spec.default)
+
+
 __all__ = [
+    "KINDS",
     "LOSSES",
+    "TABLE",
+    "LossSpec",
     "accuracy",
     "bce_with_logits",
+    "default_loss",
     "hinge",
     "l2",
     "logsumexp",
+    "lookup",
     "mean",
     "mse",
     "softmax_cross_entropy",

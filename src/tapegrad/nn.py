@@ -18,6 +18,7 @@ import random
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from ._helpers import positive_int, some
 from .engine import Value, scope
 
 if TYPE_CHECKING:
@@ -39,12 +40,6 @@ def _check_act(act) -> str:
         allowed = ", ".join(repr(a) for a in ACTIVATIONS)
         raise ValueError(f"unknown activation {act!r}: expected one of {allowed}")
     return act
-
-
-def _check_count(name: str, n) -> int:
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"{name} must be a positive integer, got {n!r}")
-    return int(n)
 
 
 def _make_rng(rng, seed):
@@ -110,9 +105,9 @@ class Module:
         if missing or unexpected:
             parts = [f"expected {len(names)} parameters, got {len(state_dict)}"]
             if missing:
-                parts.append(f"missing {_some(missing)}")
+                parts.append(f"missing {some(missing)}")
             if unexpected:
-                parts.append(f"unexpected {_some(unexpected)}")
+                parts.append(f"unexpected {some(unexpected)}")
             raise ValueError("state_dict does not match the model: " + "; ".join(parts))
         values = []
         for name in names:
@@ -133,11 +128,6 @@ class Module:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
-
-
-def _some(names: list[str], limit: int = 5) -> str:
-    shown = ", ".join(repr(n) for n in names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _collect(obj, prefix: str, out: list, seen: set) -> None:
@@ -164,7 +154,7 @@ class Neuron(Module):
     """One neuron: act(w . x + b), with weights drawn uniform in [-1, 1] and bias 0."""
 
     def __init__(self, nin: int, act: str = "relu", *, rng=None, seed=None) -> None:
-        nin = _check_count("nin", nin)
+        nin = positive_int("nin", nin)
         self._act = ACTIVATIONS[_check_act(act)]
         r = _make_rng(rng, seed)
         self.w = [Value(r.uniform(-1, 1)) for _ in range(nin)]
@@ -190,8 +180,8 @@ class Layer(Module):
     """`nout` neurons reading the same inputs. One output gives a Value, more give a list."""
 
     def __init__(self, nin: int, nout: int, act: str = "relu", *, rng=None, seed=None) -> None:
-        nin = _check_count("nin", nin)
-        nout = _check_count("nout", nout)
+        nin = positive_int("nin", nin)
+        nout = positive_int("nout", nout)
         _check_act(act)
         r = _make_rng(rng, seed)
         self.neurons = []
@@ -233,10 +223,10 @@ class MLP(Module):
     """
 
     def __init__(self, nin: int, nouts, act: str = "relu", *, rng=None, seed=None) -> None:
-        nin = _check_count("nin", nin)
+        nin = positive_int("nin", nin)
         if isinstance(nouts, str) or not isinstance(nouts, list | tuple) or not nouts:
             raise ValueError(f"nouts must be a non-empty list of layer sizes, got {nouts!r}")
-        nouts = [_check_count(f"nouts[{i}]", n) for i, n in enumerate(nouts)]
+        nouts = [positive_int(f"nouts[{i}]", n) for i, n in enumerate(nouts)]
         _check_act(act)
         r = _make_rng(rng, seed)
         sizes = [nin, *nouts]

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from ._helpers import positive_int
 from .engine import Value
 
 Schedule = Callable[[int], float]
@@ -30,12 +31,6 @@ def _check_number(name: str, x, *, low: float = 0.0, below: float | None = None)
         bound = f"in [{low}, {below})" if below is not None else f">= {low}"
         raise ValueError(f"{name} must be {bound}, got {x!r}")
     return float(x)
-
-
-def _check_steps(name: str, n) -> int:
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"{name} must be a positive integer, got {n!r}")
-    return int(n)
 
 
 class _Schedule:
@@ -64,7 +59,7 @@ class _FromTo(_Schedule):
     def __init__(self, start: float, end: float, steps: int) -> None:
         self.start = _check_number("start", start)
         self.end = _check_number("end", end)
-        self.steps = _check_steps("steps", steps)
+        self.steps = positive_int("steps", steps)
 
     def __call__(self, k: int) -> float:
         return self.end if k >= self.steps else self.at(k)
@@ -100,7 +95,7 @@ class step_decay(_Schedule):
 
     def __init__(self, start: float, step_size: int, gamma: float = 0.1) -> None:
         self.start = _check_number("start", start)
-        self.step_size = _check_steps("step_size", step_size)
+        self.step_size = positive_int("step_size", step_size)
         self.gamma = _check_number("gamma", gamma)
 
     def __call__(self, k: int) -> float:

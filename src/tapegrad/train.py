@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from . import losses as L
+from ._helpers import positive_int
 from .data import _random_state
 from .engine import Value, no_grad
 
@@ -99,60 +100,29 @@ def _json_safe(v):
 # --- labels ----------------------------------------------------------------------------------
 
 
-def _check_loss(loss: str) -> str:
-    if not isinstance(loss, str) or loss not in L.LOSSES:
-        raise ValueError(f"unknown loss {loss!r}: expected one of {', '.join(L.LOSSES)}")
-    return loss
-
-
 def prepare_targets(y: npt.ArrayLike, loss: str) -> list:
     """Labels as the loss wants them, as Python numbers: hinge takes -1/+1 (0/1 labels are
     mapped 0 -> -1), bce 0/1 (-1/+1 mapped back), softmax_ce class indices, mse numbers
-    (int 0/1 labels mapped to -1/+1, the lecture's regression targets) or rows of numbers."""
-    _check_loss(loss)
+    (int 0/1 labels mapped to -1/+1, the lecture's regression targets) or rows of numbers.
+    Each loss's coding is its `labels` in the loss table (`tapegrad.losses.TABLE`)."""
+    spec = L.lookup(loss)
     y = np.asarray(y)
     if y.ndim == 0 or y.size == 0:
         raise ValueError(f"y must be a non-empty array of labels, got {y!r}")
     if y.dtype.kind not in "biuf":
         raise ValueError(f"labels must be numbers, got dtype {y.dtype}")
-    if y.ndim == 2 and loss == "mse":
+    if y.ndim == 2 and spec.rows:
         return y.astype(np.float64).tolist()
     if y.ndim != 1:
         raise ValueError(f"y must be one label per row (shape (n,)), got shape {y.shape}")
     if not np.all(np.isfinite(y)):
         raise ValueError("labels must be finite")
-    values = set(np.unique(y).tolist())
-    if loss == "hinge":
-        if values <= {0, 1}:
-            return (2 * y.astype(np.intp) - 1).tolist()
-        if values <= {-1, 1}:
-            return y.astype(np.intp).tolist()
-        raise ValueError(f"hinge needs two classes labelled 0/1 or -1/+1, got {_few(values)}")
-    if loss == "bce":
-        if values <= {-1, 1} and -1 in values:
-            return ((y.astype(np.intp) + 1) // 2).tolist()
-        if np.all((y >= 0) & (y <= 1)):
-            return y.tolist()
-        raise ValueError(f"bce needs labels 0/1 (or probabilities in [0, 1]), got {_few(values)}")
-    if loss == "softmax_ce":
-        if (y.dtype.kind == "f" and not np.all(y == np.round(y))) or np.any(y < 0):
-            raise ValueError(f"softmax_ce needs class indices 0, 1, 2, ..., got {_few(values)}")
-        return y.astype(np.intp).tolist()
-    if y.dtype.kind in "biu" and values <= {0, 1}:
-        return (2 * y.astype(np.intp) - 1).tolist()
-    return y.astype(np.float64).tolist()
+    return spec.labels(y, set(np.unique(y).tolist()))
 
 
-def _few(values: set) -> str:
-    shown = sorted(values)[:6]
-    return "{" + ", ".join(f"{v:g}" for v in shown) + (", ...}" if len(values) > 6 else "}")
-
-
-def _accuracy(outputs, targets, loss: str) -> float | None:
-    # mse has an accuracy only as the lecture's regression onto -1/+1 targets.
-    if loss == "mse" and not np.isin(np.asarray(targets), (-1, 1)).all():
-        return None
-    return L.accuracy(outputs, targets, loss)
+def _accuracy(outputs, targets, spec: L.LossSpec) -> float | None:
+    # None where the loss has no notion of it (mse onto targets other than -1/+1).
+    return L.accuracy(outputs, targets, spec.name) if spec.graded(targets) else None
 
 
 # --- checks ----------------------------------------------------------------------------------
@@ -168,24 +138,19 @@ def _rows(X, model, what: str = "X") -> list[list[float]]:
     return X.tolist()
 
 
-def _check_outputs(model, loss: str, targets: list) -> None:
+def _check_outputs(model, spec: L.LossSpec, targets: list) -> None:
     nouts = getattr(model, "nouts", None)
-    if not nouts:
-        return
-    k = nouts[-1]
-    if loss in ("hinge", "bce") and k != 1:
-        raise ValueError(f"{loss} needs a model with 1 output, this one has {k}")
-    if loss == "softmax_ce":
-        top = max(targets)
-        if k < 2 or top >= k:
-            raise ValueError(
-                f"softmax_ce needs one output per class: the labels go up to {top}, "
-                f"the model has {k} output(s)"
-            )
-    if loss == "mse":
-        want = len(targets[0]) if isinstance(targets[0], list) else 1
-        if want != k:
-            raise ValueError(f"mse targets have {want} value(s) per row, the model has {k}")
+    if nouts:
+        spec.check_outputs(nouts[-1], targets)
+
+
+def _labelled(model, X, y, spec: L.LossSpec) -> tuple[list, list]:
+    """Rows and coded targets, checked against each other and against the model."""
+    rows, targets = _rows(X, model), prepare_targets(y, spec.name)
+    if len(rows) != len(targets):
+        raise ValueError(f"X has {len(rows)} rows but y has {len(targets)} labels")
+    _check_outputs(model, spec, targets)
+    return rows, targets
 
 
 # --- one step: the loss and its gradients ----------------------------------------------------
@@ -204,14 +169,14 @@ def loss_and_grad(model: _Model, loss: str, l2: float = 0.0, compile: bool = Fal
     one sample's graph is recorded once as a tape (`tapegrad.compile`) and replayed over each
     batch with NumPy: the same numbers to rounding, hundreds of times faster.
     """
+    spec = L.lookup(loss)
     if compile:
-        return _CompiledStep(model, loss, l2).step
-    loss_fn = L.LOSSES[_check_loss(loss)]
+        return _CompiledStep(model, spec, l2).step
     params = model.parameters()
 
     def step(rows: Sequence[Sequence[float]], targets: Sequence) -> tuple[float, list]:
         outputs = [model(row) for row in rows]
-        total = L.mean([loss_fn(out, t) for out, t in zip(outputs, targets, strict=True)])
+        total = L.mean([spec.fn(out, t) for out, t in zip(outputs, targets, strict=True)])
         if l2:
             total = total + L.l2(params, l2)
         for p in params:
@@ -226,39 +191,34 @@ class _CompiledStep:
     """Training and evaluation through tapes recorded once (per input width) and replayed over
     every batch: `step` is `loss_and_grad`'s function, `evaluate` the mean loss and outputs."""
 
-    def __init__(self, model, loss: str, l2: float) -> None:
-        self.model, self.loss_fn, self.l2 = model, L.LOSSES[_check_loss(loss)], l2
+    def __init__(self, model, spec: L.LossSpec, l2: float) -> None:
+        self.model, self.spec, self.l2 = model, spec, l2
         self.params = model.parameters()
         nouts = getattr(model, "nouts", None)
         self.k = nouts[-1] if nouts else 1
-        # A class index would pick a logit by its value, which a tape cannot replay: softmax
-        # cross-entropy takes the target as a one-hot row instead (the same number, see losses).
-        self.one_hot = loss == "softmax_ce"
-        vector = self.one_hot or (loss == "mse" and self.k > 1)
-        self.example_target = [1.0] + [0.0] * (self.k - 1) if vector else 1.0
         self.tapes: dict[tuple, object] = {}
-        self.sync = lambda: None  # writes array-held weights back to the Values (trainer)
 
-    def _tape(self, n_in: int, penalty: bool):
+    def tape(self, n_in: int, penalty: bool):
+        """The tape for rows of `n_in` features (with the L2 penalty or without), recorded on
+        first use: `(X, T) -> (per-sample objective, outputs)`."""
         key = (n_in, penalty)
         if key not in self.tapes:
             from .tape import compile as record
 
             def per_sample(x, t):
                 out = self.model(x)
-                value = self.loss_fn(out, t)
+                value = self.spec.fn(out, t)
                 if penalty:  # the same for every sample: the tape computes it once per batch
                     value = value + L.l2(self.params, self.l2)
                 return value, out
 
-            self.tapes[key] = record(per_sample, [0.0] * n_in, self.example_target, has_aux=True)
+            example = self.spec.example_target(self.k)
+            self.tapes[key] = record(per_sample, [0.0] * n_in, example, has_aux=True)
         return self.tapes[key]
 
-    def _arrays(self, rows, targets) -> tuple[np.ndarray, np.ndarray]:
-        X = np.asarray(rows, dtype=np.float64)
-        if self.one_hot:
-            return X, np.eye(self.k)[np.asarray(targets, dtype=np.intp)]
-        return X, np.asarray(targets, dtype=np.float64)
+    def arrays(self, rows, targets) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and coded targets as the arrays the tape takes."""
+        return np.asarray(rows, dtype=np.float64), self.spec.tape_targets(targets, self.k)
 
     def step(
         self,
@@ -268,68 +228,106 @@ class _CompiledStep:
     ) -> tuple[float, list]:
         """`loss_and_grad`'s step on the tape (`arrays`: rows and targets already as arrays,
         and the outputs returned as one)."""
-        X, T = (rows, targets) if arrays else self._arrays(rows, targets)
+        X, T = (rows, targets) if arrays else self.arrays(rows, targets)
         for p in self.params:
             p.grad = 0.0
-        objective, outputs = self._tape(X.shape[1], bool(self.l2)).backward(X, T)
+        objective, outputs = self.tape(X.shape[1], bool(self.l2)).backward(X, T)
         return float(np.mean(objective)), outputs if arrays else outputs.tolist()
 
-    def trainer(self, optimizer: _Stepper, rows: list, targets: list) -> Callable:
-        """`batch -> (objective, outputs)` for batches of `rows`/`targets` given as a list of
-        row indices (or a slice), taking the optimizer's step too.
+    def evaluate(self, rows: Sequence[Sequence[float]], targets: Sequence) -> tuple[float, list]:
+        X, T = self.arrays(rows, targets)
+        losses, outputs = self.tape(X.shape[1], False)(X, T)
+        return float(np.mean(losses)), outputs.tolist()
 
-        With one of tapegrad's optimizers, the weights stay in one array between steps: the
-        tape reads them from it and `optimizer.update` writes them, touching no Value until
-        `sync()` (fit calls it before evaluating and at the end). Else `.grad` and `step()`.
-        """
+
+# --- the steps fit takes ---------------------------------------------------------------------
+#
+# A trainer is what `fit` calls once per batch: `trainer(batch) -> (objective, outputs)` runs
+# the batch (None: every row, in order; else an array of row indices), leaves the gradients and
+# takes the optimizer's step. `evaluate(rows, targets)` measures the model as it stands, and
+# `sync()` makes the model's Values hold the trained weights (fit calls it at the end).
+
+
+class _EagerTrainer:
+    """Steps on the eager Value graph, as micrograd takes them."""
+
+    def __init__(self, model, spec: L.LossSpec, l2: float, optimizer, rows, targets) -> None:
+        self.model, self.spec, self.optimizer = model, spec, optimizer
+        self.rows, self.targets = rows, targets
+        self.grads = loss_and_grad(model, spec.name, l2)
+
+    def __call__(self, batch) -> tuple[float, list]:
+        if batch is None:
+            out = self.grads(self.rows, self.targets)
+        else:
+            out = self.grads([self.rows[i] for i in batch], [self.targets[i] for i in batch])
+        self.optimizer.step()
+        return out
+
+    def evaluate(self, rows: list, targets: list) -> dict:
+        return _evaluate_rows(self.model, rows, targets, self.spec)
+
+    def sync(self) -> None:
+        """Nothing to do: the weights live in the Values."""
+
+
+class _TapeTrainer:
+    """Steps on a compiled tape. With one of tapegrad's optimizers the weights stay in one
+    array between steps: the tape reads them from it and `optimizer.update` writes them,
+    touching no Value until `sync()`. Any other optimizer goes through `.grad` and `step()`."""
+
+    def __init__(self, model, spec: L.LossSpec, l2: float, optimizer, rows, targets) -> None:
         from .optim import Optimizer
 
-        X_all, T_all = self._arrays(rows, targets)
-        if not isinstance(optimizer, Optimizer):
+        self.model, self.spec, self.optimizer = model, spec, optimizer
+        self.compiled = _CompiledStep(model, spec, l2)
+        self.X, self.T = self.compiled.arrays(rows, targets)
+        self.on_arrays = isinstance(optimizer, Optimizer)
+        if self.on_arrays:
+            self.params = optimizer.params
+            self.position = {id(p): i for i, p in enumerate(self.params)}
+            self.w = np.fromiter((p.data for p in self.params), np.float64, len(self.params))
+            self.g = np.zeros_like(self.w)
+            self.where: dict[int, np.ndarray | None] = {}
 
-            def via_values(batch):
-                every = slice(None) if batch is None else batch
-                out = self.step(X_all[every], T_all[every], arrays=True)
-                optimizer.step()
-                return out
+    def __call__(self, batch) -> tuple[float, list]:
+        X, T = (self.X, self.T) if batch is None else (self.X[batch], self.T[batch])
+        if not self.on_arrays:
+            return self._via_values(X, T)
+        tape = self.compiled.tape(X.shape[1], bool(self.compiled.l2))
+        where = self._positions(tape)
+        if where is None:  # the optimizer does not hold every weight: go through Values
+            self.sync()
+            out = self._via_values(X, T)
+            self.w[:] = [p.data for p in self.params]
+            return out
+        (objective, outputs), grad = tape.value_and_grad(X, T, params=self.w[where])
+        self.g[:] = 0.0
+        self.g[where] = grad
+        self.optimizer.update(self.w, self.g)
+        return float(np.mean(objective)), outputs
 
-            return via_values
-        params = optimizer.params
-        position = {id(p): i for i, p in enumerate(params)}
-        w = np.fromiter((p.data for p in params), np.float64, count=len(params))
-        g = np.zeros_like(w)
-        cache: dict[int, np.ndarray | None] = {}
+    def _via_values(self, X, T) -> tuple[float, list]:
+        out = self.compiled.step(X, T, arrays=True)
+        self.optimizer.step()
+        return out
 
-        def on_arrays(batch):
-            X, T = (X_all, T_all) if batch is None else (X_all[batch], T_all[batch])
-            tape = self._tape(X.shape[1], bool(self.l2))
-            if id(tape) not in cache:  # where each tape parameter sits in the optimizer's list
-                ids = [position.get(id(p)) for p in tape.parameters]
-                cache[id(tape)] = None if None in ids else np.array(ids, dtype=np.intp)
-            where = cache[id(tape)]
-            if where is None:  # the optimizer does not hold every weight: go through Values
-                self.sync()
-                out = self.step(X, T, arrays=True)
-                optimizer.step()
-                w[:] = [p.data for p in params]
-                return out
-            (objective, outputs), grad = tape.value_and_grad(X, T, params=w[where])
-            g[:] = 0.0
-            g[where] = grad
-            optimizer.update(w, g)
-            return float(np.mean(objective)), outputs
+    def _positions(self, tape) -> np.ndarray | None:
+        # Where each tape parameter sits in the optimizer's list (None: not all of them do).
+        if id(tape) not in self.where:
+            ids = [self.position.get(id(p)) for p in tape.parameters]
+            self.where[id(tape)] = None if None in ids else np.array(ids, dtype=np.intp)
+        return self.where[id(tape)]
 
-        def sync() -> None:
-            for p, v, d in zip(params, w.tolist(), g.tolist(), strict=True):
+    def evaluate(self, rows: list, targets: list) -> dict:
+        self.sync()
+        return _evaluate_rows(self.model, rows, targets, self.spec, self.compiled)
+
+    def sync(self) -> None:
+        """Write the array-held weights and gradients back to the Values."""
+        if self.on_arrays:
+            for p, v, d in zip(self.params, self.w.tolist(), self.g.tolist(), strict=True):
                 p.data, p.grad = v, d
-
-        self.sync = sync
-        return on_arrays
-
-    def evaluate(self, rows: Sequence[Sequence[float]], targets: Sequence) -> tuple[float, list]:
-        X, T = self._arrays(rows, targets)
-        losses, outputs = self._tape(X.shape[1], False)(X, T)
-        return float(np.mean(losses)), outputs.tolist()
 
 
 # --- the loop --------------------------------------------------------------------------------
@@ -341,12 +339,61 @@ def _default_optimizer(model):
     return Adam(model.parameters(), lr=0.01)
 
 
-def _count_arg(name: str, v) -> int | None:
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"{name} must be a positive int, got {v!r}")
-    return v
+@dataclass
+class _Run:
+    """fit's arguments, checked: the data as rows and coded targets, the run's length."""
+
+    spec: L.LossSpec
+    rows: list
+    targets: list
+    steps: int | None
+    epochs: int | None
+    batch_size: int | None
+    eval_every: int
+    validation: tuple[list, list] | None
+
+    @property
+    def total(self) -> int:
+        return self.steps or self.epochs
+
+    def batches(self, rs: np.random.RandomState):
+        """Per step (or epoch), the batches it takes: [None] for every row in order."""
+        n = len(self.rows)
+        full = self.batch_size is None or self.batch_size >= n
+        if self.steps:
+            for _ in range(self.steps):
+                yield [None if full else rs.permutation(n)[: self.batch_size]]
+            return
+        for _ in range(self.epochs):
+            if full:
+                yield [None]
+            else:
+                order = rs.permutation(n)
+                yield [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
+
+
+def _check_run(model, X, y, loss, steps, epochs, batch_size, l2, validation, eval_every) -> _Run:
+    """fit's argument checks, in the order their errors are reported."""
+    spec = L.lookup(loss)
+    if steps is not None and epochs is not None:
+        raise ValueError("give steps or epochs, not both")
+    steps = None if steps is None else positive_int("steps", steps)
+    epochs = None if epochs is None else positive_int("epochs", epochs)
+    if steps is None and epochs is None:
+        steps = DEFAULT_STEPS
+    batch_size = None if batch_size is None else positive_int("batch_size", batch_size)
+    eval_every = positive_int("eval_every", eval_every)
+    if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not 0 <= l2 < math.inf:
+        raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
+    rows, targets = _labelled(model, X, y, spec)
+    val = None
+    if validation is not None:
+        if not (isinstance(validation, tuple | list) and len(validation) == 2):
+            raise ValueError("validation must be a pair (X_val, y_val)")
+        val = (_rows(validation[0], model, "validation X"), prepare_targets(validation[1], loss))
+        if len(val[0]) != len(val[1]):
+            raise ValueError(f"validation X has {len(val[0])} rows but {len(val[1])} labels")
+    return _Run(spec, rows, targets, steps, epochs, batch_size, eval_every, val)
 
 
 def fit(
@@ -365,111 +412,98 @@ def fit(
     compile: bool = False,
     eval_every: int = 1,
 ) -> History:
-    """Train `model` on rows `X` with labels `y`; returns the History.
+    """Train `model` on rows `X` with labels `y` and return what each step measured.
 
-    `loss` names a per-sample loss in `tapegrad.losses.LOSSES` (labels are converted to what it
-    takes, see `prepare_targets`); `optimizer` defaults to Adam(lr=0.01). Give `steps` (one
-    batch each, recorded per step; the default, 100) or `epochs` (every row once per epoch, in
-    shuffled batches, recorded per epoch). `batch_size=None` is the full batch; otherwise each
-    step draws a random batch (seeded by `seed`). `l2` adds alpha * sum(p*p). `validation` is
-    (X_val, y_val), evaluated under no_grad every `eval_every` steps (or epochs) and at the end;
-    the entries in between are None. A tqdm bar shows loss and accuracy unless
-    `progress=False`. `compile=True` records one sample's graph once and replays it over every
-    batch with NumPy (`tapegrad.compile`): the same history to rounding, far faster; Python
-    control flow inside the model is frozen at recording.
+    One step is micrograd's: the batch's mean per-sample loss plus an L2 penalty, zeroed
+    gradients, `backward()`, and the optimizer's step.
+
+    Args:
+      model: an MLP (or any callable on one row that lists its `parameters()`).
+      X: rows of features, shape (n, model.nin).
+      y: one label per row, coded as `loss` wants it (0/1 labels become -1/+1 for hinge, see
+        `prepare_targets`); for mse also rows of numbers.
+      loss: a name in the loss table `tapegrad.losses.TABLE`: "hinge", "mse", "bce" or
+        "softmax_ce".
+      optimizer: anything with a `step()`; default Adam(lr=0.01).
+      steps: how many batches to take, one History entry each (default 100).
+      epochs: instead of `steps`: passes over every row in shuffled batches, one entry each.
+      batch_size: rows per batch; None is the full batch, in order. Random batches are drawn
+        with `seed`.
+      seed: an int or a NumPy RandomState for the batches.
+      l2: adds l2 * sum(p * p) over the parameters to the objective.
+      progress: show a tqdm bar with loss and accuracy.
+      validation: (X_val, y_val), evaluated under no_grad every `eval_every` steps (or epochs)
+        and at the end; the entries in between are None.
+      compile: record one sample's graph once and replay it over every batch with NumPy
+        (`tapegrad.compile`): the same history to rounding, far faster; Python control flow
+        inside the model is frozen at recording.
+      eval_every: how often to evaluate `validation`.
+
+    Returns:
+      A History: per step (or epoch) the objective and accuracy measured before the update,
+      the learning rate, and the validation loss and accuracy measured after it.
+
+    Example:
+      >>> from tapegrad.nn import MLP
+      >>> from tapegrad.optim import SGD
+      >>> X, y = [[0.0, 1.0], [1.0, 0.0], [0.0, -1.0], [-1.0, 0.0]], [1, 1, 0, 0]
+      >>> model = MLP(2, [4, 1], seed=0)
+      >>> history = fit(model, X, y, optimizer=SGD(model, lr=0.1), steps=20, progress=False)
+      >>> len(history), history.unit
+      (20, 'step')
+      >>> history.loss[-1] < history.loss[0]
+      True
     """
-    _check_loss(loss)
-    if steps is not None and epochs is not None:
-        raise ValueError("give steps or epochs, not both")
-    steps, epochs = _count_arg("steps", steps), _count_arg("epochs", epochs)
-    if steps is None and epochs is None:
-        steps = DEFAULT_STEPS
-    batch_size = _count_arg("batch_size", batch_size)
-    eval_every = _count_arg("eval_every", eval_every)
-    if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not 0 <= l2 < math.inf:
-        raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
-    rows = _rows(X, model)
-    targets = prepare_targets(y, loss)
-    if len(targets) != len(rows):
-        raise ValueError(f"X has {len(rows)} rows but y has {len(targets)} labels")
-    _check_outputs(model, loss, targets)
-    val = None
-    if validation is not None:
-        if not (isinstance(validation, tuple | list) and len(validation) == 2):
-            raise ValueError("validation must be a pair (X_val, y_val)")
-        val = (_rows(validation[0], model, "validation X"), prepare_targets(validation[1], loss))
-        if len(val[0]) != len(val[1]):
-            raise ValueError(f"validation X has {len(val[0])} rows but {len(val[1])} labels")
+    run = _check_run(model, X, y, loss, steps, epochs, batch_size, l2, validation, eval_every)
     if optimizer is None:
         optimizer = _default_optimizer(model)
-
-    if compile:
-        compiled = _CompiledStep(model, loss, l2)
-        step = compiled.trainer(optimizer, rows, targets)
-    else:
-        compiled, grads = None, loss_and_grad(model, loss, l2)
-
-        def step(batch):
-            if batch is None:
-                value, outs = grads(rows, targets)
-            else:
-                value, outs = grads([rows[i] for i in batch], [targets[i] for i in batch])
-            optimizer.step()
-            return value, outs
-
-    rs = _random_state(seed)
-    n = len(rows)
-    target_array = np.asarray(targets)
-    full = batch_size is None or batch_size >= n
-    history = History(unit="step" if steps else "epoch")
+    make = _TapeTrainer if compile else _EagerTrainer
+    trainer = make(model, run.spec, l2, optimizer, run.rows, run.targets)
+    history = History(unit="step" if run.steps else "epoch")
     start = time.perf_counter()
-
-    def batches():
-        if steps:
-            for _ in range(steps):
-                yield [None if full else rs.permutation(n)[:batch_size]]
-        else:
-            for _ in range(epochs):
-                if full:
-                    yield [None]  # every row, in order
-                else:
-                    order = rs.permutation(n)
-                    yield [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
     from tqdm.std import tqdm  # a text bar: works in terminals and notebooks alike
 
-    with tqdm(total=steps or epochs, disable=not progress, unit=history.unit) as bar:
-        for group in batches():
-            values, outs = [], []
+    target_array = np.asarray(run.targets)
+    with tqdm(total=run.total, disable=not progress, unit=history.unit) as bar:
+        for group in run.batches(_random_state(seed)):
+            values, outs, lr = [], [], math.nan
             for batch in group:
                 lr = _current_lr(optimizer)
-                value, batch_out = step(batch)
+                value, batch_out = trainer(batch)
                 values.append(value)
                 outs.append(np.asarray(batch_out, dtype=np.float64))
-            if group[0] is None:  # the full batch, in order
-                out_all, seen = outs[0], target_array
-            else:
-                out_all, seen = np.concatenate(outs), target_array[np.concatenate(group)]
-            history.loss.append(_weighted_mean(values, group))
-            history.accuracy.append(_accuracy(out_all, seen, loss))
-            history.lr.append(lr)
-            if val is not None:
-                last = len(history) == (steps or epochs)
-                if last or (len(history) - 1) % eval_every == 0:
-                    if compiled is not None:
-                        compiled.sync()
-                    v = _evaluate_rows(model, val[0], val[1], loss, compiled)
-                else:
-                    v = {"loss": None, "accuracy": None}
-                history.val_loss.append(v["loss"])
-                history.val_accuracy.append(v["accuracy"])
+            _record(history, run, group, values, outs, target_array, lr)
+            if run.validation is not None:
+                _record_validation(history, run, trainer)
             if progress:
                 bar.set_postfix(_postfix(history), refresh=False)
                 bar.update()
-    if compiled is not None:
-        compiled.sync()
+    trainer.sync()
     history.seconds = time.perf_counter() - start
     return history
+
+
+def _record(history: History, run: _Run, group, values, outs, target_array, lr: float) -> None:
+    """One History entry: the objective and accuracy of the step's (or epoch's) batches."""
+    if group[0] is None:  # the full batch, in order
+        out_all, seen = outs[0], target_array
+    else:
+        out_all, seen = np.concatenate(outs), target_array[np.concatenate(group)]
+    history.loss.append(_weighted_mean(values, group))
+    history.accuracy.append(_accuracy(out_all, seen, run.spec))
+    history.lr.append(lr)
+
+
+def _record_validation(history: History, run: _Run, trainer) -> None:
+    # Measured every `eval_every` entries, starting with the first, and at the last.
+    last = len(history) == run.total
+    if last or (len(history) - 1) % run.eval_every == 0:
+        v = trainer.evaluate(*run.validation)
+    else:
+        v = {"loss": None, "accuracy": None}
+    history.val_loss.append(v["loss"])
+    history.val_accuracy.append(v["accuracy"])
 
 
 def _weighted_mean(values: list[float], group: list) -> float:
@@ -526,25 +560,19 @@ def predict(
 ) -> np.ndarray:
     """Predictions for every row, read the way `loss` trains the outputs: hinge and bce give
     class 1 where the output is > 0, else 0; softmax_ce the argmax class; mse the raw
-    outputs. Evaluated under no_grad (or on a compiled tape)."""
-    _check_loss(loss)
-    out = outputs(model, X, compile=compile)
-    if loss in ("hinge", "bce"):
-        return (out > 0).astype(np.intp)
-    if loss == "softmax_ce":
-        return np.argmax(out, axis=1).astype(np.intp)
-    return out
+    outputs (the loss table's `predict`). Evaluated under no_grad (or on a compiled tape)."""
+    spec = L.lookup(loss)
+    return spec.predict(outputs(model, X, compile=compile))
 
 
-def _evaluate_rows(model, rows: list, targets: list, loss: str, compiled=None) -> dict:
+def _evaluate_rows(model, rows: list, targets: list, spec: L.LossSpec, compiled=None) -> dict:
     if compiled is not None:
         value, outs = compiled.evaluate(rows, targets)
-        return {"loss": value, "accuracy": _accuracy(outs, targets, loss)}
-    loss_fn = L.LOSSES[loss]
+        return {"loss": value, "accuracy": _accuracy(outs, targets, spec)}
     with no_grad():
         outs = [model(row) for row in rows]
-        value = L.mean([loss_fn(o, t) for o, t in zip(outs, targets, strict=True)]).data
-    return {"loss": value, "accuracy": _accuracy([_data(o) for o in outs], targets, loss)}
+        value = L.mean([spec.fn(o, t) for o, t in zip(outs, targets, strict=True)]).data
+    return {"loss": value, "accuracy": _accuracy([_data(o) for o in outs], targets, spec)}
 
 
 def evaluate(
@@ -552,9 +580,7 @@ def evaluate(
 ) -> dict:
     """{"loss": mean per-sample loss (no penalty), "accuracy": fraction right, or None for
     regression} on (X, y), under no_grad (or, with `compile`, on a replayed tape)."""
-    rows, targets = _rows(X, model), prepare_targets(y, loss)
-    if len(rows) != len(targets):
-        raise ValueError(f"X has {len(rows)} rows but y has {len(targets)} labels")
-    _check_outputs(model, loss, targets)
-    compiled = _CompiledStep(model, loss, 0.0) if compile else None
-    return _evaluate_rows(model, rows, targets, loss, compiled)
+    spec = L.lookup(loss)
+    rows, targets = _labelled(model, X, y, spec)
+    compiled = _CompiledStep(model, spec, 0.0) if compile else None
+    return _evaluate_rows(model, rows, targets, spec, compiled)
