@@ -35,7 +35,6 @@ from pathlib import Path
 
 import numpy as np
 
-import tapegrad
 from tapegrad import Value
 from tapegrad.losses import hinge, l2
 from tapegrad.nn import MLP
@@ -189,10 +188,9 @@ def w1(quick: bool) -> dict[str, float]:
     out: dict[str, float] = {}
     model = MLP(2, [16, 16, 1], seed=1337)
     out["tapegrad eager"] = timed(scalar_demo_step(model, Value, X, y), 3 if quick else 10)
-    if _has_compile():
-        per_step, recording = compiled_demo_steps(X, y, 100 if quick else 1000)
-        out["tapegrad compiled (fit)"] = per_step
-        out["recording (compile) time"] = recording
+    per_step, recording = compiled_demo_steps(X, y, 100 if quick else 1000)
+    out["tapegrad compiled (fit)"] = per_step
+    out["recording (compile) time"] = recording
     if mg_nn is not None:
         random.seed(1337)
         model = mg_nn.MLP(2, [16, 16, 1])
@@ -225,14 +223,6 @@ def w1_alone(engine: str, quick: bool) -> float:
     if out.returncode:
         raise RuntimeError(out.stderr)
     return float(out.stdout.split()[-1])
-
-
-def _has_compile() -> bool:
-    try:
-        tapegrad.compile  # noqa: B018
-    except (AttributeError, ImportError):
-        return False
-    return True
 
 
 # ---------------------------------------------------------------- W2: deepest chain
@@ -356,30 +346,29 @@ def w4(quick: bool) -> dict[str, float]:
     eager_epoch()
     out["tapegrad eager"] = (time.perf_counter() - t) * len(batches) / len(sample)
 
-    if _has_compile():
-        from tapegrad.train import fit
+    from tapegrad.train import fit
 
-        def fit_seconds(epochs: int) -> float:
-            model = MLP(64, [32, 10], seed=0)
-            opt = SGD(model.parameters(), lr=0.1)
-            t = time.perf_counter()
-            fit(
-                model,
-                Xtr,
-                ytr,
-                loss="softmax_ce",
-                epochs=epochs,
-                batch_size=32,
-                optimizer=opt,
-                seed=0,
-                progress=False,
-                compile=True,
-            )
-            return time.perf_counter() - t
+    def fit_seconds(epochs: int) -> float:
+        model = MLP(64, [32, 10], seed=0)
+        opt = SGD(model.parameters(), lr=0.1)
+        t = time.perf_counter()
+        fit(
+            model,
+            Xtr,
+            ytr,
+            loss="softmax_ce",
+            epochs=epochs,
+            batch_size=32,
+            optimizer=opt,
+            seed=0,
+            progress=False,
+            compile=True,
+        )
+        return time.perf_counter() - t
 
-        # The difference of two runs leaves out what both pay once (recording the tape).
-        short, long = (2, 6) if quick else (2, 22)
-        out["tapegrad compiled (fit)"] = (fit_seconds(long) - fit_seconds(short)) / (long - short)
+    # The difference of two runs leaves out what both pay once (recording the tape).
+    short, long = (2, 6) if quick else (2, 22)
+    out["tapegrad compiled (fit)"] = (fit_seconds(long) - fit_seconds(short)) / (long - short)
 
     if mg_nn is not None:
         random.seed(0)

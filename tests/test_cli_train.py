@@ -208,19 +208,19 @@ def test_bad_options_say_what_is_allowed(argv, message, capsys, tmp_path, monkey
 def test_bad_data_and_model_files_are_reported(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b,y\n1,2,0\n3,oops,1\n")
-    assert main(["train", "--data", str(bad), "--out", str(tmp_path / "o")]) == 1
+    assert main(["train", "--data", str(bad), "--out", str(tmp_path / "o")]) == 2
     assert "bad.csv: line 3, column 2 ('b'): 'oops' is not a finite number" in (
         capsys.readouterr().err
     )
     broken = tmp_path / "model.json"
     broken.write_text('{"format": "tapegrad-model", "version": 1, "architec')
-    assert main(["predict", "--model", str(broken), "--data", "moons"]) == 1
+    assert main(["predict", "--model", str(broken), "--data", "moons"]) == 2
     assert "tapegrad predict: error:" in capsys.readouterr().err
     wide = tmp_path / "wide.csv"
     np.savetxt(wide, np.ones((3, 4)), delimiter=",")
     model_path = tmp_path / "m2.json"
     tapegrad.save(tapegrad.nn.MLP(2, [1], seed=0), model_path)
-    assert main(["predict", "--model", str(model_path), "--data", str(wide)]) == 1
+    assert main(["predict", "--model", str(model_path), "--data", str(wide)]) == 2
     assert "takes 2 inputs but" in capsys.readouterr().err
 
 

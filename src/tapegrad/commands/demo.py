@@ -13,7 +13,7 @@ import os
 import time
 from typing import TYPE_CHECKING
 
-from .train import positive_int
+from .common import OK, positive_int
 
 if TYPE_CHECKING:
     import numpy as np
@@ -134,4 +134,4 @@ def run(args: argparse.Namespace) -> int:
         draw_dot(lecture_neuron()).save(path)
         written.append(path)
     print("wrote " + ", ".join(written))
-    return 0
+    return OK

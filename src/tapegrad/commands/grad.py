@@ -4,10 +4,10 @@ each beside its central-difference estimate, so autograd can be checked by eye."
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import TYPE_CHECKING
 
 from ..check import ATOL, RTOL
+from .common import NO, OK, fail
 
 if TYPE_CHECKING:
     from ..engine import Value
@@ -36,11 +36,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--eps", type=float, default=1e-6, help="central-difference step (1e-6)")
     p.set_defaults(run=run)
-
-
-def fail(command: str, message: str) -> int:
-    print(f"tapegrad {command}: error: {message}", file=sys.stderr)
-    return 2
 
 
 def parse_assignments(items: list[str], option: str) -> dict[str, float]:
@@ -109,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"value = {out.data:.12g}")
     if not names:
         print("no variables: nothing to differentiate")
-        return 0
+        return OK
 
     def f(*xs):
         return expression.evaluate(dict(zip(names, xs, strict=True)))
@@ -132,5 +127,5 @@ def run(args: argparse.Namespace) -> int:
             f"autograd and central differences disagree for {', '.join(bad)} (the function may "
             f"not be smooth here, or a derivative rule is wrong: see tapegrad.gradcheck)"
         )
-        return 1
-    return 0
+        return NO
+    return OK

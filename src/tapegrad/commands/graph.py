@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .common import OK, fail
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
@@ -48,7 +50,7 @@ def add_expression_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tapegrad.commands.grad import build, fail
+    from tapegrad.commands.grad import build
     from tapegrad.textgraph import print_graph
 
     built = build("graph", args.expr, args.assignments, "--set")
@@ -75,4 +77,4 @@ def run(args: argparse.Namespace) -> int:
     if args.text or not args.output:
         print_graph(out, precision=args.precision, show_grad=show_grad)
     sys.stdout.flush()
-    return 0
+    return OK

@@ -10,7 +10,7 @@ import argparse
 import csv
 import os
 
-from .train import LOSS_NAMES, add_data_options, fail
+from .common import OK, add_data_options, add_loss_option, fail
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,10 +29,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="PATH",
         help="where to write the predictions (default: predictions.csv)",
     )
-    p.add_argument(
-        "--loss",
-        choices=LOSS_NAMES,
-        default=None,
+    add_loss_option(
+        p,
         help="how to read the outputs (default: the loss the model was trained with, saved in "
         "model.json; else one output is class 1 where > 0, several the argmax class); mse "
         "writes the raw output",
@@ -49,6 +47,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     import tapegrad
     from tapegrad import checkpoint, data
+    from tapegrad.losses import TABLE, default_loss
     from tapegrad.train import evaluate, outputs, predict
 
     try:
@@ -65,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
             f"{args.model} takes {model.nin} inputs but {args.data} has {X.shape[1]} features",
         )
     k = model.nouts[-1]
-    loss = args.loss or checkpoint.trained_loss(args.model) or ("hinge" if k == 1 else "softmax_ce")
+    loss = args.loss or checkpoint.trained_loss(args.model)
+    loss = loss or default_loss("binary" if k == 1 else "classes")
     try:
         pred = predict(model, X, loss=loss, compile=args.compile)
         raw = outputs(model, X, compile=args.compile)
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         return fail("predict", str(err))
 
-    if loss in ("hinge", "bce") and y is not None and -1 in y and set(y.tolist()) <= {-1, 1}:
+    if TABLE[loss].kind == "binary" and y is not None and -1 in y and set(y.tolist()) <= {-1, 1}:
         pred = 2 * pred - 1  # answer in the labels' own coding
     raw = raw.reshape(len(X), -1)
     score_names = ["output"] if raw.shape[1] == 1 else [f"output{j}" for j in range(raw.shape[1])]
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     if metrics is not None:
         acc = "" if metrics["accuracy"] is None else f", accuracy {metrics['accuracy']:.1%}"
         print(f"{args.data}: loss {metrics['loss']:.4f}{acc} ({loss})")
-    return 0
+    return OK
 
 
 def _number(v) -> str:

@@ -1,9 +1,5 @@
 """`tapegrad train`: fit an MLP to a named data set or a CSV file, report train/test metrics,
-and save the model, its history and its pictures.
-
-The option types here (`positive_int`, `fraction`, ...) are shared by the other training
-commands; each raises argparse.ArgumentTypeError saying what is allowed.
-"""
+and save the model, its history and its pictures."""
 
 from __future__ import annotations
 
@@ -11,119 +7,27 @@ import argparse
 import json
 import math
 import os
-import sys
 from typing import TYPE_CHECKING
+
+from .common import (
+    ACTIVATIONS,
+    OK,
+    add_data_options,
+    add_loss_option,
+    fail,
+    fraction,
+    hidden_sizes,
+    nonnegative_float,
+    positive_float,
+    positive_int,
+)
 
 if TYPE_CHECKING:
     import numpy as np
 
-DATA_NAMES = ("moons", "circles", "blobs", "spiral", "digits")
-LOSS_NAMES = ("hinge", "mse", "bce", "softmax_ce")  # tapegrad.losses.LOSSES, kept import-free
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")  # tapegrad.nn.ACTIVATIONS
-
-
-# --- option types ----------------------------------------------------------------------------
-
-
-def positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return n
-
-
-def _float_option(text: str, ok, wanted: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        x = math.nan
-    if not (ok(x) and math.isfinite(x)):
-        raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
-    return x
-
-
-def positive_float(text: str) -> float:
-    return _float_option(text, lambda x: x > 0, "a number > 0")
-
-
-def nonnegative_float(text: str) -> float:
-    return _float_option(text, lambda x: x >= 0, "a number >= 0")
-
-
-def fraction(text: str) -> float:
-    return _float_option(text, lambda x: 0 <= x < 1, "a fraction in [0, 1), such as 0.2")
-
-
-def seed(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        n = -1
-    if not 0 <= n < 2**32:
-        raise argparse.ArgumentTypeError(f"expected a whole number in [0, 2**32), got {text!r}")
-    return n
-
-
-def hidden_sizes(text: str) -> list[int]:
-    """'16,16' -> [16, 16]; '' or 'none' -> [] (no hidden layer: a linear model)."""
-    if text.strip().lower() in ("", "none"):
-        return []
-    try:
-        sizes = [int(part) for part in text.split(",")]
-    except ValueError:
-        sizes = []
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated hidden layer sizes >= 1 such as 16,16 (or 'none'), "
-            f"got {text!r}"
-        )
-    return sizes
-
-
-def data_source(text: str) -> str:
-    """A built-in data set's name or the path of an existing file."""
-    if text in DATA_NAMES or os.path.isfile(text):
-        return text
-    hint = "no such file" if text.lower().endswith(".csv") else "unknown data set"
-    raise argparse.ArgumentTypeError(
-        f"{hint} {text!r}: use one of {', '.join(DATA_NAMES)} or the path of a CSV file"
-    )
-
-
-def column(text: str) -> int | str:
-    """A CSV column: an index (0, 1, ..., -1 for the last) or a header name."""
-    try:
-        return int(text)
-    except ValueError:
-        return text
-
-
-def add_data_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--data",
-        type=data_source,
-        default="moons",
-        metavar="NAME|PATH.csv",
-        help=f"{', '.join(DATA_NAMES)} or a CSV file (default: moons)",
-    )
-    p.add_argument(
-        "--label",
-        type=column,
-        default=-1,
-        metavar="COL",
-        help="CSV label column, by index or header name (default: -1, the last)",
-    )
-    p.add_argument(
-        "--seed", type=seed, default=1337, help="seeds data, weights and batches (default 1337)"
-    )
-
-
-def fail(command: str, message: str) -> int:
-    print(f"tapegrad {command}: error: {message}", file=sys.stderr)
-    return 1
+    from ..data import Dataset
+    from ..nn import MLP
+    from ..train import History
 
 
 # --- the command -----------------------------------------------------------------------------
@@ -137,40 +41,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "final train and test metrics, and save the model (JSON), its history and pictures.",
     )
     add_data_options(p)
-    p.add_argument(
-        "--hidden",
-        type=hidden_sizes,
-        default=[16, 16],
-        metavar="SIZES",
-        help="hidden layer sizes, comma-separated (default: 16,16; 'none' for no hidden layer)",
-    )
-    p.add_argument("--act", choices=ACTIVATIONS, default="relu", help="hidden activation")
-    p.add_argument(
-        "--loss",
-        choices=LOSS_NAMES,
-        default=None,
-        help="default: hinge for two classes, softmax_ce for more, mse for numeric targets",
-    )
-    p.add_argument("--optim", choices=("sgd", "adam"), default="sgd", help="default: sgd")
-    p.add_argument(
-        "--lr",
-        type=positive_float,
-        default=None,
-        help="learning rate (default: sgd 1.0, adam 0.01)",
-    )
-    p.add_argument(
-        "--schedule",
-        choices=("linear", "constant"),
-        default="linear",
-        help="linear: decay to lr/10 over the run, as micrograd's demo (default)",
-    )
-    p.add_argument("--l2", type=nonnegative_float, default=1e-4, help="L2 penalty (default 1e-4)")
-    length = p.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=positive_int, default=None, help="default: 100")
-    length.add_argument("--epochs", type=positive_int, default=None)
-    p.add_argument(
-        "--batch-size", type=positive_int, default=None, help="default: the full data set"
-    )
+    _add_model_options(p)
+    _add_schedule_options(p)
     p.add_argument(
         "--test-fraction",
         type=fraction,
@@ -195,16 +67,52 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(run=run)
 
 
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--hidden",
+        type=hidden_sizes,
+        default=[16, 16],
+        metavar="SIZES",
+        help="hidden layer sizes, comma-separated (default: 16,16; 'none' for no hidden layer)",
+    )
+    p.add_argument("--act", choices=ACTIVATIONS, default="relu", help="hidden activation")
+    add_loss_option(
+        p, help="default: hinge for two classes, softmax_ce for more, mse for numeric targets"
+    )
+
+
+def _add_schedule_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--optim", choices=("sgd", "adam"), default="sgd", help="default: sgd")
+    p.add_argument(
+        "--lr",
+        type=positive_float,
+        default=None,
+        help="learning rate (default: sgd 1.0, adam 0.01)",
+    )
+    p.add_argument(
+        "--schedule",
+        choices=("linear", "constant"),
+        default="linear",
+        help="linear: decay to lr/10 over the run, as micrograd's demo (default)",
+    )
+    p.add_argument("--l2", type=nonnegative_float, default=1e-4, help="L2 penalty (default 1e-4)")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=positive_int, default=None, help="default: 100")
+    length.add_argument("--epochs", type=positive_int, default=None)
+    p.add_argument(
+        "--batch-size", type=positive_int, default=None, help="default: the full data set"
+    )
+
+
 def default_loss(y: np.ndarray, n_classes: int | None) -> str:
-    """hinge for two classes (0/1 or -1/+1), softmax_ce for more, mse for other numbers."""
+    """hinge for two classes (0/1 or -1/+1), softmax_ce for more, mse for other numbers (the
+    loss table's default for each kind)."""
+    from tapegrad.losses import default_loss as for_kind
+
     if n_classes is None:
         binary = y.dtype.kind in "iu" and set(y.tolist()) <= {-1, 1}
-        return "hinge" if binary else "mse"
-    return "hinge" if n_classes <= 2 else "softmax_ce"
-
-
-def _n_outputs(loss: str, n_classes: int | None) -> int:
-    return max(n_classes or 0, 2) if loss == "softmax_ce" else 1
+        return for_kind("binary" if binary else "regression")
+    return for_kind("binary" if n_classes <= 2 else "classes")
 
 
 class _Offset:
@@ -240,11 +148,59 @@ def _optimizer(args, model, total_steps: int):
     return opt
 
 
-def run(args: argparse.Namespace) -> int:
+def _model(args, ds: Dataset, loss: str) -> MLP | str:
+    """A fresh MLP for this data and loss, or the one --resume names; a string says why not."""
     import tapegrad
-    from tapegrad import checkpoint, data, plots
+    from tapegrad import checkpoint
+    from tapegrad.losses import TABLE
     from tapegrad.nn import MLP
-    from tapegrad.train import evaluate, fit
+
+    if not args.resume:
+        nout = TABLE[loss].n_outputs(ds.n_classes)
+        return MLP(ds.X.shape[1], [*args.hidden, nout], act=args.act, seed=args.seed)
+    try:
+        model = tapegrad.load(args.resume)
+    except (checkpoint.CheckpointError, OSError) as err:
+        return f"cannot resume: {err}"
+    if model.nin != ds.X.shape[1]:
+        return (
+            f"{args.resume} takes {model.nin} inputs but {args.data} has {ds.X.shape[1]} features"
+        )
+    return model
+
+
+def _fit(args, model: MLP, loss: str, train: tuple, validation: tuple | None):
+    """Train as the options say: (history, optimizer)."""
+    from tapegrad.train import fit
+
+    Xtr, ytr = train
+    per_epoch = 1 if args.batch_size is None else math.ceil(len(Xtr) / args.batch_size)
+    steps = args.steps if args.epochs is None else None
+    if steps is None and args.epochs is None:
+        steps = 100
+    optimizer = _optimizer(args, model, steps if steps else args.epochs * per_epoch)
+    history = fit(
+        model,
+        Xtr,
+        ytr,
+        loss=loss,
+        optimizer=optimizer,
+        steps=steps,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        l2=args.l2,
+        progress=not args.no_progress,
+        validation=validation,
+        eval_every=max(1, math.ceil((steps or args.epochs) / 20)),  # <= ~20 test passes
+        compile=args.compile,
+    )
+    return history, optimizer
+
+
+def run(args: argparse.Namespace) -> int:
+    from tapegrad import data
+    from tapegrad.train import evaluate
 
     try:
         ds = data.load_dataset(args.data, seed=args.seed, label=args.label)
@@ -257,47 +213,12 @@ def run(args: argparse.Namespace) -> int:
         Xtr, Xte, ytr, yte = data.train_test_split(ds.X, ds.y, args.test_fraction, seed=args.seed)
     except ValueError as err:
         return fail("train", str(err))
-
-    nout = _n_outputs(loss, ds.n_classes)
-    if args.resume:
-        try:
-            model = tapegrad.load(args.resume)
-        except (checkpoint.CheckpointError, OSError) as err:
-            return fail("train", f"cannot resume: {err}")
-        if model.nin != ds.X.shape[1]:
-            return fail(
-                "train",
-                f"{args.resume} takes {model.nin} inputs but {args.data} has "
-                f"{ds.X.shape[1]} features",
-            )
-    else:
-        model = MLP(ds.X.shape[1], [*args.hidden, nout], act=args.act, seed=args.seed)
-
-    n_train = len(Xtr)
-    per_epoch = 1 if args.batch_size is None else math.ceil(n_train / args.batch_size)
-    steps = args.steps if args.epochs is None else None
-    if steps is None and args.epochs is None:
-        steps = 100
-    total = steps if steps else args.epochs * per_epoch
-    optimizer = _optimizer(args, model, total)
+    model = _model(args, ds, loss)
+    if isinstance(model, str):
+        return fail("train", model)
     validation = (Xte, yte) if len(Xte) else None
     try:
-        history = fit(
-            model,
-            Xtr,
-            ytr,
-            loss=loss,
-            optimizer=optimizer,
-            steps=steps,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            seed=args.seed,
-            l2=args.l2,
-            progress=not args.no_progress,
-            validation=validation,
-            eval_every=max(1, math.ceil((steps or args.epochs) / 20)),  # <= ~20 test passes
-            compile=args.compile,
-        )
+        history, optimizer = _fit(args, model, loss, (Xtr, ytr), validation)
     except ValueError as err:
         return fail("train", str(err))
 
@@ -306,6 +227,15 @@ def run(args: argparse.Namespace) -> int:
     if validation is not None:
         test = evaluate(model, Xte, yte, loss=loss, compile=args.compile)
         print(_metrics("test", test, len(Xte)))
+    written = _write(args, ds, model, optimizer, loss, history)
+    print("wrote " + ", ".join(written))
+    return OK
+
+
+def _write(args, ds: Dataset, model: MLP, optimizer, loss: str, history: History) -> list[str]:
+    """Save the model, history.json and the pictures; the paths written."""
+    import tapegrad
+    from tapegrad import plots
 
     os.makedirs(args.out, exist_ok=True)
     save = args.save or os.path.join(args.out, "model.json")
@@ -320,8 +250,7 @@ def run(args: argparse.Namespace) -> int:
     if ds.X.shape[1] == 2:
         written.append(os.path.join(args.out, "decision_boundary.png"))
         plots.decision_boundary(model, ds.X, ds.y, written[-1])
-    print("wrote " + ", ".join(written))
-    return 0
+    return written
 
 
 def _metrics(name: str, m: dict, n: int) -> str:
