@@ -213,68 +213,95 @@ def _check_size(text: str) -> None:
 def _compile(body: ast.expr, text: str, indent: int) -> Expression:
     """Check every node against the whitelist and emit a postfix program (iteratively, so a
     long chain like 1+1+...+1 needs no recursion)."""
-    line = text[indent:].encode("utf-8")
+    return _Compiler(text, indent).run(body)
 
-    def span(node: ast.AST) -> tuple[int, int]:
+
+class _Compiler:
+    """One pass over an expression's syntax tree: each allowed node appends its postfix
+    instruction to `program` after its operands; any other node is an ExprError."""
+
+    def __init__(self, text: str, indent: int) -> None:
+        self.text, self.indent = text, indent
+        self.line = text[indent:].encode("utf-8")
+        self.program: list = []
+        self.variables: list[str] = []
+        self.first_use: dict[str, tuple[int, int]] = {}
+        # (node, expanded?): a node is emitted after its operands, which are pushed above it.
+        self.stack: list[tuple[ast.AST, bool]] = []
+
+    def run(self, body: ast.expr) -> Expression:
+        visit = {
+            ast.Constant: self.constant,
+            ast.Name: self.name,
+            ast.UnaryOp: self.unary,
+            ast.BinOp: self.binary,
+            ast.Call: self.call,
+        }
+        self.stack.append((body, False))
+        while self.stack:
+            node, expanded = self.stack.pop()
+            method = visit.get(type(node))
+            if method is None:
+                what = _FORBIDDEN.get(type(node), f"{type(node).__name__} expressions are")
+                raise self.reject(node, what)
+            method(node, expanded)
+        return Expression(self.text, tuple(self.variables), tuple(self.program), self.first_use)
+
+    def span(self, node: ast.AST) -> tuple[int, int]:
         # ast offsets count UTF-8 bytes; the caret counts characters.
         def chars(b: int) -> int:
-            return len(line[:b].decode("utf-8", errors="ignore"))
+            return len(self.line[:b].decode("utf-8", errors="ignore"))
 
         start = chars(node.col_offset)
         end = chars(node.end_col_offset) if node.end_col_offset is not None else start + 1
-        return indent + start, indent + end
+        return self.indent + start, self.indent + end
 
-    def reject(node: ast.AST, what: str) -> ExprError:
-        start, end = span(node)
-        return ExprError(f"{what} not allowed: use only {ALLOWED}", text, start, end)
+    def reject(self, node: ast.AST, what: str) -> ExprError:
+        start, end = self.span(node)
+        return ExprError(f"{what} not allowed: use only {ALLOWED}", self.text, start, end)
 
-    program: list = []
-    variables: list[str] = []
-    first_use: dict[str, tuple[int, int]] = {}
-    # (node, expanded?): a node is emitted after its operands, which are pushed above it.
-    stack: list[tuple[ast.AST, bool]] = [(body, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if isinstance(node, ast.Constant):
-            program.append(("num", _number(node, text, span, reject)))
-        elif isinstance(node, ast.Name):
-            if node.id in FUNCTIONS:
-                start, end = span(node)
-                raise ExprError(
-                    f"{node.id} is a function: call it, as in {node.id}(x)", text, start, end
-                )
-            if node.id not in first_use:
-                first_use[node.id] = span(node)
-                variables.append(node.id)
-            program.append(("var", node.id))
-        elif isinstance(node, ast.UnaryOp):
-            if type(node.op) not in (ast.USub, ast.UAdd):
-                raise reject(node, f"the operator '{_OPERATOR_TEXT.get(type(node.op), '?')}' is")
-            if expanded:
-                if isinstance(node.op, ast.USub):
-                    program.append(("neg", None))
-            elif isinstance(node.op, ast.USub) and _is_number(node.operand):
-                program.append(("num", -_number(node.operand, text, span, reject)))
-            else:
-                stack += [(node, True), (node.operand, False)]
-        elif isinstance(node, ast.BinOp):
-            fn = _BINARY.get(type(node.op))
-            if fn is None:
-                raise reject(node, f"the operator '{_OPERATOR_TEXT.get(type(node.op), '?')}' is")
-            if expanded:
-                program.append((2, fn))
-            else:
-                stack += [(node, True), (node.right, False), (node.left, False)]
-        elif isinstance(node, ast.Call):
-            fn = _check_call(node, text, span, reject)
-            if expanded:
-                program.append((len(node.args), fn))
-            else:
-                stack.append((node, True))
-                stack += [(arg, False) for arg in reversed(node.args)]
+    def constant(self, node: ast.Constant, expanded: bool) -> None:
+        self.program.append(("num", _number(node, self.text, self.span, self.reject)))
+
+    def name(self, node: ast.Name, expanded: bool) -> None:
+        if node.id in FUNCTIONS:
+            start, end = self.span(node)
+            raise ExprError(
+                f"{node.id} is a function: call it, as in {node.id}(x)", self.text, start, end
+            )
+        if node.id not in self.first_use:
+            self.first_use[node.id] = self.span(node)
+            self.variables.append(node.id)
+        self.program.append(("var", node.id))
+
+    def unary(self, node: ast.UnaryOp, expanded: bool) -> None:
+        if type(node.op) not in (ast.USub, ast.UAdd):
+            raise self.reject(node, f"the operator '{_OPERATOR_TEXT.get(type(node.op), '?')}' is")
+        negate = isinstance(node.op, ast.USub)
+        if expanded:
+            if negate:
+                self.program.append(("neg", None))
+        elif negate and _is_number(node.operand):
+            self.program.append(("num", -_number(node.operand, self.text, self.span, self.reject)))
         else:
-            raise reject(node, _FORBIDDEN.get(type(node), f"{type(node).__name__} expressions are"))
-    return Expression(text, tuple(variables), tuple(program), first_use)
+            self.stack += [(node, True), (node.operand, False)]
+
+    def binary(self, node: ast.BinOp, expanded: bool) -> None:
+        fn = _BINARY.get(type(node.op))
+        if fn is None:
+            raise self.reject(node, f"the operator '{_OPERATOR_TEXT.get(type(node.op), '?')}' is")
+        if expanded:
+            self.program.append((2, fn))
+        else:
+            self.stack += [(node, True), (node.right, False), (node.left, False)]
+
+    def call(self, node: ast.Call, expanded: bool) -> None:
+        fn = _check_call(node, self.text, self.span, self.reject)
+        if expanded:
+            self.program.append((len(node.args), fn))
+        else:
+            self.stack.append((node, True))
+            self.stack += [(arg, False) for arg in reversed(node.args)]
 
 
 def _is_number(node: ast.AST) -> bool:

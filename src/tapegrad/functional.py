@@ -20,37 +20,35 @@ _nesting = threading.local()
 def value_and_grad(
     f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False
 ) -> Callable:
-    """Return a function computing `f(*args)` and its gradient with respect to `argnums`.
+    """Make a function that returns `f`'s value and its gradient, as JAX's `value_and_grad`.
 
-    The gradient is one float for an int `argnums`, a tuple for a sequence. With `has_aux`,
-    `f` returns `(output, aux)` and the result is `((value, aux), gradient)`.
+    Args:
+      f: a function of numbers (or Values) returning one Value built from them (a scalar).
+      argnums: which positional argument to differentiate by (an int), or several (a
+        sequence of ints).
+      has_aux: `f` returns a pair `(output, aux)`; `aux` is passed through untouched.
+
+    Returns:
+      A function with `f`'s arguments that returns `(value, gradient)`, or `((value, aux),
+      gradient)` with `has_aux`. The gradient is one number for an int `argnums`, a tuple for a
+      sequence. At the top level both are floats; inside another `grad` (or called with
+      Values) they are Values, so the outer transform can differentiate them in turn.
+
+    Example:
+      >>> from tapegrad import value_and_grad
+      >>> f = lambda x, y: x * x * y
+      >>> value_and_grad(f)(3.0, 2.0)
+      (18.0, 12.0)
+      >>> value_and_grad(f, argnums=(0, 1))(3.0, 2.0)
+      (18.0, (12.0, 9.0))
+      >>> value_and_grad(lambda x: (x * x, "aux"), has_aux=True)(3.0)
+      ((9.0, 'aux'), 6.0)
     """
-    single = isinstance(argnums, int)
-    try:
-        nums = (argnums,) if single else tuple(argnums)
-    except TypeError:  # not iterable: a float, None, ...
-        nums = ()
-    if not nums or not all(isinstance(i, int) for i in nums):
-        raise TypeError(f"argnums must be an int or a non-empty sequence of ints, got {argnums!r}")
+    single, nums = _argnums(argnums)
 
     @functools.wraps(f)
     def wrapped(*args, **kwargs):
-        for i in nums:
-            if not -len(args) <= i < len(args):
-                raise ValueError(
-                    f"argnums {i} is out of range: {name_of(f)} was called with {len(args)} "
-                    f"positional argument(s)"
-                )
-        inputs = list(args)
-        for i in nums:
-            if not isinstance(args[i], Value):
-                try:
-                    inputs[i] = Value(_as_float(args[i]))
-                except TypeError:
-                    raise TypeError(
-                        f"argument {i} of {name_of(f)} must be a real number or a Value to be "
-                        f"differentiated, got {type(args[i]).__name__}"
-                    ) from None
+        inputs = _inputs(f, args, nums)
         depth = getattr(_nesting, "depth", 0)
         _nesting.depth = depth + 1
         try:
@@ -60,25 +58,7 @@ def value_and_grad(
                 result = f(*inputs, **kwargs)
         finally:
             _nesting.depth = depth
-        if has_aux:
-            if not (isinstance(result, tuple) and len(result) == 2):
-                raise TypeError(
-                    f"with has_aux=True, {name_of(f)} must return a pair (output, aux), "
-                    f"got {type(result).__name__}"
-                )
-            out, aux = result
-        else:
-            out, aux = result, None
-        if not isinstance(out, Value):
-            raise TypeError(
-                f"gradient only defined for functions returning one Value (a scalar); "
-                f"{name_of(f)} returned {type(out).__name__}"
-                + (
-                    " - for several outputs, take the gradient of each"
-                    if isinstance(out, list | tuple)
-                    else " - does the output depend on the inputs?"
-                )
-            )
+        out, aux = _output(f, result, has_aux)
         # Inside another grad (or on Value inputs), keep gradients as Values so the outer
         # grad can differentiate them; at the top level, hand back plain floats.
         nested = depth > 0 or any(isinstance(args[i], Value) for i in nums)
@@ -95,9 +75,88 @@ def value_and_grad(
     return wrapped
 
 
+def _argnums(argnums) -> tuple[bool, tuple[int, ...]]:
+    """(one argument?, the argument positions), checked."""
+    single = isinstance(argnums, int)
+    try:
+        nums = (argnums,) if single else tuple(argnums)
+    except TypeError:  # not iterable: a float, None, ...
+        nums = ()
+    if not nums or not all(isinstance(i, int) for i in nums):
+        raise TypeError(f"argnums must be an int or a non-empty sequence of ints, got {argnums!r}")
+    return single, nums
+
+
+def _inputs(f: Callable, args: tuple, nums: tuple[int, ...]) -> list:
+    """`args` with the differentiated ones as Values (fresh leaves for numbers)."""
+    for i in nums:
+        if not -len(args) <= i < len(args):
+            raise ValueError(
+                f"argnums {i} is out of range: {name_of(f)} was called with {len(args)} "
+                f"positional argument(s)"
+            )
+    inputs = list(args)
+    for i in nums:
+        if not isinstance(args[i], Value):
+            try:
+                inputs[i] = Value(_as_float(args[i]))
+            except TypeError:
+                raise TypeError(
+                    f"argument {i} of {name_of(f)} must be a real number or a Value to be "
+                    f"differentiated, got {type(args[i]).__name__}"
+                ) from None
+    return inputs
+
+
+def _output(f: Callable, result, has_aux: bool) -> tuple[Value, object]:
+    """(the Value to differentiate, aux) from what `f` returned, checked."""
+    if has_aux:
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise TypeError(
+                f"with has_aux=True, {name_of(f)} must return a pair (output, aux), "
+                f"got {type(result).__name__}"
+            )
+        out, aux = result
+    else:
+        out, aux = result, None
+    if not isinstance(out, Value):
+        raise TypeError(
+            f"gradient only defined for functions returning one Value (a scalar); "
+            f"{name_of(f)} returned {type(out).__name__}"
+            + (
+                " - for several outputs, take the gradient of each"
+                if isinstance(out, list | tuple)
+                else " - does the output depend on the inputs?"
+            )
+        )
+    return out, aux
+
+
 def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
-    """Return a function computing the gradient of `f` with respect to `argnums`
-    (with `has_aux`: the pair `(gradient, aux)`)."""
+    """Make a function that returns `f`'s gradient, as JAX's `grad` (a thin wrapper over
+    `value_and_grad`).
+
+    Args:
+      f: a function of numbers (or Values) returning one Value built from them (a scalar).
+      argnums: which positional argument to differentiate by (an int), or several (a
+        sequence of ints).
+      has_aux: `f` returns a pair `(output, aux)`; `aux` is passed through untouched.
+
+    Returns:
+      A function with `f`'s arguments that returns the gradient (one number for an int
+      `argnums`, a tuple for a sequence), or `(gradient, aux)` with `has_aux`. Gradients nest:
+      `grad(grad(f))` is the second derivative.
+
+    Example:
+      >>> from tapegrad import grad
+      >>> cube = lambda x: x**3
+      >>> grad(cube)(1.0)  # 3x**2
+      3.0
+      >>> grad(grad(cube))(1.0)  # 6x
+      6.0
+      >>> grad(lambda x, y: x * y + y, argnums=(0, 1))(2.0, 5.0)
+      (5.0, 3.0)
+    """
     vg = value_and_grad(f, argnums, has_aux)
 
     @functools.wraps(f)

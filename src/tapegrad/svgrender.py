@@ -139,9 +139,6 @@ def layout(
     """
     if max_vertices is None:
         max_vertices = MAX_LAYOUT_VERTICES
-    from grandalf.graphs import Edge as GEdge
-    from grandalf.graphs import Graph, Vertex
-
     estimate = _estimate_vertices(scene, max_vertices)
     if estimate > max_vertices:
         raise LayoutTooLarge(_too_large(estimate, max_vertices))
@@ -149,6 +146,17 @@ def layout(
     if not placed:
         return placed, {}
     across = scene.rankdir in ("LR", "RL")  # grandalf stacks layers top to bottom; transpose
+    vertices, gedges, graph = _grandalf_graph(scene, placed, across)
+    _place_components(graph, max_vertices)
+    return placed, _to_picture(scene.rankdir, placed, vertices, gedges)
+
+
+def _grandalf_graph(scene: Scene, placed: dict[str, _Placed], across: bool):
+    """grandalf's vertices (sized, by name), edges (by (tail, head), self-loops and repeats
+    dropped) and graph for `scene`."""
+    from grandalf.graphs import Edge as GEdge
+    from grandalf.graphs import Graph, Vertex
+
     vertices = {}
     for name, p in placed.items():
         v = Vertex(name)
@@ -164,8 +172,12 @@ def layout(
             ge = GEdge(vertices[e.tail], vertices[e.head])
             ge.view = _EdgeView()
             gedges[key] = ge
-    graph = Graph(list(vertices.values()), list(gedges.values()))
+    return vertices, gedges, Graph(list(vertices.values()), list(gedges.values()))
 
+
+def _place_components(graph, max_vertices: int) -> None:
+    """Lay out each connected component with Sugiyama's method, side by side, left to right
+    (grandalf's coordinates: layers top to bottom)."""
     offset, total = 0.0, 0
     for component in graph.C:
         sug = _fast_sugiyama()(component)
@@ -186,14 +198,23 @@ def layout(
             ge.view.pts = [(x - left + offset, y) for x, y in ge.view.pts]
         offset = right + 2 * _NODESEP
 
+
+def _to_picture(
+    rankdir: str, placed: dict[str, _Placed], vertices: dict, gedges: dict
+) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """Move grandalf's coordinates into the picture's (transposed for LR/RL, mirrored for
+    RL/BT): sets every node's centre and returns the edge polylines."""
+    across = rankdir in ("LR", "RL")
+    mirror = rankdir in ("RL", "BT")
+
     def final(pt):
         x, y = pt
-        x, y = (y, x) if across else (x, y)
-        return x, y
+        return (y, x) if across else (x, y)
 
     for name, p in placed.items():
         p.x, p.y = final(vertices[name].view.xy)
-    if scene.rankdir in ("RL", "BT"):  # mirror along the rank axis
+    extent = 0.0
+    if mirror:  # along the rank axis
         extent = max((p.x if across else p.y) for p in placed.values())
         for p in placed.values():
             if across:
@@ -203,10 +224,10 @@ def layout(
     routes = {}
     for key, ge in gedges.items():
         pts = [final(pt) for pt in ge.view.pts]
-        if scene.rankdir in ("RL", "BT"):
+        if mirror:
             pts = [(extent - x, y) if across else (x, extent - y) for x, y in pts]
         routes[key] = pts
-    return placed, routes
+    return routes
 
 
 def _estimate_vertices(scene: Scene, cap: int) -> int:
