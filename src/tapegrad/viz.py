@@ -174,16 +174,41 @@ def draw_dot(
     highlight: Iterable = (),
     collapse: str | Callable[[str], str | None] | None = None,
 ) -> GraphPicture:
-    """Draw the graph below `root`: a record `{ label | data 2.0000 | grad 0.0000 }` per
-    Value, an ellipse per op, edges child -> op -> result, left to right.
+    """Draw the graph below `root`, as the lecture's `draw_dot` does: a record `{ label |
+    data 2.0000 | grad 0.0000 }` per Value, an ellipse per op, edges child -> op -> result.
 
-    show_grad: include the grad cell. precision / fmt: digits after the point, or a full
-    format spec such as ".3e" (fmt wins). rankdir: "LR", "TB", "RL" or "BT".
-    max_nodes: past this many Values, a graph made inside modules is collapsed by layer (the
-    picture says so) and any other graph raises GraphTooLarge; None for no limit.
-    highlight: Values (or labels) whose boxes are filled in colour.
-    collapse: "layer" or "neuron" draws each module (see `tapegrad.scope`) as one box with
-    its inputs, outputs, op count and the gradient norm of its parameters.
+    Args:
+      root: the Value whose graph to draw (usually the loss, after `backward()`).
+      format: the image format a notebook shows or `render()` writes ("svg", "png", ...).
+      rankdir: "LR" (left to right, the default), "TB", "RL" or "BT".
+      show_grad: include the grad cell.
+      precision: digits after the point.
+      fmt: a full format spec such as ".3e" instead of `precision` (fmt wins).
+      max_nodes: past this many Values, a graph made inside modules is collapsed by layer
+        (the picture says so) and any other graph raises GraphTooLarge; None for no limit.
+      highlight: Values (or labels) whose boxes are filled in colour.
+      collapse: "layer" or "neuron" draws each module (see `tapegrad.scope`) as one box with
+        its inputs, outputs, op count and the gradient norm of its parameters.
+
+    Returns:
+      A GraphPicture: a graphviz.Digraph that shows itself in a notebook and writes a file
+      with `save("graph.svg")` (SVG, PNG or PDF by suffix), drawn by Graphviz's `dot` when
+      it is installed and by tapegrad's own renderer otherwise. Its `scene` holds what it
+      shows.
+
+    Example:
+      >>> from tapegrad import Value, draw_dot
+      >>> a, b = Value(2.0, label="a"), Value(-3.0, label="b")
+      >>> L = a * b
+      >>> L.label = "L"
+      >>> L.backward()
+      >>> picture = draw_dot(L)
+      >>> for node in picture.scene.nodes:
+      ...     print(" | ".join(node.fields))
+      a | data 2.0000 | grad -3.0000
+      b | data -3.0000 | grad 2.0000
+      L | data -6.0000 | grad 1.0000
+      *
     """
     if not isinstance(root, Value):
         raise TypeError(f"draw_dot needs a tapegrad Value as root, got {type(root).__name__}")
