@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from .common import OK, fail
 from .graph import add_expression_arguments
 
 
@@ -26,7 +27,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tapegrad.commands.grad import build, fail
+    from tapegrad.commands.grad import build
     from tapegrad.pages.explain import ExplainError, explain
     from tapegrad.svgrender import LayoutTooLarge
 
@@ -44,4 +45,4 @@ def run(args: argparse.Namespace) -> int:
     except (ExplainError, LayoutTooLarge, ValueError, OSError) as err:
         return fail("explain", str(err))
     print(f"wrote {path} ({len(page.steps)} steps, {page.renderer} renderer)")
-    return 0
+    return OK
