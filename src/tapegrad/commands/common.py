@@ -27,7 +27,16 @@ from ..nn import ACTIVATIONS as _ACTIVATIONS
 
 OK, NO, ERROR, INTERRUPTED = 0, 1, 2, 130
 
-DATA_NAMES = ("moons", "circles", "blobs", "spiral", "digits")  # tapegrad.data.DATASETS
+DATA_NAMES = (
+    "moons",
+    "circles",
+    "blobs",
+    "spiral",
+    "digits",
+    "iris",
+    "wine",
+    "breast_cancer",
+)  # tapegrad.data.DATASETS (a test checks)
 LOSS_NAMES = tuple(TABLE)
 ACTIVATIONS = tuple(_ACTIVATIONS)
 
