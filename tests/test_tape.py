@@ -340,7 +340,7 @@ def test_layers_run_as_matrix_products():
 def test_generic_path_alone_matches_eager(monkeypatch):
     """With the sum and matrix-product fusions off (as when the table's add or mul rule is not
     the textbook one), every node runs through the generic grouped path, still exactly."""
-    import tapegrad.tape as tape_module
+    import tapegrad.tape.fuse as tape_module
 
     monkeypatch.setattr(tape_module, "_FUSE", False)
     model = nn.MLP(3, [5, 4, 1], "tanh", seed=12)
@@ -355,7 +355,7 @@ def test_generic_path_alone_matches_eager(monkeypatch):
 
 
 def test_fusions_depend_on_the_tables_add_and_mul_rules(monkeypatch):
-    import tapegrad.tape as tape_module
+    import tapegrad.tape.fuse as tape_module
     from tapegrad.ops import ADD, Op
 
     assert tape_module._linear_rules_hold()
@@ -680,3 +680,14 @@ def test_repr_and_parameters(small_tape):
     assert "x: (batch, 2), y: (batch,)" in text and "9 parameters" in text
     assert len(small_tape.parameters) == 9
     assert all(type(p) is Value for p in small_tape.parameters)
+
+
+def test_compile_docstring_example_runs():
+    """compile's Example section is a doctest, run here so the documented outputs stay true."""
+    import doctest
+
+    runner = doctest.DocTestRunner()
+    for test in doctest.DocTestFinder().find(tapegrad.compile, "tapegrad.compile", globs={}):
+        runner.run(test)
+    result = runner.summarize(verbose=False)
+    assert result.attempted >= 5 and result.failed == 0

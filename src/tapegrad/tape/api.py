@@ -1,0 +1,219 @@
+"""The public face of the tape: `compile`, the `Tape` it returns, and `StaleTapeError`.
+
+A Tape records at construction (`record`), compiles the graph (`build_program`) and replays it
+per call (`Replay`); this module checks what users pass and shapes what they get back.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .args import ArgSpec, Example, arg_names, check_batch, fn_name
+from .graph import PARAM, Graph
+from .program import build_program
+from .record import record
+from .replay import Replay
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from ._engine import Value
+
+_DATA = operator.attrgetter("data")
+
+
+class StaleTapeError(RuntimeError):
+    """The graph `fn` builds now is not the graph the tape recorded: compile again."""
+
+
+def compile(  # noqa: A001
+    fn: Callable, *example_args: Example, has_aux: bool = False
+) -> Tape:
+    """Record `fn` once on placeholder Values and return a Tape that replays it over whole
+    batches with NumPy: the compiled counterpart of calling `fn` on every sample.
+
+    Args:
+        fn: a plain-Python function of Values returning a Value (one output per sample, e.g.
+            a loss) or a list of Values; with `has_aux`, a pair `(output, aux)` of those.
+            Control flow in `fn` is frozen at recording, as with `jax.jit`.
+        *example_args: one per argument of `fn`: a number (`fn` gets one Value there; the
+            batch passes an array shaped (batch,)) or a sequence of n numbers (`fn` gets a
+            list of n Values; the batch passes (batch, n)). The numbers are only used to
+            record.
+        has_aux: `fn` returns `(output, aux)`, e.g. a loss and the model's outputs: every
+            call then returns both, and only `output` is differentiated, as in
+            `value_and_grad(..., has_aux=True)`.
+
+    Returns:
+        A `Tape`. `tape(*batch)` gives the per-sample outputs; `tape.backward(*batch)` also
+        adds d mean(output) / d param into every parameter's `.grad` (the leaf Values `fn`
+        reads besides its inputs, in `tape.parameters`), as eager `backward()` would.
+
+    Example:
+        >>> import numpy as np
+        >>> import tapegrad
+        >>> w, b = tapegrad.Value(2.0), tapegrad.Value(0.5)
+        >>> tape = tapegrad.compile(lambda x: (w * x + b).relu(), 0.0)
+        >>> X = np.array([-1.0, 0.0, 1.0, 2.0])
+        >>> tape(X)
+        array([0. , 0.5, 2.5, 4.5])
+        >>> tape.backward(X, reduction="sum")  # the outputs again, and the gradients
+        array([0. , 0.5, 2.5, 4.5])
+        >>> w.grad, b.grad  # the ReLU passes a gradient where x is 0, 1 and 2
+        (3.0, 3.0)
+    """
+    if not callable(fn):
+        raise TypeError(f"compile needs a function, got {type(fn).__name__}")
+    names = arg_names(fn, len(example_args))
+    specs = [ArgSpec.from_example(name, a) for name, a in zip(names, example_args, strict=True)]
+    return Tape(fn, specs, example_args, has_aux)
+
+
+class Tape:
+    """A recorded graph, replayed over batches: `tape(*batch)` for the per-sample outputs,
+    `tape.backward(*batch)` to also accumulate parameter gradients. Build one with `compile`."""
+
+    def __init__(
+        self,
+        fn: Callable,
+        specs: list[ArgSpec],
+        example_args: tuple[Example, ...],
+        has_aux: bool = False,
+    ) -> None:
+        self.fn = fn
+        self._specs = specs
+        self._examples = example_args
+        self._has_aux = has_aux
+        recording = record(fn, specs, example_args, has_aux)
+        self._parts = recording.parts
+        graph = Graph(recording.placeholders, recording.outputs)
+        self._fingerprint = graph.fingerprint()
+        prog = build_program(graph)
+        self.parameters: list[Value] = prog.params
+        """The leaf Values the tape reads and writes gradients to, in its own storage order."""
+        self.instructions: list[str] = prog.describe()
+        """What one forward pass runs: one entry per NumPy-level instruction."""
+        self._n_outputs = len(recording.outputs)
+        self._n_nodes = len(graph.nodes)
+        self._replay = Replay(prog)
+
+    # -- calling ---------------------------------------------------------------------------
+
+    def __call__(self, *batch, params=None) -> np.ndarray:
+        """The per-sample outputs for a batch: shape (batch,) for one output, (batch, k) for k."""
+        return self._run(batch, None, params)[0]
+
+    def forward(self, *batch: npt.ArrayLike, params: npt.ArrayLike | None = None) -> np.ndarray:
+        """The per-sample outputs for a batch: shape (batch,) for one output, (batch, k) for k.
+
+        The parameters' current `.data` is read; or pass `params`, an array in
+        `tape.parameters` order, to evaluate at those values instead (no Value is read).
+        """
+        return self._run(batch, None, params)[0]
+
+    def backward(
+        self, *batch: npt.ArrayLike, reduction: str = "mean"
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Forward and backward over a batch: add d(reduced output)/d(param) into every
+        parameter's `.grad` (as eager `mean(outs).backward()`, or `sum` with
+        reduction="sum") and return the per-sample outputs, shape (batch,) (with `has_aux`,
+        the pair (outputs, aux))."""
+        outputs, grads = self.value_and_grad(*batch, reduction=reduction)
+        for p, g in zip(self.parameters, grads.tolist(), strict=True):
+            p.grad += g
+        return outputs
+
+    def value_and_grad(
+        self, *batch: npt.ArrayLike, reduction: str = "mean", params: npt.ArrayLike | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The per-sample outputs and the gradient of their mean (or sum) with respect to
+        `tape.parameters`, as an array in that order (with `has_aux`: `((outputs, aux),
+        gradient)`, as `value_and_grad` gives). No `.grad` is touched, and with `params`
+        (an array in `tape.parameters` order) no `.data` is read either: a training loop can
+        keep the weights in one array and write them back once, with `write_parameters`."""
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+        if not self._parts[0][0]:
+            raise ValueError(
+                f"backward needs one output per sample, but fn returned a list of "
+                f"{self._parts[0][1]} Values: reduce them to one loss inside fn"
+            )
+        return self._run(batch, reduction, params)
+
+    def read_parameters(self) -> np.ndarray:
+        """Every parameter's current `.data`, in `tape.parameters` order."""
+        return np.fromiter(map(_DATA, self.parameters), np.float64, count=len(self.parameters))
+
+    def write_parameters(self, values: npt.ArrayLike) -> None:
+        """Set every parameter's `.data` from an array in `tape.parameters` order."""
+        values = self._check_params(values, "write_parameters")
+        for p, v in zip(self.parameters, values.tolist(), strict=True):
+            p.data = v
+
+    def check(self) -> None:
+        """Run `fn` again on the example arguments and raise StaleTapeError if the graph it
+        builds differs from the recorded one (an op, a wire, a constant or a parameter object).
+        Costs one eager forward pass on one sample."""
+        recording = record(self.fn, self._specs, self._examples, self._has_aux)
+        graph = Graph(recording.placeholders, recording.outputs)
+        if graph.fingerprint() == self._fingerprint and recording.parts == self._parts:
+            return
+        raise StaleTapeError(
+            f"the tape of {fn_name(self.fn)} is stale: {'; '.join(self._changes(graph))}. "
+            f"Compile it again."
+        )
+
+    def __repr__(self) -> str:
+        args = ", ".join(s.describe() for s in self._specs)
+        return (
+            f"Tape({fn_name(self.fn)}({args}) -> {self._n_outputs} output(s); "
+            f"{self._n_nodes} nodes, {len(self.parameters)} parameters, "
+            f"{len(self.instructions)} instructions)"
+        )
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _run(self, batch: tuple, reduction: str | None, params: npt.ArrayLike | None) -> tuple:
+        """(outputs, gradient or None) for a batch: check it, replay, copy the outputs out."""
+        arrays, n = check_batch(self._specs, batch, self.fn)
+        if params is not None:
+            params = self._check_params(params, "params")
+        v, grads = self._replay.run(arrays, n, params, reduction)
+        return self._outputs(v), grads
+
+    def _outputs(self, v: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Copy the output rows out of the buffer: (batch,) for a Value, (batch, k) for a list;
+        with `has_aux`, the pair (outputs, aux)."""
+        rows, parts, start = self._replay.prog.out_rows, [], 0
+        for single, count in self._parts:
+            part = rows[start : start + count]
+            parts.append(v[part[0]].copy() if single else v[part].T.copy())
+            start += count
+        return tuple(parts) if self._has_aux else parts[0]
+
+    def _check_params(self, values: npt.ArrayLike, who: str) -> np.ndarray:
+        arr = np.asarray(values)
+        if arr.dtype.kind not in "biuf" or arr.shape != (len(self.parameters),):
+            raise ValueError(
+                f"{who}: expected an array of {len(self.parameters)} real numbers in "
+                f"tape.parameters order, got shape {arr.shape} of dtype {arr.dtype}"
+            )
+        return arr.astype(np.float64, copy=False)
+
+    def _changes(self, graph: Graph) -> list[str]:
+        """What differs between the recorded graph and `graph`, for StaleTapeError."""
+        known = {id(p) for p in self.parameters}
+        params_now = [n for n, k in zip(graph.nodes, graph.kind, strict=True) if k == PARAM]
+        new = sum(1 for p in params_now if id(p) not in known)
+        gone = len(known) - (len(params_now) - new)
+        detail = [f"the graph has {len(graph.nodes)} nodes now, {self._n_nodes} when recorded"]
+        if new or gone:
+            detail.append(
+                f"{new} parameter(s) are new Value objects and {gone} recorded one(s) are no "
+                f"longer used (was a parameter replaced instead of its .data assigned?)"
+            )
+        return detail

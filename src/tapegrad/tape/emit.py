@@ -1,0 +1,105 @@
+"""Emitting: each group becomes one instruction, holding the rows it reads and writes and, for
+each argument whose gradient is needed, the scatter its backward adds through. Gradients
+nobody needs (an input's, a constant's) are never computed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .fuse import Fusion
+from .graph import Graph
+from .instructions import Dense, Instruction, OpGroup, SumGroup, index, scatter
+from .schedule import Group
+
+
+def emit(
+    groups: list[Group],
+    rows: dict[int, int],
+    once_row: dict[int, int],
+    graph: Graph,
+    fusion: Fusion,
+) -> list[Instruction]:
+    """The instructions for `groups` (all in one buffer, whose rows are `rows`), in order;
+    `once_row` places the weights and biases a dense layer reads."""
+    out: list[Instruction] = []
+    for g in groups:
+        start = rows[g.members[0]]
+        target = slice(start, start + len(g.members))
+        needed = any(graph.needs[i] for i in g.members)
+        if g.kind == "dense":
+            out.append(_dense(g.members, target, needed, rows, once_row, graph, fusion))
+        elif g.kind == "sum":
+            out.append(_sum(g.members, target, needed, rows, graph, fusion))
+        else:
+            out.append(_op(g.members, target, needed, rows, graph))
+    return out
+
+
+def _dense(
+    members: list[int],
+    target: slice,
+    needed: bool,
+    rows: dict[int, int],
+    once_row: dict[int, int],
+    graph: Graph,
+    fusion: Fusion,
+) -> Dense:
+    """A layer: its weights as one (neurons, inputs) matrix, read from the once-per-call rows."""
+    needs = graph.needs
+    neurons = [fusion.dense[i] for i in members]
+    ws = [w for neuron in neurons for w in neuron.weights]
+    xs = neurons[0].inputs
+    bs = [neuron.bias for neuron in neurons] if neurons[0].bias is not None else None
+    return Dense(
+        target,
+        x=index([rows[x] for x in xs]),
+        w=index([once_row[w] for w in ws]),
+        shape=(len(members), len(xs)),
+        b=None if bs is None else index([once_row[b] for b in bs]),
+        gx=scatter([rows[x] for x in xs]) if any(needs[x] for x in xs) else None,
+        gw=scatter([once_row[w] for w in ws]) if any(needs[w] for w in ws) else None,
+        gb=scatter([once_row[b] for b in bs]) if bs and any(needs[b] for b in bs) else None,
+        needed=needed,
+    )
+
+
+def _sum(
+    members: list[int],
+    target: slice,
+    needed: bool,
+    rows: dict[int, int],
+    graph: Graph,
+    fusion: Fusion,
+) -> SumGroup:
+    """The sums' terms laid end to end, one segment per sum."""
+    all_terms, starts, seg = [], [], []
+    for s, i in enumerate(members):
+        terms = fusion.terms[i]
+        starts.append(len(all_terms))
+        all_terms.extend(terms)
+        seg.extend([s] * len(terms))
+    src = [rows[t] for t in all_terms]
+    sel = [k for k, t in enumerate(all_terms) if graph.needs[t]]  # terms that need a gradient
+    return SumGroup(
+        target,
+        terms=index(src),
+        starts=np.array(starts, dtype=np.intp),
+        seg=index([seg[k] for k in sel]) if sel else None,
+        scatter=scatter([src[k] for k in sel]) if sel else None,
+        needed=needed,
+    )
+
+
+def _op(
+    members: list[int], target: slice, needed: bool, rows: dict[int, int], graph: Graph
+) -> OpGroup:
+    """One op over all members: argument j of every member read as one set of rows."""
+    op, children, needs = graph.op[members[0]], graph.children, graph.needs
+    args = [[children[i][j] for i in members] for j in range(op.arity)]
+    grads = [
+        (j, scatter([rows[c] for c in arg]))
+        for j, arg in enumerate(args)
+        if any(needs[c] for c in arg)
+    ]
+    return OpGroup(op, target, [index([rows[c] for c in arg]) for arg in args], grads, needed)

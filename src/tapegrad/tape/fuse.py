@@ -1,0 +1,156 @@
+"""Fusion, the compiler's first passes: chains of `+` folded into n-ary sums, and a layer's
+neurons (bias + sum of weight * input, every neuron reading the same inputs) found as dense
+blocks that run as one matrix product.
+
+Both apply the op table's add and mul rules in bulk, so they run only if the table's ADD and
+MUL are exactly `+` and `*` with their textbook rules (checked on arrays at import, `_FUSE`);
+otherwise every node takes the generic grouped path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from ..numpymath import unchecked as npm
+from ..ops import ADD, MUL
+from .graph import OP, Graph
+
+_MAX_DENSE_BLOCKS = 64  # past this many distinct layers, the rest take the generic path
+
+
+def _linear_rules_hold() -> bool:
+    """Whether the table's add and mul are + and * with their textbook rules, so that fused
+    sums and matrix products compute exactly what those rules would, node by node."""
+    a, b, g = np.random.default_rng(0).standard_normal((3, 8))
+    with np.errstate(all="ignore"):
+        s, p = a + b, a * b
+        return (
+            np.array_equal(ADD.fwd(npm, a, b), s)
+            and all(
+                np.array_equal(np.broadcast_to(r(npm, g, s, a, b), g.shape), g) for r in ADD.vjps
+            )
+            and np.array_equal(MUL.fwd(npm, a, b), p)
+            and np.array_equal(MUL.vjps[0](npm, g, p, a, b), g * b)
+            and np.array_equal(MUL.vjps[1](npm, g, p, a, b), g * a)
+        )
+
+
+_FUSE = _linear_rules_hold()
+
+
+class Neuron(NamedTuple):
+    """A per-sample sum bias + sum_i weights[i] * inputs[i] (node indices; weights and bias do
+    not depend on the inputs)."""
+
+    weights: list[int]
+    inputs: list[int]
+    bias: int | None
+
+
+@dataclass
+class Fusion:
+    """What the fusion passes decided, by node index."""
+
+    absorbed: list[bool]
+    """Nodes computed inside another node's instruction: they get no row of their own."""
+    terms: dict[int, list[int]]
+    """Each n-ary sum's root -> its terms, in eager's left-to-right order."""
+    dense: dict[int, Neuron]
+    """Each neuron's sum root -> its weights, inputs and bias."""
+
+
+def fuse(graph: Graph) -> Fusion:
+    """Fold sums, then find the layers among them (nothing, when `_FUSE` is off)."""
+    if not _FUSE:
+        return Fusion([False] * len(graph.nodes), {}, {})
+    absorbed, terms = fold_sums(graph)
+    dense = find_layers(graph, terms)
+    for i in dense:  # a layer's products live inside its matrix product
+        for t in terms[i]:
+            if graph.kind[t] == OP and graph.op[t] is MUL and graph.batch[t]:
+                absorbed[t] = True
+    return Fusion(absorbed, terms, dense)
+
+
+def fold_sums(graph: Graph) -> tuple[list[bool], dict[int, list[int]]]:
+    """Chains of + become n-ary sums: an add used only by another add in the same buffer is
+    folded into it. Returns which adds were folded, and each remaining add's terms."""
+    kind, op, children, batch, uses = (
+        graph.kind,
+        graph.op,
+        graph.children,
+        graph.batch,
+        graph.uses,
+    )
+    n = len(kind)
+    is_add = [kind[i] == OP and op[i] is ADD for i in range(n)]
+    absorbed = [False] * n
+    for i in range(n):
+        if is_add[i]:
+            for c in children[i]:
+                if is_add[c] and uses[c] == 1 and batch[c] == batch[i]:
+                    absorbed[c] = True
+    terms = {i: _expand(i, children, absorbed) for i in range(n) if is_add[i] and not absorbed[i]}
+    return absorbed, terms
+
+
+def _expand(i: int, children: list[tuple[int, ...]], absorbed: list[bool]) -> list[int]:
+    """The terms of the sum rooted at add node i, left to right, through absorbed adds."""
+    out, stack = [], list(reversed(children[i]))
+    while stack:
+        c = stack.pop()
+        if absorbed[c]:
+            stack.extend(reversed(children[c]))
+        else:
+            out.append(c)
+    return out
+
+
+def find_layers(graph: Graph, terms: dict[int, list[int]]) -> dict[int, Neuron]:
+    """The per-sample sums that are neurons, limited to the `_MAX_DENSE_BLOCKS` biggest layers
+    (neurons reading the same inputs, with or without a bias, form one layer)."""
+    dense = {}
+    for i, ts in terms.items():
+        if graph.batch[i]:
+            d = _neuron(graph, ts)
+            if d is not None:
+                dense[i] = d
+    layers: dict[tuple, list[int]] = {}
+    for i, (_, xs, bias) in dense.items():
+        layers.setdefault((tuple(xs), bias is not None), []).append(i)
+    if len(layers) <= _MAX_DENSE_BLOCKS:
+        return dense
+    ranked = sorted(layers.items(), key=lambda kv: -len(kv[1]) * len(kv[0][0]))
+    keep = {i for _, members in ranked[:_MAX_DENSE_BLOCKS] for i in members}
+    return {i: d for i, d in dense.items() if i in keep}
+
+
+def _neuron(graph: Graph, ts: list[int]) -> Neuron | None:
+    """The sum with terms `ts` as a Neuron, if its terms are weight * input products (each
+    used once) plus at most one term that does not depend on the inputs; else None."""
+    kind, op, children, batch, uses = (
+        graph.kind,
+        graph.op,
+        graph.children,
+        graph.batch,
+        graph.uses,
+    )
+    ws, xs, bias = [], [], []
+    for t in ts:
+        if not batch[t]:
+            bias.append(t)
+        elif kind[t] == OP and op[t] is MUL and uses[t] == 1:
+            a, b = children[t]
+            if batch[a] == batch[b]:
+                return None
+            w, x = (b, a) if batch[a] else (a, b)
+            ws.append(w)
+            xs.append(x)
+        else:
+            return None
+    if not ws or len(bias) > 1:
+        return None
+    return Neuron(ws, xs, bias[0] if bias else None)

@@ -1,0 +1,92 @@
+"""The recorded graph as integer-indexed lists, in topological order: for each node its kind
+(input, parameter, constant or op), its op and children, whether it depends on an input (so
+runs once per sample) or on a parameter (so needs a gradient), and how often it is used.
+
+The compiler passes read only this; `fingerprint` tells whether a new recording is the same
+graph (`Tape.check`).
+"""
+
+from __future__ import annotations
+
+from ..ops import BY_SYMBOL, Op
+from ._engine import Constant, Value, reachable
+
+# Node kinds.
+INPUT, PARAM, CONST, OP = range(4)
+
+
+class Graph:
+    """The graph from `outputs` back to its leaves; `placeholders` (per argument) are inputs."""
+
+    def __init__(self, placeholders: list[list[Value]], outputs: list[Value]) -> None:
+        where = {p: (k, i) for k, group in enumerate(placeholders) for i, p in enumerate(group)}
+        nodes = reachable(outputs)
+        index = {node: i for i, node in enumerate(nodes)}
+        self.placeholders = placeholders
+        self.nodes: list[Value] = nodes
+        self.index: dict[Value, int] = index
+        self.where: dict[Value, tuple[int, int]] = where  # input -> (argument, position)
+        self.outputs: list[int] = [index[o] for o in outputs]
+        kind: list[int] = []
+        op: list[Op | None] = []
+        children: list[tuple[int, ...]] = []
+        batch: list[bool] = []  # depends on an input: one value per sample
+        needs: list[bool] = []  # depends on a parameter: needs a gradient
+        for node in nodes:
+            prev = node._prev
+            o, ch = None, ()
+            if node in where:
+                k = INPUT
+            elif not prev:
+                k = CONST if isinstance(node, Constant) else PARAM
+            else:
+                k, o = OP, BY_SYMBOL.get(node._op)
+                if o is None or len(prev) != o.arity:
+                    raise _not_primitive(node, o)
+                ch = tuple(index[c] for c in prev)
+            kind.append(k)
+            op.append(o)
+            children.append(ch)
+            batch.append(k == INPUT or any(batch[c] for c in ch))
+            needs.append(k == PARAM or any(needs[c] for c in ch))
+        self.kind, self.op, self.children, self.batch, self.needs = kind, op, children, batch, needs
+        self.uses: list[int] = _uses(children, self.outputs)
+
+    def fingerprint(self) -> int:
+        """A hash of the graph's structure: ops, wiring, constants, parameter identities."""
+        parts = []
+        for node, k, op, ch in zip(self.nodes, self.kind, self.op, self.children, strict=True):
+            if k == INPUT:
+                parts.append(("in", *self.where[node]))
+            elif k == PARAM:
+                parts.append(("param", id(node)))
+            elif k == CONST:
+                parts.append(("const", node.data.hex()))  # nan hashes by identity
+            else:
+                parts.append((op.name, ch))
+        parts.append(("out", tuple(self.outputs)))
+        return hash(tuple(parts))
+
+
+def _uses(children: list[tuple[int, ...]], outputs: list[int]) -> list[int]:
+    """How many times each node is read: by a parent, or as an output."""
+    uses = [0] * len(children)
+    for ch in children:
+        for c in ch:
+            uses[c] += 1
+    for o in outputs:
+        uses[o] += 1
+    return uses
+
+
+def _not_primitive(node: Value, op: Op | None) -> ValueError:
+    """The error for a node the op table cannot replay (a closure op, a wrong arity)."""
+    if op is None:
+        return ValueError(
+            f"cannot compile: {node!r} (label {node.label!r}) has children but its "
+            f"_op {node._op!r} is not a primitive in tapegrad.ops"
+        )
+    return ValueError(
+        f"cannot compile: {node!r} (label {node.label!r}) is op {op.name!r}, "
+        f"which takes {op.arity} argument(s), but has {len(node._prev)} children"
+    )

@@ -1,0 +1,156 @@
+"""The instructions a Program runs, each over a whole group of rows at once: an op's rules
+(`OpGroup`), n-ary sums (`SumGroup`) and dense layers (`Dense`); and the row indexing they
+share (`index`, `scatter`).
+
+Every instruction has `forward(v, vi)` and `backward(v, g, vi, gi)`, over the values and
+gradients of its own buffer (`v`, `g`) and of the once-per-call buffer (`vi`, `gi`), which a
+dense layer reads its weights from. Backward adds into gradient rows, since a value read by
+several instructions gets the sum of their gradients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..numpymath import unchecked as npm
+from ..ops import Op
+
+Rows = slice | np.ndarray
+"""Rows of a buffer: a slice where possible (a view), else an index array."""
+
+Scatter = Callable[[np.ndarray, np.ndarray], None]
+"""Adds values (one per row it was built for) into a buffer's rows."""
+
+
+def index(rows: list[int]) -> Rows:
+    """Rows as a slice when they are evenly spaced and increasing (a view: no copy to read,
+    an in-place add to write), else an index array."""
+    if len(rows) == 1:
+        return slice(rows[0], rows[0] + 1)
+    step = rows[1] - rows[0] if rows else 0
+    if step > 0 and rows == list(range(rows[0], rows[-1] + 1, step)):
+        return slice(rows[0], rows[-1] + 1, step)
+    return np.array(rows, dtype=np.intp)
+
+
+def scatter(rows: list[int]) -> Scatter:
+    """A function adding values (one per row of `rows`) into a buffer; rows may repeat."""
+    idx = index(rows)
+    if isinstance(idx, slice) or len(set(rows)) == len(rows):
+
+        def add(buf: np.ndarray, values: np.ndarray) -> None:
+            buf[idx] += values
+
+        return add
+    # A repeated row must get every value: `buf[idx] += values` would keep only one of them.
+    order = np.argsort(idx, kind="stable")
+    srt = idx[order]
+    starts = np.flatnonzero(np.concatenate(([True], srt[1:] != srt[:-1])))
+    uniq = srt[starts]
+    n = len(rows)
+
+    def add_repeated(buf: np.ndarray, values: np.ndarray) -> None:
+        values = np.broadcast_to(values, (n,) + buf.shape[1:])
+        buf[uniq] += np.add.reduceat(values[order], starts, axis=0)
+
+    return add_repeated
+
+
+class OpGroup:
+    """Nodes with the same op at the same level: one call of the op's rules over all rows."""
+
+    __slots__ = ("op", "out", "args", "grads", "needed")
+
+    def __init__(
+        self, op: Op, out: slice, args: list[Rows], grads: list[tuple[int, Scatter]], needed: bool
+    ) -> None:
+        self.op, self.out, self.args, self.grads, self.needed = op, out, args, grads, needed
+
+    def forward(self, v: np.ndarray, vi: np.ndarray) -> None:
+        v[self.out] = self.op.fwd(npm, *[v[a] for a in self.args])
+
+    def backward(self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray) -> None:
+        gout = g[self.out]
+        out = v[self.out]
+        args = [v[a] for a in self.args]
+        vjps = self.op.vjps
+        for j, add in self.grads:
+            add(g, vjps[j](npm, gout, out, *args))
+
+    def describe(self) -> str:
+        return f"{self.op.name}[{self.out.stop - self.out.start}]"
+
+
+class SumGroup:
+    """n-ary sums (folded chains of the table's add) at one level, as one segment sum."""
+
+    __slots__ = ("out", "terms", "starts", "seg", "scatter", "needed")
+
+    def __init__(
+        self,
+        out: slice,
+        terms: Rows,
+        starts: np.ndarray,
+        seg: Rows | None,
+        scatter: Scatter | None,
+        needed: bool,
+    ) -> None:
+        self.out, self.terms, self.starts = out, terms, starts
+        self.seg, self.scatter, self.needed = seg, scatter, needed
+
+    def forward(self, v: np.ndarray, vi: np.ndarray) -> None:
+        # reduceat adds each segment's rows one after another, as eager's left fold does.
+        np.add.reduceat(v[self.terms], self.starts, axis=0, out=v[self.out])
+
+    def backward(self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray) -> None:
+        if self.scatter is not None:
+            self.scatter(g, g[self.out][self.seg])  # add's rule: each term gets g
+
+    def describe(self) -> str:
+        return f"sum[{self.out.stop - self.out.start}]"
+
+
+class Dense:
+    """A layer: neurons bias + sum_i w_i * x_i reading the same inputs, as one matrix product.
+    Forward Y = W X + b; backward dW = dY X^T, db = dY summed, dX = W^T dY: the table's mul
+    and add rules over every term at once."""
+
+    __slots__ = ("out", "x", "w", "shape", "b", "gx", "gw", "gb", "needed")
+
+    def __init__(
+        self,
+        out: slice,
+        x: Rows,
+        w: Rows,
+        shape: tuple[int, int],
+        b: Rows | None,
+        gx: Scatter | None,
+        gw: Scatter | None,
+        gb: Scatter | None,
+        needed: bool,
+    ) -> None:
+        self.out, self.x, self.w, self.shape, self.b = out, x, w, shape, b
+        self.gx, self.gw, self.gb, self.needed = gx, gw, gb, needed
+
+    def forward(self, v: np.ndarray, vi: np.ndarray) -> None:
+        y = v[self.out]
+        np.matmul(vi[self.w].reshape(self.shape), v[self.x], out=y)
+        if self.b is not None:
+            y += vi[self.b][:, None]
+
+    def backward(self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray) -> None:
+        dy = g[self.out]
+        if self.gw is not None:
+            self.gw(gi, (dy @ v[self.x].T).ravel())
+        if self.gb is not None:
+            self.gb(gi, dy.sum(axis=1))
+        if self.gx is not None:
+            self.gx(g, vi[self.w].reshape(self.shape).T @ dy)
+
+    def describe(self) -> str:
+        return f"dense[{self.shape[0]}x{self.shape[1]}]"
+
+
+Instruction = OpGroup | SumGroup | Dense

@@ -1,0 +1,137 @@
+"""Buffer allocation: a row for every value an instruction reads or writes, in two buffers.
+
+- once-per-call rows (a flat array): parameters (each layer's weights first, in matrix order,
+  so a layer reads its weight matrix as one reshaped slice), then constants, then the results
+  of ops that do not depend on the inputs;
+- per-sample rows (an array (rows, batch)): the inputs, then the once-per-call values the
+  per-sample instructions read ("imports", constants first, copied in across the batch), then
+  op results.
+
+Each group's members get consecutive rows, so an instruction writes one slice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from .fuse import Fusion
+from .graph import CONST, PARAM, Graph
+from .instructions import Rows, index
+from .schedule import Group
+
+
+@dataclass
+class Layout:
+    """Where every node lives, by node index."""
+
+    once_row: dict[int, int]
+    """Row in the once-per-call buffer (parameters, constants, once-per-call op results)."""
+    params: list[int]
+    """Parameter nodes, in storage order (their rows are 0, 1, ...)."""
+    consts: list[int]
+    """Constant nodes, in storage order (their rows follow the parameters')."""
+    row: dict[int, int]
+    """Row in the per-sample buffer (inputs, imports, per-sample op results)."""
+    input_rows: list[int]
+    """The first per-sample row of each argument."""
+    imports: list[int]
+    """Once-per-call nodes that also get a per-sample row, constants first."""
+    n_rows: int
+    """How many rows the per-sample buffer has."""
+
+
+class Imports(NamedTuple):
+    """How once-per-call values reach the per-sample buffer, as (per-sample rows, source):
+    constants once, when a buffer is made; the others on every call, and their gradients
+    summed over the batch back into the once-per-call gradients where one is needed."""
+
+    const: tuple[Rows, np.ndarray] | None
+    dyn: tuple[Rows, Rows] | None
+    grad: tuple[Rows, Rows] | None
+
+
+def allocate(
+    graph: Graph, fusion: Fusion, groups: list[Group], deps: dict[int, list[int]]
+) -> Layout:
+    """Rows in both buffers for every input, parameter, constant and group member."""
+    once_row, params, consts = _once_rows(graph, fusion, groups)
+    row, input_rows, n_rows = _input_rows(graph)
+    imports = _imports(graph, groups, deps)
+    for i in imports + [i for g in groups if g.per_sample for i in g.members]:
+        row[i] = n_rows
+        n_rows += 1
+    return Layout(once_row, params, consts, row, input_rows, imports, n_rows)
+
+
+def _once_rows(
+    graph: Graph, fusion: Fusion, groups: list[Group]
+) -> tuple[dict[int, int], list[int], list[int]]:
+    """Once-per-call rows: parameters (layers' weight matrices, then their biases, then the
+    rest), constants, then once-per-call group members in run order."""
+    kind = graph.kind
+    order: list[int] = []
+    for g in groups:
+        if g.kind == "dense":
+            neurons = [fusion.dense[i] for i in g.members]
+            order += [w for neuron in neurons for w in neuron.weights]
+            order += [neuron.bias for neuron in neurons if neuron.bias is not None]
+    once_row: dict[int, int] = {}
+    params: list[int] = []
+    for i in order + list(range(len(kind))):
+        if kind[i] == PARAM and i not in once_row:
+            once_row[i] = len(params)
+            params.append(i)
+    consts = [i for i in range(len(kind)) if kind[i] == CONST]
+    for i in consts + [i for g in groups if not g.per_sample for i in g.members]:
+        once_row[i] = len(once_row)
+    return once_row, params, consts
+
+
+def _input_rows(graph: Graph) -> tuple[dict[int, int], list[int], int]:
+    """Per-sample rows for the inputs, argument by argument: the rows by node, each argument's
+    first row, and how many rows that is."""
+    row: dict[int, int] = {}
+    input_rows: list[int] = []
+    n_rows = 0
+    for group in graph.placeholders:
+        input_rows.append(n_rows)
+        for p in group:
+            if p in graph.index:  # an unused input still gets its row, unread
+                row[graph.index[p]] = n_rows
+            n_rows += 1
+    return row, input_rows, n_rows
+
+
+def _imports(graph: Graph, groups: list[Group], deps: dict[int, list[int]]) -> list[int]:
+    """The once-per-call nodes a per-sample instruction reads, or that are outputs (outputs are
+    read from the per-sample buffer), constants first."""
+    batch = graph.batch
+    needed = set()
+    for g in groups:
+        if g.per_sample:
+            for i in g.members:
+                needed.update(d for d in deps[i] if not batch[d])
+    needed.update(o for o in graph.outputs if not batch[o])
+    return sorted(needed, key=lambda i: (graph.kind[i] != CONST, i))
+
+
+def plan_imports(graph: Graph, layout: Layout, const_values: np.ndarray) -> Imports:
+    """The index arrays that copy imports into the per-sample buffer (and gradients back)."""
+    row, once_row = layout.row, layout.once_row
+    const_at = {c: k for k, c in enumerate(layout.consts)}
+    consts = [i for i in layout.imports if graph.kind[i] == CONST]
+    dyn = [i for i in layout.imports if graph.kind[i] != CONST]
+    grad = [i for i in dyn if graph.needs[i]]
+
+    def pair(nodes: list[int]) -> tuple[Rows, Rows] | None:
+        return (
+            (index([row[i] for i in nodes]), index([once_row[i] for i in nodes])) if nodes else None
+        )
+
+    const = None
+    if consts:
+        const = (index([row[i] for i in consts]), const_values[[const_at[i] for i in consts]])
+    return Imports(const, pair(dyn), pair(grad))

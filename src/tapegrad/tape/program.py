@@ -1,0 +1,90 @@
+"""The compiler: a recorded Graph to a Program, through its passes in order.
+
+    fuse          chains of + into n-ary sums; layers' neurons into dense blocks   fuse.py
+    dependencies  what each node that gets a row reads                            schedule.py
+    levels        the longest path to each node within its buffer                 schedule.py
+    group         same-level nodes into instructions, in run order                schedule.py
+    allocate      rows in the once-per-call and per-sample buffers                layout.py
+    emit          forward instructions per buffer; backward runs them reversed    emit.py
+
+Each pass is a function of the graph and the earlier passes' results, so one can be read (or
+tested) alone; `build_program` only chains them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._engine import Value
+from .emit import emit
+from .fuse import fuse
+from .graph import Graph
+from .instructions import Instruction
+from .layout import Imports, allocate, plan_imports
+from .schedule import dependencies, group, levels
+
+
+@dataclass
+class Program:
+    """The graph compiled to instructions over two buffers: per-sample rows (rows, batch) for
+    everything that depends on an input, and once-per-call rows for everything else."""
+
+    params: list[Value]
+    """The parameter Values, in storage order (rows 0.. of the once-per-call buffer)."""
+    const_values: np.ndarray
+    """The constants' numbers, stored right after the parameters."""
+    n_once: int
+    """Rows of the once-per-call buffer."""
+    n_rows: int
+    """Rows of the per-sample buffer."""
+    input_rows: list[int]
+    """The first per-sample row of each argument."""
+    out_rows: list[int]
+    """The per-sample row of each output Value."""
+    imports: Imports
+    once: list[Instruction]
+    """What runs once per call, in order."""
+    per_sample: list[Instruction]
+    """What runs over the batch, in order."""
+    once_backward: list[Instruction]
+    """`once` reversed, keeping what a gradient flows through."""
+    per_sample_backward: list[Instruction]
+    """`per_sample` reversed, keeping what a gradient flows through."""
+
+    @property
+    def n_params(self) -> int:
+        return len(self.params)
+
+    def describe(self) -> list[str]:
+        """One entry per instruction a forward pass runs, once-per-call ones marked."""
+        return [f"once: {ins.describe()}" for ins in self.once] + [
+            ins.describe() for ins in self.per_sample
+        ]
+
+
+def build_program(graph: Graph) -> Program:
+    """Compile `graph`: run the passes in order and collect what the replay needs."""
+    fusion = fuse(graph)
+    deps = dependencies(graph, fusion)
+    groups = group(graph, fusion, deps, levels(graph, deps))
+    layout = allocate(graph, fusion, groups, deps)
+    const_values = np.array([graph.nodes[i].data for i in layout.consts], dtype=np.float64)
+    once_groups = [g for g in groups if not g.per_sample]
+    sample_groups = [g for g in groups if g.per_sample]
+    once = emit(once_groups, layout.once_row, layout.once_row, graph, fusion)
+    per_sample = emit(sample_groups, layout.row, layout.once_row, graph, fusion)
+    return Program(
+        params=[graph.nodes[i] for i in layout.params],
+        const_values=const_values,
+        n_once=len(layout.once_row),
+        n_rows=layout.n_rows,
+        input_rows=layout.input_rows,
+        out_rows=[layout.row[o] for o in graph.outputs],
+        imports=plan_imports(graph, layout, const_values),
+        once=once,
+        per_sample=per_sample,
+        once_backward=[ins for ins in reversed(once) if ins.needed],
+        per_sample_backward=[ins for ins in reversed(per_sample) if ins.needed],
+    )

@@ -1,0 +1,96 @@
+"""Replay: a Program run over one batch on reusable buffers, forward and, for a gradient,
+backward.
+
+The once-per-call buffer (`vi`, gradients `gi`) holds parameters, constants and what depends on
+them alone; the per-sample buffer (`v`, `g`), shaped (rows, batch), everything that depends on
+an input. Per-sample buffers are kept for the last few batch sizes, so a training loop
+allocates nothing per step.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from .program import Program
+
+_DATA = operator.attrgetter("data")
+_BUFFER_CACHE = 4  # batch sizes whose buffers a tape keeps
+
+
+class Replay:
+    """A Program's buffers, and the loop that runs its instructions over them."""
+
+    __slots__ = ("prog", "_buffers", "_vi", "_gi")
+
+    def __init__(self, prog: Program) -> None:
+        self.prog = prog
+        self._buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._vi = np.zeros(prog.n_once)
+        self._gi = np.zeros(prog.n_once)
+        self._vi[prog.n_params : prog.n_params + len(prog.const_values)] = prog.const_values
+
+    def run(
+        self, arrays: list[np.ndarray], n: int, params: np.ndarray | None, reduction: str | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Forward over a batch of `n` (arrays checked by `check_batch`), at `params` or the
+        parameters' current `.data`; then, with a `reduction` ("mean" or "sum"), backward.
+        Returns the per-sample value buffer (valid until the next run: copy what you keep)
+        and the parameters' gradient (None without a reduction)."""
+        with np.errstate(all="ignore"):
+            v, g = self._batch_buffers(n)
+            self._forward(v, arrays, params)
+            if reduction is None:
+                return v, None
+            return v, self._backward(v, g, 1.0 / n if reduction == "mean" else 1.0)
+
+    def _forward(self, v: np.ndarray, arrays: list[np.ndarray], params: np.ndarray | None) -> None:
+        prog, vi = self.prog, self._vi
+        if params is None:
+            vi[: prog.n_params] = np.fromiter(
+                map(_DATA, prog.params), np.float64, count=prog.n_params
+            )
+        else:
+            vi[: prog.n_params] = params
+        for ins in prog.once:
+            ins.forward(vi, vi)
+        for start, a in zip(prog.input_rows, arrays, strict=True):
+            if a.ndim == 1:
+                v[start] = a
+            else:
+                v[start : start + a.shape[1]] = a.T
+        if prog.imports.dyn is not None:
+            imported, src = prog.imports.dyn
+            v[imported] = vi[src][:, None]
+        for ins in prog.per_sample:
+            ins.forward(v, vi)
+
+    def _backward(self, v: np.ndarray, g: np.ndarray, seed: float) -> np.ndarray:
+        prog, vi, gi = self.prog, self._vi, self._gi
+        g.fill(0.0)
+        gi.fill(0.0)
+        g[prog.out_rows[0]] = seed
+        for ins in prog.per_sample_backward:
+            ins.backward(v, g, vi, gi)
+        if prog.imports.grad is not None:  # once-per-call values: sum over the batch
+            imported, src = prog.imports.grad
+            gi[src] += g[imported].sum(axis=1)
+        for ins in prog.once_backward:
+            ins.backward(vi, gi, vi, gi)
+        return gi[: prog.n_params].copy()
+
+    def _batch_buffers(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Value and gradient buffers for a batch of n, constants' rows filled in."""
+        bufs = self._buffers.get(n)
+        if bufs is None:
+            prog = self.prog
+            v = np.zeros((prog.n_rows, n))
+            if prog.imports.const is not None:
+                rows, values = prog.imports.const
+                v[rows] = values[:, None]
+            bufs = (v, np.zeros((prog.n_rows, n)))
+            if len(self._buffers) >= _BUFFER_CACHE:
+                del self._buffers[next(iter(self._buffers))]
+            self._buffers[n] = bufs
+        return bufs
