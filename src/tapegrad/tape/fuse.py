@@ -78,15 +78,9 @@ def fuse(graph: Graph) -> Fusion:
 def fold_sums(graph: Graph) -> tuple[list[bool], dict[int, list[int]]]:
     """Chains of + become n-ary sums: an add used only by another add in the same buffer is
     folded into it. Returns which adds were folded, and each remaining add's terms."""
-    kind, op, children, batch, uses = (
-        graph.kind,
-        graph.op,
-        graph.children,
-        graph.batch,
-        graph.uses,
-    )
-    n = len(kind)
-    is_add = [kind[i] == OP and op[i] is ADD for i in range(n)]
+    children, batch, uses = graph.children, graph.batch, graph.uses
+    n = len(children)
+    is_add = [k == OP and o is ADD for k, o in zip(graph.kind, graph.op, strict=True)]
     absorbed = [False] * n
     for i in range(n):
         if is_add[i]:
