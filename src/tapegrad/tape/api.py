@@ -100,6 +100,7 @@ class Tape:
         self._n_outputs = len(recording.outputs)
         self._n_nodes = len(graph.nodes)
         self._replay = Replay(prog)
+        self._out_rows = prog.out_rows
 
     # -- calling ---------------------------------------------------------------------------
 
@@ -188,7 +189,7 @@ class Tape:
     def _outputs(self, v: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Copy the output rows out of the buffer: (batch,) for a Value, (batch, k) for a list;
         with `has_aux`, the pair (outputs, aux)."""
-        rows, parts, start = self._replay.prog.out_rows, [], 0
+        rows, parts, start = self._out_rows, [], 0
         for single, count in self._parts:
             part = rows[start : start + count]
             parts.append(v[part[0]].copy() if single else v[part].T.copy())

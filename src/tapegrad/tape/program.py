@@ -21,8 +21,8 @@ from ._engine import Value
 from .emit import emit
 from .fuse import fuse
 from .graph import Graph
-from .instructions import Instruction
-from .layout import Imports, allocate, plan_imports
+from .instructions import Instruction, Rows
+from .layout import allocate, plan_imports
 from .schedule import dependencies, group, levels
 
 
@@ -33,6 +33,8 @@ class Program:
 
     params: list[Value]
     """The parameter Values, in storage order (rows 0.. of the once-per-call buffer)."""
+    n_params: int
+    """How many (a field, not len(params): the replay reads it on every call)."""
     const_values: np.ndarray
     """The constants' numbers, stored right after the parameters."""
     n_once: int
@@ -43,7 +45,12 @@ class Program:
     """The first per-sample row of each argument."""
     out_rows: list[int]
     """The per-sample row of each output Value."""
-    imports: Imports
+    imports_const: tuple[Rows, np.ndarray] | None
+    """Constants the per-sample buffer reads: (rows, values), filled in when a buffer is made."""
+    imports_dyn: tuple[Rows, Rows] | None
+    """Once-per-call values the per-sample buffer reads: (rows, source rows), every call."""
+    imports_grad: tuple[Rows, Rows] | None
+    """Those of them that need a gradient: theirs is summed over the batch back to the source."""
     once: list[Instruction]
     """What runs once per call, in order."""
     per_sample: list[Instruction]
@@ -52,10 +59,6 @@ class Program:
     """`once` reversed, keeping what a gradient flows through."""
     per_sample_backward: list[Instruction]
     """`per_sample` reversed, keeping what a gradient flows through."""
-
-    @property
-    def n_params(self) -> int:
-        return len(self.params)
 
     def describe(self) -> list[str]:
         """One entry per instruction a forward pass runs, once-per-call ones marked."""
@@ -75,14 +78,18 @@ def build_program(graph: Graph) -> Program:
     sample_groups = [g for g in groups if g.per_sample]
     once = emit(once_groups, layout.once_row, layout.once_row, graph, fusion)
     per_sample = emit(sample_groups, layout.row, layout.once_row, graph, fusion)
+    imports = plan_imports(graph, layout, const_values)
     return Program(
         params=[graph.nodes[i] for i in layout.params],
+        n_params=len(layout.params),
         const_values=const_values,
         n_once=len(layout.once_row),
         n_rows=layout.n_rows,
         input_rows=layout.input_rows,
         out_rows=[layout.row[o] for o in graph.outputs],
-        imports=plan_imports(graph, layout, const_values),
+        imports_const=imports.const,
+        imports_dyn=imports.dyn,
+        imports_grad=imports.grad,
         once=once,
         per_sample=per_sample,
         once_backward=[ins for ins in reversed(once) if ins.needed],

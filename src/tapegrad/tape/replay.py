@@ -37,48 +37,46 @@ class Replay:
         """Forward over a batch of `n` (arrays checked by `check_batch`), at `params` or the
         parameters' current `.data`; then, with a `reduction` ("mean" or "sum"), backward.
         Returns the per-sample value buffer (valid until the next run: copy what you keep)
-        and the parameters' gradient (None without a reduction)."""
+        and the parameters' gradient (None without a reduction).
+
+        One function, not a forward and a backward method: for a small model a call is all
+        Python overhead, and splitting it cost about 1 % of a step on a batch of 8."""
+        prog, vi, gi = self.prog, self._vi, self._gi
+        v, g = self._batch_buffers(n)
         with np.errstate(all="ignore"):
-            v, g = self._batch_buffers(n)
-            self._forward(v, arrays, params)
+            # Forward: parameters, once-per-call values, inputs, imports, per-sample values.
+            if params is None:
+                vi[: prog.n_params] = np.fromiter(
+                    map(_DATA, prog.params), np.float64, count=prog.n_params
+                )
+            else:
+                vi[: prog.n_params] = params
+            for ins in prog.once:
+                ins.forward(vi, vi)
+            for start, a in zip(prog.input_rows, arrays, strict=True):
+                if a.ndim == 1:
+                    v[start] = a
+                else:
+                    v[start : start + a.shape[1]] = a.T
+            if prog.imports_dyn is not None:
+                imported, src = prog.imports_dyn
+                v[imported] = vi[src][:, None]
+            for ins in prog.per_sample:
+                ins.forward(v, vi)
             if reduction is None:
                 return v, None
-            return v, self._backward(v, g, 1.0 / n if reduction == "mean" else 1.0)
-
-    def _forward(self, v: np.ndarray, arrays: list[np.ndarray], params: np.ndarray | None) -> None:
-        prog, vi = self.prog, self._vi
-        if params is None:
-            vi[: prog.n_params] = np.fromiter(
-                map(_DATA, prog.params), np.float64, count=prog.n_params
-            )
-        else:
-            vi[: prog.n_params] = params
-        for ins in prog.once:
-            ins.forward(vi, vi)
-        for start, a in zip(prog.input_rows, arrays, strict=True):
-            if a.ndim == 1:
-                v[start] = a
-            else:
-                v[start : start + a.shape[1]] = a.T
-        if prog.imports.dyn is not None:
-            imported, src = prog.imports.dyn
-            v[imported] = vi[src][:, None]
-        for ins in prog.per_sample:
-            ins.forward(v, vi)
-
-    def _backward(self, v: np.ndarray, g: np.ndarray, seed: float) -> np.ndarray:
-        prog, vi, gi = self.prog, self._vi, self._gi
-        g.fill(0.0)
-        gi.fill(0.0)
-        g[prog.out_rows[0]] = seed
-        for ins in prog.per_sample_backward:
-            ins.backward(v, g, vi, gi)
-        if prog.imports.grad is not None:  # once-per-call values: sum over the batch
-            imported, src = prog.imports.grad
-            gi[src] += g[imported].sum(axis=1)
-        for ins in prog.once_backward:
-            ins.backward(vi, gi, vi, gi)
-        return gi[: prog.n_params].copy()
+            # Backward: seed the output's gradient, then the same instructions reversed.
+            g.fill(0.0)
+            gi.fill(0.0)
+            g[prog.out_rows[0]] = 1.0 / n if reduction == "mean" else 1.0
+            for ins in prog.per_sample_backward:
+                ins.backward(v, g, vi, gi)
+            if prog.imports_grad is not None:  # once-per-call values: sum over the batch
+                imported, src = prog.imports_grad
+                gi[src] += g[imported].sum(axis=1)
+            for ins in prog.once_backward:
+                ins.backward(vi, gi, vi, gi)
+            return v, gi[: prog.n_params].copy()
 
     def _batch_buffers(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Value and gradient buffers for a batch of n, constants' rows filled in."""
@@ -86,8 +84,8 @@ class Replay:
         if bufs is None:
             prog = self.prog
             v = np.zeros((prog.n_rows, n))
-            if prog.imports.const is not None:
-                rows, values = prog.imports.const
+            if prog.imports_const is not None:
+                rows, values = prog.imports_const
                 v[rows] = values[:, None]
             bufs = (v, np.zeros((prog.n_rows, n)))
             if len(self._buffers) >= _BUFFER_CACHE:
