@@ -6,7 +6,6 @@ per call (`Replay`); this module checks what users pass and shapes what they get
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -16,14 +15,12 @@ from .args import ArgSpec, Example, arg_names, check_batch, fn_name
 from .graph import PARAM, Graph
 from .program import build_program
 from .record import record
-from .replay import Replay
+from .replay import Replay, data_of
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
     from ._engine import Value
-
-_DATA = operator.attrgetter("data")
 
 
 class StaleTapeError(RuntimeError):
@@ -104,7 +101,7 @@ class Tape:
 
     # -- calling ---------------------------------------------------------------------------
 
-    def __call__(self, *batch, params=None) -> np.ndarray:
+    def __call__(self, *batch: npt.ArrayLike, params: npt.ArrayLike | None = None) -> np.ndarray:
         """The per-sample outputs for a batch: shape (batch,) for one output, (batch, k) for k."""
         return self._run(batch, None, params)[0]
 
@@ -147,7 +144,7 @@ class Tape:
 
     def read_parameters(self) -> np.ndarray:
         """Every parameter's current `.data`, in `tape.parameters` order."""
-        return np.fromiter(map(_DATA, self.parameters), np.float64, count=len(self.parameters))
+        return np.fromiter(map(data_of, self.parameters), np.float64, count=len(self.parameters))
 
     def write_parameters(self, values: npt.ArrayLike) -> None:
         """Set every parameter's `.data` from an array in `tape.parameters` order."""

@@ -15,7 +15,7 @@ import numpy as np
 
 from .program import Program
 
-_DATA = operator.attrgetter("data")
+data_of = operator.attrgetter("data")  # a Value's .data, for map()
 _BUFFER_CACHE = 4  # batch sizes whose buffers a tape keeps
 
 
@@ -47,7 +47,7 @@ class Replay:
             # Forward: parameters, once-per-call values, inputs, imports, per-sample values.
             if params is None:
                 vi[: prog.n_params] = np.fromiter(
-                    map(_DATA, prog.params), np.float64, count=prog.n_params
+                    map(data_of, prog.params), np.float64, count=prog.n_params
                 )
             else:
                 vi[: prog.n_params] = params
