@@ -127,9 +127,10 @@ def plan_imports(graph: Graph, layout: Layout, const_values: np.ndarray) -> Impo
     grad = [i for i in dyn if graph.needs[i]]
 
     def pair(nodes: list[int]) -> tuple[Rows, Rows] | None:
-        return (
-            (index([row[i] for i in nodes]), index([once_row[i] for i in nodes])) if nodes else None
-        )
+        """(their per-sample rows, their once-per-call rows), or None for no nodes."""
+        if not nodes:
+            return None
+        return index([row[i] for i in nodes]), index([once_row[i] for i in nodes])
 
     const = None
     if consts:
