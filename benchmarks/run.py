@@ -14,6 +14,8 @@ Workloads:
   W4  one epoch of digits (MLP 64-32-10, batches of 32, softmax cross-entropy; micrograd has
       no exp/log, so it runs MSE on one-hot targets, timed on a few batches and scaled)
   scope  the cost of tagging Values with their module path (W1 forward with and without)
+  W5  saving and loading a checkpoint of MLP(1000, [1000, 1]) (1,002,001 parameters; --quick:
+      MLP(100, [1000, 1])), and the parameters per second of each: loading is linear in size
 
 Absolute times on a shared machine are noise; read the ratios, which are measured together.
 """
@@ -431,6 +433,26 @@ def scope_cost(quick: bool) -> tuple[float, float]:
     return timed(scoped, reps), timed(plain, reps)
 
 
+# ---------------------------------------------------------------- W5 checkpoints
+
+
+def w5(quick: bool) -> tuple[int, float, float]:
+    """(parameters, save time, load time) of one checkpoint round trip."""
+    import tempfile
+
+    model = MLP(100 if quick else 1000, [1000, 1], seed=0)
+    n = len(model.parameters())
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "model.json"
+        t0 = time.perf_counter()
+        tapegrad.save(model, path)
+        t1 = time.perf_counter()
+        del model
+        tapegrad.load(path)
+        t2 = time.perf_counter()
+    return n, t1 - t0, t2 - t1
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -493,6 +515,11 @@ def main(argv: list[str] | None = None) -> int:
         f"| scope tagging | W1 forward: MLP (scoped) vs its neurons called unscoped | "
         f"{fmt_time(scoped)} vs "
         f"{fmt_time(plain)} | {100 * (scoped / plain - 1):+.1f} % | |"
+    )
+    n, save_t, load_t = w5(args.quick)
+    print(
+        f"| W5 checkpoint, {n:,} parameters | save, load | {fmt_time(save_t)}, "
+        f"{fmt_time(load_t)} ({n / load_t:,.0f} parameters/s loaded) | | |"
     )
     return 0
 

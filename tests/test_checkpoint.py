@@ -4,6 +4,8 @@ atomic writes that survive a crash between write and rename."""
 import json
 import math
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -103,7 +105,7 @@ BAD_FILES = {
     ),
     "missing parameter": (
         mutated(lambda d: d["parameters"].pop("layers.1.neurons.0.b")),
-        "expected 9 parameters, found 8; missing 'layers.1.neurons.0.b'",
+        "expected 9 parameters, got 8; missing 'layers.1.neurons.0.b'",
     ),
     "extra parameter": (
         mutated(lambda d: d["parameters"].update({"layers.2.neurons.0.b": 0.0})),
@@ -284,3 +286,219 @@ def test_trained_loss_round_trip_and_validation(tmp_path):
     path.write_text(json.dumps(doc))
     with pytest.raises(checkpoint.CheckpointError, match="'training' must be"):
         tapegrad.load(path)
+
+
+# ---------------------------------------------------------------- hostile files (issue 10)
+
+
+def no_building(monkeypatch):
+    """Make building a model fail loudly, to show a file is refused before any allocation."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was built from a checkpoint that should have been refused")
+
+    monkeypatch.setattr(checkpoint.MLP, "from_config", refuse)
+
+
+def write_doc(path, arch, params=None):
+    doc = good_doc()
+    doc["architecture"].update(arch)
+    if params is not None:
+        doc["parameters"] = params
+    path.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize(
+    "arch,message",
+    [
+        ({"nin": 10**30}, r"nin is 1000.*more than the limit 1,000,000"),
+        ({"nin": 10**400}, r"nin is a huge integer, more than the limit"),
+        ({"nouts": [1] * 100_000}, r"100,000 layers, more than the limit 1,000"),
+        ({"nouts": [1000] * 900}, r"parameters, more than the limit 2,000,000"),
+        ({"nouts": [1000, 1000, 1]}, r"expected 1,005,001 parameters, found 9"),
+    ],
+)
+def test_oversized_architecture_is_refused_before_anything_is_built(
+    tmp_path, monkeypatch, arch, message
+):
+    path = tmp_path / "huge.json"
+    write_doc(path, arch)
+    assert path.stat().st_size < 600_000  # the 100k-layer file is small; its model would not be
+    no_building(monkeypatch)
+    with pytest.raises(CheckpointError, match=message):
+        load(path)
+
+
+def test_architecture_is_checked_against_the_files_own_weight_count(tmp_path, monkeypatch):
+    # 999 one-neuron layers need 3 + 998 * 2 weights; the file holds 9 (the issue's 17 KB file).
+    path = tmp_path / "deep.json"
+    write_doc(path, {"nouts": [1] * 999})
+    no_building(monkeypatch)
+    with pytest.raises(CheckpointError, match="expected 1,999 parameters, found 9"):
+        load(path)
+
+
+def test_file_size_is_capped_before_reading(tmp_path, monkeypatch):
+    path = tmp_path / "big.json"
+    with open(path, "wb") as f:  # sparse: 1.2 GB on paper, nothing on disk
+        f.truncate(1_200_000_000)
+    with pytest.raises(CheckpointError, match=r"1,200,000,000 bytes, larger than the checkpoint"):
+        load(path)
+    small = tmp_path / "small.json"
+    save(MLP(2, [3, 1], seed=0), small)
+    monkeypatch.setattr(checkpoint, "MAX_BYTES", small.stat().st_size - 1)
+    with pytest.raises(CheckpointError, match="larger than the checkpoint limit"):
+        load(small)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero on this platform")
+def test_a_device_is_not_read():
+    with pytest.raises(CheckpointError, match="/dev/zero: not a regular file"):
+        load("/dev/zero")
+
+
+def test_deeply_nested_json_is_a_clear_error_not_a_recursion_error(tmp_path):
+    path = tmp_path / "nested.json"
+    path.write_text('{"a": ' * 1000 + "1" + "}" * 1000)
+    with pytest.raises(CheckpointError, match="nested more than 16 deep"):
+        load(path)
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CheckpointError, match="nested more than 16 deep"):
+        load(path)
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(tmp_path):
+    doc = good_doc()
+    doc["parameters"]["[{" * 20 + '\\"' + "}]" * 20] = 0.0
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(CheckpointError, match="unexpected"):  # reaches the name check
+        load(path)
+
+
+def test_cli_predict_refuses_hostile_models_without_a_traceback(tmp_path):
+    nested = tmp_path / "nested.json"
+    nested.write_text('{"a": ' * 1000 + "1" + "}" * 1000)
+    huge = tmp_path / "huge.json"
+    write_doc(huge, {"nin": 10**30})
+    for model in (nested, huge, "/dev/zero"):
+        run = subprocess.run(
+            [sys.executable, "-m", "tapegrad", "predict", "--model", str(model), "--data", "moons"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert run.returncode != 0
+        assert "Traceback" not in run.stderr and str(model) in run.stderr, run.stderr
+
+
+def test_every_single_bit_flip_is_an_error(tmp_path):
+    # The issue's attack: single-bit flips loaded as silently changed weights.
+    path = tmp_path / "m.json"
+    model = MLP(2, [2, 1], act="tanh", seed=0)
+    save(model, path)
+    good = path.read_bytes()
+    loaded = 0
+    for i in range(len(good)):
+        for bit in (0, 3, 6):
+            flipped = bytearray(good)
+            flipped[i] ^= 1 << bit
+            path.write_bytes(bytes(flipped))
+            try:
+                load(path)
+            except CheckpointError:
+                continue
+            loaded += 1
+    assert loaded == 0
+
+
+def test_a_changed_weight_is_reported_as_corruption(tmp_path):
+    path = tmp_path / "m.json"
+    model = MLP(2, [2, 1], act="tanh", seed=0)
+    save(model, path)
+    name, value = next(iter(model.state_dict().items()))
+    text = path.read_text()
+    digits = repr(value)
+    i = text.index(digits)
+    changed = text[:i] + digits[:-1] + str((int(digits[-1]) + 1) % 10) + text[i + len(digits) :]
+    path.write_text(changed)
+    target = MLP(2, [2, 1], act="tanh", seed=5)
+    before = target.state_dict()
+    with pytest.raises(CheckpointError, match="m.json: the file is corrupt.*checksum"):
+        load(path, target)
+    assert target.state_dict() == before
+
+
+def test_checkpoints_without_a_checksum_still_load(tmp_path):
+    path = tmp_path / "old.json"
+    model = MLP(2, [3, 1], seed=0)
+    save(model, path)
+    doc = json.loads(path.read_text())
+    assert doc.pop("checksum").startswith("sha256:")
+    path.write_text(json.dumps(doc, indent=1) + "\n")  # as tapegrad wrote them before
+    assert load(path).state_dict() == model.state_dict()
+
+
+def test_a_misplaced_checksum_cannot_be_verified(tmp_path):
+    path = tmp_path / "m.json"
+    save(MLP(2, [3, 1], seed=0), path)
+    doc = json.loads(path.read_text())
+    path.write_text(json.dumps({"checksum": doc.pop("checksum"), **doc}))
+    with pytest.raises(CheckpointError, match="checksum cannot be verified: it must be the last"):
+        load(path)
+
+
+def _save_and_die(path: str) -> None:
+    """Run in a child: save a model and be SIGKILLed after writing, before the rename."""
+    import signal
+
+    from tapegrad import checkpoint as ck
+
+    def die(fd):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    ck.os.fsync = die
+    ck.save(MLP(20, [50, 1], seed=1), path)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="SIGKILL of a child needs POSIX")
+def test_temp_file_left_by_a_killed_save_is_cleaned_by_the_next_save(tmp_path):
+    path = tmp_path / "model.json"
+    save(MLP(2, [3, 1], seed=0), path)
+    child = subprocess.run(
+        [sys.executable, "-c", f"import test_checkpoint as t; t._save_and_die({str(path)!r})"],
+        cwd=os.path.dirname(__file__),
+        timeout=120,
+    )
+    assert child.returncode == -9
+    leftovers = [n for n in files_in(tmp_path) if n.endswith(".tmp")]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".model.json.")
+    # Temp files that are not stale, or not this target's, must survive the clean-up.
+    alive = tmp_path / f".model.json.{os.getpid()}-abcd1234.tmp"  # a save in progress here
+    fresh_legacy = tmp_path / ".model.json.k2j4h5g6.tmp"  # written by an older tapegrad, just now
+    old_legacy = tmp_path / ".model.json.zz99yy88.tmp"  # ... and two hours ago
+    other = tmp_path / ".model.json.bak.1-abcd1234.tmp"  # the temp of another target
+    for p in (alive, fresh_legacy, old_legacy, other):
+        p.write_text("x")
+    two_hours_ago = os.path.getmtime(old_legacy) - 7200
+    os.utime(old_legacy, (two_hours_ago, two_hours_ago))
+    newer = MLP(2, [3, 1], seed=2)
+    save(newer, path)
+    assert files_in(tmp_path) == sorted(["model.json", alive.name, fresh_legacy.name, other.name])
+    assert load(path).state_dict() == newer.state_dict()
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symlinks")
+def test_saving_through_a_symlink_keeps_the_link(tmp_path):
+    real_dir = tmp_path / "store"
+    real_dir.mkdir()
+    target = real_dir / "model.json"
+    save(MLP(2, [3, 1], seed=0), target)
+    link = tmp_path / "current.json"
+    link.symlink_to(target)
+    newer = MLP(2, [3, 1], seed=1)
+    save(newer, link)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert load(target).state_dict() == newer.state_dict()
+    assert files_in(tmp_path) == ["current.json", "store"]
+    assert files_in(real_dir) == ["model.json"]

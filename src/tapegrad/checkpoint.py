@@ -4,18 +4,30 @@ A checkpoint is {"format": "tapegrad-model", "version": 1, "architecture": model
 "parameters": {name: value}} (plus "optimizer": its state dict, and "training": {"loss": name},
 when they are saved along, so a checkpoint can be resumed and its outputs read right). It is
 written to a temporary file in the same directory, flushed, fsynced and renamed over the
-target, so a crash leaves the old file or the new one, never half of either. Loading checks the
-format, version, architecture, parameter names and count and that every weight is a finite
-number before it touches any weight. No pickle, no eval: a checkpoint is data only.
+target, so a crash leaves the old file or the new one, never half of either; a symlinked path
+keeps its link and the file it points to is replaced. The last key, "checksum", is the SHA-256
+of the text before it, so a changed byte is reported as corruption (files without one, written
+before it existed, still load).
+
+Loading checks everything before it allocates or touches a weight, in order of cost: the file
+is a regular file under MAX_BYTES; its JSON nests no deeper than MAX_DEPTH (a linear scan, so a
+hostile file cannot exhaust the parser's recursion); the checksum; the envelope; the
+architecture's sizes against hard limits and against the number of weights the file holds; then
+the names and values of the weights (`Module.load_state_dict`). Loading is linear in the file's
+size. No pickle, no eval: a checkpoint is data only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import numbers
 import os
+import re
+import stat
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +40,22 @@ if TYPE_CHECKING:
 FORMAT = "tapegrad-model"
 VERSION = 1
 LOSS_NAMES = tuple(LOSSES)
+
+# Hard limits, checked before anything is allocated. A 2M-parameter checkpoint with Adam's two
+# buffers is about 200 MB of JSON; the caps leave room for that and no more.
+MAX_BYTES = 256 * 2**20
+"""Largest checkpoint file read, in bytes."""
+MAX_PARAMETERS = 2_000_000
+"""Most weights an architecture in a checkpoint may have."""
+MAX_LAYERS = 1_000
+"""Most layers an architecture in a checkpoint may have."""
+MAX_WIDTH = 1_000_000
+"""Most inputs or neurons a layer in a checkpoint may have."""
+MAX_DEPTH = 16
+"""Deepest JSON nesting read (a checkpoint nests 4 deep)."""
+
+_CHECKSUM_TAIL = re.compile(r',\s*"checksum"\s*:\s*"sha256:([0-9a-f]{64})"\s*\}\s*\Z')
+_TEMP_AGE = 3600.0  # a temp file untouched this long (seconds) belongs to no running save
 
 
 class CheckpointError(ValueError):
@@ -63,18 +91,29 @@ def save(
     if loss is not None:
         doc["training"] = {"loss": loss}
     try:
-        text = json.dumps(doc, indent=1, allow_nan=False) + "\n"
+        text = json.dumps(doc, indent=1, allow_nan=False)
     except ValueError as e:  # a non-finite number in the optimizer state
         raise CheckpointError(f"{path}: refusing to save: {e}") from None
+    body = text[: -len("\n}")]  # the checksum goes in as the last key
+    text = f'{body},\n "checksum": "sha256:{_digest(body)}"\n}}\n'
     try:
         _atomic_write(path, text)
     except OSError as e:
         raise CheckpointError(f"{path}: cannot write: {e.strerror or e}") from e
 
 
+def _digest(body: str) -> str:
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
 def _atomic_write(path: Path, text: str) -> None:
+    if path.is_symlink():  # keep the link; replace the file it points to
+        path = Path(os.path.realpath(path))
     directory = path.parent
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    _remove_stale_temps(path)
+    # The writer's pid is in the name, so a later save can tell a temp file left by a killed
+    # process from one another save is still writing.
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -95,6 +134,46 @@ def _atomic_write(path: Path, text: str) -> None:
     _fsync_directory(directory)
 
 
+def _remove_stale_temps(path: Path) -> None:
+    """Delete temp files an interrupted save of `path` left behind: those whose writer is no
+    longer running, and any untouched for an hour. Only this target's own temp names match;
+    a save still in progress (another process or thread) keeps its file."""
+    name = re.compile(rf"\.{re.escape(path.name)}\.(?:(\d+)-)?[a-z0-9_]{{8}}\.tmp")
+    try:
+        entries = os.listdir(path.parent)
+    except OSError:
+        return
+    for entry in entries:
+        m = name.fullmatch(entry)
+        if m is None:
+            continue
+        tmp = path.parent / entry
+        try:
+            st = tmp.lstat()
+        except OSError:
+            continue
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid():
+            continue
+        pid = m.group(1)
+        if (pid is not None and not _running(int(pid))) or time.time() - st.st_mtime > _TEMP_AGE:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # someone else's process, or cannot tell: leave its file alone
+    return True
+
+
 def _fsync_directory(directory: Path) -> None:
     # Make the rename itself durable; not every platform can open a directory.
     try:
@@ -109,6 +188,14 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+class _NoDraws:
+    """A stand-in random source for a model whose weights are about to be loaded anyway."""
+
+    @staticmethod
+    def uniform(a: float, b: float) -> float:
+        return 0.0
+
+
 def load(path: str | os.PathLike, model: MLP | None = None) -> MLP:
     """Read a checkpoint. With no `model`, build one from its architecture and return it; with
     a `model`, check the architecture matches and load the weights into it (and return it).
@@ -116,9 +203,11 @@ def load(path: str | os.PathLike, model: MLP | None = None) -> MLP:
     path = Path(path)
     doc = _read(path)
     arch = doc["architecture"]
+    params = doc["parameters"]
     if model is None:
+        _check_sizes(path, arch, len(params))
         try:
-            target = MLP.from_config(arch, seed=0)  # weights are overwritten below
+            target = MLP.from_config(arch, rng=_NoDraws())  # weights are overwritten below
         except (ValueError, TypeError) as e:
             raise CheckpointError(f"{path}: bad architecture: {e}") from None
     else:
@@ -127,25 +216,50 @@ def load(path: str | os.PathLike, model: MLP | None = None) -> MLP:
                 f"{path}: architecture {arch} does not match the model's {model.config()}"
             )
         target = model
-    params = doc["parameters"]
-    names = [n for n, _ in target.named_parameters()]
-    missing = [n for n in names if n not in params]
-    extra = [n for n in params if n not in set(names)]
-    if missing or extra:
-        what = [f"expected {len(names)} parameters, found {len(params)}"]
-        if missing:
-            what.append(f"missing {_some(missing)}")
-        if extra:
-            what.append(f"unexpected {_some(extra)}")
-        raise CheckpointError(f"{path}: parameters do not fit the architecture: {'; '.join(what)}")
-    for name, v in params.items():
-        if not _is_finite_number(v):
-            raise CheckpointError(f"{path}: parameter {name!r} is {v!r}, not a finite number")
-    try:
+    try:  # names, count and values are checked in one place, before any weight changes
         target.load_state_dict(params)
-    except (ValueError, TypeError) as e:  # checked above; kept as a last line of defence
-        raise CheckpointError(f"{path}: {e}") from None
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: parameters do not fit the architecture: {e}") from None
     return target
+
+
+def _check_sizes(path: Path, arch: dict, found: int) -> None:
+    """Refuse an architecture too large to build, or much larger than the weights the file
+    holds, before a single Value exists. Anything but positive integers is left to
+    `MLP.from_config`, which rejects it before building."""
+    nin, nouts = arch.get("nin"), arch.get("nouts")
+    sizes = [nin, *nouts] if isinstance(nouts, list) else [nin]
+    if isinstance(nouts, list) and len(nouts) > MAX_LAYERS:
+        raise CheckpointError(
+            f"{path}: bad architecture: {len(nouts):,} layers, more than the limit {MAX_LAYERS:,}"
+        )
+    for i, n in enumerate(sizes):
+        if type(n) is int and n > MAX_WIDTH:
+            where = "nin" if i == 0 else f"nouts[{i - 1}]"
+            raise CheckpointError(
+                f"{path}: bad architecture: {where} is {_short(n)}, more than the limit "
+                f"{MAX_WIDTH:,}"
+            )
+    if not all(type(n) is int and n >= 1 for n in sizes) or len(sizes) < 2:
+        return
+    count = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    if count > MAX_PARAMETERS:
+        raise CheckpointError(
+            f"{path}: bad architecture: {count:,} parameters, more than the limit "
+            f"{MAX_PARAMETERS:,}"
+        )
+    # A model no bigger than about what the file holds is built, so the message can name the
+    # missing weights; one far bigger is refused from the counts alone.
+    if count > 2 * found + 64:
+        raise CheckpointError(
+            f"{path}: parameters do not fit the architecture: expected {count:,} parameters, "
+            f"found {found:,}"
+        )
+
+
+def _short(v, limit: int = 40) -> str:
+    text = repr(v) if not isinstance(v, int) or v.bit_length() < 4 * limit else "a huge integer"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def trained_loss(path: str | os.PathLike) -> str | None:
@@ -175,34 +289,81 @@ def _is_finite_number(v) -> bool:
         return False
 
 
-def _some(names: list[str], limit: int = 5) -> str:
-    shown = ", ".join(repr(n) for n in names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
 def _reject_constant(token: str):
     raise ValueError(f"non-finite number {token} (weights must be finite)")
 
 
 def _no_duplicates(pairs: list) -> dict:
-    out = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"duplicate key {k!r}")
-        out[k] = v
+    out = dict(pairs)
+    if len(out) != len(pairs):  # rare: find the first repeated key for the message
+        seen = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise ValueError(f"duplicate key {k!r}")
+            seen.add(k)
     return out
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, refused before reading if it is not a regular file or is too big."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise CheckpointError(f"{path}: not a regular file (a checkpoint is a JSON file)")
+        if st.st_size > MAX_BYTES:
+            raise CheckpointError(
+                f"{path}: {st.st_size:,} bytes, larger than the checkpoint limit {MAX_BYTES:,}"
+            )
+        with open(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such file") from None
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read: {e.strerror or e}") from None
+    if len(raw) > MAX_BYTES:  # it grew after the size check
+        raise CheckpointError(f"{path}: larger than the checkpoint limit {MAX_BYTES:,} bytes")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{path}: not a tapegrad checkpoint (not UTF-8 text)") from None
+
+
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _check_depth(path: Path, text: str) -> None:
+    """Refuse JSON nested deeper than MAX_DEPTH, by a linear scan of the brackets outside
+    strings, so the (recursive) parser never sees it."""
+    if text.count("{") + text.count("[") <= MAX_DEPTH:
+        return  # too few brackets to nest that deep: skip the scan
+    depth = 0
+    for m in _JSON_TOKEN.finditer(text):
+        c = m.group()
+        if c == "{" or c == "[":
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = text.count("\n", 0, m.start()) + 1
+                raise CheckpointError(
+                    f"{path}: JSON nested more than {MAX_DEPTH} deep (line {line}); "
+                    "not a tapegrad checkpoint"
+                )
+        elif c == "}" or c == "]":
+            depth -= 1
+
+
+def _checksum_matches(text: str) -> bool | None:
+    """Whether the trailing checksum matches the text before it; None when there is none."""
+    tail = text[-200:]
+    m = _CHECKSUM_TAIL.search(tail)
+    if m is None:
+        return None
+    return _digest(text[: len(text) - len(tail) + m.start()]) == m.group(1)
 
 
 def _read(path: Path) -> dict:
     """Parse and check the envelope: format, version, architecture and parameters present."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such file") from None
-    except UnicodeDecodeError:
-        raise CheckpointError(f"{path}: not a tapegrad checkpoint (not UTF-8 text)") from None
-    except OSError as e:
-        raise CheckpointError(f"{path}: cannot read: {e.strerror or e}") from None
+    text = _read_text(path)
+    _check_depth(path, text)
     try:
         doc = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as e:
@@ -225,7 +386,7 @@ def _read(path: Path) -> dict:
         if not isinstance(doc.get(key), kind):
             raise CheckpointError(f"{path}: '{key}' is missing or not a JSON object")
     allowed = {"format", "version", "architecture", "parameters", "optimizer", "training"}
-    extra = sorted(set(doc) - allowed)
+    extra = sorted(set(doc) - allowed - {"checksum"})
     if extra:
         raise CheckpointError(f"{path}: unexpected top-level keys {extra}")
     training = doc.get("training")
@@ -236,11 +397,29 @@ def _read(path: Path) -> dict:
             f"{path}: 'training' must be {{\"loss\": one of {', '.join(LOSS_NAMES)}}}, "
             f"got {training!r}"
         )
+    # Last, once the file is known to be a checkpoint: has any byte changed since it was saved?
+    if "checksum" in doc:
+        matches = _checksum_matches(text)
+        if matches is None:
+            raise CheckpointError(
+                f"{path}: the checksum cannot be verified: it must be the last key, "
+                '"checksum": "sha256:<64 hex digits>" (delete it to load a hand-edited file)'
+            )
+        if not matches:
+            raise CheckpointError(
+                f"{path}: the file is corrupt: its content does not match its checksum "
+                "(a byte changed on disk or in transit, or it was edited by hand)"
+            )
     return doc
 
 
 __all__ = [
     "FORMAT",
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "MAX_LAYERS",
+    "MAX_PARAMETERS",
+    "MAX_WIDTH",
     "VERSION",
     "CheckpointError",
     "load",

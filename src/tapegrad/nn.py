@@ -100,8 +100,10 @@ class Module:
         named = self.named_parameters()
         names = [n for n, _ in named]
         missing = [n for n in names if n not in state_dict]
-        known = set(names)
-        unexpected = [k for k in state_dict if k not in known]
+        unexpected = []
+        if missing or len(state_dict) != len(names):  # else the names are exactly these
+            known = set(names)
+            unexpected = [k for k in state_dict if k not in known]
         if missing or unexpected:
             parts = [f"expected {len(names)} parameters, got {len(state_dict)}"]
             if missing:
@@ -112,22 +114,30 @@ class Module:
         values = []
         for name in names:
             v = state_dict[name]
-            if isinstance(v, bool) or not isinstance(v, numbers.Real):
-                raise ValueError(
-                    f"state_dict[{name!r}] must be a real number, got {type(v).__name__}: {v!r:.60}"
-                )
-            try:
-                v = float(v)
-            except OverflowError:  # an integer too large for a float
-                v = math.inf
-            if not math.isfinite(v):
-                raise ValueError(f"state_dict[{name!r}] is {v}: weights must be finite")
+            if type(v) is not float or not math.isfinite(v):  # the common case stays cheap
+                v = _weight(name, v)
             values.append(v)
         for (_, p), v in zip(named, values, strict=True):
             p.data = v
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def _weight(name: str, v) -> float:
+    """`v` as a float weight, or a ValueError naming the parameter (the one check both
+    `load_state_dict` and checkpoint files go through)."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise ValueError(
+            f"parameter {name!r} is {v!r:.60}, not a finite number (weights are real numbers)"
+        )
+    try:
+        f = float(v)
+    except OverflowError:  # an integer too large for a float
+        f = math.inf
+    if not math.isfinite(f):
+        raise ValueError(f"parameter {name!r} is {v!r:.60}, not a finite number")
+    return f
 
 
 def _collect(obj, prefix: str, out: list, seen: set) -> None:
@@ -146,7 +156,11 @@ def _collect_value(value, name: str, out: list, seen: set) -> None:
             _collect(value, name + ".", out, seen)
     elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
-            if isinstance(item, Value | Module | list | tuple):
+            if type(item) is Value:  # a layer's weights, inline: loading 1M weights walks here
+                if id(item) not in seen:
+                    seen.add(id(item))
+                    out.append((f"{name}.{i}", item))
+            elif isinstance(item, Value | Module | list | tuple):
                 _collect_value(item, f"{name}.{i}", out, seen)
 
 
