@@ -177,3 +177,26 @@ def test_real_entry_point(tmp_path):
 def test_committed_readme_picture_is_the_neuron():
     picture = ROOT / "docs" / "images" / "neuron.svg"
     assert NEURON_TEXTS <= svg_texts(picture)
+
+
+def test_graph_precision_must_be_a_number_of_digits(capsys):
+    for bad in ("-5", "two"):
+        with pytest.raises(SystemExit) as info:
+            main(["graph", "x*x", "--set", "x=3", "--precision", bad])
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert "--precision" in err and "Traceback" not in err
+
+
+def test_graph_says_once_why_the_builtin_renderer_ran(capsys, tmp_path, monkeypatch):
+    # A `dot` that fails: the picture is still written, with one note on stderr.
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "dot").write_text("#!/bin/sh\necho 'Error: out of memory' >&2\nexit 1\n")
+    (bindir / "dot").chmod(0o755)
+    monkeypatch.setenv("PATH", str(bindir))
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "graph", NEURON, "--set", *NEURON_SET, "-o", "neuron.svg")
+    assert code == 0 and "wrote neuron.svg (builtin renderer)" in out
+    assert err.count("note:") == 1 and "exit status 1: Error: out of memory" in err
+    assert NEURON_TEXTS <= svg_texts(tmp_path / "neuron.svg")

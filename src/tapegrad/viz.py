@@ -1,15 +1,21 @@
 """`draw_dot`: the lecture's picture of a graph, as a graphviz.Digraph that renders anywhere.
 
-The picture is described once, as a `svgrender.Scene`, and turned into DOT source. Displaying
-or saving it uses Graphviz's `dot` program when it is on PATH and otherwise tapegrad's own
-renderer (grandalf layout, SVG written in `svgrender`), so a notebook cell that shows a graph
-works on a machine with only the pip packages installed.
+The picture is described once, as a `svgrender.Scene`, and turned into DOT source. Every way
+out (`render`, `view`, `pipe`, `save`, Jupyter display) runs Graphviz's `dot` when it is on PATH,
+under a time limit that grows with the graph, and falls back to tapegrad's own renderer
+(grandalf layout, SVG written in `svgrender`) with one warning when `dot` is missing, fails or
+runs out of time. So a notebook cell that shows a graph works on a machine with only the pip
+packages installed, and a graph `dot` chokes on still gets drawn.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import unicodedata
+import warnings
 from collections.abc import Callable, Iterable
 
 import graphviz
@@ -31,6 +37,20 @@ GROUP_FILL = "#e3f2fd"
 CONSTANT_COLOR = "#666666"
 
 
+DOT_SECONDS = 5.0
+"""Time limit of one `dot` run, plus DOT_SECONDS_PER_STATEMENT per node and edge."""
+DOT_SECONDS_PER_STATEMENT = 0.005
+SOURCE_FORMATS = ("dot", "gv", "canon")  # without `dot`, these fall back to the DOT source
+
+
+class RendererWarning(UserWarning):
+    """Graphviz's `dot` was missing or failed, so tapegrad's builtin renderer drew the picture."""
+
+
+class _DotFailed(Exception):
+    """Why a `dot` run gave no output (the message completes "Graphviz's `dot` ...")."""
+
+
 class GraphTooLarge(ValueError):
     """The graph has more nodes than `max_nodes` and cannot be collapsed under it."""
 
@@ -45,8 +65,8 @@ def dot_available() -> bool:
 
 
 class GraphPicture(graphviz.Digraph):
-    """A graphviz.Digraph (`.source`, `.render`, `.node`, ... all work) that also renders
-    without Graphviz: Jupyter display and `save(path)` fall back to tapegrad's SVG renderer.
+    """A graphviz.Digraph (`.source`, `.render`, `.pipe`, `.view`, `.node`, ... all work) whose
+    every output falls back to tapegrad's SVG renderer when `dot` is missing or fails.
 
     The fallback draws the picture `draw_dot` described (its `scene`); nodes or edges added
     afterwards with `.node()`/`.edge()` appear only where Graphviz renders.
@@ -55,23 +75,149 @@ class GraphPicture(graphviz.Digraph):
     def __init__(self, *args, scene: Scene | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.scene = scene
+        self.rendered_by: str | None = None
+        """Which renderer made the last output: "dot" or "builtin" (None before any)."""
 
     @property
     def backend(self) -> str:
         """Which renderer displays and saves this picture now: "dot" or "builtin"."""
         return "dot" if dot_available() else "builtin"
 
+    # -- the one place `dot` runs, and the one place the fallback is decided
+
+    def dot_timeout(self) -> float:
+        """Seconds one `dot` run may take on this graph before the fallback is used."""
+        return DOT_SECONDS + DOT_SECONDS_PER_STATEMENT * len(self.body)
+
+    def _output(
+        self,
+        fmt: str,
+        *,
+        engine: str | None = None,
+        renderer: str | None = None,
+        formatter: str | None = None,
+        neato_no_op: bool | int | None = None,
+        capped: bool = False,
+    ) -> bytes:
+        """The picture in `fmt`: from `dot` when it works, else (with one RendererWarning) from
+        the builtin renderer for SVG, the DOT source for dot/gv/canon, and for any other format
+        a RendererUnavailable that names it and says how to get it."""
+        if fmt not in graphviz.FORMATS:
+            known = ", ".join(sorted(graphviz.FORMATS))
+            raise ValueError(f"unknown format {fmt!r}: one of {known}")
+        program = engine or self.engine
+        source = self.source
+        if capped:  # Graphviz scales bigger bitmaps down instead of allocating them
+            picture = self.copy()
+            picture.graph_attr.setdefault("size", f"{PNG_MAX_INCHES},{PNG_MAX_INCHES}")
+            source = picture.source
+        cmd = [program, "-T" + ":".join(p for p in (fmt, renderer, formatter) if p)]
+        if neato_no_op:
+            cmd.append(f"-n{int(neato_no_op)}")
+        try:
+            out = _run_dot(cmd, source, self.encoding, self.dot_timeout())
+        except _DotFailed as failed:
+            why = f"`{program}` {failed}"
+        else:
+            self.rendered_by = "dot"
+            return out
+        if fmt == "svg":
+            data = self._builtin_svg().encode("utf-8")
+            what = "drawn by tapegrad's builtin renderer instead"
+        elif fmt in SOURCE_FORMATS:
+            data = self.source.encode("utf-8")
+            what = "wrote the DOT source without a layout instead"
+        else:
+            raise RendererUnavailable(
+                f"{fmt.upper()} output needs Graphviz, and {why}: install Graphviz (apt-get "
+                f"install graphviz, brew install graphviz, conda install graphviz) or save the "
+                f"picture as .svg (format='svg'), which tapegrad draws without it"
+            )
+        warnings.warn(f"Graphviz's {why}; {what}", RendererWarning, stacklevel=3)
+        self.rendered_by = "builtin" if fmt == "svg" else "source"
+        return data
+
+    # -- graphviz's outputs, each through _output
+
+    def pipe(
+        self,
+        format: str | None = None,  # noqa: A002 - graphviz's name
+        renderer: str | None = None,
+        formatter: str | None = None,
+        neato_no_op: bool | int | None = None,
+        quiet: bool = False,
+        *,
+        engine: str | None = None,
+        encoding: str | None = None,
+    ) -> bytes | str:
+        """The picture as bytes (or text, with `encoding`), as graphviz.Digraph.pipe gives it,
+        falling back as `_output` says."""
+        data = self._output(
+            format or self.format,
+            engine=engine,
+            renderer=renderer,
+            formatter=formatter,
+            neato_no_op=neato_no_op,
+        )
+        return data if encoding is None else data.decode(encoding)
+
+    def render(
+        self,
+        filename: str | os.PathLike | None = None,
+        directory: str | os.PathLike | None = None,
+        view: bool = False,
+        cleanup: bool = False,
+        format: str | None = None,  # noqa: A002 - graphviz's name
+        renderer: str | None = None,
+        formatter: str | None = None,
+        neato_no_op: bool | int | None = None,
+        quiet: bool = False,
+        quiet_view: bool = False,
+        *,
+        outfile: str | os.PathLike | None = None,
+        engine: str | None = None,
+        raise_if_result_exists: bool = False,
+        overwrite_source: bool = False,
+    ) -> str:
+        """Save the DOT source to `filename` and the picture next to it (`gout` -> `gout.svg`),
+        or to `outfile`, as graphviz.Digraph.render does; return the picture's path. Without a
+        working `dot`, SVG comes from the builtin renderer (`view` opens it too)."""
+        if outfile is not None:
+            outfile = os.fspath(outfile)
+            fmt = format or os.path.splitext(outfile)[1][1:].lower()
+            if not fmt:
+                raise ValueError(f"outfile {outfile!r} has no suffix: pass format=")
+            if directory is None:
+                outfile = os.path.join(self.directory, outfile)
+            if filename is None:
+                filename = os.path.splitext(os.path.basename(outfile))[0] + ".gv"
+        else:
+            fmt = format or self.format
+        data = self._output(
+            fmt, engine=engine, renderer=renderer, formatter=formatter, neato_no_op=neato_no_op
+        )
+        source_path = self.save(filename, directory=directory, skip_existing=None)
+        if outfile is None:
+            suffix = ".".join(p for p in (formatter, renderer, fmt) if p)
+            outfile = f"{source_path}.{suffix}"
+        if not overwrite_source and os.path.abspath(outfile) == os.path.abspath(source_path):
+            raise ValueError(f"outfile {outfile!r} must differ from the source file")
+        if raise_if_result_exists and os.path.exists(outfile):
+            raise graphviz.FileExistsError(f"output file exists: {outfile!r}")
+        with open(outfile, "wb") as fh:
+            fh.write(data)
+        if cleanup:
+            os.remove(source_path)
+        if view or quiet_view:
+            self._view(outfile, format=fmt, quiet=quiet_view)
+        return outfile
+
     def svg(self) -> str:
-        """The picture as an SVG document, from `dot` if installed, else the builtin renderer.
+        """The picture as an SVG document, from `dot` if it works, else the builtin renderer.
 
         Raises svgrender.LayoutTooLarge if only the builtin renderer is there and the graph
         is too big for it."""
-        if dot_available():
-            try:
-                return self.pipe(format="svg", encoding="utf-8")
-            except graphviz.ExecutableNotFound:
-                pass  # on PATH but not runnable: fall back
-        return self._builtin_svg()
+        return self._output("svg").decode("utf-8")
 
     def _builtin_svg(self) -> str:
         if self.scene is None:
@@ -86,9 +232,25 @@ class GraphPicture(graphviz.Digraph):
             scene = self.scene
         return svgrender.render_svg(scene)
 
+    def _repr_mimebundle_(self, include=None, exclude=None, **_) -> dict:
+        # What Jupyter shows: a PNG or JPEG that needs a missing `dot` is shown as SVG instead.
+        bundle = {}
+        for mimetype in include or ["image/svg+xml"]:
+            if exclude and mimetype in exclude:
+                continue
+            try:
+                if mimetype == "image/svg+xml":
+                    bundle[mimetype] = self._repr_image_svg_xml()
+                elif mimetype in ("image/png", "image/jpeg"):
+                    bundle[mimetype] = self._dot_bytes(mimetype[len("image/") :])
+            except RendererUnavailable:
+                if not exclude or "image/svg+xml" not in exclude:
+                    bundle.setdefault("image/svg+xml", self._repr_image_svg_xml())
+        return bundle
+
     def _repr_image_svg_xml(self) -> str:
-        # What Jupyter shows (via graphviz's _repr_mimebundle_): never an exception for a
-        # missing or overwhelmed renderer, a picture that says what to do instead.
+        # Never an exception for a missing or overwhelmed renderer: a picture that says what
+        # to do instead.
         try:
             return self.svg()
         except (svgrender.LayoutTooLarge, RendererUnavailable) as err:
@@ -104,15 +266,7 @@ class GraphPicture(graphviz.Digraph):
         return self._dot_bytes("jpeg")
 
     def _dot_bytes(self, fmt: str) -> bytes:
-        if not dot_available():
-            raise RendererUnavailable(
-                f"{fmt.upper()} output needs Graphviz's `dot` program, which is not on PATH: "
-                f"install Graphviz (apt-get install graphviz, brew install graphviz, conda "
-                f"install graphviz) or save the picture as .svg, which works without it"
-            )
-        capped = self.copy()
-        capped.graph_attr.setdefault("size", f"{PNG_MAX_INCHES},{PNG_MAX_INCHES}")
-        return capped.pipe(format=fmt)
+        return self._output(fmt, capped=True)
 
     def save(
         self,
@@ -149,6 +303,53 @@ class GraphPicture(graphviz.Digraph):
         with open(path, "wb") as fh:
             fh.write(data)
         return path
+
+
+def _run_dot(cmd: list[str], source: str, encoding: str, timeout: float) -> bytes:
+    """Run a Graphviz program on `source`; its stdout, or _DotFailed saying why not."""
+    try:
+        data = source.encode(encoding)
+    except UnicodeEncodeError as e:
+        reason = f"cannot take this graph's text: {e.reason} ({e.object[e.start]!r})"
+        raise _DotFailed(reason) from None
+    posix = os.name == "posix"
+    try:
+        # Its own process group, so a timeout kills whatever the program started too.
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=posix,
+        )
+    except FileNotFoundError:
+        raise _DotFailed("is not installed (not on PATH)") from None
+    except OSError as e:
+        raise _DotFailed(f"cannot be run: {e.strerror or e}") from None
+    try:
+        out, err = proc.communicate(data, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill(proc, posix)
+        raise _DotFailed(f"took longer than {timeout:.3g} s (the limit for this graph)") from None
+    except BaseException:
+        _kill(proc, posix)
+        raise
+    if proc.returncode != 0:
+        lines = err.decode("utf-8", "replace").strip().splitlines()
+        detail = f": {lines[0][:200]}" if lines else ""
+        raise _DotFailed(f"failed (exit status {proc.returncode}{detail})")
+    return out
+
+
+def _kill(proc: subprocess.Popen, posix: bool) -> None:
+    try:
+        if posix:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+    except OSError:
+        pass
+    proc.communicate()
 
 
 def _wrap(err: Exception, width: int = 90) -> list[str]:
@@ -270,7 +471,7 @@ def _resolve_highlight(highlight: Iterable, order: list) -> set:
 
 
 def _value_record(node: Value, name: str, number: str, show_grad: bool, marked: set) -> Node:
-    fields = [node.label, f"data {format(node.data, number)}"]
+    fields = [_printable(node.label), f"data {format(node.data, number)}"]
     if show_grad:
         fields.append(f"grad {format(float(node.grad), number)}")
     constant = type(node) is Constant
@@ -291,7 +492,7 @@ def _value_scene(order: list, number: str, show_grad: bool, marked: set) -> Scen
         name = names[node]
         scene.nodes.append(_value_record(node, name, number, show_grad, marked))
         if node._prev:
-            scene.nodes.append(Node(f"{name}_op", (node._op,), "ellipse"))
+            scene.nodes.append(Node(f"{name}_op", (_printable(node._op),), "ellipse"))
             scene.edges.append(Edge(f"{name}_op", name))
             scene.edges.extend(Edge(names[c], f"{name}_op") for c in node._prev)
     return scene
@@ -299,7 +500,7 @@ def _value_scene(order: list, number: str, show_grad: bool, marked: set) -> Scen
 
 def _group_record(group: Group, name: str, number: str, marked: set) -> Node:
     fields = [
-        group.name,
+        _printable(group.name),
         f"{len(group.members)} values, {group.ops} ops",
         f"in {group.inputs}, out {group.outputs}",
         f"{group.params} params",
@@ -321,7 +522,7 @@ def _collapsed_scene(order: list, collapse, number: str, show_grad: bool, marked
         names[node] = name = f"n{i}"
         scene.nodes.append(_value_record(node, name, number, show_grad, marked))
         if node._prev:
-            scene.nodes.append(Node(f"{name}_op", (node._op,), "ellipse"))
+            scene.nodes.append(Node(f"{name}_op", (_printable(node._op),), "ellipse"))
             scene.edges.append(Edge(f"{name}_op", name))
     scene.nodes.extend(_group_record(g, box[g.name], number, marked) for g in groups)
 
@@ -343,6 +544,19 @@ def _collapsed_scene(order: list, collapse, number: str, show_grad: bool, marked
                 counts[(tail, head)] = counts.get((tail, head), 0) + 1
     scene.edges.extend(Edge(t, h, str(k) if k > 1 else "") for (t, h), k in counts.items())
     return scene
+
+
+def _printable(text) -> str:
+    """A label as text both renderers can show: any object as its str(), control characters
+    (but tab and newlines, which the escapes below handle) and lone surrogates as U+FFFD, as
+    svgrender shows them."""
+    text = text if isinstance(text, str) else str(text)
+    if text.isprintable():
+        return text
+    return "".join(
+        "\ufffd" if ch not in "\t\n\r" and unicodedata.category(ch) in ("Cc", "Cs") else ch
+        for ch in text
+    )
 
 
 def _record_escape(text: str) -> str:

@@ -5,6 +5,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
+
+
+def digits(text: str) -> int:
+    """--precision: a whole number of digits after the point, 0 or more."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of digits, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more digits, got {n}")
+    return n
 
 from .common import OK, fail
 
@@ -46,7 +58,7 @@ def add_expression_arguments(p: argparse.ArgumentParser) -> None:
         help="the value of each variable",
     )
     p.add_argument("--rankdir", choices=("LR", "TB", "RL", "BT"), default="LR")
-    p.add_argument("--precision", type=int, default=4, help="digits after the point")
+    p.add_argument("--precision", type=digits, default=4, help="digits after the point")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,16 +76,21 @@ def run(args: argparse.Namespace) -> int:
         out.backward()
     if args.output:
         from tapegrad.svgrender import LayoutTooLarge
-        from tapegrad.viz import GraphTooLarge, RendererUnavailable, draw_dot
+        from tapegrad.viz import GraphTooLarge, RendererUnavailable, RendererWarning, draw_dot
 
         try:
-            picture = draw_dot(
-                out, rankdir=args.rankdir, precision=args.precision, show_grad=show_grad
-            )
-            path = picture.save(args.output)
+            with warnings.catch_warnings(record=True) as notes:
+                warnings.simplefilter("always", RendererWarning)
+                picture = draw_dot(
+                    out, rankdir=args.rankdir, precision=args.precision, show_grad=show_grad
+                )
+                path = picture.save(args.output)
         except (GraphTooLarge, LayoutTooLarge, RendererUnavailable, ValueError, OSError) as err:
             return fail("graph", str(err))
-        print(f"wrote {path} ({picture.backend} renderer)")
+        for note in notes:  # a fallback, said once as a line of its own rather than a warning
+            print(f"tapegrad graph: note: {note.message}", file=sys.stderr)
+        how = f" ({picture.rendered_by} renderer)" if picture.rendered_by else ""
+        print(f"wrote {path}{how}")
     if args.text or not args.output:
         print_graph(out, precision=args.precision, show_grad=show_grad)
     sys.stdout.flush()
