@@ -200,3 +200,24 @@ def test_graph_says_once_why_the_builtin_renderer_ran(capsys, tmp_path, monkeypa
     assert code == 0 and "wrote neuron.svg (builtin renderer)" in out
     assert err.count("note:") == 1 and "exit status 1: Error: out of memory" in err
     assert NEURON_TEXTS <= svg_texts(tmp_path / "neuron.svg")
+
+
+def test_grad_fails_on_nan_unless_asked(capsys):
+    # The case: x**y at x=-2, y=0.5 is nan on both sides; that is not "ok".
+    code, out, _ = run(capsys, "grad", "x**y", "--at", "x=-2", "y=0.5")
+    assert code == 1
+    assert " ok" not in out and out.count("NOT-FINITE") == 2
+    assert "not finite (nan or inf) for the value, x, y" in out and "--allow-nonfinite" in out
+    code, out, _ = run(capsys, "grad", "x**y", "--at", "x=-2", "y=0.5", "--allow-nonfinite")
+    assert code == 0 and out.count(" ok") == 2
+    code, out, _ = run(capsys, "grad", "log(x)", "--at", "x=0", "--allow-nonfinite")
+    assert code == 1 and "NOT-FINITE" in out  # inf beside nan is never the same value
+
+
+@pytest.mark.parametrize("eps", ["0", "-1e-6", "nan", "inf"])
+def test_grad_eps_must_be_positive(capsys, eps):
+    with pytest.raises(SystemExit) as info:
+        main(["grad", "x*x", "--at", "x=2", f"--eps={eps}"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--eps" in err and "expected a number > 0" in err and "Traceback" not in err

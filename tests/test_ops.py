@@ -238,3 +238,39 @@ def test_ieee_edge_cases_without_torch_are_pytorchs_published_values():
         out = f(v)
         out.backward()
         assert _same(out.data, value) and _same(v.grad, slope), (name, out.data, v.grad)
+
+
+# --- nan and inf are not agreement (issue 10) ----------------------------------------------------
+
+
+def test_gradcheck_counts_nan_as_disagreement():
+    # The issue's case: x * nan has gradient nan on both sides, which checks nothing.
+    with pytest.raises(GradcheckError, match=r"not finite[\s\S]*allow_nonfinite=True"):
+        gradcheck(lambda x: x * float("nan"), 1.0)
+    assert gradcheck(lambda x: x * float("nan"), 1.0, allow_nonfinite=True)
+    with pytest.raises(GradcheckError, match="not finite"):  # inf beside nan: never the same
+        gradcheck(lambda x: x.log(), 0.0, allow_nonfinite=True)
+
+
+def test_agree_accepts_non_finite_only_when_asked_and_identical():
+    from tapegrad.check import agree
+
+    inf, nan = math.inf, math.nan
+    for a, n in [(nan, nan), (inf, inf), (-inf, -inf), (nan, 1.0), (inf, 1e308), (inf, nan)]:
+        assert not agree(a, n)
+    assert agree(nan, nan, allow_nonfinite=True) and agree(-inf, -inf, allow_nonfinite=True)
+    for a, n in [(inf, -inf), (inf, nan), (nan, 0.0), (1.0, inf)]:
+        assert not agree(a, n, allow_nonfinite=True)
+
+
+def test_a_zero_step_is_a_clear_error():
+    from tapegrad.check import numerical_derivative, numerical_gradient
+
+    for call in (
+        lambda: gradcheck(lambda x: x * x, 1.0, eps=0),
+        lambda: numerical_derivative(lambda x: x * x, 1.0, h=0.0),
+        lambda: numerical_gradient(lambda x: x * x, 1.0, h=-1e-6),
+        lambda: numerical_gradient(lambda x: x * x, 1.0, h=math.inf),
+    ):
+        with pytest.raises(ValueError, match="step must be a positive finite number"):
+            call()

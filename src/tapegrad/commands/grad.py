@@ -4,10 +4,11 @@ each beside its central-difference estimate, so autograd can be checked by eye."
 from __future__ import annotations
 
 import argparse
+import math
 from typing import TYPE_CHECKING
 
 from ..check import ATOL, RTOL
-from .common import NO, OK, fail
+from .common import NO, OK, fail, positive_float
 
 if TYPE_CHECKING:
     from ..engine import Value
@@ -21,7 +22,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description=(
             "Evaluate EXPR at the given point, backpropagate, and print each partial "
             "derivative next to its central-difference estimate. Exits with status 1 when "
-            f"they disagree (beyond atol={ATOL}, rtol={RTOL})."
+            f"they disagree (beyond atol={ATOL}, rtol={RTOL}) or anything is nan or infinite."
         ),
         epilog='example: tapegrad grad "x**y + sin(x)" --at x=1.5 y=2',
     )
@@ -34,7 +35,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         dest="assignments",
         help="the point: a value for each variable",
     )
-    p.add_argument("--eps", type=float, default=1e-6, help="central-difference step (1e-6)")
+    p.add_argument(
+        "--eps", type=positive_float, default=1e-6, help="central-difference step (1e-6)"
+    )
+    p.add_argument(
+        "--allow-nonfinite",
+        action="store_true",
+        help="count the same inf (or nan) on both sides as agreement, and a non-finite value "
+        "as fine (default: any nan or inf fails)",
+    )
     p.set_defaults(run=run)
 
 
@@ -102,9 +111,11 @@ def run(args: argparse.Namespace) -> int:
     point = ", ".join(f"{n}={inputs[n].data:g}" for n in names)
     print(f"{expression.text.strip()}" + (f"  at {point}" if point else ""))
     print(f"value = {out.data:.12g}")
+    allow = args.allow_nonfinite
+    value_ok = allow or math.isfinite(out.data)
     if not names:
         print("no variables: nothing to differentiate")
-        return OK
+        return OK if value_ok else _nonfinite(["the value"])
 
     def f(*xs):
         return expression.evaluate(dict(zip(names, xs, strict=True)))
@@ -112,20 +123,31 @@ def run(args: argparse.Namespace) -> int:
     numeric = numerical_gradient(f, *[inputs[n].data for n in names], h=args.eps)
     width = max(len(n) for n in names) + 4
     print(f"{'':<{width}} {'autograd':>20} {'central difference':>20} {'|difference|':>13}")
-    bad = []
+    bad, nonfinite = [], [] if value_ok else ["the value"]
     for name, estimate in zip(names, numeric, strict=True):
         auto = float(inputs[name].grad)
-        ok = agree(auto, estimate)
+        finite = math.isfinite(auto) and math.isfinite(estimate)
+        ok = agree(auto, estimate, allow_nonfinite=allow)
+        status = "ok" if ok else "DIFFERS" if finite else "NOT-FINITE"
         if not ok:
-            bad.append(name)
+            (bad if finite else nonfinite).append(name)
         print(
             f"{'d/d' + name:<{width}} {auto:>20.12g} {estimate:>20.12g} "
-            f"{abs(auto - estimate):>13.3g}  {'ok' if ok else 'DIFFERS'}"
+            f"{abs(auto - estimate):>13.3g}  {status}"
         )
     if bad:
         print(
             f"autograd and central differences disagree for {', '.join(bad)} (the function may "
             f"not be smooth here, or a derivative rule is wrong: see tapegrad.gradcheck)"
         )
-        return NO
-    return OK
+    if nonfinite:
+        _nonfinite(nonfinite)
+    return NO if bad or nonfinite else OK
+
+
+def _nonfinite(what: list[str]) -> int:
+    print(
+        f"not finite (nan or inf) for {', '.join(what)}: a nan or an infinity checks nothing, "
+        "so it fails; pass --allow-nonfinite to accept the same inf, or nan, on both sides"
+    )
+    return NO
