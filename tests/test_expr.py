@@ -360,3 +360,24 @@ def test_parse_rebuilds_what_python_operators_build(tree, x, y):
     got = parse(text).evaluate({"x": x, "y": y})
     env = {"x": Value(x), "y": Value(y)}
     assert _same(got.data, _build(tree, env).data), text
+
+
+@pytest.mark.parametrize(
+    "text,written,read",
+    [
+        ("ｘ + x", "ｘ", "x"),
+        ("x * ｘ", "ｘ", "x"),
+        ("ｓｉｎ(x)", "ｓｉｎ", "sin"),
+        ("ﬁ + 1", "ﬁ", "fi"),
+    ],
+)
+def test_names_python_would_normalise_are_refused(text, written, read):
+    # The case: fullwidth x and x were silently one variable (NFKC normalisation).
+    with pytest.raises(ExprError, match=f"the name '{written}' is read by Python as '{read}'"):
+        parse(text)
+
+
+def test_names_that_are_already_normal_stay_distinct():
+    expression = parse("αβ * x + xʹ")  # Greek letters, and a prime that NFKC keeps
+    assert expression.variables == ("αβ", "x", "xʹ")
+    assert expression.evaluate({"αβ": 2.0, "x": 3.0, "xʹ": 1.0}).data == 7.0

@@ -264,6 +264,7 @@ class _Compiler:
         self.program.append(("num", _number(node, self.text, self.span, self.reject)))
 
     def name(self, node: ast.Name, expanded: bool) -> None:
+        _check_spelling(node, self.text, self.span)
         if node.id in FUNCTIONS:
             start, end = self.span(node)
             raise ExprError(
@@ -304,6 +305,21 @@ class _Compiler:
             self.stack += [(arg, False) for arg in reversed(node.args)]
 
 
+def _check_spelling(node: ast.Name, text: str, span) -> None:
+    """Refuse a name Python's parser normalised (NFKC): fullwidth `ｘ` would silently be the
+    same variable as `x`, and `ﬁ` the same as `fi`."""
+    start, end = span(node)
+    written = text[start:end]
+    if written != node.id:
+        raise ExprError(
+            f"the name {written!r} is read by Python as {node.id!r} (Unicode NFKC "
+            f"normalisation), so it would be the same name as {node.id!r}: write {node.id!r}",
+            text,
+            start,
+            end,
+        )
+
+
 def _is_number(node: ast.AST) -> bool:
     return isinstance(node, ast.Constant) and type(node.value) in (int, float)
 
@@ -327,6 +343,7 @@ def _number(node: ast.Constant, text: str, span, reject) -> float:
 def _check_call(node: ast.Call, text: str, span, reject) -> Callable:
     if not isinstance(node.func, ast.Name):
         raise reject(node.func, "calling anything but an op function by name is")
+    _check_spelling(node.func, text, span)
     entry = FUNCTIONS.get(node.func.id)
     if entry is None:
         start, end = span(node.func)
