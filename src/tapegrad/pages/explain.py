@@ -667,7 +667,8 @@ class _Recorder:
         scene = replace(scene, nodes=nodes)
         picture = GraphPicture(format="svg", graph_attr={"rankdir": rankdir}, scene=scene)
         _emit(picture, scene)
-        return _clean_svg(picture.svg(), self._titles()), picture.backend
+        svg = _clean_svg(picture.svg(), self._titles())
+        return svg, picture.rendered_by or picture.backend  # the one that drew it
 
     def _titles(self) -> dict[str, str]:
         """The tooltip of each picture element: the page's name for what it shows."""
