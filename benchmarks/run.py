@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tapegrad import Value
+from tapegrad import Value, load, save
 from tapegrad.losses import hinge, l2
 from tapegrad.nn import MLP
 
@@ -445,10 +445,10 @@ def w5(quick: bool) -> tuple[int, float, float]:
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "model.json"
         t0 = time.perf_counter()
-        tapegrad.save(model, path)
+        save(model, path)
         t1 = time.perf_counter()
         del model
-        tapegrad.load(path)
+        load(path)
         t2 = time.perf_counter()
     return n, t1 - t0, t2 - t1
 

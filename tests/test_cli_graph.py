@@ -180,12 +180,13 @@ def test_committed_readme_picture_is_the_neuron():
 
 
 def test_graph_precision_must_be_a_number_of_digits(capsys):
-    for bad in ("-5", "two"):
-        with pytest.raises(SystemExit) as info:
-            main(["graph", "x*x", "--set", "x=3", "--precision", bad])
-        assert info.value.code == 2
-        err = capsys.readouterr().err
-        assert "--precision" in err and "Traceback" not in err
+    code, out, err = run(capsys, "graph", "x*x", "--set", "x=3", "--precision", "-5")
+    assert code == 2 and out == ""
+    assert "--precision must be 0 or more digits, got -5" in err and "Traceback" not in err
+    with pytest.raises(SystemExit) as info:
+        main(["graph", "x*x", "--set", "x=3", "--precision", "two"])
+    assert info.value.code == 2
+    assert "--precision" in capsys.readouterr().err
 
 
 def test_graph_says_once_why_the_builtin_renderer_ran(capsys, tmp_path, monkeypatch):

@@ -7,17 +7,6 @@ import argparse
 import sys
 import warnings
 
-
-def digits(text: str) -> int:
-    """--precision: a whole number of digits after the point, 0 or more."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of digits, got {text!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more digits, got {n}")
-    return n
-
 from .common import OK, fail
 
 
@@ -58,13 +47,15 @@ def add_expression_arguments(p: argparse.ArgumentParser) -> None:
         help="the value of each variable",
     )
     p.add_argument("--rankdir", choices=("LR", "TB", "RL", "BT"), default="LR")
-    p.add_argument("--precision", type=digits, default=4, help="digits after the point")
+    p.add_argument("--precision", type=int, default=4, help="digits after the point")
 
 
 def run(args: argparse.Namespace) -> int:
     from tapegrad.commands.grad import build
     from tapegrad.textgraph import print_graph
 
+    if args.precision < 0:
+        return fail("graph", f"--precision must be 0 or more digits, got {args.precision}")
     built = build("graph", args.expr, args.assignments, "--set")
     if isinstance(built, int):
         return built
