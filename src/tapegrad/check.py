@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from . import floatmath as fm
-from .engine import Value, enable_grad, local_vjp, no_grad
+from .engine import Value, data_of, enable_grad, local_vjp, no_grad
 from .functional import value_and_grad
 from .graph import topological_order
 from .ops import BY_SYMBOL
@@ -19,7 +19,7 @@ class GradcheckError(AssertionError):
 def _evaluate(f: Callable, args) -> float:
     with no_grad():
         out = f(*[Value(a) for a in args])
-    return out.data if isinstance(out, Value) else float(out)
+    return float(data_of(out))
 
 
 def numerical_derivative(f: Callable, x: float, h: float = 1e-6) -> float:
@@ -33,7 +33,7 @@ def numerical_derivative(f: Callable, x: float, h: float = 1e-6) -> float:
 def numerical_gradient(f: Callable, *inputs: float, h: float = 1e-6) -> tuple[float, ...]:
     """Central-difference partial derivative of `f` for every input."""
     _check_step(h)
-    xs = [float(_raw(x)) for x in inputs]
+    xs = [float(data_of(x)) for x in inputs]
     out = []
     for i in range(len(xs)):
         up, down = list(xs), list(xs)
@@ -46,10 +46,6 @@ def numerical_gradient(f: Callable, *inputs: float, h: float = 1e-6) -> tuple[fl
 def _check_step(h) -> None:
     if isinstance(h, bool) or not isinstance(h, int | float) or not 0 < h < fm.inf:
         raise ValueError(f"the central-difference step must be a positive finite number, got {h!r}")
-
-
-def _raw(x) -> float:
-    return x.data if isinstance(x, Value) else x
 
 
 ATOL, RTOL = 1e-5, 1e-3
@@ -90,7 +86,7 @@ def gradcheck(
     and the ops in the graph whose own rule disagrees with central differences. A nan or inf
     gradient fails unless `allow_nonfinite` and both sides give the very same value.
     """
-    xs = [float(_raw(x)) for x in inputs]
+    xs = [float(data_of(x)) for x in inputs]
     _, auto = value_and_grad(f, argnums=tuple(range(len(xs))))(*xs)
     numeric = numerical_gradient(f, *xs, h=eps)
     ok = [

@@ -12,7 +12,8 @@ import threading
 from collections.abc import Callable, Sequence
 
 from ._helpers import name_of
-from .engine import Constant, Value, _as_float, backprop, enable_grad
+from .coerce import as_float
+from .engine import Constant, Value, backprop, enable_grad
 
 _nesting = threading.local()
 
@@ -99,7 +100,7 @@ def _inputs(f: Callable, args: tuple, nums: tuple[int, ...]) -> list:
     for i in nums:
         if not isinstance(args[i], Value):
             try:
-                inputs[i] = Value(_as_float(args[i]))
+                inputs[i] = Value(as_float(args[i]))
             except TypeError:
                 raise TypeError(
                     f"argument {i} of {name_of(f)} must be a real number or a Value to be "

@@ -2,6 +2,7 @@
 
 Every walk here is iterative, so a chain a million nodes deep needs no recursion limit. Nodes
 are anything with a `_prev` tuple of children, so these helpers import nothing from the engine.
+`topological_order` itself lives with backpropagation (`backprop.py`), its first user.
 """
 
 from __future__ import annotations
@@ -11,30 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .backprop import topological_order
+
 if TYPE_CHECKING:
     from .engine import Value
-
-
-def topological_order(root: Value) -> list:
-    """Every node reachable from `root`, children before parents, `root` last.
-
-    The same order micrograd's recursive `build_topo` gives (depth first, children in order),
-    built with an explicit stack.
-    """
-    order = []
-    seen = {root}
-    stack = [(root, iter(root._prev))]
-    while stack:
-        node, children = stack[-1]
-        for child in children:
-            if child not in seen:
-                seen.add(child)
-                stack.append((child, iter(child._prev)))
-                break
-        else:  # every child is placed: the node can be
-            stack.pop()
-            order.append(node)
-    return order
 
 
 def trace(root: Value) -> tuple[set, set]:
@@ -93,3 +74,6 @@ def reachable(roots: Iterable) -> list:
                 seen.add(node)
                 out.append(node)
     return out
+
+
+__all__ = ["GraphStats", "leaves", "reachable", "stats", "topological_order", "trace", "zero_grad"]

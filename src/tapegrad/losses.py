@@ -14,14 +14,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import valuemath as vm
-from .engine import Value
+from .engine import Value, data_of
 
 if TYPE_CHECKING:
     from .nn import Module
-
-
-def _num(x) -> float:
-    return x.data if isinstance(x, Value) else x
 
 
 def mse(pred: Value | list[Value], target: float | Value | list[float | Value]) -> Value:
@@ -40,7 +36,7 @@ def hinge(score: Value, y: float | Value) -> Value:
 
     Written `(1 + -y*score).relu()` as micrograd's demo does, so its numbers match bit for bit.
     """
-    if _num(y) not in (1, -1):
+    if data_of(y) not in (1, -1):
         raise ValueError(f"hinge: label must be -1 or +1, got {y!r}")
     return (1 + -y * score).relu()
 
@@ -48,7 +44,7 @@ def hinge(score: Value, y: float | Value) -> Value:
 def bce_with_logits(logit: Value, y: float | Value) -> Value:
     """Binary cross-entropy from a logit, for a label y in [0, 1] (usually 0 or 1):
     y*softplus(-logit) + (1 - y)*softplus(logit). Finite and exact at |logit| = 1000."""
-    if not 0 <= _num(y) <= 1:
+    if not 0 <= data_of(y) <= 1:
         raise ValueError(f"bce_with_logits: label must be in [0, 1], got {y!r}")
     return y * vm.softplus(-logit) + (1 - y) * vm.softplus(logit)
 
@@ -117,7 +113,7 @@ def mean(values: Sequence) -> Value:
 
 def _plain(xs) -> list:
     """Numbers (or rows of numbers) from outputs that may be Values."""
-    return [[_num(v) for v in x] if isinstance(x, list | tuple) else _num(x) for x in xs]
+    return [[data_of(v) for v in x] if isinstance(x, list | tuple) else data_of(x) for x in xs]
 
 
 def accuracy(outputs: Iterable, targets: Iterable, loss_name: str) -> float:

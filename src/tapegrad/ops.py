@@ -13,6 +13,10 @@ derivative that reuses `out` (exp, tanh, sigmoid) is cheaper and, run on Values,
 
 Everything else (neg, sub, div, softplus, softmax, losses) is composed from these and has no
 rule of its own. Numerical stability lives inside the rules, once, so every mode inherits it.
+
+The table reads in two parts: the simple rules first (add, mul, exp, tanh, ...: one line per
+derivative), then the ones where PyTorch's choices at corners need care (pow at 0, the ties of
+max and min, clamp's bounds, logaddexp's infinities), each with its reason beside it.
 """
 
 from __future__ import annotations
@@ -22,16 +26,31 @@ from dataclasses import dataclass
 from math import log as _ln
 
 LN2 = _ln(2.0)
+_NAME = "<the op's name>"  # Op's default method and function name
 
 
 @dataclass(frozen=True)
 class Op:
-    """A primitive: its name, the symbol a Value shows as `_op`, and its rules."""
+    """A primitive: its name, the symbol a Value shows as `_op`, its rules, and where users
+    reach it.
+
+    `method` names the Value method that applies it (`x.exp()`), which is also its name in the
+    expression language (`tapegrad grad "exp(x)"`); `function` names it in the math namespaces
+    (`valuemath.maximum`, as `numpy.maximum`). Both are the op's name unless given; None where
+    there is none (`+` and `*` are operators only). A test checks every name given is there.
+    """
 
     name: str
     symbol: str
     fwd: Callable
     vjps: tuple[Callable, ...]
+    method: str | None = _NAME
+    function: str | None = _NAME
+
+    def __post_init__(self) -> None:
+        for field in ("method", "function"):
+            if getattr(self, field) is _NAME:
+                object.__setattr__(self, field, self.name)  # frozen: set once, here
 
     @property
     def arity(self) -> int:
@@ -39,6 +58,39 @@ class Op:
 
     def __repr__(self) -> str:
         return f"Op({self.name!r}, symbol={self.symbol!r}, arity={self.arity})"
+
+
+# fmt: off
+# --- the simple rules ----------------------------------------------------------------------
+
+ADD = Op("add", "+", lambda m, a, b: a + b,
+         (lambda m, g, out, a, b: g,
+          lambda m, g, out, a, b: g), method=None, function=None)  # only the operator +
+MUL = Op("mul", "*", lambda m, a, b: a * b,
+         (lambda m, g, out, a, b: g * b,
+          lambda m, g, out, a, b: g * a), method=None, function=None)  # only the operator *
+EXP = Op("exp", "exp", lambda m, x: m.exp(x),
+          (lambda m, g, out, x: g * out,))
+TANH = Op("tanh", "tanh", lambda m, x: m.tanh(x),
+           (lambda m, g, out, x: g * (1.0 - out * out),))
+LOG = Op("log", "log", lambda m, x: m.log(x),
+          (lambda m, g, out, x: m.div(g, x),))
+SIGMOID = Op("sigmoid", "sigmoid", lambda m, x: m.sigmoid(x),
+              (lambda m, g, out, x: g * out * (1.0 - out),))
+SQRT = Op("sqrt", "sqrt", lambda m, x: m.sqrt(x),
+           (lambda m, g, out, x: m.div(g, 2.0 * out),))
+SIN = Op("sin", "sin", lambda m, x: m.sin(x),
+          (lambda m, g, out, x: g * m.cos(x),))
+COS = Op("cos", "cos", lambda m, x: m.cos(x),
+          (lambda m, g, out, x: -(g * m.sin(x)),))
+RELU = Op("relu", "relu", lambda m, x: m.relu(x),
+           (lambda m, g, out, x: m.where(m.ge(0.0, x), 0.0, g),))  # nan passes g, as torch
+ABS = Op("abs", "abs", lambda m, x: m.abs(x),
+          (lambda m, g, out, x: g * m.sign(x),))
+# fmt: on
+
+
+# --- PyTorch's corner cases ----------------------------------------------------------------
 
 
 def _pow_dx(m, g, out, x, p):
@@ -67,38 +119,14 @@ def _logaddexp(m, a, b):
 
 
 # fmt: off
-ADD = Op("add", "+", lambda m, a, b: a + b,
-         (lambda m, g, out, a, b: g,
-          lambda m, g, out, a, b: g))
-MUL = Op("mul", "*", lambda m, a, b: a * b,
-         (lambda m, g, out, a, b: g * b,
-          lambda m, g, out, a, b: g * a))
 POW = Op("pow", "**", lambda m, x, p: m.pow(x, p),
-         (_pow_dx, _pow_dp))
-EXP = Op("exp", "exp", lambda m, x: m.exp(x),
-         (lambda m, g, out, x: g * out,))
-LOG = Op("log", "log", lambda m, x: m.log(x),
-         (lambda m, g, out, x: m.div(g, x),))
-TANH = Op("tanh", "tanh", lambda m, x: m.tanh(x),
-          (lambda m, g, out, x: g * (1.0 - out * out),))
-SIGMOID = Op("sigmoid", "sigmoid", lambda m, x: m.sigmoid(x),
-             (lambda m, g, out, x: g * out * (1.0 - out),))
-RELU = Op("relu", "relu", lambda m, x: m.relu(x),
-          (lambda m, g, out, x: m.where(m.ge(0.0, x), 0.0, g),))  # nan passes g, as torch
-ABS = Op("abs", "abs", lambda m, x: m.abs(x),
-         (lambda m, g, out, x: g * m.sign(x),))
-SQRT = Op("sqrt", "sqrt", lambda m, x: m.sqrt(x),
-          (lambda m, g, out, x: m.div(g, 2.0 * out),))
-SIN = Op("sin", "sin", lambda m, x: m.sin(x),
-         (lambda m, g, out, x: g * m.cos(x),))
-COS = Op("cos", "cos", lambda m, x: m.cos(x),
-         (lambda m, g, out, x: -(g * m.sin(x)),))
+         (_pow_dx, _pow_dp), method=None)  # only the operator x ** p
 MAX = Op("max", "max", lambda m, a, b: m.maximum(a, b),
          (lambda m, g, out, a, b: _route(m, g, a, b),
-          lambda m, g, out, a, b: _route(m, g, b, a)))
+          lambda m, g, out, a, b: _route(m, g, b, a)), function="maximum")
 MIN = Op("min", "min", lambda m, a, b: m.minimum(a, b),
          (lambda m, g, out, a, b: _route(m, g, b, a),
-          lambda m, g, out, a, b: _route(m, g, a, b)))
+          lambda m, g, out, a, b: _route(m, g, a, b)), function="minimum")
 # clamp passes the gradient to x inside [lo, hi], boundaries included (as torch.clamp);
 # outside, to the bound that clipped it. When lo > hi the result is hi whatever x is.
 CLAMP = Op("clamp", "clamp", lambda m, x, lo, hi: m.minimum(m.maximum(x, lo), hi),
@@ -113,8 +141,8 @@ LOGADDEXP = Op("logaddexp", "logaddexp", _logaddexp,
 
 OPS: dict[str, Op] = {
     op.name: op
-    for op in (ADD, MUL, POW, EXP, LOG, TANH, SIGMOID, RELU, ABS, SQRT, SIN, COS, MAX, MIN, CLAMP)
-    + (LOGADDEXP,)
+    for op in (ADD, MUL, EXP, TANH, LOG, SIGMOID, SQRT, SIN, COS, RELU, ABS)
+    + (POW, MAX, MIN, CLAMP, LOGADDEXP)
 }
 """Every primitive by name."""
 

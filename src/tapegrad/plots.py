@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from .engine import Value, no_grad
+from .engine import Value, data_of, no_grad
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -170,7 +170,7 @@ def loss_curves(
 def _evaluate(f: Callable, x: float) -> float:
     with no_grad():
         out = f(Value(x))
-    return float(out.data if isinstance(out, Value) else out)
+    return float(data_of(out))
 
 
 def function_and_tangent(

@@ -3,13 +3,15 @@
 Each function applies its primitive when any argument is a Value and falls back to plain
 float math otherwise. Run through these, a vector-Jacobian rule builds Values, which is how
 `backward(create_graph=True)` and `grad(grad(f))` differentiate a derivative.
+
+Every op whose `Op.function` names one is lifted here under that name (a test checks it).
 """
 
 from __future__ import annotations
 
 from . import floatmath as fm
 from . import ops
-from .engine import Constant, Value, apply, as_value
+from .engine import Constant, Value, apply, as_value, data_of
 
 
 def _lift(op: ops.Op):
@@ -58,28 +60,26 @@ def div(a: Value | float, b: Value | float) -> Value | float:
 
 
 # Masks and signs read data only: they steer a rule but carry no gradient.
-def _d(x) -> float:
-    return x.data if isinstance(x, Value) else x
 
 
 def eq(a: Value | float, b: Value | float) -> bool:
-    return _d(a) == _d(b)
+    return data_of(a) == data_of(b)
 
 
 def gt(a: Value | float, b: Value | float) -> bool:
-    return _d(a) > _d(b)
+    return data_of(a) > data_of(b)
 
 
 def ge(a: Value | float, b: Value | float) -> bool:
-    return _d(a) >= _d(b)
+    return data_of(a) >= data_of(b)
 
 
 def lt(a: Value | float, b: Value | float) -> bool:
-    return _d(a) < _d(b)
+    return data_of(a) < data_of(b)
 
 
 def sign(x: Value | float) -> float:
-    return fm.sign(_d(x))
+    return fm.sign(data_of(x))
 
 
 def where(cond: bool, a: Value | float, b: Value | float) -> Value | float:
