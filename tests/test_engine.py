@@ -4,8 +4,10 @@ detect_anomaly, input types, mixing with numbers, and errors for graphs it canno
 from __future__ import annotations
 
 import gc
+import math
 import sys
 import threading
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -315,6 +317,51 @@ def test_arithmetic_with_non_numbers_is_a_type_error(bad):
     for op in (lambda: x * bad, lambda: bad * x):  # str and list: "can't multiply sequence..."
         with pytest.raises(TypeError):
             op()
+
+
+# IEEE 754 rounds an integer to the nearest double, ties to even. The largest double is
+# (2 - 2**-52) * 2**1023; integers from halfway to the next power, 2**1024 - 2**970, round to
+# inf. (Python's float() raises OverflowError there, and so does torch.tensor(10**400).)
+FLOAT_MAX = (2**53 - 1) * 2**971
+HALFWAY = FLOAT_MAX + 2**970
+
+
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [
+        (10**400, math.inf),
+        (-(10**400), -math.inf),
+        (HALFWAY, math.inf),  # a tie: rounds to the even neighbour, 2**1024, which is inf
+        (HALFWAY - 1, sys.float_info.max),
+        (-HALFWAY, -math.inf),
+        (Fraction(10**400, 3), math.inf),
+    ],
+    ids=["1e400", "-1e400", "halfway", "below-halfway", "-halfway", "fraction"],
+)
+def test_integers_too_large_for_a_float_become_infinities(raw, want):
+    assert Value(raw).data == want
+    assert FLOAT_MAX == sys.float_info.max
+
+
+@pytest.mark.parametrize(
+    ("name", "f", "want"),
+    [
+        ("x + 10**400", lambda x: x + 10**400, math.inf),
+        ("10**400 + x", lambda x: 10**400 + x, math.inf),
+        ("x - 10**400", lambda x: x - 10**400, -math.inf),
+        ("10**400 - x", lambda x: 10**400 - x, math.inf),
+        ("x * 10**400", lambda x: x * 10**400, math.inf),
+        ("x / 10**400", lambda x: x / 10**400, 0.0),
+        ("10**400 / x", lambda x: 10**400 / x, math.inf),
+        ("x ** 10**400", lambda x: x**10**400, math.inf),
+        ("x.max(10**400)", lambda x: x.max(10**400), math.inf),
+        ("x.clamp(hi=-10**400)", lambda x: x.clamp(hi=-(10**400)), -math.inf),
+    ],
+    ids=lambda x: x if isinstance(x, str) else "",
+)
+def test_huge_integers_mix_with_values_as_infinities(name, f, want):
+    out = f(Value(2.0))
+    assert out.data == want, name
 
 
 # --- mixing with numbers ----------------------------------------------------------------------

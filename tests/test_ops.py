@@ -78,6 +78,10 @@ def test_every_op_has_a_domain(name):
     assert name in DOMAINS, f"op {name!r} has no gradcheck domain in tests/test_ops.py: add one"
 
 
+def test_no_domain_is_left_for_an_op_that_is_gone():
+    assert set(DOMAINS) <= set(ops.OPS), set(DOMAINS) - set(ops.OPS)
+
+
 @pytest.mark.parametrize("name", OP_NAMES)
 @settings(max_examples=40)
 @given(data=st.data())

@@ -395,6 +395,14 @@ def _grid(arity: int):
     return list(itertools.product(points, repeat=arity))
 
 
+def test_the_tables_name_every_op_and_nothing_else():
+    """Each op of the table is drawn into the random graphs (by itself or its composite) and
+    has a torch counterpart; no table keeps an op that is gone."""
+    drawn = set(UNARY) | set(BINARY) | {"clamp"}
+    assert set(ops.OPS) <= drawn, f"add to UNARY or BINARY: {sorted(set(ops.OPS) - drawn)}"
+    assert set(TORCH_PRIMITIVES) == set(ops.OPS)
+
+
 @pytest.mark.parametrize("name", sorted(ops.OPS))
 def test_every_primitive_matches_torch_on_edge_points(name):
     assert name in TORCH_PRIMITIVES, f"op {name!r} has no torch counterpart in this test: add one"

@@ -1,0 +1,85 @@
+"""One op, one entry: every list of ops outside `ops.OPS` agrees with it, so an op cannot be
+half-added (a rule in the table that users cannot call, or a name that calls nothing).
+
+The lists are Value's methods, the Value namespace `valuemath` (which the rules run on under
+`create_graph`), and the expression language's functions. The tests' own per-op tables are
+checked where they live (`test_ops.py`, `test_torch_reference.py`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tapegrad import Value, ops
+from tapegrad import floatmath as fm
+from tapegrad import valuemath as vm
+from tapegrad.engine import Constant, apply
+from tapegrad.expr import FUNCTIONS, parse
+
+OPS = sorted(ops.OPS)
+WITH_METHOD = [name for name in OPS if ops.OPS[name].method]
+POINT = (0.3, 0.7, 1.1)  # inside every op's domain, no ties: each argument distinct
+
+
+def _args(op: ops.Op) -> list[float]:
+    return list(POINT[: op.arity])
+
+
+@pytest.mark.parametrize("name", WITH_METHOD)
+def test_value_method_applies_the_op(name):
+    op = ops.OPS[name]
+    first, *rest = _args(op)
+    x = Value(first)
+    method = getattr(Value, op.method, None)
+    assert method is not None, f"op {name!r} names method {op.method!r}, Value has none: add it"
+    out = method(x, *rest)
+    assert out._op == op.symbol and out._prev[0] is x
+    assert [c.data for c in out._prev] == _args(op)
+    assert all(type(c) is Constant for c in out._prev[1:])  # numbers become Constants
+    assert out.data == apply(op, *map(Value, _args(op))).data
+
+
+@pytest.mark.parametrize(
+    ("name", "build"),
+    [("add", lambda a, b: a + b), ("mul", lambda a, b: a * b), ("pow", lambda a, b: a**b)],
+)
+def test_operator_only_ops_are_the_operators(name, build):
+    a, b = Value(0.3), Value(0.7)
+    out = build(a, b)
+    assert ops.OPS[name].method is None and out._op == ops.OPS[name].symbol
+    assert out._prev == (a, b)
+
+
+def test_every_operator_only_op_is_tested_above():
+    assert {n for n, op in ops.OPS.items() if op.method is None} == {"add", "mul", "pow"}
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_value_namespace_lifts_the_op(name):
+    """valuemath.<function> applies the op on Values and is plain float math on numbers."""
+    op = ops.OPS[name]
+    if op.function is None:
+        assert op.method is None, f"{name}: a method but no valuemath function"
+        return
+    fn = getattr(vm, op.function, None)
+    assert fn is not None, f"op {name!r} names function {op.function!r}: add it to valuemath"
+    xs = [Value(v) for v in _args(op)]
+    out = fn(*xs)
+    assert out._op == op.symbol and out._prev == tuple(xs)
+    assert fn(*_args(op)) == op.fwd(fm, *_args(op))
+
+
+@pytest.mark.parametrize("name", WITH_METHOD)
+def test_expression_language_has_the_op(name):
+    """Every op with a method is a function of the expression language, under that name,
+    running the Value namespace's function with the op's arity."""
+    op = ops.OPS[name]
+    assert op.method in FUNCTIONS, f"op {name!r}: add {op.method!r} to tapegrad.expr.FUNCTIONS"
+    fn, fewest, most = FUNCTIONS[op.method]
+    assert fn is getattr(vm, op.function) and fewest <= op.arity == most
+    call = f"{op.method}({', '.join(map(repr, _args(op)))})"
+    assert parse(call).evaluate({}).data == apply(op, *map(Value, _args(op))).data
+
+
+def test_expression_functions_are_ops_or_named_composites():
+    from_ops = {op.method for op in ops.OPS.values() if op.method}
+    assert set(FUNCTIONS) - from_ops == {"softplus"}  # composites: no rule of their own
