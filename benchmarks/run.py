@@ -4,6 +4,7 @@ float64 tensors and hand-written NumPy, all measured in this one run.
     pip install -e ".[bench]"   # micrograd 0.1.0, torch 2.13.0, scikit-learn
     python benchmarks/run.py            # the full table (a few minutes)
     python benchmarks/run.py --quick    # fewer repeats, smaller W2/W3
+    python benchmarks/run.py --only W1,W3   # some workloads only
 
 Workloads:
   W1  one training step of micrograd's demo: MLP 2-16-16-1, 100 moons points, hinge loss
@@ -465,10 +466,32 @@ def fmt_time(s: float) -> str:
     return f"{s / 1e-9:.3g} ns"
 
 
+WORKLOADS = ("W1", "W2", "W3", "W4", "scope", "W5")
+
+
+def _workloads(text: str) -> tuple[str, ...]:
+    """`--only`'s value: a comma-separated list of workload names, any case."""
+    by_key = {w.lower(): w for w in WORKLOADS}
+    chosen = [by_key.get(part.strip().lower()) for part in text.split(",") if part.strip()]
+    if not chosen or None in chosen:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give workloads from {', '.join(WORKLOADS)}, separated by commas"
+        )
+    return tuple(chosen)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, smaller sizes")
+    parser.add_argument(
+        "--only",
+        type=_workloads,
+        default=WORKLOADS,
+        metavar="W1,W3,...",
+        help=f"run only these workloads (of {','.join(WORKLOADS)})",
+    )
     args = parser.parse_args(argv)
+    run = args.only
     print(f"# tapegrad benchmarks, {time.strftime('%Y-%m-%d')}")
     print(
         f"# {platform.machine()} {platform.processor() or ''}, Python {sys.version.split()[0]}, "
@@ -491,11 +514,11 @@ def main(argv: list[str] | None = None) -> int:
             )
         return " | ".join(cols)
 
-    r1 = w1(args.quick)
+    r1 = w1(args.quick) if "W1" in run else {}
     for name, t in r1.items():
         cols = " | " if "recording" in name else ratios(r1, t)
         print(f"| W1 demo step | {name} | {fmt_time(t)} | {cols} |")
-    if mg_nn is not None:
+    if mg_nn is not None and "W1" in run:
         alone = {e: w1_alone(e, args.quick) for e in ("tapegrad", "micrograd")}
         ratio = alone["micrograd"] / alone["tapegrad"]
         print(
@@ -503,24 +526,26 @@ def main(argv: list[str] | None = None) -> int:
             f"{fmt_time(alone['tapegrad'])}, micrograd {fmt_time(alone['micrograd'])} | "
             f"| {ratio:.3g}x faster | |"
         )
-    for name, (depth, per) in w2(args.quick).items():
+    for name, (depth, per) in (w2(args.quick) if "W2" in run else {}).items():
         print(f"| W2 deepest chain | {name} | {depth:,} deep, {fmt_time(per)}/node | | |")
-    for name, (per, mem) in w3(args.quick).items():
+    for name, (per, mem) in (w3(args.quick) if "W3" in run else {}).items():
         print(f"| W3 sum of products | {name} | {fmt_time(per)}/node, {mem:.0f} B/node | | |")
-    r4 = w4(args.quick)
+    r4 = w4(args.quick) if "W4" in run else {}
     for name, t in r4.items():
         print(f"| W4 digits epoch | {name} | {fmt_time(t)} | {ratios(r4, t)} |")
-    scoped, plain = scope_cost(args.quick)
-    print(
-        f"| scope tagging | W1 forward: MLP (scoped) vs its neurons called unscoped | "
-        f"{fmt_time(scoped)} vs "
-        f"{fmt_time(plain)} | {100 * (scoped / plain - 1):+.1f} % | |"
-    )
-    n, save_t, load_t = w5(args.quick)
-    print(
-        f"| W5 checkpoint, {n:,} parameters | save, load | {fmt_time(save_t)}, "
-        f"{fmt_time(load_t)} ({n / load_t:,.0f} parameters/s loaded) | | |"
-    )
+    if "scope" in run:
+        scoped, plain = scope_cost(args.quick)
+        print(
+            f"| scope tagging | W1 forward: MLP (scoped) vs its neurons called unscoped | "
+            f"{fmt_time(scoped)} vs "
+            f"{fmt_time(plain)} | {100 * (scoped / plain - 1):+.1f} % | |"
+        )
+    if "W5" in run:
+        n, save_t, load_t = w5(args.quick)
+        print(
+            f"| W5 checkpoint, {n:,} parameters | save, load | {fmt_time(save_t)}, "
+            f"{fmt_time(load_t)} ({n / load_t:,.0f} parameters/s loaded) | | |"
+        )
     return 0
 
 
