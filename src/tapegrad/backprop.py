@@ -32,8 +32,7 @@ def topological_order(root: Value) -> list:
     The same order micrograd's recursive `build_topo` gives (depth first, children in order),
     built with an explicit stack.
     """
-    order = []
-    seen = {root}
+    order, seen = [], {root}
     stack = [(root, iter(root._prev))]
     while stack:
         node, children = stack[-1]
@@ -54,8 +53,7 @@ def backprop(root: Value, seed: float | Value = 1.0, create_graph: bool = False)
     Nothing is written to `.grad`; `Value.backward()` and `tapegrad.grad` both build on this.
     With `create_graph` the rules run on Values, so the gradients are differentiable.
     """
-    engine, valuemath = _engine()
-    Constant, MANY = engine.Constant, engine.MANY
+    Constant, MANY, _, valuemath = _engine()
     m = valuemath if create_graph else fm
     anomaly = state.mode.anomaly
     grads = {root: seed}
@@ -98,13 +96,13 @@ def backprop(root: Value, seed: float | Value = 1.0, create_graph: bool = False)
 def local_vjp(node: Value, g: float | Value, m: ModuleType | None = None) -> list:
     """The gradient `g` of `node` pushed through its op's rule: one entry per child
     (None for Constants). Runs on floats, or on Values when `g` is a Value or `m` says so."""
-    engine, valuemath = _engine()
+    Constant, _, Value, valuemath = _engine()
     if m is None:
-        m = valuemath if isinstance(g, engine.Value) else fm
+        m = valuemath if isinstance(g, Value) else fm
     prev = node._prev
     out, args = (node.data, [c.data for c in prev]) if m is fm else (node, prev)
     return [
-        None if type(child) is engine.Constant else rule(m, g, out, *args)
+        None if type(child) is Constant else rule(m, g, out, *args)
         for child, rule in zip(prev, _rules(node) if prev else (), strict=True)
     ]
 
@@ -119,8 +117,9 @@ def _rules(node: Value) -> tuple:
         ) from None
 
 
-def _engine() -> tuple[ModuleType, ModuleType]:
-    """The engine and the Value namespace, imported on use: both import this module."""
+def _engine() -> tuple[type, object, type, ModuleType]:
+    """Constant, MANY and Value from the engine, and the Value namespace, imported on use:
+    both modules import this one."""
     from . import engine, valuemath
 
-    return engine, valuemath
+    return engine.Constant, engine.MANY, engine.Value, valuemath

@@ -48,8 +48,11 @@ class Value:
     @property
     def _prev(self) -> tuple[Value, ...]:
         """The children, in order: the Values this one was computed from."""
-        a, b = self._a, self._b  # none, one, two, or (when b is MANY) a tuple of them in a
-        return () if a is None else (a,) if b is None else a if b is MANY else (a, b)
+        a = self._a
+        if a is None:  # a leaf (tested first: the commonest case, and the cheapest)
+            return ()
+        b = self._b  # None: one child; MANY: `a` is a tuple of three or more
+        return (a,) if b is None else a if b is MANY else (a, b)
 
     def __repr__(self) -> str:
         return f"Value(data={self.data}, grad={self.grad})"
@@ -227,7 +230,6 @@ def apply(op: Op, *args: Value) -> Value:
         out.label = ""
         out._scope = mode.scope
         return out
-    out = Value(data, args if mode.grad_enabled else (), op.symbol if mode.grad_enabled else "")
     if mode.anomaly:
         check_output(op.symbol, data, args)
-    return out
+    return Value(data, args if mode.grad_enabled else (), op.symbol if mode.grad_enabled else "")
