@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import io
+import textwrap
 import tokenize
 from pathlib import Path
 
@@ -143,3 +144,44 @@ def test_the_import_graph_is_read_correctly():
 def test_no_import_cycle_inside_the_package():
     cycle = find_cycle(import_graph())
     assert cycle is None, "modules import each other in a cycle: " + " -> ".join(cycle)
+
+
+FUNCTION_LINES = 60
+"""The most lines of code (docstring, comments and blanks not counted) one function may have,
+unless a comment on its `def` line says `# long: <why>`."""
+
+
+def long_functions(path: Path, root: Path = PACKAGE) -> list[str]:
+    """Functions in `path` with more than FUNCTION_LINES lines of code and no stated reason."""
+    source = path.read_text(encoding="utf-8")
+    lines = source.splitlines()
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        if "# long:" in lines[node.lineno - 1]:
+            continue
+        body = "\n".join(lines[node.lineno - 1 : node.end_lineno])
+        n = code_lines(textwrap.dedent(body))
+        if n > FUNCTION_LINES:
+            found.append(f"{path.relative_to(root)}:{node.lineno} {node.name} ({n} lines)")
+    return found
+
+
+def test_long_functions_are_found(tmp_path):
+    (tmp_path / "m.py").write_text(
+        "def short():\n    return 1\n\n\ndef long():\n"
+        + "".join(f"    x{i} = {i}\n" for i in range(FUNCTION_LINES + 1))
+        + "\n\ndef excused():  # long: a table written out\n"
+        + "".join(f"    y{i} = {i}\n" for i in range(FUNCTION_LINES + 1)),
+        encoding="utf-8",
+    )
+    found = long_functions(tmp_path / "m.py", root=tmp_path)
+    assert found == [f"m.py:5 long ({FUNCTION_LINES + 2} lines)"]
+
+
+def test_no_function_in_the_package_is_too_long():
+    found = [f for path in sorted(PACKAGE.rglob("*.py")) for f in long_functions(path)]
+    assert not found, "split these into named parts, or say why on the def line: " + ", ".join(
+        found
+    )

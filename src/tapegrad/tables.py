@@ -776,16 +776,35 @@ def _names(v, what: str, least: int, most: int) -> list[str]:
     return names
 
 
+_FIELDS = {
+    "format", "version", "task", "label", "label_position", "width", "header",
+    "standardize", "classes", "numeric_classes", "target", "features",
+}  # fmt: skip
+
+
 def _from_dict(cls, d) -> Preprocessor:
+    """Rebuild a Preprocessor from `to_dict`'s output, checking every field first."""
+    task, width = _check_header(d)
+    label, position = _check_label(d, task, width)
+    classes = _check_classes(d, task)
+    target_mean, target_scale = _check_target(d)
+    features = _check_features(d, width, label, position)
+    prep = cls(label=label, task=task, standardize=d["standardize"])
+    prep.label_name, prep.label_position = label, position
+    prep.width, prep.header = width, d["header"]
+    prep.classes, prep.numeric_classes = classes, d["numeric_classes"]
+    prep.target_mean, prep.target_scale = target_mean, target_scale
+    prep.features = features
+    return prep
+
+
+def _check_header(d) -> tuple[str, int]:
+    """The format, the known fields, the task, the width and the flags."""
     if not isinstance(d, dict):
         raise _bad(f"expected a JSON object, got {type(d).__name__}")
     if d.get("format") != FORMAT or d.get("version") != VERSION:
         raise _bad(f"expected format {FORMAT!r} version {VERSION}")
-    known = {
-        "format", "version", "task", "label", "label_position", "width", "header",
-        "standardize", "classes", "numeric_classes", "target", "features",
-    }  # fmt: skip
-    extra = sorted(set(d) - known, key=str)
+    extra = sorted(set(d) - _FIELDS, key=str)
     if extra:
         raise _bad(f"unknown field {extra[0]!r}")
     task = d.get("task")
@@ -795,34 +814,48 @@ def _from_dict(cls, d) -> Preprocessor:
     for flag in ("header", "standardize", "numeric_classes"):
         if not isinstance(d.get(flag), bool):
             raise _bad(f"{flag} must be true or false")
+    return task, width
+
+
+def _check_label(d, task: str, width: int) -> tuple[str | None, int | None]:
     label = d.get("label")
     if label is None:
         if d.get("label_position") is not None or task == "classification":
             raise _bad("a classifier needs a label column")
-        position = None
-    else:
-        label = _text(label, "label")
-        position = _int(d.get("label_position"), "label_position", 0, width - 1)
-    classes = None
-    if task == "classification":
-        classes = _names(d.get("classes"), "classes", 2, MAX_CLASSES)
-        if d["numeric_classes"]:
-            try:
-                keys = [float(c) for c in classes]
-            except ValueError:
-                raise _bad("numeric_classes is true but a class name is not a number") from None
-            if len(set(keys)) != len(keys) or keys != sorted(keys):
-                raise _bad("numeric classes must be distinct numbers in increasing order")
-        elif classes != sorted(classes):
-            raise _bad("classes must be in sorted order")
-    elif d.get("classes") is not None:
-        raise _bad("a regression has no classes")
+        return None, None
+    label = _text(label, "label")
+    return label, _int(d.get("label_position"), "label_position", 0, width - 1)
+
+
+def _check_classes(d, task: str) -> list[str] | None:
+    if task != "classification":
+        if d.get("classes") is not None:
+            raise _bad("a regression has no classes")
+        return None
+    classes = _names(d.get("classes"), "classes", 2, MAX_CLASSES)
+    if d["numeric_classes"]:
+        try:
+            keys = [float(c) for c in classes]
+        except ValueError:
+            raise _bad("numeric_classes is true but a class name is not a number") from None
+        if len(set(keys)) != len(keys) or keys != sorted(keys):
+            raise _bad("numeric classes must be distinct numbers in increasing order")
+    elif classes != sorted(classes):
+        raise _bad("classes must be in sorted order")
+    return classes
+
+
+def _check_target(d) -> tuple[float, float]:
     target = _list(d.get("target"), "target", 2)
     if len(target) != 2:
         raise _bad("target must be [mean, scale]")
     target_mean, target_scale = _float(target[0], "target[0]"), _float(target[1], "target[1]")
     if not target_scale > 0:
         raise _bad(f"target[1] (the scale) must be > 0, got {target_scale!r}")
+    return target_mean, target_scale
+
+
+def _check_features(d, width: int, label, position) -> list:
     raw = _list(d.get("features"), "features", MAX_COLUMNS)
     if not raw:
         raise _bad("features is empty")
@@ -831,32 +864,29 @@ def _from_dict(cls, d) -> Preprocessor:
         what = f"features[{i}]"
         if not isinstance(f, dict):
             raise _bad(f"{what} must be an object")
-        keys = set(f)
         name = _text(f.get("name"), f"{what}.name")
         pos = _int(f.get("position"), f"{what}.position", 0, width - 1)
         if name in seen or name == label or pos == position:
             raise _bad(f"{what} repeats a column")
         seen.add(name)
-        if keys == {"name", "position", "mean", "scale"}:
-            scale = _float(f["scale"], f"{what}.scale")
-            if not scale > 0:
-                raise _bad(f"{what}.scale must be > 0, got {scale!r}")
-            features.append(_Feature(name, pos, _float(f["mean"], f"{what}.mean"), scale))
-            total += 1
-        elif keys == {"name", "position", "categories"}:
-            cats = _names(f["categories"], f"{what}.categories", 1, MAX_CATEGORIES)
-            if cats != sorted(cats):
-                raise _bad(f"{what}.categories must be in sorted order")
-            features.append(_Feature(name, pos, categories=cats))
-            total += len(cats)
-        else:
-            raise _bad(f"{what} must hold name, position and mean/scale or categories")
+        features.append(_check_feature(f, what, name, pos))
+        total += features[-1].width
         if total > MAX_WIDTH:
             raise _bad(f"the features make more than {MAX_WIDTH} inputs")
-    prep = cls(label=label, task=task, standardize=d["standardize"])
-    prep.label_name, prep.label_position = label, position
-    prep.width, prep.header = width, d["header"]
-    prep.classes, prep.numeric_classes = classes, d["numeric_classes"]
-    prep.target_mean, prep.target_scale = target_mean, target_scale
-    prep.features = features
-    return prep
+    return features
+
+
+def _check_feature(f: dict, what: str, name: str, pos: int):
+    """One feature column: numeric (mean and scale) or one-hot (its categories)."""
+    keys = set(f)
+    if keys == {"name", "position", "mean", "scale"}:
+        scale = _float(f["scale"], f"{what}.scale")
+        if not scale > 0:
+            raise _bad(f"{what}.scale must be > 0, got {scale!r}")
+        return _Feature(name, pos, _float(f["mean"], f"{what}.mean"), scale)
+    if keys == {"name", "position", "categories"}:
+        cats = _names(f["categories"], f"{what}.categories", 1, MAX_CATEGORIES)
+        if cats != sorted(cats):
+            raise _bad(f"{what}.categories must be in sorted order")
+        return _Feature(name, pos, categories=cats)
+    raise _bad(f"{what} must hold name, position and mean/scale or categories")
