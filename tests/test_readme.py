@@ -57,3 +57,16 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
             error = "".join(traceback.format_exception(exc, exc, exc.__traceback__.tb_next))
         if error is not None:
             pytest.fail(f"README.md block at line {line} raised:\n{error}", pytrace=False)
+
+
+def test_the_inside_table_names_every_module():
+    """README's "Inside" table matches the package's layout: every module (or subpackage) is
+    named, and every name in the table exists."""
+    package = README.parent / "src" / "tapegrad"
+    text = README.read_text(encoding="utf-8")
+    table = text[text.index("## Inside") :].split("\n\n")[1]
+    first_cells = "".join(row.split("|")[1] for row in table.splitlines()[2:])
+    named = set(re.findall(r"`([\w/]+(?:\.py|/))`", first_cells))
+    actual = {p.name for p in package.glob("*.py") if p.name != "__init__.py"}
+    actual |= {p.name + "/" for p in package.iterdir() if (p / "__init__.py").exists()}
+    assert named == actual, f"missing {sorted(actual - named)}, gone {sorted(named - actual)}"
