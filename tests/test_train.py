@@ -372,7 +372,7 @@ def test_history_to_dict_is_json_and_round_trips():
 
 def test_progress_bar_shows_loss_and_accuracy(capsys):
     model, X, y, _ = small_problem("hinge")
-    fit(model, X, y, optimizer=SGD(model, lr=0.1), steps=2, progress=True)
+    fit(model, X, y, optimizer=SGD(model, lr=0.1), steps=2, progress="bar")
     err = capsys.readouterr().err
     assert "2/2" in err and "loss=" in err and "acc=" in err
     fit(model, X, y, optimizer=SGD(model, lr=0.1), steps=2, progress=False)

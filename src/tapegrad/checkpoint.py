@@ -36,6 +36,7 @@ from .nn import MLP
 
 if TYPE_CHECKING:
     from .optim import Optimizer
+    from .tables import Preprocessor
 
 FORMAT = "tapegrad-model"
 VERSION = 1
@@ -68,10 +69,12 @@ def save(
     *,
     optimizer: Optimizer | None = None,
     loss: str | None = None,
+    preprocessor: Preprocessor | None = None,
 ) -> None:
     """Write `model` (architecture and weights) to `path` as JSON, atomically. With
     `optimizer`, its state is stored too (`load_optimizer` restores it, for resuming); with
-    `loss`, the name of the loss it was trained with (`trained_loss` reads it back)."""
+    `loss`, the name of the loss it was trained with (`trained_loss` reads it back); with
+    `preprocessor`, how a table's cells become its inputs (`load_training` reads it back)."""
     path = Path(path)
     if loss is not None and loss not in LOSS_NAMES:
         raise ValueError(f"loss must be one of {', '.join(LOSS_NAMES)}, got {loss!r}")
@@ -90,6 +93,8 @@ def save(
         doc["optimizer"] = optimizer.state_dict()
     if loss is not None:
         doc["training"] = {"loss": loss}
+    if preprocessor is not None:
+        doc["preprocessing"] = preprocessor.to_dict()
     try:
         text = json.dumps(doc, indent=1, allow_nan=False)
     except ValueError as e:  # a non-finite number in the optimizer state
@@ -268,6 +273,24 @@ def trained_loss(path: str | os.PathLike) -> str | None:
     return None if training is None else training["loss"]
 
 
+def load_training(path: str | os.PathLike) -> tuple[str | None, Preprocessor | None]:
+    """(the loss the model was trained with, its table preprocessing), each None when the
+    checkpoint was saved without it; stored preprocessing is validated in full (DataError
+    becomes CheckpointError)."""
+    from .data import DataError
+    from .tables import Preprocessor
+
+    path = Path(path)
+    doc = _read(path)
+    loss = doc["training"]["loss"] if "training" in doc else None
+    if "preprocessing" not in doc:
+        return loss, None
+    try:
+        return loss, Preprocessor.from_dict(doc["preprocessing"])
+    except DataError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+
+
 def load_optimizer(path: str | os.PathLike, optimizer: Optimizer) -> None:
     """Restore the optimizer state saved with `save(..., optimizer=...)` into `optimizer`."""
     path = Path(path)
@@ -385,7 +408,10 @@ def _read(path: Path) -> dict:
     for key, kind in (("architecture", dict), ("parameters", dict)):
         if not isinstance(doc.get(key), kind):
             raise CheckpointError(f"{path}: '{key}' is missing or not a JSON object")
-    allowed = {"format", "version", "architecture", "parameters", "optimizer", "training"}
+    allowed = {
+        "format", "version", "architecture", "parameters", "optimizer", "training",
+        "preprocessing",
+    }  # fmt: skip
     extra = sorted(set(doc) - allowed - {"checksum"})
     if extra:
         raise CheckpointError(f"{path}: unexpected top-level keys {extra}")
@@ -424,6 +450,7 @@ __all__ = [
     "CheckpointError",
     "load",
     "load_optimizer",
+    "load_training",
     "save",
     "trained_loss",
 ]

@@ -14,13 +14,13 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .commands.common import INTERRUPTED, OK
+from .commands.common import INTERRUPTED, OK, Parser
 
 COMMANDS = ("demo", "train", "predict", "graph", "grad", "explain")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="tapegrad",
         description="A scalar autograd engine: train, draw and check small networks.",
     )
@@ -32,16 +32,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run `tapegrad ARGV...`; returns the exit status (argparse exits 2 on a usage error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return OK
+    if args.command is None:  # bare `tapegrad`: the usage, and 2, as argparse tools do
+        parser.error(f"a command is required: {', '.join(COMMANDS)} (tapegrad --help)")
+    finish = getattr(args, "finish", None)
+    if finish is not None:
+        finish(args, sub_parser(parser, args.command))
+    args.argv = argv  # the exact command, for run.json
     try:
         return int(args.run(args) or OK)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return INTERRUPTED
+
+
+def sub_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """The parser of one subcommand (to report its usage errors)."""
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices[command]
 
 
 if __name__ == "__main__":

@@ -253,19 +253,46 @@ def train_test_split(
 
 
 def split_indices(
-    n: int, test_fraction: float = 0.2, seed: int | np.random.RandomState | None = None
+    n: int,
+    test_fraction: float = 0.2,
+    seed: int | np.random.RandomState | None = None,
+    stratify: npt.ArrayLike | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The row indices (train, test) that `train_test_split` takes for n rows: a shuffle, then
     `ceil(test_fraction * n)` rows held out. For splitting a table before anything is learnt
-    from it (`tapegrad.tables.Preprocessor.fit(table, rows=train)`)."""
+    from it (`tapegrad.tables.Preprocessor.fit(table, rows=train)`).
+
+    With `stratify` (one class label per row), each class is held out in proportion to its
+    share of the rows (largest remainders, each class keeping at least one training row), so
+    a small table's test split cannot miss a class or hold most of one by bad luck; both index
+    arrays come out shuffled."""
     n = _count("n", n, minimum=0)
     if not isinstance(test_fraction, numbers.Real) or not 0 <= test_fraction < 1:
         raise ValueError(f"test_fraction must be a number in [0, 1), got {test_fraction!r}")
     n_test = math.ceil(test_fraction * n)
     if n - n_test < 1:
         raise ValueError(f"test_fraction {test_fraction} of {n} rows leaves no rows to train on")
-    order = _random_state(seed).permutation(n)
-    return order[n_test:], order[:n_test]
+    rs = _random_state(seed)
+    if stratify is None:
+        order = rs.permutation(n)
+        return order[n_test:], order[:n_test]
+    labels = np.asarray(stratify)
+    if labels.shape != (n,):
+        raise ValueError(f"stratify must hold one label per row ({n}), got shape {labels.shape}")
+    classes, codes = np.unique(labels, return_inverse=True)
+    members = [np.flatnonzero(codes == k) for k in range(len(classes))]
+    share = np.array([len(m) for m in members]) * (n_test / n)
+    take = np.floor(share).astype(np.intp)
+    for k in np.argsort(-(share - take), kind="stable")[: n_test - int(take.sum())]:
+        take[k] += 1  # the largest remainders get the rows left over
+    take = np.minimum(take, [len(m) - 1 for m in members])  # every class keeps a training row
+    train, test = [], []
+    for m, t in zip(members, take.tolist(), strict=True):
+        m = m[rs.permutation(len(m))]
+        test.append(m[:t])
+        train.append(m[t:])
+    train, test = np.concatenate(train), np.concatenate(test)
+    return train[rs.permutation(len(train))], test[rs.permutation(len(test))]
 
 
 # --- CSV -------------------------------------------------------------------------------------

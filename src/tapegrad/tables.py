@@ -29,10 +29,14 @@ import os
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .data import EXACT_INT, DataError, column_index, read_csv_rows
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 MAX_CLASSES = 100  # distinct labels a classifier may have
 MAX_CATEGORIES = 100  # distinct values a text feature column may have to be one-hot encoded
@@ -87,6 +91,21 @@ class Table:
             [self.rows[i] for i in rows],
             [self.lines[i] for i in rows],
             self.header,
+        )
+
+    def without(self, columns: Iterable[int | str]) -> Table:
+        """The table without the given columns (by name or index): `--drop`."""
+        gone = {self.index(key, "column to drop") for key in columns}
+        keep = [c for c in range(len(self.columns)) if c not in gone]
+        if not keep:
+            raise DataError(f"{self.name}: dropping {len(gone)} column(s) leaves none")
+        return Table(
+            self.name,
+            [self.columns[c] for c in keep],
+            [[row[c] for c in keep] for row in self.rows],
+            list(self.lines),
+            self.header,
+            self.dropped,
         )
 
     def where(self, r: int, c: int) -> str:
@@ -160,17 +179,7 @@ def read_table(
         lines.append(line)
     table = Table(name, columns, cells, lines, bool(header))
     if drop:
-        gone = {table.index(key, "column to drop") for key in drop}
-        keep = [c for c in range(width) if c not in gone]
-        if not keep:
-            raise DataError(f"{name}: dropping {len(gone)} column(s) leaves none")
-        table = Table(
-            name,
-            [columns[c] for c in keep],
-            [[row[c] for c in keep] for row in cells],
-            lines,
-            bool(header),
-        )
+        table = table.without(drop)
     if drop_missing:
         complete = [r for r, row in enumerate(table.rows) if not any(c in MISSING for c in row)]
         if not complete:
@@ -728,6 +737,172 @@ def _few(items: Sequence[str], n: int = 5) -> str:
 def _shell_word(name: str) -> str:
     safe = name and all(ch.isalnum() or ch in "_-.+=:/" for ch in name)
     return name if safe else "'" + name.replace("'", "'\\''") + "'"
+
+
+# --- a model with its preprocessing ----------------------------------------------------------
+
+
+BUILTIN_LABELS = {"iris": "species", "digits": "digit"}  # the label column's name, by data set
+
+
+def builtin_table(name: str, seed: int | np.random.RandomState | None = None) -> Table:
+    """A built-in data set (`tapegrad.data.DATASETS`) as a Table, so that it takes the same
+    path as a CSV file: features named as the data set names them (x0, x1 for the 2-D
+    generators), the label column named `BUILTIN_LABELS` or "class" (iris: "species") or
+    "label", holding class names where the data set has them."""
+    from .data import TABLES, load_dataset
+
+    ds = load_dataset(name, seed=seed)
+    label = BUILTIN_LABELS.get(name, "class" if name in TABLES else "label")
+    return Table.from_arrays(
+        ds.X, ds.y, ds.feature_names, label=label, class_names=ds.class_names, name=name
+    )
+
+
+def plain(nin: int, n_outputs: int, loss: str) -> Preprocessor:
+    """The preprocessing of a model saved without one (by `tapegrad.save` alone): `nin`
+    numeric columns fed as they are, found by position, and the label as the loss codes it
+    (classes "0", "1", ... for a classifier; numbers for mse)."""
+    from .losses import lookup
+
+    spec = lookup(loss)
+    classifier = spec.kind != "regression"
+    k = 2 if spec.kind == "binary" else n_outputs
+    return Preprocessor.from_dict(
+        {
+            "format": FORMAT,
+            "version": VERSION,
+            "task": "classification" if classifier else "regression",
+            "label": "label",
+            "label_position": nin,
+            "width": nin + 1,
+            "header": False,
+            "standardize": False,
+            "classes": [str(i) for i in range(k)] if classifier else None,
+            "numeric_classes": classifier,
+            "target": [0.0, 1.0],
+            "features": [
+                {"name": f"x{i}", "position": i, "mean": 0.0, "scale": 1.0} for i in range(nin)
+            ],
+        }
+    )
+
+
+@dataclass
+class TableModel:
+    """A trained network together with the preprocessing and the loss it was trained with:
+    what `tapegrad train` saves and `tapegrad predict` loads. Every way of using it (the
+    command line, this class) applies the same mapping from a table's cells to inputs and from
+    outputs back to the label's own values.
+
+    Example:
+      >>> tm = TableModel.load("tapegrad-out/train/model.json")  # doctest: +SKIP
+      >>> tm.predict(read_table("iris.csv"))[:2]  # doctest: +SKIP
+      ['setosa', 'setosa']
+    """
+
+    model: object
+    preprocessor: Preprocessor
+    loss: str
+    compile: bool = True  # run the forward pass on a recorded tape (same numbers, faster)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, compile: bool = True) -> TableModel:
+        """Read a checkpoint; a model saved without preprocessing takes its inputs as they
+        are (see `plain`). A CheckpointError or DataError says what is wrong."""
+        from . import checkpoint
+        from .losses import default_loss
+
+        model = checkpoint.load(path)
+        loss, prep = checkpoint.load_training(path)
+        k = model.nouts[-1]
+        loss = loss or default_loss("binary" if k == 1 else "classes")
+        if prep is None:
+            prep = plain(model.nin, k, loss)
+        elif prep.n_inputs != model.nin:
+            raise DataError(
+                f"{path}: the stored preprocessing makes {prep.n_inputs} inputs but the model "
+                f"takes {model.nin}"
+            )
+        return cls(model, prep, loss, compile)
+
+    def save(self, path: str | os.PathLike, optimizer=None) -> None:
+        """Write the model, its loss and its preprocessing to one checkpoint, atomically."""
+        from . import checkpoint
+
+        checkpoint.save(
+            self.model, path, optimizer=optimizer, loss=self.loss, preprocessor=self.preprocessor
+        )
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.preprocessor.is_classifier
+
+    def inputs(self, table: Table) -> np.ndarray:
+        """The network inputs for the table's rows (checked against the model's width)."""
+        return self.preprocessor.transform(table)
+
+    def outputs(self, table: Table) -> np.ndarray:
+        """The network's raw outputs: (n,) for one output, (n, k) for k."""
+        from .train import outputs
+
+        return outputs(self.model, self.inputs(table), compile=self.compile)
+
+    def predict(self, table: Table) -> list[str] | np.ndarray:
+        """The label's own values for every row: class names, or numbers in the target's
+        units for a regression."""
+        from .losses import lookup
+
+        return self._decode(lookup(self.loss).predict(self.outputs(table)))
+
+    def _decode(self, pred):
+        return self.preprocessor.decode_labels(pred)
+
+    def probabilities(self, outputs: np.ndarray) -> np.ndarray | None:
+        """Per-class probabilities (n, classes) from raw outputs: softmax for softmax_ce, the
+        logistic for bce; None for losses whose outputs are scores, not probabilities (hinge)
+        or numbers (mse)."""
+        if self.loss == "softmax_ce":
+            z = outputs.reshape(len(outputs), -1)
+            z = z - z.max(axis=1, keepdims=True)
+            e = np.exp(z)
+            return e / e.sum(axis=1, keepdims=True)
+        if self.loss == "bce":
+            p = 0.5 * (1.0 + np.tanh(0.5 * outputs.reshape(-1)))  # the logistic, overflow-free
+            return np.column_stack([1.0 - p, p])
+        return None
+
+    def predict_proba(self, table: Table) -> np.ndarray:
+        """Per-class probabilities, one column per class in `preprocessor.classes` order; a
+        ValueError for a model whose outputs are not probabilities."""
+        p = self.probabilities(self.outputs(table))
+        if p is None:
+            raise ValueError(f"a model trained with {self.loss} gives no probabilities")
+        return p
+
+    def evaluate(self, table: Table) -> dict:
+        """{"loss": mean loss on the coded targets, "accuracy": fraction right (classifiers) or
+        None, "r2": coefficient of determination in the target's units (regression) or None,
+        "rows": n} for a table holding the label column."""
+        from .train import evaluate
+
+        X, y = self.inputs(table), self.preprocessor.encode_labels(table)
+        m = evaluate(self.model, X, y, loss=self.loss, compile=self.compile)
+        r2 = None
+        if not self.is_classifier:
+            r2 = r_squared(self._decode(y), self.predict(table))
+        return {"loss": m["loss"], "accuracy": m["accuracy"], "r2": r2, "rows": len(table)}
+
+
+def r_squared(y: npt.ArrayLike, predicted: npt.ArrayLike) -> float | None:
+    """1 - (residual sum of squares) / (total sum of squares), scikit-learn's r2_score; None
+    when every target is the same (R² is undefined)."""
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    predicted = np.asarray(predicted, dtype=np.float64).reshape(-1)
+    total = float(np.sum((y - y.mean()) ** 2))
+    if total == 0.0:
+        return None
+    return 1.0 - float(np.sum((y - predicted) ** 2)) / total
 
 
 # --- from_dict -------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -52,9 +53,10 @@ DEFAULT_STEPS = 100
 class History:
     """What `fit` recorded, one entry per step (or per epoch with `epochs=`).
 
-    `loss` is the training objective (mean loss plus the L2 penalty) and `accuracy` the
-    fraction of the batch predicted right, both as measured during the step, before the
-    update; `lr` is the learning rate the step used (an epoch: its last step's).
+    `loss` is the training objective (mean loss plus the L2 penalty), `l2_term` the penalty
+    in it (so `data_loss` is the mean loss alone) and `accuracy` the fraction of the batch
+    predicted right, all as measured during the step, before the update; `lr` is the
+    learning rate the step used (an epoch: its last step's).
     `val_loss`/`val_accuracy` (mean loss without the penalty) are measured after the update
     (None where skipped, see `fit`'s `eval_every`). Accuracy is None where the loss has no
     notion of it (regression).
@@ -62,6 +64,7 @@ class History:
 
     unit: str = "step"
     loss: list[float] = field(default_factory=list)
+    l2_term: list[float] = field(default_factory=list)
     accuracy: list[float | None] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     val_loss: list[float | None] = field(default_factory=list)
@@ -71,9 +74,17 @@ class History:
     def __len__(self) -> int:
         return len(self.loss)
 
+    @property
+    def data_loss(self) -> list[float]:
+        """The mean per-sample loss of each entry, without the L2 penalty."""
+        terms = self.l2_term if len(self.l2_term) == len(self.loss) else [0.0] * len(self.loss)
+        # Every loss in the table is >= 0: a difference below 0 is rounding.
+        return [max(total - p, 0.0) for total, p in zip(self.loss, terms, strict=True)]
+
     def to_dict(self) -> dict:
-        """Plain lists and numbers for `json.dump`; inf and nan become None (JSON has neither)."""
-        return {k: _json_safe(v) for k, v in asdict(self).items()}
+        """Plain lists and numbers for `json.dump` (`data_loss` included); inf and nan become
+        None (JSON has neither)."""
+        return {k: _json_safe(v) for k, v in {**asdict(self), "data_loss": self.data_loss}.items()}
 
     @classmethod
     def from_dict(cls, d: dict) -> History:
@@ -252,9 +263,10 @@ class _EagerTrainer:
     """Steps on the eager Value graph, as micrograd takes them."""
 
     def __init__(self, model, spec: L.LossSpec, l2: float, optimizer, rows, targets) -> None:
-        self.model, self.spec, self.optimizer = model, spec, optimizer
+        self.model, self.spec, self.optimizer, self.l2 = model, spec, optimizer, l2
         self.rows, self.targets = rows, targets
         self.grads = loss_and_grad(model, spec.name, l2)
+        self.params = model.parameters()
 
     def __call__(self, batch) -> tuple[float, list]:
         if batch is None:
@@ -270,6 +282,18 @@ class _EagerTrainer:
     def sync(self) -> None:
         """Nothing to do: the weights live in the Values."""
 
+    def weights(self) -> np.ndarray:
+        """A copy of every parameter's value (to go back to, see `fit`'s divergence guard)."""
+        return np.fromiter((p.data for p in self.params), np.float64, len(self.params))
+
+    def set_weights(self, w: np.ndarray) -> None:
+        for p, v in zip(self.params, w.tolist(), strict=True):
+            p.data = v
+
+    def penalty(self) -> float:
+        """The L2 term of the objective at the current weights."""
+        return self.l2 * float(np.dot(w := self.weights(), w)) if self.l2 else 0.0
+
 
 class _TapeTrainer:
     """Steps on a compiled tape. With one of tapegrad's optimizers the weights stay in one
@@ -279,7 +303,7 @@ class _TapeTrainer:
     def __init__(self, model, spec: L.LossSpec, l2: float, optimizer, rows, targets) -> None:
         from .optim import Optimizer
 
-        self.model, self.spec, self.optimizer = model, spec, optimizer
+        self.model, self.spec, self.optimizer, self.l2 = model, spec, optimizer, l2
         self.compiled = _CompiledStep(model, spec, l2)
         self.X, self.T = self.compiled.arrays(rows, targets)
         self.on_arrays = isinstance(optimizer, Optimizer)
@@ -328,6 +352,29 @@ class _TapeTrainer:
         if self.on_arrays:
             for p, v, d in zip(self.params, self.w.tolist(), self.g.tolist(), strict=True):
                 p.data, p.grad = v, d
+
+    def weights(self) -> np.ndarray:
+        """A copy of every weight: the optimizer's array, or the model's Values."""
+        if self.on_arrays:
+            return self.w.copy()
+        params = self.compiled.params
+        return np.fromiter((p.data for p in params), np.float64, len(params))
+
+    def set_weights(self, w: np.ndarray) -> None:
+        if self.on_arrays:
+            self.w[:] = w
+        else:
+            for p, v in zip(self.compiled.params, w.tolist(), strict=True):
+                p.data = v
+
+    def penalty(self) -> float:
+        """The L2 term of the objective at the current weights (the tape's own parameters)."""
+        if not self.l2:
+            return 0.0
+        if self.on_arrays and len(self.params) == len(self.compiled.params):
+            return self.l2 * float(np.dot(self.w, self.w))
+        self.sync()
+        return self.l2 * sum(p.data * p.data for p in self.compiled.params)
 
 
 # --- the loop --------------------------------------------------------------------------------
@@ -407,10 +454,11 @@ def fit(
     batch_size: int | None = None,
     seed: int | np.random.RandomState | None = None,
     l2: float = 0.0,
-    progress: bool = True,
+    progress: bool | str = True,
     validation: tuple | None = None,
     compile: bool = False,
     eval_every: int = 1,
+    divergence_guard: bool = True,
 ) -> History:
     """Train `model` on rows `X` with labels `y` and return what each step measured.
 
@@ -431,17 +479,26 @@ def fit(
         with `seed`.
       seed: an int or a NumPy RandomState for the batches.
       l2: adds l2 * sum(p * p) over the parameters to the objective.
-      progress: show a tqdm bar with loss and accuracy.
+      progress: show the loss (data loss and L2 term apart) and accuracy as it trains: True
+        draws a tqdm bar on a terminal and prints a plain line every tenth of the run when
+        output goes to a file or pipe; "bar" or "lines" choose; False shows nothing.
       validation: (X_val, y_val), evaluated under no_grad every `eval_every` steps (or epochs)
         and at the end; the entries in between are None.
       compile: record one sample's graph once and replay it over every batch with NumPy
         (`tapegrad.compile`): the same history to rounding, far faster; Python control flow
         inside the model is frozen at recording.
       eval_every: how often to evaluate `validation`.
+      divergence_guard: stop with TrainingDiverged when a batch's objective is nan, infinite
+        or above EXPLODED times max(the first one, 1), after putting back the last weights
+        whose objective was finite.
 
     Returns:
       A History: per step (or epoch) the objective and accuracy measured before the update,
       the learning rate, and the validation loss and accuracy measured after it.
+
+    Raises:
+      TrainingDiverged: the objective became nan or infinite, or exploded (see
+        `divergence_guard`); the model keeps the last weights whose objective was fine.
 
     Example:
       >>> from tapegrad.nn import MLP
@@ -460,37 +517,135 @@ def fit(
     make = _TapeTrainer if compile else _EagerTrainer
     trainer = make(model, run.spec, l2, optimizer, run.rows, run.targets)
     history = History(unit="step" if run.steps else "epoch")
+    guard = _Guard(history) if divergence_guard else None
     start = time.perf_counter()
-
-    from tqdm.std import tqdm  # a text bar: works in terminals and notebooks alike
-
     target_array = np.asarray(run.targets)
-    with tqdm(total=run.total, disable=not progress, unit=history.unit) as bar:
-        for group in run.batches(_random_state(seed)):
-            values, outs, lr = [], [], math.nan
-            for batch in group:
-                lr = _current_lr(optimizer)
-                value, batch_out = trainer(batch)
-                values.append(value)
-                outs.append(np.asarray(batch_out, dtype=np.float64))
-            _record(history, run, group, values, outs, target_array, lr)
-            if run.validation is not None:
-                _record_validation(history, run, trainer)
-            if progress:
-                bar.set_postfix(_postfix(history), refresh=False)
-                bar.update()
-    trainer.sync()
-    history.seconds = time.perf_counter() - start
+    with _Progress(progress, run.total, history.unit) as shown:
+        try:
+            for group in run.batches(_random_state(seed)):
+                values, penalties, outs, lr = [], [], [], math.nan
+                for batch in group:
+                    lr = _current_lr(optimizer)
+                    before = trainer.weights() if guard else None
+                    penalties.append(trainer.penalty())
+                    value, batch_out = trainer(batch)
+                    if guard:
+                        guard.check(value, lr, before, trainer)
+                    values.append(value)
+                    outs.append(np.asarray(batch_out, dtype=np.float64))
+                _record(history, run, group, values, penalties, outs, target_array, lr)
+                if run.validation is not None:
+                    _record_validation(history, run, trainer)
+                shown.update(history)
+        finally:
+            trainer.sync()
+            history.seconds = time.perf_counter() - start
     return history
 
 
-def _record(history: History, run: _Run, group, values, outs, target_array, lr: float) -> None:
-    """One History entry: the objective and accuracy of the step's (or epoch's) batches."""
+class TrainingDiverged(RuntimeError):
+    """Training stopped because the loss became nan or infinite, or exploded; the model holds
+    the last weights whose loss was fine. `step` (1-based, counting batches), `lr`, `loss`
+    and `history` (the entries recorded before it) say where."""
+
+    def __init__(self, message: str, step: int, lr: float, loss: float, history: History):
+        super().__init__(message)
+        self.step, self.lr, self.loss, self.history = step, lr, loss, history
+
+
+EXPLODED = 100.0
+"""A loss above EXPLODED * max(first loss, 1) counts as diverged (see `fit`)."""
+
+
+class _Guard:
+    """Watches each batch's objective: on a non-finite or exploded one, puts back the last
+    weights whose objective was fine and raises TrainingDiverged."""
+
+    def __init__(self, history: History) -> None:
+        self.history, self.steps, self.first, self.good = history, 0, None, None
+
+    def check(self, value: float, lr: float, before: np.ndarray, trainer) -> None:
+        self.steps += 1
+        if self.first is None and math.isfinite(value):
+            self.first = value
+        limit = EXPLODED * max(self.first or 0.0, 1.0)
+        if math.isfinite(value) and value <= limit:
+            self.good = before  # these weights gave a fine loss
+            return
+        kept = self.good if self.good is not None else before
+        trainer.set_weights(kept)
+        trainer.sync()
+        why = "not finite" if not math.isfinite(value) else f"over {EXPLODED:g} times the first"
+        where = f"step {self.steps}"
+        if self.history.unit == "epoch":
+            where += f" (epoch {len(self.history) + 1})"
+        if self.good is None:
+            kept_from = "its initial weights"
+        else:
+            kept_from = f"the weights step {self.steps - 1} started from, the last with a fine loss"
+        smaller = f" ({lr / 10:.3g})" if math.isfinite(lr) else ""
+        raise TrainingDiverged(
+            f"training diverged at {where}: the loss was {value:.5g} ({why}) at learning rate "
+            f"{lr:.3g}; the model keeps {kept_from}. Try a learning rate 10 times "
+            f"smaller{smaller}, or Adam",
+            self.steps,
+            lr,
+            value,
+            self.history,
+        )
+
+
+class _Progress:
+    """What `fit` shows while it runs: a tqdm bar on a terminal; where output goes to a file
+    or a pipe (CI logs, `| tee`), a plain line every tenth of the run instead of a bar's
+    carriage returns. `mode` is True (pick by the terminal), "bar", "lines" or False."""
+
+    def __init__(self, mode, total: int, unit: str) -> None:
+        if mode is True:
+            tty = all(getattr(s, "isatty", lambda: False)() for s in (sys.stdout, sys.stderr))
+            mode = "bar" if tty else "lines"
+        if mode not in (False, None, "bar", "lines"):
+            raise ValueError(f"progress must be True, False, 'bar' or 'lines', got {mode!r}")
+        self.mode, self.total, self.unit, self.bar = mode, total, unit, None
+        self.every = max(1, total // 10)
+
+    def __enter__(self) -> _Progress:
+        if self.mode == "bar":
+            from tqdm.std import tqdm  # a text bar: works in terminals and notebooks alike
+
+            self.bar = tqdm(total=self.total, unit=self.unit)
+        return self
+
+    def update(self, h: History) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(_postfix(h), refresh=False)
+            self.bar.update()
+        elif self.mode == "lines":
+            n = len(h)
+            if n % self.every == 0 or n == self.total or n == 1:
+                fields = _postfix(h)
+                text = f"loss {fields.pop('loss')}"
+                if "l2" in fields:
+                    text += f" (data {fields.pop('data')} + L2 {fields.pop('l2')})"
+                text = ", ".join([text, *(f"{k} {v}" for k, v in fields.items())])
+                print(f"{self.unit} {n}/{self.total}: {text}", flush=True)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _record(
+    history: History, run: _Run, group, values, penalties, outs, target_array, lr: float
+) -> None:
+    """One History entry: the objective, its L2 term and the accuracy of the step's (or
+    epoch's) batches."""
     if group[0] is None:  # the full batch, in order
         out_all, seen = outs[0], target_array
     else:
         out_all, seen = np.concatenate(outs), target_array[np.concatenate(group)]
     history.loss.append(_weighted_mean(values, group))
+    history.l2_term.append(_weighted_mean(penalties, group))
     history.accuracy.append(_accuracy(out_all, seen, run.spec))
     history.lr.append(lr)
 
@@ -524,6 +679,8 @@ def _current_lr(optimizer) -> float:
 
 def _postfix(h: History) -> dict:
     out = {"loss": f"{h.loss[-1]:.4f}"}
+    if h.l2_term[-1]:  # the objective in its two parts: data loss + L2 term
+        out["data"], out["l2"] = f"{h.data_loss[-1]:.4f}", f"{h.l2_term[-1]:.4f}"
     if h.accuracy[-1] is not None:
         out["acc"] = f"{h.accuracy[-1]:.3f}"
     if h.val_loss and h.val_loss[-1] is not None:

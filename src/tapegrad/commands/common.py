@@ -41,6 +41,33 @@ LOSS_NAMES = tuple(TABLE)
 ACTIVATIONS = tuple(_ACTIVATIONS)
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the help already states it (or the
+    option is a flag, whose default is off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or not action.option_strings
+            or default in (None, False, argparse.SUPPRESS)
+            or action.nargs == 0
+        ):
+            return text
+        if isinstance(default, list):
+            default = ",".join(map(str, default)) or "none"
+        return f"{text} (default: {str(default).replace('%', '%%')})"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the help formatter above; the subcommands' parsers are of this class too."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def fail(command: str, message: str) -> int:
     """Print `tapegrad COMMAND: error: MESSAGE` to stderr (argparse's form) and return ERROR."""
     print(f"tapegrad {command}: error: {message}", file=sys.stderr)
@@ -131,22 +158,27 @@ def column(text: str) -> int | str:
         return text
 
 
-def add_data_options(p: argparse.ArgumentParser) -> None:
-    """--data, --label and --seed, as `train` and `predict` take them."""
+def add_data_options(
+    p: argparse.ArgumentParser, required: bool = False, label: bool = True
+) -> None:
+    """--data, --label and --seed, as `train` and `predict` take them (`required`: --data
+    has no default; `label=False`: no --label, the model knows its label column)."""
     p.add_argument(
         "--data",
         type=data_source,
-        default="moons",
+        default=None if required else "moons",
+        required=required,
         metavar="NAME|PATH.csv",
-        help=f"{', '.join(DATA_NAMES)} or a CSV file (default: moons)",
+        help=f"{', '.join(DATA_NAMES)} or a CSV file" + ("" if required else " (default: moons)"),
     )
-    p.add_argument(
-        "--label",
-        type=column,
-        default=-1,
-        metavar="COL",
-        help="CSV label column, by index or header name (default: -1, the last)",
-    )
+    if label:
+        p.add_argument(
+            "--label",
+            type=column,
+            default=-1,
+            metavar="COL",
+            help="CSV label column, by index or header name (default: -1, the last)",
+        )
     p.add_argument(
         "--seed", type=seed, default=1337, help="seeds data, weights and batches (default 1337)"
     )
@@ -155,3 +187,115 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
 def add_loss_option(p: argparse.ArgumentParser, help: str) -> None:
     """--loss, one of the loss table's names (default None: the command picks)."""
     p.add_argument("--loss", choices=LOSS_NAMES, default=None, help=help)
+
+
+# --- an expression and its NAME=VALUE list, in either order ------------------------------------
+
+
+def add_expression_arguments(p: argparse.ArgumentParser, option: str, help: str) -> None:
+    """EXPR and `option NAME=VALUE ...`, in any order: `graph --set a=2 b=3 "a*b"` works as
+    `graph "a*b" --set a=2 b=3` does (argparse alone would take "a*b" as one more value)."""
+    p.add_argument("expr", nargs="?", default=None, help="an expression such as 'x**y + sin(x)'")
+    p.add_argument(
+        option, nargs="+", default=[], metavar="NAME=VALUE", dest="assignments", help=help
+    )
+    p.set_defaults(finish=_expression_last)
+
+
+def _expression_last(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    # The items of the NAME=VALUE list that have no "=" are the expression (an expression
+    # never holds "="); anything else is left for the command to report.
+    if args.expr is not None:
+        return
+    stray = [item for item in args.assignments if "=" not in item]
+    if len(stray) != 1:
+        parser.error("the following arguments are required: expr")
+    args.expr = stray[0]
+    args.assignments.remove(stray[0])
+
+
+# --- where a run's files go --------------------------------------------------------------------
+
+OUT_ROOT = "tapegrad-out"
+
+
+def check_folder_for(path: str, what: str) -> str | None:
+    """Why a folder cannot be made (or written) at `path`, or None: it must not be a file,
+    and the nearest folder that exists on the way must be writable."""
+    from .._files import check_writable_folder
+
+    if os.path.isdir(path):
+        return check_writable_folder(path)
+    if os.path.exists(path):
+        return f"{what} {path!r} is a file, not a folder"
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"{what} {path!r}: {parent!r} on its way is a file, not a folder"
+    return check_writable_folder(parent)
+
+
+def check_file_for(
+    path: str, what: str, inputs: tuple[str, ...] = (), example: str = "out.csv"
+) -> str | None:
+    """Why a file cannot be written at `path`, or None: its folder must exist and be
+    writable, it must not be a folder, and it must not be one of `inputs` (the files read)."""
+    from .._files import check_writable_folder
+
+    if os.path.isdir(path):
+        return (
+            f"{what} {path!r} is a folder; name a file in it, such as {os.path.join(path, example)}"
+        )
+    for source in inputs:
+        if source and os.path.exists(source) and os.path.exists(path):
+            if os.path.samefile(source, path):
+                return f"{what} {path!r} is the file {source!r} being read; write elsewhere"
+    parent = os.path.dirname(path) or "."
+    if not os.path.isdir(parent):
+        if os.path.exists(parent):
+            return f"{what} {path!r}: {parent!r} is a file, not a folder"
+        return f"{what} {path!r}: the folder {parent!r} does not exist (create it first)"
+    return check_writable_folder(parent)
+
+
+def new_run_folder(out: str | None, command: str) -> str:
+    """The folder this run writes into: `out` (created if needed) or the first free one of
+    tapegrad-out/COMMAND, COMMAND-2, COMMAND-3, ... (created here, so two runs at once never
+    share one)."""
+    if out is not None:
+        os.makedirs(out, exist_ok=True)
+        return out
+    os.makedirs(OUT_ROOT, exist_ok=True)
+    n = 1
+    while True:
+        path = os.path.join(OUT_ROOT, command if n == 1 else f"{command}-{n}")
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            n += 1
+            continue
+        return path
+
+
+def add_out_option(p: argparse.ArgumentParser, command: str) -> None:
+    """--out DIR: the run's own folder."""
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help=f"the folder for this run's files (default: a new one each run: "
+        f"{OUT_ROOT}/{command}, {OUT_ROOT}/{command}-2, ...)",
+    )
+
+
+def where_it_went(folder: str, files: list[str]) -> str:
+    """The last line of a run: the folder and the files in it (and any written elsewhere)."""
+    inside = [os.path.relpath(f, folder) for f in files if _within(f, folder)]
+    outside = [f for f in files if not _within(f, folder)]
+    line = f"everything is in {folder}: {', '.join(inside)}"
+    return line + (f" (and {', '.join(outside)})" if outside else "")
+
+
+def _within(path: str, folder: str) -> bool:
+    return os.path.dirname(os.path.abspath(path)) == os.path.abspath(folder)

@@ -13,7 +13,16 @@ import os
 import time
 from typing import TYPE_CHECKING
 
-from .common import OK, positive_int
+from .common import (
+    OK,
+    OUT_ROOT,
+    add_out_option,
+    check_folder_for,
+    fail,
+    new_run_folder,
+    positive_int,
+    where_it_went,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,12 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "hinge loss and SGD; writes decision_boundary.png, loss.png, model.json and "
         "neuron.svg to --out.",
     )
-    p.add_argument(
-        "--out",
-        default="tapegrad-out",
-        metavar="DIR",
-        help="where the pictures and model go (default: ./tapegrad-out)",
-    )
+    add_out_option(p, "demo")
     p.add_argument("--steps", type=positive_int, default=100, help="training steps (default: 100)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
@@ -85,10 +89,11 @@ def demo_setup(steps: int = 100) -> tuple[np.ndarray, np.ndarray, MLP, SGD]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import tapegrad
-    from tapegrad import plots
     from tapegrad.train import fit
 
+    problem = check_folder_for(args.out if args.out is not None else OUT_ROOT, "--out")
+    if problem:
+        return fail("demo", problem)
     X, y, model, optimizer = demo_setup(args.steps)
     engine = "eager Value graph" if args.eager else "compiled tape"
     print(f"micrograd's demo: {model!r}, {len(model.parameters())} parameters, 100 moons, {engine}")
@@ -104,24 +109,42 @@ def run(args: argparse.Namespace) -> int:
         seed=SEED,
         progress=not args.no_progress,
         compile=not args.eager,
+        divergence_guard=False,  # micrograd's demo, exactly
     )
     seconds = time.perf_counter() - start
     print(
-        f"step {len(history) - 1}: loss {history.loss[-1]:.6f}, "
-        f"accuracy {history.accuracy[-1]:.1%} ({seconds:.3g} s of training)"
+        f"step {len(history) - 1}: loss {history.loss[-1]:.6f} (data {history.data_loss[-1]:.6f}"
+        f" + L2 {history.l2_term[-1]:.6f}), accuracy {history.accuracy[-1]:.1%} "
+        f"({seconds:.3g} s of training)"
     )
+    try:
+        out = new_run_folder(args.out, "demo")
+        written = _write(out, model, X, y, history)
+    except OSError as err:
+        return fail("demo", f"cannot write the run's files: {err.strerror or err}")
+    print(where_it_went(out, written))
+    return OK
 
-    out = args.out
-    os.makedirs(out, exist_ok=True)
+
+def _write(out: str, model: MLP, X: np.ndarray, y: np.ndarray, history) -> list[str]:
+    """The pictures, the model (with its preprocessing: the moons' x0, x1 as they are, classes
+    0 and 1) and the lecture's neuron, each written atomically; the paths."""
+    from tapegrad import plots
+    from tapegrad._files import replacing
+    from tapegrad.tables import Preprocessor, Table, TableModel
+
     written = []
     path = os.path.join(out, "decision_boundary.png")
-    plots.decision_boundary(model, X, y, path, title="MLP(2, [16, 16, 1]) on moons")
+    with replacing(path) as tmp:
+        plots.decision_boundary(model, X, y, tmp, title="MLP(2, [16, 16, 1]) on moons")
     written.append(path)
     path = os.path.join(out, "loss.png")
-    plots.loss_curves(history, path)
+    with replacing(path) as tmp:
+        plots.loss_curves(history, tmp)
     written.append(path)
     path = os.path.join(out, "model.json")
-    tapegrad.save(model, path, loss="hinge")
+    prep = Preprocessor(standardize=False).fit(Table.from_arrays(X, y, ["x0", "x1"], "label"))
+    TableModel(model, prep, "hinge").save(path)
     written.append(path)
     path = os.path.join(out, "neuron.svg")
     try:
@@ -131,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
             raise
         print("neuron.svg skipped: tapegrad.viz (the graph pictures) is not installed")
     else:
-        draw_dot(lecture_neuron()).save(path)
+        with replacing(path) as tmp:
+            draw_dot(lecture_neuron()).save(tmp)
         written.append(path)
-    print("wrote " + ", ".join(written))
-    return OK
+    return written

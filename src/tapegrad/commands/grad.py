@@ -8,7 +8,7 @@ import math
 from typing import TYPE_CHECKING
 
 from ..check import ATOL, RTOL
-from .common import NO, OK, fail, positive_float
+from .common import NO, OK, add_expression_arguments, fail, positive_float
 
 if TYPE_CHECKING:
     from ..engine import Value
@@ -26,17 +26,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ),
         epilog='example: tapegrad grad "x**y + sin(x)" --at x=1.5 y=2',
     )
-    p.add_argument("expr", help="an expression such as 'x**y + sin(x)'")
-    p.add_argument(
-        "--at",
-        nargs="+",
-        default=[],
-        metavar="NAME=VALUE",
-        dest="assignments",
-        help="the point: a value for each variable",
+    add_expression_arguments(
+        p, "--at", help="the point: a value for each variable (EXPR may come before or after)"
     )
     p.add_argument(
-        "--eps", type=positive_float, default=1e-6, help="central-difference step (1e-6)"
+        "--eps",
+        type=positive_float,
+        default=1e-6,
+        help="central-difference step, relative: x moves by eps * max(1, |x|) (default: 1e-6)",
     )
     p.add_argument(
         "--allow-nonfinite",
@@ -99,8 +96,18 @@ def build(
     return expression, expression.evaluate(inputs), inputs
 
 
+def relative_differences(f, xs: list[float], eps: float) -> list[float]:
+    """Each partial of f at xs by a central difference whose step is eps * max(1, |x|): a
+    fixed step vanishes next to a large x (x + 1e-6 == x at x = 1e10), and rounding then
+    swamps the estimate. (One numerical_gradient per variable: expressions have few.)"""
+    from tapegrad.check import numerical_gradient
+
+    steps = [eps * max(1.0, abs(x)) if math.isfinite(x) else eps for x in xs]
+    return [numerical_gradient(f, *xs, h=h)[i] for i, h in enumerate(steps)]
+
+
 def run(args: argparse.Namespace) -> int:
-    from tapegrad.check import agree, numerical_gradient
+    from tapegrad.check import agree
 
     built = build("grad", args.expr, args.assignments, "--at")
     if isinstance(built, int):
@@ -120,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     def f(*xs):
         return expression.evaluate(dict(zip(names, xs, strict=True)))
 
-    numeric = numerical_gradient(f, *[inputs[n].data for n in names], h=args.eps)
+    numeric = relative_differences(f, [inputs[n].data for n in names], args.eps)
     width = max(len(n) for n in names) + 4
     print(f"{'':<{width}} {'autograd':>20} {'central difference':>20} {'|difference|':>13}")
     bad, nonfinite = [], [] if value_ok else ["the value"]

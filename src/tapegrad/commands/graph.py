@@ -8,6 +8,7 @@ import sys
 import warnings
 
 from .common import OK, fail
+from .common import add_expression_arguments as add_arguments
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,16 +38,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def add_expression_arguments(p: argparse.ArgumentParser) -> None:
     """The options `graph` shares with `explain`: EXPR, --set NAME=VALUE ..., --rankdir and
     --precision."""
-    p.add_argument("expr", help="an expression such as 'tanh(x*w + b)'")
+    add_arguments(p, "--set", help="the value of each variable (EXPR may come before or after)")
     p.add_argument(
-        "--set",
-        nargs="+",
-        default=[],
-        metavar="NAME=VALUE",
-        dest="assignments",
-        help="the value of each variable",
+        "--rankdir", choices=("LR", "TB", "RL", "BT"), default="LR", help="the graph's direction"
     )
-    p.add_argument("--rankdir", choices=("LR", "TB", "RL", "BT"), default="LR")
     p.add_argument("--precision", type=int, default=4, help="digits after the point")
 
 

@@ -1,39 +1,53 @@
-"""`tapegrad predict`: run a saved model over a data set or a CSV file and write its predictions.
+"""`tapegrad predict`: run a saved model over a CSV file or a built-in data set and write its
+predictions, in the label's own values (class names, or numbers in the target's units).
 
-A CSV may hold just the model's input columns, or those plus a label column (picked with
---label); with labels, the loss and accuracy are printed too.
+The table goes through the preprocessing stored with the model (`tapegrad.tables.TableModel`),
+so its columns are found by name and mapped exactly as in training. The output holds the
+input's columns with the label column filled in by the model (under the label's own name), and
+with --proba one probability per class. When the input has the label column, the loss and the
+accuracy (or R²) are printed too. The output file is written atomically, never over the model
+or the data, and over another existing file only with --force.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import os
 
-from .common import OK, add_data_options, add_loss_option, fail
+from .common import OK, add_data_options, add_loss_option, check_file_for, fail
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "predict",
-        help="write a saved model's predictions for a data set or a CSV file",
+        help="write a saved model's predictions for a CSV file or a data set",
         description="Load a model saved by `tapegrad train` or `tapegrad demo` and write one "
-        "prediction per row of the data to a CSV file.",
+        "prediction per row of the data to a CSV file, in the label's own values.",
+        epilog="example: tapegrad predict --model tapegrad-out/train/model.json --data "
+        "iris.csv -o predictions.csv",
     )
     p.add_argument("--model", required=True, metavar="PATH", help="a model.json to load")
-    add_data_options(p)
+    add_data_options(p, required=True, label=False)
     p.add_argument(
         "-o",
         "--output",
         default="predictions.csv",
         metavar="PATH",
-        help="where to write the predictions (default: predictions.csv)",
+        help="where to write the predictions",
+    )
+    p.add_argument("--force", action="store_true", help="replace the output file if it exists")
+    p.add_argument(
+        "--proba",
+        action="store_true",
+        help="add one column per class: its probability (softmax_ce, bce), or the raw score "
+        "(hinge)",
     )
     add_loss_option(
         p,
         help="how to read the outputs (default: the loss the model was trained with, saved in "
-        "model.json; else one output is class 1 where > 0, several the argmax class); mse "
-        "writes the raw output",
+        "model.json)",
     )
     p.add_argument(
         "--compile",
@@ -44,69 +58,95 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(run=run)
 
 
+def _check_output(args) -> str | None:
+    """Why the predictions cannot go to -o, found before any work is done."""
+    data = args.data if os.path.isfile(args.data) else ""
+    problem = check_file_for(args.output, "-o", (args.model, data), "predictions.csv")
+    if problem:
+        return problem
+    if os.path.exists(args.output) and not args.force:
+        return f"-o {args.output!r} exists; pass --force to replace it"
+    return None
+
+
+def _has_label(prep, table) -> bool:
+    if prep.label_name is None:
+        return False
+    if table.header and prep.header:
+        return prep.label_name in table.columns
+    return len(table.columns) == prep.width
+
+
 def run(args: argparse.Namespace) -> int:
-    import tapegrad
-    from tapegrad import checkpoint, data
-    from tapegrad.losses import TABLE, default_loss
-    from tapegrad.train import evaluate, outputs, predict
+    from tapegrad import checkpoint, tables
+    from tapegrad._files import write_text
+    from tapegrad.data import DATASETS, DataError
+    from tapegrad.losses import lookup
 
+    problem = _check_output(args)
+    if problem:
+        return fail("predict", problem)
     try:
-        model = tapegrad.load(args.model)
-    except checkpoint.CheckpointError as err:
+        tm = tables.TableModel.load(args.model, compile=args.compile)
+    except (checkpoint.CheckpointError, DataError) as err:
         return fail("predict", str(err))
+    if args.loss:
+        tm.loss = args.loss
+    prep = tm.preprocessor
     try:
-        X, y, names = _load(args, model.nin, data)
-    except (data.DataError, OSError, ImportError) as err:
+        if args.data in DATASETS:
+            table = tables.builtin_table(args.data, seed=args.seed)
+        else:
+            table = tables.read_table(args.data)
+        outputs = tm.outputs(table)
+        predicted = prep.decode_labels(lookup(tm.loss).predict(outputs))
+        labelled = _has_label(prep, table)
+        metrics = tm.evaluate(table) if labelled else None
+    except (DataError, ValueError, OSError, ImportError) as err:
         return fail("predict", str(err))
-    if X.shape[1] != model.nin:
-        return fail(
-            "predict",
-            f"{args.model} takes {model.nin} inputs but {args.data} has {X.shape[1]} features",
-        )
-    k = model.nouts[-1]
-    loss = args.loss or checkpoint.trained_loss(args.model)
-    loss = loss or default_loss("binary" if k == 1 else "classes")
-    try:
-        pred = predict(model, X, loss=loss, compile=args.compile)
-        raw = outputs(model, X, compile=args.compile)
-        metrics = evaluate(model, X, y, loss=loss, compile=args.compile) if y is not None else None
-    except ValueError as err:
-        return fail("predict", str(err))
+    extra, extra_names = _extra_columns(args, tm, outputs)
+    if isinstance(extra, str):
+        return fail("predict", extra)
 
-    if TABLE[loss].kind == "binary" and y is not None and -1 in y and set(y.tolist()) <= {-1, 1}:
-        pred = 2 * pred - 1  # answer in the labels' own coding
-    raw = raw.reshape(len(X), -1)
-    score_names = ["output"] if raw.shape[1] == 1 else [f"output{j}" for j in range(raw.shape[1])]
-    header = [*names, *(["label"] if y is not None else []), "prediction", *score_names]
-    parent = os.path.dirname(args.output)
-    if parent:
-        os.makedirs(parent, exist_ok=True)
-    with open(args.output, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        for i in range(len(X)):
-            label = [_number(y[i])] if y is not None else []
-            row = [repr(float(v)) for v in X[i]] + label + [_number(pred[i])]
-            writer.writerow(row + [repr(float(v)) for v in raw[i]])
-    print(f"wrote {len(X)} predictions to {args.output}")
+    label = prep.label_name or "label"
+    skip = table.columns.index(label) if labelled and label in table.columns else None
+    if skip is None and labelled:
+        skip = prep.label_position
+    keep = [c for c in range(len(table.columns)) if c != skip]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([*(table.columns[c] for c in keep), label, *extra_names])
+    for r, row in enumerate(table.rows):
+        value = predicted[r] if prep.is_classifier else repr(float(predicted[r]))
+        writer.writerow([*(row[c] for c in keep), value, *(repr(v) for v in extra[r])])
+    try:
+        write_text(args.output, buffer.getvalue())
+    except OSError as err:
+        return fail("predict", f"cannot write {args.output!r}: {err.strerror or err}")
     if metrics is not None:
-        acc = "" if metrics["accuracy"] is None else f", accuracy {metrics['accuracy']:.1%}"
-        print(f"{args.data}: loss {metrics['loss']:.4f}{acc} ({loss})")
+        score = ""
+        if metrics["accuracy"] is not None:
+            score = f", accuracy {metrics['accuracy']:.1%}"
+        if metrics["r2"] is not None:
+            score = f", R² {metrics['r2']:.4f}"
+        print(f"{args.data}: loss {metrics['loss']:.4f}{score} ({tm.loss})")
+    print(f"wrote {len(table)} predictions of {label!r} to {args.output}")
     return OK
 
 
-def _number(v) -> str:
-    v = v.item() if hasattr(v, "item") else v
-    return str(v) if isinstance(v, int) else repr(float(v))
+def _extra_columns(args, tm, outputs):
+    """(rows of extra values, their column names) for --proba; a string says why not."""
+    import numpy as np
 
-
-def _load(args, nin: int, data):
-    """Features, labels (or None) and feature names; a CSV with exactly `nin` columns has no
-    label column, otherwise --label picks it."""
-    if args.data in data.DATASETS:
-        ds = data.load_dataset(args.data, seed=args.seed)
-        return ds.X, ds.y, ds.feature_names
-    X, _, names = data.load_csv(args.data, label=None)
-    if X.shape[1] == nin:
-        return X, None, names
-    return data.load_csv(args.data, label=args.label)
+    n = len(outputs)
+    if not args.proba:
+        return np.zeros((n, 0)), []
+    if not tm.is_classifier:
+        return "--proba: a regression gives numbers, not class probabilities", []
+    p = tm.probabilities(outputs)
+    if p is not None:
+        return p.tolist(), [f"p_{c}" for c in tm.preprocessor.classes]
+    raw = outputs.reshape(n, -1)
+    if raw.shape[1] == 1:  # hinge: one score, > 0 for the second class
+        return raw.tolist(), [f"score_{tm.preprocessor.classes[1]}"]
+    return raw.tolist(), [f"score_{c}" for c in tm.preprocessor.classes]
