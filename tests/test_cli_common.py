@@ -32,7 +32,7 @@ def test_fail_prints_the_error_as_argparse_does(capsys):
         (["grad", "x +", "--at", "x=1"], common.ERROR),  # does not parse
         (["graph", "x*y", "--set", "x=1"], common.ERROR),  # y has no value
         (["graph", "x", "--set", "x=1", "-o", "out.xyz"], common.ERROR),  # unknown format
-        (["predict", "--model", "missing.json"], common.ERROR),
+        (["predict", "--model", "missing.json", "--data", "moons"], common.ERROR),
     ],
 )
 def test_every_command_follows_the_convention(argv, status, tmp_path, monkeypatch, capsys):

@@ -47,7 +47,7 @@ def test_demo_reaches_the_accuracy_and_writes_its_files(tmp_path):
         timeout=300,
     )
     assert run.returncode == 0, run.stderr
-    out = tmp_path / "tapegrad-out"
+    out = tmp_path / "tapegrad-out" / "demo"  # each run in its own folder (issue 11)
     assert_png(out / "decision_boundary.png")
     assert_png(out / "loss.png")
     doc = json.loads((out / "model.json").read_text())
@@ -89,7 +89,18 @@ def test_train_on_moons_prints_metrics_and_saves(tmp_path, capsys):
     assert_png(out / "loss.png")
     assert_png(out / "decision_boundary.png")
     model = tapegrad.load(out / "model.json")
-    assert model.nouts == [8, 1] and model.act == "relu"
+    # the defaults for a user's data (issue 11): softmax_ce for two classes too, tanh
+    assert model.nouts == [8, 2] and model.act == "tanh"
+
+
+def softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def standardised(X, rows):
+    """X scaled with the mean and population standard deviation of `rows` (StandardScaler)."""
+    return (X - X[rows].mean(axis=0)) / X[rows].std(axis=0)
 
 
 def test_train_then_predict_on_a_csv(tmp_path, capsys):
@@ -104,22 +115,28 @@ def test_train_then_predict_on_a_csv(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "2 epochs" in text and "train (60 rows)" in text and "test  (" not in text
     model = tapegrad.load(model_path)
-    assert model.nouts == [6, 1] and model.act == "tanh"
+    assert model.nouts == [6, 2] and model.act == "tanh"  # softmax_ce for two classes
 
     preds = tmp_path / "pred" / "p.csv"
-    assert main(["predict", "--model", str(model_path), "--data", str(data), "-o", str(preds)]) == 0
+    preds.parent.mkdir()  # predict does not make folders (issue 10: a missing one is an error)
+    argv = ["predict", "--model", str(model_path), "--data", str(data), "-o", str(preds)]
+    assert main([*argv, "--proba"]) == 0
     text = capsys.readouterr().out
     assert "wrote 60 predictions" in text and "accuracy" in text
     with open(preds, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["a", "b", "label", "prediction", "output"]
-    scores = np_forward(model, X)[:, 0]
-    np.testing.assert_allclose([float(r["output"]) for r in rows], scores, rtol=1e-12)
-    assert [int(r["prediction"]) for r in rows] == (scores > 0).astype(int).tolist()
-    assert [int(r["label"]) for r in rows] == y.tolist()
+    # the prediction goes in the label's own column (issue 11), the probabilities beside it
+    assert list(rows[0]) == ["a", "b", "target", "p_0", "p_1"]
+    # every row trained, so the inputs are standardised with every row's statistics
+    probs = softmax(np_forward(model, standardised(X, slice(None))))
+    got = [[float(r["p_0"]), float(r["p_1"])] for r in rows]
+    np.testing.assert_allclose(got, probs, rtol=1e-9)
+    assert [int(r["target"]) for r in rows] == np.argmax(probs, axis=1).tolist()
 
 
 def test_predict_on_features_only_and_multiclass(tmp_path, capsys):
+    from tapegrad.data import spiral, split_indices
+
     out = tmp_path / "s"
     args = ["train", "--data", "spiral", "--hidden", "5", "--steps", "2", "--no-progress"]
     assert main([*args, "--out", str(out)]) == 0
@@ -134,9 +151,12 @@ def test_predict_on_features_only_and_multiclass(tmp_path, capsys):
     assert main([*argv, "-o", str(preds)]) == 0
     with open(preds, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["x0", "x1", "prediction", "output0", "output1", "output2"]
-    want = np.argmax(np_forward(model, X), axis=1)
-    assert [int(r["prediction"]) for r in rows] == want.tolist()
+    assert list(rows[0]) == ["x0", "x1", "label"]
+    Xs, ys = spiral(50, classes=3, seed=1337)
+    train, _ = split_indices(len(Xs), 0.2, 1337, stratify=ys)
+    scaled = (X - Xs[train].mean(axis=0)) / Xs[train].std(axis=0)
+    want = np.argmax(np_forward(model, scaled), axis=1)
+    assert [int(r["label"]) for r in rows] == want.tolist()
 
 
 def test_plus_minus_one_labels_train_hinge_and_predict_in_their_coding(tmp_path, capsys):
@@ -145,7 +165,7 @@ def test_plus_minus_one_labels_train_hinge_and_predict_in_their_coding(tmp_path,
     write_csv(data, X, 2 * y - 1, header=False)
     out = tmp_path / "o"
     argv = ["train", "--data", str(data), "--hidden", "4", "--steps", "3", "--no-progress"]
-    assert main([*argv, "--out", str(out)]) == 0
+    assert main([*argv, "--loss", "hinge", "--out", str(out)]) == 0
     assert "loss hinge" in capsys.readouterr().out
     preds = tmp_path / "p.csv"
     assert (
@@ -154,13 +174,17 @@ def test_plus_minus_one_labels_train_hinge_and_predict_in_their_coding(tmp_path,
     )
     with open(preds, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    scores = np_forward(tapegrad.load(out / "model.json"), X)[:, 0]
-    assert [int(r["prediction"]) for r in rows] == np.where(scores > 0, 1, -1).tolist()
+    from tapegrad.data import split_indices
+
+    train, _ = split_indices(len(X), 0.2, 1337, stratify=y)
+    scores = np_forward(tapegrad.load(out / "model.json"), standardised(X, train))[:, 0]
+    assert [int(r["x2"]) for r in rows] == np.where(scores > 0, 1, -1).tolist()
 
 
 def test_resume_continues_from_the_saved_weights(tmp_path, capsys):
     out = tmp_path / "r"
     base = ["train", "--data", "moons", "--hidden", "4", "--no-progress", "--out", str(out)]
+    base += ["--batch-size", "100"]  # the full batch: the first entry is one objective
     assert main([*base, "--steps", "3", "--optim", "adam"]) == 0
     saved = tapegrad.load(out / "model.json")
     assert (
@@ -168,15 +192,17 @@ def test_resume_continues_from_the_saved_weights(tmp_path, capsys):
     )
     capsys.readouterr()
     history = json.loads((out / "history.json").read_text())
-    # The resumed run's first objective is the saved model's, on the same training split.
-    from tapegrad.data import train_test_split
+    # The resumed run's first objective is the saved model's, on the same training split,
+    # with the same standardisation (kept in the checkpoint).
+    from tapegrad.data import split_indices
 
     X, y = moons(100, noise=0.1, seed=1337)
-    Xtr, _, ytr, _ = train_test_split(X, y, 0.2, seed=1337)
-    scores = np_forward(saved, Xtr)[:, 0]
-    hinge = np.mean(np.maximum(0, 1 - (2 * ytr - 1) * scores))
+    train, _ = split_indices(len(X), 0.2, 1337, stratify=y)
+    p = softmax(np_forward(saved, standardised(X, train)[train]))
+    cross_entropy = -np.mean(np.log(p[np.arange(len(train)), y[train]]))
     penalty = 1e-4 * sum(p.data**2 for p in saved.parameters())
-    assert history["loss"][0] == pytest.approx(hinge + penalty, rel=1e-12)
+    assert history["loss"][0] == pytest.approx(cross_entropy + penalty, rel=1e-9)
+    assert history["l2_term"][0] == pytest.approx(penalty, rel=1e-9)
 
 
 @pytest.mark.parametrize(
@@ -221,12 +247,16 @@ def test_bad_data_and_model_files_are_reported(tmp_path, capsys):
     model_path = tmp_path / "m2.json"
     tapegrad.save(tapegrad.nn.MLP(2, [1], seed=0), model_path)
     assert main(["predict", "--model", str(model_path), "--data", str(wide)]) == 2
-    assert "takes 2 inputs but" in capsys.readouterr().err
+    # a model saved without preprocessing takes its columns by position (issue 11)
+    assert "4 columns, but the model takes 2 feature columns" in capsys.readouterr().err
 
 
 def test_predict_reads_outputs_with_the_loss_the_model_was_trained_with(tmp_path, capsys):
-    """A regression model (mse) saved by `train` predicts raw numbers without --loss."""
+    """A regression model (mse) saved by `train` predicts numbers in the target's units
+    without --loss."""
     import csv
+
+    from tapegrad.data import split_indices
 
     data = tmp_path / "reg.csv"
     rows = [(i / 10, (i % 7) / 10, 0.3 * i / 10 - (i % 7) / 20 + 0.05) for i in range(30)]
@@ -242,5 +272,10 @@ def test_predict_reads_outputs_with_the_loss_the_model_was_trained_with(tmp_path
     assert "(mse)" in capsys.readouterr().out
     with open(preds, newline="") as fh:
         table = list(csv.DictReader(fh))
-    assert [float(r["prediction"]) for r in table] == [float(r["output"]) for r in table]
-    assert not {float(r["prediction"]) for r in table} <= {0.0, 1.0}
+    values = np.array(rows)
+    X, target = values[:, :2], values[:, 2]
+    train, _ = split_indices(30, 0.2, 1337)
+    raw = np_forward(tapegrad.load(out / "model.json"), standardised(X, train))[:, 0]
+    want = raw * target[train].std() + target[train].mean()  # back in the target's units
+    np.testing.assert_allclose([float(r["y"]) for r in table], want, rtol=1e-9)
+    assert not {float(r["y"]) for r in table} <= {0.0, 1.0}
