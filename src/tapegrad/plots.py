@@ -44,11 +44,14 @@ def _figure(width: float, height: float) -> PlotFigure:
 
 def _finish(fig: Figure, path) -> Figure:
     if path is not None:
+        from ._files import replacing
+
         path = os.fspath(path)
         parent = os.path.dirname(path)
         if parent:
             os.makedirs(parent, exist_ok=True)
-        fig.savefig(path, dpi=100)
+        with replacing(path) as tmp:  # a crash or a full disk never leaves half a picture
+            fig.savefig(tmp, dpi=100)
     return fig
 
 
@@ -68,7 +71,8 @@ def decision_grid(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The class `model` gives each point of a grid covering X's two features (plus `margin`):
     (xx, yy, Z), all (resolution, resolution). One output: class 1 where it is > 0; several
-    outputs: the argmax. Evaluated under `no_grad`."""
+    outputs: the argmax. A Module is evaluated on one compiled tape replayed over the grid
+    (fast at any size); any other callable point by point under `no_grad`."""
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[1] != 2:
         raise ValueError(f"a decision boundary needs 2 features, X has shape {X.shape}")
@@ -78,9 +82,15 @@ def decision_grid(
     xx, yy = np.meshgrid(
         np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution)
     )
+    points = np.column_stack([xx.ravel(), yy.ravel()])
+    if callable(getattr(model, "parameters", None)):  # a Module: one tape over the whole grid
+        from .train import outputs
+
+        out = outputs(model, points, compile=True)
+        Z = out > 0 if out.ndim == 1 else np.argmax(out, axis=1)
+        return xx, yy, Z.astype(int).reshape(xx.shape)
     with no_grad():
-        points = np.column_stack([xx.ravel(), yy.ravel()]).tolist()
-        Z = [_classes(model(point)) for point in points]
+        Z = [_classes(model(point)) for point in points.tolist()]
     return xx, yy, np.asarray(Z).reshape(xx.shape)
 
 

@@ -135,12 +135,10 @@ def _write(out: str, model: MLP, X: np.ndarray, y: np.ndarray, history) -> list[
 
     written = []
     path = os.path.join(out, "decision_boundary.png")
-    with replacing(path) as tmp:
-        plots.decision_boundary(model, X, y, tmp, title="MLP(2, [16, 16, 1]) on moons")
+    plots.decision_boundary(model, X, y, path, title="MLP(2, [16, 16, 1]) on moons")
     written.append(path)
     path = os.path.join(out, "loss.png")
-    with replacing(path) as tmp:
-        plots.loss_curves(history, tmp)
+    plots.loss_curves(history, path)
     written.append(path)
     path = os.path.join(out, "model.json")
     prep = Preprocessor(standardize=False).fit(Table.from_arrays(X, y, ["x0", "x1"], "label"))

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 DEFAULT_EPOCHS = 100
 DEFAULT_LR = {"sgd": 1.0, "adam": 0.01}
-MAX_PICTURE_PARAMETERS = 200_000  # past this, the decision boundary is skipped (say so)
+MAX_PICTURE_PARAMETERS = 50_000  # past this, the decision boundary is skipped (say so)
 
 
 # --- the command -----------------------------------------------------------------------------
@@ -447,7 +447,7 @@ def _report(args, tm: TableModel, d: _Data, history: History, loss: str) -> dict
 def _write(args, folder, tm, optimizer, history, d: _Data, results, diverged) -> list[str]:
     """The model, history.json, the pictures and run.json, each written atomically; the paths."""
     from tapegrad import plots
-    from tapegrad._files import replacing, write_text
+    from tapegrad._files import write_text
 
     save = args.save or os.path.join(folder, "model.json")
     tm.save(save, optimizer=optimizer)
@@ -458,8 +458,7 @@ def _write(args, folder, tm, optimizer, history, d: _Data, results, diverged) ->
     written.append(path)
     if len(history):
         path = os.path.join(folder, "loss.png")
-        with replacing(path) as tmp:
-            plots.loss_curves(history, tmp)
+        plots.loss_curves(history, path)
         written.append(path)
     path = _decision_boundary(tm, d, folder)
     if path:
@@ -475,7 +474,6 @@ def _decision_boundary(tm: TableModel, d: _Data, folder: str) -> str | None:
     """decision_boundary.png for a classifier of two numeric features (drawn in the
     standardised units the network sees), unless the model is too big to draw quickly."""
     from tapegrad import plots
-    from tapegrad._files import replacing
 
     if not tm.is_classifier or d.X.shape[1] != 2:
         return None
@@ -487,8 +485,7 @@ def _decision_boundary(tm: TableModel, d: _Data, folder: str) -> str | None:
         )
         return None
     path = os.path.join(folder, "decision_boundary.png")
-    with replacing(path) as tmp:
-        plots.decision_boundary(tm.model, d.X, d.y, tmp)
+    plots.decision_boundary(tm.model, d.X, d.y, path)
     return path
 
 
