@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "-o",
         "--output",
         metavar="FILE",
-        help="write the picture here: .svg (always), .png/.pdf (with Graphviz), .gv/.dot",
+        help="write the picture here: .svg (always), .png/.pdf (with Graphviz), .gv/.dot "
+        "(default: print the graph as text)",
     )
     p.add_argument("--text", action="store_true", help="print the graph as an indented tree")
     p.add_argument("--no-backward", action="store_true", help="draw data only, no gradients")

@@ -84,7 +84,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         metavar="PATH",
         help="continue from a saved model (a model.json, or a run folder holding one); its "
-        "preprocessing is kept",
+        "preprocessing is kept (default: a new model)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     p.add_argument(
@@ -393,7 +393,7 @@ def run(args: argparse.Namespace) -> int:
 
     length = _length(args, len(d.train))
     optimizer = _optimizer(args, model, length[2])
-    dropped = f" ({table.dropped} with a missing cell dropped)" if table.dropped else ""
+    dropped = f" (after dropping {table.dropped} with a missing cell)" if table.dropped else ""
     print(f"{args.data}: {len(table)} rows{dropped}; {d.prep.describe()}")
     diverged = None
     try:
