@@ -12,15 +12,18 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def replacing(path: str | os.PathLike) -> Iterator[str]:
-    """Yield a temporary path beside `path` (same suffix, so tools that pick a format by the
-    extension still work); when the block ends without an error, the file written there is
-    fsynced and renamed over `path`. On an error it is removed and `path` is untouched."""
+def replacing(path: str | os.PathLike, keep_suffix: bool = True) -> Iterator[str]:
+    """Yield a temporary path beside `path`, named `.NAME.PID-RANDOM.tmp` (plus `path`'s
+    suffix with `keep_suffix`, so tools that pick a format by the extension still work); when
+    the block ends without an error, the file written there is fsynced and renamed over
+    `path`. On an error it is removed and `path` is untouched. A symlink keeps its link: the
+    file it points to is replaced."""
     path = Path(path)
-    if path.is_symlink():  # keep the link; replace the file it points to
+    if path.is_symlink():
         path = Path(os.path.realpath(path))
+    suffix = f".tmp{path.suffix}" if keep_suffix else ".tmp"
     fd, tmp = tempfile.mkstemp(
-        dir=path.parent or ".", prefix=f".{path.name}.{os.getpid()}-", suffix=f".tmp{path.suffix}"
+        dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=suffix
     )
     os.close(fd)
     try:

@@ -1,8 +1,9 @@
 """Saving and loading models as JSON, written atomically and checked in full before use.
 
 A checkpoint is {"format": "tapegrad-model", "version": 1, "architecture": model.config(),
-"parameters": {name: value}} (plus "optimizer": its state dict, and "training": {"loss": name},
-when they are saved along, so a checkpoint can be resumed and its outputs read right). It is
+"parameters": {name: value}} (plus "optimizer": its state dict, "training": {"loss": name}, and
+"preprocessing": a `tapegrad.tables.Preprocessor` as its `to_dict`, when they are saved along,
+so a checkpoint can be resumed and its inputs and outputs read right). It is
 written to a temporary file in the same directory, flushed, fsynced and renamed over the
 target, so a crash leaves the old file or the new one, never half of either; a symlinked path
 keeps its link and the file it points to is replaced. The last key, "checksum", is the SHA-256
@@ -26,11 +27,11 @@ import numbers
 import os
 import re
 import stat
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ._files import replacing
 from .losses import LOSSES
 from .nn import MLP
 
@@ -114,29 +115,11 @@ def _digest(body: str) -> str:
 def _atomic_write(path: Path, text: str) -> None:
     if path.is_symlink():  # keep the link; replace the file it points to
         path = Path(os.path.realpath(path))
-    directory = path.parent
     _remove_stale_temps(path)
-    # The writer's pid is in the name, so a later save can tell a temp file left by a killed
-    # process from one another save is still writing.
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        try:  # keep an existing file's permissions; a new one gets the usual 0644
-            mode = path.stat().st_mode & 0o777
-        except FileNotFoundError:
-            mode = 0o644
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_directory(directory)
+    # The writer's pid is in the temp file's name, so a later save can tell a temp file left
+    # by a killed process from one another save is still writing.
+    with replacing(path, keep_suffix=False) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def _remove_stale_temps(path: Path) -> None:
@@ -177,20 +160,6 @@ def _running(pid: int) -> bool:
     except (PermissionError, OverflowError, OSError):
         return True  # someone else's process, or cannot tell: leave its file alone
     return True
-
-
-def _fsync_directory(directory: Path) -> None:
-    # Make the rename itself durable; not every platform can open a directory.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class _NoDraws:
