@@ -14,8 +14,9 @@ FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([\w+-]*)")
 PYTHON = {"python", "py", "python3"}
 
 
-def python_blocks(text: str) -> list[tuple[int, str]]:
-    """(line number of the block's first code line, code) for each python fenced block."""
+def python_blocks(text: str, languages=PYTHON) -> list[tuple[int, str]]:
+    """(line number of the block's first code line, code) for each fenced block in one of
+    `languages` (python by default)."""
     blocks = []
     lines = text.splitlines()
     i = 0
@@ -30,7 +31,7 @@ def python_blocks(text: str) -> list[tuple[int, str]]:
         j = start
         while j < len(lines) and not closing.match(lines[j]):
             j += 1
-        if lang in PYTHON:
+        if lang in languages:
             blocks.append((start + 1, "\n".join(lines[start:j]) + "\n"))
         i = j + 1
     return blocks
@@ -70,3 +71,36 @@ def test_the_inside_table_names_every_module():
     actual = {p.name for p in package.glob("*.py") if p.name != "__init__.py"}
     actual |= {p.name + "/" for p in package.iterdir() if (p / "__init__.py").exists()}
     assert named == actual, f"missing {sorted(actual - named)}, gone {sorted(named - actual)}"
+
+
+def test_readme_command_line_examples_run(tmp_path, monkeypatch, capsys):
+    """The Command line section: its python block writes iris.csv, then every `tapegrad` line
+    of its sh block runs (in-process) and exits 0, doing what its comment says."""
+    import shlex
+
+    from tapegrad import cli
+
+    pytest.importorskip("sklearn")  # iris and digits ship with scikit-learn
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Command line") :]
+    section = section[: section.index("\n## ", 1)]
+    ((_, setup),) = python_blocks(section)
+    exec(compile(setup, str(README), "exec"), {"__name__": "__readme__"})
+    ((_, commands),) = python_blocks(section, {"sh"})
+    lines = [shlex.split(line, comments=True) for line in commands.splitlines()]
+    assert len(lines) >= 5 and all(argv[0] == "tapegrad" for argv in lines)
+    for argv in lines:
+        assert cli.main([*argv[1:], "--no-progress"] if argv[1] in ("train", "demo") else
+                        argv[1:]) == 0, argv  # fmt: skip
+    out = capsys.readouterr().out
+    assert "3 classes from column 'species': setosa, versicolor, virginica" in out
+    with open(tmp_path / "predictions.csv", newline="") as fh:
+        header = fh.readline().strip().split(",")
+        first = fh.readline()
+    assert header[-4:] == ["species", "p_setosa", "p_versicolor", "p_virginica"]
+    assert ",setosa," in first
+    for folder in ("train", "train-2", "demo"):
+        assert (tmp_path / "tapegrad-out" / folder / "run.json").exists()
+    assert (tmp_path / "neuron.svg").read_text().lstrip().startswith("<")

@@ -120,10 +120,43 @@ def run(args: argparse.Namespace) -> int:
     try:
         out = new_run_folder(args.out, "demo")
         written = _write(out, model, X, y, history)
+        written += _write_records(args, out, history, written)
     except OSError as err:
         return fail("demo", f"cannot write the run's files: {err.strerror or err}")
     print(where_it_went(out, written))
     return OK
+
+
+def _write_records(args, out: str, history, written: list[str]) -> list[str]:
+    """history.json and run.json (the exact command and the demo's fixed settings)."""
+    import json
+    import shlex
+
+    from tapegrad import __version__
+    from tapegrad._files import write_text
+
+    history_path = os.path.join(out, "history.json")
+    write_text(history_path, json.dumps({"data": "moons", "loss": "hinge", **history.to_dict()}))
+    run_path = os.path.join(out, "run.json")
+    argv = getattr(args, "argv", None)
+    doc = {
+        "command": shlex.join(["tapegrad", *argv]) if argv is not None else None,
+        "tapegrad": __version__,
+        "settings": {
+            "data": "moons(100, noise=0.1, seed=1337)",
+            "model": "MLP(2, [16, 16, 1], act='relu', seed=1337)",
+            "loss": "hinge",
+            "l2": 1e-4,
+            "optim": "sgd",
+            "lr": "linear 1.0 -> 0.1",
+            "steps": args.steps,
+            "compile": not args.eager,
+        },
+        "outcome": {"loss": history.loss[-1], "accuracy": history.accuracy[-1]},
+        "files": [*written, history_path, run_path],
+    }
+    write_text(run_path, json.dumps(doc, indent=1) + "\n")
+    return [history_path, run_path]
 
 
 def _write(out: str, model: MLP, X: np.ndarray, y: np.ndarray, history) -> list[str]:
