@@ -431,3 +431,25 @@ def test_progress_is_plain_lines_when_output_is_not_a_terminal(capsys):
 def test_grad_steps_relative_to_x(capsys):
     assert cli.main(["grad", "x**2", "--at", "x=1e10"]) == common.OK
     assert "ok" in capsys.readouterr().out
+
+
+def test_label_values_never_drive_allocations(tmp_path, capsys):
+    X, y = data.moons(40, noise=0.1, seed=0)
+    for low, high in ((0, 1000000), (1999, 2000)):
+        path = tmp_path / f"l{low}.csv"
+        path.write_text("a,b,y\n" + "".join(
+            f"{a!r},{b!r},{high if k else low}\n" for (a, b), k in zip(X.tolist(), y.tolist())
+        ))  # fmt: skip
+        out = tmp_path / f"o{low}"
+        argv = ["train", "--data", str(path), "--steps", "2", "--no-progress", "--out", str(out)]
+        assert cli.main(argv) == 0
+        assert f"2 classes from column 'y': {low}, {high}" in capsys.readouterr().out
+        assert tapegrad.load(out / "model.json").nouts == [16, 16, 2]
+        preds = tmp_path / f"p{low}.csv"
+        argv = ["predict", "--model", str(out / "model.json"), "--data", str(path)]
+        assert cli.main([*argv, "-o", str(preds)]) == 0
+        assert {r["y"] for r in read_csv(preds)} <= {str(low), str(high)}
+    path = tmp_path / "huge.csv"
+    path.write_text("a,b,y\n0,1,0\n1,0,1e20\n2,2,1\n")
+    assert cli.main(["train", "--data", str(path), "--out", str(tmp_path / "h")]) == 2
+    assert "line 3, column 3 ('y'): the label '1e20' is too large" in capsys.readouterr().err
