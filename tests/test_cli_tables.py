@@ -69,7 +69,7 @@ def test_bundled_tables_train_with_only_data_and_label(tmp_path, monkeypatch, ca
     out = capsys.readouterr().out
     classes = sorted(set(truth))
     assert f"{len(classes)} classes from column {LABEL[name]!r}: {', '.join(classes)}" in out
-    assert out.rstrip().splitlines()[-1].startswith("everything is in tapegrad-out/train:")
+    assert out.rstrip().splitlines()[-1].startswith("wrote everything to tapegrad-out/train:")
     argv = ["predict", "--model", "tapegrad-out/train/model.json", "--data", f"{name}.csv"]
     assert cli.main([*argv, "-o", "predictions.csv"]) == 0
     rows = read_csv(tmp_path / "predictions.csv")
@@ -126,7 +126,9 @@ def test_a_regression_reports_r2_in_the_targets_units(tmp_path, capsys):
     path = tmp_path / "houses.csv"
     path.write_text(
         "size,age,price\n"
-        + "".join(f"{a!r},{b!r},{t!r}\n" for (a, b), t in zip(X.tolist(), target.tolist()))
+        + "".join(
+            f"{a!r},{b!r},{t!r}\n" for (a, b), t in zip(X.tolist(), target.tolist(), strict=True)
+        )
     )
     out = tmp_path / "run"
     argv = ["train", "--data", str(path), "--label", "price", "--no-progress", "--out", str(out)]
@@ -208,7 +210,7 @@ def test_a_divergent_cli_run_stops_with_the_message_and_exits_non_zero(tmp_path)
     assert all(np.isfinite(p.data) for p in model.parameters())
     run = json.loads((tmp_path / "tapegrad-out" / "train" / "run.json").read_text())
     assert run["outcome"]["status"] == "diverged"
-    assert out.rstrip().splitlines()[-1].startswith("everything is in tapegrad-out/train:")
+    assert out.rstrip().splitlines()[-1].startswith("wrote everything to tapegrad-out/train:")
 
 
 # --- run folders ------------------------------------------------------------------------------
@@ -227,7 +229,7 @@ def test_two_runs_leave_two_complete_run_folders(tmp_path, monkeypatch, capsys):
     assert cli.main(["demo", "--steps", "2", "--no-progress"]) == 0
     assert (tmp_path / "tapegrad-out" / "demo-2" / "neuron.svg").exists()
     last = capsys.readouterr().out.rstrip().splitlines()[-1]
-    assert last.startswith("everything is in tapegrad-out/demo-2: decision_boundary.png")
+    assert last.startswith("wrote everything to tapegrad-out/demo-2: decision_boundary.png")
 
 
 def test_resume_from_a_run_folder_keeps_its_preprocessing(tmp_path, capsys):
@@ -435,11 +437,11 @@ def test_grad_steps_relative_to_x(capsys):
 
 def test_label_values_never_drive_allocations(tmp_path, capsys):
     X, y = data.moons(40, noise=0.1, seed=0)
+    X, y = X.tolist(), y.tolist()
     for low, high in ((0, 1000000), (1999, 2000)):
         path = tmp_path / f"l{low}.csv"
-        path.write_text("a,b,y\n" + "".join(
-            f"{a!r},{b!r},{high if k else low}\n" for (a, b), k in zip(X.tolist(), y.tolist())
-        ))  # fmt: skip
+        cells = [f"{a!r},{b!r},{high if k else low}\n" for (a, b), k in zip(X, y, strict=True)]
+        path.write_text("a,b,y\n" + "".join(cells))
         out = tmp_path / f"o{low}"
         argv = ["train", "--data", str(path), "--steps", "2", "--no-progress", "--out", str(out)]
         assert cli.main(argv) == 0

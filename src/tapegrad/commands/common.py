@@ -293,7 +293,7 @@ def where_it_went(folder: str, files: list[str]) -> str:
     """The last line of a run: the folder and the files in it (and any written elsewhere)."""
     inside = [os.path.relpath(f, folder) for f in files if _within(f, folder)]
     outside = [f for f in files if not _within(f, folder)]
-    line = f"everything is in {folder}: {', '.join(inside)}"
+    line = f"wrote everything to {folder}: {', '.join(inside)}"
     return line + (f" (and {', '.join(outside)})" if outside else "")
 
 
