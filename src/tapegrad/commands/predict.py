@@ -108,6 +108,24 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(extra, str):
         return fail("predict", extra)
 
+    try:
+        write_text(args.output, _csv(table, prep, predicted, labelled, extra, extra_names))
+    except OSError as err:
+        return fail("predict", f"cannot write {args.output!r}: {err.strerror or err}")
+    if metrics is not None:
+        score = ""
+        if metrics["accuracy"] is not None:
+            score = f", accuracy {metrics['accuracy']:.1%}"
+        if metrics["r2"] is not None:
+            score = f", R² {metrics['r2']:.4f}"
+        print(f"{args.data}: loss {metrics['loss']:.4f}{score} ({tm.loss})")
+    print(f"wrote {len(table)} predictions of {prep.label_name or 'label'!r} to {args.output}")
+    return OK
+
+
+def _csv(table, prep, predicted, labelled: bool, extra, extra_names: list[str]) -> str:
+    """The input's columns, its label column (if any) replaced by the predictions under the
+    label's own name, and the extra columns, as CSV text."""
     label = prep.label_name or "label"
     skip = table.columns.index(label) if labelled and label in table.columns else None
     if skip is None and labelled:
@@ -119,19 +137,7 @@ def run(args: argparse.Namespace) -> int:
     for r, row in enumerate(table.rows):
         value = predicted[r] if prep.is_classifier else repr(float(predicted[r]))
         writer.writerow([*(row[c] for c in keep), value, *(repr(v) for v in extra[r])])
-    try:
-        write_text(args.output, buffer.getvalue())
-    except OSError as err:
-        return fail("predict", f"cannot write {args.output!r}: {err.strerror or err}")
-    if metrics is not None:
-        score = ""
-        if metrics["accuracy"] is not None:
-            score = f", accuracy {metrics['accuracy']:.1%}"
-        if metrics["r2"] is not None:
-            score = f", R² {metrics['r2']:.4f}"
-        print(f"{args.data}: loss {metrics['loss']:.4f}{score} ({tm.loss})")
-    print(f"wrote {len(table)} predictions of {label!r} to {args.output}")
-    return OK
+    return buffer.getvalue()
 
 
 def _extra_columns(args, tm, outputs):
