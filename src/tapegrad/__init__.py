@@ -28,6 +28,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "draw_dot": "tapegrad.viz",
     "explain": "tapegrad.pages.explain",
+    "report": "tapegrad.pages.report",
     "format_graph": "tapegrad.textgraph",
     "print_graph": "tapegrad.textgraph",
     "compile": "tapegrad.tape",
@@ -79,6 +80,7 @@ __all__ = [
     "numerical_derivative",
     "numerical_gradient",
     "print_graph",
+    "report",
     "save",
     "scope",
     "to_torch",

@@ -59,7 +59,9 @@ class History:
     learning rate the step used (an epoch: its last step's).
     `val_loss`/`val_accuracy` (mean loss without the penalty) are measured after the update
     (None where skipped, see `fit`'s `eval_every`). Accuracy is None where the loss has no
-    notion of it (regression).
+    notion of it (regression). `snapshots` holds the weights at the moments `fit(...,
+    snapshots=n)` kept: `{"step": k, "weights": [...]}`, the weights after k entries (0: the
+    initial ones) in `model.parameters()` order; `report` draws them.
     """
 
     unit: str = "step"
@@ -70,6 +72,7 @@ class History:
     val_loss: list[float | None] = field(default_factory=list)
     val_accuracy: list[float | None] = field(default_factory=list)
     seconds: float = 0.0
+    snapshots: list[dict] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.loss)
@@ -92,6 +95,13 @@ class History:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in d.items() if k in known})
 
+    def report(self, model: _Model, X: npt.ArrayLike, y: npt.ArrayLike, path=None, **options):
+        """The training report page of this run (`tapegrad.pages.report.report`, which
+        documents `options`); written to `path` when given."""
+        from .pages.report import report
+
+        return report(self, model, X, y, path, **options)
+
     def __repr__(self) -> str:
         if not self.loss:
             return f"History(unit={self.unit!r}, empty)"
@@ -101,6 +111,8 @@ class History:
 
 
 def _json_safe(v):
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
     if isinstance(v, list):
         return [_json_safe(x) for x in v]
     if isinstance(v, float) and not math.isfinite(v):
@@ -459,6 +471,7 @@ def fit(
     compile: bool = False,
     eval_every: int = 1,
     divergence_guard: bool = True,
+    snapshots: int = 0,
 ) -> History:
     """Train `model` on rows `X` with labels `y` and return what each step measured.
 
@@ -491,6 +504,9 @@ def fit(
       divergence_guard: stop with TrainingDiverged when a batch's objective is nan, infinite
         or above EXPLODED times max(the first one, 1), after putting back the last weights
         whose objective was finite.
+      snapshots: keep the weights at this many moments, evenly spaced from before the first
+        step to after the last, in `History.snapshots` (0: none): what `History.report`
+        shows training with.
 
     Returns:
       A History: per step (or epoch) the objective and accuracy measured before the update,
@@ -518,6 +534,8 @@ def fit(
     trainer = make(model, run.spec, l2, optimizer, run.rows, run.targets)
     history = History(unit="step" if run.steps else "epoch")
     guard = _Guard(history) if divergence_guard else None
+    keep = _Snapshots(model, snapshots, run.total)
+    keep.take(history, trainer)
     start = time.perf_counter()
     target_array = np.asarray(run.targets)
     with _Progress(progress, run.total, history.unit) as shown:
@@ -536,6 +554,7 @@ def fit(
                 _record(history, run, group, values, penalties, outs, target_array, lr)
                 if run.validation is not None:
                     _record_validation(history, run, trainer)
+                keep.take(history, trainer)
                 shown.update(history)
         finally:
             trainer.sync()
@@ -633,6 +652,25 @@ class _Progress:
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class _Snapshots:
+    """The moments whose weights `fit` keeps (its `snapshots`): after k entries, for k evenly
+    spaced over 0..total."""
+
+    def __init__(self, model, count: int, total: int) -> None:
+        count = 0 if count == 0 else positive_int("snapshots", count)
+        if count == 1:
+            self.at = {total}
+        else:
+            self.at = {round(i * total / (count - 1)) for i in range(count)}
+        self.params = model.parameters() if count else []
+
+    def take(self, history: History, trainer) -> None:
+        if len(history) in self.at:
+            trainer.sync()  # a compiled run holds the weights in an array until told
+            weights = [float(p.data) for p in self.params]
+            history.snapshots.append({"step": len(history), "weights": weights})
 
 
 def _record(

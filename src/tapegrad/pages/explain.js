@@ -149,4 +149,4 @@ if (data.standalone) {
   box.addEventListener("keydown", key);  // in a notebook: only while the page has focus
 }
 var start = data.standalone ? fromHash() : null;
-go(start === null ? 0 : start, true);
+go(start === null ? data.start : start, true);

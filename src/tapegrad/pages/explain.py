@@ -90,7 +90,8 @@ class Explanation(HtmlPage):
 
     `steps` are the recorded steps, `grads` the gradient of `root` with respect to every node
     it depends on (as one fresh `backward()` gives them), `element(node)` the picture element
-    that shows a node.
+    that shows a node. `start` is the step the page opens at (0; a `#step=` in the URL of a
+    saved page wins).
     """
 
     def __init__(
@@ -114,6 +115,7 @@ class Explanation(HtmlPage):
         self.renderer = renderer
         self._initial = initial
         self._born = born
+        self.start = 0
 
     def __repr__(self) -> str:
         return (
@@ -147,6 +149,7 @@ class Explanation(HtmlPage):
         ]
         return {
             "standalone": standalone,
+            "start": self.start,
             "els": els,
             "born": [self._born[e] for e in els],
             "cells": cells,

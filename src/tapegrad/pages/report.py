@@ -1,0 +1,569 @@
+"""`report(history, model, X, y)`: one page to look back on a training run with.
+
+The loss and accuracy curves are History's numbers. At each moment `fit(..., snapshots=n)`
+kept, the model is given that moment's weights and measured here, in Python: the training
+objective on (X, y) and its gradient norm per layer, the decision boundary (2-D data, as a
+PNG), and the graph of each chosen sample forwarded through the network and backpropagated
+from its output, as an `explain` view (collapsed by layer when large). The page's script
+computes nothing: a slider picks the moment, a menu the sample, and it shows what was recorded.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import numbers
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from html import escape
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .page import HtmlPage, asset, json_for_script, new_id
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from ..train import History
+    from .explain import Explanation
+
+SMALL_GRAPH = 80
+"""A sample's graph with at most this many values is drawn node by node, a larger one with
+one box per layer (`collapse="layer"`)."""
+
+CHART_W, CHART_H = 460, 210
+_LEFT, _RIGHT, _TOP, _BOTTOM = 52, 12, 24, 30
+_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
+
+
+@dataclass
+class Moment:
+    """What the report measured with the weights of one moment (after `step` entries).
+
+    objective: mean loss on (X, y) plus the L2 term `l2_term`; accuracy: None for regression;
+    norms / weight_norms: per layer, the gradient of the objective and the weights (L2 norms);
+    boundary: the decision-boundary PNG as a data URI (None unless the data are 2-D classes);
+    views: per sample, the explain view of its graph, or the reason there is none.
+    """
+
+    step: int
+    objective: float
+    l2_term: float
+    accuracy: float | None
+    norms: list[float]
+    weight_norms: list[float]
+    boundary: str | None
+    views: list[Explanation | str]
+
+
+class TrainingReport(HtmlPage):
+    """The page `report()` made: `_repr_html_` for Jupyter, `save(path)` for a file.
+
+    `moments` are the measured moments, `layers` the (name, parameter count) of each layer,
+    `samples` the (name, point) of each sample.
+    """
+
+    def __init__(
+        self,
+        title: str,
+        history: History,
+        layers: list[tuple[str, int]],
+        samples: list[tuple[str, list[float]]],
+        moments: list[Moment],
+        settings: dict,
+    ) -> None:
+        self.title = title
+        self.history = history
+        self.layers = layers
+        self.samples = samples
+        self.moments = moments
+        self.settings = settings
+
+    def __repr__(self) -> str:
+        return (
+            f"<tapegrad training report {self.title!r}: {len(self.moments)} moments, "
+            f"{len(self.samples)} samples; .save('report.html') writes it>"
+        )
+
+    def data(self) -> dict:
+        """What the page's script shows at each moment, as JSON-able data (texts, bar widths
+        and marker positions; all computed here)."""
+        top = max((n for m in self.moments for n in m.norms if math.isfinite(n)), default=0.0)
+        total = max(len(self.history), max(m.step for m in self.moments))
+        return {
+            "moments": [
+                {
+                    "step": f"{self.history.unit} {m.step} of {len(self.history)}",
+                    "img": m.boundary,
+                    "cells": _cells(m),
+                    "norms": [_num(n) for n in m.norms],
+                    "weights": [_num(n) for n in m.weight_norms],
+                    "bars": [_share(n, top) for n in m.norms],
+                    "mark": _x(m.step, total),
+                }
+                for m in self.moments
+            ],
+        }
+
+    def fragment(self, standalone: bool) -> str:
+        uid = new_id("tgr")
+        last = len(self.moments) - 1
+        body = "\n".join(
+            [
+                _controls(self, last),
+                '<div class="tg-row">',
+                _boundary(self.moments),
+                _now(self),
+                "</div>",
+                _charts(self.history, max(len(self.history), self.moments[-1].step)),
+                _views(self),
+                _settings_table(self.settings),
+            ]
+        )
+        return _PAGE.format(
+            uid=uid,
+            css=asset("report.css"),
+            title=escape(self.title, quote=False),
+            body=body,
+            data=json_for_script(self.data()),
+            script=asset("report.js"),
+            uid_json=json_for_script(uid),
+            last=last,
+        )
+
+
+_PAGE = """<div id="{uid}" class="tg-report" data-moment="{last}">
+<style>{css}</style>
+<h2 class="tg-name">{title}</h2>
+{body}
+<script type="application/json" id="{uid}-data">{data}</script>
+<script>(function (uid) {{
+{script}
+}})({uid_json});</script>
+</div>"""
+
+
+# --- making a report ---------------------------------------------------------------------------
+
+
+def report(
+    history: History,
+    model,
+    X: npt.ArrayLike,
+    y: npt.ArrayLike,
+    path: str | os.PathLike | None = None,
+    *,
+    loss: str = "hinge",
+    l2: float = 0.0,
+    settings: Mapping | None = None,
+    samples: Sequence | Mapping | None = None,
+    title: str | None = None,
+    resolution: int = 60,
+) -> TrainingReport:
+    """A self-contained page of a training run: curves, and a slider over the moments `fit`
+    kept (`fit(..., snapshots=n)`) showing the decision boundary, the objective's gradient
+    norm per layer, and each sample's graph with its data and grad at that moment.
+
+    Every number is computed in Python: the model is given each moment's weights (and its own
+    weights back at the end), the objective `mean(loss) + l2 * sum(p*p)` on (X, y) and its
+    gradient are taken on a compiled tape, and each sample's graph is `explain`'s recording
+    of the model's output at that point (for several outputs: the predicted class's).
+
+    Args:
+      history: what `fit` returned; without snapshots the report shows one moment, the
+        model's current weights.
+      model: the trained model (an MLP, or any model `fit` takes), the one `history` is of.
+      X, y: rows and labels to measure on and to draw (usually the training data).
+      path: where to write the page (None: only return it).
+      loss, l2: the objective `fit` was given, for the gradient norms.
+      settings: the run's settings, shown as a table (any JSON-able mapping).
+      samples: points to forward through the network: a list of points, or a mapping from
+        a name to a point (default: the origin).
+      title: the page's heading.
+      resolution: grid points per axis of the decision boundary.
+
+    Returns:
+      A TrainingReport: it displays inline in Jupyter; `.save(path)` writes the file.
+
+    Example:
+      >>> from tapegrad.nn import MLP
+      >>> from tapegrad.train import fit
+      >>> X, y = [[0.0, 1.0], [1.0, 0.0], [0.0, -1.0], [-1.0, 0.0]], [1, 1, 0, 0]
+      >>> model = MLP(2, [4, 1], seed=0)
+      >>> history = fit(model, X, y, steps=20, snapshots=3, progress=False)
+      >>> page = report(history, model, X, y, samples={"a": [0.5, 0.5]})
+      >>> [m.step for m in page.moments], [name for name, _ in page.samples]
+      ([0, 10, 20], ['a'])
+    """
+    from .. import losses as L
+    from ..train import _labelled
+
+    spec = L.lookup(loss)
+    rows, targets = _labelled(model, X, y, spec)
+    params = model.parameters()
+    moments = _moments(history, params)
+    points = _samples(samples, len(rows[0]))
+    layers = _layers(model)
+    graded = spec.graded(targets)
+    grid = _Grid(model, X, y, resolution) if len(rows[0]) == 2 and graded else None
+    saved = [(p.data, p.grad) for p in params]
+    measured = []
+    try:
+        from ..train import loss_and_grad
+
+        step = loss_and_grad(model, spec.name, l2, compile=True)
+        for k, weights in moments:
+            for p, w in zip(params, weights, strict=True):
+                p.data = w
+            measured.append(_measure(model, k, step, (rows, targets), spec, l2, layers, grid))
+            measured[-1].views = [
+                _sample_view(model, name, point, f"{name} at {history.unit} {k}")
+                for name, point in points
+            ]
+    finally:
+        for p, (d, g) in zip(params, saved, strict=True):
+            p.data, p.grad = d, g
+    heading = title if title is not None else f"training report: {model!r}"
+    page = TrainingReport(
+        heading, history, [(n, len(ps)) for n, ps in layers], points, measured, _checked(settings)
+    )
+    if path is not None:
+        page.save(path)
+    return page
+
+
+def _moments(history: History, params: list) -> list[tuple[int, list[float]]]:
+    """(step, weights) of each snapshot, or of the model as it is when there is none."""
+    snaps = getattr(history, "snapshots", None) or []
+    if not snaps:
+        return [(len(history), [float(p.data) for p in params])]
+    out = []
+    for i, snap in enumerate(snaps):
+        weights = snap.get("weights") if isinstance(snap, Mapping) else None
+        step = snap.get("step") if isinstance(snap, Mapping) else None
+        if not isinstance(step, int) or not isinstance(weights, list):
+            raise ValueError(f"history.snapshots[{i}] must be {{'step': int, 'weights': list}}")
+        if len(weights) != len(params):
+            raise ValueError(
+                f"history.snapshots[{i}] has {len(weights)} weights but the model has "
+                f"{len(params)} parameters: make the report with the model that was trained"
+            )
+        out.append((step, [math.nan if w is None else float(w) for w in weights]))
+    return out
+
+
+def _samples(samples, nin: int) -> list[tuple[str, list[float]]]:
+    """The samples as (name, point): a list is named by its points, the default is the origin."""
+    if samples is None:
+        return [("origin", [0.0] * nin)]
+    if isinstance(samples, Mapping):
+        items = [(str(k), v) for k, v in samples.items()]
+    else:
+        items = [(None, v) for v in samples]
+    if not items:
+        raise ValueError("samples is empty: give at least one point (or None for the origin)")
+    out = []
+    for i, (name, point) in enumerate(items):
+        values = np.asarray(point, dtype=np.float64).ravel().tolist()
+        if len(values) != nin or not all(map(math.isfinite, values)):
+            raise ValueError(f"sample {name or i} must be {nin} finite numbers, got {point!r}")
+        out.append((name or _point(values), values))
+    return out
+
+
+def _layers(model) -> list[tuple[str, list]]:
+    """(name, parameters) per layer: an MLP's `layers`, else all parameters as one."""
+    layers = getattr(model, "layers", None)
+    if isinstance(layers, list) and all(hasattr(layer, "parameters") for layer in layers):
+        return [(f"layers.{i}", layer.parameters()) for i, layer in enumerate(layers)]
+    return [("parameters", model.parameters())]
+
+
+def _checked(settings) -> dict:
+    if settings is None:
+        return {}
+    if not isinstance(settings, Mapping):
+        raise TypeError(f"settings must be a mapping, got {type(settings).__name__}")
+    try:
+        json.dumps(dict(settings), allow_nan=False, default=str)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"settings must be JSON-able: {err}") from None
+    return {str(k): v for k, v in settings.items()}
+
+
+def _measure(model, k: int, step, data: tuple, spec, l2: float, layers, grid) -> Moment:
+    """The objective, its gradient norms per layer and the boundary at the weights set now."""
+    from ..train import _accuracy
+
+    rows, targets = data
+    objective, outs = step(rows, targets)
+    params = model.parameters()
+    penalty = l2 * math.fsum(p.data * p.data for p in params) if l2 else 0.0
+    return Moment(
+        step=k,
+        objective=float(objective),
+        l2_term=penalty,
+        accuracy=_accuracy(outs, targets, spec),
+        norms=[_norm(p.grad for p in ps) for _, ps in layers],
+        weight_norms=[_norm(p.data for p in ps) for _, ps in layers],
+        boundary=None if grid is None else grid.png(),
+        views=[],
+    )
+
+
+def _norm(xs) -> float:
+    return math.sqrt(math.fsum(float(x) ** 2 for x in xs))
+
+
+def _sample_view(model, name: str, point: list[float], title: str) -> Explanation | str:
+    """`explain`'s page of the model's output at `point` (inputs x0, x1, ...), opened at its
+    last step so every data and grad is filled in; or why there is none."""
+    from ..engine import Value
+    from ..graph import topological_order
+    from .explain import ExplainError, explain
+
+    xs = [Value(v, label=f"x{i}") for i, v in enumerate(point)]
+    out = model(xs)
+    if isinstance(out, Value):
+        root = out
+    else:  # several outputs: the score of the class the model predicts
+        root = max(out, key=lambda o: o.data)
+    if not root.label:
+        root.label = "output"
+    collapse = None if len(topological_order(root)) <= SMALL_GRAPH else "layer"
+    try:
+        view = explain(root, collapse=collapse, title=title)
+    except ExplainError as err:
+        return f"no graph for {name}: {err}"
+    view.start = len(view.steps) - 1
+    return view
+
+
+class _Grid:
+    """The decision boundary's grid over X (plus a margin), evaluated on one compiled tape."""
+
+    def __init__(self, model, X, y, resolution: int, margin: float = 1.0) -> None:
+        from ..tape import compile as record
+
+        if not isinstance(resolution, int) or resolution < 2:
+            raise ValueError(f"resolution must be an int >= 2, got {resolution!r}")
+        self.X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y)
+        if set(np.unique(y).tolist()) <= {-1, 1}:
+            y = (y > 0).astype(int)  # -1/+1 labels are classes 0/1, as the regions are
+        self.y = y
+        lo, hi = self.X.min(axis=0) - margin, self.X.max(axis=0) + margin
+        self.xx, self.yy = np.meshgrid(
+            np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution)
+        )
+        self.points = np.column_stack([self.xx.ravel(), self.yy.ravel()])
+        self.tape = record(model, [0.0, 0.0])
+
+    def classes(self) -> np.ndarray:
+        """The class at each grid point with the model's current weights (> 0 for one output,
+        else the argmax, as `plots.decision_boundary` reads them)."""
+        out = self.tape(self.points)
+        z = (out > 0).astype(int) if out.ndim == 1 else np.argmax(out, axis=1)
+        return z.reshape(self.xx.shape)
+
+    def png(self) -> str:
+        """The regions and the data as a small PNG, as a data URI."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.colors import Normalize
+        from matplotlib.figure import Figure
+
+        Z = self.classes()
+        fig = Figure(figsize=(3.6, 3.3), layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        k = int(max(Z.max(), self.y.max() if self.y.size else 0)) + 1
+        norm = Normalize(vmin=0, vmax=max(k - 1, 1))
+        levels = np.arange(k + 1) - 0.5
+        ax.contourf(self.xx, self.yy, Z, levels=levels, cmap="Spectral", norm=norm, alpha=0.45)
+        ax.scatter(*self.X.T, c=self.y, s=14, cmap="Spectral", norm=norm, edgecolors="k", lw=0.5)
+        ax.set_xlim(self.xx.min(), self.xx.max())
+        ax.set_ylim(self.yy.min(), self.yy.max())
+        ax.tick_params(labelsize=7)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=80)
+        return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+# --- the page's parts --------------------------------------------------------------------------
+
+
+def _num(x) -> str:
+    if x is None:
+        return "–"
+    return f"{float(x):.4g}" if math.isfinite(float(x)) else str(float(x))
+
+
+def _point(point: list[float]) -> str:
+    return "(" + ", ".join(f"{v:g}" for v in point) + ")"
+
+
+def _share(x: float, top: float) -> float:
+    return round(x / top, 4) if top > 0 and math.isfinite(x) else 0.0
+
+
+def _cells(m: Moment) -> dict[str, str]:
+    acc = "–" if m.accuracy is None else f"{m.accuracy:.1%}"
+    return {
+        "objective": _num(m.objective),
+        "data": _num(max(m.objective - m.l2_term, 0.0)),  # every loss is >= 0: below is rounding
+        "l2": _num(m.l2_term),
+        "accuracy": acc,
+    }
+
+
+def _controls(page: TrainingReport, last: int) -> str:
+    options = "".join(
+        f'<option value="{i}">{escape(name)}</option>' for i, (name, _) in enumerate(page.samples)
+    )
+    return (
+        '<div class="tg-bar"><label>moment <input type="range" class="tg-moment" min="0" '
+        f'max="{last}" value="{last}" aria-label="moment"></label>'
+        '<span class="tg-step"></span>'
+        f'<label>sample <select class="tg-sample">{options}</select></label></div>'
+    )
+
+
+def _boundary(moments: list[Moment]) -> str:
+    if moments[-1].boundary is None:
+        return ""
+    return (
+        '<figure class="tg-boundary"><img class="tg-boundary-img" alt="decision boundary" '
+        'width="288" height="264"><figcaption>decision boundary</figcaption></figure>'
+    )
+
+
+def _now(page: TrainingReport) -> str:
+    """The numbers at the selected moment: the objective, and each layer's norms as a table."""
+    unit = escape(page.history.unit)
+    head = (
+        f'<p class="tg-objective">with the weights after this {unit}, on the data given: '
+        'objective <b data-cell="objective"></b> = data loss <b data-cell="data"></b> + '
+        'L2 <b data-cell="l2"></b>, accuracy <b data-cell="accuracy"></b></p>'
+    )
+    rows = "".join(
+        f'<tr><td>{escape(name)}</td><td class="tg-r">{n}</td>'
+        f'<td class="tg-r" data-weights="{i}"></td><td class="tg-r" data-norm="{i}"></td>'
+        f'<td class="tg-barcell"><div class="tg-fill" data-bar="{i}"></div></td></tr>'
+        for i, (name, n) in enumerate(page.layers)
+    )
+    table = (
+        '<table class="tg-layers"><caption>the objective\'s gradient per layer</caption>'
+        "<tr><th>layer</th><th>params</th><th>|w|</th><th>|grad|</th><th></th></tr>"
+        f"{rows}</table>"
+    )
+    return f'<div class="tg-now">{head}{table}</div>'
+
+
+def _views(page: TrainingReport) -> str:
+    """Every sample's explain view at every moment; the script shows one at a time."""
+    parts = []
+    for m_i, m in enumerate(page.moments):
+        for s_i, view in enumerate(m.views):
+            if isinstance(view, str):
+                inner = f'<p class="tg-none">{escape(view)}</p>'
+            else:
+                name, point = page.samples[s_i]
+                inner = (
+                    f'<p class="tg-out">{escape(name)}: x = {_point(point)}, output '
+                    f"<b>{_num(view.root.data)}</b></p>{view._repr_html_()}"
+                )
+            parts.append(f'<div class="tg-view" data-m="{m_i}" data-s="{s_i}">{inner}</div>')
+    return (
+        "<h3>one sample through the network: its graph, data and grad "
+        "(backward from the output)</h3>"
+        f'<div class="tg-views">{"".join(parts)}</div>'
+    )
+
+
+def _settings_table(settings: dict) -> str:
+    if not settings:
+        return ""
+    rows = "".join(
+        f"<tr><th>{escape(k)}</th><td>{escape(v if isinstance(v, str) else json.dumps(v))}</td>"
+        "</tr>"
+        for k, v in settings.items()
+    )
+    return f'<h3>settings</h3><table class="tg-settings">{rows}</table>'
+
+
+# --- the curves, drawn here as SVG -------------------------------------------------------------
+
+
+def _x(step: float, total: int) -> float:
+    """The horizontal position of `step` in every chart."""
+    return round(_LEFT + (CHART_W - _LEFT - _RIGHT) * step / max(total, 1), 1)
+
+
+def _charts(history: History, total: int) -> str:
+    """Loss and (when there is any) accuracy per step, training and validation."""
+    offset = 0.0 if history.unit == "step" else 0.5  # an epoch's loss is measured across it
+    n = len(history)
+    train_x = [i + offset for i in range(n)]
+    val_x = [i + 1 for i in range(n)]  # measured after the update
+    losses = [("objective", train_x, history.loss)]
+    data_loss = getattr(history, "data_loss", None)  # History's data loss, when it keeps one
+    if data_loss is not None and any(getattr(history, "l2_term", None) or ()):
+        losses.append(("data loss", train_x, data_loss))
+    losses.append(("validation loss", val_x, history.val_loss))
+    charts = [_chart("loss", losses, total, history.unit)]
+    accs = [
+        ("accuracy", train_x, history.accuracy),
+        ("validation accuracy", val_x, history.val_accuracy),
+    ]
+    if any(v is not None for _, _, vs in accs for v in vs):
+        charts.append(_chart("accuracy", accs, total, history.unit))
+    return f'<div class="tg-charts">{"".join(charts)}</div>'
+
+
+def _chart(name: str, series: list, total: int, unit: str) -> str:
+    """One chart: a polyline per series of finite points, axes labelled with their ranges,
+    and a marker line the script moves to the selected moment."""
+    points = [
+        [(x, float(v)) for x, v in zip(xs, vs, strict=False) if _finite(v)] for _, xs, vs in series
+    ]
+    ys = [v for pts in points for _, v in pts]
+    lo, hi = (min(ys), max(ys)) if ys else (0.0, 1.0)
+    if hi - lo < 1e-12:
+        lo, hi = lo - 0.5, hi + 0.5
+    height = CHART_H - _TOP - _BOTTOM
+
+    def y(v: float) -> float:
+        return round(_TOP + height * (hi - v) / (hi - lo), 1)
+
+    parts = [
+        f'<svg class="tg-chart" viewBox="0 0 {CHART_W} {CHART_H}" width="{CHART_W}" '
+        f'height="{CHART_H}" role="img" aria-label="{name}">',
+        f'<rect class="tg-frame" x="{_LEFT}" y="{_TOP}" width="{CHART_W - _LEFT - _RIGHT}" '
+        f'height="{height}"/>',
+        f'<text x="{_LEFT - 4}" y="{_TOP + 4}" text-anchor="end">{_num(hi)}</text>',
+        f'<text x="{_LEFT - 4}" y="{_TOP + height}" text-anchor="end">{_num(lo)}</text>',
+        f'<text x="{_LEFT}" y="{CHART_H - 12}">0</text>',
+        f'<text x="{CHART_W - _RIGHT}" y="{CHART_H - 12}" text-anchor="end">{total}</text>',
+        f'<text x="{(CHART_W + _LEFT) / 2}" y="{CHART_H - 12}" text-anchor="middle">'
+        f"{escape(unit)}</text>",
+    ]
+    legend_x = _LEFT
+    for i, ((label, _, _), pts) in enumerate(zip(series, points, strict=True)):
+        colour = _COLOURS[i % len(_COLOURS)]
+        if pts:
+            line = " ".join(f"{_x(px, total)},{y(py)}" for px, py in pts)
+            marker = ' class="tg-dots"' if len(pts) < 30 else ""
+            parts.append(f'<polyline{marker} points="{line}" stroke="{colour}"/>')
+        parts.append(f'<text x="{legend_x}" y="14" fill="{colour}">{escape(label)}</text>')
+        legend_x += 8 + 6.5 * len(label)
+    parts.append(f'<line class="tg-mark" x1="0" x2="0" y1="{_TOP}" y2="{_TOP + height}"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _finite(v) -> bool:
+    return isinstance(v, numbers.Real) and math.isfinite(v)
