@@ -1,0 +1,254 @@
+"""The training report: fit's snapshots, and every number the page embeds checked against an
+independent computation (History's own numbers, a fresh eager forward/backward, PyTorch)."""
+
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+import torch
+
+import tapegrad
+from tapegrad import Value
+from tapegrad.data import moons
+from tapegrad.interop import to_torch
+from tapegrad.nn import MLP
+from tapegrad.optim import SGD
+from tapegrad.pages import report as R
+from tapegrad.plots import decision_grid
+from tapegrad.train import History, fit
+
+
+def small_run(snapshots=5, steps=20, compile=True, **kw):
+    X, y = moons(40, noise=0.1, seed=3)
+    model = MLP(2, [8, 1], seed=5)
+    history = fit(
+        model,
+        X,
+        y,
+        optimizer=SGD(model, lr=0.2),
+        steps=steps,
+        l2=1e-3,
+        progress=False,
+        compile=compile,
+        snapshots=snapshots,
+        **kw,
+    )
+    return X, y, model, history
+
+
+def weights_of(model) -> list[float]:
+    return [p.data for p in model.parameters()]
+
+
+# --- fit's snapshots -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("compile", [False, True])
+def test_snapshots_are_the_weights_after_k_steps(compile):
+    X, y, model, history = small_run(snapshots=5, steps=20, compile=compile)
+    assert [s["step"] for s in history.snapshots] == [0, 5, 10, 15, 20]
+    for snap in history.snapshots:
+        # The reference: a fresh run of exactly `step` steps from the same start.
+        again = MLP(2, [8, 1], seed=5)
+        if snap["step"]:
+            fit(again, X, y, optimizer=SGD(again, lr=0.2), steps=snap["step"], l2=1e-3,
+                progress=False, compile=compile)  # fmt: skip
+        assert snap["weights"] == pytest.approx(weights_of(again), rel=1e-12, abs=1e-12)
+    assert history.snapshots[-1]["weights"] == pytest.approx(weights_of(model), abs=0)
+
+
+def test_snapshot_counts_and_json():
+    assert [s["step"] for s in small_run(snapshots=1, steps=7)[3].snapshots] == [7]
+    assert [s["step"] for s in small_run(snapshots=3, steps=7)[3].snapshots] == [0, 4, 7]
+    assert len(small_run(snapshots=50, steps=7)[3].snapshots) == 8  # one per moment at most
+    assert small_run(snapshots=0, steps=3)[3].snapshots == []
+    history = small_run(snapshots=2, steps=3)[3]
+    back = History.from_dict(json.loads(json.dumps(history.to_dict())))
+    assert back.snapshots == history.snapshots
+    with pytest.raises(ValueError, match="snapshots must be a positive integer"):
+        small_run(snapshots=-1)
+
+
+def test_epochs_snapshots():
+    X, y = moons(40, noise=0.1, seed=3)
+    model = MLP(2, [4, 1], seed=1)
+    h = fit(model, X, y, epochs=4, batch_size=16, seed=0, progress=False, snapshots=3)
+    assert [s["step"] for s in h.snapshots] == [0, 2, 4]
+
+
+# --- the numbers the page embeds ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def run_and_page():
+    X, y, model, history = small_run(snapshots=5, steps=20)
+    samples = {"origin": [0.0, 0.0], "p": [1.0, -0.5]}
+    page = tapegrad.report(history, model, X, y, loss="hinge", l2=1e-3, samples=samples,
+                           settings={"lr": 0.2, "note": "<b>&"}, resolution=25)  # fmt: skip
+    return X, y, model, history, page
+
+
+def torch_objective(model, weights, X, y, l2):
+    """The hinge objective and its gradient per layer, in PyTorch float64."""
+    twin = MLP(2, [8, 1], seed=0)
+    for p, w in zip(twin.parameters(), weights, strict=True):
+        p.data = w
+    net = to_torch(twin)
+    t = torch.tensor(np.where(np.asarray(y) > 0, 1.0, -1.0), dtype=torch.float64)
+    out = net(torch.tensor(X, dtype=torch.float64))[:, 0]
+    params = list(net.parameters())
+    objective = torch.relu(1 - t * out).mean() + l2 * sum((p * p).sum() for p in params)
+    objective.backward()
+    norms = [
+        math.sqrt(sum(float((p.grad**2).sum()) for p in layer.parameters()))
+        for layer in net
+        if isinstance(layer, torch.nn.Linear)
+    ]
+    return float(objective), norms
+
+
+def test_each_moment_measured_as_pytorch_does(run_and_page):
+    X, y, model, history, page = run_and_page
+    assert [m.step for m in page.moments] == [0, 5, 10, 15, 20]
+    for m, snap in zip(page.moments, history.snapshots, strict=True):
+        objective, norms = torch_objective(model, snap["weights"], X, y, 1e-3)
+        assert m.objective == pytest.approx(objective, rel=1e-10)
+        assert m.norms == pytest.approx(norms, rel=1e-9, abs=1e-12)
+        assert m.l2_term == pytest.approx(1e-3 * sum(w * w for w in snap["weights"]), rel=1e-12)
+        if m.step < len(history):  # fit measured the objective with the same weights
+            assert history.loss[m.step] == pytest.approx(m.objective, rel=1e-10)
+    texts = page.data()["moments"]
+    assert texts[2]["norms"] == [f"{n:.4g}" for n in page.moments[2].norms]
+    assert texts[2]["cells"]["objective"] == f"{page.moments[2].objective:.4g}"
+
+
+def test_the_model_keeps_its_weights(run_and_page):
+    X, y, model, history, _ = run_and_page
+    before = [(p.data, p.grad) for p in model.parameters()]
+    tapegrad.report(history, model, X, y, l2=1e-3, resolution=5)
+    assert [(p.data, p.grad) for p in model.parameters()] == before
+
+
+def test_the_sample_graph_is_a_real_forward_and_backward(run_and_page):
+    X, y, model, history, page = run_and_page
+    for m, snap in zip(page.moments, history.snapshots, strict=True):
+        for (_, point), view in zip(page.samples, m.views, strict=True):
+            twin = MLP(2, [8, 1], seed=0)
+            for p, w in zip(twin.parameters(), snap["weights"], strict=True):
+                p.data = w
+            xs = [Value(v) for v in point]
+            out = twin(xs)
+            out.backward()
+            assert view.root.data == pytest.approx(out.data, rel=1e-12, abs=1e-15)
+            got = {n.label: g for n, g in view.grads.items() if n.label in ("x0", "x1")}
+            assert got == pytest.approx({"x0": xs[0].grad, "x1": xs[1].grad}, abs=1e-12)
+            # ... and the page opens the view at its last step, every grad shown.
+            data = view.data(standalone=False)
+            assert data["start"] == len(data["steps"]) - 1
+    names = [name for name, _ in page.samples]
+    assert names == ["origin", "p"]
+
+
+def test_boundary_pictures_are_the_models_classes(run_and_page):
+    X, y, model, history, page = run_and_page
+    grid = R._Grid(model, X, y, 25)
+    pictures = set()
+    for m, snap in zip(page.moments, history.snapshots, strict=True):
+        assert m.boundary.startswith("data:image/png;base64,")
+        pictures.add(m.boundary)
+        for p, w in zip(model.parameters(), snap["weights"], strict=True):
+            p.data = w
+        _, _, eager = decision_grid(model, X, resolution=25)  # the reference: eager, per point
+        assert np.array_equal(grid.classes(), eager)
+    for p, w in zip(model.parameters(), history.snapshots[-1]["weights"], strict=True):
+        p.data = w
+    assert len(pictures) == len(page.moments)
+
+
+def chart_values(svg: str, label_index: int) -> list[tuple[float, float]]:
+    """A chart's polyline read back into (step, value) through its axis labels."""
+    hi, lo = (float(t) for t in re.findall(r'text-anchor="end">([^<]+)</text>', svg)[:2])
+    total = float(re.findall(r'text-anchor="end">([^<]+)</text>', svg)[2])
+    lines = re.findall(r'<polyline[^>]* points="([^"]+)"', svg)
+    height = R.CHART_H - R._TOP - R._BOTTOM
+    width = R.CHART_W - R._LEFT - R._RIGHT
+    out = []
+    for pair in lines[label_index].split():
+        px, py = map(float, pair.split(","))
+        out.append(((px - R._LEFT) * total / width, hi - (py - R._TOP) * (hi - lo) / height))
+    return out
+
+
+def test_the_curves_are_historys_numbers(run_and_page):
+    X, y, model, history, page = run_and_page
+    charts = re.findall(r'<svg class="tg-chart".*?</svg>', page.html())
+    assert len(charts) == 2  # loss and accuracy
+    loss = chart_values(charts[0], 0)
+    span = max(history.loss) - min(history.loss)
+    assert [round(s) for s, _ in loss] == list(range(len(history)))
+    # Drawn to a tenth of a pixel, and the axis labels are rounded to 4 digits.
+    assert [v for _, v in loss] == pytest.approx(history.loss, abs=span * 0.004 + 1e-3)
+    acc = chart_values(charts[1], 0)
+    assert [v for _, v in acc] == pytest.approx(history.accuracy, abs=0.01)
+
+
+def test_validation_curve_and_settings():
+    X, y = moons(40, noise=0.1, seed=3)
+    model = MLP(2, [4, 1], seed=1)
+    h = fit(model, X[:30], y[:30], steps=6, progress=False, validation=(X[30:], y[30:]),
+            eval_every=2, snapshots=2)  # fmt: skip
+    page = h.report(model, X[:30], y[:30], settings={"lr": 0.01, "note": "<b>&"}, resolution=5)
+    html = page.html()
+    chart = re.findall(r'<svg class="tg-chart".*?</svg>', html)[0]
+    val = chart_values(chart, 1)
+    measured = [(i + 1, v) for i, v in enumerate(h.val_loss) if v is not None]
+    assert [round(s) for s, _ in val] == [s for s, _ in measured]
+    assert "validation loss" in chart
+    assert "&lt;b&gt;&amp;" in html and "<b>&" not in html  # settings are escaped
+
+
+def test_without_snapshots_one_moment_and_other_models():
+    X, y = moons(30, noise=0.1, seed=3)
+    model = MLP(2, [3, 3, 2], act="tanh", seed=2)  # two outputs: the predicted class's score
+    h = fit(model, X, y, loss="softmax_ce", steps=3, progress=False)
+    page = tapegrad.report(h, model, X, y, loss="softmax_ce", samples=[[0.5, 0.5]])
+    assert [m.step for m in page.moments] == [3]
+    view = page.moments[0].views[0]
+    out = model([0.5, 0.5])
+    assert view.root.data == pytest.approx(max(o.data for o in out), abs=1e-15)
+    assert page.samples[0][0] == "(0.5, 0.5)"
+    # Regression data: no boundary and no accuracy, the rest as before.
+    Xr = np.linspace(-1, 1, 12).reshape(-1, 1)
+    yr = Xr[:, 0] ** 2
+    reg = MLP(1, [4, 1], seed=0)
+    h = fit(reg, Xr, yr, loss="mse", steps=4, progress=False, snapshots=2)
+    page = tapegrad.report(h, reg, Xr, yr, loss="mse")
+    assert all(m.boundary is None for m in page.moments)
+    assert all(m.accuracy is None for m in page.moments)
+    assert "<img" not in page.html()
+
+
+def test_bad_input_is_named(run_and_page):
+    X, y, model, history, _ = run_and_page
+    with pytest.raises(ValueError, match="sample 0 must be 2 finite numbers"):
+        tapegrad.report(history, model, X, y, samples=[[1.0]])
+    with pytest.raises(ValueError, match="samples is empty"):
+        tapegrad.report(history, model, X, y, samples=[])
+    with pytest.raises(ValueError, match="model that was trained"):
+        tapegrad.report(history, MLP(2, [3, 1]), X, y)
+    with pytest.raises(TypeError, match="settings must be a mapping"):
+        tapegrad.report(history, model, X, y, settings=[1])
+    with pytest.raises(ValueError, match="resolution must be"):
+        tapegrad.report(history, model, X, y, resolution=1)
+
+
+def test_saved_page_is_self_contained(run_and_page, tmp_path):
+    *_, page = run_and_page
+    path = page.save(tmp_path / "sub" / "report.html")
+    html = open(path, encoding="utf-8").read()
+    assert html.startswith("<!DOCTYPE html>")
+    assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing from the network
+    assert page._repr_html_().startswith('<div id="tgr-')
+    assert "tapegrad training report" in repr(page)
