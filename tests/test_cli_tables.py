@@ -221,6 +221,7 @@ def test_two_runs_leave_two_complete_run_folders(tmp_path, monkeypatch, capsys):
     argv = ["train", "--data", "moons", "--epochs", "3", "--no-progress"]
     assert cli.main(argv) == 0 and cli.main([*argv, "--seed", "2"]) == 0
     files = {"model.json", "history.json", "loss.png", "decision_boundary.png", "run.json"}
+    files.add("report.html")  # issue 13: every run writes its training report
     for folder, seed in (("train", 1337), ("train-2", 2)):
         assert set(os.listdir(tmp_path / "tapegrad-out" / folder)) == files
         run = json.loads((tmp_path / "tapegrad-out" / folder / "run.json").read_text())

@@ -252,3 +252,19 @@ def test_saved_page_is_self_contained(run_and_page, tmp_path):
     assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing from the network
     assert page._repr_html_().startswith('<div id="tgr-')
     assert "tapegrad training report" in repr(page)
+
+
+def test_train_writes_its_report(tmp_path, capsys):
+    from tapegrad.cli import main
+
+    out = tmp_path / "run"
+    argv = ["train", "--data", "moons", "--epochs", "4", "--no-progress", "--out", str(out)]
+    assert main(argv) == 0
+    assert "report.html" in capsys.readouterr().out.rstrip().splitlines()[-1]
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and "tg-boundary-img" in html
+    run = json.loads((out / "run.json").read_text())
+    assert str(out / "report.html") in run["files"]
+    assert "<th>optimizer_steps</th>" in html  # run.json's settings, as a table
+    history = json.loads((out / "history.json").read_text())
+    assert [s["step"] for s in history["snapshots"]] == [0, 1, 2, 3, 4]

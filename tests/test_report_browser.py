@@ -120,3 +120,25 @@ def test_choosing_a_sample_shows_its_graph(browser, page, tmp_path):
     shown_view.find_element("css selector", '[data-act="back"]').click()
     count = shown_view.find_element("css selector", ".tg-count").text
     assert count == f"{len(far.steps) - 2} / {len(far.steps) - 1}"
+
+
+def test_the_demo_writes_a_report_whose_slider_moves_the_boundary(browser, tmp_path, capsys):
+    from tapegrad.cli import main
+
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--no-progress"]) == 0
+    last = capsys.readouterr().out.rstrip().splitlines()[-1]
+    assert "report.html" in last
+    path = tmp_path / "demo" / "report.html"
+    assert path.stat().st_size < 2_000_000  # micrograd's demo stays small
+    browser.get(f"file://{path}")
+    slider = browser.find_element("css selector", ".tg-moment")
+    assert slider.get_attribute("max") == "10"  # before the first step, then every tenth
+    img = browser.find_element("css selector", ".tg-boundary-img")
+    trained = img.get_attribute("src")
+    move_slider(browser, 0)
+    assert browser.find_element("css selector", ".tg-step").text == "step 0 of 100"
+    untrained = img.get_attribute("src")
+    assert untrained.startswith("data:image/png;base64,") and untrained != trained
+    options = [o.text for o in browser.find_elements("css selector", ".tg-sample option")]
+    assert options[0] == "origin" and len(options) == 3
+    assert non_white_fraction(browser.get_screenshot_as_png()) > 0.02

@@ -2,8 +2,8 @@
 
 100 "moons" points (noise 0.1, seed 1337), labels mapped to -1/+1, `MLP(2, [16, 16, 1])` seeded
 1337, the SVM hinge loss plus 1e-4 L2, and SGD whose rate falls linearly from 1.0 to 0.1 over
-100 full-batch steps. It writes the decision boundary, the loss curves, the model, and the
-lecture's tanh neuron as a graph.
+100 full-batch steps. It writes the decision boundary, the loss curves, the model, the
+lecture's tanh neuron as a graph, and the training report page (report.html).
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "demo",
         help="train micrograd's demo MLP on the moons data and draw it",
         description="micrograd's demo: an MLP(2, [16, 16, 1]) learns the moons data with a "
-        "hinge loss and SGD; writes decision_boundary.png, loss.png, model.json and "
-        "neuron.svg to --out.",
+        "hinge loss and SGD; writes decision_boundary.png, loss.png, model.json, "
+        "neuron.svg, report.html, history.json and run.json to a new run folder.",
     )
     add_out_option(p, "demo")
     p.add_argument("--steps", type=positive_int, default=100, help="training steps (default: 100)")
@@ -89,6 +89,7 @@ def demo_setup(steps: int = 100) -> tuple[np.ndarray, np.ndarray, MLP, SGD]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tapegrad.pages.report import MOMENTS
     from tapegrad.train import fit
 
     problem = check_folder_for(args.out if args.out is not None else OUT_ROOT, "--out")
@@ -110,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         compile=not args.eager,
         divergence_guard=False,  # micrograd's demo, exactly
+        snapshots=MOMENTS,  # for report.html
     )
     seconds = time.perf_counter() - start
     print(
@@ -120,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         out = new_run_folder(args.out, "demo")
         written = _write(out, model, X, y, history)
+        written.append(_write_report(args, out, model, X, y, history))
         written += _write_records(args, out, history, written)
     except OSError as err:
         return fail("demo", f"cannot write the run's files: {err.strerror or err}")
@@ -142,21 +145,53 @@ def _write_records(args, out: str, history, written: list[str]) -> list[str]:
     doc = {
         "command": shlex.join(["tapegrad", *argv]) if argv is not None else None,
         "tapegrad": __version__,
-        "settings": {
-            "data": "moons(100, noise=0.1, seed=1337)",
-            "model": "MLP(2, [16, 16, 1], act='relu', seed=1337)",
-            "loss": "hinge",
-            "l2": 1e-4,
-            "optim": "sgd",
-            "lr": "linear 1.0 -> 0.1",
-            "steps": args.steps,
-            "compile": not args.eager,
-        },
+        "settings": _settings(args),
         "outcome": {"loss": history.loss[-1], "accuracy": history.accuracy[-1]},
         "files": [*written, history_path, run_path],
     }
     write_text(run_path, json.dumps(doc, indent=1) + "\n")
     return [history_path, run_path]
+
+
+def _settings(args) -> dict:
+    """The demo's settings, as run.json and report.html show them."""
+    return {
+        "data": "moons(100, noise=0.1, seed=1337)",
+        "model": "MLP(2, [16, 16, 1], act='relu', seed=1337)",
+        "loss": "hinge",
+        "l2": 1e-4,
+        "optim": "sgd",
+        "lr": "linear 1.0 -> 0.1",
+        "steps": args.steps,
+        "compile": not args.eager,
+    }
+
+
+def _write_report(args, out: str, model: MLP, X: np.ndarray, y: np.ndarray, history) -> str:
+    """report.html: the run's curves, and its moments with the origin and one point of each
+    moon forwarded through the network."""
+    from tapegrad.pages.report import report
+
+    samples = {"origin": [0.0, 0.0]}
+    for label in (0, 1):
+        i = int((y == label).argmax())
+        samples[f"X[{i}] (class {label})"] = X[i].tolist()
+    path = os.path.join(out, "report.html")
+    title = "micrograd's demo: MLP(2, [16, 16, 1]) on moons"
+    settings = _settings(args)
+    report(
+        history,
+        model,
+        X,
+        y,
+        path,
+        loss="hinge",
+        l2=1e-4,
+        settings=settings,
+        samples=samples,
+        title=title,
+    )
+    return path
 
 
 def _write(out: str, model: MLP, X: np.ndarray, y: np.ndarray, history) -> list[str]:

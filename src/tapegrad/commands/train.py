@@ -326,6 +326,7 @@ def _lr(args) -> float:
 
 def _fit(args, model, loss: str, d: _Data, optimizer, length):
     """Train as the options say: the History (TrainingDiverged propagates)."""
+    from tapegrad.pages.report import MOMENTS
     from tapegrad.train import fit
 
     steps, epochs, _ = length
@@ -345,6 +346,7 @@ def _fit(args, model, loss: str, d: _Data, optimizer, length):
         validation=validation,
         eval_every=max(1, math.ceil((steps or epochs) / 20)),  # <= ~20 test passes
         compile=args.compile,
+        snapshots=MOMENTS,  # for report.html
     )
 
 
@@ -445,9 +447,11 @@ def _report(args, tm: TableModel, d: _Data, history: History, loss: str) -> dict
 
 
 def _write(args, folder, tm, optimizer, history, d: _Data, results, diverged) -> list[str]:
-    """The model, history.json, the pictures and run.json, each written atomically; the paths."""
+    """The model, history.json, the pictures, report.html and run.json, each written
+    atomically; the paths."""
     from tapegrad import plots
     from tapegrad._files import write_text
+    from tapegrad.pages.report import report
 
     save = args.save or os.path.join(folder, "model.json")
     tm.save(save, optimizer=optimizer)
@@ -463,6 +467,20 @@ def _write(args, folder, tm, optimizer, history, d: _Data, results, diverged) ->
     path = _decision_boundary(tm, d, folder)
     if path:
         written.append(path)
+    path = os.path.join(folder, "report.html")
+    settings, title = _settings(args, tm, d), f"{tm.model!r} on {args.data}"
+    report(
+        history,
+        tm.model,
+        d.X[d.train],
+        d.y[d.train],
+        path,
+        loss=tm.loss,
+        l2=args.l2,
+        settings=settings,
+        title=title,
+    )
+    written.append(path)
     path = os.path.join(folder, "run.json")
     written.append(path)
     doc = _run_doc(args, tm, d, history, results, diverged, written)
@@ -493,9 +511,33 @@ def _run_doc(args, tm, d: _Data, history, results, diverged, written) -> dict:
     """run.json: the exact command, every setting as used, the data, the outcome, the files."""
     from tapegrad import __version__
 
-    steps, epochs, total = _length(args, len(d.train))
     argv = getattr(args, "argv", None)
-    settings = {
+    return {
+        "command": shlex.join(["tapegrad", *argv]) if argv is not None else None,
+        "tapegrad": __version__,
+        "settings": _settings(args, tm, d),
+        "data": {
+            "rows": len(d.table),
+            "train_rows": len(d.train),
+            "test_rows": len(d.test),
+            "dropped_rows": d.table.dropped,
+            "inferred": d.prep.describe(),
+        },
+        "outcome": {
+            "status": "diverged" if diverged else "done",
+            "message": str(diverged) if diverged else None,
+            "entries": len(history),
+            "seconds": history.seconds,
+            **results,
+        },
+        "files": list(written),
+    }
+
+
+def _settings(args, tm, d: _Data) -> dict:
+    """Every setting as used (run.json's and report.html's)."""
+    steps, epochs, total = _length(args, len(d.train))
+    return {
         "data": args.data,
         "label": d.prep.label_name,
         "task": "classification" if d.prep.is_classifier else "regression",
@@ -517,24 +559,4 @@ def _run_doc(args, tm, d: _Data, history, results, diverged, written) -> dict:
         "seed": args.seed,
         "compile": args.compile,
         "resume": args.resume,
-    }
-    return {
-        "command": shlex.join(["tapegrad", *argv]) if argv is not None else None,
-        "tapegrad": __version__,
-        "settings": settings,
-        "data": {
-            "rows": len(d.table),
-            "train_rows": len(d.train),
-            "test_rows": len(d.test),
-            "dropped_rows": d.table.dropped,
-            "inferred": d.prep.describe(),
-        },
-        "outcome": {
-            "status": "diverged" if diverged else "done",
-            "message": str(diverged) if diverged else None,
-            "entries": len(history),
-            "seconds": history.seconds,
-            **results,
-        },
-        "files": list(written),
     }

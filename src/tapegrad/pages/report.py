@@ -31,6 +31,14 @@ if TYPE_CHECKING:
     from ..train import History
     from .explain import Explanation
 
+MOMENTS = 11
+"""How many moments `tapegrad demo` and `tapegrad train` keep for their report.html: before
+the first step, after each tenth of the run."""
+
+MAX_SAMPLE_VALUES = 20_000
+"""A sample's graph with more values than this is not drawn (its page would be slow to make
+and to open); the report says so in its place."""
+
 SMALL_GRAPH = 80
 """A sample's graph with at most this many values is drawn node by node, a larger one with
 one box per layer (`collapse="layer"`)."""
@@ -334,7 +342,13 @@ def _sample_view(model, name: str, point: list[float], title: str) -> Explanatio
         root = max(out, key=lambda o: o.data)
     if not root.label:
         root.label = "output"
-    collapse = None if len(topological_order(root)) <= SMALL_GRAPH else "layer"
+    n = len(topological_order(root))
+    if n > MAX_SAMPLE_VALUES:
+        return (
+            f"no graph for {name}: it has {n:,} values, more than the {MAX_SAMPLE_VALUES:,} "
+            f"a report draws (use tapegrad.explain on a smaller model to step through one)"
+        )
+    collapse = None if n <= SMALL_GRAPH else "layer"
     try:
         view = explain(root, collapse=collapse, title=title)
     except ExplainError as err:
@@ -402,8 +416,11 @@ def _num(x) -> str:
     return f"{float(x):.4g}" if math.isfinite(float(x)) else str(float(x))
 
 
-def _point(point: list[float]) -> str:
-    return "(" + ", ".join(f"{v:g}" for v in point) + ")"
+def _point(point: list[float], most: int = 8) -> str:
+    shown = [f"{v:g}" for v in point[:most]]
+    if len(point) > most:
+        shown.append(f"... {len(point) - most} more")
+    return "(" + ", ".join(shown) + ")"
 
 
 def _share(x: float, top: float) -> float:
