@@ -571,10 +571,11 @@ def _chart(name: str, series: list, total: int, unit: str) -> str:
     legend_x = _LEFT
     for i, ((label, _, _), pts) in enumerate(zip(series, points, strict=True)):
         colour = _COLOURS[i % len(_COLOURS)]
-        if pts:
-            line = " ".join(f"{_x(px, total)},{y(py)}" for px, py in pts)
-            marker = ' class="tg-dots"' if len(pts) < 30 else ""
-            parts.append(f'<polyline{marker} points="{line}" stroke="{colour}"/>')
+        if not pts:  # nothing measured (no validation data): no line, no legend
+            continue
+        line = " ".join(f"{_x(px, total)},{y(py)}" for px, py in pts)
+        marker = ' class="tg-dots"' if len(pts) < 30 else ""
+        parts.append(f'<polyline{marker} points="{line}" stroke="{colour}"/>')
         parts.append(f'<text x="{legend_x}" y="14" fill="{colour}">{escape(label)}</text>')
         legend_x += 8 + 6.5 * len(label)
     parts.append(f'<line class="tg-mark" x1="0" x2="0" y1="{_TOP}" y2="{_TOP + height}"/>')

@@ -1,0 +1,95 @@
+"""Make the README's pictures of tapegrad's pages with the project's own code: headless
+Chromium (Debian's `chromium` and `chromedriver`, driven by Selenium as the browser tests
+drive it) opens each page from file:// and screenshots it.
+
+- docs/images/explain.png: `tapegrad explain` writes the lecture's neuron as a page, stepped
+  to the moment x1 receives its gradient.
+- docs/images/report.png: the top of the report.html `tapegrad demo` writes, at step 30.
+
+    PYTHONPATH=src python docs/make_images.py
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # tests/browser.py: the browser's start-up, shared
+
+COMMAND = (
+    'tapegrad explain "tanh(x1*w1 + x2*w2 + b)" '
+    "--set x1=2 x2=0 w1=-3 w2=1 b=6.8813735870195432 -o neuron.html"
+)
+"""The command the README shows beside the picture, run here exactly."""
+
+STEP_LINE = "x1.grad += w1.data"
+"""The step the picture shows: the one whose first line is x1.grad += w1.data · #1.grad."""
+
+
+def make_explain_png(out: Path) -> int:
+    """Write the page with COMMAND, screenshot it at STEP_LINE into `out`; its size."""
+    from browser import start_chromium, stop_chromium
+
+    from tapegrad.cli import main
+
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = shlex.split(COMMAND)[1:]
+        argv[-1] = str(Path(tmp) / argv[-1])
+        if main(argv) != 0:
+            raise SystemExit(f"{COMMAND} failed")
+        driver = start_chromium()
+        try:
+            driver.set_window_size(1300, 800)
+            driver.get(f"file://{argv[-1]}")
+            page = driver.find_element("css selector", ".tg-explain")
+            last = int(driver.find_element("css selector", ".tg-range").get_attribute("max"))
+            for _ in range(last):
+                first = driver.find_elements("css selector", ".tg-lines li")
+                if first and first[0].text.startswith(STEP_LINE):
+                    break
+                driver.find_element("css selector", '[data-act="next"]').click()
+            else:
+                raise SystemExit(f"the page has no step that says {STEP_LINE!r}")
+            zoom = driver.find_element("css selector", '[data-act="zoom"]')
+            if zoom.text == "fit":  # the whole graph in view, fitted to the page's width
+                zoom.click()
+            png = page.screenshot_as_png
+        finally:
+            stop_chromium(driver)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(png)
+    return len(png)
+
+
+def make_report_png(out: Path) -> int:
+    """Run `tapegrad demo`, screenshot the top of its report.html at step 30 into `out`."""
+    from browser import start_chromium, stop_chromium
+    from selenium.webdriver.common.keys import Keys
+
+    from tapegrad.cli import main
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if main(["demo", "--no-progress", "--out", tmp]) != 0:
+            raise SystemExit("tapegrad demo failed")
+        driver = start_chromium()
+        try:
+            driver.set_window_size(1000, 640)
+            driver.get(f"file://{tmp}/report.html")
+            slider = driver.find_element("css selector", ".tg-moment")
+            for _ in range(7):  # from step 100 back to step 30
+                slider.send_keys(Keys.ARROW_LEFT)
+            png = driver.get_screenshot_as_png()
+        finally:
+            stop_chromium(driver)
+    out.write_bytes(png)
+    return len(png)
+
+
+if __name__ == "__main__":
+    for name, make in (("explain.png", make_explain_png), ("report.png", make_report_png)):
+        path = ROOT / "docs" / "images" / name
+        size = make(path)
+        print(f"wrote {path.relative_to(ROOT)} ({size:,} bytes)")
