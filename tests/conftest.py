@@ -20,3 +20,14 @@ def chromium():
     driver = start_chromium()
     yield driver
     stop_chromium(driver)
+
+
+@pytest.fixture
+def browser(chromium):
+    """The module's browser, its console read empty before and after each test (no
+    JavaScript error may be logged)."""
+    from browser import javascript_errors
+
+    javascript_errors(chromium)
+    yield chromium
+    assert javascript_errors(chromium) == []

@@ -5,7 +5,7 @@ import math
 import re
 
 import pytest
-from browser import javascript_errors, non_white_fraction
+from browser import non_white_fraction
 from lecture_graphs import cube, doubled, neuron
 
 from tapegrad import Value
@@ -13,14 +13,6 @@ from tapegrad.graph import zero_grad
 from tapegrad.pages.explain import explain
 
 pytestmark = pytest.mark.usefixtures("chromium")
-
-
-@pytest.fixture
-def browser(chromium):
-    """The module's browser, its console read empty before and after each test."""
-    javascript_errors(chromium)
-    yield chromium
-    assert javascript_errors(chromium) == []
 
 
 def open_page(driver, page, tmp_path, name="page.html", hash_=""):

@@ -2,7 +2,7 @@
 moment slider and picks samples, and reads what the page shows (see tests/browser.py)."""
 
 import pytest
-from browser import javascript_errors, non_white_fraction
+from browser import non_white_fraction
 
 import tapegrad
 from tapegrad.data import moons
@@ -11,14 +11,6 @@ from tapegrad.optim import SGD
 from tapegrad.train import fit
 
 pytestmark = pytest.mark.usefixtures("chromium")
-
-
-@pytest.fixture
-def browser(chromium):
-    """The module's browser, its console read empty before and after each test."""
-    javascript_errors(chromium)
-    yield chromium
-    assert javascript_errors(chromium) == []
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from ..engine import Constant, Value, local_vjp
 from ..graph import topological_order
 from ..ops import BY_SYMBOL
 from ..textgraph import number_format
-from .page import HtmlPage, asset, json_for_script, new_id
+from .page import HtmlPage, asset, data_and_script, new_id
 
 MAX_NODES = 1000
 """The most boxes a page steps through by default: past it the page grows slow to open."""
@@ -165,9 +165,7 @@ class Explanation(HtmlPage):
             title=escape(self.title, quote=False),
             last=len(self.steps) - 1,
             svg=svg,
-            data=json_for_script(self.data(standalone)),
-            script=asset("explain.js"),
-            uid_json=json_for_script(uid),
+            scripts=data_and_script(uid, self.data(standalone), "explain.js"),
         )
 
 
@@ -186,10 +184,7 @@ _PAGE = """<div id="{uid}" class="tg-explain" tabindex="0">
 </span></div>
 <div class="tg-panel"><div class="tg-title"></div><ul class="tg-lines"></ul></div>
 <div class="tg-pic">{svg}</div>
-<script type="application/json" id="{uid}-data">{data}</script>
-<script>(function (uid) {{
-{script}
-}})({uid_json});</script>
+{scripts}
 </div>"""
 
 

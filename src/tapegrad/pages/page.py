@@ -28,6 +28,15 @@ def asset(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
+def data_and_script(uid: str, data, script: str) -> str:
+    """A page's data as JSON in a <script> element (`{uid}-data`) and its script, the shipped
+    file `script` run as a function of the page's id (so every lookup is scoped to it)."""
+    return (
+        f'<script type="application/json" id="{uid}-data">{json_for_script(data)}</script>\n'
+        f"<script>(function (uid) {{\n{asset(script)}\n}})({json_for_script(uid)});</script>"
+    )
+
+
 class HtmlPage:
     """A page that displays inline in Jupyter (`_repr_html_`) and saves as one HTML file.
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .page import HtmlPage, asset, json_for_script, new_id
+from .page import HtmlPage, asset, data_and_script, new_id
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -137,9 +137,7 @@ class TrainingReport(HtmlPage):
             css=asset("report.css"),
             title=escape(self.title, quote=False),
             body=body,
-            data=json_for_script(self.data()),
-            script=asset("report.js"),
-            uid_json=json_for_script(uid),
+            scripts=data_and_script(uid, self.data(), "report.js"),
             last=last,
         )
 
@@ -148,10 +146,7 @@ _PAGE = """<div id="{uid}" class="tg-report" data-moment="{last}">
 <style>{css}</style>
 <h2 class="tg-name">{title}</h2>
 {body}
-<script type="application/json" id="{uid}-data">{data}</script>
-<script>(function (uid) {{
-{script}
-}})({uid_json});</script>
+{scripts}
 </div>"""
 
 
