@@ -6,6 +6,7 @@ per call (`Replay`); this module checks what users pass and shapes what they get
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -36,7 +37,9 @@ def compile(  # noqa: A001
     Args:
         fn: a plain-Python function of Values returning a Value (one output per sample, e.g.
             a loss) or a list of Values; with `has_aux`, a pair `(output, aux)` of those.
-            Control flow in `fn` is frozen at recording, as with `jax.jit`.
+            Python control flow in `fn` is frozen at recording, as with `jax.jit`: on an
+            input it is refused (see Raises); on a parameter it is allowed, the branch taken
+            is replayed, and `tape.check()` says when the parameters would take another.
         *example_args: one per argument of `fn`: a number (`fn` gets one Value there; the
             batch passes an array shaped (batch,)) or a sequence of n numbers (`fn` gets a
             list of n Values; the batch passes (batch, n)). The numbers are only used to
@@ -49,6 +52,14 @@ def compile(  # noqa: A001
         A `Tape`. `tape(*batch)` gives the per-sample outputs; `tape.backward(*batch)` also
         adds d mean(output) / d param into every parameter's `.grad` (the leaf Values `fn`
         reads besides its inputs, in `tape.parameters`), as eager `backward()` would.
+        Threads may share a tape: their calls take turns.
+
+    Raises:
+        TracingError: (a TypeError) `fn` compared a Value computed from an input (`if x > 0`,
+            builtin `max`/`min`), or took its `bool()` or `float()` (`math.*`), or took a
+            derivative through a rule that chooses by an input's sign (`grad` of relu): the
+            example's answer would be replayed for every sample. Use ops instead: `x.relu()`,
+            `x.max(y)`, `x.min(y)`, `x.clamp(lo, hi)`, `abs(x)`.
 
     Example:
         >>> import numpy as np
@@ -98,6 +109,9 @@ class Tape:
         self._n_nodes = len(graph.nodes)
         self._replay = Replay(prog)
         self._out_rows = prog.out_rows
+        # The replay's buffers are shared by every call: calls from several threads take
+        # turns (each still gets its own answer), as do their additions into `.grad`.
+        self._lock = threading.Lock()
 
     # -- calling ---------------------------------------------------------------------------
 
@@ -121,8 +135,9 @@ class Tape:
         reduction="sum") and return the per-sample outputs, shape (batch,) (with `has_aux`,
         the pair (outputs, aux))."""
         outputs, grads = self.value_and_grad(*batch, reduction=reduction)
-        for p, g in zip(self.parameters, grads.tolist(), strict=True):
-            p.grad += g
+        with self._lock:
+            for p, g in zip(self.parameters, grads.tolist(), strict=True):
+                p.grad += g
         return outputs
 
     def value_and_grad(
@@ -180,8 +195,9 @@ class Tape:
         arrays, n = check_batch(self._specs, batch, self.fn)
         if params is not None:
             params = self._check_params(params, "params")
-        v, grads = self._replay.run(arrays, n, params, reduction)
-        return self._outputs(v), grads
+        with self._lock:  # the buffers are read until the outputs are copied out
+            v, grads = self._replay.run(arrays, n, params, reduction)
+            return self._outputs(v), grads
 
     def _outputs(self, v: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Copy the output rows out of the buffer: (batch,) for a Value, (batch, k) for a list;
