@@ -14,7 +14,7 @@ import tapegrad
 from tapegrad import Constant, Value, losses, nn
 from tapegrad.engine import apply
 from tapegrad.ops import OPS
-from tapegrad.tape import StaleTapeError, Tape
+from tapegrad.tape import StaleTapeError, Tape, TracingError
 
 RTOL = 1e-12
 
@@ -541,14 +541,16 @@ def test_recording_works_inside_no_grad_and_anomaly_mode():
         np.testing.assert_allclose(t(np.array([0.0, 2.0])), [1.0, math.e], rtol=RTOL)
 
 
-def test_frozen_control_flow_is_the_recorded_branch():
-    """Documented, as with jax.jit: a Python `if` on data runs once, at recording."""
+def test_frozen_control_flow_on_an_input_is_refused():
+    """As with jax.jit, a Python `if` on data would run once, at recording, and its branch be
+    replayed for every sample (it gave [-2, 4] here, eager gives [3, 4]): it is an error now
+    (issue 10; tests/test_tape_guards.py has the rest)."""
 
     def fn(x):
         return x * 2.0 if x > 0 else x * -3.0
 
-    tape = tapegrad.compile(fn, 1.0)
-    np.testing.assert_array_equal(tape(np.array([-1.0, 2.0])), [-2.0, 4.0])
+    with pytest.raises(TracingError, match=r"computed x \(=1\.0\) > 0 while"):
+        tapegrad.compile(fn, 1.0)
 
 
 # --------------------------------------------------------------------------- errors

@@ -45,6 +45,12 @@ class _State(threading.local):
 state = _State()
 """This thread's mode: `state.mode` is read by every op the engine records."""
 
+tracers: dict[int, object] = {}
+"""The guards of the tapes recording right now, by thread (`threading.get_ident()`), which
+Value's comparisons, bool() and float() consult (`tapegrad.tape.record`). A plain dict, not
+part of `state`: while it is empty, which is always outside `compile`, a comparison pays one
+look at it (reading a thread-local attribute costs several times as much)."""
+
 
 class _Switch(ContextDecorator):
     """Change this thread's mode for a `with` block (or a decorated call), then restore it."""

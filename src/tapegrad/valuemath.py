@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from . import floatmath as fm
 from . import ops
-from .engine import Constant, Value, apply, as_value, data_of
+from .engine import Constant, Value, apply, as_value, check_traced, data_of
+from .modes import tracers
 
 
 def _lift(op: ops.Op):
@@ -59,26 +60,38 @@ def div(a: Value | float, b: Value | float) -> Value | float:
     return fm.div(a, b)
 
 
-# Masks and signs read data only: they steer a rule but carry no gradient.
+# Masks and signs read data only: they steer a rule but carry no gradient. A compiled tape
+# could not replay that choice per sample, so while one records they are guarded as Value's
+# comparisons are (`check_traced`).
 
 
 def eq(a: Value | float, b: Value | float) -> bool:
+    if tracers:
+        check_traced("rule ==", a, b)
     return data_of(a) == data_of(b)
 
 
 def gt(a: Value | float, b: Value | float) -> bool:
+    if tracers:
+        check_traced("rule >", a, b)
     return data_of(a) > data_of(b)
 
 
 def ge(a: Value | float, b: Value | float) -> bool:
+    if tracers:
+        check_traced("rule >=", a, b)
     return data_of(a) >= data_of(b)
 
 
 def lt(a: Value | float, b: Value | float) -> bool:
+    if tracers:
+        check_traced("rule <", a, b)
     return data_of(a) < data_of(b)
 
 
 def sign(x: Value | float) -> float:
+    if tracers:
+        check_traced("rule sign()", x)
     return fm.sign(data_of(x))
 
 

@@ -35,8 +35,12 @@ loop can keep the weights in an array and `tape.write_parameters(w)` when it is 
 Limits, as with `jax.jit`:
 
 - Python control flow is frozen at recording: `if x > 0`, `max(values)` or `float(v)` inside
-  `fn` run once, on the example's numbers, and the branch taken then is the one replayed.
-  Express data-dependent choices with ops instead (`relu`, `max`, `min`, `clamp`, `abs`).
+  `fn` would run once, on the example's numbers, and the branch taken then be replayed. So on
+  a Value that depends on an input, a comparison, `bool()` or `float()` (or a derivative rule's
+  choice by sign, for a `grad` taken inside `fn`) raises TracingError while recording: express
+  data-dependent choices with ops (`relu`, `max`, `min`, `clamp`, `abs`). On parameters and
+  constants they are allowed, and the branch is frozen (`tape.check()` notices when the
+  parameters would take another). A number read with `.data` escapes the check.
   A target that selects an element (a class index) must come in as a one-hot vector.
 - The tape holds the parameter *objects* it saw. Replacing one with a new Value (instead of
   assigning its `.data`) or changing the model (layers, activations, a new loss) leaves the
@@ -45,7 +49,8 @@ Limits, as with `jax.jit`:
   parameter object.
 - A leaf Value that `fn` makes from an input's `.data` (or under `no_grad`) is no longer tied to
   the input: it is replayed as a parameter holding the example's number.
-- A tape reuses its buffers (2 x rows x batch floats) between calls: one thread per tape.
+- A tape reuses its buffers (2 x rows x batch floats) between calls, so calls from several
+  threads take turns (a lock): each gets its own answer, none runs in parallel.
 
 How it runs: every node gets a level (the longest path from the leaves), nodes with the same
 op at the same level run as one NumPy call over a (rows, batch) buffer, and the backward pass
@@ -60,7 +65,7 @@ Where to read what:
 
     api.py           compile, Tape, StaleTapeError: what users call
     args.py          the arguments' shapes and the checks on a batch
-    record.py        running fn once on placeholder Values
+    record.py        running fn once on placeholder Values, TracingError
     graph.py         the recorded graph as integer-indexed lists
     program.py       the compiler: its passes in order, and the Program they build
     fuse.py          pass: n-ary sums and dense layers
@@ -73,5 +78,6 @@ Where to read what:
 """
 
 from .api import StaleTapeError, Tape, compile
+from .record import TracingError
 
-__all__ = ["StaleTapeError", "Tape", "compile"]
+__all__ = ["StaleTapeError", "Tape", "TracingError", "compile"]
