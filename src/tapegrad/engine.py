@@ -4,7 +4,8 @@ Read this file top to bottom: `Value` with `+`, `*`, `tanh` and `backward` comes
 rest of its operators after, and `apply` (how one op is run and recorded) last. The derivative
 rules are in `ops.py`; `backward()` runs them in `backprop.py`. Those three files are the whole
 path from `Value(2.0) * Value(3.0)` to `.backward()`; `modes.py` (no_grad, detect_anomaly,
-scope) and `coerce.py` (which numbers are accepted) can wait.
+scope), `coerce.py` (which numbers are accepted) and `compare.py` (`<`, `float()`, ...) can
+wait.
 
 The lecture's API is kept: `Value(data, _children=(), _op='', label='')`, `.data`, `.grad`,
 `.label`, `._op`, `._prev`, `._backward()` and `.backward()`. Unlike micrograd, a node holds no
@@ -14,13 +15,12 @@ graph has no reference cycles and is freed the moment its output is dropped.
 
 from __future__ import annotations
 
-from threading import get_ident
-
+from . import compare
 from . import floatmath as fm
 from .backprop import backprop, local_vjp, topological_order  # noqa: F401  (re-exported)
 from .coerce import as_float, is_real
 from .modes import *  # noqa: F403  (no_grad, detect_anomaly, scope, ...: re-exported from here)
-from .modes import check_output, state, tracers
+from .modes import check_output, state
 from .ops import ABS, ADD, CLAMP, LOGADDEXP, MUL, OPS, POW, TANH, Op
 
 MANY = object()  # in Value._b: `_a` holds a tuple of three or more children
@@ -135,44 +135,9 @@ class Value:
     def __abs__(self) -> Value:
         return apply(ABS, self)
 
-    # Conversions and comparisons look at data only and record nothing. While a tape records
-    # (`tracers` is not empty), one on a Value that depends on an input is a TracingError: its
-    # answer would be the example's, replayed for every sample. Equality (==) stays identity,
-    # so Values can live in sets and dicts as the lecture's `trace` needs. (`data_of` is
-    # written out in each: the call cost more than the check of `tracers` does.)
-    def __float__(self) -> float:
-        if tracers:
-            check_traced("float()", self)
-        return self.data
-
-    def __bool__(self) -> bool:
-        """True, as for any object in micrograd: `if x:` does not look at `x.data`."""
-        if tracers:
-            check_traced("bool()", self)
-        return True
-
-    def __lt__(self, other) -> bool:
-        if tracers:
-            check_traced("<", self, other)
-        return self.data < (other.data if isinstance(other, Value) else other)
-
-    def __le__(self, other) -> bool:
-        if tracers:
-            check_traced("<=", self, other)
-        return self.data <= (other.data if isinstance(other, Value) else other)
-
-    def __gt__(self, other) -> bool:
-        if tracers:
-            check_traced(">", self, other)
-        return self.data > (other.data if isinstance(other, Value) else other)
-
-    def __ge__(self, other) -> bool:
-        if tracers:
-            check_traced(">=", self, other)
-        return self.data >= (other.data if isinstance(other, Value) else other)
-
     # The other primitives by name: exp, log, relu, max, ... are added below the class, one
     # method per op that names one in the table; these two need more than the table says.
+    # The comparisons (<, <=, >, >=), float() and bool() are added there too, from compare.py.
     def clamp(self, lo: Value | float | None = None, hi: Value | float | None = None) -> Value:
         """Limit to [lo, hi] (None: unbounded); the gradient passes inside, boundaries included."""
         lo, hi = (-fm.inf if lo is None else lo), (fm.inf if hi is None else hi)
@@ -203,6 +168,8 @@ def _method(op: Op):
 for _op in OPS.values():
     if _op.method and _op.arity <= 2 and _op.method not in vars(Value):  # clamp is written out
         setattr(Value, _op.method, _method(_op))
+for _name, _fn in compare.methods(Value).items():  # <, <=, >, >=, float(), bool()
+    setattr(Value, _name, _fn)
 
 
 class Constant(Value):
@@ -219,14 +186,6 @@ def as_value(x: Value | float) -> Value:
 def data_of(x: Value | float) -> float:
     """`x.data` for a Value, `x` itself for a number: what comparisons and masks look at."""
     return x.data if isinstance(x, Value) else x
-
-
-def check_traced(what: str, *values) -> None:
-    """While this thread records a tape: let its guard refuse `what` (a comparison, bool(),
-    float(), or a derivative rule's mask) on `values` if one of them depends on an input."""
-    guard = tracers.get(get_ident())
-    if guard is not None:
-        guard.check(what, *values)
 
 
 def _operand(x):

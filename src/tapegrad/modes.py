@@ -47,7 +47,8 @@ state = _State()
 
 tracers: dict[int, object] = {}
 """The guards of the tapes recording right now, by thread (`threading.get_ident()`), which
-Value's comparisons, bool() and float() consult (`tapegrad.tape.record`). A plain dict, not
+Value's comparisons, bool() and float() (`compare.py`) and the derivative rules' masks
+(`valuemath.py`) consult; `tapegrad.tape.record` fills it. A plain dict, not
 part of `state`: while it is empty, which is always outside `compile`, a comparison pays one
 look at it (reading a thread-local attribute costs several times as much)."""
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from . import floatmath as fm
 from . import ops
-from .engine import Constant, Value, apply, as_value, check_traced, data_of
+from .compare import check_traced
+from .engine import Constant, Value, apply, as_value, data_of
 from .modes import tracers
 
 
