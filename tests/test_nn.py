@@ -121,13 +121,67 @@ def test_scopes_tag_parameters_and_forward_nodes():
 
 
 def test_neuron_op_order_is_micrograds():
-    n = Neuron(2, act="linear", seed=1)
+    # The explicit graph is built with fused=False (a fused neuron is one node: tests below).
+    n = Neuron(2, act="linear", seed=1, fused=False)
     out = n([3.0, 4.0])
     # sum(..., b) = (b + w0*x0) + w1*x1
     assert out._op == "+"
     left, right = out._prev
     assert right._op == "*" and right._prev[0] is n.w[1]
     assert left._op == "+" and left._prev[0] is n.b
+
+
+def test_fused_neuron_is_one_affine_node_reading_weights_inputs_and_bias():
+    n = Neuron(3, act="linear", seed=1)
+    x = [Value(3.0), 4.0, Value(-1.0)]
+    out = n(x)
+    assert out._op == "affine" and len(out._prev) == 7
+    assert out._prev[:3] == tuple(n.w) and out._prev[3] is x[0] and out._prev[5] is x[2]
+    assert type(out._prev[4]) is tapegrad.Constant and out._prev[4].data == 4.0
+    assert out._prev[6] is n.b
+    # micrograd's sum((wi*xi for ...), b): b first, then left to right
+    expected = ((n.b.data + n.w[0].data * 3.0) + n.w[1].data * 4.0) + n.w[2].data * -1.0
+    assert out.data == expected
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh", "sigmoid", "linear"])
+def test_fused_and_explicit_give_the_same_numbers(act):
+    fused = MLP(3, [4, 4, 2], act=act, seed=3)
+    explicit = MLP(3, [4, 4, 2], act=act, seed=3, fused=False)
+    assert fused.state_dict() == explicit.state_dict()  # same names, order and weights
+    for x in XS:
+        a, b = fused(x), explicit(x)
+        assert [v.data for v in a] == [v.data for v in b]  # same additions, same order
+        (a[0] * a[1]).backward()
+        (b[0] * b[1]).backward()
+    # a gradient gathered along another route may differ in its last bits
+    np_fused = [p.grad for p in fused.parameters()]
+    assert np_fused == pytest.approx([p.grad for p in explicit.parameters()], rel=1e-12, abs=1e-15)
+
+
+def test_fused_graph_is_smaller_and_explicit_graph_is_the_lectures():
+    x = [2.0, 3.0, -1.0]
+    fused = tapegrad.graph.stats(MLP(3, [4, 4, 1], act="tanh", seed=1)(x))
+    explicit = tapegrad.graph.stats(MLP(3, [4, 4, 1], act="tanh", seed=1, fused=False)(x))
+    assert fused.ops == {"affine": 9, "tanh": 8}
+    assert explicit.ops == {"*": 3 * 4 + 4 * 4 + 4, "+": 3 * 4 + 4 * 4 + 4, "tanh": 8}
+
+
+def test_fused_flag_passes_down_and_shows_in_repr():
+    m = MLP(2, [3, 1], fused=False)
+    assert not m.fused and all(not n.fused for layer in m.layers for n in layer.neurons)
+    assert repr(m) == "MLP(2, [3, 1], act='relu', fused=False)"
+    assert repr(m.layers[0]) == "Layer(2, 3, act='relu', fused=False)"
+    assert repr(m.layers[0].neurons[0]) == "ReLUNeuron(2, fused=False)"
+    assert repr(MLP(2, [3, 1])) == "MLP(2, [3, 1], act='relu')"  # the default says nothing
+    assert MLP(2, [3, 1]).layers[1].neurons[0].fused
+
+
+def test_fused_neuron_rejects_what_the_explicit_one_rejects():
+    with pytest.raises(TypeError, match="real number"):
+        Neuron(2)(["a", 1.0])
+    with pytest.raises(ValueError, match="expects 2 inputs"):
+        Layer(2, 3)([1.0])
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+import tapegrad
 from tapegrad import Value, ops
 from tapegrad import floatmath as fm
 from tapegrad import valuemath as vm
@@ -50,7 +51,33 @@ def test_operator_only_ops_are_the_operators(name, build):
 
 
 def test_every_operator_only_op_is_tested_above():
-    assert {n for n, op in ops.OPS.items() if op.method is None} == {"add", "mul", "pow"}
+    only_operators = {n for n, op in ops.OPS.items() if op.method is None and op.arity}
+    assert only_operators == {"add", "mul", "pow"}
+
+
+# Variadic ops (any number of arguments) are reached through a helper each, which takes lists.
+VARIADIC = {
+    "affine": (lambda xs: tapegrad.dot(xs[:2], xs[2:4], xs[4]), 5),  # b + w0*x0 + w1*x1
+    "sum": (lambda xs: tapegrad.sum(xs), 4),
+}
+
+
+def test_every_variadic_op_has_a_helper():
+    assert {n for n, op in ops.OPS.items() if op.arity is None} == set(VARIADIC)
+    for name in VARIADIC:
+        op = ops.OPS[name]
+        assert op.method is None and op.function is None and op.vjp
+
+
+@pytest.mark.parametrize("name", sorted(VARIADIC))
+def test_variadic_helper_builds_one_node_of_the_op(name):
+    helper, n = VARIADIC[name]
+    op = ops.OPS[name]
+    xs = [Value(0.25 * (k + 1)) for k in range(n)]
+    out = helper(xs)
+    assert out._op == op.symbol and out._prev == tuple(xs)
+    assert out.data == op.fwd(fm, *[x.data for x in xs])
+    assert helper([x.data for x in xs]) == out.data  # numbers alone: plain float math
 
 
 @pytest.mark.parametrize("name", OPS)

@@ -42,6 +42,13 @@ def clamp_args(draw):
     return {"below": (a, b, c), "inside": (b, a, c), "above": (c, a, b)}[where]
 
 
+@st.composite
+def affine_args(draw):
+    """(w1..wn, x1..xn, b) for n = 1 to 4: the arguments of a neuron with n inputs."""
+    n = draw(st.integers(1, 4))
+    return tuple(draw(st.lists(reals(-10, 10), min_size=2 * n + 1, max_size=2 * n + 1)))
+
+
 # The domain each primitive is gradchecked on: smooth there (kinks kept at a distance).
 DOMAINS = {
     "add": st.tuples(reals(-10, 10), reals(-10, 10)),
@@ -60,6 +67,8 @@ DOMAINS = {
     "min": apart(reals(-10, 10), reals(-10, 10)),
     "clamp": clamp_args(),
     "logaddexp": st.tuples(reals(-30, 30), reals(-30, 30)),
+    "affine": affine_args(),
+    "sum": st.lists(reals(-10, 10), min_size=2, max_size=6).map(tuple),
 }
 
 OP_NAMES = sorted(ops.OPS)
@@ -109,7 +118,7 @@ def test_every_rule_is_itself_differentiable(name, data):
     derivative of the op) agrees with central differences of the first derivative."""
     op = ops.OPS[name]
     args = data.draw(SECOND_ORDER_DOMAINS[name], label="inputs")
-    for i in range(op.arity):
+    for i in range(len(args)):
         first = grad(_op_function(op), argnums=i)
         first.__name__ = f"d{name}/dx{i}"
         assert gradcheck(first, *args)
@@ -118,20 +127,34 @@ def test_every_rule_is_itself_differentiable(name, data):
 def _patch_rule(monkeypatch, op: ops.Op, arg: int) -> None:
     """Put a wrong copy of `op` (its rule for argument `arg` off by 50 % plus a half) into the
     op table, as a buggy edit of ops.py would."""
-    good = op.vjps[arg]
 
-    def wrong(m, g, out, *args):
-        right = good(m, g, out, *args)
+    def off(right, g):
         return right + g * 0.5 * (1.0 + abs(right))
 
-    vjps = list(op.vjps)
-    vjps[arg] = wrong
-    patched = dataclasses.replace(op, vjps=tuple(vjps))
+    if op.vjp is not None:  # variadic: one rule for all arguments; spoil argument `arg`'s share
+        good_all = op.vjp
+
+        def wrong_all(m, g, out, *args):
+            shares = list(good_all(m, g, out, *args))
+            shares[arg] = off(shares[arg], g)
+            return shares
+
+        patched = dataclasses.replace(op, vjp=wrong_all)
+    else:
+        good = op.vjps[arg]
+
+        def wrong(m, g, out, *args):
+            return off(good(m, g, out, *args), g)
+
+        vjps = list(op.vjps)
+        vjps[arg] = wrong
+        patched = dataclasses.replace(op, vjps=tuple(vjps))
     monkeypatch.setitem(ops.OPS, op.name, patched)
     monkeypatch.setitem(ops.BY_SYMBOL, op.symbol, patched)
 
 
-ARGS = [(name, i) for name in OP_NAMES for i in range(ops.OPS[name].arity)]
+# A variadic op's first two arguments (its domain always draws at least two).
+ARGS = [(name, i) for name in OP_NAMES for i in range(ops.OPS[name].arity or 2)]
 
 
 @pytest.mark.parametrize(("name", "arg"), ARGS)

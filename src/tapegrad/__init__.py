@@ -36,6 +36,10 @@ _LAZY = {
     "load": "tapegrad.checkpoint",
     "to_torch": "tapegrad.interop",
     "fit": "tapegrad.train",
+    # One node for a neuron's weighted sum, and for a sum (not star-exported: `sum` would
+    # shadow the builtin; call them as tapegrad.dot and tapegrad.sum).
+    "dot": "tapegrad.valuemath",
+    "sum": "tapegrad.valuemath",
 }
 _SUBMODULES = (
     "nn",

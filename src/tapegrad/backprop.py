@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from . import floatmath as fm
 from .modes import check_gradient, state
-from .ops import BY_SYMBOL
+from .ops import BY_SYMBOL, Op
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -58,8 +58,8 @@ def backprop(root: Value, seed: float | Value = 1.0, create_graph: bool = False)
     anomaly = state.mode.anomaly
     grads = {root: seed}
     get = grads.get
-    # This loop runs once per node, so binary ops (most of any graph) are unrolled: it is
-    # the same as `zip(prev, local_vjp(node, g, m))` at a third of the cost.
+    # This loop runs once per node, so one- and two-child ops (most of any graph) are
+    # unrolled: it is the same as `zip(prev, local_vjp(node, g, m))` at a third of the cost.
     for node in reversed(topological_order(root)):
         a = node._a
         if a is None:  # a leaf
@@ -67,11 +67,12 @@ def backprop(root: Value, seed: float | Value = 1.0, create_graph: bool = False)
         g = get(node)
         if g is None:
             continue
-        rules = _rules(node)
+        op = _op(node)
         out = node if create_graph else node.data
         b = node._b
         if b is not None and b is not MANY and not anomaly:  # two children, nothing to check
             x, y = (a, b) if create_graph else (a.data, b.data)
+            rules = op.vjps
             if type(a) is not Constant:
                 c = rules[0](m, g, out, x, y)
                 total = get(a)
@@ -80,12 +81,18 @@ def backprop(root: Value, seed: float | Value = 1.0, create_graph: bool = False)
                 c = rules[1](m, g, out, x, y)
                 total = get(b)
                 grads[b] = c if total is None else total + c
-        else:
+        elif b is None and not anomaly:  # one child (relu, tanh, ...)
+            if type(a) is not Constant:
+                c = op.vjps[0](m, g, out, a if create_graph else a.data)
+                total = get(a)
+                grads[a] = c if total is None else total + c
+        else:  # three or more children (a neuron's affine), or contributions to check
             prev = node._prev
             args = prev if create_graph else [child.data for child in prev]
-            for child, rule in zip(prev, rules, strict=True):
+            # A variadic op's one rule gives every child's share, Constants' too (ignored).
+            shares = op.vjp(m, g, out, *args) if op.vjp else _shares(op, m, g, out, args, prev)
+            for child, c in zip(prev, shares, strict=True):
                 if type(child) is not Constant:
-                    c = rule(m, g, out, *args)
                     if anomaly:
                         check_gradient(node, child, g, c)
                     total = get(child)
@@ -101,15 +108,26 @@ def local_vjp(node: Value, g: float | Value, m: ModuleType | None = None) -> lis
         m = valuemath if isinstance(g, Value) else fm
     prev = node._prev
     out, args = (node.data, [c.data for c in prev]) if m is fm else (node, prev)
+    if not prev:
+        return []
+    op = _op(node)
+    shares = op.vjp(m, g, out, *args) if op.vjp else _shares(op, m, g, out, args, prev)
+    return [None if type(c) is Constant else s for c, s in zip(prev, shares, strict=True)]
+
+
+def _shares(op: Op, m: ModuleType, g, out, args: list, prev: tuple) -> list:
+    """Each child's share of `g` through the op's per-argument rules; a Constant's rule is not
+    run (it gets no gradient), its entry is None."""
+    Constant = _engine()[0]
     return [
-        None if type(child) is Constant else rule(m, g, out, *args)
-        for child, rule in zip(prev, _rules(node) if prev else (), strict=True)
+        None if type(c) is Constant else rule(m, g, out, *args)
+        for c, rule in zip(prev, op.vjps, strict=True)
     ]
 
 
-def _rules(node: Value) -> tuple:
+def _op(node: Value) -> Op:
     try:
-        return BY_SYMBOL[node._op].vjps  # read at every use, so a patched table takes effect
+        return BY_SYMBOL[node._op]  # read at every use, so a patched table takes effect
     except KeyError:
         raise ValueError(
             f"{node!r} (label {node.label!r}) has children but its _op {node._op!r} is not a "

@@ -8,6 +8,11 @@ come from Python's global `random`, exactly as micrograd does.
 
 Modules tag what they create with `tapegrad.scope` ("layers.1.neurons.3"), so pictures can
 collapse a network into its layers and neurons.
+
+A neuron's weighted sum `b + w1*x1 + ... + wn*xn` is one node by default (the table's `affine`
+op, a *fused* neuron): the same numbers as the lecture's chain of n products and n sums, added
+in the same order, at a fraction of the nodes and so of the time. `fused=False` (on a Neuron,
+Layer or MLP) builds that explicit chain instead, for drawing it or stepping through it.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from ._helpers import positive_int, some
-from .engine import Value, scope
+from .engine import Constant, Value, apply, scope
+from .ops import AFFINE
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -64,6 +70,16 @@ def _as_inputs(x, nin: int, who) -> list:
     if len(x) != nin:
         raise ValueError(f"{who!r} expects {nin} inputs, got {len(x)}")
     return x
+
+
+def _as_values(x: list) -> list:
+    """The inputs of a fused neuron as Values: numbers become Constants (once per layer, where
+    the explicit graph makes one per product)."""
+    return [v if isinstance(v, Value) else Constant(v) for v in x]
+
+
+def _fused_suffix(fused: bool) -> str:
+    return "" if fused else ", fused=False"
 
 
 class Module:
@@ -165,35 +181,47 @@ def _collect_value(value, name: str, out: list, seen: set) -> None:
 
 
 class Neuron(Module):
-    """One neuron: act(w . x + b), with weights drawn uniform in [-1, 1] and bias 0."""
+    """One neuron: act(w . x + b), with weights drawn uniform in [-1, 1] and bias 0.
 
-    def __init__(self, nin: int, act: str = "relu", *, rng=None, seed=None) -> None:
+    `w . x + b` is one `affine` node (fused); `fused=False` builds micrograd's chain of
+    products and sums instead. Both give the same numbers."""
+
+    def __init__(
+        self, nin: int, act: str = "relu", *, rng=None, seed=None, fused: bool = True
+    ) -> None:
         nin = positive_int("nin", nin)
         self._act = ACTIVATIONS[_check_act(act)]
         r = _make_rng(rng, seed)
         self.w = [Value(r.uniform(-1, 1)) for _ in range(nin)]
         self.b = Value(0.0)
         self.act = act
+        self.fused = bool(fused)
 
     @property
     def nin(self) -> int:
         return len(self.w)
 
     def __call__(self, x) -> Value:
-        return self._forward(_as_inputs(x, len(self.w), self))
+        x = _as_inputs(x, len(self.w), self)
+        return self._forward(_as_values(x) if self.fused else x)
 
     def _forward(self, x) -> Value:
-        # micrograd's exact op order, so trained numbers match it bit for bit.
+        # micrograd's exact op order (b first, then left to right) either way, so trained
+        # numbers match it bit for bit. A fused neuron's inputs are Values already.
+        if self.fused:
+            return self._act(apply(AFFINE, *self.w, *x, self.b))
         return self._act(sum((wi * xi for wi, xi in zip(self.w, x, strict=True)), self.b))
 
     def __repr__(self) -> str:
-        return f"{_ACT_TITLES[self.act]}Neuron({len(self.w)})"
+        return f"{_ACT_TITLES[self.act]}Neuron({len(self.w)}{_fused_suffix(self.fused)})"
 
 
 class Layer(Module):
     """`nout` neurons reading the same inputs. One output gives a Value, more give a list."""
 
-    def __init__(self, nin: int, nout: int, act: str = "relu", *, rng=None, seed=None) -> None:
+    def __init__(
+        self, nin: int, nout: int, act: str = "relu", *, rng=None, seed=None, fused: bool = True
+    ) -> None:
         nin = positive_int("nin", nin)
         nout = positive_int("nout", nout)
         _check_act(act)
@@ -201,8 +229,9 @@ class Layer(Module):
         self.neurons = []
         for j in range(nout):
             with scope(f"neurons.{j}"):
-                self.neurons.append(Neuron(nin, act, rng=r))
+                self.neurons.append(Neuron(nin, act, rng=r, fused=fused))
         self.act = act
+        self.fused = bool(fused)
 
     @property
     def nin(self) -> int:
@@ -215,6 +244,8 @@ class Layer(Module):
     def forward(self, x: Value | float | Iterable[Value | float]) -> list[Value]:
         """Every neuron's output, as a list even when there is one."""
         x = _as_inputs(x, self.neurons[0].nin, self)
+        if self.fused:
+            x = _as_values(x)
         out = []
         for j, n in enumerate(self.neurons):
             with scope(f"neurons.{j}"):
@@ -226,7 +257,7 @@ class Layer(Module):
         return out[0] if len(out) == 1 else out
 
     def __repr__(self) -> str:
-        return f"Layer({self.nin}, {self.nout}, act={self.act!r})"
+        return f"Layer({self.nin}, {self.nout}, act={self.act!r}{_fused_suffix(self.fused)})"
 
 
 class MLP(Module):
@@ -234,9 +265,12 @@ class MLP(Module):
 
     `MLP(2, [16, 16, 1])` is micrograd's demo model (337 parameters) and
     `MLP(3, [4, 4, 1], act="tanh")` the lecture's. One output gives a Value, more a list.
+    Its neurons are fused (one node each) unless `fused=False`.
     """
 
-    def __init__(self, nin: int, nouts, act: str = "relu", *, rng=None, seed=None) -> None:
+    def __init__(
+        self, nin: int, nouts, act: str = "relu", *, rng=None, seed=None, fused: bool = True
+    ) -> None:
         nin = positive_int("nin", nin)
         if isinstance(nouts, str) or not isinstance(nouts, list | tuple) or not nouts:
             raise ValueError(f"nouts must be a non-empty list of layer sizes, got {nouts!r}")
@@ -248,10 +282,11 @@ class MLP(Module):
         for i in range(len(nouts)):
             layer_act = act if i < len(nouts) - 1 else "linear"
             with scope(f"layers.{i}"):
-                self.layers.append(Layer(sizes[i], sizes[i + 1], layer_act, rng=r))
+                self.layers.append(Layer(sizes[i], sizes[i + 1], layer_act, rng=r, fused=fused))
         self.nin = nin
         self.nouts = nouts
         self.act = act
+        self.fused = bool(fused)
 
     def __call__(self, x):
         x = _as_inputs(x, self.nin, self)
@@ -285,7 +320,7 @@ class MLP(Module):
         return cls(cfg["nin"], cfg["nouts"], cfg["act"], rng=rng, seed=seed)
 
     def __repr__(self) -> str:
-        return f"MLP({self.nin}, {self.nouts}, act={self.act!r})"
+        return f"MLP({self.nin}, {self.nouts}, act={self.act!r}{_fused_suffix(self.fused)})"
 
 
 __all__ = ["ACTIVATIONS", "MLP", "Layer", "Module", "Neuron"]

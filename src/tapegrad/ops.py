@@ -10,6 +10,8 @@ operators `+ - *`, so one rule runs three ways:
 `fwd(m, *args)` returns the op's output. `vjps[i](m, g, out, *args)` returns the gradient that
 flows into argument i, given the output's gradient `g` and the output `out` itself. A
 derivative that reuses `out` (exp, tanh, sigmoid) is cheaper and, run on Values, still exact.
+A variadic op (`affine`, a whole neuron's `b + sum w*x`, and `sum`) has instead one rule,
+`vjp(m, g, out, *args)`, that returns every argument's gradient at once.
 
 Everything else (neg, sub, div, softplus, softmax, losses) is composed from these and has no
 rule of its own. Numerical stability lives inside the rules, once, so every mode inherits it.
@@ -23,7 +25,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import reduce
 from math import log as _ln
+from operator import add, mul
 
 LN2 = _ln(2.0)
 _NAME = "<the op's name>"  # Op's default method and function name
@@ -46,18 +50,29 @@ class Op:
     vjps: tuple[Callable, ...]
     method: str | None = _NAME
     function: str | None = _NAME
+    vjp: Callable | None = None
+    """A variadic op's one rule: `vjp(m, g, out, *args)` gives every argument's gradient at
+    once, so n arguments cost one call, not n. Its `vjps` are then read off it (arguments 0
+    and 1), for a node with one or two children, which backprop walks like any other's."""
 
     def __post_init__(self) -> None:
         for field in ("method", "function"):
             if getattr(self, field) is _NAME:
                 object.__setattr__(self, field, self.name)  # frozen: set once, here
+        if self.vjp is not None:
+            object.__setattr__(self, "vjps", (_share(self.vjp, 0), _share(self.vjp, 1)))
 
     @property
-    def arity(self) -> int:
-        return len(self.vjps)
+    def arity(self) -> int | None:
+        """How many arguments it takes; None for a variadic op (any number)."""
+        return None if self.vjp else len(self.vjps)
 
     def __repr__(self) -> str:
         return f"Op({self.name!r}, symbol={self.symbol!r}, arity={self.arity})"
+
+
+def _share(vjp: Callable, i: int) -> Callable:
+    return lambda m, g, out, *args: vjp(m, g, out, *args)[i]
 
 
 # fmt: off
@@ -87,6 +102,28 @@ RELU = Op("relu", "relu", lambda m, x: m.relu(x),
            (lambda m, g, out, x: m.where(m.ge(0.0, x), 0.0, g),))  # nan passes g, as torch
 ABS = Op("abs", "abs", lambda m, x: m.abs(x),
           (lambda m, g, out, x: g * m.sign(x),))
+# fmt: on
+
+# --- variadic: one node for what would be a chain of + and * --------------------------------
+# Both add left to right, as a chain of + would (not Python's sum(), which since 3.12 rounds
+# floats differently), so a fused neuron gives micrograd's `sum((wi*xi ...), b)` bit for bit.
+
+
+def _affine(m, *args):
+    # affine(w1..wn, x1..xn, b) = b + w1*x1 + ... + wn*xn, b added first as micrograd does.
+    n = len(args) >> 1
+    return reduce(add, map(mul, args[:n], args[n:-1]), args[-1])
+
+
+def _affine_vjp(m, g, out, *args):
+    n = len(args) >> 1
+    return [g * x for x in args[n:-1]] + [g * w for w in args[:n]] + [g]
+
+
+# fmt: off
+AFFINE = Op("affine", "affine", _affine, (), method=None, function=None, vjp=_affine_vjp)
+SUM = Op("sum", "sum", lambda m, *args: reduce(add, args), (), method=None, function=None,
+         vjp=lambda m, g, out, *args: [g] * len(args))
 # fmt: on
 
 
@@ -141,7 +178,7 @@ LOGADDEXP = Op("logaddexp", "logaddexp", _logaddexp,
 
 OPS: dict[str, Op] = {
     op.name: op
-    for op in (ADD, MUL, EXP, TANH, LOG, SIGMOID, SQRT, SIN, COS, RELU, ABS)
+    for op in (ADD, MUL, EXP, TANH, LOG, SIGMOID, SQRT, SIN, COS, RELU, ABS, AFFINE, SUM)
     + (POW, MAX, MIN, CLAMP, LOGADDEXP)
 }
 """Every primitive by name."""

@@ -9,6 +9,8 @@ Every op whose `Op.function` names one is lifted here under that name (a test ch
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from . import floatmath as fm
 from . import ops
 from .compare import check_traced
@@ -41,6 +43,24 @@ maximum = _lift(ops.MAX)
 minimum = _lift(ops.MIN)
 logaddexp = _lift(ops.LOGADDEXP)
 _clamp = _lift(ops.CLAMP)
+_affine = _lift(ops.AFFINE)
+_sum = _lift(ops.SUM)
+
+
+def dot(ws: Iterable[Value | float], xs: Iterable[Value | float], b: Value | float = 0.0):
+    """`b + ws[0] * xs[0] + ws[1] * xs[1] + ...` as one node (the `affine` op, a neuron's
+    weighted sum), added in that order, as micrograd's `sum((w * x ...), b)` adds."""
+    ws, xs = list(ws), list(xs)
+    if len(ws) != len(xs):
+        raise ValueError(f"dot needs as many weights as inputs, got {len(ws)} and {len(xs)}")
+    return _affine(*ws, *xs, b)
+
+
+def sum(values: Iterable[Value | float]) -> Value | float:  # noqa: A001
+    """`values[0] + values[1] + ...` as one node (the `sum` op), added left to right; 0.0 for
+    no values."""
+    values = list(values)
+    return _sum(*values) if values else 0.0
 
 
 def clamp(
@@ -106,6 +126,7 @@ __all__ = [
     "clamp",
     "cos",
     "div",
+    "dot",
     "exp",
     "log",
     "logaddexp",
@@ -117,5 +138,6 @@ __all__ = [
     "sin",
     "softplus",
     "sqrt",
+    "sum",
     "tanh",
 ]
