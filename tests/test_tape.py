@@ -9,6 +9,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from op_args import n_args
 
 import tapegrad
 from tapegrad import Constant, Value, losses, nn
@@ -91,7 +92,7 @@ def labels(rng, n):
 def _op_fn(op, ws, qs, v):
     # Inputs are positive and away from ties, where every op is defined and smooth.
     def fn(x):
-        per_sample = apply(op, *[ws[j] * x[j] for j in range(op.arity)])
+        per_sample = apply(op, *[ws[j] * x[j] for j in range(n_args(op))])
         once = apply(op, *qs)  # on parameters only: runs once per call
         return per_sample * v + once * x[0]
 
@@ -104,14 +105,14 @@ def test_every_op_matches_eager_on_a_batch(name):
     parameters only), through the op table by name: new ops are covered automatically."""
     op = OPS[name]
     rng = np.random.default_rng(len(name))
-    ws = [Value(rng.uniform(0.5, 1.5)) for _ in range(op.arity)]
-    qs = [Value(rng.uniform(0.5, 1.5)) for _ in range(op.arity)]
+    ws = [Value(rng.uniform(0.5, 1.5)) for _ in range(n_args(op))]
+    qs = [Value(rng.uniform(0.5, 1.5)) for _ in range(n_args(op))]
     v = Value(rng.uniform(0.5, 1.5))
-    X = rng.uniform(0.5, 2.0, (37, op.arity))
+    X = rng.uniform(0.5, 2.0, (37, n_args(op)))
     fn = _op_fn(op, ws, qs, v)
-    tape = check_equivalent(fn, [[1.0] * op.arity], X)
+    tape = check_equivalent(fn, [[1.0] * n_args(op)], X)
     assert set(tape.parameters) == {*ws, *qs, v}
-    check_equivalent(fn, [[1.0] * op.arity], X, reduction="sum")
+    check_equivalent(fn, [[1.0] * n_args(op)], X, reduction="sum")
 
 
 SPECIAL = [0.0, -0.0, 1.0, -1.0, 2.0, -2.5, 1000.0, -1000.0, math.inf, -math.inf, math.nan]
@@ -132,9 +133,9 @@ def test_every_op_matches_eager_at_ieee_special_values(name):
     argument's gradient, sample by sample, are the eager engine's."""
     op = OPS[name]
     rng = np.random.default_rng(7)
-    X = _special_rows(op.arity, rng)
+    X = _special_rows(n_args(op), rng)
     # Forward straight on the inputs, all rows in one call.
-    fwd = tapegrad.compile(lambda x: apply(op, *x), [1.0] * op.arity)
+    fwd = tapegrad.compile(lambda x: apply(op, *x), [1.0] * n_args(op))
     got = fwd(X)
     ref, _ = eager(lambda x: apply(op, *x), [], X)
     assert_close(got, ref[:, 0] if ref.ndim == 2 else ref)
@@ -142,12 +143,12 @@ def test_every_op_matches_eager_at_ieee_special_values(name):
     zeros = want == 0.0
     np.testing.assert_array_equal(np.signbit(got[zeros]), np.signbit(want[zeros]))
     # Gradient of each argument: x_j + p_j with p_j = 0 passes the rule's value to p_j.
-    ps = [Value(0.0) for _ in range(op.arity)]
+    ps = [Value(0.0) for _ in range(n_args(op))]
 
     def fn(x):
         return apply(op, *[xj + pj for xj, pj in zip(x, ps, strict=True)])
 
-    tape = tapegrad.compile(fn, [1.0] * op.arity)
+    tape = tapegrad.compile(fn, [1.0] * n_args(op))
     for row in X:
         e_out, e_grads = eager(fn, ps, row[None, :], reduction="sum")
         t_out, t_grads = compiled(tape, row[None, :], reduction="sum")
@@ -411,7 +412,7 @@ def graphs(draw):
         kind = draw(st.sampled_from(["op", "op", "neuron", "chain"]))
         if kind == "op":
             name = draw(st.sampled_from(sorted(OPS)))
-            args = [draw(st.integers(0, 1000)) for _ in range(OPS[name].arity)]
+            args = [draw(st.integers(0, 1000)) for _ in range(n_args(OPS[name]))]
             plan.append(("op", name, args))
         else:
             width = draw(st.integers(1, 5))

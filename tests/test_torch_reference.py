@@ -19,6 +19,7 @@ and relu(-0.0) is +0.0. Ties in max/min split the gradient half and half, as tor
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 import operator
@@ -26,7 +27,9 @@ import operator
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from op_args import n_args
 
+import tapegrad
 from tapegrad import Value, ops
 from tapegrad import valuemath as vm
 from tapegrad.engine import apply
@@ -107,6 +110,31 @@ BINARY = {
 }
 
 
+def _affine_of(mul, add):
+    """b + w1*x1 + ... + wn*xn from (w1..wn, x1..xn, b), added left to right from b."""
+
+    def affine(*args):
+        n = len(args) // 2
+        return functools.reduce(add, map(mul, args[:n], args[n:-1]), args[-1])
+
+    return affine
+
+
+def _torch_sum(*args):
+    return functools.reduce(operator.add, args)
+
+
+# Variadic ops: name -> (tapegrad function, torch function, argument counts drawn).
+VARIADIC = {
+    "affine": (
+        lambda *a: tapegrad.dot(a[: len(a) // 2], a[len(a) // 2 : -1], a[-1]),
+        _affine_of(operator.mul, operator.add),
+        [3, 5, 7],
+    ),
+    "sum": (lambda *a: tapegrad.sum(a), _torch_sum, [1, 2, 3, 4]),
+}
+
+
 def _tg_clamp(x, lo, hi):
     return x.clamp(lo, hi)
 
@@ -146,7 +174,7 @@ def programs(draw, max_leaves: int = 3, max_steps: int = 8):
         # Recent nodes are preferred so graphs grow deep, but any node can be reused.
         recent = st.just(("node", n - 1))
         anything = st.one_of(recent, node, NUMBERS.map(lambda c: ("num", c)))
-        kind = draw(st.sampled_from(["unary", "binary", "binary", "clamp"]))
+        kind = draw(st.sampled_from(["unary", "binary", "binary", "clamp", "variadic"]))
         if kind == "unary":
             op = draw(st.sampled_from(sorted(UNARY)))
             args = [draw(st.one_of(recent, node))]
@@ -156,6 +184,10 @@ def programs(draw, max_leaves: int = 3, max_steps: int = 8):
             if a[0] == "num" and b[0] == "num":
                 a = draw(node)
             args = [a, b]
+        elif kind == "variadic":
+            op = draw(st.sampled_from(sorted(VARIADIC)))
+            args = [draw(anything) for _ in range(draw(st.sampled_from(VARIADIC[op][2])))]
+            args[-1] = draw(st.one_of(recent, node))  # at least one node
         else:
             op = "clamp"
             bound = st.one_of(st.none(), anything)
@@ -172,6 +204,8 @@ def run_tapegrad(program):
         vals = [None if a is None else nodes[a[1]] if a[0] == "node" else a[1] for a in args]
         if op == "clamp":
             nodes.append(_tg_clamp(*vals))
+        elif op in VARIADIC:
+            nodes.append(VARIADIC[op][0](*vals))
         elif op in UNARY:
             nodes.append(UNARY[op][0](*vals))
         else:
@@ -184,6 +218,8 @@ def run_tapegrad(program):
 def _torch_step(op, vals):
     if op == "clamp":
         return _torch_clamp(*vals)
+    if op in VARIADIC:
+        return VARIADIC[op][1](*vals)
     if op in UNARY:
         return UNARY[op][1](*vals)
     return BINARY[op][1](*vals)
@@ -381,6 +417,8 @@ TORCH_PRIMITIVES = {
     "min": torch.minimum,
     "clamp": torch.clamp,
     "logaddexp": torch.logaddexp,
+    "affine": _affine_of(torch.mul, torch.add),
+    "sum": _torch_sum,
 }
 GRID = {
     1: [-math.inf, -1000.0, -8.0, -1.0, -0.5, -0.0, 0.0, 0.5, 1.0, 2.0, 700.0, 1000.0, math.inf],
@@ -398,8 +436,9 @@ def _grid(arity: int):
 def test_the_tables_name_every_op_and_nothing_else():
     """Each op of the table is drawn into the random graphs (by itself or its composite) and
     has a torch counterpart; no table keeps an op that is gone."""
-    drawn = set(UNARY) | set(BINARY) | {"clamp"}
-    assert set(ops.OPS) <= drawn, f"add to UNARY or BINARY: {sorted(set(ops.OPS) - drawn)}"
+    drawn = set(UNARY) | set(BINARY) | set(VARIADIC) | {"clamp"}
+    missing = sorted(set(ops.OPS) - drawn)
+    assert not missing, f"add to UNARY, BINARY or VARIADIC: {missing}"
     assert set(TORCH_PRIMITIVES) == set(ops.OPS)
 
 
@@ -408,7 +447,7 @@ def test_every_primitive_matches_torch_on_edge_points(name):
     assert name in TORCH_PRIMITIVES, f"op {name!r} has no torch counterpart in this test: add one"
     op = ops.OPS[name]
     failures = []
-    for point in _grid(op.arity):
+    for point in _grid(n_args(op)):
         xs = [Value(v) for v in point]
         out = apply(op, *xs)
         out.backward()

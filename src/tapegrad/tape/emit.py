@@ -96,7 +96,7 @@ def _op(
 ) -> OpGroup:
     """One op over all members: argument j of every member read as one set of rows."""
     op, children, needs = graph.op[members[0]], graph.children, graph.needs
-    args = [[children[i][j] for i in members] for j in range(op.arity)]
+    args = [[children[i][j] for i in members] for j in range(len(children[members[0]]))]
     grads = [
         (j, scatter([rows[c] for c in arg]))
         for j, arg in enumerate(args)

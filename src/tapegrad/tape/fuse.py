@@ -1,10 +1,11 @@
-"""Fusion, the compiler's first passes: chains of `+` folded into n-ary sums, and a layer's
-neurons (bias + sum of weight * input, every neuron reading the same inputs) found as dense
-blocks that run as one matrix product.
+"""Fusion, the compiler's first passes: chains of `+` (and the table's n-ary `sum`) folded into
+n-ary sums, and a layer's neurons found as dense blocks that run as one matrix product.
 
-Both apply the op table's add and mul rules in bulk, so they run only if the table's ADD and
-MUL are exactly `+` and `*` with their textbook rules (checked on arrays at import, `_FUSE`);
-otherwise every node takes the generic grouped path.
+A neuron is a fused one (the table's `affine` op: weights, inputs and bias are its children,
+so nothing needs to be searched for), or, in an explicit graph, a sum of weight * input
+products plus a bias. Dense blocks and sums apply the table's rules in bulk, so they run only
+if those rules are the textbook ones (checked on arrays at import, `_FUSE`); otherwise every
+node takes the generic grouped path, which runs each op's own rules.
 """
 
 from __future__ import annotations
@@ -15,18 +16,23 @@ from typing import NamedTuple
 import numpy as np
 
 from ..numpymath import unchecked as npm
-from ..ops import ADD, MUL
+from ..ops import ADD, AFFINE, MUL, SUM
 from .graph import OP, Graph
 
 _MAX_DENSE_BLOCKS = 64  # past this many distinct layers, the rest take the generic path
 
 
 def _linear_rules_hold() -> bool:
-    """Whether the table's add and mul are + and * with their textbook rules, so that fused
-    sums and matrix products compute exactly what those rules would, node by node."""
-    a, b, g = np.random.default_rng(0).standard_normal((3, 8))
+    """Whether the table's add, mul, sum and affine are what fused sums and matrix products
+    compute: + and * with their textbook rules exactly; affine's forward and gradients as
+    W x + b, W^T g and g x^T (to rounding: a matrix product adds in its own order)."""
+    rng = np.random.default_rng(0)
+    a, b, g = rng.standard_normal((3, 8))
+    w, x = rng.standard_normal((2, 3, 8))  # an affine node of 3 inputs, over a batch of 8
     with np.errstate(all="ignore"):
         s, p = a + b, a * b
+        affine_out = (w * x).sum(axis=0) + b
+        affine_shares = [g * xi for xi in x] + [g * wi for wi in w] + [g]
         return (
             np.array_equal(ADD.fwd(npm, a, b), s)
             and all(
@@ -35,6 +41,17 @@ def _linear_rules_hold() -> bool:
             and np.array_equal(MUL.fwd(npm, a, b), p)
             and np.array_equal(MUL.vjps[0](npm, g, p, a, b), g * b)
             and np.array_equal(MUL.vjps[1](npm, g, p, a, b), g * a)
+            and np.array_equal(SUM.fwd(npm, a, b, g), a + b + g)
+            and all(
+                np.array_equal(np.broadcast_to(c, g.shape), g) for c in SUM.vjp(npm, g, s, a, b)
+            )
+            and np.allclose(AFFINE.fwd(npm, *w, *x, b), affine_out, rtol=1e-14, atol=0.0)
+            and all(
+                np.array_equal(np.broadcast_to(c, g.shape), want)
+                for c, want in zip(
+                    AFFINE.vjp(npm, g, affine_out, *w, *x, b), affine_shares, strict=True
+                )
+            )
         )
 
 
@@ -68,19 +85,19 @@ def fuse(graph: Graph) -> Fusion:
         return Fusion([False] * len(graph.nodes), {}, {})
     absorbed, terms = fold_sums(graph)
     dense = find_layers(graph, terms)
-    for i in dense:  # a layer's products live inside its matrix product
-        for t in terms[i]:
+    for i in dense:  # an explicit neuron's products live inside its layer's matrix product
+        for t in terms.get(i, ()):
             if graph.kind[t] == OP and graph.op[t] is MUL and graph.batch[t]:
                 absorbed[t] = True
     return Fusion(absorbed, terms, dense)
 
 
 def fold_sums(graph: Graph) -> tuple[list[bool], dict[int, list[int]]]:
-    """Chains of + become n-ary sums: an add used only by another add in the same buffer is
-    folded into it. Returns which adds were folded, and each remaining add's terms."""
+    """Chains of + become n-ary sums: an add (or a `sum` node) used only by another in the same
+    buffer is folded into it. Returns which were folded, and each remaining one's terms."""
     children, batch, uses = graph.children, graph.batch, graph.uses
     n = len(children)
-    is_add = [k == OP and o is ADD for k, o in zip(graph.kind, graph.op, strict=True)]
+    is_add = [k == OP and (o is ADD or o is SUM) for k, o in zip(graph.kind, graph.op, strict=True)]
     absorbed = [False] * n
     for i in range(n):
         if is_add[i]:
@@ -104,12 +121,18 @@ def _expand(i: int, children: list[tuple[int, ...]], absorbed: list[bool]) -> li
 
 
 def find_layers(graph: Graph, terms: dict[int, list[int]]) -> dict[int, Neuron]:
-    """The per-sample sums that are neurons, limited to the `_MAX_DENSE_BLOCKS` biggest layers
-    (neurons reading the same inputs, with or without a bias, form one layer)."""
+    """The per-sample neurons (affine nodes, and sums that are neurons), limited to the
+    `_MAX_DENSE_BLOCKS` biggest layers (neurons reading the same inputs, with or without a
+    bias, form one layer)."""
     dense = {}
     for i, ts in terms.items():
         if graph.batch[i]:
             d = _neuron(graph, ts)
+            if d is not None:
+                dense[i] = d
+    for i, op in enumerate(graph.op):
+        if op is AFFINE and graph.batch[i]:
+            d = _affine_neuron(graph, graph.children[i])
             if d is not None:
                 dense[i] = d
     layers: dict[tuple, list[int]] = {}
@@ -120,6 +143,19 @@ def find_layers(graph: Graph, terms: dict[int, list[int]]) -> dict[int, Neuron]:
     ranked = sorted(layers.items(), key=lambda kv: -len(kv[1]) * len(kv[0][0]))
     keep = {i for _, members in ranked[:_MAX_DENSE_BLOCKS] for i in members}
     return {i: d for i, d in dense.items() if i in keep}
+
+
+def _affine_neuron(graph: Graph, children: tuple[int, ...]) -> Neuron | None:
+    """An affine node (w1..wn, x1..xn, b) as a Neuron, if its weights (or, the product being
+    symmetric, its inputs) and its bias do not depend on the inputs; else None."""
+    batch = graph.batch
+    n = len(children) // 2
+    ws, xs, b = list(children[:n]), list(children[n:-1]), children[-1]
+    if batch[b] or not ws:
+        return None
+    if any(batch[w] for w in ws):
+        ws, xs = xs, ws
+    return None if any(batch[w] for w in ws) else Neuron(ws, xs, b)
 
 
 def _neuron(graph: Graph, ts: list[int]) -> Neuron | None:

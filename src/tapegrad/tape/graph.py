@@ -41,7 +41,7 @@ class Graph:
                 k = CONST if isinstance(node, Constant) else PARAM
             else:
                 k, o = OP, BY_SYMBOL.get(node._op)
-                if o is None or len(prev) != o.arity:
+                if o is None or o.arity not in (None, len(prev)):
                     raise _not_primitive(node, o)
                 ch = tuple(index[c] for c in prev)
             kind.append(k)

@@ -75,9 +75,14 @@ class OpGroup:
         gout = g[self.out]
         out = v[self.out]
         args = [v[a] for a in self.args]
-        vjps = self.op.vjps
+        op = self.op
+        if op.vjp is not None:  # variadic: one rule gives every argument's gradient
+            shares = op.vjp(npm, gout, out, *args)
+            for j, add in self.grads:
+                add(g, shares[j])
+            return
         for j, add in self.grads:
-            add(g, vjps[j](npm, gout, out, *args))
+            add(g, op.vjps[j](npm, gout, out, *args))
 
     def describe(self) -> str:
         return f"{self.op.name}[{self.out.stop - self.out.start}]"

@@ -64,7 +64,7 @@ def group(
         elif i in fusion.terms:
             key = (batch[i], level[i], 1, "sum")
         else:
-            key = (batch[i], level[i], 2, graph.op[i].name)
+            key = (batch[i], level[i], 2, graph.op[i].name, len(graph.children[i]))
         groups.setdefault(key, []).append(i)
     ordered = sorted(groups.items(), key=lambda kv: kv[0][:3] + (str(kv[0][3:]),))
     kinds = ("dense", "sum", "op")
