@@ -89,9 +89,7 @@ def backprop(root: Value, seed: float | Value = 1.0, create_graph: bool = False)
         else:  # three or more children (a neuron's affine), or contributions to check
             prev = node._prev
             args = prev if create_graph else [child.data for child in prev]
-            # A variadic op's one rule gives every child's share, Constants' too (ignored).
-            shares = op.vjp(m, g, out, *args) if op.vjp else _shares(op, m, g, out, args, prev)
-            for child, c in zip(prev, shares, strict=True):
+            for child, c in zip(prev, _shares(op, m, g, out, args, prev), strict=True):
                 if type(child) is not Constant:
                     if anomaly:
                         check_gradient(node, child, g, c)
@@ -108,20 +106,19 @@ def local_vjp(node: Value, g: float | Value, m: ModuleType | None = None) -> lis
         m = valuemath if isinstance(g, Value) else fm
     prev = node._prev
     out, args = (node.data, [c.data for c in prev]) if m is fm else (node, prev)
-    if not prev:
-        return []
-    op = _op(node)
-    shares = op.vjp(m, g, out, *args) if op.vjp else _shares(op, m, g, out, args, prev)
+    shares = _shares(_op(node), m, g, out, args, prev) if prev else ()
     return [None if type(c) is Constant else s for c, s in zip(prev, shares, strict=True)]
 
 
 def _shares(op: Op, m: ModuleType, g, out, args: list, prev: tuple) -> list:
-    """Each child's share of `g` through the op's per-argument rules; a Constant's rule is not
-    run (it gets no gradient), its entry is None."""
+    """Each child's share of `g` through the op's rules. A variadic op's one rule gives every
+    share, Constants' too; per-argument rules are not run for a Constant (its entry is None)."""
+    if op.vjp is not None:
+        return op.vjp(m, g, out, *args)
     Constant = _engine()[0]
     return [
-        None if type(c) is Constant else rule(m, g, out, *args)
-        for c, rule in zip(prev, op.vjps, strict=True)
+        None if type(c) is Constant else r(m, g, out, *args)
+        for c, r in zip(prev, op.vjps, strict=True)
     ]
 
 

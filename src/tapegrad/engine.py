@@ -19,9 +19,10 @@ from . import compare
 from . import floatmath as fm
 from .backprop import backprop, local_vjp, topological_order  # noqa: F401  (re-exported)
 from .coerce import as_float, is_real
+from .methods import add_methods
 from .modes import *  # noqa: F403  (no_grad, detect_anomaly, scope, ...: re-exported from here)
 from .modes import check_output, state
-from .ops import ABS, ADD, CLAMP, LOGADDEXP, MUL, OPS, POW, TANH, Op
+from .ops import ADD, MUL, POW, TANH, Op
 
 MANY = object()  # in Value._b: `_a` holds a tuple of three or more children
 
@@ -104,7 +105,9 @@ class Value:
             if contribution is not None:
                 child.grad += contribution
 
-    # The rest of the arithmetic: sub, div and neg are composites with no rule of their own.
+    # The rest of the arithmetic: - and / (composites with no rule of their own) and abs() are
+    # added at the bottom of this file, with the methods named after ops (`methods.py`); the
+    # comparisons (<, <=, >, >=), float() and bool() too, from `compare.py`.
     def __pow__(self, other):
         other = _operand(other)
         return other if other is NotImplemented else apply(POW, self, other)
@@ -113,63 +116,6 @@ class Value:
         other = _operand(other)
         return other if other is NotImplemented else apply(POW, other, self)
 
-    def __neg__(self) -> Value:
-        return self * -1.0
-
-    def __sub__(self, other):
-        if isinstance(other, Value):
-            return self + (-other)
-        return self + -as_float(other) if is_real(other) else NotImplemented
-
-    def __rsub__(self, other):
-        return other + (-self) if is_real(other) else NotImplemented
-
-    def __truediv__(self, other):
-        if isinstance(other, Value):
-            return self * other**-1.0
-        return self * fm.div(1.0, as_float(other)) if is_real(other) else NotImplemented
-
-    def __rtruediv__(self, other):
-        return other * self**-1.0 if is_real(other) else NotImplemented
-
-    def __abs__(self) -> Value:
-        return apply(ABS, self)
-
-    # The other primitives by name: exp, log, relu, max, ... are added below the class, one
-    # method per op that names one in the table; these two need more than the table says.
-    # The comparisons (<, <=, >, >=), float() and bool() are added there too, from compare.py.
-    def clamp(self, lo: Value | float | None = None, hi: Value | float | None = None) -> Value:
-        """Limit to [lo, hi] (None: unbounded); the gradient passes inside, boundaries included."""
-        lo, hi = (-fm.inf if lo is None else lo), (fm.inf if hi is None else hi)
-        return apply(CLAMP, self, as_value(lo), as_value(hi))
-
-    def softplus(self) -> Value:
-        """log(1 + exp(self)), stable for any input."""
-        return apply(LOGADDEXP, self, Constant(0.0))
-
-
-def _method(op: Op):
-    """`x.exp()`, `x.max(y)`, ...: a method applying one- or two-argument `op` to this Value
-    (and the other, which may be a number)."""
-    if op.arity == 1:
-
-        def method(self: Value) -> Value:
-            return apply(op, self)
-    else:
-
-        def method(self: Value, other: Value | float) -> Value:
-            return apply(op, self, as_value(other))
-
-    method.__name__ = method.__qualname__ = op.method
-    method.__doc__ = f"The `{op.name}` primitive; its rules are `tapegrad.ops.OPS[{op.name!r}]`."
-    return method
-
-
-for _op in OPS.values():
-    if _op.method and _op.arity <= 2 and _op.method not in vars(Value):  # clamp is written out
-        setattr(Value, _op.method, _method(_op))
-for _name, _fn in compare.methods(Value).items():  # <, <=, >, >=, float(), bool()
-    setattr(Value, _name, _fn)
 
 
 class Constant(Value):
@@ -221,3 +167,8 @@ def apply(op: Op, *args: Value) -> Value:
     if mode.anomaly:
         check_output(op.symbol, data, args)
     return Value(data, args if mode.grad_enabled else (), op.symbol if mode.grad_enabled else "")
+
+
+add_methods(Value, apply, as_value)
+for _name, _fn in compare.methods(Value).items():  # <, <=, >, >=, float(), bool()
+    setattr(Value, _name, _fn)

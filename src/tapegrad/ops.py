@@ -59,8 +59,9 @@ class Op:
         for field in ("method", "function"):
             if getattr(self, field) is _NAME:
                 object.__setattr__(self, field, self.name)  # frozen: set once, here
-        if self.vjp is not None:
-            object.__setattr__(self, "vjps", (_share(self.vjp, 0), _share(self.vjp, 1)))
+        if self.vjp is not None:  # arguments 0 and 1 of a node with one or two children
+            shares = tuple(lambda m, g, o, *a, i=i: self.vjp(m, g, o, *a)[i] for i in (0, 1))
+            object.__setattr__(self, "vjps", shares)
 
     @property
     def arity(self) -> int | None:
@@ -69,10 +70,6 @@ class Op:
 
     def __repr__(self) -> str:
         return f"Op({self.name!r}, symbol={self.symbol!r}, arity={self.arity})"
-
-
-def _share(vjp: Callable, i: int) -> Callable:
-    return lambda m, g, out, *args: vjp(m, g, out, *args)[i]
 
 
 # fmt: off
