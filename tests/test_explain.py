@@ -11,6 +11,7 @@ from lecture_graphs import ClosureValue, cube, doubled, neuron, twice
 import tapegrad
 from tapegrad import Constant, Value, scope
 from tapegrad.cli import main
+from tapegrad.engine import apply
 from tapegrad.expr import parse
 from tapegrad.graph import topological_order, zero_grad
 from tapegrad.pages.explain import FORMULAS, ExplainError, Explanation, explain
@@ -95,9 +96,10 @@ EVERY_OP = (
 def test_every_op_replays_the_engines_gradients():
     expression = parse(EVERY_OP)
     inputs = {"x": Value(0.7, label="x"), "y": Value(1.3, label="y")}
-    out = expression.evaluate(inputs)
+    x, y = inputs["x"], inputs["y"]
+    out = tapegrad.sum([expression.evaluate(inputs), tapegrad.dot([x, y], [y, x], 0.5), x])
     ops = {n._op for n in topological_order(out) if n._prev}
-    assert set(FORMULAS) <= ops | {"+"}  # the expression exercises every described op
+    assert set(FORMULAS) <= ops | {"+"}  # the graph exercises every described op
     page = explain(out)
     reference = engine_grads(out)
     for node, g in page.grads.items():
@@ -117,6 +119,7 @@ def test_the_rule_texts_say_what_the_rules_compute():
     for out in (
         parse(EVERY_OP).evaluate({"x": x, "y": y}),
         parse("x ** y").evaluate({"x": x, "y": y}),
+        tapegrad.dot([x, y], [y, x], 0.5) * tapegrad.sum([x, y, x]),  # the variadic ops
     ):
         page = explain(out, fmt=".17g")
         for step in page.steps:
@@ -210,10 +213,10 @@ def test_unlabelled_and_shared_labels_get_distinct_names():
     assert "w#1" in text and "w#2" in text and "#1" in text
 
 
-def mlp_loss(sizes=(4, 4, 1), seed=3):
+def mlp_loss(sizes=(4, 4, 1), seed=3, fused=True):
     from tapegrad.nn import MLP
 
-    model = MLP(2, list(sizes), seed=seed)
+    model = MLP(2, list(sizes), seed=seed, fused=fused)
     x = [Value(0.5, label="x0"), Value(-1.0, label="x1")]
     loss = (model(x) - 1.0) ** 2
     loss.label = "loss"
@@ -256,7 +259,7 @@ def test_collapsed_by_neuron_and_a_cycle_of_groups_refused():
 
 
 def test_a_graph_past_the_size_limit_says_what_to_do():
-    _, _, loss = mlp_loss((16, 16, 1))
+    _, _, loss = mlp_loss((16, 16, 1), fused=False)  # the explicit graph: about 1000 values
     with pytest.raises(ExplainError, match=r"values, more than max_nodes=500.*collapse='layer'"):
         explain(loss, max_nodes=500)
     assert len(explain(loss, collapse="layer").steps) < 20
@@ -271,8 +274,9 @@ def test_a_graph_past_the_size_limit_says_what_to_do():
 
 
 def test_the_demo_graph_page_stays_small():
-    # MLP(2, [16, 16, 1]) on one sample with a squared-error loss: about a thousand values.
-    _, _, loss = mlp_loss((16, 16, 1))
+    # MLP(2, [16, 16, 1]) on one sample with a squared-error loss, built explicitly
+    # (fused=False): about a thousand values.
+    _, _, loss = mlp_loss((16, 16, 1), fused=False)
     n = len(topological_order(loss))
     assert 950 <= n <= 1000
     html = explain(loss).html()
@@ -381,3 +385,33 @@ def test_a_missing_browser_skips_locally_and_fails_under_ci(monkeypatch, tmp_pat
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match=r"no chromium on PATH.*apt-get install"):
         start_chromium()
+
+
+def test_every_op_in_the_table_has_its_wording():
+    """Each op of tapegrad.ops reads in words on the page (FORMULAS, by symbol), with one
+    gradient rule per input: a new op cannot be forgotten here."""
+    from tapegrad import ops
+    from tapegrad.pages.explain import FORMULAS, formula
+
+    missing = sorted(op.symbol for op in ops.OPS.values() if op.symbol not in FORMULAS)
+    assert not missing, f"add the wording of {missing} to FORMULAS in tapegrad/pages/explain.py"
+    for op in ops.OPS.values():
+        for k in [op.arity] if op.arity else [1, 3, 5]:
+            node = apply(op, *[Value(0.5 + i) for i in range(k)])
+            assert formula(node) is not None, (op.name, k)
+
+
+def test_a_fused_neuron_reads_as_its_weighted_sum():
+    n = tapegrad.nn.Neuron(2, act="linear", seed=1)
+    x = [Value(0.5, label="x0"), Value(-1.0, label="x1")]
+    out = n(x)
+    out.label = "o"
+    for w, name in zip(n.w, ("w0", "w1"), strict=True):
+        w.label = name
+    n.b.label = "b"
+    page = explain(out)
+    texts = " ".join(line for step in page.steps for line in [step.title, *step.lines])
+    assert "o = b + w0 · x0 + w1 · x1" in texts
+    assert "w0.grad += x0.data · o.grad" in texts and "b.grad += 1 · o.grad" in texts
+    out.backward()
+    assert [w.grad for w in n.w] == [0.5, -1.0] and n.b.grad == 1.0

@@ -60,6 +60,24 @@ def stats(root: Value) -> GraphStats:
     return GraphStats(len(order), edges, leaves, depth[root], dict(ops))
 
 
+# Readable names for the variadic ops, whose symbol alone does not say what they compute:
+# (Unicode, ASCII) templates of the number of inputs n.
+_OP_LABELS = {
+    "affine": ("Σ w·x + b ({n} inputs)", "sum w*x + b ({n} inputs)"),
+    "sum": ("Σ ({n} terms)", "sum ({n} terms)"),
+}
+
+
+def op_label(node: Value, ascii: bool = False) -> str:  # noqa: A002 - textgraph's option name
+    """What a picture shows for `node`'s op: its symbol (`+`, `tanh`), or for a fused neuron
+    `Σ w·x + b (16 inputs)` and for an n-ary sum `Σ (5 terms)`."""
+    labels = _OP_LABELS.get(node._op)
+    if labels is None or not node._prev:
+        return node._op
+    k = len(node._prev)
+    return labels[ascii].format(n=k // 2 if node._op == "affine" else k)
+
+
 def leaves(root: Value) -> list:
     """The leaf nodes (no children) of a graph, in topological order."""
     return [n for n in topological_order(root) if not n._prev]
@@ -76,4 +94,13 @@ def reachable(roots: Iterable) -> list:
     return out
 
 
-__all__ = ["GraphStats", "leaves", "reachable", "stats", "topological_order", "trace", "zero_grad"]
+__all__ = [
+    "GraphStats",
+    "leaves",
+    "op_label",
+    "reachable",
+    "stats",
+    "topological_order",
+    "trace",
+    "zero_grad",
+]

@@ -120,7 +120,8 @@ def check_output(symbol: str, data: float, args: Iterable) -> None:
     """Under `detect_anomaly()`: raise if op `symbol` gave inf or nan from finite inputs."""
     if not math.isfinite(data) and all(math.isfinite(x.data) for x in args):
         raise AnomalyError(
-            f"op '{symbol}' gave {data} from finite inputs {_describe(args)} (forward pass)"
+            f"op '{symbol}'{_where(state.mode.scope)} gave {data} from finite inputs "
+            f"{_describe(args)} (forward pass)"
         )
 
 
@@ -131,15 +132,27 @@ def check_gradient(node, child, g, contribution) -> None:
         return
     name = child.label or type(child).__name__
     raise AnomalyError(
-        f"op '{node._op}' (output {node.label or 'unlabelled'}={node.data!r}) gave gradient "
+        f"op '{node._op}'{_where(node._scope)} (output {node.label or 'unlabelled'}="
+        f"{node.data!r}) gave gradient "
         f"{float(contribution)} to its input {name}={child.data!r} from finite gradient "
         f"{float(g)!r} (backward pass; inputs {_describe(node._prev)})"
     )
 
 
+def _where(scope: str | None) -> str:
+    """` in layers.1.neurons.3`: the module that made a node, for an anomaly message."""
+    return f" in {scope}" if scope else ""
+
+
+_SHOWN = 8  # inputs an anomaly message lists (a fused neuron has 2n + 1)
+
+
 def _describe(nodes: Iterable) -> str:
-    """Nodes as `(label=data, ...)` for an anomaly message (unlabelled ones by their type)."""
-    return "(" + ", ".join(f"{n.label or type(n).__name__}={n.data!r}" for n in nodes) + ")"
+    """Nodes as `(label=data, ...)` for an anomaly message (unlabelled ones by their type),
+    the first `_SHOWN` of them and how many there are."""
+    nodes = list(nodes)
+    text = ", ".join(f"{n.label or type(n).__name__}={n.data!r}" for n in nodes[:_SHOWN])
+    return f"({text}{f', ... {len(nodes)} inputs' if len(nodes) > _SHOWN else ''})"
 
 
 __all__ = [

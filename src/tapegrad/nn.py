@@ -290,6 +290,8 @@ class MLP(Module):
 
     def __call__(self, x):
         x = _as_inputs(x, self.nin, self)
+        if self.fused:  # numbers become Constants here, outside any layer's scope
+            x = _as_values(x)
         for i, layer in enumerate(self.layers):
             with scope(f"layers.{i}"):
                 x = layer.forward(x)

@@ -16,7 +16,7 @@ import sys
 from typing import Any, TextIO
 
 from .engine import Constant, Value
-from .graph import topological_order
+from .graph import op_label, topological_order
 
 _UNICODE = ("├── ", "└── ", "│   ", "    ")
 _ASCII = ("|-- ", "`-- ", "|   ", "    ")
@@ -89,7 +89,7 @@ def format_graph(
             lines.append(f"{lead}{name_of(node)} (shown above)")
             continue
         shown.add(node)
-        lines.append(lead + _describe(node, name_of(node), fmt, show_grad))
+        lines.append(lead + _describe(node, name_of(node), fmt, show_grad, ascii))
         children = node._prev
         for i in range(len(children) - 1, -1, -1):
             final = i == len(children) - 1
@@ -98,11 +98,11 @@ def format_graph(
     return "\n".join(lines)
 
 
-def _describe(node: Value, name: str, fmt: str, show_grad: bool) -> str:
+def _describe(node: Value, name: str, fmt: str, show_grad: bool, ascii: bool) -> str:  # noqa: A002
     data = format(node.data, fmt)
     if type(node) is Constant:
         return f"{name} const {data}"
-    text = f"{name} [{node._op}]" if node._op else name
+    text = f"{name} [{op_label(node, ascii)}]" if node._op else name
     text += f"  data {data}"
     if show_grad:
         text += f"  grad {format(float(node.grad), fmt)}"
@@ -116,7 +116,7 @@ def print_graph(root: Value, file: TextIO | None = None, **options: Any) -> None
     if "ascii" not in options:
         encoding = getattr(stream, "encoding", None) or "utf-8"
         try:
-            "".join(_UNICODE).encode(encoding)
+            ("".join(_UNICODE) + "Σ·").encode(encoding)  # Σ·: a fused neuron's op
         except (UnicodeEncodeError, LookupError):
             options["ascii"] = True
     print(format_graph(root, **options), file=stream)

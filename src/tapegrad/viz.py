@@ -23,7 +23,7 @@ import graphviz
 from . import svgrender
 from .collapse import Group, group_nodes
 from .engine import Constant, Value
-from .graph import topological_order
+from .graph import op_label, topological_order
 from .svgrender import Edge, Node, Scene
 from .textgraph import number_format
 
@@ -492,7 +492,7 @@ def _value_scene(order: list, number: str, show_grad: bool, marked: set) -> Scen
         name = names[node]
         scene.nodes.append(_value_record(node, name, number, show_grad, marked))
         if node._prev:
-            scene.nodes.append(Node(f"{name}_op", (_printable(node._op),), "ellipse"))
+            scene.nodes.append(Node(f"{name}_op", (_printable(op_label(node)),), "ellipse"))
             scene.edges.append(Edge(f"{name}_op", name))
             scene.edges.extend(Edge(names[c], f"{name}_op") for c in node._prev)
     return scene
@@ -522,7 +522,7 @@ def _collapsed_scene(order: list, collapse, number: str, show_grad: bool, marked
         names[node] = name = f"n{i}"
         scene.nodes.append(_value_record(node, name, number, show_grad, marked))
         if node._prev:
-            scene.nodes.append(Node(f"{name}_op", (_printable(node._op),), "ellipse"))
+            scene.nodes.append(Node(f"{name}_op", (_printable(op_label(node)),), "ellipse"))
             scene.edges.append(Edge(f"{name}_op", name))
     scene.nodes.extend(_group_record(g, box[g.name], number, marked) for g in groups)
 

@@ -31,11 +31,24 @@ MAX_NODES = 1000
 LIST_LIMIT = 12
 """The most lines a step lists one by one (a layer's outputs, a leaf's gradients)."""
 
+
 # How each op reads in the lecture's words: its forward, then one gradient rule per input.
 # Placeholders: {0}, {1}, ... the op's inputs; {out} its output; {g} its output's gradient.
 # In words an input reads "x1.data", {out} "o.data" and {g} "o.grad"; in numbers each becomes
 # its value and "·" becomes "×". Only text: every number shown comes from the engine's rules.
-FORMULAS: dict[str, tuple[str, tuple[str, ...]]] = {
+def _affine_formula(k: int) -> tuple[str, tuple[str, ...]]:
+    """A fused neuron's wording, for its k = 2n + 1 inputs (w1..wn, x1..xn, b)."""
+    n = k // 2
+    forward = " + ".join([f"{{{k - 1}}}"] + [f"{{{i}}} · {{{n + i}}}" for i in range(n)])
+    shares = [f"{{{n + i}}} · {{g}}" for i in range(n)] + [f"{{{i}}} · {{g}}" for i in range(n)]
+    return forward, (*shares, "1 · {g}")
+
+
+def _sum_formula(k: int) -> tuple[str, tuple[str, ...]]:
+    return " + ".join(f"{{{i}}}" for i in range(k)), ("1 · {g}",) * k
+
+
+FORMULAS: dict[str, tuple[str, tuple[str, ...]] | Callable[[int], tuple[str, tuple[str, ...]]]] = {
     "+": ("{0} + {1}", ("1 · {g}", "1 · {g}")),
     "*": ("{0} · {1}", ("{1} · {g}", "{0} · {g}")),
     "**": ("{0}**{1}", ("{1} · {0}**({1} - 1) · {g}", "{out} · log({0}) · {g}")),
@@ -58,7 +71,20 @@ FORMULAS: dict[str, tuple[str, tuple[str, ...]]] = {
         "logaddexp({0}, {1})",
         ("{g} / (1 + exp({1} - {0}))", "{g} / (1 + exp({0} - {1}))"),
     ),
+    # Variadic ops: the wording is made for the node's number of inputs.
+    "affine": _affine_formula,
+    "sum": _sum_formula,
 }
+
+
+def formula(node: Value) -> tuple[str, tuple[str, ...]] | None:
+    """`node`'s op in words (forward, one gradient rule per input), or None if it has none
+    for this many inputs."""
+    entry = FORMULAS.get(node._op)
+    if callable(entry):
+        entry = entry(len(node._prev))
+    return entry if entry is not None and len(entry[1]) == len(node._prev) else None
+
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _PLAIN = re.compile(r"[\w#.']+|-?\d[\d.e+-]*")
@@ -519,8 +545,8 @@ class _Recorder:
         if closure is not None:
             return self._closure_contributions(node, closure, g)
         prev = node._prev
-        formula = FORMULAS.get(node._op)
-        vjps = formula[1] if formula and len(formula[1]) == len(prev) else None
+        wording = formula(node)
+        vjps = wording[1] if wording else None
         out = []
         for i, (child, c) in enumerate(zip(prev, local_vjp(node, g), strict=True)):
             if c is None:  # a Constant
@@ -560,12 +586,12 @@ class _Recorder:
 
     def _forward_text(self, node: Value) -> tuple[str, str]:
         prev = node._prev
-        formula = FORMULAS.get(node._op)
-        if formula is None or len(formula[1]) != len(prev):
+        wording = formula(node)
+        if wording is None:
             template = f"{node._op or 'op'}(" + ", ".join(f"{{{i}}}" for i in range(len(prev)))
             template += ")"
         else:
-            template = formula[0]
+            template = wording[0]
         return self._render(template, node, None, "")
 
     def _render(self, template: str, node: Value, g, suffix: str) -> tuple[str, str]:
