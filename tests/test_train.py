@@ -88,7 +88,8 @@ def torch_objective(model, X, targets, loss, alpha):
 
 
 def micrograd_demo(steps):
-    """micrograd 0.1.0 running its own demo.ipynb training cells (full batch)."""
+    """micrograd 0.1.0 running its own demo.ipynb training cells (full batch): each step's
+    (loss, accuracy), and the weights after each step."""
     from micrograd.engine import Value
     from micrograd.nn import MLP as MicroMLP
     from sklearn.datasets import make_moons
@@ -110,7 +111,7 @@ def micrograd_demo(steps):
         accuracy = [(yi > 0) == (scorei.data > 0) for yi, scorei in zip(y, scores)]  # noqa: B905
         return total_loss, sum(accuracy) / len(accuracy)
 
-    record = []
+    record, weights = [], []
     for k in range(steps):
         total_loss, acc = loss()
         model.zero_grad()
@@ -119,21 +120,43 @@ def micrograd_demo(steps):
         for p in model.parameters():
             p.data -= learning_rate * p.grad
         record.append((float(total_loss.data), float(acc)))
-    return record, [p.data for p in model.parameters()]
+        weights.append([p.data for p in model.parameters()])
+        _free_micrograd_graph(total_loss)
+    return record, weights
 
 
-def test_demo_first_steps_equal_micrograd():
+def _free_micrograd_graph(root) -> None:
+    """Break the reference cycle in each node of a micrograd graph (its `_backward` closure
+    refers to the node itself), so reference counting frees the graph with the collector off."""
+    stack, seen = [root], {id(root)}
+    while stack:
+        node = stack.pop()
+        if node._prev:  # a leaf's (a weight's) closure refers to nothing: keep it
+            node._backward = None
+        for child in node._prev:
+            if id(child) not in seen:
+                seen.add(id(child))
+                stack.append(child)
+
+
+@pytest.fixture(scope="module")
+def micrograd_100_steps():
+    """micrograd's whole demo run (100 steps), run once for the tests that compare with it."""
     pytest.importorskip("micrograd")
-    from tapegrad.commands.demo import demo_setup
-
     py_state, np_state = random.getstate(), np.random.get_state()
-    gc.disable()  # micrograd's graphs are reference cycles: the collector would dominate
+    gc.disable()  # micrograd's graphs are reference cycles (broken after each step)
     try:
-        reference, ref_weights = micrograd_demo(3)
+        return micrograd_demo(100)
     finally:
         gc.enable()
         random.setstate(py_state)
         np.random.set_state(np_state)
+
+
+def test_demo_first_steps_equal_micrograd(micrograd_100_steps):
+    from tapegrad.commands.demo import demo_setup
+
+    reference, ref_weights = micrograd_100_steps[0][:3], micrograd_100_steps[1][2]
     X, y, model, optimizer = demo_setup(100)
     h = fit(model, X, y, loss="hinge", optimizer=optimizer, steps=3, l2=1e-4, progress=False)
     for k, (loss, acc) in enumerate(reference):
@@ -141,6 +164,22 @@ def test_demo_first_steps_equal_micrograd():
         assert h.accuracy[k] == acc, k
     assert h.lr == [1.0 - 0.9 * k / 100 for k in range(3)]
     np.testing.assert_allclose([p.data for p in model.parameters()], ref_weights, atol=1e-9)
+
+
+def test_demo_trajectory_equals_micrograd_for_all_100_steps(micrograd_100_steps):
+    """The whole demo, eager, with fused neurons (the default): every step's loss to 1e-9
+    relative and its accuracy exactly, and the final weights, as micrograd 0.1.0 gives them."""
+    from tapegrad.commands.demo import demo_setup
+
+    reference, ref_weights = micrograd_100_steps
+    X, y, model, optimizer = demo_setup(100)
+    assert all(n.fused for layer in model.layers for n in layer.neurons)
+    h = fit(model, X, y, loss="hinge", optimizer=optimizer, steps=100, l2=1e-4, progress=False)
+    assert len(h.loss) == 100
+    for k, (loss, acc) in enumerate(reference):
+        assert h.loss[k] == pytest.approx(loss, rel=1e-9), k
+        assert h.accuracy[k] == acc, k
+    np.testing.assert_allclose([p.data for p in model.parameters()], ref_weights[-1], atol=1e-9)
 
 
 # --- the objective and its gradients vs PyTorch ----------------------------------------------
