@@ -8,7 +8,8 @@ float64 tensors and hand-written NumPy, all measured in this one run.
 
 Workloads:
   W1  one training step of micrograd's demo: MLP 2-16-16-1, 100 moons points, hinge loss
-      + 1e-4 L2, SGD (forward, backward, update)
+      + 1e-4 L2, SGD (forward, backward, update); tapegrad with fused neurons (the default)
+      and with the explicit graph (fused=False), and the nodes one step builds
   W2  the deepest chain y = y * 1.0000001 + 0.1 each engine can backpropagate, and the time
       per node (build + backward) at that depth
   W3  a sum of 200,000 products: build + backward time per node and bytes per node
@@ -98,6 +99,7 @@ def scalar_demo_step(model, ValueType, X, y) -> Callable[[], float]:
         state["loss"] = total  # the demo keeps the last graph alive until the next step
         return total.data
 
+    step.state = state
     return step
 
 
@@ -186,11 +188,46 @@ def numpy_demo_step(X, y) -> Callable[[], float]:
     return step
 
 
+def _mlp(fused: bool) -> MLP:
+    """The demo's MLP, its neurons fused (the default) or not."""
+    return MLP(2, [16, 16, 1], seed=1337) if fused else MLP(2, [16, 16, 1], seed=1337, fused=False)
+
+
+def _has_fused() -> bool:
+    import inspect
+
+    return "fused" in inspect.signature(MLP).parameters
+
+
+def w1_nodes() -> dict[str, int]:
+    """Nodes in one W1 step's graph (the loss and everything below it), per engine."""
+    from tapegrad.graph import topological_order
+
+    X, y = moons()
+    out = {}
+    variants = {"tapegrad eager": True}
+    if _has_fused():
+        variants["tapegrad eager, explicit graph (fused=False)"] = False
+    for name, fused in variants.items():
+        step = scalar_demo_step(_mlp(fused), Value, X, y)
+        step()
+        out[name] = len(topological_order(step.state["loss"]))
+    if mg_nn is not None:
+        random.seed(1337)
+        step = scalar_demo_step(mg_nn.MLP(2, [16, 16, 1]), mg_engine.Value, X, y)
+        step()
+        out["micrograd 0.1.0"] = len(topological_order(step.state["loss"]))
+    return out
+
+
 def w1(quick: bool) -> dict[str, float]:
     X, y = moons()
     out: dict[str, float] = {}
     model = MLP(2, [16, 16, 1], seed=1337)
     out["tapegrad eager"] = timed(scalar_demo_step(model, Value, X, y), 3 if quick else 10)
+    if _has_fused():
+        step = scalar_demo_step(_mlp(False), Value, X, y)
+        out["tapegrad eager, explicit graph (fused=False)"] = timed(step, 3 if quick else 10)
     per_step, recording = compiled_demo_steps(X, y, 100 if quick else 1000)
     out["tapegrad compiled (fit)"] = per_step
     out["recording (compile) time"] = recording
@@ -518,6 +555,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, t in r1.items():
         cols = " | " if "recording" in name else ratios(r1, t)
         print(f"| W1 demo step | {name} | {fmt_time(t)} | {cols} |")
+    if "W1" in run:
+        for name, n in w1_nodes().items():
+            print(f"| W1 nodes per step | {name} | {n:,} nodes | | |")
     if mg_nn is not None and "W1" in run:
         alone = {e: w1_alone(e, args.quick) for e in ("tapegrad", "micrograd")}
         ratio = alone["micrograd"] / alone["tapegrad"]
