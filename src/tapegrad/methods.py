@@ -22,6 +22,15 @@ if TYPE_CHECKING:
 def add_methods(cls: type, apply: Callable, as_value: Callable) -> None:
     """Give `cls` (Value) these operators and methods; `apply` runs an op, `as_value` makes a
     Constant of a number. An op's method the class defines itself is left as it is."""
+    for method in _arithmetic(cls, apply) + _with_bounds(apply, as_value):
+        _attach(cls, method.__name__, method)
+    for op in OPS.values():
+        if op.method and op.arity in (1, 2) and op.method not in vars(cls):
+            _attach(cls, op.method, _method(op, apply, as_value))
+
+
+def _arithmetic(cls: type, apply: Callable) -> list[Callable]:
+    """`-x`, `x - y`, `x / y` (composites of + * **) and `abs(x)`; `cls` is Value."""
 
     def __neg__(self: Value) -> Value:
         return self * -1.0
@@ -45,6 +54,12 @@ def add_methods(cls: type, apply: Callable, as_value: Callable) -> None:
     def __abs__(self: Value) -> Value:
         return apply(ABS, self)
 
+    return [__neg__, __sub__, __rsub__, __truediv__, __rtruediv__, __abs__]
+
+
+def _with_bounds(apply: Callable, as_value: Callable) -> list[Callable]:
+    """`clamp` (whose bounds may be None) and `softplus` (logaddexp with 0)."""
+
     def clamp(self: Value, lo: Value | float | None = None, hi: Value | float | None = None):
         """Limit to [lo, hi] (None: unbounded); the gradient passes inside, boundaries
         included."""
@@ -55,13 +70,7 @@ def add_methods(cls: type, apply: Callable, as_value: Callable) -> None:
         """log(1 + exp(self)), stable for any input."""
         return apply(LOGADDEXP, self, as_value(0.0))
 
-    for method in (__neg__, __sub__, __rsub__, __truediv__, __rtruediv__, __abs__):
-        _attach(cls, method.__name__, method)
-    for method in (clamp, softplus):
-        _attach(cls, method.__name__, method)
-    for op in OPS.values():
-        if op.method and op.arity in (1, 2) and op.method not in vars(cls):
-            _attach(cls, op.method, _method(op, apply, as_value))
+    return [clamp, softplus]
 
 
 def _attach(cls: type, name: str, method: Callable) -> None:
