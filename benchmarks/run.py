@@ -225,9 +225,10 @@ def w1(quick: bool) -> dict[str, float]:
     out: dict[str, float] = {}
     model = MLP(2, [16, 16, 1], seed=1337)
     out["tapegrad eager"] = timed(scalar_demo_step(model, Value, X, y), 3 if quick else 10)
-    if _has_fused():
-        step = scalar_demo_step(_mlp(False), Value, X, y)
-        out["tapegrad eager, explicit graph (fused=False)"] = timed(step, 3 if quick else 10)
+    if _has_fused():  # one expression: the step (and the graph it keeps) is freed right after
+        out["tapegrad eager, explicit graph (fused=False)"] = timed(
+            scalar_demo_step(_mlp(False), Value, X, y), 3 if quick else 10
+        )
     per_step, recording = compiled_demo_steps(X, y, 100 if quick else 1000)
     out["tapegrad compiled (fit)"] = per_step
     out["recording (compile) time"] = recording
