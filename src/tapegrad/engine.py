@@ -117,7 +117,6 @@ class Value:
         return other if other is NotImplemented else apply(POW, other, self)
 
 
-
 class Constant(Value):
     """A number mixed into an expression (the 2 in `2 * x`): a leaf that gets no gradient."""
 
