@@ -385,3 +385,34 @@ def test_training_modules_import_no_heavy_libraries():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["[]", "[]"]
+
+
+def test_kept_scopes_follow_the_mode_they_are_entered_in():
+    """A module reuses its scope objects across calls; each call must still see the mode in
+    force outside it (no_grad, an outer scope, another thread), not the last call's."""
+    import threading
+
+    model = MLP(2, [3, 1], seed=0)
+    first = model([1.0, 2.0])
+    assert first._prev and first._scope == "layers.1.neurons.0"
+    with tapegrad.no_grad():
+        assert model([1.0, 2.0])._prev == ()  # recorded nothing, though the scopes are kept
+    with tapegrad.scope("outer"):
+        assert model([1.0, 2.0])._scope == "outer.layers.1.neurons.0"
+    assert model([1.0, 2.0])._scope == "layers.1.neurons.0"
+    seen = {}
+
+    def run(name):
+        with tapegrad.scope(name):
+            for _ in range(200):
+                out = model([0.5, -0.5])
+                if out._scope != f"{name}.layers.1.neurons.0":
+                    seen[name] = out._scope
+                    return
+
+    threads = [threading.Thread(target=run, args=(f"t{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert seen == {}

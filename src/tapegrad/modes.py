@@ -105,10 +105,20 @@ class scope(_Switch):
 
     def __init__(self, name: str) -> None:
         self.name = str(name)
+        # (mode outside, mode inside) of the last entry. A module keeps its scope objects and
+        # enters them with the same outer mode on every call, so the inner mode (modes never
+        # change once made) is reused instead of rebuilt: one pair, swapped atomically, is
+        # safe across threads (a mismatch only rebuilds).
+        self._last: tuple[_Mode | None, _Mode | None] = (None, None)
 
     def mode(self, old: _Mode) -> _Mode:
+        outer, inner = self._last
+        if outer is old:
+            return inner
         path = f"{old.scope}.{self.name}" if old.scope else self.name
-        return _Mode(old.grad_enabled, old.anomaly, path)
+        inner = _Mode(old.grad_enabled, old.anomaly, path)
+        self._last = (old, inner)
+        return inner
 
 
 def current_scope() -> str | None:

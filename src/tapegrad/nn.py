@@ -216,6 +216,17 @@ class Neuron(Module):
         return f"{_ACT_TITLES[self.act]}Neuron({len(self.w)}{_fused_suffix(self.fused)})"
 
 
+def _kept_scopes(module: Module, children: str) -> list[scope]:
+    """The scopes `children.0`, `children.1`, ... for a module's list attribute `children`,
+    made once and kept: entering a kept scope reuses its mode, where a new scope per neuron per
+    call cost about 15 % of an eager training step."""
+    n = len(getattr(module, children))
+    kept = module.__dict__.get("_scopes")
+    if kept is None or len(kept) != n:
+        kept = module.__dict__["_scopes"] = [scope(f"{children}.{i}") for i in range(n)]
+    return kept
+
+
 class Layer(Module):
     """`nout` neurons reading the same inputs. One output gives a Value, more give a list."""
 
@@ -247,8 +258,8 @@ class Layer(Module):
         if self.fused:
             x = _as_values(x)
         out = []
-        for j, n in enumerate(self.neurons):
-            with scope(f"neurons.{j}"):
+        for n, where in zip(self.neurons, _kept_scopes(self, "neurons"), strict=True):
+            with where:
                 out.append(n._forward(x))
         return out
 
@@ -292,8 +303,8 @@ class MLP(Module):
         x = _as_inputs(x, self.nin, self)
         if self.fused:  # numbers become Constants here, outside any layer's scope
             x = _as_values(x)
-        for i, layer in enumerate(self.layers):
-            with scope(f"layers.{i}"):
+        for layer, where in zip(self.layers, _kept_scopes(self, "layers"), strict=True):
+            with where:
                 x = layer.forward(x)
         return x[0] if len(x) == 1 else x
 
