@@ -16,6 +16,7 @@ Workloads:
   W4  one epoch of digits (MLP 64-32-10, batches of 32, softmax cross-entropy; micrograd has
       no exp/log, so it runs MSE on one-hot targets, timed on a few batches and scaled)
   scope  the cost of tagging Values with their module path (W1 forward with and without)
+  userops  W1's eager step with and without 20 ops of the user's registered (register_op)
   W5  saving and loading a checkpoint of MLP(1000, [1000, 1]) (1,002,001 parameters; --quick:
       MLP(100, [1000, 1])), and the parameters per second of each: loading is linear in size
 
@@ -473,6 +474,31 @@ def scope_cost(quick: bool) -> tuple[float, float]:
     return timed(scoped, reps), timed(plain, reps)
 
 
+# ---------------------------------------------------------------- ops registered by users
+
+
+def userops_cost(quick: bool, n_ops: int = 20) -> tuple[float, float]:
+    """W1's eager step with no op of the user's registered, and with `n_ops` registered (each
+    with a Value method and a valuemath function), alternated: registering must not slow the
+    built-in ops."""
+    from tapegrad import register_op, unregister_op
+
+    X, y = moons()
+    model = MLP(2, [16, 16, 1], seed=1337)
+    step = scalar_demo_step(model, Value, X, y)
+    names = [f"bench_op_{i}" for i in range(n_ops)]
+    reps = 2 if quick else 5
+    without, with_ops = [], []
+    for _ in range(2 if quick else 3):
+        without.append(timed(step, reps))
+        for name in names:
+            register_op(name, lambda m, x: x * x, [lambda m, g, out, x: g * (2.0 * x)])
+        with_ops.append(timed(step, reps))
+        for name in names:
+            unregister_op(name)
+    return statistics.median(without), statistics.median(with_ops)
+
+
 # ---------------------------------------------------------------- W5 checkpoints
 
 
@@ -505,7 +531,7 @@ def fmt_time(s: float) -> str:
     return f"{s / 1e-9:.3g} ns"
 
 
-WORKLOADS = ("W1", "W2", "W3", "W4", "scope", "W5")
+WORKLOADS = ("W1", "W2", "W3", "W4", "scope", "userops", "W5")
 
 
 def _workloads(text: str) -> tuple[str, ...]:
@@ -517,6 +543,24 @@ def _workloads(text: str) -> tuple[str, ...]:
             f"{text!r}: give workloads from {', '.join(WORKLOADS)}, separated by commas"
         )
     return tuple(chosen)
+
+
+def print_costs(run: tuple[str, ...], quick: bool) -> None:
+    """The rows that price one feature of the eager engine: scope tagging, registered ops."""
+    if "scope" in run:
+        scoped, plain = scope_cost(quick)
+        print(
+            f"| scope tagging | W1 forward: MLP (scoped) vs its neurons called unscoped | "
+            f"{fmt_time(scoped)} vs "
+            f"{fmt_time(plain)} | {100 * (scoped / plain - 1):+.1f} % | |"
+        )
+    if "userops" in run:
+        without, with_ops = userops_cost(quick)
+        change = 100 * (with_ops / without - 1)
+        print(
+            f"| ops of your own | W1 eager step: none registered vs 20 registered | "
+            f"{fmt_time(without)} vs {fmt_time(with_ops)} | {change:+.1f} % | |"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -575,13 +619,7 @@ def main(argv: list[str] | None = None) -> int:
     r4 = w4(args.quick) if "W4" in run else {}
     for name, t in r4.items():
         print(f"| W4 digits epoch | {name} | {fmt_time(t)} | {ratios(r4, t)} |")
-    if "scope" in run:
-        scoped, plain = scope_cost(args.quick)
-        print(
-            f"| scope tagging | W1 forward: MLP (scoped) vs its neurons called unscoped | "
-            f"{fmt_time(scoped)} vs "
-            f"{fmt_time(plain)} | {100 * (scoped / plain - 1):+.1f} % | |"
-        )
+    print_costs(run, args.quick)
     if "W5" in run:
         n, save_t, load_t = w5(args.quick)
         print(

@@ -416,3 +416,65 @@ def test_kept_scopes_follow_the_mode_they_are_entered_in():
     for t in threads:
         t.join(timeout=60)
     assert seen == {}
+
+
+# --- micrograd's keywords and habits ---------------------------------------------------------
+
+
+def test_nonlin_is_micrograds_keyword():
+    relu, linear = Neuron(3, nonlin=True, seed=0), Neuron(3, nonlin=False, seed=0)
+    assert (relu.act, linear.act, relu.nonlin, linear.nonlin) == ("relu", "linear", True, False)
+    x = [1.0, -2.0, 0.5]
+    raw = sum((w.data * xi for w, xi in zip(linear.w, x, strict=True)), linear.b.data)
+    assert linear(x).data == raw and relu(x).data == max(raw, 0.0)
+    layer = Layer(3, 2, nonlin=False, seed=0)
+    assert all(n.act == "linear" for n in layer.neurons)
+    assert Layer(3, 2, act="tanh", nonlin=True).act == "tanh"  # both given, and they agree
+    assert Neuron(3, "linear", nonlin=False).act == "linear"
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda: Neuron(3, act="tanh", nonlin=False), "act='tanh' and nonlin=False disagree"),
+        (lambda: Layer(3, 2, act="linear", nonlin=True), "act='linear' and nonlin=True disagree"),
+        (lambda: Neuron(3, nonlin="yes"), "nonlin must be True or False"),
+    ],
+)
+def test_nonlin_and_act_that_disagree_are_a_clear_error(make, words):
+    with pytest.raises((ValueError, TypeError), match=words):
+        make()
+
+
+def test_micrograds_hand_written_training_loop_matches_micrograd():
+    # demo.ipynb's cells with tapegrad's classes: the model is built by micrograd's own
+    # signatures, trained by hand, and must match micrograd 0.1.0 step for step.
+    import micrograd.engine
+    import micrograd.nn
+
+    def run(V, make_mlp):
+        random.seed(1337)
+        model = make_mlp(2, [16, 16, 1])
+        rows = [[0.5, -1.0], [-0.3, 0.8], [1.2, 0.1], [-1.1, -0.4]]
+        ys = [1, -1, 1, -1]
+        seen = []
+        for k in range(3):
+            inputs = [list(map(V, row)) for row in rows]
+            scores = list(map(model, inputs))
+            losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(ys, scores, strict=True)]
+            data_loss = sum(losses) * (1.0 / len(losses))
+            reg_loss = 1e-4 * sum(p * p for p in model.parameters())
+            total_loss = data_loss + reg_loss
+            accuracy = [(yi > 0) == (s.data > 0) for yi, s in zip(ys, scores, strict=True)]
+            model.zero_grad()
+            total_loss.backward()
+            learning_rate = 1.0 - 0.9 * k / 100
+            for p in model.parameters():
+                p.data -= learning_rate * p.grad
+            seen += [total_loss.data, sum(accuracy) / len(accuracy)]
+        return seen, [p.data for p in model.parameters()]
+
+    ours = run(Value, MLP)
+    theirs = run(micrograd.engine.Value, micrograd.nn.MLP)
+    assert ours[0] == pytest.approx(theirs[0], rel=1e-12)
+    assert ours[1] == pytest.approx(theirs[1], rel=1e-12)

@@ -712,3 +712,57 @@ def test_a_label_that_is_not_a_string_is_drawn(no_dot):
     with pytest.warns(viz.RendererWarning):
         texts = svg_texts(pic.svg())
     assert "5" in texts and "('y', 1)" in texts
+
+
+# --- pictures drawn by user code, as micrograd's trace_graph.ipynb does ----------------------
+
+
+def own_draw_dot(root, format="svg", rankdir="LR"):  # noqa: A002 - the notebook's names
+    """A picture built node by node with a Digraph, the way trace_graph.ipynb builds its own."""
+    seen, order, stack = set(), [], [root]
+    while stack:
+        v = stack.pop()
+        if v not in seen:
+            seen.add(v)
+            order.append(v)
+            stack.extend(v._prev)
+    dot = viz.Digraph(format=format, graph_attr={"rankdir": rankdir})
+    for n in order:
+        dot.node(
+            name=str(id(n)), label=f"{{ data {n.data:.4f} | grad {n.grad:.4f} }}", shape="record"
+        )
+        if n._op:
+            dot.node(name=str(id(n)) + n._op, label=n._op)
+            dot.edge(str(id(n)) + n._op, str(id(n)))
+        for child in n._prev:
+            dot.edge(str(id(child)), str(id(n)) + n._op)
+    return dot
+
+
+def test_a_digraph_built_by_hand_renders_without_graphviz(broken_dot, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    x = Value(1.0)
+    y = (x * 2 + 1).relu()
+    y.backward()
+    dot = own_draw_dot(y)
+    assert isinstance(dot, graphviz.Digraph) and dot.scene.rankdir == "LR"
+    with pytest.warns(viz.RendererWarning, match=broken_dot):
+        assert dot.render("gout") == "gout.svg"
+    texts = svg_texts((tmp_path / "gout.svg").read_text())
+    assert {"data 3.0000", "grad 1.0000", "relu", "+", "*", "data 2.0000"} <= set(texts)
+    with pytest.warns(viz.RendererWarning):
+        assert "relu" in svg_texts(dot._repr_svg_())
+
+
+def test_a_digraph_draws_implicit_nodes_and_keeps_the_last_label():
+    dot = viz.Digraph()
+    dot.node("a", "first")
+    dot.node("a", "second")
+    dot.edge("a", "b", label="to b")
+    dot._builtin_svg()
+    assert [(n.name, n.fields, n.shape) for n in dot.scene.nodes] == [
+        ("a", ("second",), "ellipse"),
+        ("b", ("b",), "ellipse"),
+    ]
+    assert dot.scene.rankdir == "TB"  # Graphviz's default
+    assert viz._record_fields("{ data 1.0 | grad a\\|b }") == ["data 1.0", "grad a|b"]

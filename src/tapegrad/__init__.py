@@ -19,6 +19,7 @@ from .engine import (
     no_grad,
     scope,
 )
+from .extend import register_op, unregister_op
 from .functional import grad, value_and_grad
 from .graph import topological_order, trace, zero_grad
 
@@ -84,12 +85,14 @@ __all__ = [
     "numerical_derivative",
     "numerical_gradient",
     "print_graph",
+    "register_op",
     "report",
     "save",
     "scope",
     "to_torch",
     "topological_order",
     "trace",
+    "unregister_op",
     "value_and_grad",
     "zero_grad",
 ]

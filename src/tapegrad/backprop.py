@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import floatmath as fm
+from .closures import CLOSURES, closure_op
 from .modes import check_gradient, state
 from .ops import BY_SYMBOL, Op
 
@@ -123,12 +124,15 @@ def _shares(op: Op, m: ModuleType, g, out, args: list, prev: tuple) -> list:
 
 
 def _op(node: Value) -> Op:
+    if CLOSURES and node._fn is not None:  # the lecture's closure wins over the table
+        return closure_op(node)
     try:
         return BY_SYMBOL[node._op]  # read at every use, so a patched table takes effect
     except KeyError:
         raise ValueError(
             f"{node!r} (label {node.label!r}) has children but its _op {node._op!r} is not a "
-            f"primitive in tapegrad.ops, so it has no derivative rule"
+            f"primitive in tapegrad.ops, so it has no derivative rule: give it a _backward "
+            f"closure, or register the op (tapegrad.register_op)"
         ) from None
 
 

@@ -10,7 +10,9 @@ wait.
 The lecture's API is kept: `Value(data, _children=(), _op='', label='')`, `.data`, `.grad`,
 `.label`, `._op`, `._prev`, `._backward()` and `.backward()`. Unlike micrograd, a node holds no
 closure: its `_op` names a rule in `ops.py`, and its only references are to its children, so a
-graph has no reference cycles and is freed the moment its output is dropped.
+graph has no reference cycles and is freed the moment its output is dropped. (The lecture's
+own closure ops, `out._backward = fn`, still work: `closures.py` says how.) Values take
+attributes of your own as micrograd's do (`p.m = 0.0`), kept in a `__dict__` made on first use.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 from . import compare
 from . import floatmath as fm
 from .backprop import backprop, local_vjp, topological_order  # noqa: F401  (re-exported)
+from .closures import SUBCLASSES, backward_of, set_backward, subclass_of
 from .coerce import as_float, is_real
 from .methods import add_methods
 from .modes import *  # noqa: F403  (no_grad, detect_anomaly, scope, ...: re-exported from here)
@@ -34,7 +37,11 @@ class Value:
     # The children live in two slots rather than a tuple: one object per node for Python's
     # cyclic collector to walk instead of two, which is most of what eager steps cost it.
     # `_prev` rebuilds the lecture's tuple on demand.
-    __slots__ = ("data", "grad", "_a", "_b", "_op", "label", "_scope")
+    # A `__dict__` takes attributes of your own (`p.m = 0.0`); it is made on first use. A label
+    # and the lecture's own `_backward` closure (`_fn`) live there too, as few nodes have one.
+    __slots__ = ("data", "grad", "_a", "_b", "_op", "_scope", "__dict__")
+    label = ""
+    _fn = None  # None: the op table's rule serves this node (closures.py)
     __array_ufunc__ = None  # so `np.float64(2) * x` defers to Value and gives a Value
 
     def __init__(self, data, _children=(), _op: str = "", label: str = "") -> None:
@@ -45,8 +52,14 @@ class Value:
             children = tuple(_children)
             self._a, self._b = (children, MANY) if len(children) > 2 else (*children, None)[:2]
         self._op = _op
-        self.label = label
+        if label:
+            self.label = label
         self._scope = state.mode.scope
+
+    def __init_subclass__(cls, **kwargs) -> None:  # a Value class of your own: see apply()
+        super().__init_subclass__(**kwargs)
+        if cls.__module__ != __name__:
+            SUBCLASSES.append(cls)
 
     @property
     def _prev(self) -> tuple[Value, ...]:
@@ -98,12 +111,7 @@ class Value:
         for node, g in backprop(self, create_graph=create_graph).items():
             node.grad = node.grad + g
 
-    def _backward(self) -> None:
-        """Apply this node's chain rule once: add its share of `self.grad` into each child's
-        `.grad`. `backward()` does this for every node in order; the lecture does it by hand."""
-        for child, contribution in zip(self._prev, local_vjp(self, self.grad), strict=True):
-            if contribution is not None:
-                child.grad += contribution
+    _backward = property(backward_of, set_backward)  # the lecture's _backward(): closures.py
 
     # The rest of the arithmetic: - and / (composites with no rule of their own) and abs() are
     # added at the bottom of this file, with the methods named after ops (`methods.py`); the
@@ -153,19 +161,22 @@ def apply(op: Op, *args: Value) -> Value:
         a, b = args, MANY
         data = op.fwd(fm, *[x.data for x in args])
     mode = state.mode
+    cls = subclass_of(args) or Value if SUBCLASSES else Value  # closures.py
     if mode.plain:  # the hot path: fill the slots directly, skipping __init__'s checks
-        out = _new(Value)
+        out = _new(cls)
         out.data = data
         out.grad = 0.0
         out._a = a
         out._b = b
         out._op = op.symbol
-        out.label = ""
         out._scope = mode.scope
         return out
     if mode.anomaly:
         check_output(op.symbol, data, args)
-    return Value(data, args if mode.grad_enabled else (), op.symbol if mode.grad_enabled else "")
+    out = _new(cls)  # not cls(...): a subclass's own __init__ may set a closure
+    children, symbol = (args, op.symbol) if mode.grad_enabled else ((), "")
+    Value.__init__(out, data, children, symbol)
+    return out
 
 
 add_methods(Value, apply, as_value)

@@ -141,8 +141,11 @@ def check_gradient(node, child, g, contribution) -> None:
     if math.isfinite(contribution) or not math.isfinite(g):
         return
     name = child.label or type(child).__name__
+    rule = f"op '{node._op}'"
+    if getattr(node, "_fn", None) is not None:  # the lecture's closure, not a table rule
+        rule = f"the own _backward closure of {rule} (register the op to name its rule)"
     raise AnomalyError(
-        f"op '{node._op}'{_where(node._scope)} (output {node.label or 'unlabelled'}="
+        f"{rule}{_where(node._scope)} (output {node.label or 'unlabelled'}="
         f"{node.data!r}) gave gradient "
         f"{float(contribution)} to its input {name}={child.data!r} from finite gradient "
         f"{float(g)!r} (backward pass; inputs {_describe(node._prev)})"

@@ -48,6 +48,23 @@ def _check_act(act) -> str:
     return act
 
 
+def _resolve_act(act: str | None, nonlin: bool | None) -> str:
+    """The activation from tapegrad's `act=` and micrograd's `nonlin=` (True: ReLU, as
+    micrograd's neurons; False: none, "linear"). Both may be given if they agree."""
+    if nonlin is None:
+        return _check_act("relu" if act is None else act)
+    if not isinstance(nonlin, bool):
+        raise TypeError(f"nonlin must be True or False (micrograd's keyword), got {nonlin!r}")
+    if act is None:
+        return "relu" if nonlin else "linear"
+    if nonlin != (_check_act(act) != "linear"):
+        raise ValueError(
+            f"act={act!r} and nonlin={nonlin} disagree: nonlin=False means act='linear', "
+            f"nonlin=True any other activation; give one of them"
+        )
+    return act
+
+
 def _make_rng(rng, seed):
     """The random source to draw weights from: `rng`, a Random seeded with `seed`, or (neither
     given) Python's global `random` module, as micrograd does."""
@@ -187,10 +204,18 @@ class Neuron(Module):
     products and sums instead. Both give the same numbers."""
 
     def __init__(
-        self, nin: int, act: str = "relu", *, rng=None, seed=None, fused: bool = True
+        self,
+        nin: int,
+        act: str | None = None,
+        *,
+        nonlin: bool | None = None,
+        rng=None,
+        seed=None,
+        fused: bool = True,
     ) -> None:
         nin = positive_int("nin", nin)
-        self._act = ACTIVATIONS[_check_act(act)]
+        act = _resolve_act(act, nonlin)  # default ReLU; nonlin=False: linear, as micrograd
+        self._act = ACTIVATIONS[act]
         r = _make_rng(rng, seed)
         self.w = [Value(r.uniform(-1, 1)) for _ in range(nin)]
         self.b = Value(0.0)
@@ -200,6 +225,11 @@ class Neuron(Module):
     @property
     def nin(self) -> int:
         return len(self.w)
+
+    @property
+    def nonlin(self) -> bool:
+        """Whether the neuron applies an activation (micrograd's name)."""
+        return self.act != "linear"
 
     def __call__(self, x) -> Value:
         x = _as_inputs(x, len(self.w), self)
@@ -231,11 +261,19 @@ class Layer(Module):
     """`nout` neurons reading the same inputs. One output gives a Value, more give a list."""
 
     def __init__(
-        self, nin: int, nout: int, act: str = "relu", *, rng=None, seed=None, fused: bool = True
+        self,
+        nin: int,
+        nout: int,
+        act: str | None = None,
+        *,
+        nonlin: bool | None = None,
+        rng=None,
+        seed=None,
+        fused: bool = True,
     ) -> None:
         nin = positive_int("nin", nin)
         nout = positive_int("nout", nout)
-        _check_act(act)
+        act = _resolve_act(act, nonlin)
         r = _make_rng(rng, seed)
         self.neurons = []
         for j in range(nout):

@@ -305,6 +305,74 @@ class GraphPicture(graphviz.Digraph):
         return path
 
 
+class Digraph(GraphPicture):
+    """A drop-in for `graphviz.Digraph` in code that draws its own pictures, as micrograd's
+    `trace_graph.ipynb` does (`from tapegrad.viz import Digraph` in place of graphviz's).
+
+    Every `.node()` and `.edge()` is also written into a `Scene`, so without Graphviz (or when
+    `dot` fails) `render`, `pipe`, `view`, `save` and the notebook display fall back to
+    tapegrad's renderer as draw_dot's pictures do. It draws boxes, record cells (`{ a | b }`),
+    ellipses and edge labels; other DOT attributes (colours, fonts, clusters) only Graphviz
+    shows.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.pop("scene", None)
+        super().__init__(*args, **kwargs)
+        if not self.body:  # a copy arrives with DOT statements only: Graphviz alone draws it
+            self.scene = Scene(rankdir=self.graph_attr.get("rankdir", "TB"))
+
+    def node(self, name: str, label: str | None = None, _attributes=None, **attrs) -> None:
+        super().node(name, label=label, _attributes=_attributes, **attrs)
+        if self.scene is not None:
+            name = str(name)
+            text = name if label is None else str(label)
+            shape = str(attrs.get("shape", "ellipse"))
+            if shape in ("record", "Mrecord"):
+                fields = tuple(_record_fields(text))
+                node = Node(name, fields, "group" if shape == "Mrecord" else "record")
+            else:
+                node = Node(name, (text,), "ellipse")
+            self.scene.nodes = [n for n in self.scene.nodes if n.name != name] + [node]
+
+    def edge(self, tail_name: str, head_name: str, label: str | None = None, **kwargs) -> None:
+        super().edge(tail_name, head_name, label=label, **kwargs)
+        if self.scene is not None:
+            self.scene.edges.append(Edge(str(tail_name), str(head_name), str(label or "")))
+
+    def _builtin_svg(self) -> str:
+        if self.scene is not None:  # as Graphviz does, an edge's unnamed ends are ellipses
+            named = {n.name for n in self.scene.nodes}
+            for edge in self.scene.edges:
+                for end in (edge.tail, edge.head):
+                    if end not in named:
+                        named.add(end)
+                        self.scene.nodes.append(Node(end, (end,), "ellipse"))
+        return super()._builtin_svg()
+
+
+def _record_fields(label: str) -> list[str]:
+    """The cells of a record label, "{ data 1.0 | grad 0.5 }" -> ["data 1.0", "grad 0.5"]
+    (one level of braces, `\\|` keeps a bar)."""
+    text = label.strip()
+    if text.startswith("{") and text.endswith("}"):
+        text = text[1:-1]
+    cells, cell, escaped = [], [], False
+    for ch in text:
+        if escaped:
+            cell.append(ch)
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "|":
+            cells.append("".join(cell).strip())
+            cell = []
+        elif ch not in "{}":
+            cell.append(ch)
+    cells.append("".join(cell).strip())
+    return cells
+
+
 def _run_dot(cmd: list[str], source: str, encoding: str, timeout: float) -> bytes:
     """Run a Graphviz program on `source`; its stdout, or _DotFailed saying why not."""
     try:

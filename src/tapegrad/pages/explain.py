@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape
 
+from ..closures import run_closure
 from ..engine import Constant, Value, local_vjp
 from ..graph import topological_order
 from ..ops import BY_SYMBOL
@@ -283,13 +284,12 @@ def _too_many(n: int, max_nodes: int, order: list) -> str:
 
 
 def own_backward(node: Value) -> Callable[[], None] | None:
-    """The node's own `_backward` callable (the lecture's closure op), or None when the
-    engine's op table serves the node."""
-    own = getattr(node, "__dict__", {}).get("_backward")
-    if own is not None:
-        return own
+    """The node's own `_backward` closure (the lecture's closure op, as the engine runs it), or
+    None when the engine's op table serves the node."""
+    if node._fn is not None:
+        return node._fn
     if type(node)._backward is not Value._backward or node._op not in BY_SYMBOL:
-        return node._backward
+        return node._backward  # a subclass's own method, or no rule at all (it says why)
     return None
 
 
@@ -562,23 +562,15 @@ class _Recorder:
     def _closure_contributions(self, node: Value, closure, g: float) -> list[tuple]:
         """Run the node's own `_backward` with `node.grad = g` and each child's grad at 0, read
         what each child received, and put every grad back as it was."""
-        children = [c for c in dict.fromkeys(node._prev) if type(c) is not Constant]
-        saved = [(n, n.grad) for n in dict.fromkeys((node, *node._prev))]
         try:
-            node.grad = g
-            for child in node._prev:
-                child.grad = 0.0
-            try:
-                closure()
-            except Exception as err:
-                raise ExplainError(
-                    f"{self.name(node)} (op {node._op!r}) has no rule in tapegrad.ops and its "
-                    f"_backward() failed: {type(err).__name__}: {err}"
-                ) from err
-            got = [(child, float(child.grad)) for child in children]
-        finally:
-            for n, value in saved:
-                n.grad = value
+            given = run_closure(node, closure, g)  # as backward() runs it
+        except Exception as err:
+            why = "has its own closure" if node._op in BY_SYMBOL else "has no rule in tapegrad.ops"
+            raise ExplainError(
+                f"{self.name(node)} (op {node._op!r}) {why} and its _backward() failed: "
+                f"{type(err).__name__}: {err}"
+            ) from err
+        got = [(child, float(c)) for child, c in given.items() if type(child) is not Constant]
         name = self.ref(node)
         return [(child, c, f"{name}._backward() (its own closure)", None) for child, c in got]
 

@@ -8,6 +8,7 @@ graph (`Tape.check`).
 
 from __future__ import annotations
 
+from ..closures import needs_rule
 from ..ops import BY_SYMBOL, Op
 from ._engine import Constant, Value, reachable
 
@@ -41,6 +42,8 @@ class Graph:
                 k = CONST if isinstance(node, Constant) else PARAM
             else:
                 k, o = OP, BY_SYMBOL.get(node._op)
+                if node._fn is not None:  # the lecture's closure: a rule the tape cannot replay
+                    raise needs_rule(node, "tapegrad.compile")
                 if o is None or o.arity not in (None, len(prev)):
                     raise _not_primitive(node, o)
                 ch = tuple(index[c] for c in prev)
@@ -80,11 +83,12 @@ def _uses(children: list[tuple[int, ...]], outputs: list[int]) -> list[int]:
 
 
 def _not_primitive(node: Value, op: Op | None) -> ValueError:
-    """The error for a node the op table cannot replay (a closure op, a wrong arity)."""
+    """The error for a node the op table cannot replay (an unknown op, a wrong arity)."""
     if op is None:
         return ValueError(
             f"cannot compile: {node!r} (label {node.label!r}) has children but its "
-            f"_op {node._op!r} is not a primitive in tapegrad.ops"
+            f"_op {node._op!r} is not a primitive in tapegrad.ops: register the op "
+            f"(tapegrad.register_op)"
         )
     return ValueError(
         f"cannot compile: {node!r} (label {node.label!r}) is op {op.name!r}, "

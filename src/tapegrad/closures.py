@@ -1,0 +1,141 @@
+"""The lecture's closure ops: `out._backward = fn` on a Value, served by `backward()`.
+
+The lecture adds an op by computing its forward value and giving the result a `_backward`
+closure that adds into its children's `.grad`. tapegrad keeps that working as the lecture
+writes it, in eager `backward()` only: a node's own closure is stored in its `_fn` slot and
+always wins over the op table, even when its `_op` names a primitive (so a learner's own `+`
+with a bug shows the bug). A Value subclass (the lecture's class grown from tapegrad's) gets
+its own class back from the table's ops, so its methods keep working down the graph.
+
+`backward()` computes gradients into a dict and adds them into `.grad` once at the end (so a
+second call adds exactly one more gradient, micrograd's issue #53 stays fixed). A closure
+reads `out.grad` and writes `child.grad`, so `closure_rules` runs it on borrowed grads: the
+node's `.grad` set to its gradient in the walk, its children's to 0, and what they hold after
+is what it gave them; every `.grad` is then put back as it was.
+
+Whatever needs a derivative as a rule (`create_graph=True`, `grad(grad(f))`,
+`tapegrad.compile`) refuses such a node with `needs_rule`, naming it and the way out:
+register the op in the table (`tapegrad.register_op`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from . import floatmath as fm
+from .ops import Op
+
+
+def backward_of(node) -> Callable[[], None]:
+    """`node._backward`: this node's chain rule, applied once when called (it adds its share of
+    `node.grad` into each child's `.grad`): its own closure if it was given one, else the op
+    table's rule. `backward()` does this for every node in order; the lecture does it by hand."""
+    fn = node._fn
+    if fn is not None:
+        return fn
+
+    def _backward() -> None:
+        from .backprop import local_vjp  # backprop imports this module
+
+        for child, contribution in zip(node._prev, local_vjp(node, node.grad), strict=True):
+            if contribution is not None:
+                child.grad += contribution
+
+    return _backward
+
+
+def set_backward(node, fn: Callable[[], None]) -> None:
+    """`node._backward = fn`: store the lecture's closure as this node's own rule."""
+    if not callable(fn):
+        raise TypeError(
+            f"_backward must be a function of no arguments (the lecture's closure), got "
+            f"{type(fn).__name__}: {fn!r:.60}"
+        )
+    node._fn = fn
+    if not CLOSURES:
+        CLOSURES.append(True)  # from now on, backward() looks for closures
+
+
+CLOSURES: list = []
+"""Not empty once any node was given a closure: until then `backward()` does not look."""
+
+SUBCLASSES: list[type] = []
+"""Value subclasses defined outside the engine (the lecture's class grown from tapegrad's);
+while there are none, `apply` does not look for them."""
+
+
+def subclass_of(args) -> type | None:
+    """The first argument's own Value subclass, if any: an op's result is of that class (the
+    lecture's class grown from tapegrad's keeps its methods through `+` and `*`)."""
+    for arg in args:
+        cls = type(arg)
+        if cls in SUBCLASSES:
+            return cls
+    return None
+
+
+def closure_op(node) -> Op:
+    """An op record for `node` whose rules are its own closure (`closure_rules`): what
+    `backward()` walks in place of the table's entry."""
+    return Op(node._op or "closure", node._op, _no_forward, closure_rules(node))
+
+
+def _no_forward(m, *args):
+    raise TypeError("a closure op has no forward rule: its value was computed by hand")
+
+
+def closure_rules(node) -> tuple[Callable, ...]:
+    """One vector-Jacobian "rule" per child of `node` that runs its own closure (once per
+    gradient) and returns what the closure added to that child's `.grad` (the total for a
+    repeated child's first edge, 0 for its others). Floats only: on Values it refuses."""
+    prev = node._prev
+    given: list[dict] = []  # what the closure gave each child, once it has run
+
+    def rule_for(i: int) -> Callable:
+        def rule(m, g, out, *args):
+            if m is not fm:
+                raise needs_rule(node, "backward(create_graph=True) and grad(grad(f))")
+            if not given:
+                given.append(run_closure(node, node._fn, g))
+            return given[0].pop(prev[i], 0.0)
+
+        return rule
+
+    return tuple(rule_for(i) for i in range(len(prev)))
+
+
+def run_closure(node, closure: Callable[[], None], g: float) -> dict:
+    """What `closure` (`node`'s own `_backward`) adds to each child's `.grad` when `node.grad`
+    is `g`; every `.grad` it may touch is restored after."""
+    children = list(dict.fromkeys(node._prev))
+    saved = [(n, n.grad) for n in (node, *children)]
+    try:
+        node.grad = g
+        for child in children:
+            child.grad = 0.0
+        closure()
+        return {child: child.grad for child in children}
+    finally:
+        for n, grad in saved:
+            n.grad = grad
+
+
+def describe(node) -> str:
+    """How a message names a node: its label (or repr) and its op."""
+    name = repr(node.label) if node.label else repr(node)
+    return f"{name} (its _op {node._op!r})"
+
+
+def needs_rule(node, what: str) -> ValueError:
+    """The error for a closure node where a rule is needed: names it and the way out."""
+    from .ops import BY_SYMBOL, OPS
+
+    name = node._op
+    if not name.isidentifier() or name in OPS or name in BY_SYMBOL:  # taken: suggest another
+        name = f"my_{BY_SYMBOL[name].name}" if name in BY_SYMBOL else "my_op"
+    return ValueError(
+        f"{what} cannot differentiate {describe(node)}: its derivative is its own _backward "
+        f"closure, which backward() runs on floats only. To use it here, register the op in "
+        f"the op table with a forward rule and one rule per argument: "
+        f"tapegrad.register_op({name!r}, fwd, vjps) (see CONTRIBUTING, 'Add your own op')"
+    )
