@@ -102,9 +102,10 @@ class Value:
     def backward(self, create_graph: bool = False) -> None:
         """Backpropagate from this Value: add d(self)/d(node) into every node's `.grad`.
 
-        `self.grad` is seeded with 1. Gradients accumulate, as in micrograd and PyTorch: a second
-        call on the same graph adds the same gradients again (every `.grad` doubles), so zero
-        them between steps (`Module.zero_grad()` or `tapegrad.graph.zero_grad(root)`).
+        `self.grad` is seeded with 1. Gradients accumulate, as in PyTorch: a second call on the
+        same graph adds the same gradients again (every `.grad` doubles; micrograd compounds
+        stale interior grads instead, see the README), so zero them between steps
+        (`Module.zero_grad()` or `tapegrad.graph.zero_grad(root)`).
         With `create_graph=True` the gradients are themselves Values, so they can be
         differentiated again.
         """
