@@ -415,3 +415,19 @@ def test_a_fused_neuron_reads_as_its_weighted_sum():
     assert "w0.grad += x0.data · o.grad" in texts and "b.grad += 1 · o.grad" in texts
     out.backward()
     assert [w.grad for w in n.w] == [0.5, -1.0] and n.b.grad == 1.0
+
+
+def test_the_page_asks_the_engine_which_rule_serves_a_node():
+    """A subclass that overrides the `_backward` method (instead of giving a node a closure)
+    is served by the op table in backward(); the page must replay that, not the method."""
+
+    class Odd(Value):
+        def _backward(self):  # never run by backward(): its nodes have no closure of their own
+            raise AssertionError("the page ran a method backward() does not run")
+
+    x = Odd(2.0, label="x")
+    y = x * x
+    y.label = "y"
+    page = explain(y)
+    y.backward()
+    assert page.grads[x] == x.grad == 4.0

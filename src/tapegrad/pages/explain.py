@@ -22,7 +22,6 @@ from html import escape
 from ..closures import run_closure
 from ..engine import Constant, Value, local_vjp
 from ..graph import topological_order
-from ..ops import BY_SYMBOL
 from ..textgraph import number_format
 from .page import HtmlPage, asset, data_and_script, new_id
 
@@ -283,16 +282,6 @@ def _too_many(n: int, max_nodes: int, order: list) -> str:
     )
 
 
-def own_backward(node: Value) -> Callable[[], None] | None:
-    """The node's own `_backward` closure (the lecture's closure op, as the engine runs it), or
-    None when the engine's op table serves the node."""
-    if node._fn is not None:
-        return node._fn
-    if type(node)._backward is not Value._backward or node._op not in BY_SYMBOL:
-        return node._backward  # a subclass's own method, or no rule at all (it says why)
-    return None
-
-
 class _Recorder:
     """Runs the engine's rules over one graph and writes down every step of the replay."""
 
@@ -541,14 +530,20 @@ class _Recorder:
     def _contributions(self, node: Value, g: float) -> list[tuple]:
         """(child, gradient it receives, rule in words, rule in numbers) for each edge of
         `node`; Constants receive nothing."""
-        closure = own_backward(node)
-        if closure is not None:
-            return self._closure_contributions(node, closure, g)
+        if node._fn is not None:  # the lecture's closure wins over the table, as in backward()
+            return self._closure_contributions(node, node._fn, g)
+        try:
+            shares = local_vjp(node, g)
+        except ValueError as err:  # an _op the table does not have, and no closure
+            raise ExplainError(
+                f"{self.name(node)} (op {node._op!r}) has no rule in tapegrad.ops and no "
+                f"_backward closure: {err}"
+            ) from err
         prev = node._prev
         wording = formula(node)
         vjps = wording[1] if wording else None
         out = []
-        for i, (child, c) in enumerate(zip(prev, local_vjp(node, g), strict=True)):
+        for i, (child, c) in enumerate(zip(prev, shares, strict=True)):
             if c is None:  # a Constant
                 continue
             if vjps is None:
@@ -565,10 +560,9 @@ class _Recorder:
         try:
             given = run_closure(node, closure, g)  # as backward() runs it
         except Exception as err:
-            why = "has its own closure" if node._op in BY_SYMBOL else "has no rule in tapegrad.ops"
             raise ExplainError(
-                f"{self.name(node)} (op {node._op!r}) {why} and its _backward() failed: "
-                f"{type(err).__name__}: {err}"
+                f"{self.name(node)} (op {node._op!r}) has its own closure and its _backward() "
+                f"failed: {type(err).__name__}: {err}"
             ) from err
         got = [(child, float(c)) for child, c in given.items() if type(child) is not Constant]
         name = self.ref(node)
