@@ -12,6 +12,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+import tapegrad
 from tapegrad import (
     AnomalyError,
     Constant,
@@ -106,6 +107,92 @@ def test_second_backward_doubles_every_grad():
     for node, g in first.items():
         assert node.grad == 2 * g, (node, g)
     assert out.grad == 2.0
+
+
+def test_backward_adds_the_same_gradients_grad_returns():
+    """backward() walks on the nodes' own `.grad` (borrowed), tapegrad.grad into a dict: both
+    give the same numbers bit for bit, on top of whatever `.grad` held before."""
+    out, (a, b, c) = _graph()
+    want = tapegrad.grad(lambda a, b, c: _graph_of(a, b, c), argnums=(0, 1, 2))(
+        a.data, b.data, c.data
+    )
+    for leaf, before in zip((a, b, c), (0.25, -1.5, 0.0), strict=True):
+        leaf.grad = before
+    out.backward()
+    assert (a.grad, b.grad, c.grad) == (0.25 + want[0], -1.5 + want[1], 0.0 + want[2])
+
+
+def test_a_failing_backward_leaves_every_grad_as_it_was():
+    """A rule that fails part-way through the walk (here a node with no rule, reached after
+    others have given their children gradient) must not leave half-added gradients behind."""
+    a, b = Value(1.5), Value(-2.0)
+    a.grad, b.grad = 0.5, 0.75
+    mystery = Value(3.0, (a, b), "frobnicate")
+    out = (mystery * a + b).tanh()
+    nodes = topological_order(out)
+    before = [n.grad for n in nodes]
+    with pytest.raises(ValueError, match="frobnicate"):
+        out.backward()
+    assert [n.grad for n in nodes] == before
+
+
+def test_a_backward_interrupted_by_the_user_leaves_every_grad_as_it_was():
+    a = Value(2.0)
+    a.grad = 1.0
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    node = Value(4.0, (a,), "square")
+    node._backward = interrupt  # the lecture's closure op, raising as Ctrl-C would
+    out = node * a + 1.0
+    with pytest.raises(KeyboardInterrupt):
+        out.backward()
+    assert a.grad == 1.0
+    assert all(n.grad == 0.0 for n in topological_order(out) if n is not a)
+
+
+def test_backward_from_threads_sharing_parameters_adds_every_gradient():
+    """Each backward() borrows `.grad` while it walks; walks from threads that share
+    parameters take turns, so every thread's gradient is added exactly once."""
+    w = [Value(0.1 * i - 0.3) for i in range(8)]
+    xs = [[0.05 * (i + j) for i in range(8)] for j in range(4)]
+
+    def loss(x):
+        return sum((wi * xi for wi, xi in zip(w, x, strict=True)), Value(0.0)).tanh()
+
+    want = [0.0] * len(w)
+    for x in xs:
+        grads = tapegrad.grad(lambda *ws, x=x: _loss_of(ws, x), argnums=tuple(range(8)))(
+            *[p.data for p in w]
+        )
+        want = [t + g for t, g in zip(want, grads, strict=True)]
+
+    def worker(x):
+        for _ in range(100):
+            loss(x).backward()
+
+    threads = [threading.Thread(target=worker, args=(x,)) for x in xs]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, so walks would overlap if they could
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    for p, g in zip(w, want, strict=True):
+        assert math.isclose(p.grad, 100 * g, rel_tol=1e-12, abs_tol=1e-15)
+
+
+def _loss_of(ws, x):
+    return sum((wi * xi for wi, xi in zip(ws, x, strict=True)), 0.0).tanh()
+
+
+def _graph_of(a, b, c):
+    d = a * b + c.exp()
+    return (d * a).tanh() + b**2 - c / a
 
 
 def test_zero_grad_resets_the_whole_graph():

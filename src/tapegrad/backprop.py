@@ -1,30 +1,40 @@
 """Backpropagation: the chain rule run over a graph of Values, from its output to its leaves.
 
 `topological_order` lists the nodes children-first (iteratively: no recursion limit).
-`backprop` walks that list backwards, pushing each node's gradient through its op's rules in
-`ops.py` and summing what every child receives; `Value.backward()` adds the result into `.grad`.
-`local_vjp` is the same step for one node (`Value._backward()`, gradcheck). Under
-`detect_anomaly()` every contribution is checked for a new inf or nan.
+`add_gradients` (what `Value.backward()` runs) is micrograd's walk: down that list, each node
+pushes its `.grad` through its op's rules in `ops.py` and adds what each child gets into the
+child's `.grad`. It runs on borrowed grads: every `.grad` in the graph is set aside and started
+afresh, and what was set aside is added back at the end. So a second call adds exactly one
+more gradient (micrograd's issue #53: its interior grads compound instead), and a failure
+part-way leaves every `.grad` as it was.
 
-Nodes are anything with the engine's slots (`data`, `_a`, `_b`, `_op`, `_prev`), so this
-module is imported by `engine.py`, not the other way round; the two names it needs from the
-engine side (Constant, which gets no gradient, and the Value namespace `valuemath`, which
-`create_graph` runs the rules on) are looked up when a walk starts.
+Gradients handed back as a dict instead (`tapegrad.grad`), as Values (`create_graph`) or
+checked for a new inf or nan (`detect_anomaly()`) are in `gradients.py`, built on this walk.
+
+Nodes are anything with the engine's slots (`data`, `grad`, `_a`, `_b`, `_op`, `_prev`), so
+this module is imported by `engine.py`, not the other way round; the names it needs from the
+engine side (Constant, which gets no gradient, MANY, and the Value namespace `valuemath`) are
+looked up when a walk starts.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 from . import floatmath as fm
 from .closures import CLOSURES, closure_op
-from .modes import check_gradient, state
+from .modes import state
 from .ops import BY_SYMBOL, Op
 
 if TYPE_CHECKING:
     from types import ModuleType
 
     from .engine import Value
+
+BORROWING = threading.RLock()
+"""Held while a walk borrows `.grad`: two walks at once (threads sharing parameters) would
+each set aside the other's half-done gradients."""
 
 
 def topological_order(root: Value) -> list:
@@ -34,13 +44,18 @@ def topological_order(root: Value) -> list:
     built with an explicit stack.
     """
     order, seen = [], {root}
+    placed_all = seen.issuperset  # every child seen: in a DAG, seen children are placed
     stack = [(root, iter(root._prev))]
     while stack:
         node, children = stack[-1]
         for child in children:
             if child not in seen:
                 seen.add(child)
-                stack.append((child, iter(child._prev)))
+                prev = child._prev
+                if placed_all(prev):  # a leaf, or a node over placed ones: place it now
+                    order.append(child)
+                    continue
+                stack.append((child, iter(prev)))
                 break
         else:  # every child is placed: the node can be
             stack.pop()
@@ -48,82 +63,72 @@ def topological_order(root: Value) -> list:
     return order
 
 
-def backprop(root: Value, seed: float | Value = 1.0, create_graph: bool = False) -> dict:
-    """d(root)/d(node) for every node that root depends on, returned as a dict.
+def add_gradients(root: Value, seed: float | Value = 1.0, create_graph: bool = False) -> None:
+    """Add d(root)/d(node) into every node's `.grad` but Constants' (`Value.backward()`)."""
+    if create_graph or state.mode.anomaly:  # gradients as Values, or each one checked
+        from .gradients import backprop  # which imports this module
 
-    Nothing is written to `.grad`; `Value.backward()` and `tapegrad.grad` both build on this.
-    With `create_graph` the rules run on Values, so the gradients are differentiable.
-    """
-    Constant, MANY, _, valuemath = _engine()
-    m = valuemath if create_graph else fm
-    anomaly = state.mode.anomaly
-    grads = {root: seed}
-    get = grads.get
-    # This loop runs once per node, so one- and two-child ops (most of any graph) are
-    # unrolled: it is the same as `zip(prev, local_vjp(node, g, m))` at a third of the cost.
-    for node in reversed(topological_order(root)):
-        a = node._a
-        if a is None:  # a leaf
-            continue
-        g = get(node)
-        if g is None:
-            continue
-        op = _op(node)
-        out = node if create_graph else node.data
-        b = node._b
-        if b is not None and b is not MANY and not anomaly:  # two children, nothing to check
-            x, y = (a, b) if create_graph else (a.data, b.data)
-            rules = op.vjps
-            if type(a) is not Constant:
-                c = rules[0](m, g, out, x, y)
-                total = get(a)
-                grads[a] = c if total is None else total + c
-            if type(b) is not Constant:
-                c = rules[1](m, g, out, x, y)
-                total = get(b)
-                grads[b] = c if total is None else total + c
-        elif b is None and not anomaly:  # one child (relu, tanh, ...)
-            if type(a) is not Constant:
-                c = op.vjps[0](m, g, out, a if create_graph else a.data)
-                total = get(a)
-                grads[a] = c if total is None else total + c
-        else:  # three or more children (a neuron's affine), or contributions to check
-            prev = node._prev
-            args = prev if create_graph else [child.data for child in prev]
-            for child, c in zip(prev, _shares(op, m, g, out, args, prev), strict=True):
-                if type(child) is not Constant:
-                    if anomaly:
-                        check_gradient(node, child, g, c)
-                    total = get(child)
-                    grads[child] = c if total is None else total + c
-    return grads
+        for node, g in backprop(root, seed, create_graph).items():
+            node.grad = node.grad + g
+        return
+    Constant = engine_names()[0]
+    with BORROWING:
+        order, saved = walk(root, seed)
+        for node, old in zip(order, saved, strict=True):
+            node.grad = old if type(node) is Constant else old + node.grad
 
 
-def local_vjp(node: Value, g: float | Value, m: ModuleType | None = None) -> list:
-    """The gradient `g` of `node` pushed through its op's rule: one entry per child
-    (None for Constants). Runs on floats, or on Values when `g` is a Value or `m` says so."""
-    Constant, _, Value, valuemath = _engine()
-    if m is None:
-        m = valuemath if isinstance(g, Value) else fm
-    prev = node._prev
-    out, args = (node.data, [c.data for c in prev]) if m is fm else (node, prev)
-    shares = _shares(_op(node), m, g, out, args, prev) if prev else ()
-    return [None if type(c) is Constant else s for c, s in zip(prev, shares, strict=True)]
+def walk(root: Value, seed: float) -> tuple[list, list]:
+    """The walk on borrowed grads (hold `BORROWING`): each node's `.grad` ends holding its
+    gradient alone. Gives the nodes and what their `.grad` held, for the caller to put back."""
+    Constant, MANY, _, _ = engine_names()
+    order = topological_order(root)
+    saved = [node.grad for node in order]
+    for node in order:
+        node.grad = -0.0  # where a sum starts: -0.0 + c is c, bit for bit (0.0 + -0.0 is not)
+    root.grad = seed
+    try:
+        # Once per node, so the one- and two-child ops (most of any graph) are unrolled.
+        for node in reversed(order):
+            a = node._a
+            if a is None:  # a leaf
+                continue
+            op, g, out, b = op_of(node), node.grad, node.data, node._b
+            if b is MANY:  # three or more children (a neuron's affine)
+                shares = shares_of(op, fm, g, out, [x.data for x in a], a)
+                for child, c in zip(a, shares, strict=True):
+                    child.grad += c  # a Constant's share too: cheaper than asking, and undone
+            elif b is None:  # one child (relu, tanh, ...)
+                if type(a) is not Constant:
+                    a.grad += op.vjps[0](fm, g, out, a.data)
+            else:
+                x, y = a.data, b.data
+                if type(a) is not Constant:
+                    a.grad += op.vjps[0](fm, g, out, x, y)
+                if type(b) is not Constant:
+                    b.grad += op.vjps[1](fm, g, out, x, y)
+    except BaseException:
+        for node, old in zip(order, saved, strict=True):
+            node.grad = old
+        raise
+    return order, saved
 
 
-def _shares(op: Op, m: ModuleType, g, out, args: list, prev: tuple) -> list:
+def shares_of(op: Op, m: ModuleType, g, out, args: list, prev: tuple) -> list:
     """Each child's share of `g` through the op's rules. A variadic op's one rule gives every
-    share, Constants' too; per-argument rules are not run for a Constant (its entry is None)."""
+    share, Constants' too; per-argument rules are not run for a Constant (its share is 0)."""
     if op.vjp is not None:
         return op.vjp(m, g, out, *args)
-    Constant = _engine()[0]
+    Constant = engine_names()[0]
     return [
-        None if type(c) is Constant else r(m, g, out, *args)
+        0.0 if type(c) is Constant else r(m, g, out, *args)
         for c, r in zip(prev, op.vjps, strict=True)
     ]
 
 
-def _op(node: Value) -> Op:
+def op_of(node: Value) -> Op:
+    """The op whose rules serve `node`: its own closure if it was given one, else the table's
+    entry for its `_op`."""
     if CLOSURES and node._fn is not None:  # the lecture's closure wins over the table
         return closure_op(node)
     try:
@@ -136,7 +141,7 @@ def _op(node: Value) -> Op:
         ) from None
 
 
-def _engine() -> tuple[type, object, type, ModuleType]:
+def engine_names() -> tuple[type, object, type, ModuleType]:
     """Constant, MANY and Value from the engine, and the Value namespace, imported on use:
     both modules import this one."""
     from . import engine, valuemath

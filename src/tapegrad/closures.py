@@ -35,7 +35,7 @@ def backward_of(node) -> Callable[[], None]:
         return fn
 
     def _backward() -> None:
-        from .backprop import local_vjp  # backprop imports this module
+        from .gradients import local_vjp  # which imports this module
 
         for child, contribution in zip(node._prev, local_vjp(node, node.grad), strict=True):
             if contribution is not None:

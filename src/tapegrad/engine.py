@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from . import compare
 from . import floatmath as fm
-from .backprop import backprop, local_vjp, topological_order  # noqa: F401  (re-exported)
+from .backprop import add_gradients, topological_order  # noqa: F401  (re-exported)
 from .closures import SUBCLASSES, backward_of, set_backward, subclass_of
 from .coerce import as_float, is_real
+from .gradients import backprop, local_vjp  # noqa: F401  (re-exported)
 from .methods import add_methods
 from .modes import *  # noqa: F403  (no_grad, detect_anomaly, scope, ...: re-exported from here)
 from .modes import check_output, state
@@ -109,8 +110,7 @@ class Value:
         With `create_graph=True` the gradients are themselves Values, so they can be
         differentiated again.
         """
-        for node, g in backprop(self, create_graph=create_graph).items():
-            node.grad = node.grad + g
+        add_gradients(self, create_graph=create_graph)
 
     _backward = property(backward_of, set_backward)  # the lecture's _backward(): closures.py
 
