@@ -418,6 +418,27 @@ def test_kept_scopes_follow_the_mode_they_are_entered_in():
     assert seen == {}
 
 
+def test_a_layer_tags_each_neuron_and_restores_the_mode_even_when_a_neuron_fails():
+    """A layer switches scope per neuron without a `with` block each: every neuron's nodes
+    carry its own path, and the mode outside is back afterwards, also after an error."""
+    from tapegrad.modes import current_scope
+
+    layer = Layer(2, 3, seed=0)
+    with tapegrad.scope("net"):
+        outs = layer([1.0, 2.0])
+        assert current_scope() == "net"
+    assert [o._scope for o in outs] == [f"net.neurons.{j}" for j in range(3)]
+    assert [o._prev[0]._scope for o in outs] == [f"net.neurons.{j}" for j in range(3)]
+    layer.neurons[1].w[0] = "not a weight"  # neuron 0 runs in its scope, then neuron 1 fails
+    with tapegrad.scope("net"):
+        with pytest.raises(AttributeError):
+            layer([1.0, 2.0])
+        assert current_scope() == "net"
+    assert current_scope() is None
+    with tapegrad.no_grad():
+        assert layer.neurons[0]([1.0, 2.0])._prev == ()
+
+
 # --- micrograd's keywords and habits ---------------------------------------------------------
 
 

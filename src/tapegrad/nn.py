@@ -21,19 +21,23 @@ import math
 import numbers
 import random
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING
 
 from ._helpers import positive_int, some
 from .engine import Constant, Value, apply, scope
-from .ops import AFFINE
+from .modes import call_in_scopes
+from .ops import AFFINE, RELU, SIGMOID, TANH
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
 ACTIVATIONS: dict[str, Callable[[Value], Value]] = {
-    "relu": lambda v: v.relu(),
-    "tanh": lambda v: v.tanh(),
-    "sigmoid": lambda v: v.sigmoid(),
+    # The ops applied directly, not through `v.relu()`: a neuron's forward pass calls one
+    # per neuron, and the method is one more Python call than the op.
+    "relu": partial(apply, RELU),
+    "tanh": partial(apply, TANH),
+    "sigmoid": partial(apply, SIGMOID),
     "linear": lambda v: v,
 }
 """Activation name -> what a neuron applies to its weighted sum."""
@@ -295,11 +299,7 @@ class Layer(Module):
         x = _as_inputs(x, self.neurons[0].nin, self)
         if self.fused:
             x = _as_values(x)
-        out = []
-        for n, where in zip(self.neurons, _kept_scopes(self, "neurons"), strict=True):
-            with where:
-                out.append(n._forward(x))
-        return out
+        return call_in_scopes(_kept_scopes(self, "neurons"), Neuron._forward, self.neurons, x)
 
     def __call__(self, x):
         out = self.forward(x)
