@@ -43,6 +43,7 @@ def topological_order(root: Value) -> list:
     The same order micrograd's recursive `build_topo` gives (depth first, children in order),
     built with an explicit stack.
     """
+    MANY = engine_names()[1]
     order, seen = [], {root}
     placed_all = seen.issuperset  # every child seen: in a DAG, seen children are placed
     stack = [(root, iter(root._prev))]
@@ -51,7 +52,8 @@ def topological_order(root: Value) -> list:
         for child in children:
             if child not in seen:
                 seen.add(child)
-                prev = child._prev
+                a, b = child._a, child._b  # its `_prev`, read from the slots for speed
+                prev = () if a is None else a if b is MANY else (a,) if b is None else (a, b)
                 if placed_all(prev):  # a leaf, or a node over placed ones: place it now
                     order.append(child)
                     continue
@@ -66,11 +68,9 @@ def topological_order(root: Value) -> list:
 def add_gradients(root: Value, seed: float | Value = 1.0, create_graph: bool = False) -> None:
     """Add d(root)/d(node) into every node's `.grad` but Constants' (`Value.backward()`)."""
     if create_graph or state.mode.anomaly:  # gradients as Values, or each one checked
-        from .gradients import backprop  # which imports this module
+        from .gradients import add_from_dict  # which imports this module
 
-        for node, g in backprop(root, seed, create_graph).items():
-            node.grad = node.grad + g
-        return
+        return add_from_dict(root, seed, create_graph)
     Constant = engine_names()[0]
     with BORROWING:
         order, saved = walk(root, seed)
@@ -93,9 +93,11 @@ def walk(root: Value, seed: float) -> tuple[list, list]:
             a = node._a
             if a is None:  # a leaf
                 continue
-            op, g, out, b = op_of(node), node.grad, node.data, node._b
+            op = (not CLOSURES and BY_SYMBOL.get(node._op)) or op_of(node)  # op_of's fast case
+            g, out, b = node.grad, node.data, node._b
             if b is MANY:  # three or more children (a neuron's affine)
-                shares = shares_of(op, fm, g, out, [x.data for x in a], a)
+                args = [x.data for x in a]
+                shares = op.vjp(fm, g, out, *args) if op.vjp else shares_of(op, fm, g, out, args, a)
                 for child, c in zip(a, shares, strict=True):
                     child.grad += c  # a Constant's share too: cheaper than asking, and undone
             elif b is None:  # one child (relu, tanh, ...)

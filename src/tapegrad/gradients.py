@@ -35,6 +35,13 @@ def backprop(root: Value, seed: float | Value = 1.0, create_graph: bool = False)
     return grads
 
 
+def add_from_dict(root: Value, seed: float | Value, create_graph: bool) -> None:
+    """`backward()` with `create_graph` or under `detect_anomaly()`: the gradients into a dict
+    first, then added into `.grad`."""
+    for node, g in _into_dict(root, seed, create_graph).items():
+        node.grad = node.grad + g
+
+
 def _into_dict(root: Value, seed: float | Value, create_graph: bool) -> dict:
     """The walk adding into a dict, not `.grad`: on Values under `create_graph`, and with each
     contribution checked under `detect_anomaly()`."""
