@@ -492,6 +492,22 @@ def test_sum_of_values():
     assert [v.grad for v in values] == [1.0] * 4
 
 
+def test_topological_order_walks_another_engines_nodes_by_their_prev():
+    """tapegrad reads its own nodes' slots for speed; a micrograd-style node has `_prev` only,
+    and pictures and node counts of such graphs still need the order."""
+
+    class Node:
+        def __init__(self, *children):
+            self._prev = set(children)  # micrograd keeps a set
+
+    a, b = Node(), Node()
+    c = Node(a, b)
+    d = Node(c, a)
+    order = topological_order(d)
+    assert order[-1] is d and set(order) == {a, b, c, d}
+    assert order.index(c) > max(order.index(a), order.index(b))
+
+
 # --- graphs the engine cannot differentiate ----------------------------------------------------
 
 

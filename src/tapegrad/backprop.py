@@ -52,8 +52,11 @@ def topological_order(root: Value) -> list:
         for child in children:
             if child not in seen:
                 seen.add(child)
-                a, b = child._a, child._b  # its `_prev`, read from the slots for speed
-                prev = () if a is None else a if b is MANY else (a,) if b is None else (a, b)
+                try:  # its `_prev`, read from the slots for speed
+                    a, b = child._a, child._b
+                    prev = () if a is None else a if b is MANY else (a,) if b is None else (a, b)
+                except AttributeError:  # a node of another engine (micrograd's) has `_prev` only
+                    prev = child._prev
                 if placed_all(prev):  # a leaf, or a node over placed ones: place it now
                     order.append(child)
                     continue

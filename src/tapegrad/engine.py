@@ -26,7 +26,7 @@ from .gradients import backprop, local_vjp  # noqa: F401  (re-exported)
 from .methods import add_methods
 from .modes import *  # noqa: F403  (no_grad, detect_anomaly, scope, ...: re-exported from here)
 from .modes import check_output, state
-from .ops import ADD, MUL, POW, TANH, Op
+from .ops import ADD, MUL, TANH, Op
 
 MANY = object()  # in Value._b: `_a` holds a tuple of three or more children
 
@@ -114,16 +114,10 @@ class Value:
 
     _backward = property(backward_of, set_backward)  # the lecture's _backward(): closures.py
 
-    # The rest of the arithmetic: - and / (composites with no rule of their own) and abs() are
-    # added at the bottom of this file, with the methods named after ops (`methods.py`); the
-    # comparisons (<, <=, >, >=), float() and bool() too, from `compare.py`.
-    def __pow__(self, other):
-        other = _operand(other)
-        return other if other is NotImplemented else apply(POW, self, other)
-
-    def __rpow__(self, other):
-        other = _operand(other)
-        return other if other is NotImplemented else apply(POW, other, self)
+    # The rest of the arithmetic: `**` (the table's pow), - and / (composites with no rule of
+    # their own) and abs() are added at the bottom of this file, with the methods named after
+    # ops (`methods.py`); the comparisons (<, <=, >, >=), float() and bool() too, from
+    # `compare.py`.
 
 
 class Constant(Value):

@@ -1,6 +1,6 @@
-"""Value's operators and methods beyond the lecture's `+ * tanh`: `-` and `/` (composites, with
-no rule of their own), `abs()`, and a method for every op of the table that names one
-(`x.exp()`, `x.relu()`, `x.max(y)`, `x.clamp(lo, hi)`, ...).
+"""Value's operators and methods beyond the lecture's `+ * tanh`: `**` (the table's pow), `-`
+and `/` (composites, with no rule of their own), `abs()`, and a method for every op of the
+table that names one (`x.exp()`, `x.relu()`, `x.max(y)`, `x.clamp(lo, hi)`, ...).
 
 They are made here so the engine's text (engine.py) stays the path from `Value(2.0) *
 Value(3.0)` to `backward()`; `engine.py` calls `add_methods` once, below `apply`.
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from . import floatmath as fm
 from .coerce import as_float, is_real
-from .ops import ABS, CLAMP, LOGADDEXP, OPS, Op
+from .ops import ABS, CLAMP, LOGADDEXP, OPS, POW, Op
 
 if TYPE_CHECKING:
     from .engine import Value
@@ -22,15 +22,16 @@ if TYPE_CHECKING:
 def add_methods(cls: type, apply: Callable, as_value: Callable) -> None:
     """Give `cls` (Value) these operators and methods; `apply` runs an op, `as_value` makes a
     Constant of a number. An op's method the class defines itself is left as it is."""
-    for method in _arithmetic(cls, apply) + _with_bounds(apply, as_value):
+    for method in _arithmetic(cls, apply, as_value) + _with_bounds(apply, as_value):
         _attach(cls, method.__name__, method)
     for op in OPS.values():
         if op.method and op.arity in (1, 2) and op.method not in vars(cls):
             _attach(cls, op.method, _method(op, apply, as_value))
 
 
-def _arithmetic(cls: type, apply: Callable) -> list[Callable]:
-    """`-x`, `x - y`, `x / y` (composites of + * **) and `abs(x)`; `cls` is Value."""
+def _arithmetic(cls: type, apply: Callable, as_value: Callable) -> list[Callable]:
+    """`-x`, `x - y`, `x / y` (composites of + * **), `abs(x)` and `x ** y` (the table's pow);
+    `cls` is Value."""
 
     def __neg__(self: Value) -> Value:
         return self * -1.0
@@ -54,7 +55,15 @@ def _arithmetic(cls: type, apply: Callable) -> list[Callable]:
     def __abs__(self: Value) -> Value:
         return apply(ABS, self)
 
-    return [__neg__, __sub__, __rsub__, __truediv__, __rtruediv__, __abs__]
+    def __pow__(self: Value, other):
+        if isinstance(other, cls) or is_real(other):
+            return apply(POW, self, as_value(other))
+        return NotImplemented
+
+    def __rpow__(self: Value, other):
+        return apply(POW, as_value(other), self) if is_real(other) else NotImplemented
+
+    return [__neg__, __sub__, __rsub__, __truediv__, __rtruediv__, __abs__, __pow__, __rpow__]
 
 
 def _with_bounds(apply: Callable, as_value: Callable) -> list[Callable]:
