@@ -14,6 +14,8 @@ _INF = float("inf")
 
 def is_real(x: object) -> bool:
     """Whether `x` is a real number a Value can hold."""
+    if type(x) is float or type(x) is int:  # the common cases, without the ABC's check
+        return True
     return isinstance(x, numbers.Real) or _is_numpy_bool(x)
 
 
