@@ -418,6 +418,17 @@ def test_kept_scopes_follow_the_mode_they_are_entered_in():
     assert seen == {}
 
 
+def test_an_mlp_whose_layer_was_swapped_for_another_size_says_so():
+    """The MLP checks only the count of the Values passed between layers: a layer replaced by
+    one of another size must still be a clear error, not a silently wrong affine split."""
+    model = MLP(2, [3, 1], seed=0)
+    model.layers[1] = Layer(4, 1, act="linear", seed=0)
+    with pytest.raises(ValueError, match="expects 4 inputs, got 3"):
+        model([1.0, 2.0])
+    model.layers[1] = Layer(3, 2, act="linear", seed=0, fused=False)  # any kind of layer
+    assert len(model([1.0, 2.0])) == 2
+
+
 def test_a_layer_tags_each_neuron_and_restores_the_mode_even_when_a_neuron_fails():
     """A layer switches scope per neuron without a `with` block each: every neuron's nodes
     carry its own path, and the mode outside is back afterwards, also after an error."""

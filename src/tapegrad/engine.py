@@ -146,10 +146,11 @@ _new = object.__new__
 
 def apply(op: Op, *args: Value) -> Value:
     """Run primitive `op` on Values: compute its forward rule on their data, record the node."""
-    if len(args) == 2:
+    n = len(args)
+    if n == 2:
         a, b = args
         data = op.fwd(fm, a.data, b.data)
-    elif len(args) == 1:
+    elif n == 1:
         a, b = args[0], None
         data = op.fwd(fm, a.data)
     else:

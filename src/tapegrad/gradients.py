@@ -1,6 +1,7 @@
 """Gradients as a dict, with every `.grad` left as it was: what `tapegrad.grad` builds on.
 
-`backprop(root)` runs `backprop.py`'s walk and hands back d(root)/d(node) for every node. With
+`backprop(root)` runs `backprop.py`'s walk (which borrows `.grad`, taking turns with other
+threads, and puts every one back) and hands back d(root)/d(node) for every node. With
 `create_graph` the rules run on Values, so the gradients can be differentiated again
 (`grad(grad(f))`); under `detect_anomaly()` every contribution is checked for a new inf or nan
 (`AnomalyError` names the op and its module). Both add into a dict rather than `.grad`.

@@ -84,10 +84,8 @@ def _make_rng(rng, seed):
 
 
 def _as_inputs(x, nin: int, who) -> list:
-    if isinstance(x, Value | numbers.Real):
-        x = [x]
-    elif not isinstance(x, list | tuple):
-        x = list(x)
+    if not isinstance(x, list | tuple):  # asked first: numbers.Real's check is the slow one
+        x = [x] if isinstance(x, Value | numbers.Real) else list(x)
     if len(x) != nin:
         raise ValueError(f"{who!r} expects {nin} inputs, got {len(x)}")
     return x
@@ -297,8 +295,10 @@ class Layer(Module):
     def forward(self, x: Value | float | Iterable[Value | float]) -> list[Value]:
         """Every neuron's output, as a list even when there is one."""
         x = _as_inputs(x, self.neurons[0].nin, self)
-        if self.fused:
-            x = _as_values(x)
+        return self._forward(_as_values(x) if self.fused else x)
+
+    def _forward(self, x: list) -> list[Value]:
+        # `x` is checked: nin items, Values if the neurons are fused (any neuron takes Values).
         return call_in_scopes(_kept_scopes(self, "neurons"), Neuron._forward, self.neurons, x)
 
     def __call__(self, x):
@@ -341,9 +341,12 @@ class MLP(Module):
         x = _as_inputs(x, self.nin, self)
         if self.fused:  # numbers become Constants here, outside any layer's scope
             x = _as_values(x)
-        for layer, where in zip(self.layers, _kept_scopes(self, "layers"), strict=True):
+        scopes = _kept_scopes(self, "layers")
+        for i, (layer, where) in enumerate(zip(self.layers, scopes, strict=True)):
             with where:
-                x = layer.forward(x)
+                # After the first layer the inputs are Values from the layer before: only
+                # their count is left to check (a layer may have been replaced by another).
+                x = layer._forward(x) if i and len(x) == layer.nin else layer.forward(x)
         return x[0] if len(x) == 1 else x
 
     def config(self) -> dict:
