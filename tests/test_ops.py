@@ -131,15 +131,15 @@ def _patch_rule(monkeypatch, op: ops.Op, arg: int) -> None:
     def off(right, g):
         return right + g * 0.5 * (1.0 + abs(right))
 
-    if op.vjp is not None:  # variadic: one rule for all arguments; spoil argument `arg`'s share
-        good_all = op.vjp
+    if op.partials is not None:  # variadic: one rule for all arguments; spoil `arg`'s partial
+        good_all = op.partials
 
-        def wrong_all(m, g, out, *args):
-            shares = list(good_all(m, g, out, *args))
-            shares[arg] = off(shares[arg], g)
-            return shares
+        def wrong_all(m, out, *args):
+            partials = list(good_all(m, out, *args))
+            partials[arg] = off(partials[arg], 1.0)
+            return partials
 
-        patched = dataclasses.replace(op, vjp=wrong_all)
+        patched = dataclasses.replace(op, partials=wrong_all)
     else:
         good = op.vjps[arg]
 

@@ -23,7 +23,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from . import floatmath as fm
-from .closures import CLOSURES, closure_op
+from .closures import CLOSURES, closure_op, no_rule
 from .modes import state
 from .ops import BY_SYMBOL, Op
 
@@ -84,39 +84,47 @@ def add_gradients(root: Value, seed: float | Value = 1.0, create_graph: bool = F
 def walk(root: Value, seed: float) -> tuple[list, list]:
     """The walk on borrowed grads (hold `BORROWING`): each node's `.grad` ends holding its
     gradient alone. Gives the nodes and what their `.grad` held, for the caller to put back."""
-    Constant, MANY, _, _ = engine_names()
     order = topological_order(root)
     saved = [node.grad for node in order]
     for node in order:
         node.grad = -0.0  # where a sum starts: -0.0 + c is c, bit for bit (0.0 + -0.0 is not)
     root.grad = seed
     try:
-        # Once per node, so the one- and two-child ops (most of any graph) are unrolled.
-        for node in reversed(order):
-            a = node._a
-            if a is None:  # a leaf
-                continue
-            op = (not CLOSURES and BY_SYMBOL.get(node._op)) or op_of(node)  # op_of's fast case
-            g, out, b = node.grad, node.data, node._b
-            if b is MANY:  # three or more children (a neuron's affine)
-                args = [x.data for x in a]
-                shares = op.vjp(fm, g, out, *args) if op.vjp else shares_of(op, fm, g, out, args, a)
-                for child, c in zip(a, shares, strict=True):
-                    child.grad += c  # a Constant's share too: cheaper than asking, and undone
-            elif b is None:  # one child (relu, tanh, ...)
-                if type(a) is not Constant:
-                    a.grad += op.vjps[0](fm, g, out, a.data)
-            else:
-                x, y = a.data, b.data
-                if type(a) is not Constant:
-                    a.grad += op.vjps[0](fm, g, out, x, y)
-                if type(b) is not Constant:
-                    b.grad += op.vjps[1](fm, g, out, x, y)
+        _chain_rule(order)
     except BaseException:
         for node, old in zip(order, saved, strict=True):
             node.grad = old
         raise
     return order, saved
+
+
+def _chain_rule(order: list) -> None:
+    """Down `order` from its root, each node adds its share of `.grad` into its children's."""
+    Constant, MANY, _, _ = engine_names()
+    # Once per node, so the one- and two-child ops (most of any graph) are unrolled.
+    for node in reversed(order):
+        a = node._a
+        if a is None:  # a leaf
+            continue
+        op = (not CLOSURES and BY_SYMBOL.get(node._op)) or op_of(node)  # op_of's fast case
+        g, out, b = node.grad, node.data, node._b
+        if b is MANY:  # three or more children (a neuron's affine)
+            args = [x.data for x in a]
+            if op.partials:  # in one pass: g times each local derivative
+                for child, p in zip(a, op.partials(fm, out, *args), strict=True):
+                    child.grad += g * p  # a Constant's too: cheaper than asking, and undone
+                continue
+            for child, c in zip(a, shares_of(op, fm, g, out, args, a), strict=True):
+                child.grad += c
+        elif b is None:  # one child (relu, tanh, ...)
+            if type(a) is not Constant:
+                a.grad += op.vjps[0](fm, g, out, a.data)
+        else:
+            x, y = a.data, b.data
+            if type(a) is not Constant:
+                a.grad += op.vjps[0](fm, g, out, x, y)
+            if type(b) is not Constant:
+                b.grad += op.vjps[1](fm, g, out, x, y)
 
 
 def shares_of(op: Op, m: ModuleType, g, out, args: list, prev: tuple) -> list:
@@ -139,11 +147,7 @@ def op_of(node: Value) -> Op:
     try:
         return BY_SYMBOL[node._op]  # read at every use, so a patched table takes effect
     except KeyError:
-        raise ValueError(
-            f"{node!r} (label {node.label!r}) has children but its _op {node._op!r} is not a "
-            f"primitive in tapegrad.ops, so it has no derivative rule: give it a _backward "
-            f"closure, or register the op (tapegrad.register_op)"
-        ) from None
+        raise no_rule(node) from None
 
 
 def engine_names() -> tuple[type, object, type, ModuleType]:

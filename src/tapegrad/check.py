@@ -7,10 +7,12 @@ from collections.abc import Callable
 
 from . import floatmath as fm
 from .closures import describe
-from .engine import Value, data_of, enable_grad, local_vjp, no_grad
+from .engine import Value, enable_grad, no_grad
 from .functional import value_and_grad
+from .gradients import local_vjp
 from .graph import topological_order
 from .ops import BY_SYMBOL
+from .valuemath import data_of
 
 
 class GradcheckError(AssertionError):

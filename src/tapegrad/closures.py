@@ -120,6 +120,16 @@ def run_closure(node, closure: Callable[[], None], g: float) -> dict:
             n.grad = grad
 
 
+def no_rule(node) -> ValueError:
+    """The error for a node with children whose `_op` names no primitive and that has no
+    closure: nothing says how to differentiate it."""
+    return ValueError(
+        f"{node!r} (label {node.label!r}) has children but its _op {node._op!r} is not a "
+        f"primitive in tapegrad.ops, so it has no derivative rule: give it a _backward "
+        f"closure, or register the op (tapegrad.register_op)"
+    )
+
+
 def describe(node) -> str:
     """How a message names a node: its label (or repr) and its op."""
     name = repr(node.label) if node.label else repr(node)

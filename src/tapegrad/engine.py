@@ -22,7 +22,6 @@ from . import floatmath as fm
 from .backprop import add_gradients, topological_order  # noqa: F401  (re-exported)
 from .closures import SUBCLASSES, backward_of, set_backward, subclass_of
 from .coerce import as_float, is_real
-from .gradients import backprop, local_vjp  # noqa: F401  (re-exported)
 from .methods import add_methods
 from .modes import *  # noqa: F403  (no_grad, detect_anomaly, scope, ...: re-exported from here)
 from .modes import check_output, state
@@ -129,11 +128,6 @@ class Constant(Value):
 def as_value(x: Value | float) -> Value:
     """`x` if it is a Value, else a Constant holding it (TypeError for non-numbers)."""
     return x if isinstance(x, Value) else Constant(x)
-
-
-def data_of(x: Value | float) -> float:
-    """`x.data` for a Value, `x` itself for a number: what comparisons and masks look at."""
-    return x.data if isinstance(x, Value) else x
 
 
 def _operand(x):

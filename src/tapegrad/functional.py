@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 
 from ._helpers import name_of
 from .coerce import as_float
-from .engine import Constant, Value, backprop, enable_grad
+from .engine import Constant, Value, enable_grad
+from .gradients import backprop
 
 _nesting = threading.local()
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import valuemath as vm
-from .engine import Value, data_of
+from .engine import Value
+from .valuemath import data_of
 
 if TYPE_CHECKING:
     from .nn import Module

@@ -11,7 +11,9 @@ operators `+ - *`, so one rule runs three ways:
 flows into argument i, given the output's gradient `g` and the output `out` itself. A
 derivative that reuses `out` (exp, tanh, sigmoid) is cheaper and, run on Values, still exact.
 A variadic op (`affine`, a whole neuron's `b + sum w*x`, and `sum`) has instead one rule,
-`vjp(m, g, out, *args)`, that returns every argument's gradient at once.
+`partials(m, out, *args)`, that returns every argument's local derivative d(out)/d(arg) at
+once; each argument's gradient is `g` times its own (the chain rule, as the lecture writes
+`self.grad += other.data * out.grad`), which `backward()` adds in one pass over the children.
 
 Everything else (neg, sub, div, softplus, softmax, losses) is composed from these and has no
 rule of its own. Numerical stability lives inside the rules, once, so every mode inherits it.
@@ -25,12 +27,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import reduce
-from math import log as _ln
 from operator import add, mul
 
-LN2 = _ln(2.0)
+LN2 = 0.6931471805599453  # log(2)
 _NAME = "<the op's name>"  # Op's default method and function name
 
 
@@ -51,16 +52,21 @@ class Op:
     vjps: tuple[Callable, ...]
     method: str | None = _NAME
     function: str | None = _NAME
-    vjp: Callable | None = None
-    """A variadic op's one rule: `vjp(m, g, out, *args)` gives every argument's gradient at
-    once, so n arguments cost one call, not n. Its `vjps` are then read off it (arguments 0
-    and 1), for a node with one or two children, which backprop walks like any other's."""
+    partials: Callable | None = None
+    """A variadic op's one rule: `partials(m, out, *args)` gives d(out)/d(arg) for every
+    argument at once (the lecture's local derivatives), so n arguments cost one call. Each
+    argument's gradient is `g` times its own (the chain rule): `backward()` adds those in one
+    pass, and the op's `vjp`, and its `vjps` for a node with one or two children, are made
+    from it."""
+    vjp: Callable | None = field(default=None, init=False)
+    """A variadic op's gradients: `vjp(m, g, out, *args)` is `g` times each of its partials."""
 
     def __post_init__(self) -> None:
-        for field in ("method", "function"):
-            if getattr(self, field) is _NAME:
-                object.__setattr__(self, field, self.name)  # frozen: set once, here
-        if self.vjp is not None:  # arguments 0 and 1 of a node with one or two children
+        for name in ("method", "function"):
+            if getattr(self, name) is _NAME:
+                object.__setattr__(self, name, self.name)  # frozen: set once, here
+        if self.partials is not None:
+            object.__setattr__(self, "vjp", _vjp_from_partials(self.partials))
             shares = tuple(lambda m, g, o, *a, i=i: self.vjp(m, g, o, *a)[i] for i in (0, 1))
             object.__setattr__(self, "vjps", shares)
 
@@ -115,15 +121,21 @@ def _affine(m, *args):
     return _in_order(map(mul, args[:n], args[n:-1]), args[-1])
 
 
-def _affine_vjp(m, g, out, *args):
+def _affine_local(m, out, *args):
+    # d(out)/d(w_i) = x_i, d(out)/d(x_i) = w_i: each factor's local derivative is the other.
     n = len(args) >> 1
-    return [g * v for v in args[n:-1] + args[:n]] + [g]  # x's shares are w's, w's are x's
+    return args[n:-1] + args[:n] + (1.0,)
+
+
+def _vjp_from_partials(partials: Callable) -> Callable:
+    """A variadic op's VJP from its partial derivatives: each argument gets `g` times its own."""
+    return lambda m, g, out, *args: [g * p for p in partials(m, out, *args)]
 
 
 # fmt: off
-AFFINE = Op("affine", "affine", _affine, (), method=None, function=None, vjp=_affine_vjp)
+AFFINE = Op("affine", "affine", _affine, (), method=None, function=None, partials=_affine_local)
 SUM = Op("sum", "sum", lambda m, *args: reduce(add, args), (), method=None, function=None,
-         vjp=lambda m, g, out, *args: [g] * len(args))
+         partials=lambda m, out, *args: (1.0,) * len(args))
 # fmt: on
 
 

@@ -19,7 +19,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from .engine import Value, data_of, no_grad
+from .engine import Value, no_grad
+from .valuemath import data_of
 
 if TYPE_CHECKING:
     import numpy.typing as npt

@@ -14,8 +14,13 @@ from collections.abc import Iterable
 from . import floatmath as fm
 from . import ops
 from .compare import check_traced
-from .engine import Constant, Value, apply, as_value, data_of
+from .engine import Constant, Value, apply, as_value
 from .modes import tracers
+
+
+def data_of(x: Value | float) -> float:
+    """`x.data` for a Value, `x` itself for a number: what comparisons and masks look at."""
+    return x.data if isinstance(x, Value) else x
 
 
 def _lift(op: ops.Op):
