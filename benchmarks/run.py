@@ -269,11 +269,11 @@ def w1_alone(engine: str, quick: bool) -> float:
 
 
 def w1_alone_pairs(quick: bool) -> tuple[float, float, list[float]]:
-    """`w1_alone` for tapegrad then micrograd, in 3 pairs (1 with --quick): the median time of
+    """`w1_alone` for tapegrad then micrograd, in 5 pairs (1 with --quick): the median time of
     each and every pair's ratio. A shared machine's slow spells last seconds, so one pair can
     land a spell on one engine only; alternating pairs and taking the median keeps that out."""
     tg, mg = [], []
-    for _ in range(1 if quick else 3):
+    for _ in range(1 if quick else 5):
         tg.append(w1_alone("tapegrad", quick))
         mg.append(w1_alone("micrograd", quick))
     ratios = [m / t for t, m in zip(tg, mg, strict=True)]
