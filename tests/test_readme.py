@@ -66,7 +66,7 @@ def test_the_inside_table_names_every_module():
     package = README.parent / "src" / "tapegrad"
     text = README.read_text(encoding="utf-8")
     table = text[text.index("## Inside") :].split("\n\n")[1]
-    first_cells = "".join(row.split("|")[1] for row in table.splitlines()[2:])
+    first_cells = "".join(row.split("|")[2] for row in table.splitlines()[2:])
     named = set(re.findall(r"`([\w/]+(?:\.py|/))`", first_cells))
     actual = {p.name for p in package.glob("*.py") if p.name != "__init__.py"}
     actual |= {p.name + "/" for p in package.iterdir() if (p / "__init__.py").exists()}

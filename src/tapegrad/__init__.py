@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
+from . import valuemath  # noqa: F401  (registers the namespace gradients as Values run on)
 from .check import gradcheck, numerical_derivative, numerical_gradient
 from .engine import (
     AnomalyError,

@@ -7,10 +7,8 @@ from collections.abc import Callable
 
 from . import floatmath as fm
 from .closures import describe
-from .engine import Value, enable_grad, no_grad
+from .engine import Value, enable_grad, local_vjp, no_grad, topological_order
 from .functional import value_and_grad
-from .gradients import local_vjp
-from .graph import topological_order
 from .ops import BY_SYMBOL
 from .valuemath import data_of
 

@@ -2,16 +2,16 @@
 
 The lecture adds an op by computing its forward value and giving the result a `_backward`
 closure that adds into its children's `.grad`. tapegrad keeps that working as the lecture
-writes it, in eager `backward()` only: a node's own closure is stored in its `_fn` slot and
+writes it, in eager `backward()` only: a node's own closure is stored as its `_fn` and
 always wins over the op table, even when its `_op` names a primitive (so a learner's own `+`
 with a bug shows the bug). A Value subclass (the lecture's class grown from tapegrad's) gets
 its own class back from the table's ops, so its methods keep working down the graph.
 
-`backward()` computes gradients into a dict and adds them into `.grad` once at the end (so a
-second call adds exactly one more gradient, micrograd's issue #53 stays fixed). A closure
-reads `out.grad` and writes `child.grad`, so `closure_rules` runs it on borrowed grads: the
-node's `.grad` set to its gradient in the walk, its children's to 0, and what they hold after
-is what it gave them; every `.grad` is then put back as it was.
+`backward()` asks the node's op for its rules (`engine.op_of`); for a closure node that is
+`closure_op`, whose rules run the closure. A closure reads `out.grad` and writes `child.grad`,
+so `run_closure` runs it with the node's `.grad` set to its gradient in the walk and its
+children's to 0: what they hold after is what it gave them; every `.grad` it may touch is then
+put back as it was.
 
 Whatever needs a derivative as a rule (`create_graph=True`, `grad(grad(f))`,
 `tapegrad.compile`) refuses such a node with `needs_rule`, naming it and the way out:
@@ -23,25 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from . import floatmath as fm
-from .ops import Op
-
-
-def backward_of(node) -> Callable[[], None]:
-    """`node._backward`: this node's chain rule, applied once when called (it adds its share of
-    `node.grad` into each child's `.grad`): its own closure if it was given one, else the op
-    table's rule. `backward()` does this for every node in order; the lecture does it by hand."""
-    fn = node._fn
-    if fn is not None:
-        return fn
-
-    def _backward() -> None:
-        from .gradients import local_vjp  # which imports this module
-
-        for child, contribution in zip(node._prev, local_vjp(node, node.grad), strict=True):
-            if contribution is not None:
-                child.grad += contribution
-
-    return _backward
+from .ops import BY_SYMBOL, OPS, Op
 
 
 def set_backward(node, fn: Callable[[], None]) -> None:
@@ -138,8 +120,6 @@ def describe(node) -> str:
 
 def needs_rule(node, what: str) -> ValueError:
     """The error for a closure node where a rule is needed: names it and the way out."""
-    from .ops import BY_SYMBOL, OPS
-
     name = node._op
     if not name.isidentifier() or name in OPS or name in BY_SYMBOL:  # taken: suggest another
         name = f"my_{BY_SYMBOL[name].name}" if name in BY_SYMBOL else "my_op"

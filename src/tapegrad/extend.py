@@ -1,6 +1,6 @@
 """`register_op`: an op of your own added to the table from user code (in the spirit of HIPS
-autograd's `defvjp` and JAX's `custom_vjp`), with its Value method made as `methods.py` makes
-the built-ins'.
+autograd's `defvjp` and JAX's `custom_vjp`), with a Value method of its own (`x.cube()`) where the
+built-ins have theirs in `engine.py`.
 
 A registered op is one `ops.Op` record, exactly as the built-in ones are, so it runs eagerly in
 `backward()`, on Values in `backward(create_graph=True)` and `grad(grad(f))`, under `gradcheck`
@@ -37,7 +37,6 @@ from . import ops
 from . import valuemath as vm
 from .coerce import is_real
 from .engine import Value, apply, as_value, no_grad
-from .methods import _attach, _method
 
 COMMON = (
     "abs cos div eq exp ge gt log lt maximum minimum pow relu sigmoid sign sin sqrt tanh where"
@@ -214,8 +213,26 @@ def _install(op: ops.Op, expression: bool) -> None:
     ops.BY_SYMBOL[op.symbol] = op
     _USER[op.name] = op
     if op.method:
-        _attach(Value, op.method, _method(op, apply, as_value))
+        setattr(Value, op.method, _method(op))
     if op.function:
         setattr(vm, op.function, vm._lift(op))
     if expression:
         expr.FUNCTIONS[op.method] = (getattr(vm, op.function), op.arity, op.arity)
+
+
+def _method(op: ops.Op) -> Callable:
+    """`x.cube()`, `x.f(y)`: a Value method applying a one- or two-argument user op to this
+    Value (and the other, which may be a number)."""
+    if op.arity == 1:
+
+        def method(self):
+            return apply(op, self)
+    else:
+
+        def method(self, other):
+            return apply(op, self, as_value(other))
+
+    method.__name__ = op.method or op.name
+    method.__qualname__ = f"Value.{method.__name__}"
+    method.__doc__ = f"The `{op.name}` op; its rules are `tapegrad.ops.OPS[{op.name!r}]`."
+    return method

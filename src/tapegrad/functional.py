@@ -13,8 +13,7 @@ from collections.abc import Callable, Sequence
 
 from ._helpers import name_of
 from .coerce import as_float
-from .engine import Constant, Value, enable_grad
-from .gradients import backprop
+from .engine import BORROWING, Constant, Value, enable_grad, walk
 
 _nesting = threading.local()
 
@@ -65,7 +64,7 @@ def value_and_grad(
         # grad can differentiate them; at the top level, hand back plain floats.
         nested = depth > 0 or any(isinstance(args[i], Value) for i in nums)
         with enable_grad():  # a nested gradient must record its graph for the outer grad
-            grads = backprop(out, create_graph=nested)
+            grads = gradients(out, create_graph=nested)
         gs = [grads.get(inputs[i], 0.0) for i in nums]
         if nested:
             value, gs = out, [g if isinstance(g, Value) else Constant(g) for g in gs]
@@ -167,3 +166,14 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -
         return (g, value_aux[1]) if has_aux else g
 
     return wrapped
+
+
+def gradients(root: Value, create_graph: bool = False) -> dict:
+    """d(root)/d(node) for every node but Constants that root depends on, as a dict; every
+    `.grad` is left as it was (the walk borrows them). With `create_graph`, Values."""
+    with BORROWING:
+        order, saved = walk(root, 1.0, create_graph)
+        grads = {n: n.grad for n in order if type(n) is not Constant and n.grad is not None}
+        for node, old in zip(order, saved, strict=True):
+            node.grad = old
+    return grads

@@ -1,8 +1,8 @@
 """Walking a graph of Values: topological order, the lecture's `trace`, counts, zeroing grads.
 
 Every walk here is iterative, so a chain a million nodes deep needs no recursion limit. Nodes
-are anything with a `_prev` tuple of children, so these helpers import nothing from the engine.
-`topological_order` itself lives with backpropagation (`backprop.py`), its first user.
+are anything with a `_prev` tuple of children (micrograd's too). `topological_order` itself
+lives with backpropagation in `engine.py`, its first user.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .backprop import topological_order
+from .engine import topological_order
 
 if TYPE_CHECKING:
     from .engine import Value

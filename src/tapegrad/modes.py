@@ -47,10 +47,18 @@ state = _State()
 
 tracers: dict[int, object] = {}
 """The guards of the tapes recording right now, by thread (`threading.get_ident()`), which
-Value's comparisons, bool() and float() (`compare.py`) and the derivative rules' masks
+Value's comparisons, bool() and float() (`engine.py`) and the derivative rules' masks
 (`valuemath.py`) consult; `tapegrad.tape.record` fills it. A plain dict, not
 part of `state`: while it is empty, which is always outside `compile`, a comparison pays one
 look at it (reading a thread-local attribute costs several times as much)."""
+
+
+def check_traced(what: str, *values) -> None:
+    """While this thread records a tape: let its guard refuse `what` (a comparison, bool(),
+    float(), or a derivative rule's mask) on `values` if one of them depends on an input."""
+    guard = tracers.get(threading.get_ident())
+    if guard is not None:
+        guard.check(what, *values)  # type: ignore[attr-defined]
 
 
 class _Switch(ContextDecorator):

@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from html import escape
 
 from ..closures import run_closure
-from ..engine import Constant, Value
-from ..gradients import local_vjp
+from ..engine import Constant, Value, local_vjp
 from ..graph import topological_order
 from ..textgraph import number_format
 from .page import HtmlPage, asset, data_and_script, new_id
