@@ -402,18 +402,22 @@ def walk(root: Value, seed: Any = 1.0, create_graph: bool = False) -> tuple[list
 
 
 def _chain_rule(order: list[Value]) -> None:
-    """The chain rule on floats. Going from the root down, every node's `.grad` is complete
-    when its turn comes (all its parents come later in `order`, so they have given theirs).
-    The node then hands each child its share, `.grad` times d(node)/d(child) (the rule in
-    `ops.py`), and a child used twice adds both shares: that is all backpropagation is."""
-    # The loop body is unrolled for one and two children (most of any graph): measured, a
-    # generic loop over `node._prev` makes W1's backward pass about a third slower.
+    """The chain rule on floats, node by node from the root down.
+
+    When a node's turn comes its `.grad` is complete: d(root)/d(node), as every node that uses
+    it comes later in `order` and has already added its share. The node then hands each child
+    its share, `node.grad * d(node)/d(child)`, the local derivative being its op's rule in
+    `ops.py`. For `out = a * b` the rules give `g * b` to a and `g * a` to b: the lecture's
+    `self.grad += other.data * out.grad`. A child used twice (`a + a`) adds both shares.
+    """
+    # The one- and two-child cases (most of any graph) are written out rather than looping over
+    # `node._prev`, which would build a tuple per node.
     for node in reversed(order):
         a = node._a
-        if a is None:  # a leaf: nothing below it
+        if a is None:  # a leaf: nothing below it to pass a gradient to
             continue
-        op = (not CLOSURES and BY_SYMBOL.get(node._op)) or op_of(node)
-        g, out, b = node.grad, node.data, node._b
+        op = (not CLOSURES and BY_SYMBOL.get(node._op)) or op_of(node)  # op_of's fast case
+        g, out, b = node.grad, node.data, node._b  # g = d(root)/d(node), complete by now
         if b is None:  # one child (tanh, exp, relu, ...): d(out)/d(a) by the op's rule
             if type(a) is not Constant:
                 a.grad += op.vjps[0](fm, g, out, a.data)
