@@ -8,6 +8,7 @@ integer too large for a float becomes an infinity rather than an OverflowError.
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 _INF = float("inf")
 
@@ -19,7 +20,7 @@ def is_real(x: object) -> bool:
     return isinstance(x, numbers.Real) or _is_numpy_bool(x)
 
 
-def as_float(x: object) -> float:
+def as_float(x: Any) -> float:
     """`x` as a float (±inf when it is too large for one); TypeError if it is not a real."""
     if not is_real(x):
         raise TypeError(f"Value data must be a real number, got {type(x).__name__}: {x!r:.60}")
@@ -29,7 +30,7 @@ def as_float(x: object) -> float:
         return _INF if x > 0 else -_INF
 
 
-def _is_numpy_bool(x: object) -> bool:
+def _is_numpy_bool(x: Any) -> bool:
     # NumPy's bool_ is not registered as numbers.Real; its floats and ints are.
     kind = getattr(getattr(x, "dtype", None), "kind", None)
     return kind == "b" and type(x).__module__ == "numpy" and x.shape == ()

@@ -290,6 +290,7 @@ def apply(op: Op, *args: Value) -> Value:
     """Run primitive `op` on Values: compute its forward rule on their data, record the node."""
     n = len(args)
     a: Any
+    b: Any
     if n == 2:
         a, b = args
         data = op.fwd(fm, a.data, b.data)
@@ -300,7 +301,7 @@ def apply(op: Op, *args: Value) -> Value:
         a, b = args, MANY
         data = op.fwd(fm, *[x.data for x in args])
     mode = state.mode
-    cls = subclass_of(args) or Value if SUBCLASSES else Value  # closures.py
+    cls: type[Value] = subclass_of(args) or Value if SUBCLASSES else Value  # closures.py
     if mode.plain:  # the hot path: fill the slots directly, skipping __init__'s checks
         out = _new(cls)
         out.data = data

@@ -223,15 +223,14 @@ def _install(op: ops.Op, expression: bool) -> None:
 def _method(op: ops.Op) -> Callable:
     """`x.cube()`, `x.f(y)`: a Value method applying a one- or two-argument user op to this
     Value (and the other, which may be a number)."""
-    if op.arity == 1:
 
-        def method(self):
-            return apply(op, self)
-    else:
+    def unary(self: Value) -> Value:
+        return apply(op, self)
 
-        def method(self, other):
-            return apply(op, self, as_value(other))
+    def binary(self: Value, other: Value | float) -> Value:
+        return apply(op, self, as_value(other))
 
+    method: Callable = unary if op.arity == 1 else binary
     method.__name__ = op.method or op.name
     method.__qualname__ = f"Value.{method.__name__}"
     method.__doc__ = f"The `{op.name}` op; its rules are `tapegrad.ops.OPS[{op.name!r}]`."

@@ -14,6 +14,7 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ContextDecorator
+from typing import Literal
 
 
 class AnomalyError(RuntimeError):
@@ -74,7 +75,7 @@ class _Switch(ContextDecorator):
         st.mode = self.mode(st.mode)
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc) -> Literal[False]:
         state.mode = state.saved.pop()
         return False
 
@@ -121,7 +122,7 @@ class scope(_Switch):
 
     def mode(self, old: _Mode) -> _Mode:
         outer, inner = self._last
-        if outer is old:
+        if outer is old and inner is not None:
             return inner
         path = f"{old.scope}.{self.name}" if old.scope else self.name
         inner = _Mode(old.grad_enabled, old.anomaly, path)

@@ -66,8 +66,9 @@ class Op:
             if getattr(self, name) is _NAME:
                 object.__setattr__(self, name, self.name)  # frozen: set once, here
         if self.partials is not None:
-            object.__setattr__(self, "vjp", _vjp_from_partials(self.partials))
-            shares = tuple(lambda m, g, o, *a, i=i: self.vjp(m, g, o, *a)[i] for i in (0, 1))
+            vjp = _vjp_from_partials(self.partials)
+            object.__setattr__(self, "vjp", vjp)
+            shares = tuple(lambda m, g, o, *a, i=i: vjp(m, g, o, *a)[i] for i in (0, 1))
             object.__setattr__(self, "vjps", shares)
 
     @property
