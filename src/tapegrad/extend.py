@@ -95,13 +95,12 @@ def unregister_op(name: str) -> None:
         raise ValueError(f"cannot unregister {name!r}: it is {why}")
     from . import expr
 
-    del ops.OPS[name], ops.BY_SYMBOL[op.symbol]
+    if op.method and expr.FUNCTIONS.get(op.method, (None,))[0] is getattr(vm, op.function or ""):
+        del expr.FUNCTIONS[op.method]
+    ops.unregister(name)
+    vm.uninstall(op)
     if op.method:
         delattr(Value, op.method)
-        if expr.FUNCTIONS.get(op.method, (None,))[0] is getattr(vm, op.function or "", None):
-            del expr.FUNCTIONS[op.method]
-    if op.function:
-        delattr(vm, op.function)
 
 
 def _check(name, fwd, vjps, symbol, method, function, expression) -> tuple:
@@ -209,13 +208,11 @@ def _run(op: ops.Op, what: str, rule, m, *args):
 def _install(op: ops.Op, expression: bool) -> None:
     from . import expr
 
-    ops.OPS[op.name] = op
-    ops.BY_SYMBOL[op.symbol] = op
+    ops.register(op)  # the path the built-ins take too
+    vm.install(op)
     _USER[op.name] = op
-    if op.method:
+    if op.method:  # the built-ins have theirs written in Value
         setattr(Value, op.method, _method(op))
-    if op.function:
-        setattr(vm, op.function, vm._lift(op))
     if expression:
         expr.FUNCTIONS[op.method] = (getattr(vm, op.function), op.arity, op.arity)
 

@@ -58,6 +58,15 @@ class Op:
     argument's gradient is `g` times its own (the chain rule): `backward()` adds those in one
     pass, and the op's `vjp`, and its `vjps` for a node with one or two children, are made
     from it."""
+    domain: tuple[float, float] | tuple[tuple[float, float], ...] = (-10.0, 10.0)
+    """Where the tests sample it: one interval for every argument, or one per argument, on
+    which the op is smooth but for its `kinks`."""
+    kinks: str = ""
+    """Where it has no derivative, which tests keep away from: "zero" (the argument is 0) or
+    "ties" (two arguments are equal)."""
+    reference: str = ""
+    """PyTorch's counterpart, `torch.<reference>`, which the tests check values and gradients
+    against; "" for a variadic op (the tests compose it from torch.mul and torch.add)."""
     vjp: Callable | None = field(default=None, init=False)
     """A variadic op's gradients: `vjp(m, g, out, *args)` is `g` times each of its partials."""
 
@@ -85,28 +94,39 @@ class Op:
 
 ADD = Op("add", "+", lambda m, a, b: a + b,
          (lambda m, g, out, a, b: g,
-          lambda m, g, out, a, b: g), method=None, function=None)  # only the operator +
+          lambda m, g, out, a, b: g),
+         method=None, function=None, reference="add")  # only the operator +
 MUL = Op("mul", "*", lambda m, a, b: a * b,
          (lambda m, g, out, a, b: g * b,
-          lambda m, g, out, a, b: g * a), method=None, function=None)  # only the operator *
+          lambda m, g, out, a, b: g * a),
+         method=None, function=None, reference="mul")  # only the operator *
 EXP = Op("exp", "exp", lambda m, x: m.exp(x),
-          (lambda m, g, out, x: g * out,))
+          (lambda m, g, out, x: g * out,),
+          domain=(-20.0, 20.0), reference="exp")
 TANH = Op("tanh", "tanh", lambda m, x: m.tanh(x),
-           (lambda m, g, out, x: g * (1.0 - out * out),))
+           (lambda m, g, out, x: g * (1.0 - out * out),),
+           domain=(-5.0, 5.0), reference="tanh")
 LOG = Op("log", "log", lambda m, x: m.log(x),
-          (lambda m, g, out, x: m.div(g, x),))
+          (lambda m, g, out, x: m.div(g, x),),
+          domain=(1e-3, 1e3), reference="log")
 SIGMOID = Op("sigmoid", "sigmoid", lambda m, x: m.sigmoid(x),
-              (lambda m, g, out, x: g * out * (1.0 - out),))
+              (lambda m, g, out, x: g * out * (1.0 - out),),
+              domain=(-20.0, 20.0), reference="sigmoid")
 SQRT = Op("sqrt", "sqrt", lambda m, x: m.sqrt(x),
-           (lambda m, g, out, x: m.div(g, 2.0 * out),))
+           (lambda m, g, out, x: m.div(g, 2.0 * out),),
+           domain=(1e-2, 1e3), reference="sqrt")
 SIN = Op("sin", "sin", lambda m, x: m.sin(x),
-          (lambda m, g, out, x: g * m.cos(x),))
+          (lambda m, g, out, x: g * m.cos(x),),
+          reference="sin")
 COS = Op("cos", "cos", lambda m, x: m.cos(x),
-          (lambda m, g, out, x: -(g * m.sin(x)),))
+          (lambda m, g, out, x: -(g * m.sin(x)),),
+          reference="cos")
 RELU = Op("relu", "relu", lambda m, x: m.relu(x),
-           (lambda m, g, out, x: m.where(m.ge(0.0, x), 0.0, g),))  # nan passes g, as torch
+           (lambda m, g, out, x: m.where(m.ge(0.0, x), 0.0, g),),  # nan passes g, as torch
+           kinks="zero", reference="relu")
 ABS = Op("abs", "abs", lambda m, x: m.abs(x),
-          (lambda m, g, out, x: g * m.sign(x),))
+          (lambda m, g, out, x: g * m.sign(x),),
+          kinks="zero", reference="abs")
 # fmt: on
 
 # --- variadic: one node for what would be a chain of + and * --------------------------------
@@ -170,31 +190,56 @@ def _logaddexp(m, a, b):
 
 # fmt: off
 POW = Op("pow", "**", lambda m, x, p: m.pow(x, p),
-         (_pow_dx, _pow_dp), method=None)  # only the operator x ** p
+         (_pow_dx, _pow_dp), method=None,  # only the operator x ** p
+         domain=((0.1, 5.0), (-3.0, 3.0)), reference="pow")
 MAX = Op("max", "max", lambda m, a, b: m.maximum(a, b),
          (lambda m, g, out, a, b: _route(m, g, a, b),
-          lambda m, g, out, a, b: _route(m, g, b, a)), function="maximum")
+          lambda m, g, out, a, b: _route(m, g, b, a)),
+         function="maximum", kinks="ties", reference="maximum")
 MIN = Op("min", "min", lambda m, a, b: m.minimum(a, b),
          (lambda m, g, out, a, b: _route(m, g, b, a),
-          lambda m, g, out, a, b: _route(m, g, a, b)), function="minimum")
+          lambda m, g, out, a, b: _route(m, g, a, b)),
+         function="minimum", kinks="ties", reference="minimum")
 # clamp passes the gradient to x inside [lo, hi], boundaries included (as torch.clamp);
 # outside, to the bound that clipped it. When lo > hi the result is hi whatever x is.
 CLAMP = Op("clamp", "clamp", lambda m, x, lo, hi: m.minimum(m.maximum(x, lo), hi),
            (lambda m, g, out, x, lo, hi: m.where(m.ge(x, lo), m.where(m.ge(hi, x), g, 0.0), 0.0),
             lambda m, g, out, x, lo, hi: m.where(m.lt(x, lo), m.where(m.lt(lo, hi), g, 0.0), 0.0),
-            lambda m, g, out, x, lo, hi: m.where(m.gt(x, hi), g, m.where(m.gt(lo, hi), g, 0.0))))
+            lambda m, g, out, x, lo, hi: m.where(m.gt(x, hi), g, m.where(m.gt(lo, hi), g, 0.0))),
+           kinks="ties", reference="clamp")
 # d/da = 1 / (1 + e^(b - a)) (as torch): finite when a is inf, where e^(a - out) is e^nan.
 LOGADDEXP = Op("logaddexp", "logaddexp", _logaddexp,
                (lambda m, g, out, a, b: m.div(g, 1.0 + m.exp(b - a)),
-                lambda m, g, out, a, b: m.div(g, 1.0 + m.exp(a - b))))
+                lambda m, g, out, a, b: m.div(g, 1.0 + m.exp(a - b))),
+               domain=(-30.0, 30.0), reference="logaddexp")
 # fmt: on
 
-OPS: dict[str, Op] = {
-    op.name: op
-    for op in (ADD, MUL, EXP, TANH, LOG, SIGMOID, SQRT, SIN, COS, RELU, ABS, AFFINE, SUM)
-    + (POW, MAX, MIN, CLAMP, LOGADDEXP)
-}
+OPS: dict[str, Op] = {}
 """Every primitive by name."""
 
-BY_SYMBOL: dict[str, Op] = {op.symbol: op for op in OPS.values()}
+BY_SYMBOL: dict[str, Op] = {}
 """Every primitive by the symbol a Value records in `_op`."""
+
+
+def register(op: Op) -> Op:
+    """Enter `op` in the table: the one way in, for the built-ins below and for the ops of
+    `tapegrad.register_op` alike."""
+    if op.name in OPS or op.symbol in BY_SYMBOL:
+        taken = OPS.get(op.name) or BY_SYMBOL[op.symbol]
+        raise ValueError(f"{op!r}: its name or symbol is already {taken!r}'s")
+    OPS[op.name] = op
+    BY_SYMBOL[op.symbol] = op
+    return op
+
+
+def unregister(name: str) -> Op:
+    """Take op `name` out of the table (what `tapegrad.unregister_op` does first)."""
+    op = OPS.pop(name)
+    del BY_SYMBOL[op.symbol]
+    return op
+
+
+for _op in (ADD, MUL, EXP, TANH, LOG, SIGMOID, SQRT, SIN, COS, RELU, ABS, AFFINE, SUM):
+    register(_op)
+for _op in (POW, MAX, MIN, CLAMP, LOGADDEXP):
+    register(_op)

@@ -4,13 +4,15 @@ Each function applies its primitive when any argument is a Value and falls back 
 float math otherwise. Run through these, a vector-Jacobian rule builds Values, which is how
 `backward(create_graph=True)` and `grad(grad(f))` differentiate a derivative.
 
-Every op whose `Op.function` names one is lifted here under that name (a test checks it).
+Every op whose `Op.function` names one is made here from the table under that name, by
+`install`: the built-ins on import, the ops of `tapegrad.register_op` when registered.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from . import engine, ops
 from . import floatmath as fm
@@ -23,33 +25,43 @@ def data_of(x: Value | float) -> float:
     return x.data if isinstance(x, Value) else x
 
 
-def _lift(op: ops.Op):
+def lift(op: ops.Op) -> Callable[..., Any]:
+    """Op `op` as a function of this namespace: it applies the op when any argument is a
+    Value, and is plain float math otherwise."""
+
     def fn(*args):
         if any(isinstance(a, Value) for a in args):
             return apply(op, *[as_value(a) for a in args])
         return op.fwd(fm, *args)
 
-    fn.__name__ = op.name
+    fn.__name__ = fn.__qualname__ = op.function or op.name
     fn.__doc__ = f"The `{op.name}` primitive on Values (or plain floats)."
     return fn
 
 
-exp = _lift(ops.EXP)
-log = _lift(ops.LOG)
-tanh = _lift(ops.TANH)
-sigmoid = _lift(ops.SIGMOID)
-relu = _lift(ops.RELU)
-abs = _lift(ops.ABS)  # noqa: A001
-sqrt = _lift(ops.SQRT)
-sin = _lift(ops.SIN)
-cos = _lift(ops.COS)
-pow = _lift(ops.POW)  # noqa: A001
-maximum = _lift(ops.MAX)
-minimum = _lift(ops.MIN)
-logaddexp = _lift(ops.LOGADDEXP)
-_clamp = _lift(ops.CLAMP)
-_affine = _lift(ops.AFFINE)
-_sum = _lift(ops.SUM)
+def install(op: ops.Op) -> None:
+    """Offer `op` here under its `function` name: for every op of the table, built-in
+    (below) or registered (`tapegrad.register_op`)."""
+    if op.function:
+        globals()[op.function] = lift(op)
+
+
+def uninstall(op: ops.Op) -> None:
+    """Withdraw what `install` offered."""
+    if op.function:
+        del globals()[op.function]
+
+
+def __getattr__(name: str) -> Callable[..., Any]:
+    # Declared for type checkers only: the op functions (exp, log, maximum, ...) are made from
+    # the table below, so they cannot be written out; a name that is not there is an error.
+    raise AttributeError(f"module 'tapegrad.valuemath' has no attribute {name!r}")
+
+
+for _op in list(ops.OPS.values()):
+    install(_op)
+_clamp, _affine, _sum = lift(ops.CLAMP), lift(ops.AFFINE), lift(ops.SUM)  # for the helpers
+_logaddexp = lift(ops.LOGADDEXP)
 
 
 def dot(ws: Iterable[Value | float], xs: Iterable[Value | float], b: Value | float = 0.0):
@@ -77,7 +89,7 @@ def clamp(
 
 def softplus(x: Value | float) -> Value | float:
     """log(1 + exp(x)), stable for any x."""
-    return logaddexp(x, 0.0)
+    return _logaddexp(x, 0.0)
 
 
 def div(a: Value | float, b: Value | float) -> Value | float:
@@ -125,26 +137,7 @@ def where(cond: bool, a: Value | float, b: Value | float) -> Value | float:
     return a if cond else b
 
 
-__all__ = [
-    "Constant",
-    "abs",
-    "clamp",
-    "cos",
-    "div",
-    "dot",
-    "exp",
-    "log",
-    "logaddexp",
-    "maximum",
-    "minimum",
-    "pow",
-    "relu",
-    "sigmoid",
-    "sin",
-    "softplus",
-    "sqrt",
-    "sum",
-    "tanh",
-]
+__all__ = ["Constant", "clamp", "div", "dot", "softplus", "sum"]
+__all__ += [op.function for op in ops.OPS.values() if op.function]
 
 engine.VALUE_MATH[:] = [sys.modules[__name__]]  # the rules' namespace for gradients as Values
