@@ -25,8 +25,8 @@ COMMAND = (
 )
 """The command the README shows beside the picture, run here exactly."""
 
-STEP_LINE = "x1.grad += w1.data"
-"""The step the picture shows: the one whose first line is x1.grad += w1.data · #1.grad."""
+STEP_LINE = "x1.grad += #1.grad"
+"""The step the picture shows: the one whose first line is x1.grad += #1.grad · w1.data."""
 
 
 def make_explain_png(out: Path) -> int:

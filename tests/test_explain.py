@@ -9,12 +9,13 @@ import pytest
 from lecture_graphs import ClosureValue, cube, doubled, neuron, twice
 
 import tapegrad
-from tapegrad import Constant, Value, scope
+from tapegrad import Constant, Value, ops, scope, textmath
+from tapegrad import floatmath as fm
 from tapegrad.cli import main
 from tapegrad.engine import apply
 from tapegrad.expr import parse
 from tapegrad.graph import topological_order, zero_grad
-from tapegrad.pages.explain import FORMULAS, ExplainError, Explanation, explain
+from tapegrad.pages.explain import ExplainError, Explanation, explain, formula
 from tapegrad.pages.page import json_for_script
 
 # The lecture's neuron by hand: o = tanh(0.8814) = 1/sqrt(2), do/dn = 1 - o**2 = 0.5, so
@@ -48,9 +49,13 @@ def test_the_lecture_neuron_forward_and_backward():
     lines = all_lines(page)
     # The issue's own examples, numbers from the lecture.
     assert "n = x1w1x2w2 + b = -6.0000 + 6.8814 = 0.8814" in lines
-    assert "x1.grad += w1.data · x1w1.grad = -3.0000 × 0.5000 = -1.5000" in lines
+    # The rules' own words (ops.MUL: g * b; ops.TANH: g * (1 - out * out)), "*" shown as "·".
+    assert "x1.grad += x1w1.grad · w1.data = 0.5000 × (-3.0000) = -1.5000" in lines
     assert "o = tanh(n) = tanh(0.8814) = 0.7071" in lines
-    assert "n.grad += (1 - o.data²) · o.grad = (1 - 0.7071²) × 1.0000 = 0.5000" in lines
+    assert (
+        "n.grad += o.grad · (1 - o.data · o.data) = 1.0000 × (1 - 0.7071 × 0.7071) = 0.5000"
+        in lines
+    )
     # Each forward step shows the node's value; each backward step the grads it changed.
     forward = {cell[0]: cell[2] for s in page.steps if s.phase == "forward" for cell in s.cells}
     assert forward[page.element(v["o"])] == f"data {1 / math.sqrt(2):.4f}"
@@ -67,8 +72,8 @@ def test_a_plus_a_shows_both_contributions():
     assert page.grads[a] == 2.0  # d(a + a)/da
     step = next(s for s in page.steps if s.phase == "backward")
     assert step.lines == [
-        "a.grad += 1 · b.grad = 1 × 1.0000 = 1.0000   (a.grad: 0.0000 + 1.0000 = 1.0000)",
-        "a.grad += 1 · b.grad = 1 × 1.0000 = 1.0000   (a.grad: 1.0000 + 1.0000 = 2.0000)",
+        "a.grad += b.grad = 1.0000 = 1.0000   (a.grad: 0.0000 + 1.0000 = 1.0000)",
+        "a.grad += b.grad = 1.0000 = 1.0000   (a.grad: 1.0000 + 1.0000 = 2.0000)",
     ]
     assert step.cells == [(page.element(a), "grad", "grad 2.0000")]
 
@@ -98,8 +103,8 @@ def test_every_op_replays_the_engines_gradients():
     inputs = {"x": Value(0.7, label="x"), "y": Value(1.3, label="y")}
     x, y = inputs["x"], inputs["y"]
     out = tapegrad.sum([expression.evaluate(inputs), tapegrad.dot([x, y], [y, x], 0.5), x])
-    ops = {n._op for n in topological_order(out) if n._prev}
-    assert set(FORMULAS) <= ops | {"+"}  # the graph exercises every described op
+    used = {n._op for n in topological_order(out) if n._prev}
+    assert {op.symbol for op in ops.OPS.values()} <= used  # the graph exercises every op
     page = explain(out)
     reference = engine_grads(out)
     for node, g in page.grads.items():
@@ -107,13 +112,23 @@ def test_every_op_replays_the_engines_gradients():
     assert inputs["x"].grad == pytest.approx(page.grads[inputs["x"]])
 
 
+# The floatmath namespace: a rule's text in numbers, read as Python over it, is the rule's
+# number (the text is Python syntax over the namespace's names; see textmath).
+FLOAT_NAMES = {name: getattr(fm, name) for name in dir(fm) if not name.startswith("_")}
+
+
 def _as_python(numbers: str) -> str:
-    return numbers.replace("×", "*").replace("²", "**2")
+    return numbers.replace("×", "*").replace("≥", ">=").replace("≤", "<=")
+
+
+def _evaluate(numbers: str) -> float:
+    return eval(_as_python(numbers), {"__builtins__": {}}, FLOAT_NAMES)  # noqa: S307 - test text
 
 
 def test_the_rule_texts_say_what_the_rules_compute():
-    # Shown at full precision, each rule's numbers, read back as an expression, give the
-    # contribution the engine computed: the words describe the op table's rules.
+    # Shown at full precision, each rule's numbers, read back as Python over floatmath, give
+    # the contribution the engine computed (and each forward, the value): the words are the
+    # op table's rules. Every line is checked: masks (where) and sign() are Python too.
     x, y = Value(0.7, label="x"), Value(1.3, label="y")
     checked = set()
     for out in (
@@ -123,16 +138,18 @@ def test_the_rule_texts_say_what_the_rules_compute():
     ):
         page = explain(out, fmt=".17g")
         for step in page.steps:
-            if step.phase != "backward":
+            if step.phase not in ("forward", "backward"):
                 continue
             for line in step.lines:
+                if step.phase == "backward" and " += " not in line:
+                    continue  # "#13's inputs are constants: no gradient to pass on"
                 parts = line.split("   (")[0].split(" = ")
-                if len(parts) != 3 or "[" in parts[1] or "sign(" in parts[1]:
-                    continue  # indicator brackets and sign() are words, not expressions
-                shown = parse(_as_python(parts[1])).evaluate({}).data
-                assert shown == pytest.approx(float(parts[2]), rel=1e-9, abs=1e-12), line
-                checked.add(line.split(" += ")[1].split(" = ")[0])
-    assert len(checked) >= 12
+                assert len(parts) == (4 if step.phase == "forward" else 3), line
+                shown = _evaluate(parts[-2])
+                assert shown == pytest.approx(float(parts[-1]), rel=1e-9, abs=1e-12), line
+                if step.phase == "backward":
+                    checked.add(line.split(" += ")[1].split(" = ")[0])
+    assert len(checked) >= 30
 
 
 def test_explain_leaves_every_grad_as_it_was():
@@ -201,7 +218,7 @@ def test_constants_get_no_gradient_line():
     y.label = "y"
     page = explain(y)
     backward = [s for s in page.steps if s.phase == "backward"]
-    assert backward[0].lines == ["x.grad += 3.0000 · y.grad = 3.0000 × 1.0000 = 3.0000"]
+    assert backward[0].lines == ["x.grad += y.grad · 3.0000 = 1.0000 × 3.0000 = 3.0000"]
     assert not any(type(n) is Constant for n in page.grads if page.grads[n])
 
 
@@ -366,7 +383,7 @@ def test_the_explain_command(capsys, tmp_path):
     )
     assert code == 0 and f"wrote {out}" in stdout and "13 steps" in stdout
     html = out.read_text(encoding="utf-8")
-    assert "x1.grad += w1.data · #1.grad = -3.0000 × 0.5000 = -1.5000" in html  # #1 = x1*w1
+    assert "x1.grad += #1.grad · w1.data = 0.5000 × (-3.0000) = -1.5000" in html  # #1 = x1*w1
     code, _, err = run_cli(capsys, "explain", "x*y", "--set", "x=1", "-o", str(out))
     assert code == 2 and "y=..." in err
     code, _, err = run_cli(
@@ -388,17 +405,76 @@ def test_a_missing_browser_skips_locally_and_fails_under_ci(monkeypatch, tmp_pat
 
 
 def test_every_op_in_the_table_has_its_wording():
-    """Each op of tapegrad.ops reads in words on the page (FORMULAS, by symbol), with one
-    gradient rule per input: a new op cannot be forgotten here."""
-    from tapegrad import ops
-    from tapegrad.pages.explain import FORMULAS, formula
-
-    missing = sorted(op.symbol for op in ops.OPS.values() if op.symbol not in FORMULAS)
-    assert not missing, f"add the wording of {missing} to FORMULAS in tapegrad/pages/explain.py"
+    """Each op of tapegrad.ops reads on the page as its own rules write themselves on textmath,
+    with one gradient rule per input: there is no list of wordings to forget an op in."""
     for op in ops.OPS.values():
         for k in [op.arity] if op.arity else [1, 3, 5]:
             node = apply(op, *[Value(0.5 + i) for i in range(k)])
+            names = [f"x{i}" for i in range(k)]
             assert formula(node) is not None, (op.name, k)
+            assert formula(node, names) == textmath.formula(op, names), (op.name, k)
+
+
+def test_the_page_says_the_rules_of_the_table():
+    # Written by reading ops.py's rules, not copied from the output.
+    x, y = Value(2.0, label="x"), Value(-3.0, label="y")
+    exact = {
+        x * y: ("a * b", ("g * b", "g * a")),
+        x.tanh(): ("tanh(x)", ("g * (1 - out * out)",)),
+        x.exp(): ("exp(x)", ("g * out",)),
+        x.log(): ("log(x)", ("g / x",)),
+        x.cos(): ("cos(x)", ("-(g * sin(x))",)),
+        x.relu(): ("relu(x)", ("(0 if 0 >= x else g)",)),
+        x.sqrt(): ("sqrt(x)", ("g / (2 * out)",)),
+        x + y: ("a + b", ("g", "g")),
+    }
+    for node, (forward, grads) in exact.items():
+        assert formula(node) == (forward, grads), node._op
+    assert formula(tapegrad.sum([x, y, x])) == ("x0 + x1 + x2", ("g * 1",) * 3)
+    assert formula(tapegrad.dot([x], [y], 1.0)) == ("x2 + x0 * x1", ("g * x1", "g * x0", "g * 1"))
+    assert formula(Value(1.0, (x,), "no such op")) is None
+
+
+def test_an_op_added_with_register_op_reads_as_its_rule():
+    """No edit anywhere but the registration: the page's formula is the text the rule makes."""
+    op = tapegrad.register_op(
+        "cube_for_explain",
+        lambda m, x: x * x * x,
+        [lambda m, g, out, x: g * (3.0 * m.pow(x, 2.0))],
+    )
+    try:
+        x = Value(-2.0, label="x")
+        y = x.cube_for_explain()
+        y.label = "y"
+        lines = all_lines(explain(y))
+        rule = textmath.formula(op, ["x"], "y.data", "y.grad")
+        assert rule == ("x * x * x", ("y.grad * (3 * x ** 2)",))
+        assert "y = x · x · x = -2.0000 × (-2.0000) × (-2.0000) = -8.0000" in lines
+        words = rule.grads[0].replace("x", "x.data").replace(" * ", " · ")
+        assert words == "y.grad · (3 · x.data ** 2)"
+        assert f"x.grad += {words} = 1.0000 × (3 × (-2.0000) ** 2) = 12.0000" in lines
+    finally:
+        tapegrad.unregister_op("cube_for_explain")
+
+
+def test_a_rule_text_cannot_run_says_so_in_general_words():
+    # A user's rule that branches with Python `if` runs on floats and Values but not on text:
+    # the page still replays the engine's numbers, in general words.
+    tapegrad.register_op(
+        "step_for_explain",
+        lambda m, x: m.relu(x),
+        [lambda m, g, out, x: g if m.gt(x, 0.0) else 0.0 * g],
+    )
+    try:
+        x = Value(0.5, label="x")
+        y = x.step_for_explain()
+        y.label = "y"
+        page = explain(y)
+        lines = all_lines(page)
+        assert "y = step_for_explain(x) = step_for_explain(0.5000) = 0.5000" in lines
+        assert "x.grad += ∂y/∂x · y.grad = 1.0000" in lines
+    finally:
+        tapegrad.unregister_op("step_for_explain")
 
 
 def test_a_fused_neuron_reads_as_its_weighted_sum():
@@ -412,7 +488,8 @@ def test_a_fused_neuron_reads_as_its_weighted_sum():
     page = explain(out)
     texts = " ".join(line for step in page.steps for line in [step.title, *step.lines])
     assert "o = b + w0 · x0 + w1 · x1" in texts
-    assert "w0.grad += x0.data · o.grad" in texts and "b.grad += 1 · o.grad" in texts
+    # affine's rule: each argument's gradient is g times its partial (x0 for w0, 1 for b).
+    assert "w0.grad += o.grad · x0.data" in texts and "b.grad += o.grad · 1 = " in texts
     out.backward()
     assert [w.grad for w in n.w] == [0.5, -1.0] and n.b.grad == 1.0
 

@@ -88,7 +88,9 @@ def test_keyboard_hash_and_jump(browser, tmp_path):
     assert browser.execute_script("return location.hash") == "#step=7"
     title, lines = panel(browser)
     assert title == "Backward: o's local chain rule"
-    assert lines == ["n.grad += (1 - o.data²) · o.grad = (1 - 0.7071²) × 1.0000 = 0.5000"]
+    assert lines == [
+        "n.grad += o.grad · (1 - o.data · o.data) = 1.0000 × (1 - 0.7071 × 0.7071) = 0.5000"
+    ]
     assert cell(browser, uid, page.element(v["n"]), "grad") == "grad 0.5000"
     body.send_keys("\ue012")  # ArrowLeft: the grad goes back to 0
     assert count(browser) == f"6 / {last}"

@@ -9,7 +9,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tapegrad import Constant, Value
+from tapegrad import Constant, Value, expr
 from tapegrad import valuemath as vm
 from tapegrad.expr import FUNCTIONS, MAX_LENGTH, MAX_NESTING, MAX_OPERATORS, ExprError, parse
 
@@ -136,6 +136,10 @@ def test_function_table_is_the_value_namespace():
     assert set(FUNCTIONS) == {
         *"exp log tanh sigmoid relu abs sqrt sin cos max min clamp logaddexp softplus".split()
     }
+    # Read from the op table (plus composites), with the arities the language always had.
+    assert FUNCTIONS["clamp"] == (vm.clamp, 2, 3) and FUNCTIONS["logaddexp"][1:] == (2, 2)
+    assert all(FUNCTIONS[name][1:] == (1, 1) for name in "exp tanh relu softplus".split())
+    assert expr.ALLOWED == expr.allowed() and expr.ALLOWED.endswith("sqrt, tanh")
 
 
 # --- numbers that must not hang or crash ---------------------------------------------------------

@@ -361,11 +361,22 @@ def test_a_two_argument_op_takes_numbers_and_values(registered):
     assert gradcheck(grad(lambda a, b: a.hypot(b), argnums=1), 0.3, -1.2)
 
 
-def test_expression_language_only_on_request(registered):
-    registered("cube", *cube_rules())
+def test_a_registered_op_is_in_the_expression_language_at_once(registered, capsys):
+    """The expression language reads its functions from the op table: nothing to push there."""
     assert "cube" not in FUNCTIONS
+    registered("cube", *cube_rules())
+    assert FUNCTIONS["cube"] == (vm.cube, 1, 1)
+    assert parse("cube(x) + 1").evaluate({"x": 2.0}).data == 9.0
+    from tapegrad.cli import main
+
+    assert main(["grad", "cube(x)", "--at", "x=2"]) == 0  # tapegrad grad "cube(x)" --at x=2
+    out = capsys.readouterr().out
+    assert "value = 8" in out and re.search(r"d/dx\s+12\s", out)
     unregister_op("cube")
-    registered("cube", *cube_rules(), expression=True)
+    assert "cube" not in FUNCTIONS
+    with pytest.raises(ValueError, match="unknown function 'cube'"):
+        parse("cube(x)")
+    registered("cube", *cube_rules(), expression=True)  # still accepted: it checks the names
     assert FUNCTIONS["cube"][1:] == (1, 1)
 
 

@@ -1,20 +1,22 @@
 """One op, one entry: every list of ops outside `ops.OPS` agrees with it, so an op cannot be
 half-added (a rule in the table that users cannot call, or a name that calls nothing).
 
-The lists are Value's methods, the Value namespace `valuemath` (which the rules run on under
-`create_graph`), and the expression language's functions. The tests' own per-op tables are
-checked where they live (`test_ops.py`, `test_torch_reference.py`)."""
+The lists are Value's methods and the Value namespace `valuemath` (which the rules run on under
+`create_graph`). The expression language's functions and the explain page's formulas are not
+lists: they are read from the table (`expr.FUNCTIONS`) and written by the rules themselves
+(`textmath`), and checked here to cover every op. The tests' own per-op tables are checked
+where they live (`test_ops.py`, `test_torch_reference.py`)."""
 
 from __future__ import annotations
 
 import pytest
 
 import tapegrad
-from tapegrad import Value, ops
+from tapegrad import Value, ops, textmath
 from tapegrad import floatmath as fm
 from tapegrad import valuemath as vm
 from tapegrad.engine import Constant, apply
-from tapegrad.expr import FUNCTIONS, parse
+from tapegrad.expr import COMPOSITES, FUNCTIONS, parse
 
 OPS = sorted(ops.OPS)
 WITH_METHOD = [name for name in OPS if ops.OPS[name].method]
@@ -98,9 +100,9 @@ def test_value_namespace_lifts_the_op(name):
 @pytest.mark.parametrize("name", WITH_METHOD)
 def test_expression_language_has_the_op(name):
     """Every op with a method is a function of the expression language, under that name,
-    running the Value namespace's function with the op's arity."""
+    running the Value namespace's function with the op's arity (read from the table)."""
     op = ops.OPS[name]
-    assert op.method in FUNCTIONS, f"op {name!r}: add {op.method!r} to tapegrad.expr.FUNCTIONS"
+    assert op.method in FUNCTIONS, f"op {name!r}: expr.FUNCTIONS does not read it from the table"
     fn, fewest, most = FUNCTIONS[op.method]
     assert fn is getattr(vm, op.function) and fewest <= op.arity == most
     call = f"{op.method}({', '.join(map(repr, _args(op)))})"
@@ -109,4 +111,16 @@ def test_expression_language_has_the_op(name):
 
 def test_expression_functions_are_ops_or_named_composites():
     from_ops = {op.method for op in ops.OPS.values() if op.method}
-    assert set(FUNCTIONS) - from_ops == {"softplus"}  # composites: no rule of their own
+    assert set(FUNCTIONS) - from_ops == set(COMPOSITES) == {"softplus"}  # no rule of their own
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_every_op_writes_its_rules_as_text(name):
+    """The explain page's words for an op are its rules run on `textmath`: every op's rules run
+    there (forward and one gradient per argument), so no op goes without its formula."""
+    op = ops.OPS[name]
+    k = op.arity or 5
+    args = [f"x{i}" for i in range(k)]
+    text = textmath.formula(op, args)
+    assert isinstance(text.forward, str) and len(text.grads) == k
+    assert all(isinstance(t, str) and t for t in text.grads)

@@ -16,6 +16,7 @@ import tokenize
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from . import ops
 from . import valuemath as vm
 from .engine import Constant, Value
 
@@ -28,23 +29,48 @@ MAX_OPERATORS = 1_000
 MAX_NESTING = 100
 """The deepest parentheses may nest (a function call's count too)."""
 
-# name -> (function, fewest arguments, most arguments)
-FUNCTIONS: dict[str, tuple[Callable, int, int]] = {
-    "exp": (vm.exp, 1, 1),
-    "log": (vm.log, 1, 1),
-    "tanh": (vm.tanh, 1, 1),
-    "sigmoid": (vm.sigmoid, 1, 1),
-    "relu": (vm.relu, 1, 1),
-    "abs": (vm.abs, 1, 1),
-    "sqrt": (vm.sqrt, 1, 1),
-    "sin": (vm.sin, 1, 1),
-    "cos": (vm.cos, 1, 1),
-    "softplus": (vm.softplus, 1, 1),
-    "max": (vm.maximum, 2, 2),
-    "min": (vm.minimum, 2, 2),
-    "logaddexp": (vm.logaddexp, 2, 2),
-    "clamp": (vm.clamp, 2, 3),
-}
+COMPOSITES: dict[str, tuple[Callable, int, int]] = {"softplus": (vm.softplus, 1, 1)}
+"""The functions with no op of their own (composed from ops): name -> (function, fewest
+arguments, most arguments)."""
+
+OPTIONAL: dict[str, int] = {"clamp": 1}
+"""How many trailing arguments an op's function may be called without: `clamp(x, lo)` leaves
+`hi` unbounded (`valuemath.clamp` makes a missing bound infinite)."""
+
+
+class _Functions(Mapping):
+    """name -> (function, fewest arguments, most arguments): every op in `ops.OPS` with a
+    method name, under that name, calling its `valuemath` function (or the Value method if it
+    has none); then `COMPOSITES`. Read from the table at each use, so an op added with
+    `tapegrad.register_op` is a function of the language at once, and gone when removed."""
+
+    def table(self) -> dict[str, tuple[Callable, int, int]]:
+        table = {}
+        for op in list(ops.OPS.values()):
+            if op.method is None or op.arity is None:  # operators (+ * **), variadic ops
+                continue
+            fn = getattr(vm, op.function, None) if op.function else getattr(Value, op.method, None)
+            if fn is not None:  # None only while register_op installs or removes it
+                table[op.method] = (fn, op.arity - OPTIONAL.get(op.method, 0), op.arity)
+        for name, entry in COMPOSITES.items():
+            table.setdefault(name, entry)
+        return table
+
+    def __getitem__(self, name: str) -> tuple[Callable, int, int]:
+        return self.table()[name]
+
+    def __iter__(self):
+        return iter(self.table())
+
+    def __len__(self) -> int:
+        return len(self.table())
+
+    def __repr__(self) -> str:
+        return f"FUNCTIONS({self.table()!r})"
+
+
+FUNCTIONS = _Functions()
+"""The expression language's functions, live from the op table (see `_Functions`)."""
 
 _BINARY = {
     ast.Add: operator.add,
@@ -86,10 +112,21 @@ _FORBIDDEN = {
     ast.Starred: "* unpacking is",
     ast.Await: "await is",
 }
-ALLOWED = (
-    "numbers, variables, + - * / **, unary - and +, parentheses and the functions "
-    + ", ".join(sorted(FUNCTIONS))
-)
+
+
+def allowed(functions: Mapping | None = None) -> str:
+    """What an expression may contain, in words."""
+    names = sorted(FUNCTIONS if functions is None else functions)
+    return (
+        "numbers, variables, + - * / **, unary - and +, parentheses and the functions "
+        + ", ".join(names)
+    )
+
+
+def __getattr__(name: str) -> str:
+    if name == "ALLOWED":  # the words of `allowed()`, as the op table has them now
+        return allowed()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class ExprError(ValueError):
@@ -222,6 +259,7 @@ class _Compiler:
 
     def __init__(self, text: str, indent: int) -> None:
         self.text, self.indent = text, indent
+        self.functions = FUNCTIONS.table()  # one reading of the op table for the whole parse
         self.line = text[indent:].encode("utf-8")
         self.program: list = []
         self.variables: list[str] = []
@@ -258,14 +296,16 @@ class _Compiler:
 
     def reject(self, node: ast.AST, what: str) -> ExprError:
         start, end = self.span(node)
-        return ExprError(f"{what} not allowed: use only {ALLOWED}", self.text, start, end)
+        return ExprError(
+            f"{what} not allowed: use only {allowed(self.functions)}", self.text, start, end
+        )
 
     def constant(self, node: ast.Constant, expanded: bool) -> None:
         self.program.append(("num", _number(node, self.text, self.span, self.reject)))
 
     def name(self, node: ast.Name, expanded: bool) -> None:
         _check_spelling(node, self.text, self.span)
-        if node.id in FUNCTIONS:
+        if node.id in self.functions:
             start, end = self.span(node)
             raise ExprError(
                 f"{node.id} is a function: call it, as in {node.id}(x)", self.text, start, end
@@ -297,7 +337,7 @@ class _Compiler:
             self.stack += [(node, True), (node.right, False), (node.left, False)]
 
     def call(self, node: ast.Call, expanded: bool) -> None:
-        fn = _check_call(node, self.text, self.span, self.reject)
+        fn = _check_call(node, self.text, self.span, self.reject, self.functions)
         if expanded:
             self.program.append((len(node.args), fn))
         else:
@@ -340,15 +380,15 @@ def _number(node: ast.Constant, text: str, span, reject) -> float:
     raise reject(node, f"{value!r} is")
 
 
-def _check_call(node: ast.Call, text: str, span, reject) -> Callable:
+def _check_call(node: ast.Call, text: str, span, reject, functions: Mapping) -> Callable:
     if not isinstance(node.func, ast.Name):
         raise reject(node.func, "calling anything but an op function by name is")
     _check_spelling(node.func, text, span)
-    entry = FUNCTIONS.get(node.func.id)
+    entry = functions.get(node.func.id)
     if entry is None:
         start, end = span(node.func)
         raise ExprError(
-            f"unknown function {node.func.id!r}: the functions are " + ", ".join(sorted(FUNCTIONS)),
+            f"unknown function {node.func.id!r}: the functions are " + ", ".join(sorted(functions)),
             text,
             start,
             end,

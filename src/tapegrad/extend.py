@@ -69,7 +69,9 @@ def register_op(
       method: the Value method applying it (`x.cube()`; default `name`, None for none). One-
         and two-argument ops only.
       function: its name in `tapegrad.valuemath` (default `name`, None for none).
-      expression: also offer it in the command line's expression language, under `method`.
+      expression: check that it is offered in the command line's expression language
+        (`tapegrad grad "cube(x)"`), which reads every op with a method from the table, under
+        `method`: True needs a method and a function name.
 
     Rules get the math namespace `m` first and may use only `+ - *` and the functions in
     `COMMON` (`m.exp`, `m.div`, `m.where`, ...), never Python `if` on values.
@@ -83,7 +85,7 @@ def register_op(
     vjps = _check(name, fwd, vjps, symbol, method, function, expression)
     op = ops.Op(name, symbol, fwd, vjps, method=method, function=function)
     _try_rules(op)
-    _install(op, expression)
+    _install(op)
     return op
 
 
@@ -93,10 +95,6 @@ def unregister_op(name: str) -> None:
     if op is None:
         why = "a built-in op" if name in ops.OPS else "not a registered op"
         raise ValueError(f"cannot unregister {name!r}: it is {why}")
-    from . import expr
-
-    if op.method and expr.FUNCTIONS.get(op.method, (None,))[0] is getattr(vm, op.function or ""):
-        del expr.FUNCTIONS[op.method]
     ops.unregister(name)
     vm.uninstall(op)
     if op.method:
@@ -135,9 +133,8 @@ def _check_table_names(where: str, name, symbol) -> None:
 
 
 def _check_user_names(where: str, name, arity: int, method, function, expression) -> None:
-    """Where users reach the op (method, valuemath function, expression language): free."""
-    from . import expr
-
+    """Where users reach the op (method, valuemath function): free. The expression language
+    reads its functions from the op table, so its names are the methods' names."""
     for field, value, taken in (
         ("method", method, lambda n: hasattr(Value, n)),
         ("function", function, lambda n: hasattr(vm, n)),
@@ -153,11 +150,8 @@ def _check_user_names(where: str, name, arity: int, method, function, expression
             f"{where}: Value methods are made for one- and two-argument ops; this one takes "
             f"{arity}: pass method=None and call tapegrad.valuemath.{function or name}(...)"
         )
-    if expression:
-        if method is None or function is None:
-            raise ValueError(f"{where}: expression=True needs a method and a function name")
-        if method in expr.FUNCTIONS:
-            raise ValueError(f"{where}: the expression language already has {method!r}")
+    if expression and (method is None or function is None):
+        raise ValueError(f"{where}: expression=True needs a method and a function name")
 
 
 def _names(arity: int) -> list[str]:
@@ -205,16 +199,12 @@ def _run(op: ops.Op, what: str, rule, m, *args):
         ) from err
 
 
-def _install(op: ops.Op, expression: bool) -> None:
-    from . import expr
-
+def _install(op: ops.Op) -> None:
     ops.register(op)  # the path the built-ins take too
     vm.install(op)
     _USER[op.name] = op
     if op.method:  # the built-ins have theirs written in Value
         setattr(Value, op.method, _method(op))
-    if expression:
-        expr.FUNCTIONS[op.method] = (getattr(vm, op.function), op.arity, op.arity)
 
 
 def _method(op: ops.Op) -> Callable:

@@ -15,13 +15,15 @@ from __future__ import annotations
 import heapq
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from html import escape
 
+from .. import textmath
 from ..closures import run_closure
 from ..engine import Constant, Value, local_vjp
 from ..graph import topological_order
+from ..ops import BY_SYMBOL
 from ..textgraph import number_format
 from .page import HtmlPage, asset, data_and_script, new_id
 
@@ -32,61 +34,44 @@ LIST_LIMIT = 12
 """The most lines a step lists one by one (a layer's outputs, a leaf's gradients)."""
 
 
-# How each op reads in the lecture's words: its forward, then one gradient rule per input.
-# Placeholders: {0}, {1}, ... the op's inputs; {out} its output; {g} its output's gradient.
-# In words an input reads "x1.data", {out} "o.data" and {g} "o.grad"; in numbers each becomes
-# its value and "·" becomes "×". Only text: every number shown comes from the engine's rules.
-def _affine_formula(k: int) -> tuple[str, tuple[str, ...]]:
-    """A fused neuron's wording, for its k = 2n + 1 inputs (w1..wn, x1..xn, b)."""
-    n = k // 2
-    forward = " + ".join([f"{{{k - 1}}}"] + [f"{{{i}}} · {{{n + i}}}" for i in range(n)])
-    shares = [f"{{{n + i}}} · {{g}}" for i in range(n)] + [f"{{{i}}} · {{g}}" for i in range(n)]
-    return forward, (*shares, "1 · {g}")
+# How each op reads on the page: its own rules from the op table, run on `textmath` (the
+# namespace whose values are text), once with the page's words and once with the numbers. In
+# words an input reads "x1.data", the output "o.data" and its gradient "o.grad"; in numbers each
+# is its value. So the words are the rule the engine ran, an op added by `register_op` reads
+# with no edit here, and every number a step shows still comes from the engine itself.
+_SPOKEN = {" >= ": " ≥ ", " <= ": " ≤ "}  # and " * " as "·" in words, "×" in numbers
 
 
-def _sum_formula(k: int) -> tuple[str, tuple[str, ...]]:
-    return " + ".join(f"{{{i}}}" for i in range(k)), ("1 · {g}",) * k
+def formula(
+    node: Value,
+    args: Sequence[str | textmath.Text] | None = None,
+    out: str | textmath.Text = "out",
+    g: str | textmath.Text = "g",
+) -> textmath.Formula | None:
+    """`node`'s op as its rules write it (`textmath.formula`): the forward and one gradient per
+    input, over `args` (default: the rule's own names; x0, x1, ... for a variadic op), `out`
+    and `g`. None if the table has no op for `node._op`, or its rules do not run on text."""
+    op = BY_SYMBOL.get(node._op)
+    if op is None:
+        return None
+    k = len(node._prev)
+    if args is None and op.arity is None:
+        args = [f"x{i}" for i in range(k)]
+    try:
+        text = textmath.formula(op, args, out, g)
+    except Exception:  # a user's rule that text cannot run (Python `if` on a value, ...)
+        return None  # the page then says d(out)/d(input) · out.grad, with no numbers
+    return text if len(text.grads) == k else None
 
 
-FORMULAS: dict[str, tuple[str, tuple[str, ...]] | Callable[[int], tuple[str, tuple[str, ...]]]] = {
-    "+": ("{0} + {1}", ("1 · {g}", "1 · {g}")),
-    "*": ("{0} · {1}", ("{1} · {g}", "{0} · {g}")),
-    "**": ("{0}**{1}", ("{1} · {0}**({1} - 1) · {g}", "{out} · log({0}) · {g}")),
-    "exp": ("exp({0})", ("{out} · {g}",)),
-    "log": ("log({0})", ("{g} / {0}",)),
-    "tanh": ("tanh({0})", ("(1 - {out}²) · {g}",)),
-    "sigmoid": ("sigmoid({0})", ("{out} · (1 - {out}) · {g}",)),
-    "relu": ("relu({0})", ("[{0} > 0] · {g}",)),
-    "abs": ("abs({0})", ("sign({0}) · {g}",)),
-    "sqrt": ("sqrt({0})", ("{g} / (2 · {out})",)),
-    "sin": ("sin({0})", ("cos({0}) · {g}",)),
-    "cos": ("cos({0})", ("-sin({0}) · {g}",)),
-    "max": ("max({0}, {1})", ("[{0} > {1}, ½ if equal] · {g}", "[{1} > {0}, ½ if equal] · {g}")),
-    "min": ("min({0}, {1})", ("[{0} < {1}, ½ if equal] · {g}", "[{1} < {0}, ½ if equal] · {g}")),
-    "clamp": (
-        "clamp({0}, {1}, {2})",
-        ("[{1} ≤ {0} ≤ {2}] · {g}", "[{0} < {1}] · {g}", "[{0} > {2}] · {g}"),
-    ),
-    "logaddexp": (
-        "logaddexp({0}, {1})",
-        ("{g} / (1 + exp({1} - {0}))", "{g} / (1 + exp({0} - {1}))"),
-    ),
-    # Variadic ops: the wording is made for the node's number of inputs.
-    "affine": _affine_formula,
-    "sum": _sum_formula,
-}
+def _spoken(text: str, times: str) -> str:
+    """A rule's text as the page shows it: `*` as `times`, `>=` as `≥`, `<=` as `≤`."""
+    text = text.replace(" * ", f" {times} ")
+    for python, shown in _SPOKEN.items():
+        text = text.replace(python, shown)
+    return text
 
 
-def formula(node: Value) -> tuple[str, tuple[str, ...]] | None:
-    """`node`'s op in words (forward, one gradient rule per input), or None if it has none
-    for this many inputs."""
-    entry = FORMULAS.get(node._op)
-    if callable(entry):
-        entry = entry(len(node._prev))
-    return entry if entry is not None and len(entry[1]) == len(node._prev) else None
-
-
-_PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _PLAIN = re.compile(r"[\w#.']+|-?\d[\d.e+-]*")
 
 
@@ -540,18 +525,16 @@ class _Recorder:
                 f"_backward closure: {err}"
             ) from err
         prev = node._prev
-        wording = formula(node)
-        vjps = wording[1] if wording else None
+        texts = self._texts(node, g, ".data")
         out = []
         for i, (child, c) in enumerate(zip(prev, shares, strict=True)):
             if c is None:  # a Constant
                 continue
-            if vjps is None:
+            if texts is None:
                 words = f"∂{self.ref(node)}/∂{self.ref(child)} · {self.ref(node)}.grad"
                 out.append((child, float(c), words, None))
             else:
-                words, numbers = self._render(vjps[i], node, g, ".data")
-                out.append((child, float(c), words, numbers))
+                out.append((child, float(c), texts[0].grads[i], texts[1].grads[i]))
         return out
 
     def _closure_contributions(self, node: Value, closure, g: float) -> list[tuple]:
@@ -571,41 +554,47 @@ class _Recorder:
     # --- texts ---------------------------------------------------------------------------
 
     def _forward_text(self, node: Value) -> tuple[str, str]:
-        prev = node._prev
-        wording = formula(node)
-        if wording is None:
-            template = f"{node._op or 'op'}(" + ", ".join(f"{{{i}}}" for i in range(len(prev)))
-            template += ")"
-        else:
-            template = wording[0]
-        return self._render(template, node, None, "")
+        texts = self._texts(node, None, "")
+        if texts is not None:
+            return texts[0].forward, texts[1].forward
+        args = [(self._word(c, "").text, self.fmt(c.data)) for c in node._prev]
+        op = node._op or "op"
+        return tuple(f"{op}({', '.join(a[k] for a in args)})" for k in (0, 1))
 
-    def _render(self, template: str, node: Value, g, suffix: str) -> tuple[str, str]:
-        """`template` in words (names) and in numbers, for `node`'s inputs and output."""
-        prev = node._prev
+    def _texts(
+        self, node: Value, g, suffix: str
+    ) -> tuple[textmath.Formula, textmath.Formula] | None:
+        """`node`'s rules as text (`formula`), in words (inputs named with `suffix`: "x" in
+        a forward step, "x.data" in a backward one) and in numbers, each as the page shows
+        it; None if its op has no rules that run on text."""
         name = self.ref(node)
+        words = formula(
+            node,
+            [self._word(c, suffix) for c in node._prev],
+            textmath.Text(f"{name}.data"),
+            textmath.Text(f"{name}.grad"),
+        )
+        if words is None:
+            return None
+        numbers = formula(
+            node,
+            [self._number(c.data) for c in node._prev],
+            self._number(node.data),
+            "g" if g is None else self._number(g),  # no g in a forward step
+        )
+        return tuple(  # type: ignore[return-value]
+            textmath.Formula(_spoken(f.forward, times), tuple(_spoken(t, times) for t in f.grads))
+            for f, times in ((words, "·"), (numbers, "×"))
+        )
 
-        def part(key: str, words: bool) -> str:
-            if key == "g":
-                return f"{name}.grad" if words else self.fmt(g)
-            if key == "out":
-                return f"{name}.data" if words else self.fmt(node.data)
-            child = prev[int(key)]
-            if words and type(child) is not Constant:
-                return self.ref(child) + suffix
-            return self.fmt(child.data)
+    def _word(self, child: Value, suffix: str) -> textmath.Text:
+        """How a formula names an input: a Constant by its value, anything else by name."""
+        if type(child) is Constant:
+            return self._number(child.data)
+        return textmath.Text(self.ref(child) + suffix)  # ref: a plain name or parenthesised
 
-        def fill(words: bool) -> str:
-            def sub(m: re.Match) -> str:
-                text = part(m.group(1), words)
-                alone = m.start() == 0 and template[m.end() : m.end() + 1] in ("", " ")
-                if text.startswith("-") and not alone:
-                    text = f"({text})"
-                return text
-
-            return _PLACEHOLDER.sub(sub, template)
-
-        return fill(True), fill(False).replace("·", "×")
+    def _number(self, x) -> textmath.Text:
+        return textmath.symbol(self.fmt(x))
 
     def _outputs(self, group) -> list:
         members = set(group.members)
