@@ -15,6 +15,7 @@ import operator
 import tokenize
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeGuard
 
 from . import ops
 from . import valuemath as vm
@@ -265,10 +266,10 @@ class _Compiler:
         self.variables: list[str] = []
         self.first_use: dict[str, tuple[int, int]] = {}
         # (node, expanded?): a node is emitted after its operands, which are pushed above it.
-        self.stack: list[tuple[ast.AST, bool]] = []
+        self.stack: list[tuple[ast.expr, bool]] = []
 
     def run(self, body: ast.expr) -> Expression:
-        visit = {
+        visit: dict[type, Callable[[Any, bool], None]] = {
             ast.Constant: self.constant,
             ast.Name: self.name,
             ast.UnaryOp: self.unary,
@@ -285,7 +286,7 @@ class _Compiler:
             method(node, expanded)
         return Expression(self.text, tuple(self.variables), tuple(self.program), self.first_use)
 
-    def span(self, node: ast.AST) -> tuple[int, int]:
+    def span(self, node: ast.expr) -> tuple[int, int]:
         # ast offsets count UTF-8 bytes; the caret counts characters.
         def chars(b: int) -> int:
             return len(self.line[:b].decode("utf-8", errors="ignore"))
@@ -294,7 +295,7 @@ class _Compiler:
         end = chars(node.end_col_offset) if node.end_col_offset is not None else start + 1
         return self.indent + start, self.indent + end
 
-    def reject(self, node: ast.AST, what: str) -> ExprError:
+    def reject(self, node: ast.expr, what: str) -> ExprError:
         start, end = self.span(node)
         return ExprError(
             f"{what} not allowed: use only {allowed(self.functions)}", self.text, start, end
@@ -360,7 +361,7 @@ def _check_spelling(node: ast.Name, text: str, span) -> None:
         )
 
 
-def _is_number(node: ast.AST) -> bool:
+def _is_number(node: ast.expr) -> TypeGuard[ast.Constant]:
     return isinstance(node, ast.Constant) and type(node.value) in (int, float)
 
 

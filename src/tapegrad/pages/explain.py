@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from html import escape
+from typing import Any
 
 from .. import textmath
 from ..closures import run_closure
@@ -277,6 +278,8 @@ class _Recorder:
         self.index = {node: i for i, node in enumerate(order)}
         self.names = _names(order)
         self.collapse = collapse
+        self.of: dict[Value, Any]
+        self.groups: list[Any]
         if collapse is None:
             self.of, self.groups = {}, []
         else:
@@ -288,7 +291,7 @@ class _Recorder:
         self.grads: dict = {}
         self.initial: list[tuple[str, str, str]] = []
         self.born: dict[str, int] = {}
-        self.incoming = {}  # node -> how many edges bring it gradient
+        self.incoming: dict[Value, int] = {}  # node -> how many edges bring it gradient
         for node in order:
             for child in node._prev:
                 self.incoming[child] = self.incoming.get(child, 0) + 1
@@ -526,7 +529,7 @@ class _Recorder:
             ) from err
         prev = node._prev
         texts = self._texts(node, g, ".data")
-        out = []
+        out: list[tuple[Value, float, str, str | None]] = []
         for i, (child, c) in enumerate(zip(prev, shares, strict=True)):
             if c is None:  # a Constant
                 continue
@@ -559,7 +562,8 @@ class _Recorder:
             return texts[0].forward, texts[1].forward
         args = [(self._word(c, "").text, self.fmt(c.data)) for c in node._prev]
         op = node._op or "op"
-        return tuple(f"{op}({', '.join(a[k] for a in args)})" for k in (0, 1))
+        words, numbers = (f"{op}({', '.join(a[k] for a in args)})" for k in (0, 1))
+        return words, numbers
 
     def _texts(
         self, node: Value, g, suffix: str
@@ -582,10 +586,13 @@ class _Recorder:
             self._number(node.data),
             "g" if g is None else self._number(g),  # no g in a forward step
         )
-        return tuple(  # type: ignore[return-value]
+        if numbers is None:
+            return None
+        said = [
             textmath.Formula(_spoken(f.forward, times), tuple(_spoken(t, times) for t in f.grads))
             for f, times in ((words, "·"), (numbers, "×"))
-        )
+        ]
+        return said[0], said[1]
 
     def _word(self, child: Value, suffix: str) -> textmath.Text:
         """How a formula names an input: a Constant by its value, anything else by name."""
@@ -639,7 +646,9 @@ class _Recorder:
             self.root, rankdir=rankdir, fmt=self.number, max_nodes=None, collapse=self.collapse
         )
         scene = drawn.scene
-        boxes = sum(1 for n in scene.nodes if n.shape != "ellipse")
+        if scene is None:  # draw_dot always lays out a scene for its picture
+            raise RuntimeError("draw_dot gave a picture with no scene")
+        boxes = sum(n.shape != "ellipse" for n in scene.nodes)
         if max_nodes is not None and boxes > max_nodes:
             raise ExplainError(
                 f"collapsed by {self.collapse!r} the graph still has {boxes} boxes, more than "
@@ -657,8 +666,8 @@ class _Recorder:
                 fields = (label, f"data {self.fmt(node.data)}", f"grad {self.fmt(grad)}")
                 n = replace(n, fields=fields)
             elif n.name in groups and groups[n.name].params:
-                fields = n.fields[:-1] + (f"grad norm {self._norm(groups[n.name])}",)
-                n = replace(n, fields=fields)
+                norm = f"grad norm {self._norm(groups[n.name])}"
+                n = replace(n, fields=(*n.fields[:-1], norm))
             nodes.append(n)
         missing = set(self.born) - {n.name for n in nodes}
         if missing:  # draw_dot names its boxes as this module expects; a change must show
@@ -687,7 +696,8 @@ def _names(order: list) -> dict:
     for node in order:
         if type(node) is not Constant and node.label:
             uses[node.label] = uses.get(node.label, 0) + 1
-    names, counts = {}, {}
+    names: dict[Value, str] = {}
+    counts: dict[str, int] = {}
     for node in order:
         if type(node) is Constant:
             continue
