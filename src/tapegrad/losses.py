@@ -266,7 +266,7 @@ class LossSpec:
     kind: str
     labels: Callable[[np.ndarray, set[float]], list]
     hits: Callable[[Outputs, np.ndarray], np.ndarray]
-    graded: Callable[[np.ndarray], bool] = _always
+    graded: Callable[[npt.ArrayLike], bool] = _always
     one_hot: bool = False
     rows: bool = False
     default: bool = False
