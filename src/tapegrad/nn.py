@@ -36,7 +36,8 @@ Inputs = Value | float | Iterable[Value | float]
 class Rng(Protocol):
     """A source of weights: `random.Random`, or the `random` module itself."""
 
-    def uniform(self, a: float, b: float) -> float: ...
+    def uniform(self, a: float, b: float) -> float:
+        """A number drawn uniformly from [a, b]."""
 
 
 @runtime_checkable
@@ -44,7 +45,8 @@ class HasParameters(Protocol):
     """Anything with `parameters()`, as a Module: what optimizers and `losses.l2` accept in
     place of a list of Values."""
 
-    def parameters(self) -> list[Value]: ...
+    def parameters(self) -> list[Value]:
+        """The leaf Values to train."""
 
 
 ACTIVATIONS: dict[str, Callable[[Value], Value]] = {
@@ -242,6 +244,7 @@ class Neuron(Module):
 
     @property
     def nin(self) -> int:
+        """How many inputs the neuron reads."""
         return len(self.w)
 
     @property
@@ -304,10 +307,12 @@ class Layer(Module):
 
     @property
     def nin(self) -> int:
+        """How many inputs each neuron reads."""
         return self.neurons[0].nin
 
     @property
     def nout(self) -> int:
+        """How many neurons (outputs) the layer has."""
         return len(self.neurons)
 
     def forward(self, x: Inputs) -> list[Value]:

@@ -50,6 +50,7 @@ class constant(_Schedule):
         self.lr = _check_number("lr", lr)
 
     def __call__(self, k: int) -> float:
+        """`lr`, whatever the step."""
         return self.lr
 
     def __repr__(self) -> str:
@@ -81,6 +82,7 @@ class linear(_FromTo):
     `linear(1.0, 0.1, 100)`, to the bit."""
 
     def at(self, k: int) -> float:
+        """start + (end - start) * k / steps."""
         return self.start + (self.end - self.start) * k / self.steps
 
 
@@ -89,6 +91,7 @@ class cosine(_FromTo):
     torch's CosineAnnealingLR): end + (start - end) * (1 + cos(pi * k / steps)) / 2."""
 
     def at(self, k: int) -> float:
+        """end + (start - end) * (1 + cos(pi * k / steps)) / 2."""
         return self.end + (self.start - self.end) * (1 + math.cos(math.pi * k / self.steps)) / 2
 
 
@@ -102,6 +105,7 @@ class step_decay(_Schedule):
         self.gamma = _check_number("gamma", gamma)
 
     def __call__(self, k: int) -> float:
+        """start * gamma ** (k // step_size)."""
         return self.start * self.gamma ** (k // self.step_size)
 
     def __repr__(self) -> str:
@@ -241,6 +245,7 @@ class SGD(Optimizer):
         self.momentum_buffer: np.ndarray | None = None
 
     def update(self, w: np.ndarray, g: np.ndarray) -> None:
+        """One SGD step on `w` in place (see the class docstring for the rule)."""
         lr, mu, wd = self.current_lr(), self.momentum, self.weight_decay
         if wd != 0.0:
             g = g + wd * w
@@ -292,6 +297,7 @@ class Adam(Optimizer):
         self.exp_avg_sq = np.zeros(len(self.params))
 
     def update(self, w: np.ndarray, g: np.ndarray) -> None:
+        """One Adam step on `w` in place (see the class docstring for the rule)."""
         lr, wd, eps = self.current_lr(), self.weight_decay, self.eps
         b1, b2 = self.betas
         t = self.step_count + 1

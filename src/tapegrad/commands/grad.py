@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `grad` command's parser to `sub`, with `run` as its handler."""
     p = sub.add_parser(
         "grad",
         help="print an expression's partial derivatives beside numerical estimates",

@@ -59,6 +59,7 @@ class ArgSpec:
         )
 
     def describe(self) -> str:
+        """The argument and its batch shape, as `Tape`'s repr shows it."""
         return (
             f"{self.name}: (batch,)" if self.size is None else f"{self.name}: (batch, {self.size})"
         )
