@@ -20,6 +20,7 @@ COMMANDS = ("demo", "train", "predict", "graph", "grad", "explain")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `tapegrad` parser, with one subparser per command in COMMANDS."""
     parser = Parser(
         prog="tapegrad",
         description="A scalar autograd engine: train, draw and check small networks.",

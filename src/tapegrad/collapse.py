@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .engine import Constant
+from .engine import Constant, Value
 
 LEVELS = ("layer", "neuron")
 
@@ -53,7 +53,7 @@ class Group:
     """One collapsed module: its members and what the picture says about it."""
 
     name: str
-    members: list
+    members: list[Value]
     ops: int = 0  # members made by an op
     params: int = 0  # leaves that are not Constants: the weights and biases
     grad_norm: float = 0.0  # sqrt(sum of grad**2) over the params
@@ -61,7 +61,9 @@ class Group:
     outputs: int = 0  # distinct members read outside it (or the root itself)
 
 
-def group_nodes(order: list, level: str | Callable[[str], str | None]) -> tuple[dict, list[Group]]:
+def group_nodes(
+    order: list[Value], level: str | Callable[[str], str | None]
+) -> tuple[dict[Value, Group], list[Group]]:
     """Assign each node of `order` (a topological order, root last) to a group.
 
     Returns (node -> Group for grouped nodes, groups sorted by name, numbers in numeric
@@ -69,7 +71,7 @@ def group_nodes(order: list, level: str | Callable[[str], str | None]) -> tuple[
     """
     name_of = grouper(level)
     by_name: dict[str, Group] = {}
-    of: dict = {}
+    of: dict[Value, Group] = {}
     for node in order:
         path = getattr(node, "_scope", None)
         if not path:
@@ -87,13 +89,13 @@ def group_nodes(order: list, level: str | Callable[[str], str | None]) -> tuple[
     return of, groups
 
 
-def _natural(name: str) -> tuple:
+def _natural(name: str) -> tuple[tuple[int, int, str], ...]:
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in name.split("."))
 
 
-def _summarise(order: list, of: dict, groups: list[Group]) -> None:
-    inputs: dict[str, set] = {g.name: set() for g in groups}
-    outputs: dict[str, set] = {g.name: set() for g in groups}
+def _summarise(order: list[Value], of: dict[Value, Group], groups: list[Group]) -> None:
+    inputs: dict[str, set[Value]] = {g.name: set() for g in groups}
+    outputs: dict[str, set[Value]] = {g.name: set() for g in groups}
     squares: dict[str, float] = {g.name: 0.0 for g in groups}
     for node in order:
         mine = of.get(node)
@@ -102,8 +104,8 @@ def _summarise(order: list, of: dict, groups: list[Group]) -> None:
                 mine.ops += 1
             elif type(node) is not Constant:
                 mine.params += 1
-                g = float(node.grad)
-                squares[mine.name] += g * g
+                grad = float(node.grad)
+                squares[mine.name] += grad * grad
         for child in node._prev:
             theirs = of.get(child)
             if theirs is mine:

@@ -20,6 +20,7 @@ tanh = math.tanh  # already total: tanh(±1000) = ±1.0
 
 
 def exp(x: float) -> float:
+    """e**x; inf where it overflows."""
     try:
         return math.exp(x)
     except OverflowError:
@@ -27,6 +28,7 @@ def exp(x: float) -> float:
 
 
 def log(x: float) -> float:
+    """Natural log: -inf at 0, nan below 0 (and for nan)."""
     if x > 0.0:
         return math.log(x)
     if x == 0.0:
@@ -35,6 +37,7 @@ def log(x: float) -> float:
 
 
 def log1p(x: float) -> float:
+    """log(1 + x), exact near 0: -inf at -1, nan below -1."""
     if x > -1.0:
         return math.log1p(x)
     if x == -1.0:
@@ -43,18 +46,22 @@ def log1p(x: float) -> float:
 
 
 def sqrt(x: float) -> float:
+    """Square root; nan below 0."""
     return math.sqrt(x) if x >= 0.0 else nan
 
 
 def sin(x: float) -> float:
+    """Sine; nan at ±inf."""
     return math.sin(x) if math.isfinite(x) else nan
 
 
 def cos(x: float) -> float:
+    """Cosine; nan at ±inf."""
     return math.cos(x) if math.isfinite(x) else nan
 
 
 def sigmoid(x: float) -> float:
+    """1 / (1 + e**-x), without overflow for any x."""
     # Split on the sign so exp never overflows: sigmoid(±1000) is exactly 1.0 / 0.0.
     if x >= 0.0:
         return 1.0 / (1.0 + math.exp(-x))
@@ -69,6 +76,7 @@ def _is_odd_integer(y: float) -> bool:
 
 
 def pow(x: float, y: float) -> float:  # noqa: A001 - the namespace mirrors math and NumPy names
+    """x**y as C99 pow: 0**-1 = inf, (-8)**(1/3) = nan, never an exception."""
     try:
         return math.pow(x, y)
     except OverflowError:
@@ -80,6 +88,7 @@ def pow(x: float, y: float) -> float:  # noqa: A001 - the namespace mirrors math
 
 
 def div(a: float, b: float) -> float:
+    """a / b as IEEE divides: ±inf for a nonzero over 0, nan for 0 / 0."""
     try:
         return a / b
     except ZeroDivisionError:
@@ -89,10 +98,12 @@ def div(a: float, b: float) -> float:
 
 
 def relu(x: float) -> float:
+    """max(x, 0), nan kept."""
     return x if x > 0.0 or x != x else 0.0  # nan passes through, as torch.relu
 
 
 def sign(x: float) -> float:
+    """-1, 0 or 1 (±0.0 keep their sign, nan gives 0.0)."""
     if x > 0.0:
         return 1.0
     if x < 0.0:
@@ -101,22 +112,26 @@ def sign(x: float) -> float:
 
 
 def abs(x: float) -> float:  # noqa: A001
+    """|x|."""
     return math.fabs(x)
 
 
 def maximum(a: float, b: float) -> float:
+    """The larger of a and b, `a` on a tie (nan if either is nan)."""
     if a != a or b != b:
         return nan
     return a if a >= b else b
 
 
 def minimum(a: float, b: float) -> float:
+    """The smaller of a and b, `a` on a tie (nan if either is nan)."""
     if a != a or b != b:
         return nan
     return a if a <= b else b
 
 
 def where(cond: bool, a: float, b: float) -> float:
+    """`a` if `cond`, else `b`."""
     return a if cond else b
 
 

@@ -7,21 +7,34 @@ data, because a data-dependent constant would be frozen into a compiled tape.
 
 from __future__ import annotations
 
+import math
 import numbers
 import operator
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, SupportsIndex, TypeAlias, cast, overload
 
 from . import valuemath as vm
 from .engine import Value
+from .nn import HasParameters
 from .valuemath import data_of
 
 if TYPE_CHECKING:
-    from .nn import Module
+    import numpy as np
+    import numpy.typing as npt
 
 
-def mse(pred: Value | list[Value], target: float | Value | list[float | Value]) -> Value:
+Target = float | Value
+"""A target as a loss takes it: a plain number (or a Value, to differentiate through it)."""
+
+
+@overload
+def mse(pred: Value, target: Target) -> Value: ...
+@overload
+def mse(pred: list[Value] | tuple[Value, ...], target: Sequence[Target]) -> Value: ...
+
+
+def mse(pred: Value | list[Value] | tuple[Value, ...], target: Target | Sequence[Target]) -> Value:
     """Squared error (pred - target)**2; for lists, the mean over elements (torch's mse_loss)."""
     if isinstance(pred, list | tuple):
         if not isinstance(target, list | tuple) or len(target) != len(pred):
@@ -29,10 +42,12 @@ def mse(pred: Value | list[Value], target: float | Value | list[float | Value]) 
                 f"mse: target must be a list as long as pred ({len(pred)} outputs), got {target!r}"
             )
         return mean([(p - t) ** 2 for p, t in zip(pred, target, strict=True)])
+    if isinstance(target, Sequence):
+        raise TypeError(f"mse: pred is one Value, so target must be one number, got {target!r}")
     return (pred - target) ** 2
 
 
-def hinge(score: Value, y: float | Value) -> Value:
+def hinge(score: Value, y: Target) -> Value:
     """The max-margin (SVM) loss relu(1 - y*score) for a label y in {-1, +1}.
 
     Written `(1 + -y*score).relu()` as micrograd's demo does, so its numbers match bit for bit.
@@ -42,7 +57,7 @@ def hinge(score: Value, y: float | Value) -> Value:
     return (1 + -y * score).relu()
 
 
-def bce_with_logits(logit: Value, y: float | Value) -> Value:
+def bce_with_logits(logit: Value, y: Target) -> Value:
     """Binary cross-entropy from a logit, for a label y in [0, 1] (usually 0 or 1):
     y*softplus(-logit) + (1 - y)*softplus(logit). Finite and exact at |logit| = 1000."""
     if not 0 <= data_of(y) <= 1:
@@ -50,19 +65,19 @@ def bce_with_logits(logit: Value, y: float | Value) -> Value:
     return y * vm.softplus(-logit) + (1 - y) * vm.softplus(logit)
 
 
-def logsumexp(values: Sequence) -> Value:
+def logsumexp(values: Iterable[Value]) -> Value:
     """log(sum(exp(v))), folded pairwise from the stable `logaddexp` primitive: no overflow, no
     shift read off the data, and a depth of log2(len) (a compiled tape runs it level by level)."""
-    values = list(values)
-    if not values:
+    level = list(values)
+    if not level:
         raise ValueError("logsumexp of an empty list")
-    while len(values) > 1:
-        pairs = [vm.logaddexp(a, b) for a, b in zip(values[::2], values[1::2], strict=False)]
-        values = pairs + values[len(pairs) * 2 :]
-    return values[0]
+    while len(level) > 1:
+        pairs = [vm.logaddexp(a, b) for a, b in zip(level[::2], level[1::2], strict=False)]
+        level = pairs + level[len(pairs) * 2 :]
+    return level[0]
 
 
-def softmax_cross_entropy(logits: Sequence, y: int | float | list[float | Value]) -> Value:
+def softmax_cross_entropy(logits: Sequence[Value], y: int | float | Sequence[Target]) -> Value:
     """Cross-entropy of softmax(logits) against a class index y: logsumexp(logits) - logits[y].
 
     `y` may also be a target distribution (one-hot, or probabilities summing to 1), as a list:
@@ -83,55 +98,63 @@ def softmax_cross_entropy(logits: Sequence, y: int | float | list[float | Value]
     return logsumexp(logits) - logits[k]
 
 
-def _class_index(y, n: int, who: str) -> int:
+def _class_index(y: object, n: int, who: str) -> int:
+    """`y` as a class index in [0, n): an integer, or a whole float such as 2.0."""
     try:
-        k = operator.index(y)
+        k = operator.index(cast(SupportsIndex, y))  # a TypeError if it is not an integer
     except TypeError:
-        if isinstance(y, numbers.Real) and float(y).is_integer():
-            k = int(y)  # a float label such as 2.0 from a CSV column
-        else:
+        f = float(y) if isinstance(y, numbers.Real) else math.nan
+        if not f.is_integer():
             raise ValueError(f"{who}: class must be an integer, got {y!r}") from None
+        k = int(f)  # a float label such as 2.0 from a CSV column
     if not 0 <= k < n:
         raise ValueError(f"{who}: class {k} is out of range for {n} logits")
     return k
 
 
-def l2(params: Iterable[Value] | Module, alpha: float) -> Value | float:
-    """The L2 penalty alpha * sum(p*p), micrograd's reg_loss; `params` may be a Module."""
-    if hasattr(params, "parameters"):
-        params = params.parameters()
-    return alpha * sum(p * p for p in params)
+def l2(params: Iterable[Value] | HasParameters, alpha: float) -> Value | float:
+    """The L2 penalty alpha * sum(p*p), micrograd's reg_loss; `params` may be a Module (with no
+    parameters, the number alpha * 0)."""
+    found = params.parameters() if isinstance(params, HasParameters) else params
+    return alpha * sum(p * p for p in found)
 
 
-def mean(values: Sequence) -> Value:
+def mean(values: Iterable[Value]) -> Value:
     """The mean of a list of losses, as micrograd writes it: sum(values) * (1.0 / len(values))."""
     if not isinstance(values, list | tuple):
         values = list(values)
     if len(values) == 0:
         raise ValueError("mean of an empty list of losses")
-    return sum(values) * (1.0 / len(values))
+    # micrograd's sum, 0 + v1 + v2 + ...: a Value, as the list is not empty
+    return cast(Value, sum(values)) * (1.0 / len(values))
 
 
-def _plain(xs) -> list:
+Row = list[Target] | tuple[Target, ...]
+
+
+def _plain(xs: Iterable[Target | Row]) -> list[float | list[float]]:
     """Numbers (or rows of numbers) from outputs that may be Values."""
     return [[data_of(v) for v in x] if isinstance(x, list | tuple) else data_of(x) for x in xs]
 
 
-def accuracy(outputs: Iterable, targets: Iterable, loss_name: str) -> float:
+def accuracy(
+    outputs: Iterable[Target | Row] | np.ndarray,
+    targets: Iterable[float] | np.ndarray,
+    loss_name: str,
+) -> float:
     """The fraction of outputs that predict their target, read the way `loss_name` reads them:
     hinge/mse: sign vs -1/+1; bce: logit > 0 vs 0/1; softmax_ce: argmax (first on ties) vs
     class index. Outputs may be Values, numbers, rows of them, or a NumPy array."""
     import numpy as np
 
     spec = lookup(loss_name, who="accuracy")
-    if not isinstance(outputs, np.ndarray):
-        outputs = _plain(list(outputs))
+    plain = outputs if isinstance(outputs, np.ndarray) else _plain(list(outputs))
     y = np.asarray(targets if isinstance(targets, np.ndarray) else list(targets))
-    if len(outputs) != len(y):
-        raise ValueError(f"accuracy: {len(outputs)} outputs but {len(y)} targets")
+    if len(plain) != len(y):
+        raise ValueError(f"accuracy: {len(plain)} outputs but {len(y)} targets")
     if len(y) == 0:
         raise ValueError("accuracy of no outputs")
-    return float(np.count_nonzero(spec.hits(outputs, y))) / len(y)
+    return float(np.count_nonzero(spec.hits(plain, y))) / len(y)
 
 
 # --- the loss table --------------------------------------------------------------------------
@@ -146,12 +169,12 @@ KINDS = ("binary", "classes", "regression")
 `classes` one output per class, the argmax wins; `regression` the outputs are the answer."""
 
 
-def _few(values: set) -> str:
+def _few(values: set[float]) -> str:
     shown = sorted(values)[:6]
     return "{" + ", ".join(f"{v:g}" for v in shown) + (", ...}" if len(values) > 6 else "}")
 
 
-def _hinge_labels(y, values: set) -> list:
+def _hinge_labels(y: np.ndarray, values: set[float]) -> list:
     import numpy as np
 
     if values <= {0, 1}:
@@ -161,7 +184,7 @@ def _hinge_labels(y, values: set) -> list:
     raise ValueError(f"hinge needs two classes labelled 0/1 or -1/+1, got {_few(values)}")
 
 
-def _bce_labels(y, values: set) -> list:
+def _bce_labels(y: np.ndarray, values: set[float]) -> list:
     import numpy as np
 
     if values <= {-1, 1} and -1 in values:
@@ -171,7 +194,7 @@ def _bce_labels(y, values: set) -> list:
     raise ValueError(f"bce needs labels 0/1 (or probabilities in [0, 1]), got {_few(values)}")
 
 
-def _class_labels(y, values: set) -> list:
+def _class_labels(y: np.ndarray, values: set[float]) -> list:
     import numpy as np
 
     if (y.dtype.kind == "f" and not np.all(y == np.round(y))) or np.any(y < 0):
@@ -179,7 +202,7 @@ def _class_labels(y, values: set) -> list:
     return y.astype(np.intp).tolist()
 
 
-def _regression_labels(y, values: set) -> list:
+def _regression_labels(y: np.ndarray, values: set[float]) -> list:
     import numpy as np
 
     if y.dtype.kind in "biu" and values <= {0, 1}:  # the lecture's regression onto -1/+1
@@ -187,33 +210,38 @@ def _regression_labels(y, values: set) -> list:
     return y.astype(np.float64).tolist()
 
 
-def _sign_hits(outputs, y):
+Outputs: TypeAlias = "np.ndarray | list[float | list[float]]"
+"""Outputs as `hits` reads them: an array, or numbers (rows of numbers) from `_plain`."""
+
+
+def _sign_hits(outputs: Outputs, y: np.ndarray) -> np.ndarray:
     import numpy as np
 
     return (np.asarray(outputs) > 0) == (y > 0)
 
 
-def _logit_hits(outputs, y):
+def _logit_hits(outputs: Outputs, y: np.ndarray) -> np.ndarray:
     import numpy as np
 
     return (np.asarray(outputs) > 0) == (y > 0.5)
 
 
-def _argmax_hits(outputs, y):
+def _argmax_hits(outputs: Outputs, y: np.ndarray) -> np.ndarray:
     import numpy as np
 
     if isinstance(outputs, np.ndarray):
         predicted = np.argmax(outputs, axis=1)
-    else:  # rows may differ in length
-        predicted = np.array([max(range(len(r)), key=r.__getitem__) for r in outputs])
+    else:  # rows (one output per class) may differ in length
+        rows = cast("list[list[float]]", outputs)
+        predicted = np.array([max(range(len(r)), key=r.__getitem__) for r in rows])
     return predicted == y
 
 
-def _always(targets) -> bool:
+def _always(targets: object) -> bool:
     return True
 
 
-def _signs_only(targets) -> bool:
+def _signs_only(targets: npt.ArrayLike) -> bool:
     import numpy as np
 
     return bool(np.isin(np.asarray(targets), (-1, 1)).all())
@@ -236,9 +264,9 @@ class LossSpec:
     name: str
     fn: Callable[..., Value]
     kind: str
-    labels: Callable[..., list]
-    hits: Callable
-    graded: Callable[..., bool] = _always
+    labels: Callable[[np.ndarray, set[float]], list]
+    hits: Callable[[Outputs, np.ndarray], np.ndarray]
+    graded: Callable[[npt.ArrayLike], bool] = _always
     one_hot: bool = False
     rows: bool = False
     default: bool = False
@@ -265,7 +293,7 @@ class LossSpec:
                     f"{self.name} targets have {want} value(s) per row, the model has {k}"
                 )
 
-    def predict(self, out):
+    def predict(self, out: np.ndarray) -> np.ndarray:
         """Predictions from an array of outputs ((n,) or (n, k)): class 1 where > 0 (binary),
         the argmax class (classes), or the outputs themselves (regression)."""
         import numpy as np
@@ -280,7 +308,7 @@ class LossSpec:
         """A target to record a compiled tape with, for a model with `k` outputs."""
         return [1.0] + [0.0] * (k - 1) if self.one_hot or k > 1 else 1.0
 
-    def tape_targets(self, targets, k: int):
+    def tape_targets(self, targets: npt.ArrayLike, k: int) -> np.ndarray:
         """Coded targets as the array a compiled tape takes (one-hot rows where `one_hot`)."""
         import numpy as np
 

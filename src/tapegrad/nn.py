@@ -20,17 +20,34 @@ from __future__ import annotations
 import math
 import numbers
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Any, Protocol, runtime_checkable
 
 from ._helpers import positive_int, some
 from .engine import Constant, Value, apply, scope
 from .modes import call_in_scopes
 from .ops import AFFINE, RELU, SIGMOID, TANH
 
-if TYPE_CHECKING:
-    from collections.abc import Iterable
+Inputs = Value | float | Iterable[Value | float]
+"""What a module takes: one input (a Value or a number), or a sequence of them."""
+
+
+class Rng(Protocol):
+    """A source of weights: `random.Random`, or the `random` module itself."""
+
+    def uniform(self, a: float, b: float) -> float:
+        """A number drawn uniformly from [a, b]."""
+
+
+@runtime_checkable
+class HasParameters(Protocol):
+    """Anything with `parameters()`, as a Module: what optimizers and `losses.l2` accept in
+    place of a list of Values."""
+
+    def parameters(self) -> list[Value]:
+        """The leaf Values to train."""
+
 
 ACTIVATIONS: dict[str, Callable[[Value], Value]] = {
     # The ops applied directly, not through `v.relu()`: a neuron's forward pass calls one
@@ -45,7 +62,7 @@ ACTIVATIONS: dict[str, Callable[[Value], Value]] = {
 _ACT_TITLES = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "linear": "Linear"}
 
 
-def _check_act(act) -> str:
+def _check_act(act: str) -> str:
     if act not in ACTIVATIONS:
         allowed = ", ".join(repr(a) for a in ACTIVATIONS)
         raise ValueError(f"unknown activation {act!r}: expected one of {allowed}")
@@ -69,7 +86,7 @@ def _resolve_act(act: str | None, nonlin: bool | None) -> str:
     return act
 
 
-def _make_rng(rng, seed):
+def _make_rng(rng: Rng | None, seed: int | None) -> Rng:
     """The random source to draw weights from: `rng`, a Random seeded with `seed`, or (neither
     given) Python's global `random` module, as micrograd does."""
     if rng is not None and seed is not None:
@@ -83,15 +100,16 @@ def _make_rng(rng, seed):
     return random
 
 
-def _as_inputs(x, nin: int, who) -> list:
+def _as_inputs(x: Inputs, nin: int, who: Module) -> Sequence[Value | float]:
+    """`x` as a sequence of `nin` inputs (one input becomes a list of one), or a ValueError."""
     if not isinstance(x, list | tuple):  # asked first: numbers.Real's check is the slow one
-        x = [x] if isinstance(x, Value | numbers.Real) else list(x)
+        x = [x] if isinstance(x, Value | float | numbers.Real) else list(x)
     if len(x) != nin:
         raise ValueError(f"{who!r} expects {nin} inputs, got {len(x)}")
     return x
 
 
-def _as_values(x: list) -> list:
+def _as_values(x: Iterable[Value | float]) -> list[Value]:
     """The inputs of a fused neuron as Values: numbers become Constants (once per layer, where
     the explicit graph makes one per product)."""
     return [v if isinstance(v, Value) else Constant(v) for v in x]
@@ -159,7 +177,7 @@ class Module:
         return f"{type(self).__name__}()"
 
 
-def _weight(name: str, v) -> float:
+def _weight(name: str, v: object) -> float:
     """`v` as a float weight, or a ValueError naming the parameter (the one check both
     `load_state_dict` and checkpoint files go through)."""
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
@@ -175,12 +193,12 @@ def _weight(name: str, v) -> float:
     return f
 
 
-def _collect(obj, prefix: str, out: list, seen: set) -> None:
+def _collect(obj: Module, prefix: str, out: list[tuple[str, Value]], seen: set[int]) -> None:
     for attr, value in vars(obj).items():
         _collect_value(value, prefix + attr, out, seen)
 
 
-def _collect_value(value, name: str, out: list, seen: set) -> None:
+def _collect_value(value: object, name: str, out: list[tuple[str, Value]], seen: set[int]) -> None:
     if isinstance(value, Value):
         if id(value) not in seen:
             seen.add(id(value))
@@ -211,8 +229,8 @@ class Neuron(Module):
         act: str | None = None,
         *,
         nonlin: bool | None = None,
-        rng=None,
-        seed=None,
+        rng: Rng | None = None,
+        seed: int | None = None,
         fused: bool = True,
     ) -> None:
         nin = positive_int("nin", nin)
@@ -226,6 +244,7 @@ class Neuron(Module):
 
     @property
     def nin(self) -> int:
+        """How many inputs the neuron reads."""
         return len(self.w)
 
     @property
@@ -233,13 +252,15 @@ class Neuron(Module):
         """Whether the neuron applies an activation (micrograd's name)."""
         return self.act != "linear"
 
-    def __call__(self, x) -> Value:
-        x = _as_inputs(x, len(self.w), self)
-        return self._forward(_as_values(x) if self.fused else x)
+    def __call__(self, x: Inputs) -> Value:
+        """act(w . x + b) for `nin` inputs (a Value or number, or a sequence of them)."""
+        xs = _as_inputs(x, len(self.w), self)
+        return self._forward(_as_values(xs) if self.fused else xs)
 
-    def _forward(self, x) -> Value:
+    def _forward(self, x: Sequence[Any]) -> Value:
         # micrograd's exact op order (b first, then left to right) either way, so trained
-        # numbers match it bit for bit. A fused neuron's inputs are Values already.
+        # numbers match it bit for bit. A fused neuron's inputs are Values already, an
+        # explicit one's Values or numbers (Any: the type depends on `self.fused`).
         if self.fused:
             return self._act(apply(AFFINE, *self.w, *x, self.b))
         return self._act(sum((wi * xi for wi, xi in zip(self.w, x, strict=True)), self.b))
@@ -269,15 +290,15 @@ class Layer(Module):
         act: str | None = None,
         *,
         nonlin: bool | None = None,
-        rng=None,
-        seed=None,
+        rng: Rng | None = None,
+        seed: int | None = None,
         fused: bool = True,
     ) -> None:
         nin = positive_int("nin", nin)
         nout = positive_int("nout", nout)
         act = _resolve_act(act, nonlin)
         r = _make_rng(rng, seed)
-        self.neurons = []
+        self.neurons: list[Neuron] = []
         for j in range(nout):
             with scope(f"neurons.{j}"):
                 self.neurons.append(Neuron(nin, act, rng=r, fused=fused))
@@ -286,22 +307,25 @@ class Layer(Module):
 
     @property
     def nin(self) -> int:
+        """How many inputs each neuron reads."""
         return self.neurons[0].nin
 
     @property
     def nout(self) -> int:
+        """How many neurons (outputs) the layer has."""
         return len(self.neurons)
 
-    def forward(self, x: Value | float | Iterable[Value | float]) -> list[Value]:
+    def forward(self, x: Inputs) -> list[Value]:
         """Every neuron's output, as a list even when there is one."""
-        x = _as_inputs(x, self.neurons[0].nin, self)
-        return self._forward(_as_values(x) if self.fused else x)
+        xs = _as_inputs(x, self.neurons[0].nin, self)
+        return self._forward(_as_values(xs) if self.fused else xs)
 
-    def _forward(self, x: list) -> list[Value]:
+    def _forward(self, x: Sequence[Value | float]) -> list[Value]:
         # `x` is checked: nin items, Values if the neurons are fused (any neuron takes Values).
         return call_in_scopes(_kept_scopes(self, "neurons"), Neuron._forward, self.neurons, x)
 
-    def __call__(self, x):
+    def __call__(self, x: Inputs) -> Value | list[Value]:
+        """The neurons' outputs: a Value for one neuron, else a list."""
         out = self.forward(x)
         return out[0] if len(out) == 1 else out
 
@@ -318,7 +342,14 @@ class MLP(Module):
     """
 
     def __init__(
-        self, nin: int, nouts, act: str = "relu", *, rng=None, seed=None, fused: bool = True
+        self,
+        nin: int,
+        nouts: Sequence[int],
+        act: str = "relu",
+        *,
+        rng: Rng | None = None,
+        seed: int | None = None,
+        fused: bool = True,
     ) -> None:
         nin = positive_int("nin", nin)
         if isinstance(nouts, str) or not isinstance(nouts, list | tuple) or not nouts:
@@ -327,7 +358,7 @@ class MLP(Module):
         _check_act(act)
         r = _make_rng(rng, seed)
         sizes = [nin, *nouts]
-        self.layers = []
+        self.layers: list[Layer] = []
         for i in range(len(nouts)):
             layer_act = act if i < len(nouts) - 1 else "linear"
             with scope(f"layers.{i}"):
@@ -337,17 +368,20 @@ class MLP(Module):
         self.act = act
         self.fused = bool(fused)
 
-    def __call__(self, x):
-        x = _as_inputs(x, self.nin, self)
+    def __call__(self, x: Inputs) -> Value | list[Value]:
+        """The network's outputs: a Value for one output, else a list."""
+        xs = _as_inputs(x, self.nin, self)
         if self.fused:  # numbers become Constants here, outside any layer's scope
-            x = _as_values(x)
+            xs = _as_values(xs)
         scopes = _kept_scopes(self, "layers")
+        outs: list[Value] = []
         for i, (layer, where) in enumerate(zip(self.layers, scopes, strict=True)):
             with where:
                 # After the first layer the inputs are Values from the layer before: only
                 # their count is left to check (a layer may have been replaced by another).
-                x = layer._forward(x) if i and len(x) == layer.nin else layer.forward(x)
-        return x[0] if len(x) == 1 else x
+                outs = layer._forward(xs) if i and len(xs) == layer.nin else layer.forward(xs)
+            xs = outs
+        return outs[0] if len(outs) == 1 else outs
 
     def config(self) -> dict:
         """The architecture as plain JSON-able data; `MLP.from_config` rebuilds it."""
@@ -377,4 +411,4 @@ class MLP(Module):
         return f"MLP({self.nin}, {self.nouts}, act={self.act!r}{_fused_suffix(self.fused)})"
 
 
-__all__ = ["ACTIVATIONS", "MLP", "Layer", "Module", "Neuron"]
+__all__ = ["ACTIVATIONS", "MLP", "HasParameters", "Layer", "Module", "Neuron", "Rng"]

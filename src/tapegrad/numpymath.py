@@ -16,62 +16,75 @@ rules apply to arrays are NumPy's own operators and need it anyway.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from types import SimpleNamespace
+from typing import ParamSpec, TypeVar
 
 import numpy as np
 
 inf = np.inf
 nan = np.nan
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
-def _quiet(fn):
+
+def _quiet(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     """Run `fn` with NumPy's floating-point warnings off: inf and nan are results, not errors."""
 
     @functools.wraps(fn)
-    def wrapped(*args):
+    def wrapped(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         with np.errstate(all="ignore"):
-            return fn(*args)
+            return fn(*args, **kwargs)
 
     return wrapped
 
 
 @_quiet
 def exp(x: np.ndarray | float) -> np.ndarray:
+    """e**x; inf where it overflows."""
     return np.exp(x)
 
 
 @_quiet
 def log(x: np.ndarray | float) -> np.ndarray:
+    """Natural log: -inf at 0, nan below 0."""
     return np.log(x)
 
 
 @_quiet
 def log1p(x: np.ndarray | float) -> np.ndarray:
+    """log(1 + x), exact near 0: -inf at -1, nan below -1."""
     return np.log1p(x)
 
 
 @_quiet
 def tanh(x: np.ndarray | float) -> np.ndarray:
+    """Hyperbolic tangent (±1 at ±inf)."""
     return np.tanh(x)
 
 
 @_quiet
 def sqrt(x: np.ndarray | float) -> np.ndarray:
+    """Square root; nan below 0."""
     return np.sqrt(x)
 
 
 @_quiet
 def sin(x: np.ndarray | float) -> np.ndarray:
+    """Sine; nan at ±inf."""
     return np.sin(x)
 
 
 @_quiet
 def cos(x: np.ndarray | float) -> np.ndarray:
+    """Cosine; nan at ±inf."""
     return np.cos(x)
 
 
 @_quiet
 def sigmoid(x: np.ndarray | float) -> np.ndarray:
+    """1 / (1 + e**-x), without overflow for any x."""
     # floatmath's split on the sign, elementwise: exp only ever sees -|x|, so it never overflows
     # (sigmoid(±1000) is exactly 1.0 / 0.0) and nan stays nan.
     x = np.asarray(x, dtype=np.float64)
@@ -83,6 +96,7 @@ def sigmoid(x: np.ndarray | float) -> np.ndarray:
 def pow(  # noqa: A001 - the namespace mirrors math and NumPy names
     x: np.ndarray | float, y: np.ndarray | float
 ) -> np.ndarray:
+    """x**y as C99 pow: 0**-1 = inf, (-8)**(1/3) = nan."""
     # C99 pow, as floatmath: 0 ** -1 = inf, (-0.0) ** -1 = -inf, (-8) ** (1/3) = nan.
     # float_power, because np.power swaps in sqrt for a broadcast exponent of 0.5, and
     # sqrt(-inf) is nan where pow(-inf, 0.5) is inf.
@@ -91,28 +105,33 @@ def pow(  # noqa: A001 - the namespace mirrors math and NumPy names
 
 @_quiet
 def div(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+    """a / b as IEEE divides: ±inf for a nonzero over 0, nan for 0 / 0."""
     return np.divide(a, b)
 
 
 @_quiet
 def relu(x: np.ndarray | float) -> np.ndarray:
+    """max(x, 0), nan kept."""
     # x <= 0 is False for nan, so nan passes through as in torch.relu; -0.0 becomes 0.0.
     return np.where(np.less_equal(x, 0.0), 0.0, x)
 
 
 @_quiet
 def sign(x: np.ndarray | float) -> np.ndarray:
+    """-1, 0 or 1 (±0.0 keep their sign, nan gives 0.0)."""
     # As floatmath and torch.sign: ±0.0 keep their sign and nan gives 0.0 (np.sign gives nan).
     return np.where(np.isnan(x), 0.0, np.copysign(np.sign(x), x))
 
 
 @_quiet
 def abs(x: np.ndarray | float) -> np.ndarray:  # noqa: A001
+    """|x|."""
     return np.abs(x)
 
 
 @_quiet
 def maximum(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+    """The larger of a and b (nan if either is nan)."""
     # `a` on a tie, as floatmath and torch.maximum (it decides the sign of max(0.0, -0.0));
     # nan if either side is nan.
     return np.where(np.greater_equal(a, b), a, np.maximum(a, b))
@@ -120,11 +139,13 @@ def maximum(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
 
 @_quiet
 def minimum(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+    """The smaller of a and b, `a` on a tie (nan if either is nan)."""
     return np.where(np.less_equal(a, b), a, np.minimum(a, b))
 
 
 @_quiet
 def isfinite(x: np.ndarray | float) -> np.ndarray:
+    """Whether x is neither infinite nor nan."""
     return np.isfinite(x)
 
 
@@ -136,18 +157,22 @@ def where(cond: np.ndarray | bool, a: np.ndarray | float, b: np.ndarray | float)
 # Comparisons give masks for `where`; they never carry gradient. nan compares False, as in
 # Python and PyTorch, and NumPy does not warn about it.
 def eq(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+    """The mask a == b."""
     return np.equal(a, b)
 
 
 def gt(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+    """The mask a > b."""
     return np.greater(a, b)
 
 
 def ge(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+    """The mask a >= b."""
     return np.greater_equal(a, b)
 
 
 def lt(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+    """The mask a < b."""
     return np.less(a, b)
 
 
@@ -178,7 +203,7 @@ __all__ = [
 ]
 
 
-def _defined_here() -> dict:
+def _defined_here() -> dict[str, object]:
     """Every public function of this module (and inf, nan): what a rule may call."""
     funcs = {
         name: getattr(f, "__wrapped__", f)

@@ -14,23 +14,26 @@ from __future__ import annotations
 import math
 import numbers
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
 from ._helpers import positive_int
 from .engine import Value
+from .nn import HasParameters
 
 Schedule = Callable[[int], float]
 
 
-def _check_number(name: str, x, *, low: float = 0.0, below: float | None = None) -> float:
+def _check_number(name: str, x: object, *, low: float = 0.0, below: float | None = None) -> float:
+    """`x` as a float if it is a finite real number in [low, below); else a ValueError."""
     if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x):
         raise ValueError(f"{name} must be a finite real number, got {x!r}")
-    if x < low or (below is not None and x >= below):
+    value = float(x)
+    if value < low or (below is not None and value >= below):
         bound = f"in [{low}, {below})" if below is not None else f">= {low}"
         raise ValueError(f"{name} must be {bound}, got {x!r}")
-    return float(x)
+    return value
 
 
 class _Schedule:
@@ -47,6 +50,7 @@ class constant(_Schedule):
         self.lr = _check_number("lr", lr)
 
     def __call__(self, k: int) -> float:
+        """`lr`, whatever the step."""
         return self.lr
 
     def __repr__(self) -> str:
@@ -78,6 +82,7 @@ class linear(_FromTo):
     `linear(1.0, 0.1, 100)`, to the bit."""
 
     def at(self, k: int) -> float:
+        """start + (end - start) * k / steps."""
         return self.start + (self.end - self.start) * k / self.steps
 
 
@@ -86,6 +91,7 @@ class cosine(_FromTo):
     torch's CosineAnnealingLR): end + (start - end) * (1 + cos(pi * k / steps)) / 2."""
 
     def at(self, k: int) -> float:
+        """end + (start - end) * (1 + cos(pi * k / steps)) / 2."""
         return self.end + (self.start - self.end) * (1 + math.cos(math.pi * k / self.steps)) / 2
 
 
@@ -99,26 +105,26 @@ class step_decay(_Schedule):
         self.gamma = _check_number("gamma", gamma)
 
     def __call__(self, k: int) -> float:
+        """start * gamma ** (k // step_size)."""
         return self.start * self.gamma ** (k // self.step_size)
 
     def __repr__(self) -> str:
         return f"step_decay({self.start!r}, {self.step_size}, gamma={self.gamma!r})"
 
 
-def _check_params(params) -> list[Value]:
-    if hasattr(params, "parameters") and callable(params.parameters):
-        params = params.parameters()
-    params = list(params)
-    if not params:
+def _check_params(params: Iterable[Value] | HasParameters) -> list[Value]:
+    """A module's parameters (or the Values given) as a list: non-empty, Values, each once."""
+    found = list(params.parameters() if isinstance(params, HasParameters) else params)
+    if not found:
         raise ValueError("optimizer got an empty parameter list")
     seen: dict[int, int] = {}
-    for i, p in enumerate(params):
+    for i, p in enumerate(found):
         if not isinstance(p, Value):
             raise TypeError(f"parameter {i} must be a Value, got {type(p).__name__}")
         if id(p) in seen:
             raise ValueError(f"parameter {i} is the same Value as parameter {seen[id(p)]}")
         seen[id(p)] = i
-    return params
+    return found
 
 
 _DATA = operator.attrgetter("data")
@@ -132,11 +138,9 @@ def _grad(p: Value) -> float:
 class Optimizer:
     """What SGD and Adam share: the parameters, the rate (number or schedule), the step count."""
 
-    def __init__(self, params, lr) -> None:
+    def __init__(self, params: Iterable[Value] | HasParameters, lr: float | Schedule) -> None:
         self.params = _check_params(params)
-        if not callable(lr):
-            lr = _check_number("lr", lr)
-        self.lr: float | Schedule = lr
+        self.lr: float | Schedule = lr if callable(lr) else _check_number("lr", lr)
         self.step_count = 0  # steps taken; the next step() uses lr(step_count)
 
     def current_lr(self) -> float:
@@ -195,7 +199,7 @@ class Optimizer:
         step = state_dict["step"]
         if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
             raise ValueError(f"{kind} state 'step' must be a non-negative integer, got {step!r}")
-        buffers = {}
+        buffers: dict[str, list[float] | None] = {}
         for name in self._buffers:
             buf = state_dict[name]
             if buf is None and name in self._nullable:
@@ -226,7 +230,7 @@ class SGD(Optimizer):
 
     def __init__(
         self,
-        params,
+        params: Iterable[Value] | HasParameters,
         lr: float | Schedule,
         momentum: float = 0.0,
         weight_decay: float = 0.0,
@@ -241,6 +245,7 @@ class SGD(Optimizer):
         self.momentum_buffer: np.ndarray | None = None
 
     def update(self, w: np.ndarray, g: np.ndarray) -> None:
+        """One SGD step on `w` in place (see the class docstring for the rule)."""
         lr, mu, wd = self.current_lr(), self.momentum, self.weight_decay
         if wd != 0.0:
             g = g + wd * w
@@ -273,7 +278,7 @@ class Adam(Optimizer):
 
     def __init__(
         self,
-        params,
+        params: Iterable[Value] | HasParameters,
         lr: float | Schedule = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
@@ -292,6 +297,7 @@ class Adam(Optimizer):
         self.exp_avg_sq = np.zeros(len(self.params))
 
     def update(self, w: np.ndarray, g: np.ndarray) -> None:
+        """One Adam step on `w` in place (see the class docstring for the rule)."""
         lr, wd, eps = self.current_lr(), self.weight_decay, self.eps
         b1, b2 = self.betas
         t = self.step_count + 1

@@ -15,6 +15,10 @@ import math
 import re
 from dataclasses import dataclass, field
 from html import escape
+from typing import Any
+
+Point = tuple[float, float]
+Route = list[Point]
 
 MAX_LAYOUT_VERTICES = 40000
 """The most vertices (nodes plus long-edge dummies) handed to grandalf: a few seconds' work."""
@@ -124,13 +128,13 @@ class _View:
 class _EdgeView:
     __slots__ = ("pts",)
 
-    def setpath(self, pts: list[tuple[float, float]]) -> None:
+    def setpath(self, pts: Route) -> None:
         self.pts = pts
 
 
 def layout(
     scene: Scene, max_vertices: int | None = None
-) -> tuple[dict[str, _Placed], dict[tuple[str, str], list[tuple[float, float]]]]:
+) -> tuple[dict[str, _Placed], dict[tuple[str, str], Route]]:
     """Place every node and route every edge of `scene` with grandalf.
 
     Returns (placed nodes by name, edge polylines) in picture coordinates (y down). Raises
@@ -151,9 +155,11 @@ def layout(
     return placed, _to_picture(scene.rankdir, placed, vertices, gedges)
 
 
-def _grandalf_graph(scene: Scene, placed: dict[str, _Placed], across: bool):
+def _grandalf_graph(
+    scene: Scene, placed: dict[str, _Placed], across: bool
+) -> tuple[dict[str, Any], dict[tuple[str, str], Any], Any]:
     """grandalf's vertices (sized, by name), edges (by (tail, head), self-loops and repeats
-    dropped) and graph for `scene`."""
+    dropped) and graph for `scene` (grandalf's objects: it has no type hints)."""
     from grandalf.graphs import Edge as GEdge
     from grandalf.graphs import Graph, Vertex
 
@@ -175,7 +181,7 @@ def _grandalf_graph(scene: Scene, placed: dict[str, _Placed], across: bool):
     return vertices, gedges, Graph(list(vertices.values()), list(gedges.values()))
 
 
-def _place_components(graph, max_vertices: int) -> None:
+def _place_components(graph: Any, max_vertices: int) -> None:
     """Lay out each connected component with Sugiyama's method, side by side, left to right
     (grandalf's coordinates: layers top to bottom)."""
     offset, total = 0.0, 0
@@ -200,14 +206,17 @@ def _place_components(graph, max_vertices: int) -> None:
 
 
 def _to_picture(
-    rankdir: str, placed: dict[str, _Placed], vertices: dict, gedges: dict
-) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    rankdir: str,
+    placed: dict[str, _Placed],
+    vertices: dict[str, Any],
+    gedges: dict[tuple[str, str], Any],
+) -> dict[tuple[str, str], Route]:
     """Move grandalf's coordinates into the picture's (transposed for LR/RL, mirrored for
     RL/BT): sets every node's centre and returns the edge polylines."""
     across = rankdir in ("LR", "RL")
     mirror = rankdir in ("RL", "BT")
 
-    def final(pt):
+    def final(pt: Point) -> Point:
         x, y = pt
         return (y, x) if across else (x, y)
 
@@ -273,7 +282,7 @@ def _too_large(n: int, cap: int) -> str:
 
 
 @functools.cache
-def _fast_sugiyama():
+def _fast_sugiyama() -> type:
     """grandalf's SugiyamaLayout, with its alignment conflicts kept in a set.
 
     grandalf keeps them in a list and tests membership once per aligned vertex, which turns
@@ -282,9 +291,9 @@ def _fast_sugiyama():
     from grandalf.layouts import SugiyamaLayout
 
     class FastSugiyama(SugiyamaLayout):
-        def _detect_alignment_conflicts(self):
+        def _detect_alignment_conflicts(self) -> None:
             super()._detect_alignment_conflicts()
-            self.conflicts = set(self.conflicts)
+            self.conflicts: set[Any] = set(self.conflicts)
 
     return FastSugiyama
 
@@ -405,7 +414,7 @@ def _node_svg(i: int, p: _Placed) -> str:
     return "".join(parts)
 
 
-def _boundary(p: _Placed, toward: tuple[float, float]) -> tuple[float, float]:
+def _boundary(p: _Placed, toward: Point) -> Point:
     """Where the ray from p's centre toward `toward` leaves p's outline."""
     dx, dy = toward[0] - p.x, toward[1] - p.y
     if dx == 0.0 and dy == 0.0:
@@ -419,7 +428,7 @@ def _boundary(p: _Placed, toward: tuple[float, float]) -> tuple[float, float]:
     return p.x + dx * t, p.y + dy * t
 
 
-def _clip(pts, tail: _Placed, head: _Placed, bend: float) -> list[tuple[float, float]]:
+def _clip(pts: Route, tail: _Placed, head: _Placed, bend: float) -> Route:
     """The route from tail's outline to head's outline, bowed sideways by `bend` points."""
     pts = list(pts)
     if bend:
@@ -434,7 +443,7 @@ def _clip(pts, tail: _Placed, head: _Placed, bend: float) -> list[tuple[float, f
     return pts
 
 
-def _edge_svg(i: int, tail: str, head: str, pts, label: str) -> str:
+def _edge_svg(i: int, tail: str, head: str, pts: Route, label: str) -> str:
     (px, py), (hx, hy) = pts[-2], pts[-1]
     length = math.hypot(hx - px, hy - py) or 1.0
     ux, uy = (hx - px) / length, (hy - py) / length

@@ -61,10 +61,10 @@ def format_graph(
     for node in order:
         if node.label:
             label_uses[node.label] = label_uses.get(node.label, 0) + 1
-    names: dict = {}
+    names: dict[Value, str] = {}
     numbered: dict[str, int] = {}  # per label ("" for unlabelled): how many are named so far
 
-    def name_of(node) -> str:
+    def name_of(node: Value) -> str:
         name = names.get(node)
         if name is None:
             if node.label and label_uses[node.label] == 1:
@@ -76,7 +76,7 @@ def format_graph(
         return name
 
     lines: list[str] = []
-    shown: set = set()
+    shown: set[Value] = set()
     # Depth first, children in order; each entry: (node, prefix for its line, for its children)
     stack = [(root, "", "")]
     while stack:

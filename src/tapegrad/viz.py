@@ -16,7 +16,8 @@ import signal
 import subprocess
 import unicodedata
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
+from typing import Any
 
 import graphviz
 
@@ -41,6 +42,10 @@ DOT_SECONDS = 5.0
 """Time limit of one `dot` run, plus DOT_SECONDS_PER_STATEMENT per node and edge."""
 DOT_SECONDS_PER_STATEMENT = 0.005
 SOURCE_FORMATS = ("dot", "gv", "canon")  # without `dot`, these fall back to the DOT source
+
+
+Collapse = str | Callable[[str], str | None]
+"""How draw_dot collapses modules: "layer", "neuron", or a scope path -> group name."""
 
 
 class RendererWarning(UserWarning):
@@ -72,7 +77,7 @@ class GraphPicture(graphviz.Digraph):
     afterwards with `.node()`/`.edge()` appear only where Graphviz renders.
     """
 
-    def __init__(self, *args, scene: Scene | None = None, **kwargs) -> None:
+    def __init__(self, *args: Any, scene: Scene | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.scene = scene
         self.rendered_by: str | None = None
@@ -232,9 +237,14 @@ class GraphPicture(graphviz.Digraph):
             scene = self.scene
         return svgrender.render_svg(scene)
 
-    def _repr_mimebundle_(self, include=None, exclude=None, **_) -> dict:
+    def _repr_mimebundle_(
+        self,
+        include: Iterable[str] | None = None,
+        exclude: Container[str] | None = None,
+        **_: object,
+    ) -> dict[str, str | bytes]:
         # What Jupyter shows: a PNG or JPEG that needs a missing `dot` is shown as SVG instead.
-        bundle = {}
+        bundle: dict[str, str | bytes] = {}
         for mimetype in include or ["image/svg+xml"]:
             if exclude and mimetype in exclude:
                 continue
@@ -316,13 +326,20 @@ class Digraph(GraphPicture):
     shows.
     """
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.pop("scene", None)
         super().__init__(*args, **kwargs)
         if not self.body:  # a copy arrives with DOT statements only: Graphviz alone draws it
             self.scene = Scene(rankdir=self.graph_attr.get("rankdir", "TB"))
 
-    def node(self, name: str, label: str | None = None, _attributes=None, **attrs) -> None:
+    def node(
+        self,
+        name: str,
+        label: str | None = None,
+        _attributes: dict[str, str] | None = None,
+        **attrs: Any,
+    ) -> None:
+        """graphviz's `node`, also kept in the scene for the builtin renderer."""
         super().node(name, label=label, _attributes=_attributes, **attrs)
         if self.scene is not None:
             name = str(name)
@@ -335,7 +352,8 @@ class Digraph(GraphPicture):
                 node = Node(name, (text,), "ellipse")
             self.scene.nodes = [n for n in self.scene.nodes if n.name != name] + [node]
 
-    def edge(self, tail_name: str, head_name: str, label: str | None = None, **kwargs) -> None:
+    def edge(self, tail_name: str, head_name: str, label: str | None = None, **kwargs: Any) -> None:
+        """graphviz's `edge`, also kept in the scene for the builtin renderer."""
         super().edge(tail_name, head_name, label=label, **kwargs)
         if self.scene is not None:
             self.scene.edges.append(Edge(str(tail_name), str(head_name), str(label or "")))
@@ -440,8 +458,8 @@ def draw_dot(
     precision: int = 4,
     fmt: str | None = None,
     max_nodes: int | None = 1000,
-    highlight: Iterable = (),
-    collapse: str | Callable[[str], str | None] | None = None,
+    highlight: Value | str | Iterable[Value | str] = (),
+    collapse: Collapse | None = None,
 ) -> GraphPicture:
     """Draw the graph below `root`, as the lecture's `draw_dot` does: a record `{ label |
     data 2.0000 | grad 0.0000 }` per Value, an ellipse per op, edges child -> op -> result.
@@ -479,36 +497,11 @@ def draw_dot(
       L | data -6.0000 | grad 1.0000
       *
     """
-    if not isinstance(root, Value):
-        raise TypeError(f"draw_dot needs a tapegrad Value as root, got {type(root).__name__}")
-    if rankdir not in RANKDIRS:
-        raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
-    number = number_format(precision, fmt)
-    if max_nodes is not None and (not isinstance(max_nodes, int) or max_nodes < 1):
-        raise ValueError(f"max_nodes must be a positive int or None, got {max_nodes!r}")
+    number = _check_options(root, rankdir, precision, fmt, max_nodes)
     order = topological_order(root)
     marked = _resolve_highlight(highlight, order)
-    note = ""
-    if collapse is None and max_nodes is not None and len(order) > max_nodes:
-        if not any(getattr(n, "_scope", None) for n in order):
-            raise GraphTooLarge(
-                f"the graph has {len(order)} values, more than max_nodes={max_nodes}, and none "
-                f"was made inside a module scope, so it cannot be collapsed: pass a larger "
-                f"max_nodes (or None), or build it under tapegrad.scope(...) and use "
-                f"collapse='layer'"
-            )
-        collapse = "layer"
-        note = f"{len(order)} values > max_nodes={max_nodes}: collapsed by layer"
-    if collapse is None:
-        scene = _value_scene(order, number, show_grad, marked)
-    else:
-        scene = _collapsed_scene(order, collapse, number, show_grad, marked)
-        boxes = sum(1 for n in scene.nodes if n.shape != "ellipse")
-        if max_nodes is not None and boxes > max_nodes:
-            raise GraphTooLarge(
-                f"collapsed by {collapse!r} the graph still has {boxes} boxes, more than "
-                f"max_nodes={max_nodes}: try collapse='layer' or a larger max_nodes"
-            )
+    collapse, note = _auto_collapse(order, collapse, max_nodes)
+    scene = _scene(order, collapse, number, show_grad, marked, max_nodes)
     scene.rankdir = rankdir
     scene.label = note
     picture = GraphPicture(format=format, graph_attr={"rankdir": rankdir}, scene=scene)
@@ -516,7 +509,62 @@ def draw_dot(
     return picture
 
 
-def _resolve_highlight(highlight: Iterable, order: list) -> set:
+def _check_options(
+    root: object, rankdir: str, precision: int, fmt: str | None, max_nodes: int | None
+) -> str:
+    """Check draw_dot's arguments, in the order it reads them; the number format to use."""
+    if not isinstance(root, Value):
+        raise TypeError(f"draw_dot needs a tapegrad Value as root, got {type(root).__name__}")
+    if rankdir not in RANKDIRS:
+        raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
+    number = number_format(precision, fmt)
+    if max_nodes is not None and (not isinstance(max_nodes, int) or max_nodes < 1):
+        raise ValueError(f"max_nodes must be a positive int or None, got {max_nodes!r}")
+    return number
+
+
+def _auto_collapse(
+    order: list[Value], collapse: Collapse | None, max_nodes: int | None
+) -> tuple[Collapse | None, str]:
+    """`collapse`, or "layer" when none was asked for and the graph has more than `max_nodes`
+    Values (GraphTooLarge if none was made in a module scope); and the picture's note."""
+    if collapse is not None or max_nodes is None or len(order) <= max_nodes:
+        return collapse, ""
+    if not any(getattr(n, "_scope", None) for n in order):
+        raise GraphTooLarge(
+            f"the graph has {len(order)} values, more than max_nodes={max_nodes}, and none "
+            f"was made inside a module scope, so it cannot be collapsed: pass a larger "
+            f"max_nodes (or None), or build it under tapegrad.scope(...) and use "
+            f"collapse='layer'"
+        )
+    return "layer", f"{len(order)} values > max_nodes={max_nodes}: collapsed by layer"
+
+
+def _scene(
+    order: list[Value],
+    collapse: Collapse | None,
+    number: str,
+    show_grad: bool,
+    marked: set[Value],
+    max_nodes: int | None,
+) -> Scene:
+    """Every Value drawn, or (with `collapse`) the modules as boxes: GraphTooLarge if they are
+    still more than `max_nodes`."""
+    if collapse is None:
+        return _value_scene(order, number, show_grad, marked)
+    scene = _collapsed_scene(order, collapse, number, show_grad, marked)
+    boxes = sum(1 for n in scene.nodes if n.shape != "ellipse")
+    if max_nodes is not None and boxes > max_nodes:
+        raise GraphTooLarge(
+            f"collapsed by {collapse!r} the graph still has {boxes} boxes, more than "
+            f"max_nodes={max_nodes}: try collapse='layer' or a larger max_nodes"
+        )
+    return scene
+
+
+def _resolve_highlight(
+    highlight: Value | str | Iterable[Value | str], order: list[Value]
+) -> set[Value]:
     if isinstance(highlight, (Value, str)):
         highlight = [highlight]
     nodes = set(order)
@@ -538,7 +586,7 @@ def _resolve_highlight(highlight: Iterable, order: list) -> set:
     return marked
 
 
-def _value_record(node: Value, name: str, number: str, show_grad: bool, marked: set) -> Node:
+def _value_record(node: Value, name: str, number: str, show_grad: bool, marked: set[Value]) -> Node:
     fields = [_printable(node.label), f"data {format(node.data, number)}"]
     if show_grad:
         fields.append(f"grad {format(float(node.grad), number)}")
@@ -553,7 +601,7 @@ def _value_record(node: Value, name: str, number: str, show_grad: bool, marked: 
     )
 
 
-def _value_scene(order: list, number: str, show_grad: bool, marked: set) -> Scene:
+def _value_scene(order: list[Value], number: str, show_grad: bool, marked: set[Value]) -> Scene:
     names = {node: f"n{i}" for i, node in enumerate(order)}
     scene = Scene()
     for node in order:
@@ -566,7 +614,7 @@ def _value_scene(order: list, number: str, show_grad: bool, marked: set) -> Scen
     return scene
 
 
-def _group_record(group: Group, name: str, number: str, marked: set) -> Node:
+def _group_record(group: Group, name: str, number: str, marked: set[Value]) -> Node:
     fields = [
         _printable(group.name),
         f"{len(group.members)} values, {group.ops} ops",
@@ -579,10 +627,12 @@ def _group_record(group: Group, name: str, number: str, marked: set) -> Node:
     return Node(name, tuple(fields), "group", fill=HIGHLIGHT_FILL if hot else GROUP_FILL)
 
 
-def _collapsed_scene(order: list, collapse, number: str, show_grad: bool, marked: set) -> Scene:
+def _collapsed_scene(
+    order: list[Value], collapse: Collapse, number: str, show_grad: bool, marked: set[Value]
+) -> Scene:
     of, groups = group_nodes(order, collapse)
     box = {g.name: f"g{i}" for i, g in enumerate(groups)}
-    names = {}
+    names: dict[Value, str] = {}
     scene = Scene()
     for i, node in enumerate(order):  # ungrouped nodes keep their record and op node
         if node in of:
@@ -594,7 +644,7 @@ def _collapsed_scene(order: list, collapse, number: str, show_grad: bool, marked
             scene.edges.append(Edge(f"{name}_op", name))
     scene.nodes.extend(_group_record(g, box[g.name], number, marked) for g in groups)
 
-    def endpoint(node) -> str:
+    def endpoint(node: Value) -> str:
         group = of.get(node)
         return box[group.name] if group is not None else names[node]
 
@@ -614,7 +664,7 @@ def _collapsed_scene(order: list, collapse, number: str, show_grad: bool, marked
     return scene
 
 
-def _printable(text) -> str:
+def _printable(text: object) -> str:
     """A label as text both renderers can show: any object as its str(), control characters
     (but tab and newlines, which the escapes below handle) and lone surrogates as U+FFFD, as
     svgrender shows them."""

@@ -21,6 +21,7 @@ import math
 import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from ..losses import TABLE
 from ..nn import ACTIVATIONS as _ACTIVATIONS
@@ -63,7 +64,7 @@ class HelpFormatter(argparse.HelpFormatter):
 class Parser(argparse.ArgumentParser):
     """argparse with the help formatter above; the subcommands' parsers are of this class too."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
 

@@ -10,6 +10,7 @@ from .graph import add_expression_arguments
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `explain` command's parser to `sub`, with `run` as its handler."""
     p = sub.add_parser(
         "explain",
         help="write a page that steps through an expression's forward and backward pass",
@@ -27,6 +28,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Build the expression and write the page that steps through it."""
     from tapegrad.commands.grad import build
     from tapegrad.pages.explain import ExplainError, explain
     from tapegrad.svgrender import LayoutTooLarge

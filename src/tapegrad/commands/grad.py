@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..check import ATOL, RTOL
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `grad` command's parser to `sub`, with `run` as its handler."""
     p = sub.add_parser(
         "grad",
         help="print an expression's partial derivatives beside numerical estimates",
@@ -96,7 +98,7 @@ def build(
     return expression, expression.evaluate(inputs), inputs
 
 
-def relative_differences(f, xs: list[float], eps: float) -> list[float]:
+def relative_differences(f: Callable[..., Value], xs: list[float], eps: float) -> list[float]:
     """Each partial of f at xs by a central difference whose step is eps * max(1, |x|): a
     fixed step vanishes next to a large x (x + 1e-6 == x at x = 1e10), and rounding then
     swamps the estimate. (One numerical_gradient per variable: expressions have few.)"""
@@ -107,6 +109,7 @@ def relative_differences(f, xs: list[float], eps: float) -> list[float]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print the value and each partial beside its central difference; NO if any disagree."""
     from tapegrad.check import agree
 
     built = build("grad", args.expr, args.assignments, "--at")
@@ -124,13 +127,14 @@ def run(args: argparse.Namespace) -> int:
         print("no variables: nothing to differentiate")
         return OK if value_ok else _nonfinite(["the value"])
 
-    def f(*xs):
+    def f(*xs: float) -> Value:
         return expression.evaluate(dict(zip(names, xs, strict=True)))
 
     numeric = relative_differences(f, [inputs[n].data for n in names], args.eps)
     width = max(len(n) for n in names) + 4
     print(f"{'':<{width}} {'autograd':>20} {'central difference':>20} {'|difference|':>13}")
-    bad, nonfinite = [], [] if value_ok else ["the value"]
+    bad: list[str] = []
+    nonfinite = [] if value_ok else ["the value"]
     for name, estimate in zip(names, numeric, strict=True):
         auto = float(inputs[name].grad)
         finite = math.isfinite(auto) and math.isfinite(estimate)

@@ -12,6 +12,7 @@ from .common import add_expression_arguments as add_arguments
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `graph` command's parser to `sub`, with `run` as its handler."""
     p = sub.add_parser(
         "graph",
         help="draw the computation graph of an expression",
@@ -47,6 +48,7 @@ def add_expression_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Build the expression, backpropagate, and write the picture or print the text tree."""
     from tapegrad.commands.grad import build
     from tapegrad.textgraph import print_graph
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar, cast, overload
 
 import numpy as np
 
@@ -24,13 +24,32 @@ if TYPE_CHECKING:
     from ._engine import Value
 
 
+Outputs = np.ndarray | tuple[np.ndarray, np.ndarray]
+"""What a call gives: the per-sample outputs, or with `has_aux` the pair (outputs, aux)."""
+
+Out = TypeVar("Out", bound=Outputs)
+"""What a Tape's calls give: an array, the pair of `has_aux`, or either (not known)."""
+
+
 class StaleTapeError(RuntimeError):
     """The graph `fn` builds now is not the graph the tape recorded: compile again."""
 
 
+@overload
+def compile(  # noqa: A001
+    fn: Callable, *example_args: Example, has_aux: Literal[False] = False
+) -> Tape[np.ndarray]: ...
+@overload
+def compile(  # noqa: A001
+    fn: Callable, *example_args: Example, has_aux: Literal[True]
+) -> Tape[tuple[np.ndarray, np.ndarray]]: ...
+@overload
+def compile(fn: Callable, *example_args: Example, has_aux: bool) -> Tape[Outputs]: ...  # noqa: A001
+
+
 def compile(  # noqa: A001
     fn: Callable, *example_args: Example, has_aux: bool = False
-) -> Tape:
+) -> Tape[np.ndarray] | Tape[tuple[np.ndarray, np.ndarray]] | Tape[Outputs]:
     """Record `fn` once on placeholder Values and return a Tape that replays it over whole
     batches with NumPy: the compiled counterpart of calling `fn` on every sample.
 
@@ -81,7 +100,7 @@ def compile(  # noqa: A001
     return Tape(fn, specs, example_args, has_aux)
 
 
-class Tape:
+class Tape(Generic[Out]):
     """A recorded graph, replayed over batches: `tape(*batch)` for the per-sample outputs,
     `tape.backward(*batch)` to also accumulate parameter gradients. Build one with `compile`."""
 
@@ -115,11 +134,12 @@ class Tape:
 
     # -- calling ---------------------------------------------------------------------------
 
-    def __call__(self, *batch: npt.ArrayLike, params: npt.ArrayLike | None = None) -> np.ndarray:
-        """The per-sample outputs for a batch: shape (batch,) for one output, (batch, k) for k."""
+    def __call__(self, *batch: npt.ArrayLike, params: npt.ArrayLike | None = None) -> Out:
+        """The per-sample outputs for a batch: shape (batch,) for one output, (batch, k) for k
+        (with `has_aux`, the pair (outputs, aux))."""
         return self._run(batch, None, params)[0]
 
-    def forward(self, *batch: npt.ArrayLike, params: npt.ArrayLike | None = None) -> np.ndarray:
+    def forward(self, *batch: npt.ArrayLike, params: npt.ArrayLike | None = None) -> Out:
         """The per-sample outputs for a batch: shape (batch,) for one output, (batch, k) for k.
 
         The parameters' current `.data` is read; or pass `params`, an array in
@@ -127,9 +147,7 @@ class Tape:
         """
         return self._run(batch, None, params)[0]
 
-    def backward(
-        self, *batch: npt.ArrayLike, reduction: str = "mean"
-    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    def backward(self, *batch: npt.ArrayLike, reduction: str = "mean") -> Out:
         """Forward and backward over a batch: add d(reduced output)/d(param) into every
         parameter's `.grad` (as eager `mean(outs).backward()`, or `sum` with
         reduction="sum") and return the per-sample outputs, shape (batch,) (with `has_aux`,
@@ -142,7 +160,7 @@ class Tape:
 
     def value_and_grad(
         self, *batch: npt.ArrayLike, reduction: str = "mean", params: npt.ArrayLike | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[Out, np.ndarray]:
         """The per-sample outputs and the gradient of their mean (or sum) with respect to
         `tape.parameters`, as an array in that order (with `has_aux`: `((outputs, aux),
         gradient)`, as `value_and_grad` gives). No `.grad` is touched, and with `params`
@@ -190,24 +208,40 @@ class Tape:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _run(self, batch: tuple, reduction: str | None, params: npt.ArrayLike | None) -> tuple:
-        """(outputs, gradient or None) for a batch: check it, replay, copy the outputs out."""
+    @overload
+    def _run(
+        self, batch: tuple[npt.ArrayLike, ...], reduction: None, params: npt.ArrayLike | None
+    ) -> tuple[Out, None]: ...
+
+    @overload
+    def _run(
+        self, batch: tuple[npt.ArrayLike, ...], reduction: str, params: npt.ArrayLike | None
+    ) -> tuple[Out, np.ndarray]: ...
+
+    def _run(
+        self,
+        batch: tuple[npt.ArrayLike, ...],
+        reduction: str | None,
+        params: npt.ArrayLike | None,
+    ) -> tuple[Out, np.ndarray | None]:
+        """(outputs, gradient) for a batch, the gradient None without a `reduction`: check the
+        batch, replay, copy the outputs out."""
         arrays, n = check_batch(self._specs, batch, self.fn)
-        if params is not None:
-            params = self._check_params(params, "params")
+        weights = None if params is None else self._check_params(params, "params")
         with self._lock:  # the buffers are read until the outputs are copied out
-            v, grads = self._replay.run(arrays, n, params, reduction)
+            v, grads = self._replay.run(arrays, n, weights, reduction)
             return self._outputs(v), grads
 
-    def _outputs(self, v: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    def _outputs(self, v: np.ndarray) -> Out:
         """Copy the output rows out of the buffer: (batch,) for a Value, (batch, k) for a list;
-        with `has_aux`, the pair (outputs, aux)."""
-        rows, parts, start = self._out_rows, [], 0
+        with `has_aux`, the pair (outputs, aux) (`compile` typed the tape by `has_aux`)."""
+        rows, start = self._out_rows, 0
+        parts: list[np.ndarray] = []
         for single, count in self._parts:
             part = rows[start : start + count]
             parts.append(v[part[0]].copy() if single else v[part].T.copy())
             start += count
-        return tuple(parts) if self._has_aux else parts[0]
+        return cast(Out, (parts[0], parts[1]) if self._has_aux else parts[0])
 
     def _check_params(self, values: npt.ArrayLike, who: str) -> np.ndarray:
         arr = np.asarray(values)

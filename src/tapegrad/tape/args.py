@@ -59,15 +59,17 @@ class ArgSpec:
         )
 
     def describe(self) -> str:
+        """The argument and its batch shape, as `Tape`'s repr shows it."""
         return (
             f"{self.name}: (batch,)" if self.size is None else f"{self.name}: (batch, {self.size})"
         )
 
     def placeholders(self, example: Example) -> list[Value]:
         """Fresh leaf Values holding the example's numbers, labelled after the argument."""
-        if self.size is None:
-            return [Value(float(example), label=self.name)]
-        return [Value(float(v), label=f"{self.name}[{i}]") for i, v in enumerate(example)]
+        # `from_example` gave a size to sequences and arrays only: a number has none.
+        if isinstance(example, Sequence | np.ndarray):
+            return [Value(float(v), label=f"{self.name}[{i}]") for i, v in enumerate(example)]
+        return [Value(float(example), label=self.name)]
 
     def check(self, a: npt.ArrayLike) -> np.ndarray:
         """`a` as a float64 array of this argument's shape, or an error saying what is wrong."""

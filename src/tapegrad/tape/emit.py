@@ -50,7 +50,8 @@ def _dense(
     neurons = [fusion.dense[i] for i in members]
     ws = [w for neuron in neurons for w in neuron.weights]
     xs = neurons[0].inputs
-    bs = [neuron.bias for neuron in neurons] if neurons[0].bias is not None else None
+    # A layer's neurons all have a bias or all have none (`schedule.group` keys on it).
+    bs = [neuron.bias for neuron in neurons if neuron.bias is not None] or None
     return Dense(
         target,
         x=index([rows[x] for x in xs]),
@@ -73,7 +74,9 @@ def _sum(
     fusion: Fusion,
 ) -> SumGroup:
     """The sums' terms laid end to end, one segment per sum."""
-    all_terms, starts, seg = [], [], []
+    all_terms: list[int] = []
+    starts: list[int] = []
+    seg: list[int] = []
     for s, i in enumerate(members):
         terms = fusion.terms[i]
         starts.append(len(all_terms))
@@ -95,7 +98,7 @@ def _op(
     members: list[int], target: slice, needed: bool, rows: dict[int, int], graph: Graph
 ) -> OpGroup:
     """One op over all members: argument j of every member read as one set of rows."""
-    op, children, needs = graph.op[members[0]], graph.children, graph.needs
+    op, children, needs = graph.op_of(members[0]), graph.children, graph.needs
     args = [[children[i][j] for i in members] for j in range(len(children[members[0]]))]
     grads = [
         (j, scatter([rows[c] for c in arg]))

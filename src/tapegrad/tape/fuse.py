@@ -42,10 +42,12 @@ def _linear_rules_hold() -> bool:
             and np.array_equal(MUL.vjps[0](npm, g, p, a, b), g * b)
             and np.array_equal(MUL.vjps[1](npm, g, p, a, b), g * a)
             and np.array_equal(SUM.fwd(npm, a, b, g), a + b + g)
+            and SUM.vjp is not None  # variadic ops give every share from one rule
             and all(
                 np.array_equal(np.broadcast_to(c, g.shape), g) for c in SUM.vjp(npm, g, s, a, b)
             )
             and np.allclose(AFFINE.fwd(npm, *w, *x, b), affine_out, rtol=1e-14, atol=0.0)
+            and AFFINE.vjp is not None
             and all(
                 np.array_equal(np.broadcast_to(c, g.shape), want)
                 for c, want in zip(
@@ -110,7 +112,8 @@ def fold_sums(graph: Graph) -> tuple[list[bool], dict[int, list[int]]]:
 
 def _expand(i: int, children: list[tuple[int, ...]], absorbed: list[bool]) -> list[int]:
     """The terms of the sum rooted at add node i, left to right, through absorbed adds."""
-    out, stack = [], list(reversed(children[i]))
+    out: list[int] = []
+    stack = list(reversed(children[i]))
     while stack:
         c = stack.pop()
         if absorbed[c]:
@@ -124,7 +127,7 @@ def find_layers(graph: Graph, terms: dict[int, list[int]]) -> dict[int, Neuron]:
     """The per-sample neurons (affine nodes, and sums that are neurons), limited to the
     `_MAX_DENSE_BLOCKS` biggest layers (neurons reading the same inputs, with or without a
     bias, form one layer)."""
-    dense = {}
+    dense: dict[int, Neuron] = {}
     for i, ts in terms.items():
         if graph.batch[i]:
             d = _neuron(graph, ts)
@@ -135,7 +138,7 @@ def find_layers(graph: Graph, terms: dict[int, list[int]]) -> dict[int, Neuron]:
             d = _affine_neuron(graph, graph.children[i])
             if d is not None:
                 dense[i] = d
-    layers: dict[tuple, list[int]] = {}
+    layers: dict[tuple[tuple[int, ...], bool], list[int]] = {}
     for i, (_, xs, bias) in dense.items():
         layers.setdefault((tuple(xs), bias is not None), []).append(i)
     if len(layers) <= _MAX_DENSE_BLOCKS:
@@ -168,7 +171,9 @@ def _neuron(graph: Graph, ts: list[int]) -> Neuron | None:
         graph.batch,
         graph.uses,
     )
-    ws, xs, bias = [], [], []
+    ws: list[int] = []
+    xs: list[int] = []
+    bias: list[int] = []
     for t in ts:
         if not batch[t]:
             bias.append(t)

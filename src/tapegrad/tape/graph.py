@@ -35,7 +35,8 @@ class Graph:
         needs: list[bool] = []  # depends on a parameter: needs a gradient
         for node in nodes:
             prev = node._prev
-            o, ch = None, ()
+            o: Op | None = None
+            ch: tuple[int, ...] = ()
             if node in where:
                 k = INPUT
             elif not prev:
@@ -55,10 +56,17 @@ class Graph:
         self.kind, self.op, self.children, self.batch, self.needs = kind, op, children, batch, needs
         self.uses: list[int] = _uses(children, self.outputs)
 
+    def op_of(self, i: int) -> Op:
+        """The op of op node `i`; a ValueError for a leaf, which has none."""
+        op = self.op[i]
+        if op is None:
+            raise ValueError(f"node {i} is a leaf (kind {self.kind[i]}), not an op")
+        return op
+
     def fingerprint(self) -> int:
         """A hash of the graph's structure: ops, wiring, constants, parameter identities."""
-        parts = []
-        for node, k, op, ch in zip(self.nodes, self.kind, self.op, self.children, strict=True):
+        parts: list[tuple[object, ...]] = []
+        for i, (node, k, ch) in enumerate(zip(self.nodes, self.kind, self.children, strict=True)):
             if k == INPUT:
                 parts.append(("in", *self.where[node]))
             elif k == PARAM:
@@ -66,7 +74,7 @@ class Graph:
             elif k == CONST:
                 parts.append(("const", node.data.hex()))  # nan hashes by identity
             else:
-                parts.append((op.name, ch))
+                parts.append((self.op_of(i).name, ch))
         parts.append(("out", tuple(self.outputs)))
         return hash(tuple(parts))
 

@@ -69,9 +69,11 @@ class OpGroup:
         self.op, self.out, self.args, self.grads, self.needed = op, out, args, grads, needed
 
     def forward(self, v: np.ndarray, vi: np.ndarray) -> None:
+        """Write the op's forward rule over the argument rows into the output rows."""
         v[self.out] = self.op.fwd(npm, *[v[a] for a in self.args])
 
     def backward(self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray) -> None:
+        """Add each needed argument's share of the output gradient, by the op's own rules."""
         gout = g[self.out]
         out = v[self.out]
         args = [v[a] for a in self.args]
@@ -85,6 +87,7 @@ class OpGroup:
             add(g, op.vjps[j](npm, gout, out, *args))
 
     def describe(self) -> str:
+        """The op and how many nodes run as this one call, e.g. `tanh[16]`."""
         return f"{self.op.name}[{self.out.stop - self.out.start}]"
 
 
@@ -106,14 +109,17 @@ class SumGroup:
         self.seg, self.scatter, self.needed = seg, scatter, needed
 
     def forward(self, v: np.ndarray, vi: np.ndarray) -> None:
+        """Write each sum of its terms' rows into its output row."""
         # reduceat adds each segment's rows one after another, as eager's left fold does.
         np.add.reduceat(v[self.terms], self.starts, axis=0, out=v[self.out])
 
     def backward(self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray) -> None:
+        """Add each sum's gradient into every term that needs one."""
         if self.scatter is not None:
             self.scatter(g, g[self.out][self.seg])  # add's rule: each term gets g
 
     def describe(self) -> str:
+        """How many sums run as this one call, e.g. `sum[4]`."""
         return f"sum[{self.out.stop - self.out.start}]"
 
 
@@ -140,12 +146,14 @@ class Dense:
         self.gx, self.gw, self.gb, self.needed = gx, gw, gb, needed
 
     def forward(self, v: np.ndarray, vi: np.ndarray) -> None:
+        """Y = W X + b into the layer's output rows (W and b from the once-per-call buffer)."""
         y = v[self.out]
         np.matmul(vi[self.w].reshape(self.shape), v[self.x], out=y)
         if self.b is not None:
             y += vi[self.b][:, None]
 
     def backward(self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray) -> None:
+        """Add dW = dY X^T, db = sum of dY and dX = W^T dY where they are needed."""
         dy = g[self.out]
         if self.gw is not None:
             self.gw(gi, (dy @ v[self.x].T).ravel())
@@ -155,6 +163,7 @@ class Dense:
             self.gx(g, vi[self.w].reshape(self.shape).T @ dy)
 
     def describe(self) -> str:
+        """The layer's shape, e.g. `dense[16x2]` (neurons x inputs)."""
         return f"dense[{self.shape[0]}x{self.shape[1]}]"
 
 

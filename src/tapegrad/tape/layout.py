@@ -109,7 +109,7 @@ def _imports(graph: Graph, groups: list[Group], deps: dict[int, list[int]]) -> l
     """The once-per-call nodes a per-sample instruction reads, or that are outputs (outputs are
     read from the per-sample buffer), constants first."""
     batch = graph.batch
-    needed = set()
+    needed: set[int] = set()
     for g in groups:
         if g.per_sample:
             for i in g.members:
@@ -132,7 +132,7 @@ def plan_imports(graph: Graph, layout: Layout, const_values: np.ndarray) -> Impo
             return None
         return index([row[i] for i in nodes]), index([once_row[i] for i in nodes])
 
-    const = None
+    const: tuple[Rows, np.ndarray] | None = None
     if consts:
         const = (index([row[i] for i in consts]), const_values[[const_at[i] for i in consts]])
     return Imports(const, pair(dyn), pair(grad))

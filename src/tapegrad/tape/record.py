@@ -12,8 +12,9 @@ would be replayed for every sample. The same on parameters and constants is allo
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import Enum
 from threading import get_ident
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from ._engine import Value, enable_grad, tracers
 from .args import ArgSpec, Example, fn_name
@@ -82,7 +83,13 @@ def _call(fn: Callable, args: list, guard: Guard) -> object:
             tracers[thread] = outer
 
 
-_UNKNOWN = object()
+class _Unknown(Enum):
+    """The answer `Guard.source` has for a Value not walked yet (None means "no input")."""
+
+    UNKNOWN = 0
+
+
+_UNKNOWN: Literal[_Unknown.UNKNOWN] = _Unknown.UNKNOWN
 
 _FIX = {
     "float()": (
@@ -151,7 +158,7 @@ class Guard:
         source.update(dict.fromkeys(walked))
         return None
 
-    def _message(self, what: str, x: Value, other: object, side: Value, placeholder) -> str:
+    def _message(self, what: str, x: Value, other: object, side: Value, placeholder: Value) -> str:
         rule = what.startswith("rule ")  # a mask inside a derivative rule (valuemath)
         what = what.removeprefix("rule ")
         if what.endswith("()"):

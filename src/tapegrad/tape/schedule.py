@@ -14,6 +14,10 @@ from typing import NamedTuple
 from .fuse import Fusion
 from .graph import OP, Graph
 
+GroupKey = tuple[bool, int, int, str, *tuple[object, ...]]
+"""What a group's members share: (per-sample, level, kind's run order, kind, then what must
+match within the kind: a layer's inputs and whether it has biases, an op and its arity)."""
+
 
 class Group(NamedTuple):
     """Nodes that run as one instruction."""
@@ -28,7 +32,7 @@ class Group(NamedTuple):
 def dependencies(graph: Graph, fusion: Fusion) -> dict[int, list[int]]:
     """For each op node that gets a row (not absorbed), the nodes its instruction reads: a
     neuron its inputs, a sum its terms, any other op its children."""
-    deps = {}
+    deps: dict[int, list[int]] = {}
     for i in range(len(graph.nodes)):
         if graph.kind[i] == OP and not fusion.absorbed[i]:
             if i in fusion.dense:
@@ -56,15 +60,16 @@ def group(
     """The nodes of `deps` in groups, in run order: dense layers by their inputs, sums by
     level, other ops by (level, op)."""
     batch = graph.batch
-    groups: dict[tuple, list[int]] = {}
+    groups: dict[GroupKey, list[int]] = {}
     for i in deps:
+        key: GroupKey
         if i in fusion.dense:
             neuron = fusion.dense[i]
             key = (batch[i], level[i], 0, "dense", tuple(neuron.inputs), neuron.bias is not None)
         elif i in fusion.terms:
             key = (batch[i], level[i], 1, "sum")
         else:
-            key = (batch[i], level[i], 2, graph.op[i].name, len(graph.children[i]))
+            key = (batch[i], level[i], 2, graph.op_of(i).name, len(graph.children[i]))
         groups.setdefault(key, []).append(i)
     ordered = sorted(groups.items(), key=lambda kv: kv[0][:3] + (str(kv[0][3:]),))
     kinds = ("dense", "sum", "op")
