@@ -27,7 +27,7 @@ def trace(root: Value) -> tuple[set, set]:
 
 def zero_grad(roots: Value | Iterable[Value]) -> None:
     """Set `.grad = 0.0` on every node of the graph(s) below `roots` (one Value or several)."""
-    for node in reachable((roots,) if hasattr(roots, "_prev") else roots):  # type: ignore[arg-type]
+    for node in reachable((roots,) if hasattr(roots, "_prev") else roots):
         node.grad = 0.0
 
 

@@ -62,7 +62,7 @@ def bce_with_logits(logit: Value, y: Target) -> Value:
     y*softplus(-logit) + (1 - y)*softplus(logit). Finite and exact at |logit| = 1000."""
     if not 0 <= data_of(y) <= 1:
         raise ValueError(f"bce_with_logits: label must be in [0, 1], got {y!r}")
-    return y * vm.softplus(-logit) + (1 - y) * vm.softplus(logit)
+    return y * (-logit).softplus() + (1 - y) * logit.softplus()
 
 
 def logsumexp(values: Iterable[Value]) -> Value:
