@@ -10,6 +10,8 @@ from html import escape
 from importlib import resources
 from pathlib import Path
 
+from .._files import write_text
+
 
 def new_id(prefix: str = "tg") -> str:
     """An id no other page in the same notebook or document will use."""
@@ -64,9 +66,7 @@ class HtmlPage:
     def save(self, path: str | os.PathLike) -> str:
         """Write the page to `path` atomically (a reader never sees half a file) and return
         the path; missing parent folders are created."""
-        from ..checkpoint import _atomic_write  # the one atomic writer: temp file, fsync, rename
-
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, self.html())
+        write_text(path, self.html(), keep_suffix=False)
         return str(path)
