@@ -27,6 +27,7 @@ from .valuemath import data_of
 
 if TYPE_CHECKING:
     import numpy.typing as npt
+    from matplotlib.axes import Axes
 
     from .train import History
 
@@ -106,7 +107,9 @@ class DecisionGrid:
         Z = out > 0 if out.ndim == 1 else np.argmax(out, axis=1)
         return Z.astype(int).reshape(self.xx.shape)
 
-    def draw(self, ax, X: npt.ArrayLike, y: npt.ArrayLike, size: float = 40, **style) -> None:
+    def draw(
+        self, ax: Axes, X: npt.ArrayLike, y: npt.ArrayLike, size: float = 40, **style: Any
+    ) -> None:
         """The regions (as `classes()` gives them now) and the data on top, one colour per
         class; -1/+1 labels are classes 0/1, as the regions are."""
         Z = self.classes()

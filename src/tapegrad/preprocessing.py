@@ -29,6 +29,7 @@ import os
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -43,6 +44,9 @@ from .data import (
     read_csv_rows,
     split_indices,
 )
+
+if TYPE_CHECKING:
+    from pandas import DataFrame
 
 MAX_CATEGORIES = 100  # distinct values a text feature column may have to be one-hot encoded
 MAX_COLUMNS = 10_000  # input columns in a stored preprocessor
@@ -147,7 +151,7 @@ class Table:
         return cls(name, names, rows, list(range(2, len(rows) + 2)), True)
 
     @classmethod
-    def from_frame(cls, frame, name: str = "DataFrame") -> Table:
+    def from_frame(cls, frame: DataFrame, name: str = "DataFrame") -> Table:
         """A pandas DataFrame (its index left out) as a Table, through its CSV text, so that
         its cells take the very path a CSV file's do. pandas itself is never imported here."""
         if not callable(getattr(frame, "to_csv", None)):
@@ -341,6 +345,7 @@ class Preprocessor:
 
     @property
     def fitted(self) -> bool:
+        """Whether `fit` has learnt the mapping."""
         return bool(self.features)
 
     @property
@@ -360,10 +365,12 @@ class Preprocessor:
 
     @property
     def n_classes(self) -> int | None:
+        """How many classes the label has (None for a regression)."""
         return None if self.classes is None else len(self.classes)
 
     @property
     def is_classifier(self) -> bool:
+        """Whether the label is classes (else numbers: a regression)."""
         return self.classes is not None
 
     def describe(self) -> str:

@@ -317,10 +317,12 @@ class TableFit:
 
     @property
     def preprocessor(self) -> Preprocessor:
+        """How the table's cells became the network's inputs and targets."""
         return self.table_model.preprocessor
 
     @property
     def loss(self) -> str:
+        """The loss it was trained with (how its outputs are read)."""
         return self.table_model.loss
 
     def __repr__(self) -> str:

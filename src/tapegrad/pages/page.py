@@ -18,7 +18,7 @@ def new_id(prefix: str = "tg") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def json_for_script(data) -> str:
+def json_for_script(data: object) -> str:
     """`data` as JSON that can sit inside a <script> element: `<`, `>` and `&` are escaped so
     no text (a label such as "</script>") can end the element or open a comment."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -30,7 +30,7 @@ def asset(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
-def data_and_script(uid: str, data, script: str) -> str:
+def data_and_script(uid: str, data: object, script: str) -> str:
     """A page's data as JSON in a <script> element (`{uid}-data`) and its script, the shipped
     file `script` run as a function of the page's id (so every lookup is scoped to it)."""
     return (

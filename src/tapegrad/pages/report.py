@@ -14,7 +14,7 @@ import json
 import math
 import numbers
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING
@@ -158,7 +158,7 @@ _PAGE = """<div id="{uid}" class="tg-report" data-moment="{last}">
 
 def report(
     history: History,
-    model,
+    model: Callable,
     X: npt.ArrayLike,
     y: npt.ArrayLike,
     path: str | os.PathLike | None = None,
