@@ -275,9 +275,9 @@ def test_trained_loss_round_trip_and_validation(tmp_path):
     model = MLP(2, [3, 1], seed=0)
     path = tmp_path / "m.json"
     tapegrad.save(model, path)
-    assert checkpoint.trained_loss(path) is None
+    assert checkpoint.load_training(path) == (None, None)
     tapegrad.save(model, path, loss="mse")
-    assert checkpoint.trained_loss(path) == "mse"
+    assert checkpoint.load_training(path) == ("mse", None)
     assert tapegrad.load(path).config() == model.config()
     with pytest.raises(ValueError, match="loss must be one of"):
         tapegrad.save(model, path, loss="svm")

@@ -279,3 +279,13 @@ def test_predict_reads_outputs_with_the_loss_the_model_was_trained_with(tmp_path
     want = raw * target[train].std() + target[train].mean()  # back in the target's units
     np.testing.assert_allclose([float(r["y"]) for r in table], want, rtol=1e-9)
     assert not {float(r["y"]) for r in table} <= {0.0, 1.0}
+
+
+def test_train_help_shows_the_librarys_defaults():
+    """`tapegrad train` keeps its defaults beside its options (so --help needs no NumPy);
+    they are `fit_table`'s."""
+    from tapegrad import tables
+    from tapegrad.commands import train
+
+    assert train.DEFAULT_EPOCHS == tables.DEFAULT_EPOCHS
+    assert train.DEFAULT_LR == tables.DEFAULT_LR

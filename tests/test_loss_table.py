@@ -95,7 +95,7 @@ def test_predict_and_evaluate_read_outputs_as_the_kind_says(name, compile):
 def test_checkpoints_remember_every_loss(name, tmp_path):
     path = tmp_path / "model.json"
     tapegrad.save(MLP(2, [1], seed=0), path, loss=name)
-    assert checkpoint.trained_loss(path) == name
+    assert checkpoint.load_training(path)[0] == name
 
 
 @pytest.mark.parametrize("command", ["train", "predict"])

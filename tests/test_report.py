@@ -16,7 +16,7 @@ from tapegrad.interop import to_torch
 from tapegrad.nn import MLP
 from tapegrad.optim import SGD
 from tapegrad.pages import report as R
-from tapegrad.plots import decision_grid
+from tapegrad.plots import DecisionGrid, decision_grid
 from tapegrad.train import History, fit
 
 
@@ -153,7 +153,7 @@ def test_the_sample_graph_is_a_real_forward_and_backward(run_and_page):
 
 def test_boundary_pictures_are_the_models_classes(run_and_page):
     X, y, model, history, page = run_and_page
-    grid = R._Grid(model, X, y, 25)
+    grid = DecisionGrid(model, X, 25)  # the report's grid: one tape, replayed per moment
     pictures = set()
     for m, snap in zip(page.moments, history.snapshots, strict=True):
         assert m.boundary.startswith("data:image/png;base64,")
@@ -199,7 +199,9 @@ def test_validation_curve_and_settings():
     model = MLP(2, [4, 1], seed=1)
     h = fit(model, X[:30], y[:30], steps=6, progress=False, validation=(X[30:], y[30:]),
             eval_every=2, snapshots=2)  # fmt: skip
-    page = h.report(model, X[:30], y[:30], settings={"lr": 0.01, "note": "<b>&"}, resolution=5)
+    page = tapegrad.report(
+        h, model, X[:30], y[:30], settings={"lr": 0.01, "note": "<b>&"}, resolution=5
+    )
     html = page.html()
     chart = re.findall(r'<svg class="tg-chart".*?</svg>', html)[0]
     val = chart_values(chart, 1)

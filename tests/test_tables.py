@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
 import numpy as np
 import pytest
@@ -511,3 +512,152 @@ def test_digits_as_a_csv_of_numbers(tmp_path):
     ref = preprocessing.StandardScaler().fit(X[train] * 16)
     np.testing.assert_allclose(Z, ref.transform(X * 16), rtol=1e-9, atol=1e-12)
     np.testing.assert_array_equal(prep.encode_labels(table), y)
+
+
+# --- fit_table: the table workflow as one library call --------------------------------------
+
+FAST = {"epochs": 3, "progress": False, "hidden": (8,)}
+
+
+def test_fit_table_on_a_csv_trains_evaluates_and_matches_the_command_line(tmp_path, capsys):
+    from tapegrad import cli
+    from tapegrad.tables import TableModel, fit_table
+
+    path, X, names = write_bundled(tmp_path, "iris")
+    lines = []
+    result = fit_table(path, "class", log=lines.append, **FAST)
+    assert result.preprocessor.classes == ["setosa", "versicolor", "virginica"]
+    assert (len(result.train), len(result.test)) == (120, 30)
+    assert sorted([*result.train, *result.test]) == list(range(150))
+    assert len(result.history) == 3 and result.history.unit == "epoch"
+    assert set(result.metrics) == {"train", "test"} and result.metrics["test"]["rows"] == 30
+    assert result.metrics["train"]["l2_term"] > 0 and result.diverged is None
+    assert result.model.nouts == [8, 3] and result.loss == "softmax_ce"
+    assert result.folder is None and result.files == []  # nothing written unless asked
+    assert lines[0].startswith(f"{path}: 150 rows; 3 classes from column 'class'")
+    assert lines[-1].startswith("test  (30 rows): loss") and "accuracy" in lines[-1]
+    # `tapegrad train` is this call: the same options give the same run, number for number.
+    argv = ["train", "--data", str(path), "--label", "class", "--epochs", "3", "--hidden", "8"]
+    assert cli.main([*argv, "--no-progress", "--out", str(tmp_path / "run")]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    timed = 1  # the model's line ends with the seconds the run took
+    assert printed[:timed] + printed[timed + 1 : len(lines)] == lines[:timed] + lines[timed + 1 :]
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert history["loss"] == result.history.loss
+    assert history["val_loss"] == result.history.val_loss
+    saved = TableModel.load(tmp_path / "run" / "model.json")
+    assert saved.preprocessor.to_dict() == result.preprocessor.to_dict()
+
+
+def test_fit_table_on_arrays_a_table_and_a_dataframe_agree(tmp_path):
+    from tapegrad.tables import fit_table
+
+    path, X, names = write_bundled(tmp_path, "iris")
+    from_csv = fit_table(path, "class", **FAST)
+    from_arrays = fit_table(X, names, **FAST)  # y as class names; numbers work too
+    assert from_arrays.table.name == "arrays" and from_arrays.preprocessor.label_name == "target"
+    assert from_arrays.history.loss == from_csv.history.loss
+    assert from_arrays.metrics == from_csv.metrics
+    table = read_table(path)
+    assert fit_table(table, "class", **FAST).history.loss == from_csv.history.loss
+    coded = fit_table(X, np.asarray([sorted(set(names)).index(n) for n in names]), **FAST)
+    assert coded.preprocessor.classes == ["0", "1", "2"]
+    assert coded.history.loss == from_csv.history.loss  # the same classes, in the same order
+
+
+def test_fit_table_on_a_pandas_dataframe(tmp_path):
+    from tapegrad.tables import fit_table
+
+    pd = pytest.importorskip("pandas")
+    path, X, names = write_bundled(tmp_path, "iris")
+    frame = pd.read_csv(path)
+    result = fit_table(frame, "class", **FAST)
+    assert result.table.name == "DataFrame" and len(result.table) == 150
+    assert result.history.loss == fit_table(path, "class", **FAST).history.loss
+
+
+def test_a_dataframe_is_read_through_its_csv_text_without_importing_pandas(tmp_path):
+    from tapegrad.tables import fit_table
+
+    class Frame:  # what fit_table asks of a DataFrame: to_csv(index=False)
+        def __init__(self, text):
+            self.text = text
+
+        def to_csv(self, index=True):
+            assert index is False  # the index is not a column
+            return self.text
+
+    path, _, _ = write_bundled(tmp_path, "iris")
+    text = path.read_text(encoding="utf-8")
+    table = Table.from_frame(Frame(text))
+    assert table.columns == read_table(path).columns and table.rows == read_table(path).rows
+    result = fit_table(Frame(text), "class", **FAST)
+    assert result.history.loss == fit_table(path, "class", **FAST).history.loss
+    with pytest.raises(DataError, match="DataFrame: column 1 .* 1 missing cell"):
+        fit_table(Frame("a,y\n1,p\n,q\n3,p\n"), "y", **FAST)
+    assert len(fit_table(Frame("a,y\n1,p\n,q\n3,q\n2,p\n"), drop_missing=True, **FAST).table) == 3
+
+
+def test_fit_table_saves_the_run_and_the_model_predicts(tmp_path):
+    from tapegrad.tables import TableModel, fit_table
+
+    path, _, names = write_bundled(tmp_path, "iris")
+    result = fit_table(path, "class", out=tmp_path / "run", **FAST)
+    files = [os.path.basename(f) for f in result.files]
+    assert files == ["model.json", "history.json", "run.json"]
+    assert result.folder == str(tmp_path / "run")
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["settings"]["data"] == str(path) and run["settings"]["hidden"] == [8]
+    assert run["outcome"]["status"] == "done" and run["outcome"]["test"]["rows"] == 30
+    assert run["data"] == {"rows": 150, "train_rows": 120, "test_rows": 30, "dropped_rows": 0,
+                           "inferred": result.preprocessor.describe()}  # fmt: skip
+    model = TableModel.load(tmp_path / "run" / "model.json")
+    assert model.predict(read_table(path)) == result.table_model.predict(read_table(path))
+    # an extra writer (the command line's pictures and report) goes in before run.json
+    written = result.save(tmp_path / "again", extras=lambda r, folder: [f"{folder}/x.png"])
+    assert [os.path.basename(f) for f in written][2:] == ["x.png", "run.json"]
+
+
+def test_fit_table_resumes_a_saved_run(tmp_path):
+    from tapegrad.checkpoint import CheckpointError
+    from tapegrad.tables import fit_table
+
+    path, _, _ = write_bundled(tmp_path, "iris")
+    first = fit_table(path, "class", out=tmp_path / "a", **FAST)
+    again = fit_table(path, "class", resume=tmp_path / "a", **{**FAST, "epochs": 1})
+    assert again.preprocessor.to_dict() == first.preprocessor.to_dict()
+    assert again.settings["resume"] == str(tmp_path / "a")
+    assert again.history.loss[0] < first.history.loss[0]  # it went on from the trained weights
+    with pytest.raises(CheckpointError, match="cannot resume: .*no such file"):
+        fit_table(path, "class", resume=tmp_path / "nowhere.json", **FAST)
+
+
+def test_fit_table_says_what_it_cannot_do(tmp_path):
+    from tapegrad.tables import fit_table
+
+    path, X, names = write_bundled(tmp_path, "iris")
+    with pytest.raises(ValueError, match=r"an array X needs its labels: fit_table\(X, y\)"):
+        fit_table(X)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'epoch'"):
+        fit_table(path, "class", epoch=3)
+    with pytest.raises(ValueError, match="optim must be 'adam' or 'sgd'"):
+        fit_table(path, "class", optim="rmsprop")
+    with pytest.raises(ValueError, match=r"mse trains a regression, but column 'class' holds"):
+        fit_table(path, "class", loss="mse", task="classification", **FAST)
+    with pytest.raises(ValueError, match=r"hinge needs two classes, column 'class' has 3"):
+        fit_table(path, "class", loss="hinge", **FAST)
+    with pytest.raises(DataError, match="no column named 'species'"):
+        fit_table(path, "species", **FAST)
+
+
+def test_fit_split_learns_once_what_two_fits_learnt(tmp_path):
+    path, _, _ = write_bundled(tmp_path, "wine")
+    table = read_table(path)
+    once = Preprocessor(label="class")
+    train, test = once.fit_split(table, 0.25, seed=7)
+    labels = Preprocessor(label="class").fit(table).encode_labels(table)  # the old way: fit,
+    ref_train, ref_test = data.split_indices(len(table), 0.25, 7, stratify=labels)  # split,
+    twice = Preprocessor(label="class").fit(table, rows=ref_train)  # and fit again
+    np.testing.assert_array_equal(train, ref_train)
+    np.testing.assert_array_equal(test, ref_test)
+    assert once.to_dict() == twice.to_dict()

@@ -2,13 +2,13 @@
 
 A checkpoint is {"format": "tapegrad-model", "version": 1, "architecture": model.config(),
 "parameters": {name: value}} (plus "optimizer": its state dict, "training": {"loss": name}, and
-"preprocessing": a `tapegrad.tables.Preprocessor` as its `to_dict`, when they are saved along,
-so a checkpoint can be resumed and its inputs and outputs read right). It is
-written to a temporary file in the same directory, flushed, fsynced and renamed over the
-target, so a crash leaves the old file or the new one, never half of either; a symlinked path
-keeps its link and the file it points to is replaced. The last key, "checksum", is the SHA-256
-of the text before it, so a changed byte is reported as corruption (files without one, written
-before it existed, still load).
+"preprocessing": a `tapegrad.preprocessing.Preprocessor` as its `to_dict`, when they are saved
+along, so a checkpoint can be resumed and its inputs and outputs read right). It is written
+to a temporary file in the same directory, flushed, fsynced and renamed over the target
+(`tapegrad._files`), so a crash leaves the old file or the new one, never half of either; a
+symlinked path keeps its link and the file it points to is replaced. The last key,
+"checksum", is the SHA-256 of the text before it, so a changed byte is reported as corruption
+(files without one, written before it existed, still load).
 
 Loading checks everything before it allocates or touches a weight, in order of cost: the file
 is a regular file under MAX_BYTES; its JSON nests no deeper than MAX_DEPTH (a linear scan, so a
@@ -27,17 +27,16 @@ import numbers
 import os
 import re
 import stat
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._files import replacing
+from ._files import write_text
 from .losses import LOSSES
 from .nn import MLP
 
 if TYPE_CHECKING:
     from .optim import Optimizer
-    from .tables import Preprocessor
+    from .preprocessing import Preprocessor
 
 FORMAT = "tapegrad-model"
 VERSION = 1
@@ -57,7 +56,6 @@ MAX_DEPTH = 16
 """Deepest JSON nesting read (a checkpoint nests 4 deep)."""
 
 _CHECKSUM_TAIL = re.compile(r',\s*"checksum"\s*:\s*"sha256:([0-9a-f]{64})"\s*\}\s*\Z')
-_TEMP_AGE = 3600.0  # a temp file untouched this long (seconds) belongs to no running save
 
 
 class CheckpointError(ValueError):
@@ -74,8 +72,8 @@ def save(
 ) -> None:
     """Write `model` (architecture and weights) to `path` as JSON, atomically. With
     `optimizer`, its state is stored too (`load_optimizer` restores it, for resuming); with
-    `loss`, the name of the loss it was trained with (`trained_loss` reads it back); with
-    `preprocessor`, how a table's cells become its inputs (`load_training` reads it back)."""
+    `loss`, the name of the loss it was trained with, and with `preprocessor`, how a table's
+    cells become its inputs (`load_training` reads both back)."""
     path = Path(path)
     if loss is not None and loss not in LOSS_NAMES:
         raise ValueError(f"loss must be one of {', '.join(LOSS_NAMES)}, got {loss!r}")
@@ -103,63 +101,13 @@ def save(
     body = text[: -len("\n}")]  # the checksum goes in as the last key
     text = f'{body},\n "checksum": "sha256:{_digest(body)}"\n}}\n'
     try:
-        _atomic_write(path, text)
+        write_text(path, text, keep_suffix=False)  # temp files end in .tmp: see _files
     except OSError as e:
         raise CheckpointError(f"{path}: cannot write: {e.strerror or e}") from e
 
 
 def _digest(body: str) -> str:
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    if path.is_symlink():  # keep the link; replace the file it points to
-        path = Path(os.path.realpath(path))
-    _remove_stale_temps(path)
-    # The writer's pid is in the temp file's name, so a later save can tell a temp file left
-    # by a killed process from one another save is still writing.
-    with replacing(path, keep_suffix=False) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-
-
-def _remove_stale_temps(path: Path) -> None:
-    """Delete temp files an interrupted save of `path` left behind: those whose writer is no
-    longer running, and any untouched for an hour. Only this target's own temp names match;
-    a save still in progress (another process or thread) keeps its file."""
-    name = re.compile(rf"\.{re.escape(path.name)}\.(?:(\d+)-)?[a-z0-9_]{{8}}\.tmp")
-    try:
-        entries = os.listdir(path.parent)
-    except OSError:
-        return
-    for entry in entries:
-        m = name.fullmatch(entry)
-        if m is None:
-            continue
-        tmp = path.parent / entry
-        try:
-            st = tmp.lstat()
-        except OSError:
-            continue
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid():
-            continue
-        pid = m.group(1)
-        if (pid is not None and not _running(int(pid))) or time.time() - st.st_mtime > _TEMP_AGE:
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
-
-
-def _running(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, OSError):
-        return True  # someone else's process, or cannot tell: leave its file alone
-    return True
 
 
 class _NoDraws:
@@ -236,18 +184,13 @@ def _short(v, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def trained_loss(path: str | os.PathLike) -> str | None:
-    """The loss the checkpoint's model was trained with, if it was saved with `loss=`."""
-    training = _read(Path(path)).get("training")
-    return None if training is None else training["loss"]
-
-
 def load_training(path: str | os.PathLike) -> tuple[str | None, Preprocessor | None]:
     """(the loss the model was trained with, its table preprocessing), each None when the
     checkpoint was saved without it; stored preprocessing is validated in full (DataError
     becomes CheckpointError)."""
+    # Imported here, not above: a model alone loads without NumPy (tables need it).
     from .data import DataError
-    from .tables import Preprocessor
+    from .preprocessing import Preprocessor
 
     path = Path(path)
     doc = _read(path)
@@ -421,5 +364,4 @@ __all__ = [
     "load_optimizer",
     "load_training",
     "save",
-    "trained_loss",
 ]

@@ -1,5 +1,5 @@
-"""Data sets to train on: moons, circles, blobs, spiral, digits, iris, wine, breast cancer, and
-a user's CSV file.
+"""Data sets to train on: moons, circles, blobs, spiral, digits, iris, wine, breast cancer; and
+the checked reading of a CSV file's rows that `tapegrad.preprocessing.read_table` builds on.
 
 The generators are NumPy and seeded. `moons`, `circles` and `blobs` make the same random draws
 in the same order as scikit-learn's `make_moons`, `make_circles` and `make_blobs`, so a seed
@@ -34,12 +34,15 @@ MAX_CSV_BYTES = 256 * 2**20
 # Whole numbers beyond 2**53 are no longer exact in a float64 (2**53 + 1 reads as 2**53).
 EXACT_INT = 2**53
 
+MAX_CLASSES = 100
+"""The most distinct labels a classifier may have (a table's label column, a data set's y)."""
+
 
 class DataError(ValueError):
     """A data file or data argument that cannot be used; the message says where and why."""
 
 
-def _random_state(seed) -> np.random.RandomState:
+def random_state(seed: int | np.random.RandomState | None) -> np.random.RandomState:
     """A RandomState as scikit-learn's `check_random_state` makes one: None is NumPy's global
     state (so `np.random.seed` works as in micrograd's notebook), an int seeds a new one."""
     if seed is None:
@@ -92,7 +95,7 @@ def moons(
     """
     n_samples = _count("n_samples", n_samples)
     noise = _noise(noise)
-    rs = _random_state(seed)
+    rs = random_state(seed)
     n_out, n_in, y = _two_classes(n_samples)
     outer = np.linspace(0, np.pi, n_out)
     inner = np.linspace(0, np.pi, n_in)
@@ -126,7 +129,7 @@ def circles(
     noise = _noise(noise)
     if not isinstance(factor, numbers.Real) or not 0 <= factor < 1:
         raise ValueError(f"factor must be a number in [0, 1), got {factor!r}")
-    rs = _random_state(seed)
+    rs = random_state(seed)
     n_out, n_in, y = _two_classes(n_samples)
     outer = np.linspace(0, 2 * np.pi, n_out, endpoint=False)
     inner = np.linspace(0, 2 * np.pi, n_in, endpoint=False)
@@ -151,7 +154,7 @@ def blobs(
     n_features = _count("n_features", n_features)
     if not isinstance(cluster_std, numbers.Real) or not cluster_std >= 0:
         raise ValueError(f"cluster_std must be a number >= 0, got {cluster_std!r}")
-    rs = _random_state(seed)
+    rs = random_state(seed)
     if isinstance(centers, numbers.Integral) and not isinstance(centers, bool):
         k = _count("centers", centers)
         centers = rs.uniform(center_box[0], center_box[1], size=(k, n_features))
@@ -187,7 +190,7 @@ def spiral(
     n_per_class = _count("n_per_class", n_per_class)
     classes = _count("classes", classes)
     noise = _noise(noise) or 0.0
-    rs = _random_state(seed)
+    rs = random_state(seed)
     X = np.zeros((n_per_class * classes, 2))
     y = np.zeros(n_per_class * classes, dtype=np.intp)
     for j in range(classes):
@@ -272,7 +275,7 @@ def split_indices(
     n_test = math.ceil(test_fraction * n)
     if n - n_test < 1:
         raise ValueError(f"test_fraction {test_fraction} of {n} rows leaves no rows to train on")
-    rs = _random_state(seed)
+    rs = random_state(seed)
     if stratify is None:
         order = rs.permutation(n)
         return order[n_test:], order[:n_test]
@@ -298,68 +301,6 @@ def split_indices(
 # --- CSV -------------------------------------------------------------------------------------
 
 
-def _parse_number(cell: str) -> float | None:
-    try:
-        x = float(cell)
-    except ValueError:
-        return None
-    return x if math.isfinite(x) else None
-
-
-def load_csv(
-    path: str | os.PathLike, label: int | str | None = -1, header: bool | None = None
-) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
-    """Read a CSV of numbers: (X float64 (n, d), y (n,), feature_names).
-
-    `label` picks the label column by index (negative counts from the end) or by header name;
-    None means every column is a feature (y is None). `header=None` treats the first row as a
-    header when any of its cells is not a number. Labels that are all whole numbers give an int
-    array, others float. Blank lines are skipped. The whole file is checked before anything is
-    returned: a bad cell, a row of the wrong length, an empty file or an unknown label column is
-    a DataError naming the file, line and column.
-    """
-    name, rows = read_csv_rows(path)
-    if not rows:
-        raise DataError(f"{name}: the file is empty (no rows of data)")
-    first_line, first = rows[0]
-    first = [c.strip() for c in first]
-    if header is None:
-        header = any(_parse_number(c) is None for c in first)
-    if header:
-        names = first
-        rows = rows[1:]
-        if not rows:
-            raise DataError(f"{name}: line {first_line}: a header but no rows of data")
-    else:
-        names = [f"x{i}" for i in range(len(first))]
-    width = len(names)
-    label_at = _label_column(name, label, names, bool(header))
-    if width - (label_at is not None) < 1:
-        raise DataError(f"{name}: no feature columns (the file has {width} column(s))")
-
-    values = np.empty((len(rows), width), dtype=np.float64)
-    for r, (line, cells) in enumerate(rows):
-        if len(cells) != width:
-            raise DataError(f"{name}: line {line}: expected {width} columns, found {len(cells)}")
-        for c, cell in enumerate(cells):
-            x = _parse_number(cell.strip())
-            if x is None:
-                text = cell.strip()
-                what = f"{text!r} is not a finite number" if text else "the cell is empty"
-                raise DataError(f"{name}: line {line}, column {c + 1} ({names[c]!r}): {what}")
-            values[r, c] = x
-    features = [c for c in range(width) if c != label_at]
-    X = values[:, features]
-    feature_names = [names[c] for c in features]
-    if label_at is None:
-        return X, None, feature_names
-    y = values[:, label_at]
-    # Whole numbers become ints only while a float holds them exactly (1e20 must not wrap).
-    if np.all(y == np.round(y)) and np.all(np.abs(y) < EXACT_INT):
-        y = y.astype(np.intp)
-    return X, y, feature_names
-
-
 def read_csv_rows(path: str | os.PathLike) -> tuple[str, list[tuple[int, list[str]]]]:
     """(the file's name for messages, its non-blank rows as (line number, cells)).
 
@@ -383,10 +324,12 @@ def read_csv_rows(path: str | os.PathLike) -> tuple[str, list[tuple[int, list[st
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise _not_utf8(name, raw, err) from None
-    return name, _rows_of(name, text)
+    return name, csv_rows(name, text)
 
 
-def _rows_of(name: str, text: str) -> list[tuple[int, list[str]]]:
+def csv_rows(name: str, text: str) -> list[tuple[int, list[str]]]:
+    """CSV text's non-blank rows as (line number, cells); a DataError naming `name` and the
+    line when the quoting is broken."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows = []
     try:
@@ -405,7 +348,7 @@ def _not_utf8(name: str, raw: bytes, err: UnicodeDecodeError) -> DataError:
     line = raw.count(b"\n", 0, err.start) + 1
     where = f"line {line}"
     try:
-        rows = _rows_of(name, raw.decode("utf-8", errors="surrogateescape"))
+        rows = csv_rows(name, raw.decode("utf-8", errors="surrogateescape"))
     except DataError:
         rows = []
     for line, cells in rows:
@@ -421,14 +364,6 @@ def _not_utf8(name: str, raw: bytes, err: UnicodeDecodeError) -> DataError:
 
 def _has_escape(cell: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in cell)
-
-
-def _label_column(name: str, label, names: list[str], header: bool) -> int | None:
-    if label is None:
-        return None
-    if not isinstance(label, numbers.Integral | str) or isinstance(label, bool):
-        raise TypeError(f"label must be a column index, a column name or None, got {label!r}")
-    return column_index(name, label, names, header)
 
 
 def column_index(
@@ -480,14 +415,12 @@ class Dataset:
     @property
     def n_classes(self) -> int | None:
         """Number of classes when the labels are class indices 0..k-1 (k at most
-        `tapegrad.tables.MAX_CLASSES`), else None. Labels such as {0, 1000000} are not indices:
-        read such a file with `tapegrad.tables`, which maps the values to classes."""
+        `MAX_CLASSES`), else None. Labels such as {0, 1000000} are not indices: a table with
+        such labels goes through `tapegrad.tables`, which maps the values to classes."""
         if self.class_names is not None:
             return len(self.class_names)
         if self.y is None or self.y.dtype.kind not in "iu" or self.y.min() < 0:
             return None
-        from .tables import MAX_CLASSES
-
         k = int(self.y.max()) + 1
         return k if k <= MAX_CLASSES else None
 
@@ -495,16 +428,10 @@ class Dataset:
         return f"Dataset({self.name!r}, X={self.X.shape}, classes={self.n_classes})"
 
 
-def load_dataset(
-    name_or_path: str,
-    seed: int | np.random.RandomState | None = None,
-    *,
-    label: int | str | None = -1,
-) -> Dataset:
+def load_dataset(name: str, seed: int | np.random.RandomState | None = None) -> Dataset:
     """A data set by the command line's name: moons, circles, blobs, spiral, digits, iris,
-    wine, breast_cancer, or a path to a CSV file of numbers (with `label` picking its label
-    column)."""
-    key = str(name_or_path)
+    wine, breast_cancer (`DATASETS`). A CSV file is a table: `tapegrad.tables.read_table`."""
+    key = str(name)
     names2 = ["x0", "x1"]
     if key == "moons":
         X, y = moons(100, noise=0.1, seed=seed)
@@ -520,11 +447,9 @@ def load_dataset(
     elif key in TABLES:
         X, y, names, classes = real_table(key)
         return Dataset(key, X, y, names, classes)
-    elif key.lower().endswith(".csv") or os.path.exists(key):
-        X, y, names = load_csv(key, label=label)
-        return Dataset(key, X, y, names)
     else:
         raise DataError(
-            f"unknown data set {key!r}: use one of {', '.join(DATASETS)} or a path to a .csv file"
+            f"unknown data set {key!r}: use one of {', '.join(DATASETS)} (a CSV file is read by "
+            "tapegrad.tables.read_table)"
         )
     return Dataset(key, X, y, names2)

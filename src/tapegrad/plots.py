@@ -8,6 +8,7 @@ Jupyter a returned figure displays inline.
 
 from __future__ import annotations
 
+import base64
 import io
 import numbers
 import os
@@ -19,11 +20,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from ._files import replacing
 from .engine import Value, no_grad
+from .tape import compile as record
 from .valuemath import data_of
 
 if TYPE_CHECKING:
     import numpy.typing as npt
+    from matplotlib.axes import Axes
 
     from .train import History
 
@@ -45,8 +49,6 @@ def _figure(width: float, height: float) -> PlotFigure:
 
 def _finish(fig: Figure, path) -> Figure:
     if path is not None:
-        from ._files import replacing
-
         path = os.fspath(path)
         parent = os.path.dirname(path)
         if parent:
@@ -67,32 +69,69 @@ def _classes(out) -> int:
     return int(np.argmax(scores)) if len(scores) > 1 else int(scores[0] > 0)
 
 
+class DecisionGrid:
+    """A grid covering X's two features (plus `margin`) and the class `model` gives each point:
+    one output > 0 is class 1, several the argmax. A Module is evaluated on a tape recorded
+    once and replayed over the whole grid, so `classes()` after its weights change costs one
+    replay (the report redraws every moment so); any other callable point by point under
+    `no_grad`. The one grid behind `decision_boundary` and the report's pictures."""
+
+    def __init__(
+        self, model: Callable, X: npt.ArrayLike, resolution: int = 50, margin: float = 1.0
+    ) -> None:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != 2:
+            raise ValueError(f"a decision boundary needs 2 features, X has shape {X.shape}")
+        if not isinstance(resolution, int) or resolution < 2:
+            raise ValueError(f"resolution must be an int >= 2, got {resolution!r}")
+        nin = getattr(model, "nin", None)
+        if nin is not None and nin != 2:
+            raise ValueError(f"X has 2 features but the model takes {nin} inputs")
+        lo, hi = X.min(axis=0) - margin, X.max(axis=0) + margin
+        self.xx, self.yy = np.meshgrid(
+            np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution)
+        )
+        self.points = np.column_stack([self.xx.ravel(), self.yy.ravel()])
+        self.model = model
+        self.tape = (
+            record(model, [0.0, 0.0]) if callable(getattr(model, "parameters", None)) else None
+        )
+
+    def classes(self) -> np.ndarray:
+        """The class at each grid point, with the model's weights as they are now."""
+        if self.tape is None:
+            with no_grad():
+                Z = [_classes(self.model(point)) for point in self.points.tolist()]
+            return np.asarray(Z).reshape(self.xx.shape)
+        out = self.tape(self.points)
+        Z = out > 0 if out.ndim == 1 else np.argmax(out, axis=1)
+        return Z.astype(int).reshape(self.xx.shape)
+
+    def draw(
+        self, ax: Axes, X: npt.ArrayLike, y: npt.ArrayLike, size: float = 40, **style: Any
+    ) -> None:
+        """The regions (as `classes()` gives them now) and the data on top, one colour per
+        class; -1/+1 labels are classes 0/1, as the regions are."""
+        Z = self.classes()
+        X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
+        if y.size and set(np.unique(y).tolist()) <= {-1, 1}:
+            y = (y > 0).astype(int)
+        k = int(max(Z.max(), y.max() if y.size else 0)) + 1
+        norm = Normalize(vmin=0, vmax=max(k - 1, 1))  # one colour per class, regions and points
+        levels = np.arange(k + 1) - 0.5
+        ax.contourf(self.xx, self.yy, Z, levels=levels, cmap="Spectral", norm=norm, alpha=0.45)
+        ax.scatter(*X.T, c=y, s=size, cmap="Spectral", norm=norm, edgecolors="k", **style)
+        ax.set_xlim(self.xx.min(), self.xx.max())
+        ax.set_ylim(self.yy.min(), self.yy.max())
+
+
 def decision_grid(
     model: Callable, X: npt.ArrayLike, resolution: int = 50, margin: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The class `model` gives each point of a grid covering X's two features (plus `margin`):
-    (xx, yy, Z), all (resolution, resolution). One output: class 1 where it is > 0; several
-    outputs: the argmax. A Module is evaluated on one compiled tape replayed over the grid
-    (fast at any size); any other callable point by point under `no_grad`."""
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or X.shape[1] != 2:
-        raise ValueError(f"a decision boundary needs 2 features, X has shape {X.shape}")
-    if not isinstance(resolution, int) or resolution < 2:
-        raise ValueError(f"resolution must be an int >= 2, got {resolution!r}")
-    lo, hi = X.min(axis=0) - margin, X.max(axis=0) + margin
-    xx, yy = np.meshgrid(
-        np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution)
-    )
-    points = np.column_stack([xx.ravel(), yy.ravel()])
-    if callable(getattr(model, "parameters", None)):  # a Module: one tape over the whole grid
-        from .train import outputs
-
-        out = outputs(model, points, compile=True)
-        Z = out > 0 if out.ndim == 1 else np.argmax(out, axis=1)
-        return xx, yy, Z.astype(int).reshape(xx.shape)
-    with no_grad():
-        Z = [_classes(model(point)) for point in points.tolist()]
-    return xx, yy, np.asarray(Z).reshape(xx.shape)
+    """(xx, yy, Z), all (resolution, resolution): the grid over X's two features (plus
+    `margin`) and the class `model` gives each point (see `DecisionGrid`)."""
+    grid = DecisionGrid(model, X, resolution, margin)
+    return grid.xx, grid.yy, grid.classes()
 
 
 def decision_boundary(
@@ -108,24 +147,22 @@ def decision_boundary(
     """The regions a 2-D classifier assigns to each class, with the data on top (micrograd's
     demo picture). `model` maps [x0, x1] to a Value (binary: > 0 is class 1) or a list of
     Values (argmax). Saved to `path` when given (format from the extension)."""
-    xx, yy, Z = decision_grid(model, X, resolution, margin)
-    X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
+    grid = DecisionGrid(model, X, resolution, margin)
     fig = _figure(5.5, 5)
     ax = fig.add_subplot()
-    if y.size and set(np.unique(y).tolist()) <= {-1, 1}:
-        y = (y > 0).astype(int)  # -1/+1 labels are classes 0/1, as the regions are
-    k = int(max(Z.max(), y.max() if y.size else 0)) + 1
-    norm = Normalize(vmin=0, vmax=max(k - 1, 1))  # one colour per class, regions and points alike
-    levels = np.arange(k + 1) - 0.5
-    ax.contourf(xx, yy, Z, levels=levels, cmap="Spectral", norm=norm, alpha=0.45)
-    ax.scatter(X[:, 0], X[:, 1], c=y, s=40, cmap="Spectral", norm=norm, edgecolors="k")
-    ax.set_xlim(xx.min(), xx.max())
-    ax.set_ylim(yy.min(), yy.max())
+    grid.draw(ax, X, y)
     ax.set_xlabel("x0")
     ax.set_ylabel("x1")
     if title:
         ax.set_title(title)
     return _finish(fig, path)
+
+
+def png_data_uri(fig: Figure, dpi: int = 80) -> str:
+    """The figure as a PNG data URI, for a page that must stand alone."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 # --- loss curves -----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import losses as L
 from ._helpers import positive_int
-from .data import _random_state
+from .data import random_state
 from .engine import Value, no_grad
 
 if TYPE_CHECKING:
@@ -61,7 +61,8 @@ class History:
     (None where skipped, see `fit`'s `eval_every`). Accuracy is None where the loss has no
     notion of it (regression). `snapshots` holds the weights at the moments `fit(...,
     snapshots=n)` kept: `{"step": k, "weights": [...]}`, the weights after k entries (0: the
-    initial ones) in `model.parameters()` order; `report` draws them.
+    initial ones) in `model.parameters()` order; `tapegrad.report(history, model, X, y)`
+    draws them.
     """
 
     unit: str = "step"
@@ -94,13 +95,6 @@ class History:
         """The inverse of `to_dict` (None stays None)."""
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in d.items() if k in known})
-
-    def report(self, model: _Model, X: npt.ArrayLike, y: npt.ArrayLike, path=None, **options):
-        """The training report page of this run (`tapegrad.pages.report.report`, which
-        documents `options`); written to `path` when given."""
-        from .pages.report import report
-
-        return report(self, model, X, y, path, **options)
 
     def __repr__(self) -> str:
         if not self.loss:
@@ -143,8 +137,10 @@ def prepare_targets(y: npt.ArrayLike, loss: str) -> list:
     return spec.labels(y, set(np.unique(y).tolist()))
 
 
-def _accuracy(outputs, targets, spec: L.LossSpec) -> float | None:
-    # None where the loss has no notion of it (mse onto targets other than -1/+1).
+def accuracy(outputs: Sequence | np.ndarray, targets: Sequence, loss: str) -> float | None:
+    """The fraction of `outputs` that `loss` reads as the coded `targets` (see `labelled`);
+    None where the loss has no notion of it (mse onto targets other than -1/+1)."""
+    spec = L.lookup(loss)
     return L.accuracy(outputs, targets, spec.name) if spec.graded(targets) else None
 
 
@@ -167,8 +163,10 @@ def _check_outputs(model, spec: L.LossSpec, targets: list) -> None:
         spec.check_outputs(nouts[-1], targets)
 
 
-def _labelled(model, X, y, spec: L.LossSpec) -> tuple[list, list]:
-    """Rows and coded targets, checked against each other and against the model."""
+def labelled(model: _Model, X: npt.ArrayLike, y: npt.ArrayLike, loss: str) -> tuple[list, list]:
+    """(rows, targets) as Python lists, what `fit` trains on and `loss_and_grad` takes: the
+    targets coded for `loss`, checked against the rows and against the model."""
+    spec = L.lookup(loss)
     rows, targets = _rows(X, model), prepare_targets(y, spec.name)
     if len(rows) != len(targets):
         raise ValueError(f"X has {len(rows)} rows but y has {len(targets)} labels")
@@ -444,7 +442,7 @@ def _check_run(model, X, y, loss, steps, epochs, batch_size, l2, validation, eva
     eval_every = positive_int("eval_every", eval_every)
     if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not 0 <= l2 < math.inf:
         raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
-    rows, targets = _labelled(model, X, y, spec)
+    rows, targets = labelled(model, X, y, spec.name)
     val = None
     if validation is not None:
         if not (isinstance(validation, tuple | list) and len(validation) == 2):
@@ -473,48 +471,35 @@ def fit(
     divergence_guard: bool = True,
     snapshots: int = 0,
 ) -> History:
-    """Train `model` on rows `X` with labels `y` and return what each step measured.
-
-    One step is micrograd's: the batch's mean per-sample loss plus an L2 penalty, zeroed
-    gradients, `backward()`, and the optimizer's step.
+    """Train `model` on rows `X` with labels `y` and return what each step measured. A step
+    is micrograd's: the batch's mean loss plus an L2 penalty, zeroed grads, `backward()`, and
+    the optimizer's step.
 
     Args:
       model: an MLP (or any callable on one row that lists its `parameters()`).
-      X: rows of features, shape (n, model.nin).
-      y: one label per row, coded as `loss` wants it (0/1 labels become -1/+1 for hinge, see
-        `prepare_targets`); for mse also rows of numbers.
-      loss: a name in the loss table `tapegrad.losses.TABLE`: "hinge", "mse", "bce" or
-        "softmax_ce".
+      X, y: rows of features (n, model.nin) and one label per row, coded as `loss` wants it
+        (`prepare_targets`: 0/1 become -1/+1 for hinge); for mse also rows of numbers.
+      loss: "hinge", "mse", "bce" or "softmax_ce" (the loss table `tapegrad.losses.TABLE`).
       optimizer: anything with a `step()`; default Adam(lr=0.01).
-      steps: how many batches to take, one History entry each (default 100).
-      epochs: instead of `steps`: passes over every row in shuffled batches, one entry each.
-      batch_size: rows per batch; None is the full batch, in order. Random batches are drawn
-        with `seed`.
-      seed: an int or a NumPy RandomState for the batches.
+      steps: batches to take, one History entry each (default 100); or `epochs`: passes
+        over every row in shuffled batches, one entry each.
+      batch_size: rows per batch (None: the full batch, in order); `seed` (an int or a NumPy
+        RandomState) draws the random batches.
       l2: adds l2 * sum(p * p) over the parameters to the objective.
-      progress: show the loss (data loss and L2 term apart) and accuracy as it trains: True
-        draws a tqdm bar on a terminal and prints a plain line every tenth of the run when
-        output goes to a file or pipe; "bar" or "lines" choose; False shows nothing.
-      validation: (X_val, y_val), evaluated under no_grad every `eval_every` steps (or epochs)
-        and at the end; the entries in between are None.
-      compile: record one sample's graph once and replay it over every batch with NumPy
-        (`tapegrad.compile`): the same history to rounding, far faster; Python control flow
-        inside the model is frozen at recording.
-      eval_every: how often to evaluate `validation`.
+      progress: True draws a tqdm bar on a terminal, else a plain line every tenth of the
+        run; "bar" or "lines" choose; False shows nothing.
+      validation: (X_val, y_val), evaluated under no_grad every `eval_every` entries and at
+        the end (None in between).
+      compile: replay a tape of one sample's graph over every batch with NumPy
+        (`tapegrad.compile`): the same history to rounding, far faster.
       divergence_guard: stop with TrainingDiverged when a batch's objective is nan, infinite
-        or above EXPLODED times max(the first one, 1), after putting back the last weights
-        whose objective was finite.
-      snapshots: keep the weights at this many moments, evenly spaced from before the first
-        step to after the last, in `History.snapshots` (0: none): what `History.report`
-        shows training with.
+        or above EXPLODED times max(the first one, 1), putting back the last good weights.
+      snapshots: keep the weights at this many moments, evenly spaced over the run, in
+        `History.snapshots`: what `tapegrad.report` shows training with.
 
     Returns:
       A History: per step (or epoch) the objective and accuracy measured before the update,
       the learning rate, and the validation loss and accuracy measured after it.
-
-    Raises:
-      TrainingDiverged: the objective became nan or infinite, or exploded (see
-        `divergence_guard`); the model keeps the last weights whose objective was fine.
 
     Example:
       >>> from tapegrad.nn import MLP
@@ -533,33 +518,40 @@ def fit(
     make = _TapeTrainer if compile else _EagerTrainer
     trainer = make(model, run.spec, l2, optimizer, run.rows, run.targets)
     history = History(unit="step" if run.steps else "epoch")
-    guard = _Guard(history) if divergence_guard else None
     keep = _Snapshots(model, snapshots, run.total)
     keep.take(history, trainer)
     start = time.perf_counter()
-    target_array = np.asarray(run.targets)
     with _Progress(progress, run.total, history.unit) as shown:
         try:
-            for group in run.batches(_random_state(seed)):
-                values, penalties, outs, lr = [], [], [], math.nan
-                for batch in group:
-                    lr = _current_lr(optimizer)
-                    before = trainer.weights() if guard else None
-                    penalties.append(trainer.penalty())
-                    value, batch_out = trainer(batch)
-                    if guard:
-                        guard.check(value, lr, before, trainer)
-                    values.append(value)
-                    outs.append(np.asarray(batch_out, dtype=np.float64))
-                _record(history, run, group, values, penalties, outs, target_array, lr)
-                if run.validation is not None:
-                    _record_validation(history, run, trainer)
+            for _ in _steps(history, run, trainer, optimizer, seed, divergence_guard):
                 keep.take(history, trainer)
                 shown.update(history)
         finally:
             trainer.sync()
             history.seconds = time.perf_counter() - start
     return history
+
+
+def _steps(history: History, run: _Run, trainer, optimizer, seed, guarded: bool):
+    """Take the run's batches, recording one History entry per step (or epoch), and yield
+    after each entry; the guard (`guarded`) stops a diverging run."""
+    guard = _Guard(history) if guarded else None
+    target_array = np.asarray(run.targets)
+    for group in run.batches(random_state(seed)):
+        values, penalties, outs, lr = [], [], [], math.nan
+        for batch in group:
+            lr = _current_lr(optimizer)
+            before = trainer.weights() if guard else None
+            penalties.append(trainer.penalty())
+            value, batch_out = trainer(batch)
+            if guard:
+                guard.check(value, lr, before, trainer)
+            values.append(value)
+            outs.append(np.asarray(batch_out, dtype=np.float64))
+        _record(history, run, group, values, penalties, outs, target_array, lr)
+        if run.validation is not None:
+            _record_validation(history, run, trainer)
+        yield
 
 
 class TrainingDiverged(RuntimeError):
@@ -684,7 +676,7 @@ def _record(
         out_all, seen = np.concatenate(outs), target_array[np.concatenate(group)]
     history.loss.append(_weighted_mean(values, group))
     history.l2_term.append(_weighted_mean(penalties, group))
-    history.accuracy.append(_accuracy(out_all, seen, run.spec))
+    history.accuracy.append(accuracy(out_all, seen, run.spec.name))
     history.lr.append(lr)
 
 
@@ -763,11 +755,11 @@ def predict(
 def _evaluate_rows(model, rows: list, targets: list, spec: L.LossSpec, compiled=None) -> dict:
     if compiled is not None:
         value, outs = compiled.evaluate(rows, targets)
-        return {"loss": value, "accuracy": _accuracy(outs, targets, spec)}
+        return {"loss": value, "accuracy": accuracy(outs, targets, spec.name)}
     with no_grad():
         outs = [model(row) for row in rows]
         value = L.mean([spec.fn(o, t) for o, t in zip(outs, targets, strict=True)]).data
-    return {"loss": value, "accuracy": _accuracy([_data(o) for o in outs], targets, spec)}
+    return {"loss": value, "accuracy": accuracy([_data(o) for o in outs], targets, spec.name)}
 
 
 def evaluate(
@@ -776,6 +768,6 @@ def evaluate(
     """{"loss": mean per-sample loss (no penalty), "accuracy": fraction right, or None for
     regression} on (X, y), under no_grad (or, with `compile`, on a replayed tape)."""
     spec = L.lookup(loss)
-    rows, targets = _labelled(model, X, y, spec)
+    rows, targets = labelled(model, X, y, spec.name)
     compiled = _CompiledStep(model, spec, 0.0) if compile else None
     return _evaluate_rows(model, rows, targets, spec, compiled)

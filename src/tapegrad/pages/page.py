@@ -10,13 +10,15 @@ from html import escape
 from importlib import resources
 from pathlib import Path
 
+from .._files import write_text
+
 
 def new_id(prefix: str = "tg") -> str:
     """An id no other page in the same notebook or document will use."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def json_for_script(data) -> str:
+def json_for_script(data: object) -> str:
     """`data` as JSON that can sit inside a <script> element: `<`, `>` and `&` are escaped so
     no text (a label such as "</script>") can end the element or open a comment."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -28,7 +30,7 @@ def asset(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
-def data_and_script(uid: str, data, script: str) -> str:
+def data_and_script(uid: str, data: object, script: str) -> str:
     """A page's data as JSON in a <script> element (`{uid}-data`) and its script, the shipped
     file `script` run as a function of the page's id (so every lookup is scoped to it)."""
     return (
@@ -64,9 +66,7 @@ class HtmlPage:
     def save(self, path: str | os.PathLike) -> str:
         """Write the page to `path` atomically (a reader never sees half a file) and return
         the path; missing parent folders are created."""
-        from ..checkpoint import _atomic_write  # the one atomic writer: temp file, fsync, rename
-
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, self.html())
+        write_text(path, self.html(), keep_suffix=False)
         return str(path)

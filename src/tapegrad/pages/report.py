@@ -10,26 +10,29 @@ computes nothing: a slider picks the moment, a menu the sample, and it shows wha
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import math
 import numbers
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
+from .. import losses as L
+from ..engine import Value
+from ..graph import topological_order
+from ..plots import DecisionGrid, png_data_uri
+from ..train import History, accuracy, labelled, loss_and_grad
+from .explain import ExplainError, Explanation, explain
 from .page import HtmlPage, asset, data_and_script, new_id
 
 if TYPE_CHECKING:
     import numpy.typing as npt
-
-    from ..train import History
-    from .explain import Explanation
 
 MOMENTS = 11
 """How many moments `tapegrad demo` and `tapegrad train` keep for their report.html: before
@@ -155,7 +158,7 @@ _PAGE = """<div id="{uid}" class="tg-report" data-moment="{last}">
 
 def report(
     history: History,
-    model,
+    model: Callable,
     X: npt.ArrayLike,
     y: npt.ArrayLike,
     path: str | os.PathLike | None = None,
@@ -169,25 +172,20 @@ def report(
 ) -> TrainingReport:
     """A self-contained page of a training run: curves, and a slider over the moments `fit`
     kept (`fit(..., snapshots=n)`) showing the decision boundary, the objective's gradient
-    norm per layer, and each sample's graph with its data and grad at that moment.
-
-    Every number is computed in Python: the model is given each moment's weights (and its own
-    weights back at the end), the objective `mean(loss) + l2 * sum(p*p)` on (X, y) and its
-    gradient are taken on a compiled tape, and each sample's graph is `explain`'s recording
-    of the model's output at that point (for several outputs: the predicted class's).
+    norm per layer, and each sample's graph with its data and grad at that moment. Every
+    number is computed in Python, with each moment's weights set in the model (its own put
+    back after): the objective `mean(loss) + l2 * sum(p*p)` on (X, y) and its gradient on a
+    compiled tape, and each sample's graph as `explain` records the model's output there.
 
     Args:
-      history: what `fit` returned; without snapshots the report shows one moment, the
-        model's current weights.
+      history: what `fit` returned (without snapshots: one moment, the current weights).
       model: the trained model (an MLP, or any model `fit` takes), the one `history` is of.
       X, y: rows and labels to measure on and to draw (usually the training data).
       path: where to write the page (None: only return it).
       loss, l2: the objective `fit` was given, for the gradient norms.
       settings: the run's settings, shown as a table (any JSON-able mapping).
-      samples: points to forward through the network: a list of points, or a mapping from
-        a name to a point (default: the origin).
-      title: the page's heading.
-      resolution: grid points per axis of the decision boundary.
+      samples: points to forward, a list or a mapping from a name to one (default: origin).
+      title, resolution: the page's heading; grid points per axis of the decision boundary.
 
     Returns:
       A TrainingReport: it displays inline in Jupyter; `.save(path)` writes the file.
@@ -202,34 +200,16 @@ def report(
       >>> [m.step for m in page.moments], [name for name, _ in page.samples]
       ([0, 10, 20], ['a'])
     """
-    from .. import losses as L
-    from ..train import _labelled
-
     spec = L.lookup(loss)
-    rows, targets = _labelled(model, X, y, spec)
-    params = model.parameters()
-    moments = _moments(history, params)
+    rows, targets = labelled(model, X, y, spec.name)
+    moments = _moments(history, model.parameters())
     points = _samples(samples, len(rows[0]))
     layers = _layers(model)
-    graded = spec.graded(targets)
-    grid = _Grid(model, X, y, resolution) if len(rows[0]) == 2 and graded else None
-    saved = [(p.data, p.grad) for p in params]
-    measured = []
-    try:
-        from ..train import loss_and_grad
-
-        step = loss_and_grad(model, spec.name, l2, compile=True)
-        for k, weights in moments:
-            for p, w in zip(params, weights, strict=True):
-                p.data = w
-            measured.append(_measure(model, k, step, (rows, targets), spec, l2, layers, grid))
-            measured[-1].views = [
-                _sample_view(model, name, point, f"{name} at {history.unit} {k}")
-                for name, point in points
-            ]
-    finally:
-        for p, (d, g) in zip(params, saved, strict=True):
-            p.data, p.grad = d, g
+    grid = None
+    if len(rows[0]) == 2 and spec.graded(targets):
+        grid = _Boundary(DecisionGrid(model, X, resolution), X, y)
+    objective = _Objective(model, (rows, targets), spec.name, l2, layers, grid)
+    measured = _measure_moments(model, moments, objective, points, history.unit)
     heading = title if title is not None else f"training report: {model!r}"
     page = TrainingReport(
         heading, history, [(n, len(ps)) for n, ps in layers], points, measured, _checked(settings)
@@ -237,6 +217,26 @@ def report(
     if path is not None:
         page.save(path)
     return page
+
+
+def _measure_moments(model, moments: list, objective, points: list, unit: str) -> list[Moment]:
+    """Each moment measured with its weights set in the model, and each sample's graph at it;
+    the model's own weights and grads are put back after."""
+    params = model.parameters()
+    saved = [(p.data, p.grad) for p in params]
+    measured = []
+    try:
+        for k, weights in moments:
+            for p, w in zip(params, weights, strict=True):
+                p.data = w
+            measured.append(objective.measure(k))
+            measured[-1].views = [
+                _sample_view(model, name, point, f"{name} at {unit} {k}") for name, point in points
+            ]
+    finally:
+        for p, (d, g) in zip(params, saved, strict=True):
+            p.data, p.grad = d, g
+    return measured
 
 
 def _moments(history: History, params: list) -> list[tuple[int, list[float]]]:
@@ -298,24 +298,30 @@ def _checked(settings) -> dict:
     return {str(k): v for k, v in settings.items()}
 
 
-def _measure(model, k: int, step, data: tuple, spec, l2: float, layers, grid) -> Moment:
-    """The objective, its gradient norms per layer and the boundary at the weights set now."""
-    from ..train import _accuracy
+class _Objective:
+    """What a moment measures with the weights set now: the objective `fit` minimised on the
+    data (on a compiled tape), its gradient norms per layer, and the decision boundary."""
 
-    rows, targets = data
-    objective, outs = step(rows, targets)
-    params = model.parameters()
-    penalty = l2 * math.fsum(p.data * p.data for p in params) if l2 else 0.0
-    return Moment(
-        step=k,
-        objective=float(objective),
-        l2_term=penalty,
-        accuracy=_accuracy(outs, targets, spec),
-        norms=[_norm(p.grad for p in ps) for _, ps in layers],
-        weight_norms=[_norm(p.data for p in ps) for _, ps in layers],
-        boundary=None if grid is None else grid.png(),
-        views=[],
-    )
+    def __init__(self, model, data: tuple, loss: str, l2: float, layers, grid) -> None:
+        self.model, self.data, self.loss, self.l2 = model, data, loss, l2
+        self.layers, self.grid = layers, grid
+        self.step = loss_and_grad(model, loss, l2, compile=True)
+
+    def measure(self, k: int) -> Moment:
+        rows, targets = self.data
+        objective, outs = self.step(rows, targets)
+        params = self.model.parameters()
+        penalty = self.l2 * math.fsum(p.data * p.data for p in params) if self.l2 else 0.0
+        return Moment(
+            step=k,
+            objective=float(objective),
+            l2_term=penalty,
+            accuracy=accuracy(outs, targets, self.loss),
+            norms=[_norm(p.grad for p in ps) for _, ps in self.layers],
+            weight_norms=[_norm(p.data for p in ps) for _, ps in self.layers],
+            boundary=None if self.grid is None else self.grid.png(),
+            views=[],
+        )
 
 
 def _norm(xs) -> float:
@@ -325,10 +331,6 @@ def _norm(xs) -> float:
 def _sample_view(model, name: str, point: list[float], title: str) -> Explanation | str:
     """`explain`'s page of the model's output at `point` (inputs x0, x1, ...), opened at its
     last step so every data and grad is filled in; or why there is none."""
-    from ..engine import Value
-    from ..graph import topological_order
-    from .explain import ExplainError, explain
-
     xs = [Value(v, label=f"x{i}") for i, v in enumerate(point)]
     out = model(xs)
     if isinstance(out, Value):
@@ -352,54 +354,21 @@ def _sample_view(model, name: str, point: list[float], title: str) -> Explanatio
     return view
 
 
-class _Grid:
-    """The decision boundary's grid over X (plus a margin), evaluated on one compiled tape."""
+class _Boundary:
+    """The decision boundary as the report shows it: a small PNG of `DecisionGrid`'s regions
+    with the data, for the weights set now."""
 
-    def __init__(self, model, X, y, resolution: int, margin: float = 1.0) -> None:
-        from ..tape import compile as record
-
-        if not isinstance(resolution, int) or resolution < 2:
-            raise ValueError(f"resolution must be an int >= 2, got {resolution!r}")
-        self.X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y)
-        if set(np.unique(y).tolist()) <= {-1, 1}:
-            y = (y > 0).astype(int)  # -1/+1 labels are classes 0/1, as the regions are
-        self.y = y
-        lo, hi = self.X.min(axis=0) - margin, self.X.max(axis=0) + margin
-        self.xx, self.yy = np.meshgrid(
-            np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution)
-        )
-        self.points = np.column_stack([self.xx.ravel(), self.yy.ravel()])
-        self.tape = record(model, [0.0, 0.0])
-
-    def classes(self) -> np.ndarray:
-        """The class at each grid point with the model's current weights (> 0 for one output,
-        else the argmax, as `plots.decision_boundary` reads them)."""
-        out = self.tape(self.points)
-        z = (out > 0).astype(int) if out.ndim == 1 else np.argmax(out, axis=1)
-        return z.reshape(self.xx.shape)
+    def __init__(self, grid: DecisionGrid, X: npt.ArrayLike, y: npt.ArrayLike) -> None:
+        self.grid, self.X, self.y = grid, X, y
 
     def png(self) -> str:
-        """The regions and the data as a small PNG, as a data URI."""
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.colors import Normalize
-        from matplotlib.figure import Figure
-
-        Z = self.classes()
+        """The picture as a data URI."""
         fig = Figure(figsize=(3.6, 3.3), layout="constrained")
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
-        k = int(max(Z.max(), self.y.max() if self.y.size else 0)) + 1
-        norm = Normalize(vmin=0, vmax=max(k - 1, 1))
-        levels = np.arange(k + 1) - 0.5
-        ax.contourf(self.xx, self.yy, Z, levels=levels, cmap="Spectral", norm=norm, alpha=0.45)
-        ax.scatter(*self.X.T, c=self.y, s=14, cmap="Spectral", norm=norm, edgecolors="k", lw=0.5)
-        ax.set_xlim(self.xx.min(), self.xx.max())
-        ax.set_ylim(self.yy.min(), self.yy.max())
+        self.grid.draw(ax, self.X, self.y, size=14, lw=0.5)
         ax.tick_params(labelsize=7)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=80)
-        return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+        return png_data_uri(fig, dpi=80)
 
 
 # --- the page's parts --------------------------------------------------------------------------
