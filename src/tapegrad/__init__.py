@@ -38,6 +38,7 @@ _LAZY = {
     "load": "tapegrad.checkpoint",
     "to_torch": "tapegrad.interop",
     "fit": "tapegrad.train",
+    "fit_table": "tapegrad.tables",
     # One node for a neuron's weighted sum, and for a sum (not star-exported: `sum` would
     # shadow the builtin; call them as tapegrad.dot and tapegrad.sum).
     "dot": "tapegrad.valuemath",
@@ -77,6 +78,7 @@ __all__ = [
     "enable_grad",
     "explain",
     "fit",
+    "fit_table",
     "format_graph",
     "grad",
     "gradcheck",
