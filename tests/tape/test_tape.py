@@ -545,7 +545,7 @@ def test_recording_works_inside_no_grad_and_anomaly_mode():
 def test_frozen_control_flow_on_an_input_is_refused():
     """As with jax.jit, a Python `if` on data would run once, at recording, and its branch be
     replayed for every sample (it gave [-2, 4] here, eager gives [3, 4]): it is an error now
-    (issue 10; tests/test_tape_guards.py has the rest)."""
+    (issue 10; tests/tape/test_tape_guards.py has the rest)."""
 
     def fn(x):
         return x * 2.0 if x > 0 else x * -3.0
