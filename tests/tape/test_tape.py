@@ -6,10 +6,9 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from op_args import n_args
+from op_facts import n_args
 
 import tapegrad
 from tapegrad import Constant, Value, losses, nn
@@ -175,7 +174,7 @@ def test_mlp_hinge_with_l2_matches_eager(act, sizes, seed):
     assert set(tape.parameters) == set(params)
 
 
-def test_w1_loss_and_gradients_match_torch():
+def test_w1_loss_and_gradients_match_torch(torch):
     """The W1 step's loss and every gradient against PyTorch float64 with the same weights."""
     model = nn.MLP(2, [16, 16, 1], seed=1337)
     params = model.parameters()
