@@ -11,7 +11,6 @@ from __future__ import annotations
 import shutil
 import tempfile
 
-import pytest
 from references import skip_or_fail
 
 CHROMIUM_FLAGS = (

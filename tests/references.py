@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 
 import pytest
 
@@ -43,8 +44,11 @@ def require(module: str):
     try:
         return importlib.import_module(module)
     except ImportError as error:
-        package = PACKAGES[module.partition(".")[0]]
-        skip_or_fail(
-            f"needs {module}, which is not installed ({error}): pip install {package}, "
-            "or the project's dev extra"
-        )
+        missing = str(error)
+    package = PACKAGES[module.partition(".")[0]]
+    caller = os.path.basename(sys._getframe(1).f_globals.get("__file__", ""))
+    who = "the test" if caller in ("", "conftest.py") else caller  # a fixture's, or a module's
+    skip_or_fail(
+        f"{who} needs {module}, which is not installed ({missing}): pip install {package}, "
+        "or the project's dev extra"
+    )
