@@ -3,16 +3,15 @@
 Debian's `chromium` and `chromium-driver` are driven through Selenium with the driver's path
 given explicitly, so Selenium Manager never downloads a browser or a driver. Without them a
 local run skips the browser tests (saying how to install them); under CI (`CI=true`) a missing
-browser fails them.
+browser fails them (`references.skip_or_fail`, as for a missing reference).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 
-import pytest
+from references import skip_or_fail
 
 CHROMIUM_FLAGS = (
     "--headless",
@@ -41,10 +40,7 @@ def _find(*names: str) -> str | None:
 
 def missing_browser(reason: str):
     """Skip (locally) or fail (under CI) a test that needs the browser."""
-    message = f"browser tests need headless Chromium: {reason}; {INSTALL}"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+    skip_or_fail(f"browser tests need headless Chromium: {reason}; {INSTALL}")
 
 
 def start_chromium():

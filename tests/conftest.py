@@ -1,15 +1,40 @@
-"""Shared test settings."""
+"""Shared test settings and fixtures: the references (see references.py) and the browser."""
 
+import importlib.util
 import os
 
 import pytest
-from hypothesis import HealthCheck, settings
+from references import require
 
-# CI machines are shared and slow: no per-example deadline, a fixed example budget.
-settings.register_profile(
-    "default", deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+if importlib.util.find_spec("hypothesis") is not None:  # the property tests' library, optional
+    from hypothesis import HealthCheck, settings
+
+    # CI machines are shared and slow: no per-example deadline, a fixed example budget.
+    settings.register_profile(
+        "default", deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow]
+    )
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(scope="session")
+def torch():
+    """PyTorch, the reference for values and gradients (float64): skips where it is missing."""
+    return require("torch")
+
+
+@pytest.fixture(scope="session")
+def sklearn():
+    """scikit-learn, with the data sets tapegrad's tables and examples are checked against."""
+    require("sklearn.datasets")
+    return require("sklearn")
+
+
+@pytest.fixture(scope="session")
+def micrograd():
+    """micrograd 0.1.0, the lecture's engine, with its `engine` and `nn` modules."""
+    require("micrograd.engine")
+    require("micrograd.nn")
+    return require("micrograd")
 
 
 @pytest.fixture(scope="module")

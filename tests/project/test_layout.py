@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "tapegrad"
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "tapegrad"
 
 # The path from `Value(2.0) * Value(3.0)` to `.backward()`: Value, apply and the walk, and the
 # rules. (It also reads `state.mode` from modes.py and two registries from closures.py, which a

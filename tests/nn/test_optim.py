@@ -5,7 +5,6 @@ import json
 import math
 
 import pytest
-import torch
 
 from tapegrad import Value
 from tapegrad.nn import MLP
@@ -22,7 +21,7 @@ def objective(ps):
     return loss + (ps[0] * ps[1]).sin() + (ps[2] * ps[3] * ps[4]).tanh() + ps[1] * ps[4]
 
 
-def run_both(make_ours, make_theirs, schedule=None, steps=STEPS):
+def run_both(torch, make_ours, make_theirs, schedule=None, steps=STEPS):
     """Yield (ours, theirs) parameter lists after every step."""
     ps = [Value(v) for v in START]
     ts = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in START]
@@ -55,9 +54,11 @@ SGD_CASES = {
 
 
 @pytest.mark.parametrize("case", SGD_CASES)
-def test_sgd_matches_torch_step_for_step(case):
+def test_sgd_matches_torch_step_for_step(case, torch):
     ours, theirs = SGD_CASES[case]
-    for got, ref in run_both(lambda ps: SGD(ps, **ours), lambda ts: torch.optim.SGD(ts, **theirs)):
+    for got, ref in run_both(
+        torch, lambda ps: SGD(ps, **ours), lambda ts: torch.optim.SGD(ts, **theirs)
+    ):
         assert got == pytest.approx(ref, rel=1e-12, abs=1e-12)
 
 
@@ -76,10 +77,10 @@ ADAM_CASES = {
 
 
 @pytest.mark.parametrize("case", ADAM_CASES)
-def test_adam_matches_torch_step_for_step(case):
+def test_adam_matches_torch_step_for_step(case, torch):
     ours, theirs = ADAM_CASES[case]
     for got, ref in run_both(
-        lambda ps: Adam(ps, **ours), lambda ts: torch.optim.Adam(ts, **theirs)
+        torch, lambda ps: Adam(ps, **ours), lambda ts: torch.optim.Adam(ts, **theirs)
     ):
         assert got == pytest.approx(ref, rel=1e-12, abs=1e-12)
 
@@ -87,15 +88,16 @@ def test_adam_matches_torch_step_for_step(case):
 @pytest.mark.parametrize(
     "schedule", [linear(0.1, 0.01, 15), cosine(0.08, 0.001, 12), step_decay(0.1, 5, 0.5)]
 )
-def test_schedules_drive_both_optimizers_like_torch(schedule):
+def test_schedules_drive_both_optimizers_like_torch(schedule, torch):
     for got, ref in run_both(
+        torch,
         lambda ps: SGD(ps, lr=schedule, momentum=0.9),
         lambda ts: torch.optim.SGD(ts, lr=0.0, momentum=0.9),
         schedule,
     ):
         assert got == pytest.approx(ref, rel=1e-12, abs=1e-12)
     for got, ref in run_both(
-        lambda ps: Adam(ps, lr=schedule), lambda ts: torch.optim.Adam(ts, lr=0.0), schedule
+        torch, lambda ps: Adam(ps, lr=schedule), lambda ts: torch.optim.Adam(ts, lr=0.0), schedule
     ):
         assert got == pytest.approx(ref, rel=1e-12, abs=1e-12)
 
@@ -107,7 +109,7 @@ def test_linear_is_micrograds_demo_schedule_to_the_bit():
     assert sched(100) == sched(500) == 0.1
 
 
-def test_cosine_vs_torch_scheduler():
+def test_cosine_vs_torch_scheduler(torch):
     sched = cosine(0.5, 0.01, 30)
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.5)
     torch_sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=30, eta_min=0.01)
@@ -119,7 +121,7 @@ def test_cosine_vs_torch_scheduler():
     assert sched(15) == pytest.approx((0.5 + 0.01) / 2, rel=1e-15)
 
 
-def test_step_decay_vs_torch_scheduler():
+def test_step_decay_vs_torch_scheduler(torch):
     sched = step_decay(0.2, 4, gamma=0.5)
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.2)
     torch_sched = torch.optim.lr_scheduler.StepLR(opt, step_size=4, gamma=0.5)

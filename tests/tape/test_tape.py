@@ -6,10 +6,9 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from op_args import n_args
+from op_facts import n_args
 
 import tapegrad
 from tapegrad import Constant, Value, losses, nn
@@ -175,7 +174,7 @@ def test_mlp_hinge_with_l2_matches_eager(act, sizes, seed):
     assert set(tape.parameters) == set(params)
 
 
-def test_w1_loss_and_gradients_match_torch():
+def test_w1_loss_and_gradients_match_torch(torch):
     """The W1 step's loss and every gradient against PyTorch float64 with the same weights."""
     model = nn.MLP(2, [16, 16, 1], seed=1337)
     params = model.parameters()
@@ -545,7 +544,7 @@ def test_recording_works_inside_no_grad_and_anomaly_mode():
 def test_frozen_control_flow_on_an_input_is_refused():
     """As with jax.jit, a Python `if` on data would run once, at recording, and its branch be
     replayed for every sample (it gave [-2, 4] here, eager gives [3, 4]): it is an error now
-    (issue 10; tests/test_tape_guards.py has the rest)."""
+    (issue 10; tests/tape/test_tape_guards.py has the rest)."""
 
     def fn(x):
         return x * 2.0 if x > 0 else x * -3.0

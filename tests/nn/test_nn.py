@@ -5,7 +5,6 @@ import math
 import random
 
 import pytest
-import torch
 
 import tapegrad
 from tapegrad import Value
@@ -16,9 +15,9 @@ XS = [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]]
 YS = [1.0, -1.0, -1.0, 1.0]
 
 
-def test_seed_gives_micrograds_weights_and_outputs():
-    from micrograd.engine import Value as MValue
-    from micrograd.nn import MLP as MMLP
+def test_seed_gives_micrograds_weights_and_outputs(micrograd):
+    MValue = micrograd.engine.Value
+    MMLP = micrograd.nn.MLP
 
     random.seed(1337)
     theirs = MMLP(2, [16, 16, 1])
@@ -38,8 +37,8 @@ def test_seed_gives_micrograds_weights_and_outputs():
         theirs.zero_grad()
 
 
-def test_without_seed_draws_from_global_random_like_micrograd():
-    from micrograd.nn import MLP as MMLP
+def test_without_seed_draws_from_global_random_like_micrograd(micrograd):
+    MMLP = micrograd.nn.MLP
 
     random.seed(42)
     theirs = MMLP(3, [4, 4, 1])
@@ -247,7 +246,7 @@ def test_outputs_value_for_one_list_for_many():
     assert isinstance(MLP(1, [2, 1], seed=0)(0.5), Value)
 
 
-def _torch_forward(model: MLP, x, act):
+def _torch_forward(torch, model: MLP, x, act):
     h = torch.tensor(x, dtype=torch.float64)
     params = []
     for i, layer in enumerate(model.layers):
@@ -265,7 +264,7 @@ def _torch_forward(model: MLP, x, act):
 
 
 @pytest.mark.parametrize("act", ["relu", "tanh", "sigmoid", "linear"])
-def test_forward_and_gradients_match_torch(act):
+def test_forward_and_gradients_match_torch(act, torch):
     model = MLP(3, [5, 4, 2], act=act, seed=11)
     rng = random.Random(3)
     for _ in range(3):
@@ -273,7 +272,7 @@ def test_forward_and_gradients_match_torch(act):
         out = model(x)
         loss = out[0] * 0.7 + out[1] * -1.3
         loss.backward()
-        h, params = _torch_forward(model, x, act)
+        h, params = _torch_forward(torch, model, x, act)
         ref = h[0] * 0.7 + h[1] * -1.3
         ref.backward()
         assert loss.data == pytest.approx(ref.item(), rel=1e-12, abs=1e-12)
@@ -478,11 +477,9 @@ def test_nonlin_and_act_that_disagree_are_a_clear_error(make, words):
         make()
 
 
-def test_micrograds_hand_written_training_loop_matches_micrograd():
+def test_micrograds_hand_written_training_loop_matches_micrograd(micrograd):
     # demo.ipynb's cells with tapegrad's classes: the model is built by micrograd's own
     # signatures, trained by hand, and must match micrograd 0.1.0 step for step.
-    import micrograd.engine
-    import micrograd.nn
 
     def run(V, make_mlp):
         random.seed(1337)

@@ -9,9 +9,7 @@ import xml.etree.ElementTree as ET
 
 import graphviz
 import pytest
-import torch
 from lecture_graphs import lecture_L
-from micrograd.engine import Value as MgValue
 
 from tapegrad import Value, draw_dot, scope, svgrender, viz
 from tapegrad.viz import GraphPicture, GraphTooLarge, RendererUnavailable
@@ -78,7 +76,8 @@ def no_dot(monkeypatch, tmp_path):
 # --- DOT source, no renderer ---------------------------------------------------------------
 
 
-def test_lecture_graph_dot_source_matches_micrograd_structure():
+def test_lecture_graph_dot_source_matches_micrograd_structure(micrograd):
+    MgValue = micrograd.engine.Value
     L = lecture_L()
     L.backward()
     # The same expression built with micrograd (the lecture's engine) is the reference.
@@ -441,7 +440,7 @@ def scoped_net():
     return loss, params
 
 
-def torch_layer_grad_norms():
+def torch_layer_grad_norms(torch):
     t = lambda v: torch.tensor(v, dtype=torch.float64, requires_grad=True)  # noqa: E731
     w0, b0, w1, b1 = t(W0), t(B0), t(W1), t(B1)
     x = torch.tensor(X, dtype=torch.float64)
@@ -459,7 +458,7 @@ def group_boxes(pic):
     return nodes, edges, boxes
 
 
-def test_collapse_by_layer_counts_and_grad_norms():
+def test_collapse_by_layer_counts_and_grad_norms(torch):
     loss, _ = scoped_net()
     loss.backward()
     nodes, edges, boxes = group_boxes(draw_dot(loss, collapse="layer", fmt=".12g"))
@@ -470,7 +469,7 @@ def test_collapse_by_layer_counts_and_grad_norms():
     g1, f1 = by_name["layers.1"]
     assert f0[1:4] == ["16 values, 10 ops", "in 2, out 2", "6 params"]
     assert f1[1:4] == ["7 values, 4 ops", "in 2, out 1", "3 params"]
-    n0, n1, _ = torch_layer_grad_norms()
+    n0, n1, _ = torch_layer_grad_norms(torch)
     assert float(f0[4].split()[-1]) == pytest.approx(n0, rel=1e-10)
     assert float(f1[4].split()[-1]) == pytest.approx(n1, rel=1e-10)
     # Unscoped nodes stay: x1, x2, the constants 1 and 2 of the loss, its two ops.
@@ -487,14 +486,14 @@ def test_collapse_by_layer_counts_and_grad_norms():
     assert any(t == g1 and h.endswith("_op") for t, h in links)
 
 
-def test_collapse_by_neuron():
+def test_collapse_by_neuron(torch):
     loss, _ = scoped_net()
     loss.backward()
     _, _, boxes = group_boxes(draw_dot(loss, collapse="neuron", fmt=".12g"))
     fields = {f[0]: f for f in boxes.values()}
     assert sorted(fields) == ["layers.0.neurons.0", "layers.0.neurons.1", "layers.1.neurons.0"]
     assert fields["layers.0.neurons.1"][1:4] == ["8 values, 5 ops", "in 2, out 1", "3 params"]
-    _, _, neuron = torch_layer_grad_norms()
+    _, _, neuron = torch_layer_grad_norms(torch)
     for j in range(2):
         got = float(fields[f"layers.0.neurons.{j}"][4].split()[-1])
         assert got == pytest.approx(neuron[j], rel=1e-10)

@@ -16,7 +16,7 @@ HAVE_DOT = shutil.which("dot") is not None
 needs_dot = pytest.mark.skipif(not HAVE_DOT, reason="Graphviz's dot is not installed here")
 NEURON = "tanh(x1*w1 + x2*w2 + b)"
 NEURON_SET = ["x1=2", "x2=0", "w1=-3", "w2=1", "b=6.8813735870195432"]
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # The lecture's neuron by hand: n = x1*w1 + x2*w2 + b = 0.8814, o = tanh(n) = 1/sqrt(2),
 # do/dn = 1 - o**2 = 0.5, so do/dx1 = w1 * 0.5, do/dw1 = x1 * 0.5, do/dx2 = w2 * 0.5, ...

@@ -10,7 +10,6 @@ import random
 
 import numpy as np
 import pytest
-import torch
 
 import tapegrad
 from tapegrad import AnomalyError, Value, detect_anomaly, grad, losses
@@ -36,9 +35,8 @@ def test_dot_is_one_node_added_in_micrograds_order():
         assert tapegrad.dot(ws, xs, b) == out.data  # numbers alone: a float
 
 
-def test_dot_matches_micrograds_own_neuron_bit_for_bit():
-    from micrograd.engine import Value as MValue
-
+def test_dot_matches_micrograds_own_neuron_bit_for_bit(micrograd):
+    MValue = micrograd.engine.Value
     rng = random.Random(1)
     ws, xs = [rng.uniform(-1, 1) for _ in range(16)], [rng.uniform(-3, 3) for _ in range(16)]
     theirs = sum((MValue(w) * MValue(x) for w, x in zip(ws, xs, strict=True)), MValue(0.25))
@@ -184,7 +182,7 @@ def test_affine_nodes_that_are_not_layers_take_the_generic_path():
     assert got == pytest.approx([p.grad for p in w], rel=1e-12)
 
 
-def test_to_torch_of_a_fused_model():
+def test_to_torch_of_a_fused_model(torch):
     model = MLP(2, [6, 3], act="tanh", seed=4)
     net = tapegrad.to_torch(model)
     x = [0.3, -0.7]

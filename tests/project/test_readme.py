@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([\w+-]*)")
 PYTHON = {"python", "py", "python3"}
 
@@ -73,14 +73,14 @@ def test_the_inside_table_names_every_module():
     assert named == actual, f"missing {sorted(actual - named)}, gone {sorted(named - actual)}"
 
 
-def test_readme_command_line_examples_run(tmp_path, monkeypatch, capsys):
+def test_readme_command_line_examples_run(tmp_path, monkeypatch, capsys, sklearn):
     """The Command line section: its python block writes iris.csv, then every `tapegrad` line
     of its sh block runs (in-process) and exits 0, doing what its comment says."""
     import shlex
 
     from tapegrad import cli
 
-    pytest.importorskip("sklearn")  # iris and digits ship with scikit-learn
+    # iris and digits ship with scikit-learn: the `sklearn` fixture skips without it
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     text = README.read_text(encoding="utf-8")

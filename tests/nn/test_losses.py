@@ -5,8 +5,6 @@ import math
 import random
 
 import pytest
-import torch
-import torch.nn.functional as F
 
 import tapegrad
 from tapegrad import Value
@@ -26,29 +24,31 @@ from tapegrad.nn import MLP
 TOL = {"rel": 1e-12, "abs": 1e-12}
 
 
-def _t(values, grad=True):
+def _t(torch, values, grad=True):
     return torch.tensor(values, dtype=torch.float64, requires_grad=grad)
 
 
 @pytest.mark.parametrize("pred,target", [(0.3, 1.0), (-2.5, 0.75), (1e3, -1e3), (4.0, 4.0)])
-def test_mse_scalar_vs_torch(pred, target):
+def test_mse_scalar_vs_torch(pred, target, torch):
+    F = torch.nn.functional
     p = Value(pred)
     loss = mse(p, target)
     loss.backward()
-    tp = _t(pred)
-    ref = F.mse_loss(tp, _t(target, grad=False))
+    tp = _t(torch, pred)
+    ref = F.mse_loss(tp, _t(torch, target, grad=False))
     ref.backward()
     assert loss.data == pytest.approx(ref.item(), **TOL)
     assert p.grad == pytest.approx(tp.grad.item(), **TOL)
 
 
-def test_mse_list_is_the_mean_vs_torch():
+def test_mse_list_is_the_mean_vs_torch(torch):
+    F = torch.nn.functional
     preds, targets = [0.1, -1.2, 3.3], [0.0, 1.0, 2.5]
     ps = [Value(v) for v in preds]
     loss = mse(ps, targets)
     loss.backward()
-    tp = _t(preds)
-    ref = F.mse_loss(tp, _t(targets, grad=False))
+    tp = _t(torch, preds)
+    ref = F.mse_loss(tp, _t(torch, targets, grad=False))
     ref.backward()
     assert loss.data == pytest.approx(ref.item(), **TOL)
     assert [p.grad for p in ps] == pytest.approx(tp.grad.tolist(), **TOL)
@@ -58,19 +58,20 @@ def test_mse_list_is_the_mean_vs_torch():
 
 @pytest.mark.parametrize("score", [-3.0, -1.0, -0.2, 0.0, 0.5, 0.999, 1.0, 1.5, 1000.0])
 @pytest.mark.parametrize("y", [-1.0, 1.0])
-def test_hinge_vs_torch(score, y):
+def test_hinge_vs_torch(score, y, torch):
+    F = torch.nn.functional
     s = Value(score)
     loss = hinge(s, y)
     loss.backward()
-    ts = _t(score)
+    ts = _t(torch, score)
     ref = F.relu(1.0 - y * ts)
     ref.backward()
     assert loss.data == pytest.approx(ref.item(), **TOL)
     assert s.grad == pytest.approx(ts.grad.item(), **TOL)
 
 
-def test_hinge_is_micrograds_expression_bit_for_bit():
-    from micrograd.engine import Value as MValue
+def test_hinge_is_micrograds_expression_bit_for_bit(micrograd):
+    MValue = micrograd.engine.Value
 
     rng = random.Random(0)
     for _ in range(50):
@@ -89,12 +90,13 @@ BCE_LOGITS = [-1000.0, -40.0, -5.0, -1.0, -1e-3, 0.0, 0.3, 2.0, 40.0, 1000.0]
 
 @pytest.mark.parametrize("logit", BCE_LOGITS)
 @pytest.mark.parametrize("y", [0.0, 1.0, 0.25])
-def test_bce_with_logits_vs_torch_including_extremes(logit, y):
+def test_bce_with_logits_vs_torch_including_extremes(logit, y, torch):
+    F = torch.nn.functional
     x = Value(logit)
     loss = bce_with_logits(x, y)
     loss.backward()
-    tx = _t(logit)
-    ref = F.binary_cross_entropy_with_logits(tx, _t(y, grad=False))
+    tx = _t(torch, logit)
+    ref = F.binary_cross_entropy_with_logits(tx, _t(torch, y, grad=False))
     ref.backward()
     assert math.isfinite(loss.data) and math.isfinite(x.grad)
     assert loss.data == pytest.approx(ref.item(), **TOL)
@@ -109,13 +111,16 @@ def test_bce_at_1000_is_exact():
     assert bce_with_logits(Value(-1000.0), 0.0).data == 0.0
 
 
-def test_bce_second_derivative_vs_torch():
+def test_bce_second_derivative_vs_torch(torch):
     # the loss is built from primitives, so it differentiates twice: d2/dx2 = sigmoid'(x)
+    F = torch.nn.functional
     for logit in (-3.0, 0.0, 0.7, 30.0):
         d2 = tapegrad.grad(tapegrad.grad(lambda x: bce_with_logits(x, 1.0)))(logit)
-        tx = _t(logit)
+        tx = _t(torch, logit)
         (g,) = torch.autograd.grad(
-            F.binary_cross_entropy_with_logits(tx, _t(1.0, grad=False)), tx, create_graph=True
+            F.binary_cross_entropy_with_logits(tx, _t(torch, 1.0, grad=False)),
+            tx,
+            create_graph=True,
         )
         (ref,) = torch.autograd.grad(g, tx)
         assert d2 == pytest.approx(ref.item(), **TOL)
@@ -139,11 +144,12 @@ SOFTMAX_CASES = [
 
 
 @pytest.mark.parametrize("logits,y", SOFTMAX_CASES)
-def test_softmax_cross_entropy_vs_torch(logits, y):
+def test_softmax_cross_entropy_vs_torch(logits, y, torch):
+    F = torch.nn.functional
     xs = [Value(v) for v in logits]
     loss = softmax_cross_entropy(xs, y)
     loss.backward()
-    tx = _t(logits)
+    tx = _t(torch, logits)
     ref = F.cross_entropy(tx.unsqueeze(0), torch.tensor([y]))
     ref.backward()
     assert math.isfinite(loss.data)
@@ -151,7 +157,8 @@ def test_softmax_cross_entropy_vs_torch(logits, y):
     assert [x.grad for x in xs] == pytest.approx(tx.grad.tolist(), **TOL)
 
 
-def test_softmax_cross_entropy_random_vs_torch():
+def test_softmax_cross_entropy_random_vs_torch(torch):
+    F = torch.nn.functional
     rng = random.Random(1)
     for _ in range(20):
         n = rng.randint(2, 10)
@@ -159,7 +166,7 @@ def test_softmax_cross_entropy_random_vs_torch():
         y = rng.randrange(n)
         xs = [Value(v) for v in logits]
         softmax_cross_entropy(xs, y).backward()
-        tx = _t(logits)
+        tx = _t(torch, logits)
         F.cross_entropy(tx.unsqueeze(0), torch.tensor([y])).backward()
         assert [x.grad for x in xs] == pytest.approx(tx.grad.tolist(), **TOL)
 
@@ -186,25 +193,25 @@ def test_softmax_cross_entropy_bad_input():
     )
 
 
-def test_logsumexp_vs_torch():
+def test_logsumexp_vs_torch(torch):
     vals = [3.0, -2.0, 700.0, 699.5]
     xs = [Value(v) for v in vals]
     out = logsumexp(xs)
     out.backward()
-    tx = _t(vals)
+    tx = _t(torch, vals)
     ref = torch.logsumexp(tx, 0)
     ref.backward()
     assert out.data == pytest.approx(ref.item(), **TOL)
     assert [x.grad for x in xs] == pytest.approx(tx.grad.tolist(), **TOL)
 
 
-def test_l2_vs_torch_and_micrograd_form():
+def test_l2_vs_torch_and_micrograd_form(torch):
     model = MLP(2, [3, 1], seed=0)
     for p in model.parameters():
         p.data += 0.1  # biases nonzero too
     reg = l2(model, 1e-4)
     reg.backward()
-    flat = _t([p.data for p in model.parameters()])
+    flat = _t(torch, [p.data for p in model.parameters()])
     ref = 1e-4 * (flat * flat).sum()
     ref.backward()
     assert reg.data == pytest.approx(ref.item(), **TOL)
@@ -225,9 +232,9 @@ def test_mean_is_micrograds_and_rejects_empty():
         mean([])
 
 
-def test_micrograd_demo_loss_matches_micrograd_bit_for_bit():
-    from micrograd.engine import Value as MValue
-    from micrograd.nn import MLP as MMLP
+def test_micrograd_demo_loss_matches_micrograd_bit_for_bit(micrograd):
+    MValue = micrograd.engine.Value
+    MMLP = micrograd.nn.MLP
 
     rng = random.Random(3)
     X = [[rng.uniform(-1, 2), rng.uniform(-1, 1)] for _ in range(10)]

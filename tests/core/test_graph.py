@@ -1,0 +1,48 @@
+"""Walking a graph (graph.py, and engine.topological_order): zero_grad over one or several
+roots, topological order of another engine's nodes."""
+
+from __future__ import annotations
+
+from tapegrad import Value, topological_order, zero_grad
+
+
+def _graph():
+    a, b, c = Value(2.0, label="a"), Value(-3.0, label="b"), Value(0.5, label="c")
+    d = a * b + c.exp()
+    e = (d * a).tanh() + b**2 - c / a
+    return e, (a, b, c)
+
+
+def test_zero_grad_resets_the_whole_graph():
+    out, leaves = _graph()
+    out.backward()
+    want = [leaf.grad for leaf in leaves]
+    zero_grad(out)
+    assert all(node.grad == 0.0 for node in topological_order(out))
+    out.backward()
+    assert [leaf.grad for leaf in leaves] == want
+
+
+def test_zero_grad_takes_several_roots():
+    out1, (a, _, _) = _graph()
+    out2 = a * 3.0
+    out1.backward()
+    out2.backward()
+    zero_grad([out1, out2])
+    assert all(n.grad == 0.0 for n in topological_order(out1) + topological_order(out2))
+
+
+def test_topological_order_walks_another_engines_nodes_by_their_prev():
+    """tapegrad reads its own nodes' slots for speed; a micrograd-style node has `_prev` only,
+    and pictures and node counts of such graphs still need the order."""
+
+    class Node:
+        def __init__(self, *children):
+            self._prev = set(children)  # micrograd keeps a set
+
+    a, b = Node(), Node()
+    c = Node(a, b)
+    d = Node(c, a)
+    order = topological_order(d)
+    assert order[-1] is d and set(order) == {a, b, c, d}
+    assert order.index(c) > max(order.index(a), order.index(b))
