@@ -23,6 +23,7 @@ PACKAGES = {
     "sklearn": "scikit-learn",
     "micrograd": "micrograd",
     "hypothesis": "hypothesis",
+    "pandas": "pandas",  # not a reference: a DataFrame is one of fit_table's inputs
 }
 """Each reference's import name and the distribution pip installs it from."""
 

@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 import pytest
+from references import require
 
 import tapegrad
 from tapegrad import cli, data
@@ -22,7 +23,7 @@ from tapegrad.optim import SGD
 from tapegrad.tables import Preprocessor, TableModel, read_table
 from tapegrad.train import TrainingDiverged, fit
 
-sklearn = pytest.importorskip("sklearn")  # the bundled tables ship with scikit-learn
+sklearn = require("sklearn")  # the bundled tables ship with scikit-learn
 
 LABEL = {"iris": "species", "wine": "class", "breast_cancer": "diagnosis"}
 

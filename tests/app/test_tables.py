@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 import pytest
+from references import require
 
 from tapegrad import data
 from tapegrad.data import DataError
@@ -22,8 +23,8 @@ from tapegrad.tables import (
     read_table,
 )
 
-sklearn_datasets = pytest.importorskip("sklearn.datasets")
-preprocessing = pytest.importorskip("sklearn.preprocessing")
+sklearn_datasets = require("sklearn.datasets")
+preprocessing = require("sklearn.preprocessing")
 
 
 def write(tmp_path, text, name="t.csv"):
@@ -568,7 +569,7 @@ def test_fit_table_on_arrays_a_table_and_a_dataframe_agree(tmp_path):
 def test_fit_table_on_a_pandas_dataframe(tmp_path):
     from tapegrad.tables import fit_table
 
-    pd = pytest.importorskip("pandas")
+    pd = require("pandas")
     path, X, names = write_bundled(tmp_path, "iris")
     frame = pd.read_csv(path)
     result = fit_table(frame, "class", **FAST)

@@ -7,7 +7,6 @@ import re
 
 import numpy as np
 import pytest
-import torch
 
 import tapegrad
 from tapegrad import Value
@@ -90,7 +89,7 @@ def run_and_page():
     return X, y, model, history, page
 
 
-def torch_objective(model, weights, X, y, l2):
+def torch_objective(model, weights, X, y, l2, torch):
     """The hinge objective and its gradient per layer, in PyTorch float64."""
     twin = MLP(2, [8, 1], seed=0)
     for p, w in zip(twin.parameters(), weights, strict=True):
@@ -109,11 +108,11 @@ def torch_objective(model, weights, X, y, l2):
     return float(objective), norms
 
 
-def test_each_moment_measured_as_pytorch_does(run_and_page):
+def test_each_moment_measured_as_pytorch_does(run_and_page, torch):
     X, y, model, history, page = run_and_page
     assert [m.step for m in page.moments] == [0, 5, 10, 15, 20]
     for m, snap in zip(page.moments, history.snapshots, strict=True):
-        objective, norms = torch_objective(model, snap["weights"], X, y, 1e-3)
+        objective, norms = torch_objective(model, snap["weights"], X, y, 1e-3, torch)
         assert m.objective == pytest.approx(objective, rel=1e-10)
         assert m.norms == pytest.approx(norms, rel=1e-9, abs=1e-12)
         assert m.l2_term == pytest.approx(1e-3 * sum(w * w for w in snap["weights"]), rel=1e-12)

@@ -4,7 +4,6 @@ import random
 import sys
 
 import pytest
-import torch
 
 import tapegrad
 from tapegrad.interop import to_torch
@@ -13,7 +12,7 @@ from tapegrad.nn import MLP
 
 @pytest.mark.parametrize("act", ["relu", "tanh", "sigmoid", "linear"])
 @pytest.mark.parametrize("nouts", [[5, 4, 3], [16, 16, 1]])
-def test_outputs_match_eager(act, nouts):
+def test_outputs_match_eager(act, nouts, torch):
     model = MLP(3, nouts, act=act, seed=4)
     for p in model.parameters():  # nonzero biases, so they are exercised
         if p.data == 0.0:
@@ -30,7 +29,7 @@ def test_outputs_match_eager(act, nouts):
         assert row == pytest.approx(expected, rel=1e-12, abs=1e-12)
 
 
-def test_structure_and_weights():
+def test_structure_and_weights(torch):
     model = MLP(2, [3, 2], act="tanh", seed=0)
     net = to_torch(model)
     kinds = [type(m) for m in net]
@@ -42,7 +41,7 @@ def test_structure_and_weights():
     assert net[0].weight[0, 0].item() != 123.0
 
 
-def test_gradients_match_eager():
+def test_gradients_match_eager(torch):
     model = MLP(2, [4, 1], act="sigmoid", seed=2)
     net = to_torch(model)
     x = [0.3, -1.7]

@@ -9,12 +9,13 @@ import sys
 
 import numpy as np
 import pytest
+from references import require
 
 from tapegrad import data
 from tapegrad.data import DataError
 from tapegrad.tables import Preprocessor, read_table
 
-sklearn_datasets = pytest.importorskip("sklearn.datasets")
+sklearn_datasets = require("sklearn.datasets")
 
 
 # --- generators vs scikit-learn --------------------------------------------------------------

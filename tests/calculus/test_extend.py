@@ -9,7 +9,6 @@ import re
 
 import numpy as np
 import pytest
-import torch
 from lecture_graphs import cube, doubled
 
 import tapegrad
@@ -81,7 +80,7 @@ def test_a_second_backward_adds_exactly_one_more_gradient():
     assert first[x] == pytest.approx(32 * (1 - math.tanh(16.0) ** 2))
 
 
-def test_closures_mixed_with_table_ops_match_torch():
+def test_closures_mixed_with_table_ops_match_torch(torch):
     a, b = LectureValue(0.7, label="a"), LectureValue(-1.3, label="b")
     c = (a.cube() + b).exp()  # closures, with a table + between them
     d = c / (b * b + 1.0).tanh()  # a table * and tanh feeding a closure /

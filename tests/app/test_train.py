@@ -10,13 +10,14 @@ import random
 
 import numpy as np
 import pytest
+from references import require
 
 from tapegrad import is_grad_enabled
 from tapegrad.nn import MLP
 from tapegrad.optim import SGD, linear
 from tapegrad.train import History, evaluate, fit, loss_and_grad, outputs, predict
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 
 # --- references ------------------------------------------------------------------------------
@@ -142,7 +143,7 @@ def _free_micrograd_graph(root) -> None:
 @pytest.fixture(scope="module")
 def micrograd_100_steps():
     """micrograd's whole demo run (100 steps), run once for the tests that compare with it."""
-    pytest.importorskip("micrograd")
+    require("micrograd")
     py_state, np_state = random.getstate(), np.random.get_state()
     gc.disable()  # micrograd's graphs are reference cycles (broken after each step)
     try:

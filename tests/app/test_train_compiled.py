@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from references import require
 
 from tapegrad.cli import main
 from tapegrad.data import blobs, moons, spiral
@@ -122,7 +123,7 @@ def test_demo_compiled_reproduces_micrograd_numbers(tmp_path):
 
 
 def test_cli_digits_reaches_97_percent_on_held_out_split(tmp_path, capsys):
-    pytest.importorskip("sklearn")
+    require("sklearn")
     code = main(
         [
             "train",
