@@ -1,4 +1,4 @@
-"""Graphs from the lecture that several test files draw and check."""
+"""Graphs from the lecture (and a small mixed one) that several test files draw and check."""
 
 from tapegrad import Value
 
@@ -76,3 +76,12 @@ def twice(a: Value) -> Value:
 
     out._backward = _backward
     return out
+
+
+def mixed():
+    """A small graph mixing +, *, exp, tanh, ** and /, with three labelled leaves: the output
+    and the leaves (a, b, c)."""
+    a, b, c = Value(2.0, label="a"), Value(-3.0, label="b"), Value(0.5, label="c")
+    d = a * b + c.exp()
+    e = (d * a).tanh() + b**2 - c / a
+    return e, (a, b, c)

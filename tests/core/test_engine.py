@@ -8,6 +8,8 @@ import math
 import sys
 import threading
 
+from lecture_graphs import mixed
+
 import tapegrad
 from tapegrad import Constant, Value, topological_order
 
@@ -75,15 +77,8 @@ def test_the_same_check_fails_for_micrograd_closures(micrograd):
 # --- accumulation ---------------------------------------------------------------------------------
 
 
-def _graph():
-    a, b, c = Value(2.0, label="a"), Value(-3.0, label="b"), Value(0.5, label="c")
-    d = a * b + c.exp()
-    e = (d * a).tanh() + b**2 - c / a
-    return e, (a, b, c)
-
-
 def test_second_backward_doubles_every_grad():
-    out, _ = _graph()
+    out, _ = mixed()
     out.backward()
     first = {node: node.grad for node in topological_order(out)}
     out.backward()
@@ -96,7 +91,7 @@ def test_second_backward_doubles_every_grad():
 def test_backward_adds_the_same_gradients_grad_returns():
     """backward() walks on the nodes' own `.grad` (borrowed), tapegrad.grad into a dict: both
     give the same numbers bit for bit, on top of whatever `.grad` held before."""
-    out, (a, b, c) = _graph()
+    out, (a, b, c) = mixed()
     want = tapegrad.grad(lambda a, b, c: _graph_of(a, b, c), argnums=(0, 1, 2))(
         a.data, b.data, c.data
     )

@@ -3,18 +3,13 @@ roots, topological order of another engine's nodes."""
 
 from __future__ import annotations
 
-from tapegrad import Value, topological_order, zero_grad
+from lecture_graphs import mixed
+
+from tapegrad import topological_order, zero_grad
 
 
-def _graph():
-    a, b, c = Value(2.0, label="a"), Value(-3.0, label="b"), Value(0.5, label="c")
-    d = a * b + c.exp()
-    e = (d * a).tanh() + b**2 - c / a
-    return e, (a, b, c)
-
-
-def test_zero_grad_resets_the_whole_graph():
-    out, leaves = _graph()
+def test_zero_grad_resets_the_wholemixed():
+    out, leaves = mixed()
     out.backward()
     want = [leaf.grad for leaf in leaves]
     zero_grad(out)
@@ -24,7 +19,7 @@ def test_zero_grad_resets_the_whole_graph():
 
 
 def test_zero_grad_takes_several_roots():
-    out1, (a, _, _) = _graph()
+    out1, (a, _, _) = mixed()
     out2 = a * 3.0
     out1.backward()
     out2.backward()
