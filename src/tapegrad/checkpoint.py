@@ -79,13 +79,14 @@ def save(
         raise ValueError(f"loss must be one of {', '.join(LOSS_NAMES)}, got {loss!r}")
     if not callable(getattr(model, "config", None)):
         raise TypeError(f"save needs a model with config() (an MLP), got {type(model).__name__}")
-    doc = {
+    parameters = model.state_dict()
+    doc: dict[str, object] = {
         "format": FORMAT,
         "version": VERSION,
         "architecture": model.config(),
-        "parameters": model.state_dict(),
+        "parameters": parameters,
     }
-    for name, v in doc["parameters"].items():
+    for name, v in parameters.items():
         if not _is_finite_number(v):
             raise CheckpointError(f"{path}: refusing to save: parameter {name!r} is {v}")
     if optimizer is not None:
@@ -162,9 +163,10 @@ def _check_sizes(path: Path, arch: dict, found: int) -> None:
                 f"{path}: bad architecture: {where} is {_short(n)}, more than the limit "
                 f"{MAX_WIDTH:,}"
             )
-    if not all(type(n) is int and n >= 1 for n in sizes) or len(sizes) < 2:
+    widths = [n for n in sizes if type(n) is int and n >= 1]
+    if len(widths) != len(sizes) or len(widths) < 2:
         return
-    count = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    count = sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:], strict=True))
     if count > MAX_PARAMETERS:
         raise CheckpointError(
             f"{path}: bad architecture: {count:,} parameters, more than the limit "

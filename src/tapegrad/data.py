@@ -65,7 +65,8 @@ def _count(name: str, n, minimum: int = 1) -> int:
 def _noise(noise) -> float | None:
     if noise is None:
         return None
-    if not isinstance(noise, numbers.Real) or not noise >= 0 or not math.isfinite(noise):
+    # numbers.Real declares only < and <=, hence `noise < 0` (a nan fails isfinite instead)
+    if not isinstance(noise, numbers.Real) or noise < 0 or not math.isfinite(noise):
         raise ValueError(f"noise must be None or a finite number >= 0, got {noise!r}")
     return float(noise)
 

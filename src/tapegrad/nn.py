@@ -388,9 +388,7 @@ class MLP(Module):
         return {"type": "MLP", "nin": self.nin, "nouts": list(self.nouts), "act": self.act}
 
     @classmethod
-    def from_config(
-        cls, cfg: Mapping, *, rng: random.Random | None = None, seed: int | None = None
-    ) -> MLP:
+    def from_config(cls, cfg: Mapping, *, rng: Rng | None = None, seed: int | None = None) -> MLP:
         """A fresh MLP with the architecture `cfg` describes (weights initialised anew)."""
         if not isinstance(cfg, Mapping):
             raise ValueError(f"architecture must be a mapping, got {type(cfg).__name__}")

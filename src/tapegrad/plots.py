@@ -101,8 +101,8 @@ class DecisionGrid:
         """The class at each grid point, with the model's weights as they are now."""
         if self.tape is None:
             with no_grad():
-                Z = [_classes(self.model(point)) for point in self.points.tolist()]
-            return np.asarray(Z).reshape(self.xx.shape)
+                labels = [_classes(self.model(point)) for point in self.points.tolist()]
+            return np.asarray(labels).reshape(self.xx.shape)
         out = self.tape(self.points)
         Z = out > 0 if out.ndim == 1 else np.argmax(out, axis=1)
         return Z.astype(int).reshape(self.xx.shape)
@@ -120,7 +120,8 @@ class DecisionGrid:
         norm = Normalize(vmin=0, vmax=max(k - 1, 1))  # one colour per class, regions and points
         levels = np.arange(k + 1) - 0.5
         ax.contourf(self.xx, self.yy, Z, levels=levels, cmap="Spectral", norm=norm, alpha=0.45)
-        ax.scatter(*X.T, c=y, s=size, cmap="Spectral", norm=norm, edgecolors="k", **style)
+        x0, x1 = X.T
+        ax.scatter(x0, x1, c=y, s=size, cmap="Spectral", norm=norm, edgecolors="k", **style)
         ax.set_xlim(self.xx.min(), self.xx.max())
         ax.set_ylim(self.yy.min(), self.yy.max())
 
@@ -233,17 +234,17 @@ def function_and_tangent(
     from .functional import grad
 
     x0 = float(x0)
-    xs = np.linspace(x0 - 5, x0 + 5, 201) if xs is None else np.asarray(xs, dtype=np.float64)
-    if xs.ndim != 1 or len(xs) < 2:
-        raise ValueError(f"xs must be a 1-D sequence of at least 2 numbers, got shape {xs.shape}")
-    ys = np.array([_evaluate(f, x) for x in xs.tolist()])
+    grid = np.linspace(x0 - 5, x0 + 5, 201) if xs is None else np.asarray(xs, dtype=np.float64)
+    if grid.ndim != 1 or len(grid) < 2:
+        raise ValueError(f"xs must be a 1-D sequence of at least 2 numbers, got shape {grid.shape}")
+    ys = np.array([_evaluate(f, x) for x in grid.tolist()])
     y0 = _evaluate(f, x0)
     slope = grad(f)(x0)
-    tangent = y0 + slope * (xs - x0)
+    tangent = y0 + slope * (grid - x0)
     fig = _figure(6, 4.5)
     ax = fig.add_subplot()
-    ax.plot(xs, ys, label="f(x)")
-    ax.plot(xs, tangent, "--", label=f"tangent at x = {x0:g}: slope {slope:.6g}")
+    ax.plot(grid, ys, label="f(x)")
+    ax.plot(grid, tangent, "--", label=f"tangent at x = {x0:g}: slope {slope:.6g}")
     ax.plot([x0], [y0], "o", color="k")
     finite = ys[np.isfinite(ys)]
     if finite.size:

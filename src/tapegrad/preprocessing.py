@@ -46,7 +46,8 @@ from .data import (
 )
 
 if TYPE_CHECKING:
-    from pandas import DataFrame
+    # pandas ships no type hints and pandas-stubs is not among the dependencies
+    from pandas import DataFrame  # type: ignore[import-untyped]
 
 MAX_CATEGORIES = 100  # distinct values a text feature column may have to be one-hot encoded
 MAX_COLUMNS = 10_000  # input columns in a stored preprocessor
@@ -248,7 +249,7 @@ def _looks_like_header(first: list[str], below: list[list[str]]) -> bool:
 
 
 def _column_names(name: str, line: int, first: list[str]) -> list[str]:
-    columns = []
+    columns: list[str] = []
     for c, cell in enumerate(first):
         bad = _control(cell)
         if bad:
@@ -475,7 +476,7 @@ class Preprocessor:
             raise DataError(f"{table.name}: one-hot encoding gives more than {MAX_WIDTH} inputs")
         self.target_mean, self.target_scale = 0.0, 1.0
         if label_at is not None and self.classes is None and self.standardize:
-            y = _numbers(table.column(label_at))[train]
+            y = _finite_column(table, label_at, table.column(label_at))[train]
             self.target_mean, self.target_scale = _mean_and_scale(y)
         self.features = features
 
@@ -565,54 +566,58 @@ class Preprocessor:
 
     def _encode(self, labels: Table | Sequence) -> np.ndarray:
         """`encode_labels` once the label is learnt (`fit_split` needs it before the rest)."""
-        if self.label_name is None:
+        if self.label_name is None or self.label_position is None:
             raise DataError("this Preprocessor was fitted without a label column")
-        table, c, cells = self._label_cells(labels)
-        if table is not None:
-            _check_missing(table, c)
+        place, cells = self._label_cells(labels, self.label_name, self.label_position)
+        if place is not None:
+            _check_missing(*place)
 
         def where(r: int) -> str:
-            return table.where(r, c) if table is not None else f"label {r}"
+            return place[0].where(r, place[1]) if place is not None else f"label {r}"
 
         if self.classes is None:
-            y = _finite_column(table, c, cells, where)
+            y = _finite_column(None, None, cells, where)
             return (y - self.target_mean) / self.target_scale
-        keys = {}
+        keys: dict[str | float, int] = {}
         for i, name in enumerate(self.classes):
             keys[float(name) if self.numeric_classes else name] = i
         out = np.empty(len(cells), dtype=np.intp)
         for r, v in enumerate(cells):
-            key = v
+            key: str | float | None = v
             if self.numeric_classes:
                 try:
                     key = float(v)
                 except ValueError:
                     key = None
-            i = keys.get(key)
-            if i is None:
+            index = None if key is None else keys.get(key)
+            if index is None:
                 raise DataError(
                     f"{where(r)}: {v!r} is not one of the {len(self.classes)} classes the model "
                     f"knows ({_few(self.classes)})"
                 )
-            out[r] = i
+            out[r] = index
         return out
 
-    def _label_cells(self, labels) -> tuple[Table | None, int | None, list[str]]:
+    def _label_cells(
+        self, labels: Table | Sequence, name: str, position: int
+    ) -> tuple[tuple[Table, int] | None, list[str]]:
+        """(the table and column the labels are in, None for labels given as such; the cells)
+        for the label column `name`, at `position` in the training table."""
         if isinstance(labels, Table):
             if labels.header and self.header:
-                if self.label_name not in labels.columns:
-                    raise DataError(f"{labels.name}: no label column {self.label_name!r}")
-                c = labels.columns.index(self.label_name)
+                if name not in labels.columns:
+                    raise DataError(f"{labels.name}: no label column {name!r}")
+                c = labels.columns.index(name)
             elif len(labels.columns) == self.width:
-                c = self.label_position
+                c = position
             else:
                 raise DataError(
                     f"{labels.name}: {len(labels.columns)} columns, but the label is column "
-                    f"{self.label_position + 1} of {self.width}"
+                    f"{position + 1} of {self.width}"
                 )
-            return labels, c, labels.column(c)
+            return (labels, c), labels.column(c)
         values = np.asarray(labels).tolist() if isinstance(labels, np.ndarray) else list(labels)
-        return None, None, [v if isinstance(v, str) else _number_text(v) for v in values]
+        return None, [v if isinstance(v, str) else _number_text(v) for v in values]
 
     def decode_labels(self, predictions: Sequence | np.ndarray) -> list[str] | np.ndarray:
         """The label's own values for network predictions: class names (list of str) for class
@@ -621,14 +626,14 @@ class Preprocessor:
         if self.classes is None:
             out = np.asarray(predictions, dtype=np.float64)
             return out * self.target_scale + self.target_mean
-        out = []
+        names = []
         for p in np.asarray(predictions).ravel().tolist():
             if isinstance(p, float) and p.is_integer():
                 p = int(p)
             if not isinstance(p, int) or isinstance(p, bool) or not 0 <= p < len(self.classes):
                 raise ValueError(f"{p!r} is not a class index in 0..{len(self.classes) - 1}")
-            out.append(self.classes[p])
-        return out
+            names.append(self.classes[p])
+        return names
 
     # -- storage --
 

@@ -53,6 +53,7 @@ from .preprocessing import (
     builtin_table,
     read_table,
 )
+from .valuemath import data_of
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -574,12 +575,13 @@ def _train(model, loss, optimizer, X, y, train, test, opts: TableSettings):
     """Fit on the training rows, validating on the test rows (at most ~20 times): (History,
     the TrainingDiverged that stopped it or None)."""
     steps, epochs, _ = opts.length(len(train))
+    entries = steps or epochs or 0  # one per step or epoch: `length` gives one of the two
     try:
         history = training.fit(
             model, X[train], y[train], loss=loss, optimizer=optimizer, steps=steps,
             epochs=epochs, batch_size=opts.batch_size, seed=opts.seed, l2=opts.l2,
             progress=opts.progress, validation=(X[test], y[test]) if len(test) else None,
-            eval_every=max(1, math.ceil((steps or epochs) / 20)), compile=opts.compile,
+            eval_every=max(1, math.ceil(entries / 20)), compile=opts.compile,
             snapshots=opts.snapshots,
         )  # fmt: skip
     except training.TrainingDiverged as err:
@@ -589,7 +591,7 @@ def _train(model, loss, optimizer, X, y, train, test, opts: TableSettings):
 
 def _metrics(tm: TableModel, table: Table, train, test, l2: float) -> dict[str, dict]:
     """`TableModel.evaluate` on each split that has rows; the training rows' with the L2 term."""
-    penalty = float(l2_penalty(tm.model, l2).data) if l2 else 0.0
+    penalty = float(data_of(l2_penalty(tm.model, l2))) if l2 else 0.0
     out = {}
     for name, rows in (("train", train), ("test", test)):
         if len(rows):

@@ -241,19 +241,18 @@ class _CompiledStep:
         """Rows and coded targets as the arrays the tape takes."""
         return np.asarray(rows, dtype=np.float64), self.spec.tape_targets(targets, self.k)
 
-    def step(
-        self,
-        rows: Sequence[Sequence[float]] | np.ndarray,
-        targets: Sequence | np.ndarray,
-        arrays: bool = False,
-    ) -> tuple[float, list]:
-        """`loss_and_grad`'s step on the tape (`arrays`: rows and targets already as arrays,
-        and the outputs returned as one)."""
-        X, T = (rows, targets) if arrays else self.arrays(rows, targets)
+    def step(self, rows: Sequence[Sequence[float]], targets: Sequence) -> tuple[float, list]:
+        """`loss_and_grad`'s step on the tape."""
+        objective, outputs = self.step_arrays(*self.arrays(rows, targets))
+        return objective, outputs.tolist()
+
+    def step_arrays(self, X: np.ndarray, T: np.ndarray) -> tuple[float, np.ndarray]:
+        """`step` on rows and targets already as the arrays the tape takes, the outputs
+        returned as one."""
         for p in self.params:
             p.grad = 0.0
         objective, outputs = self.tape(X.shape[1], bool(self.l2)).backward(X, T)
-        return float(np.mean(objective)), outputs if arrays else outputs.tolist()
+        return float(np.mean(objective)), outputs
 
     def evaluate(self, rows: Sequence[Sequence[float]], targets: Sequence) -> tuple[float, list]:
         X, T = self.arrays(rows, targets)
@@ -324,7 +323,7 @@ class _TapeTrainer:
             self.g = np.zeros_like(self.w)
             self.where: dict[int, np.ndarray | None] = {}
 
-    def __call__(self, batch) -> tuple[float, list]:
+    def __call__(self, batch) -> tuple[float, np.ndarray]:
         X, T = (self.X, self.T) if batch is None else (self.X[batch], self.T[batch])
         if not self.on_arrays:
             return self._via_values(X, T)
@@ -341,8 +340,8 @@ class _TapeTrainer:
         self.optimizer.update(self.w, self.g)
         return float(np.mean(objective)), outputs
 
-    def _via_values(self, X, T) -> tuple[float, list]:
-        out = self.compiled.step(X, T, arrays=True)
+    def _via_values(self, X: np.ndarray, T: np.ndarray) -> tuple[float, np.ndarray]:
+        out = self.compiled.step_arrays(X, T)
         self.optimizer.step()
         return out
 
@@ -403,30 +402,27 @@ class _Run:
     spec: L.LossSpec
     rows: list
     targets: list
-    steps: int | None
-    epochs: int | None
+    unit: str  # "step" or "epoch": what one History entry is
+    total: int  # how many of them
     batch_size: int | None
     eval_every: int
     validation: tuple[list, list] | None
 
-    @property
-    def total(self) -> int:
-        return self.steps or self.epochs
-
     def batches(self, rs: np.random.RandomState):
         """Per step (or epoch), the batches it takes: [None] for every row in order."""
         n = len(self.rows)
-        full = self.batch_size is None or self.batch_size >= n
-        if self.steps:
-            for _ in range(self.steps):
-                yield [None if full else rs.permutation(n)[: self.batch_size]]
+        size = n if self.batch_size is None else min(self.batch_size, n)
+        full = size >= n
+        if self.unit == "step":
+            for _ in range(self.total):
+                yield [None if full else rs.permutation(n)[:size]]
             return
-        for _ in range(self.epochs):
+        for _ in range(self.total):
             if full:
                 yield [None]
             else:
                 order = rs.permutation(n)
-                yield [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
+                yield [order[i : i + size] for i in range(0, n, size)]
 
 
 def _check_run(model, X, y, loss, steps, epochs, batch_size, l2, validation, eval_every) -> _Run:
@@ -436,11 +432,11 @@ def _check_run(model, X, y, loss, steps, epochs, batch_size, l2, validation, eva
         raise ValueError("give steps or epochs, not both")
     steps = None if steps is None else positive_int("steps", steps)
     epochs = None if epochs is None else positive_int("epochs", epochs)
-    if steps is None and epochs is None:
-        steps = DEFAULT_STEPS
+    unit, total = ("epoch", epochs) if epochs is not None else ("step", steps or DEFAULT_STEPS)
     batch_size = None if batch_size is None else positive_int("batch_size", batch_size)
     eval_every = positive_int("eval_every", eval_every)
-    if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not 0 <= l2 < math.inf:
+    # numbers.Real declares only < and <=; a nan fails `l2 < math.inf`
+    if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or l2 < 0 or not l2 < math.inf:
         raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
     rows, targets = labelled(model, X, y, spec.name)
     val = None
@@ -450,7 +446,7 @@ def _check_run(model, X, y, loss, steps, epochs, batch_size, l2, validation, eva
         val = (_rows(validation[0], model, "validation X"), prepare_targets(validation[1], loss))
         if len(val[0]) != len(val[1]):
             raise ValueError(f"validation X has {len(val[0])} rows but {len(val[1])} labels")
-    return _Run(spec, rows, targets, steps, epochs, batch_size, eval_every, val)
+    return _Run(spec, rows, targets, unit, total, batch_size, eval_every, val)
 
 
 def fit(
@@ -517,7 +513,7 @@ def fit(
         optimizer = _default_optimizer(model)
     make = _TapeTrainer if compile else _EagerTrainer
     trainer = make(model, run.spec, l2, optimizer, run.rows, run.targets)
-    history = History(unit="step" if run.steps else "epoch")
+    history = History(unit=run.unit)
     keep = _Snapshots(model, snapshots, run.total)
     keep.take(history, trainer)
     start = time.perf_counter()
@@ -541,16 +537,16 @@ def _steps(history: History, run: _Run, trainer, optimizer, seed, guarded: bool)
         values, penalties, outs, lr = [], [], [], math.nan
         for batch in group:
             lr = _current_lr(optimizer)
-            before = trainer.weights() if guard else None
+            before = trainer.weights() if guard is not None else None
             penalties.append(trainer.penalty())
             value, batch_out = trainer(batch)
-            if guard:
+            if guard is not None and before is not None:  # before is None only without a guard
                 guard.check(value, lr, before, trainer)
             values.append(value)
             outs.append(np.asarray(batch_out, dtype=np.float64))
         _record(history, run, group, values, penalties, outs, target_array, lr)
         if run.validation is not None:
-            _record_validation(history, run, trainer)
+            _record_validation(history, run, trainer, run.validation)
         yield
 
 
@@ -573,7 +569,9 @@ class _Guard:
     weights whose objective was fine and raises TrainingDiverged."""
 
     def __init__(self, history: History) -> None:
-        self.history, self.steps, self.first, self.good = history, 0, None, None
+        self.history, self.steps = history, 0
+        self.first: float | None = None  # the first finite objective
+        self.good: np.ndarray | None = None  # the last weights that gave a fine objective
 
     def check(self, value: float, lr: float, before: np.ndarray, trainer) -> None:
         self.steps += 1
@@ -680,11 +678,11 @@ def _record(
     history.lr.append(lr)
 
 
-def _record_validation(history: History, run: _Run, trainer) -> None:
+def _record_validation(history: History, run: _Run, trainer, validation: tuple[list, list]) -> None:
     # Measured every `eval_every` entries, starting with the first, and at the last.
     last = len(history) == run.total
     if last or (len(history) - 1) % run.eval_every == 0:
-        v = trainer.evaluate(*run.validation)
+        v = trainer.evaluate(*validation)
     else:
         v = {"loss": None, "accuracy": None}
     history.val_loss.append(v["loss"])

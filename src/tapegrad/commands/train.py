@@ -239,9 +239,9 @@ def _pictures(result: TableFit, folder: str) -> list[str]:
         path = os.path.join(folder, "loss.png")
         plots.loss_curves(result.history, path)
         written.append(path)
-    path = _decision_boundary(result, folder)
-    if path:
-        written.append(path)
+    picture = _decision_boundary(result, folder)
+    if picture:
+        written.append(picture)
     path = os.path.join(folder, "report.html")
     X, y = result.X[result.train], result.y[result.train]
     title = f"{result.model!r} on {result.settings['data']}"

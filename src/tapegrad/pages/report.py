@@ -14,7 +14,7 @@ import json
 import math
 import numbers
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING
@@ -33,6 +33,8 @@ from .page import HtmlPage, asset, data_and_script, new_id
 
 if TYPE_CHECKING:
     import numpy.typing as npt
+
+    from ..train import _Model  # what `fit` trains: called on a row, lists its parameters
 
 MOMENTS = 11
 """How many moments `tapegrad demo` and `tapegrad train` keep for their report.html: before
@@ -158,7 +160,7 @@ _PAGE = """<div id="{uid}" class="tg-report" data-moment="{last}">
 
 def report(
     history: History,
-    model: Callable,
+    model: _Model,
     X: npt.ArrayLike,
     y: npt.ArrayLike,
     path: str | os.PathLike | None = None,
@@ -263,6 +265,7 @@ def _samples(samples, nin: int) -> list[tuple[str, list[float]]]:
     """The samples as (name, point): a list is named by its points, the default is the origin."""
     if samples is None:
         return [("origin", [0.0] * nin)]
+    items: list[tuple[str | None, object]]
     if isinstance(samples, Mapping):
         items = [(str(k), v) for k, v in samples.items()]
     else:
@@ -490,7 +493,9 @@ def _charts(history: History, total: int) -> str:
     n = len(history)
     train_x = [i + offset for i in range(n)]
     val_x = [i + 1 for i in range(n)]  # measured after the update
-    losses = [("objective", train_x, history.loss)]
+    losses: list[tuple[str, Sequence[float], Sequence[float | None]]] = [
+        ("objective", train_x, history.loss)
+    ]
     data_loss = getattr(history, "data_loss", None)  # History's data loss, when it keeps one
     if data_loss is not None and any(getattr(history, "l2_term", None) or ()):
         losses.append(("data loss", train_x, data_loss))
@@ -532,7 +537,7 @@ def _chart(name: str, series: list, total: int, unit: str) -> str:
         f'<text x="{(CHART_W + _LEFT) / 2}" y="{CHART_H - 12}" text-anchor="middle">'
         f"{escape(unit)}</text>",
     ]
-    legend_x = _LEFT
+    legend_x: float = _LEFT
     for i, ((label, _, _), pts) in enumerate(zip(series, points, strict=True)):
         colour = _COLOURS[i % len(_COLOURS)]
         if not pts:  # nothing measured (no validation data): no line, no legend
