@@ -10,24 +10,16 @@ namespace whose values are pieces of expressions, so the rule, run as it is, wri
     >>> textmath.formula(ops.MUL).grads
     ('g * b', 'g * a')
 
-Why: a page that explains an op (`tapegrad.explain`) needs its forward and its derivative in
-words, and a prose copy of every rule would drift from the rules it describes. Text made by
-the rule itself cannot, and an op added with `tapegrad.register_op` reads on the page with no
-further edit. This namespace offers every name `floatmath` offers (a test checks), so any rule
-that runs eagerly also writes itself.
+Why: the explain page needs each op's forward and derivative in words, and a prose copy of
+every rule would drift from it; text the rule writes itself cannot, and an op added with
+`tapegrad.register_op` reads on the page with no further edit. It offers every name
+`floatmath` does (a test checks).
 
-The text is Python syntax over the namespace's own names (`exp(x)`, `maximum(a, b)`), so
-evaluated with `floatmath`'s functions it gives the rule's number; the exceptions are `div`
-and `pow`, written as the operators `a / b` and `x ** p`, and `where(c, a, b)`, written as
-Python's own conditional in parentheses: `(a if c else b)`. Parentheses appear where Python
-needs them (`a - (b + c)` keeps its order of evaluation, so the text is exact even for floats)
-and, to be read easily, around a negative right operand (`g * (-x)`) and around anything but a
-name or a call after a unary minus (`-(g * sin(x))`). The only simplification: a whole float
-is written as an integer (`1.0` is `1`). Nothing is reordered or cancelled: `g * 1` stays, so
-the text is what the rule computes, in its order.
-
-Rules must not branch with Python `if` on a value (the tape could not replay that); a Text
-refuses it, as it says.
+The text is Python over these names, so evaluated with `floatmath` it gives the rule's number
+(`a / b`, `x ** p` and `(a if c else b)` stand for div, pow and where). Parentheses appear where
+Python needs them, so the order of evaluation is kept, and around a negative right operand for
+the reader (`g * (-x)`). Nothing is reordered or cancelled (`g * 1` stays); whole floats are
+written as integers. A rule that branches with Python `if` on a value is refused.
 """
 
 from __future__ import annotations as _annotations
@@ -36,6 +28,7 @@ import inspect as _inspect
 import math as _math
 import re as _re
 import sys as _sys
+from collections.abc import Callable as _Callable
 from collections.abc import Sequence as _Sequence
 from typing import NamedTuple as _NamedTuple
 
@@ -180,60 +173,19 @@ inf = Text("inf")
 nan = Text("nan")
 
 
-def exp(x) -> Text:
-    return _call("exp", x)
+def _function(name: str) -> _Callable[..., Text]:
+    def function(*args) -> Text:
+        return _call(name, *args)
+
+    function.__name__ = name
+    return function
 
 
-def log(x) -> Text:
-    return _call("log", x)
-
-
-def log1p(x) -> Text:
-    return _call("log1p", x)
-
-
-def tanh(x) -> Text:
-    return _call("tanh", x)
-
-
-def sigmoid(x) -> Text:
-    return _call("sigmoid", x)
-
-
-def sqrt(x) -> Text:
-    return _call("sqrt", x)
-
-
-def sin(x) -> Text:
-    return _call("sin", x)
-
-
-def cos(x) -> Text:
-    return _call("cos", x)
-
-
-def relu(x) -> Text:
-    return _call("relu", x)
-
-
-def sign(x) -> Text:
-    return _call("sign", x)
-
-
-def abs(x) -> Text:  # noqa: A001 - the namespace mirrors math and NumPy names
-    return _call("abs", x)
-
-
-def isfinite(x) -> Text:
-    return _call("isfinite", x)
-
-
-def maximum(a, b) -> Text:
-    return _call("maximum", a, b)
-
-
-def minimum(a, b) -> Text:
-    return _call("minimum", a, b)
+# The functions, written as calls: `exp(x)`, `maximum(a, b)`, ...
+for (
+    _name
+) in "exp log log1p tanh sigmoid sqrt sin cos relu sign abs isfinite maximum minimum".split():
+    globals()[_name] = _function(_name)
 
 
 def pow(x, p) -> Text:  # noqa: A001
@@ -250,20 +202,11 @@ def where(cond, a, b) -> Text:
     return Text(f"({_text(a).text} if {_text(cond).text} else {_text(b).text})")
 
 
-def eq(a, b) -> Text:
-    return _compare(a, "==", b)
+def _comparison(op: str) -> _Callable[[object, object], Text]:
+    return lambda a, b: _compare(a, op, b)
 
 
-def gt(a, b) -> Text:
-    return _compare(a, ">", b)
-
-
-def ge(a, b) -> Text:
-    return _compare(a, ">=", b)
-
-
-def lt(a, b) -> Text:
-    return _compare(a, "<", b)
+eq, gt, ge, lt = (_comparison(op) for op in ("==", ">", ">=", "<"))
 
 
 # --- an op's rules, written out -------------------------------------------------------------
