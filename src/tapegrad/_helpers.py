@@ -6,8 +6,7 @@ Pure Python, importing nothing from tapegrad, so any module (the engine included
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 
 def positive_int(name: str, n: object) -> int:
@@ -22,8 +21,7 @@ def name_of(f: object) -> str:
     return getattr(f, "__name__", type(f).__name__)
 
 
-def some(items: Sequence[Any], limit: int = 5, show: Callable[[Any], str] = repr) -> str:
-    """The first `limit` items as `show` writes them (quoted, by default) and how many more:
-    "'a', 'b' and 3 more". Every message that lists a few of many says it this way."""
-    shown = ", ".join(show(n) for n in items[:limit])
-    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+def some(names: Sequence[str], limit: int = 5) -> str:
+    """The first `limit` names, quoted, and how many more: "'a', 'b' and 3 more"."""
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")

@@ -16,8 +16,6 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import ContextDecorator
 from typing import Literal
 
-from ._helpers import some
-
 
 class AnomalyError(RuntimeError):
     """Raised under `detect_anomaly()` at the first non-finite value or gradient."""
@@ -189,8 +187,10 @@ _SHOWN = 8  # inputs an anomaly message lists (a fused neuron has 2n + 1)
 
 def _describe(nodes: Iterable) -> str:
     """Nodes as `(label=data, ...)` for an anomaly message (unlabelled ones by their type),
-    the first `_SHOWN` of them and how many more there are."""
-    return f"({some(list(nodes), _SHOWN, lambda n: f'{n.label or type(n).__name__}={n.data!r}')})"
+    the first `_SHOWN` of them and how many there are."""
+    nodes = list(nodes)
+    text = ", ".join(f"{n.label or type(n).__name__}={n.data!r}" for n in nodes[:_SHOWN])
+    return f"({text}{f', ... {len(nodes)} inputs' if len(nodes) > _SHOWN else ''})"
 
 
 __all__ = [
