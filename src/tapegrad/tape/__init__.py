@@ -74,7 +74,6 @@ Where to read what:
     emit.py          pass: one instruction per group
     instructions.py  the instructions and the row indexing they share
     replay.py        running a Program over a batch
-    _engine.py       the engine names the tape uses, imported in one place
 """
 
 from .api import StaleTapeError, Tape, compile

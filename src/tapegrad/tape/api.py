@@ -21,7 +21,7 @@ from .replay import Replay, data_of
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-    from ._engine import Value
+    from ..engine import Value
 
 
 Outputs = np.ndarray | tuple[np.ndarray, np.ndarray]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._engine import Value
+from ..engine import Value
 
 if TYPE_CHECKING:
     import numpy.typing as npt

@@ -9,8 +9,9 @@ graph (`Tape.check`).
 from __future__ import annotations
 
 from ..closures import needs_rule
+from ..engine import Constant, Value
+from ..graph import reachable
 from ..ops import BY_SYMBOL, Op
-from ._engine import Constant, Value, reachable
 
 # Node kinds.
 INPUT, PARAM, CONST, OP = range(4)

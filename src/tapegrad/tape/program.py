@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._engine import Value
+from ..engine import Value
 from .emit import emit
 from .fuse import fuse
 from .graph import Graph

@@ -16,7 +16,8 @@ from enum import Enum
 from threading import get_ident
 from typing import Literal, NamedTuple
 
-from ._engine import Value, enable_grad, tracers
+from ..engine import Value, enable_grad
+from ..modes import tracers
 from .args import ArgSpec, Example, fn_name
 
 
