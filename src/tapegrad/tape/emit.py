@@ -1,7 +1,6 @@
 """Emitting: each group becomes one instruction, holding the rows it reads and writes and, for
 each argument whose gradient is needed, the scatter its backward adds through. Gradients
-nobody needs (an input's, a constant's) are never computed.
-"""
+nobody needs (an input's, a constant's) are never computed."""
 
 from __future__ import annotations
 
