@@ -121,17 +121,13 @@ def find_layers(graph: Graph, terms: dict[int, list[int]]) -> dict[int, Neuron]:
     """The per-sample neurons (affine nodes, and sums that are neurons), limited to the
     `_MAX_DENSE_BLOCKS` biggest layers (neurons reading the same inputs, with or without a
     bias, form one layer)."""
-    dense: dict[int, Neuron] = {}
-    for i, ts in terms.items():
-        if graph.batch[i]:
-            d = _neuron(graph, ts)
-            if d is not None:
-                dense[i] = d
-    for i, op in enumerate(graph.op):
-        if op is AFFINE and graph.batch[i]:
-            d = _affine_neuron(graph, graph.children[i])
-            if d is not None:
-                dense[i] = d
+    found = [(i, _neuron(graph, ts)) for i, ts in terms.items() if graph.batch[i]]
+    found += [
+        (i, _affine_neuron(graph, graph.children[i]))
+        for i, op in enumerate(graph.op)
+        if op is AFFINE and graph.batch[i]
+    ]
+    dense = {i: d for i, d in found if d is not None}
     layers: dict[tuple[tuple[int, ...], bool], list[int]] = {}
     for i, (_, xs, bias) in dense.items():
         layers.setdefault((tuple(xs), bias is not None), []).append(i)
