@@ -1,18 +1,14 @@
 """Neural-net modules on Values: Module, Neuron, Layer and MLP, as in micrograd, plus state dicts.
 
-Initialisation is micrograd's, draw for draw: each neuron's weights are `rng.uniform(-1, 1)`
-in order, its bias is 0, and neurons and layers draw one after another from one
-`random.Random`. So `MLP(2, [16, 16, 1], seed=1337)` holds the very weights micrograd's
-`MLP(2, [16, 16, 1])` gets after `random.seed(1337)`; with neither `seed` nor `rng`, the weights
-come from Python's global `random`, exactly as micrograd does.
+Initialisation is micrograd's, draw for draw (weights `rng.uniform(-1, 1)` in order, bias 0,
+one `random.Random` for the whole network): `MLP(2, [16, 16, 1], seed=1337)` holds the weights
+micrograd's `MLP(2, [16, 16, 1])` gets after `random.seed(1337)`, and with neither `seed` nor
+`rng` they come from Python's global `random`, as in micrograd. Modules tag what they create
+with `tapegrad.scope` ("layers.1.neurons.3"), so pictures can collapse a network.
 
-Modules tag what they create with `tapegrad.scope` ("layers.1.neurons.3"), so pictures can
-collapse a network into its layers and neurons.
-
-A neuron's weighted sum `b + w1*x1 + ... + wn*xn` is one node by default (the table's `affine`
-op, a *fused* neuron): the same numbers as the lecture's chain of n products and n sums, added
-in the same order, at a fraction of the nodes and so of the time. `fused=False` (on a Neuron,
-Layer or MLP) builds that explicit chain instead, for drawing it or stepping through it.
+A neuron's `b + w1*x1 + ... + wn*xn` is one `affine` node by default (*fused*): the numbers of
+the lecture's chain of products and sums, added in the same order, at a fraction of the nodes
+and time. `fused=False` (on a Neuron, Layer or MLP) builds that chain, to draw or step through.
 """
 
 from __future__ import annotations
@@ -218,10 +214,8 @@ def _collect_value(value: object, name: str, out: list[tuple[str, Value]], seen:
 
 
 class Neuron(Module):
-    """One neuron: act(w . x + b), with weights drawn uniform in [-1, 1] and bias 0.
-
-    `w . x + b` is one `affine` node (fused); `fused=False` builds micrograd's chain of
-    products and sums instead. Both give the same numbers."""
+    """One neuron: act(w . x + b), weights drawn uniform in [-1, 1], bias 0. `w . x + b` is one
+    `affine` node, or with `fused=False` micrograd's chain of products and sums (same numbers)."""
 
     def __init__(
         self,
@@ -258,9 +252,8 @@ class Neuron(Module):
         return self._forward(_as_values(xs) if self.fused else xs)
 
     def _forward(self, x: Sequence[Any]) -> Value:
-        # micrograd's exact op order (b first, then left to right) either way, so trained
-        # numbers match it bit for bit. A fused neuron's inputs are Values already, an
-        # explicit one's Values or numbers (Any: the type depends on `self.fused`).
+        # micrograd's op order (b first, then left to right) either way: the same numbers, bit
+        # for bit. Inputs are Values if fused, else Values or numbers (Any: it depends on fused).
         if self.fused:
             return self._act(apply(AFFINE, *self.w, *x, self.b))
         return self._act(sum((wi * xi for wi, xi in zip(self.w, x, strict=True)), self.b))
@@ -334,12 +327,10 @@ class Layer(Module):
 
 
 class MLP(Module):
-    """A multi-layer perceptron: hidden layers use `act`, the last layer is linear.
-
-    `MLP(2, [16, 16, 1])` is micrograd's demo model (337 parameters) and
-    `MLP(3, [4, 4, 1], act="tanh")` the lecture's. One output gives a Value, more a list.
-    Its neurons are fused (one node each) unless `fused=False`.
-    """
+    """A multi-layer perceptron: hidden layers use `act`, the last layer is linear. One output
+    gives a Value, more a list; neurons are fused (one node each) unless `fused=False`.
+    `MLP(2, [16, 16, 1])` is micrograd's demo model (337 parameters), `MLP(3, [4, 4, 1],
+    act="tanh")` the lecture's."""
 
     def __init__(
         self,
