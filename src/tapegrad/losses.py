@@ -162,39 +162,31 @@ def _few(values: set[float]) -> str:
 
 
 def _hinge_labels(y: np.ndarray, values: set[float]) -> list:
-    import numpy as np
-
     if values <= {0, 1}:
-        return (2 * y.astype(np.intp) - 1).tolist()
+        return (2 * y.astype(int) - 1).tolist()
     if values <= {-1, 1}:
-        return y.astype(np.intp).tolist()
+        return y.astype(int).tolist()
     raise ValueError(f"hinge needs two classes labelled 0/1 or -1/+1, got {_few(values)}")
 
 
 def _bce_labels(y: np.ndarray, values: set[float]) -> list:
-    import numpy as np
-
     if values <= {-1, 1} and -1 in values:
-        return ((y.astype(np.intp) + 1) // 2).tolist()
-    if np.all((y >= 0) & (y <= 1)):
+        return ((y.astype(int) + 1) // 2).tolist()
+    if ((y >= 0) & (y <= 1)).all():
         return y.tolist()
     raise ValueError(f"bce needs labels 0/1 (or probabilities in [0, 1]), got {_few(values)}")
 
 
 def _class_labels(y: np.ndarray, values: set[float]) -> list:
-    import numpy as np
-
-    if (y.dtype.kind == "f" and not np.all(y == np.round(y))) or np.any(y < 0):
+    if (y.dtype.kind == "f" and not (y == y.round()).all()) or (y < 0).any():
         raise ValueError(f"softmax_ce needs class indices 0, 1, 2, ..., got {_few(values)}")
-    return y.astype(np.intp).tolist()
+    return y.astype(int).tolist()
 
 
 def _regression_labels(y: np.ndarray, values: set[float]) -> list:
-    import numpy as np
-
     if y.dtype.kind in "biu" and values <= {0, 1}:  # the lecture's regression onto -1/+1
-        return (2 * y.astype(np.intp) - 1).tolist()
-    return y.astype(np.float64).tolist()
+        return (2 * y.astype(int) - 1).tolist()
+    return y.astype(float).tolist()
 
 
 Outputs: TypeAlias = "np.ndarray | list[float | list[float]]"

@@ -122,8 +122,7 @@ class Module:
     def named_parameters(self) -> list[tuple[str, Value]]:
         """(name, parameter) pairs, e.g. ("layers.0.neurons.3.w.1", Value); each Value once."""
         out: list[tuple[str, Value]] = []
-        seen: set[int] = set()
-        _collect(self, "", out, seen)
+        _collect(self, "", out, set())
         return out
 
     def parameters(self) -> list[Value]:
@@ -189,12 +188,7 @@ def _weight(name: str, v: object) -> float:
     return f
 
 
-def _collect(obj: Module, prefix: str, out: list[tuple[str, Value]], seen: set[int]) -> None:
-    for attr, value in vars(obj).items():
-        _collect_value(value, prefix + attr, out, seen)
-
-
-def _collect_value(value: object, name: str, out: list[tuple[str, Value]], seen: set[int]) -> None:
+def _collect(value: object, name: str, out: list[tuple[str, Value]], seen: set[int]) -> None:
     if isinstance(value, Value):
         if id(value) not in seen:
             seen.add(id(value))
@@ -202,7 +196,9 @@ def _collect_value(value: object, name: str, out: list[tuple[str, Value]], seen:
     elif isinstance(value, Module):
         if id(value) not in seen:  # a shared (or self-referencing) module is walked once
             seen.add(id(value))
-            _collect(value, name + ".", out, seen)
+            prefix = f"{name}." if name else ""
+            for attr, item in vars(value).items():
+                _collect(item, prefix + attr, out, seen)
     elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
             if type(item) is Value:  # a layer's weights, inline: loading 1M weights walks here
@@ -210,7 +206,7 @@ def _collect_value(value: object, name: str, out: list[tuple[str, Value]], seen:
                     seen.add(id(item))
                     out.append((f"{name}.{i}", item))
             elif isinstance(item, Value | Module | list | tuple):
-                _collect_value(item, f"{name}.{i}", out, seen)
+                _collect(item, f"{name}.{i}", out, seen)
 
 
 class Neuron(Module):

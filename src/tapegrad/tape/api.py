@@ -205,10 +205,7 @@ class Tape(Generic[Out]):
         )
 
     def _run(
-        self,
-        batch: tuple[npt.ArrayLike, ...],
-        reduction: str | None,
-        params: npt.ArrayLike | None,
+        self, batch: tuple[npt.ArrayLike, ...], reduction: str | None, params: npt.ArrayLike | None
     ) -> tuple[Out, np.ndarray | None]:
         """(outputs, gradient) for a batch, the gradient None without a `reduction`."""
         arrays, n = check_batch(self._specs, batch, self.fn)
