@@ -111,8 +111,7 @@ def l2(params: Iterable[Value] | HasParameters, alpha: float) -> Value | float:
 
 def mean(values: Iterable[Value]) -> Value:
     """The mean of a list of losses, as micrograd writes it: sum(values) * (1.0 / len(values))."""
-    if not isinstance(values, list | tuple):
-        values = list(values)
+    values = values if isinstance(values, list | tuple) else list(values)
     if len(values) == 0:
         raise ValueError("mean of an empty list of losses")
     # micrograd's sum, 0 + v1 + v2 + ...: a Value, as the list is not empty

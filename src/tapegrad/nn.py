@@ -83,8 +83,7 @@ def _resolve_act(act: str | None, nonlin: bool | None) -> str:
 
 
 def _make_rng(rng: Rng | None, seed: int | None) -> Rng:
-    """The random source to draw weights from: `rng`, a Random seeded with `seed`, or (neither
-    given) Python's global `random` module, as micrograd does."""
+    """`rng`, a Random seeded with `seed`, or (neither given) the global `random`, as micrograd."""
     if rng is not None and seed is not None:
         raise ValueError("give either rng= or seed=, not both")
     if rng is not None:
@@ -106,8 +105,7 @@ def _as_inputs(x: Inputs, nin: int, who: Module) -> Sequence[Value | float]:
 
 
 def _as_values(x: Iterable[Value | float]) -> list[Value]:
-    """The inputs of a fused neuron as Values: numbers become Constants (once per layer, where
-    the explicit graph makes one per product)."""
+    """A fused neuron's inputs as Values: numbers become Constants, once per layer."""
     return [v if isinstance(v, Value) else Constant(v) for v in x]
 
 
@@ -173,8 +171,7 @@ class Module:
 
 
 def _weight(name: str, v: object) -> float:
-    """`v` as a float weight, or a ValueError naming the parameter (the one check both
-    `load_state_dict` and checkpoint files go through)."""
+    """`v` as a float weight, or a ValueError naming the parameter (checkpoints load here too)."""
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise ValueError(
             f"parameter {name!r} is {v!r:.60}, not a finite number (weights are real numbers)"

@@ -277,10 +277,7 @@ class Adam(Optimizer):
         super().__init__(params, lr)
         if not isinstance(betas, list | tuple) or len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        self.betas = (
-            _check_number("betas[0]", betas[0], below=1.0),
-            _check_number("betas[1]", betas[1], below=1.0),
-        )
+        self.betas = tuple(_check_number(f"betas[{i}]", b, below=1.0) for i, b in enumerate(betas))
         self.eps = _check_number("eps", eps)
         self.weight_decay = _check_number("weight_decay", weight_decay)
         self.exp_avg = np.zeros(len(self.params))
