@@ -12,7 +12,7 @@ import numbers
 import operator
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, SupportsIndex, TypeAlias, cast, overload
+from typing import TYPE_CHECKING, SupportsIndex, TypeAlias, cast
 
 from . import valuemath as vm
 from .engine import Value
@@ -26,12 +26,6 @@ if TYPE_CHECKING:
 
 Target = float | Value
 """A target as a loss takes it: a plain number (or a Value, to differentiate through it)."""
-
-
-@overload
-def mse(pred: Value, target: Target) -> Value: ...
-@overload
-def mse(pred: list[Value] | tuple[Value, ...], target: Sequence[Target]) -> Value: ...
 
 
 def mse(pred: Value | list[Value] | tuple[Value, ...], target: Target | Sequence[Target]) -> Value:
@@ -48,10 +42,8 @@ def mse(pred: Value | list[Value] | tuple[Value, ...], target: Target | Sequence
 
 
 def hinge(score: Value, y: Target) -> Value:
-    """The max-margin (SVM) loss relu(1 - y*score) for a label y in {-1, +1}.
-
-    Written `(1 + -y*score).relu()` as micrograd's demo does, so its numbers match bit for bit.
-    """
+    """The max-margin (SVM) loss relu(1 - y*score) for a label y in {-1, +1}, written
+    `(1 + -y*score).relu()` as micrograd's demo does, so its numbers match bit for bit."""
     if data_of(y) not in (1, -1):
         raise ValueError(f"hinge: label must be -1 or +1, got {y!r}")
     return (1 + -y * score).relu()
@@ -79,11 +71,9 @@ def logsumexp(values: Iterable[Value]) -> Value:
 
 def softmax_cross_entropy(logits: Sequence[Value], y: int | float | Sequence[Target]) -> Value:
     """Cross-entropy of softmax(logits) against a class index y: logsumexp(logits) - logits[y].
-
-    `y` may also be a target distribution (one-hot, or probabilities summing to 1), as a list:
-    then it is sum(y) * logsumexp(logits) - sum(y_k * logits_k). That form picks no element by
-    the label's value, so a compiled tape can take the target as an input.
-    """
+    `y` may also be a distribution (one-hot, or probabilities summing to 1), as a list: then it
+    is sum(y) * logsumexp(logits) - sum(y_k * logits_k), which picks no element by the label's
+    value, so a compiled tape can take the target as an input."""
     if not isinstance(logits, list | tuple) or not logits:
         raise ValueError(
             f"softmax_cross_entropy: logits must be a non-empty list, got {type(logits).__name__}"
@@ -121,8 +111,7 @@ def l2(params: Iterable[Value] | HasParameters, alpha: float) -> Value | float:
 
 def mean(values: Iterable[Value]) -> Value:
     """The mean of a list of losses, as micrograd writes it: sum(values) * (1.0 / len(values))."""
-    if not isinstance(values, list | tuple):
-        values = list(values)
+    values = values if isinstance(values, list | tuple) else list(values)
     if len(values) == 0:
         raise ValueError("mean of an empty list of losses")
     # micrograd's sum, 0 + v1 + v2 + ...: a Value, as the list is not empty
@@ -157,12 +146,9 @@ def accuracy(
     return float(np.count_nonzero(spec.hits(plain, y))) / len(y)
 
 
-# --- the loss table --------------------------------------------------------------------------
-#
-# Everything training, the CLI, checkpoints and `predict` need to know about a loss, in one
-# record per loss. Adding a loss is one entry in TABLE (plus its tests): fit, evaluate, predict,
-# the CLI's --loss choices and checkpoints read it from here. NumPy is imported inside the
-# functions that need it, so `import tapegrad.losses` stays pure Python.
+# --- the loss table: what fit, evaluate, predict, checkpoints and the CLI's --loss need to know
+# about a loss, one record per loss, so adding a loss is one entry in TABLE (plus its tests).
+# NumPy is imported inside the functions that need it: `import tapegrad.losses` stays pure Python.
 
 KINDS = ("binary", "classes", "regression")
 """What a loss trains the outputs for: `binary` one output, class 1 where it is > 0;
@@ -175,39 +161,31 @@ def _few(values: set[float]) -> str:
 
 
 def _hinge_labels(y: np.ndarray, values: set[float]) -> list:
-    import numpy as np
-
     if values <= {0, 1}:
-        return (2 * y.astype(np.intp) - 1).tolist()
+        return (2 * y.astype(int) - 1).tolist()
     if values <= {-1, 1}:
-        return y.astype(np.intp).tolist()
+        return y.astype(int).tolist()
     raise ValueError(f"hinge needs two classes labelled 0/1 or -1/+1, got {_few(values)}")
 
 
 def _bce_labels(y: np.ndarray, values: set[float]) -> list:
-    import numpy as np
-
     if values <= {-1, 1} and -1 in values:
-        return ((y.astype(np.intp) + 1) // 2).tolist()
-    if np.all((y >= 0) & (y <= 1)):
+        return ((y.astype(int) + 1) // 2).tolist()
+    if ((y >= 0) & (y <= 1)).all():
         return y.tolist()
     raise ValueError(f"bce needs labels 0/1 (or probabilities in [0, 1]), got {_few(values)}")
 
 
 def _class_labels(y: np.ndarray, values: set[float]) -> list:
-    import numpy as np
-
-    if (y.dtype.kind == "f" and not np.all(y == np.round(y))) or np.any(y < 0):
+    if (y.dtype.kind == "f" and not (y == y.round()).all()) or (y < 0).any():
         raise ValueError(f"softmax_ce needs class indices 0, 1, 2, ..., got {_few(values)}")
-    return y.astype(np.intp).tolist()
+    return y.astype(int).tolist()
 
 
 def _regression_labels(y: np.ndarray, values: set[float]) -> list:
-    import numpy as np
-
     if y.dtype.kind in "biu" and values <= {0, 1}:  # the lecture's regression onto -1/+1
-        return (2 * y.astype(np.intp) - 1).tolist()
-    return y.astype(np.float64).tolist()
+        return (2 * y.astype(int) - 1).tolist()
+    return y.astype(float).tolist()
 
 
 Outputs: TypeAlias = "np.ndarray | list[float | list[float]]"
@@ -249,15 +227,12 @@ def _signs_only(targets: npt.ArrayLike) -> bool:
 
 @dataclass(frozen=True)
 class LossSpec:
-    """One loss as the rest of tapegrad uses it.
-
-    `name` is what `fit(loss=...)`, the CLI's --loss and checkpoints call it; `fn(output,
-    target)` the per-sample loss; `kind` one of KINDS (how many outputs it needs, how
-    predictions are read); `labels(y, values)` codes a 1-D array of finite labels (with its
-    distinct values) as `fn` takes them, or raises ValueError naming what is wrong; `hits(outputs,
-    y)` says which outputs predict their target; `graded(targets)` whether accuracy means
-    anything for these targets. `one_hot`: a compiled tape takes the target as a one-hot row
-    (a class index would pick an output by its value, which a tape cannot replay); `rows`:
+    """One loss as the rest of tapegrad uses it: `name` as `fit(loss=...)`, the CLI and
+    checkpoints call it; `fn(output, target)` the per-sample loss; `kind` one of KINDS;
+    `labels(y, values)` codes a 1-D array of finite labels (with its distinct values) as `fn`
+    takes them, or raises ValueError; `hits(outputs, y)` says which outputs predict their
+    target; `graded(targets)` whether accuracy means anything for these targets. `one_hot`: a
+    tape takes the target as a one-hot row (it cannot pick an output by a class index); `rows`:
     targets may be rows of numbers (y of shape (n, k)); `default`: the CLI's choice for its kind.
     """
 

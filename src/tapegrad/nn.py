@@ -1,18 +1,14 @@
 """Neural-net modules on Values: Module, Neuron, Layer and MLP, as in micrograd, plus state dicts.
 
-Initialisation is micrograd's, draw for draw: each neuron's weights are `rng.uniform(-1, 1)`
-in order, its bias is 0, and neurons and layers draw one after another from one
-`random.Random`. So `MLP(2, [16, 16, 1], seed=1337)` holds the very weights micrograd's
-`MLP(2, [16, 16, 1])` gets after `random.seed(1337)`; with neither `seed` nor `rng`, the weights
-come from Python's global `random`, exactly as micrograd does.
+Initialisation is micrograd's, draw for draw (weights `rng.uniform(-1, 1)` in order, bias 0,
+one `random.Random` for the whole network): `MLP(2, [16, 16, 1], seed=1337)` holds the weights
+micrograd's `MLP(2, [16, 16, 1])` gets after `random.seed(1337)`, and with neither `seed` nor
+`rng` they come from Python's global `random`, as in micrograd. Modules tag what they create
+with `tapegrad.scope` ("layers.1.neurons.3"), so pictures can collapse a network.
 
-Modules tag what they create with `tapegrad.scope` ("layers.1.neurons.3"), so pictures can
-collapse a network into its layers and neurons.
-
-A neuron's weighted sum `b + w1*x1 + ... + wn*xn` is one node by default (the table's `affine`
-op, a *fused* neuron): the same numbers as the lecture's chain of n products and n sums, added
-in the same order, at a fraction of the nodes and so of the time. `fused=False` (on a Neuron,
-Layer or MLP) builds that explicit chain instead, for drawing it or stepping through it.
+A neuron's `b + w1*x1 + ... + wn*xn` is one `affine` node by default (*fused*): the numbers of
+the lecture's chain of products and sums, added in the same order, at a fraction of the nodes
+and time. `fused=False` (on a Neuron, Layer or MLP) builds that chain, to draw or step through.
 """
 
 from __future__ import annotations
@@ -87,8 +83,7 @@ def _resolve_act(act: str | None, nonlin: bool | None) -> str:
 
 
 def _make_rng(rng: Rng | None, seed: int | None) -> Rng:
-    """The random source to draw weights from: `rng`, a Random seeded with `seed`, or (neither
-    given) Python's global `random` module, as micrograd does."""
+    """`rng`, a Random seeded with `seed`, or (neither given) the global `random`, as micrograd."""
     if rng is not None and seed is not None:
         raise ValueError("give either rng= or seed=, not both")
     if rng is not None:
@@ -110,8 +105,7 @@ def _as_inputs(x: Inputs, nin: int, who: Module) -> Sequence[Value | float]:
 
 
 def _as_values(x: Iterable[Value | float]) -> list[Value]:
-    """The inputs of a fused neuron as Values: numbers become Constants (once per layer, where
-    the explicit graph makes one per product)."""
+    """A fused neuron's inputs as Values: numbers become Constants, once per layer."""
     return [v if isinstance(v, Value) else Constant(v) for v in x]
 
 
@@ -126,8 +120,7 @@ class Module:
     def named_parameters(self) -> list[tuple[str, Value]]:
         """(name, parameter) pairs, e.g. ("layers.0.neurons.3.w.1", Value); each Value once."""
         out: list[tuple[str, Value]] = []
-        seen: set[int] = set()
-        _collect(self, "", out, seen)
+        _collect(self, "", out, set())
         return out
 
     def parameters(self) -> list[Value]:
@@ -178,8 +171,7 @@ class Module:
 
 
 def _weight(name: str, v: object) -> float:
-    """`v` as a float weight, or a ValueError naming the parameter (the one check both
-    `load_state_dict` and checkpoint files go through)."""
+    """`v` as a float weight, or a ValueError naming the parameter (checkpoints load here too)."""
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise ValueError(
             f"parameter {name!r} is {v!r:.60}, not a finite number (weights are real numbers)"
@@ -193,12 +185,7 @@ def _weight(name: str, v: object) -> float:
     return f
 
 
-def _collect(obj: Module, prefix: str, out: list[tuple[str, Value]], seen: set[int]) -> None:
-    for attr, value in vars(obj).items():
-        _collect_value(value, prefix + attr, out, seen)
-
-
-def _collect_value(value: object, name: str, out: list[tuple[str, Value]], seen: set[int]) -> None:
+def _collect(value: object, name: str, out: list[tuple[str, Value]], seen: set[int]) -> None:
     if isinstance(value, Value):
         if id(value) not in seen:
             seen.add(id(value))
@@ -206,7 +193,9 @@ def _collect_value(value: object, name: str, out: list[tuple[str, Value]], seen:
     elif isinstance(value, Module):
         if id(value) not in seen:  # a shared (or self-referencing) module is walked once
             seen.add(id(value))
-            _collect(value, name + ".", out, seen)
+            prefix = f"{name}." if name else ""
+            for attr, item in vars(value).items():
+                _collect(item, prefix + attr, out, seen)
     elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
             if type(item) is Value:  # a layer's weights, inline: loading 1M weights walks here
@@ -214,14 +203,12 @@ def _collect_value(value: object, name: str, out: list[tuple[str, Value]], seen:
                     seen.add(id(item))
                     out.append((f"{name}.{i}", item))
             elif isinstance(item, Value | Module | list | tuple):
-                _collect_value(item, f"{name}.{i}", out, seen)
+                _collect(item, f"{name}.{i}", out, seen)
 
 
 class Neuron(Module):
-    """One neuron: act(w . x + b), with weights drawn uniform in [-1, 1] and bias 0.
-
-    `w . x + b` is one `affine` node (fused); `fused=False` builds micrograd's chain of
-    products and sums instead. Both give the same numbers."""
+    """One neuron: act(w . x + b), weights drawn uniform in [-1, 1], bias 0. `w . x + b` is one
+    `affine` node, or with `fused=False` micrograd's chain of products and sums (same numbers)."""
 
     def __init__(
         self,
@@ -258,9 +245,8 @@ class Neuron(Module):
         return self._forward(_as_values(xs) if self.fused else xs)
 
     def _forward(self, x: Sequence[Any]) -> Value:
-        # micrograd's exact op order (b first, then left to right) either way, so trained
-        # numbers match it bit for bit. A fused neuron's inputs are Values already, an
-        # explicit one's Values or numbers (Any: the type depends on `self.fused`).
+        # micrograd's op order (b first, then left to right) either way: the same numbers, bit
+        # for bit. Inputs are Values if fused, else Values or numbers (Any: it depends on fused).
         if self.fused:
             return self._act(apply(AFFINE, *self.w, *x, self.b))
         return self._act(sum((wi * xi for wi, xi in zip(self.w, x, strict=True)), self.b))
@@ -334,12 +320,10 @@ class Layer(Module):
 
 
 class MLP(Module):
-    """A multi-layer perceptron: hidden layers use `act`, the last layer is linear.
-
-    `MLP(2, [16, 16, 1])` is micrograd's demo model (337 parameters) and
-    `MLP(3, [4, 4, 1], act="tanh")` the lecture's. One output gives a Value, more a list.
-    Its neurons are fused (one node each) unless `fused=False`.
-    """
+    """A multi-layer perceptron: hidden layers use `act`, the last layer is linear. One output
+    gives a Value, more a list; neurons are fused (one node each) unless `fused=False`.
+    `MLP(2, [16, 16, 1])` is micrograd's demo model (337 parameters), `MLP(3, [4, 4, 1],
+    act="tanh")` the lecture's."""
 
     def __init__(
         self,

@@ -1,16 +1,11 @@
 """IEEE-754 math on NumPy arrays: the namespace the compiled tape runs the op table with.
 
-The same names `tapegrad.floatmath` offers, elementwise over arrays (or NumPy scalars), each
-giving element for element what the eager engine's float namespace gives, so a compiled tape
-computes the eager numbers: IEEE results as PyTorch float64 has them, `exp(1000) = inf`,
-`log(0) = -inf`, `log(-1) = nan`, `div(1, 0) = inf`, `pow(-8, 1/3) = nan`. NumPy computes these
-already but warns; every function here runs under `np.errstate(all="ignore")`, so no
-RuntimeWarning escapes.
-
-`unchecked` holds the same functions without that guard, for a caller that already runs under
-`np.errstate(all="ignore")`: the tape does, once around a whole replay (entering the guard costs
-about a microsecond, as much as the NumPy call itself on a small batch), since the `+ - *` the
-rules apply to arrays are NumPy's own operators and need it anyway.
+The names `tapegrad.floatmath` offers, elementwise, each giving element for element what the
+eager engine gives (IEEE results as PyTorch float64 has them: `exp(1000) = inf`, `log(0) = -inf`,
+`div(1, 0) = inf`, `pow(-8, 1/3) = nan`). Every function runs under `np.errstate(all="ignore")`,
+so no RuntimeWarning escapes. `unchecked` holds them without that guard, for a caller already
+under it: the tape enters it once per replay (it costs about a microsecond, as much as a NumPy
+call on a small batch), since the `+ - *` the rules apply are NumPy's operators and need it too.
 """
 
 from __future__ import annotations
@@ -85,19 +80,15 @@ def cos(x: np.ndarray | float) -> np.ndarray:
 @_quiet
 def sigmoid(x: np.ndarray | float) -> np.ndarray:
     """1 / (1 + e**-x), without overflow for any x."""
-    # floatmath's split on the sign, elementwise: exp only ever sees -|x|, so it never overflows
-    # (sigmoid(±1000) is exactly 1.0 / 0.0) and nan stays nan.
+    # floatmath's split on the sign: exp only sees -|x|, so sigmoid(±1000) is exactly 1.0 / 0.0.
     x = np.asarray(x, dtype=np.float64)
     e = np.exp(-np.abs(x))
     return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 @_quiet
-def pow(  # noqa: A001 - the namespace mirrors math and NumPy names
-    x: np.ndarray | float, y: np.ndarray | float
-) -> np.ndarray:
-    """x**y as C99 pow: 0**-1 = inf, (-8)**(1/3) = nan."""
-    # C99 pow, as floatmath: 0 ** -1 = inf, (-0.0) ** -1 = -inf, (-8) ** (1/3) = nan.
+def pow(x: np.ndarray | float, y: np.ndarray | float) -> np.ndarray:
+    """x**y as C99 pow: 0**-1 = inf, (-0.0)**-1 = -inf, (-8)**(1/3) = nan."""
     # float_power, because np.power swaps in sqrt for a broadcast exponent of 0.5, and
     # sqrt(-inf) is nan where pow(-inf, 0.5) is inf.
     return np.float_power(x, y)
@@ -111,29 +102,25 @@ def div(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
 
 @_quiet
 def relu(x: np.ndarray | float) -> np.ndarray:
-    """max(x, 0), nan kept."""
-    # x <= 0 is False for nan, so nan passes through as in torch.relu; -0.0 becomes 0.0.
+    """max(x, 0): nan kept (x <= 0 is False for it), as torch.relu; -0.0 becomes 0.0."""
     return np.where(np.less_equal(x, 0.0), 0.0, x)
 
 
 @_quiet
 def sign(x: np.ndarray | float) -> np.ndarray:
-    """-1, 0 or 1 (±0.0 keep their sign, nan gives 0.0)."""
-    # As floatmath and torch.sign: ±0.0 keep their sign and nan gives 0.0 (np.sign gives nan).
+    """-1, 0 or 1 as torch.sign: ±0.0 keep their sign, nan gives 0.0 (np.sign gives nan)."""
     return np.where(np.isnan(x), 0.0, np.copysign(np.sign(x), x))
 
 
 @_quiet
-def abs(x: np.ndarray | float) -> np.ndarray:  # noqa: A001
+def abs(x: np.ndarray | float) -> np.ndarray:
     """|x|."""
     return np.abs(x)
 
 
 @_quiet
 def maximum(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
-    """The larger of a and b (nan if either is nan)."""
-    # `a` on a tie, as floatmath and torch.maximum (it decides the sign of max(0.0, -0.0));
-    # nan if either side is nan.
+    """The larger of a and b, `a` on a tie (the sign of max(0.0, -0.0)), nan if either is nan."""
     return np.where(np.greater_equal(a, b), a, np.maximum(a, b))
 
 
@@ -176,33 +163,6 @@ def lt(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
     return np.less(a, b)
 
 
-__all__ = [
-    "abs",
-    "cos",
-    "div",
-    "eq",
-    "exp",
-    "ge",
-    "gt",
-    "inf",
-    "isfinite",
-    "log",
-    "log1p",
-    "lt",
-    "maximum",
-    "minimum",
-    "nan",
-    "pow",
-    "relu",
-    "sigmoid",
-    "sign",
-    "sin",
-    "sqrt",
-    "tanh",
-    "where",
-]
-
-
 def _defined_here() -> dict[str, object]:
     """Every public function of this module (and inf, nan): what a rule may call."""
     funcs = {
@@ -215,3 +175,5 @@ def _defined_here() -> dict[str, object]:
 
 unchecked = SimpleNamespace(**_defined_here())
 """The same namespace without the per-call `np.errstate` guard (see the module docstring)."""
+
+__all__ = sorted(vars(unchecked))

@@ -1,12 +1,10 @@
 """Optimizers (SGD with momentum, Adam) and learning-rate schedules, with PyTorch's update rules.
 
-`SGD` and `Adam` follow `torch.optim.SGD` and `torch.optim.Adam` formula for formula (weight
-decay added to the gradient, torch's momentum buffer, Adam's bias correction), so a run matches
-PyTorch step for step. The learning rate is a number or a schedule: a callable that takes the
-step index k (0 for the first `step()`) and returns that step's rate.
-
-Each rule is written once, as `update(w, g)` on NumPy arrays in parameter order: `step()` runs
-it on the Values' `.data` and `.grad`, and compiled training runs it on weights kept in an array.
+`SGD` and `Adam` follow `torch.optim` formula for formula (weight decay added to the gradient,
+torch's momentum buffer, Adam's bias correction), so a run matches PyTorch step for step. Each
+rule is written once, `update(w, g)` on arrays in parameter order: `step()` runs it on the
+Values, compiled training on weights kept in an array. The learning rate is a number or a
+schedule: a callable from the step index k (0 for the first `step()`) to that step's rate.
 """
 
 from __future__ import annotations
@@ -36,14 +34,7 @@ def _check_number(name: str, x: object, *, low: float = 0.0, below: float | None
     return value
 
 
-class _Schedule:
-    """A learning-rate schedule: call it with a step index k >= 0 to get that step's rate."""
-
-    def __call__(self, k: int) -> float:
-        raise NotImplementedError
-
-
-class constant(_Schedule):
+class constant:
     """The same rate at every step."""
 
     def __init__(self, lr: float) -> None:
@@ -57,7 +48,7 @@ class constant(_Schedule):
         return f"constant({self.lr!r})"
 
 
-class _FromTo(_Schedule):
+class _FromTo:
     """A schedule from `start` to `end` over `steps` steps, then `end`."""
 
     def __init__(self, start: float, end: float, steps: int) -> None:
@@ -95,7 +86,7 @@ class cosine(_FromTo):
         return self.end + (self.start - self.end) * (1 + math.cos(math.pi * k / self.steps)) / 2
 
 
-class step_decay(_Schedule):
+class step_decay:
     """`start`, multiplied by `gamma` every `step_size` steps (torch's StepLR):
     start * gamma ** (k // step_size)."""
 
@@ -170,13 +161,12 @@ class Optimizer:
         `g` (their gradients). The optimizer's rule lives here, once."""
         raise NotImplementedError
 
-    # State for resuming: plain JSON-able data, the buffers in parameter order.
-    _buffers: tuple[str, ...] = ()
+    _buffers: tuple[str, ...] = ()  # state for resuming, in parameter order
     _nullable: tuple[str, ...] = ()  # buffers that are None until the first step
 
     def state_dict(self) -> dict:
-        """The optimizer's running state (step count and buffers) as plain JSON-able data.
-        Hyperparameters are not included: they come from the constructor."""
+        """The running state (step count and buffers) as plain JSON-able data; hyperparameters
+        come from the constructor."""
         sd: dict = {"type": type(self).__name__, "step": self.step_count}
         for name in self._buffers:
             buf = getattr(self, name)
@@ -287,10 +277,7 @@ class Adam(Optimizer):
         super().__init__(params, lr)
         if not isinstance(betas, list | tuple) or len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        self.betas = (
-            _check_number("betas[0]", betas[0], below=1.0),
-            _check_number("betas[1]", betas[1], below=1.0),
-        )
+        self.betas = tuple(_check_number(f"betas[{i}]", b, below=1.0) for i, b in enumerate(betas))
         self.eps = _check_number("eps", eps)
         self.weight_decay = _check_number("weight_decay", weight_decay)
         self.exp_avg = np.zeros(len(self.params))
@@ -317,11 +304,7 @@ class Adam(Optimizer):
         )
 
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam}
-"""Optimizer class by the name the CLI uses."""
-
 __all__ = [
-    "OPTIMIZERS",
     "SGD",
     "Adam",
     "Optimizer",

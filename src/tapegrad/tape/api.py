@@ -1,8 +1,7 @@
 """The public face of the tape: `compile`, the `Tape` it returns, and `StaleTapeError`.
 
 A Tape records at construction (`record`), compiles the graph (`build_program`) and replays it
-per call (`Replay`); this module checks what users pass and shapes what they get back.
-"""
+per call (`Replay`); this module checks what users pass and shapes what they get back."""
 
 from __future__ import annotations
 
@@ -21,7 +20,7 @@ from .replay import Replay, data_of
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-    from ._engine import Value
+    from ..engine import Value
 
 
 Outputs = np.ndarray | tuple[np.ndarray, np.ndarray]
@@ -36,22 +35,30 @@ class StaleTapeError(RuntimeError):
 
 
 @overload
-def compile(  # noqa: A001
+def compile(
     fn: Callable, *example_args: Example, has_aux: Literal[False] = False
 ) -> Tape[np.ndarray]: ...
 @overload
-def compile(  # noqa: A001
+def compile(
     fn: Callable, *example_args: Example, has_aux: Literal[True]
 ) -> Tape[tuple[np.ndarray, np.ndarray]]: ...
 @overload
-def compile(fn: Callable, *example_args: Example, has_aux: bool) -> Tape[Outputs]: ...  # noqa: A001
+def compile(fn: Callable, *example_args: Example, has_aux: bool) -> Tape[Outputs]: ...
 
 
-def compile(  # noqa: A001
-    fn: Callable, *example_args: Example, has_aux: bool = False
-) -> Tape[np.ndarray] | Tape[tuple[np.ndarray, np.ndarray]] | Tape[Outputs]:
+def compile(fn: Callable, *example_args: Example, has_aux: bool = False) -> Tape:
     """Record `fn` once on placeholder Values and return a Tape that replays it over whole
     batches with NumPy: the compiled counterpart of calling `fn` on every sample.
+
+    The leaf Values `fn` reads besides its inputs (a model's weights) become the tape's
+    parameters, `tape.parameters`: their `.data` is read on every call, so an optimizer that
+    updates `.data` just works; numbers mixed into the expressions are frozen in as constants.
+    The tape holds the parameter objects and the graph it saw: after replacing a parameter with
+    a new Value (instead of assigning its `.data`) or changing the model, compile again;
+    `tape.check()` raises StaleTapeError when that happened. A Value `fn` makes from an input's
+    `.data` (or under `no_grad`) is cut from the input: it is replayed as a parameter holding
+    the example's number. A target that selects an element (a class index) must come in as a
+    one-hot vector.
 
     Args:
         fn: a plain-Python function of Values returning a Value (one output per sample, e.g.
@@ -128,24 +135,15 @@ class Tape(Generic[Out]):
         self._n_nodes = len(graph.nodes)
         self._replay = Replay(prog)
         self._out_rows = prog.out_rows
-        # The replay's buffers are shared by every call: calls from several threads take
-        # turns (each still gets its own answer), as do their additions into `.grad`.
-        self._lock = threading.Lock()
-
-    # -- calling ---------------------------------------------------------------------------
-
-    def __call__(self, *batch: npt.ArrayLike, params: npt.ArrayLike | None = None) -> Out:
-        """The per-sample outputs for a batch: shape (batch,) for one output, (batch, k) for k
-        (with `has_aux`, the pair (outputs, aux))."""
-        return self._run(batch, None, params)[0]
+        self._lock = threading.Lock()  # calls share the replay's buffers: threads take turns
 
     def forward(self, *batch: npt.ArrayLike, params: npt.ArrayLike | None = None) -> Out:
-        """The per-sample outputs for a batch: shape (batch,) for one output, (batch, k) for k.
-
-        The parameters' current `.data` is read; or pass `params`, an array in
-        `tape.parameters` order, to evaluate at those values instead (no Value is read).
-        """
+        """The per-sample outputs for a batch: shape (batch,) for one output, (batch, k) for k
+        (with `has_aux`, the pair (outputs, aux)). The parameters' current `.data` is read; or
+        pass `params`, an array in `tape.parameters` order, to evaluate at those values."""
         return self._run(batch, None, params)[0]
+
+    __call__ = forward
 
     def backward(self, *batch: npt.ArrayLike, reduction: str = "mean") -> Out:
         """Forward and backward over a batch: add d(reduced output)/d(param) into every
@@ -173,7 +171,7 @@ class Tape(Generic[Out]):
                 f"backward needs one output per sample, but fn returned a list of "
                 f"{self._parts[0][1]} Values: reduce them to one loss inside fn"
             )
-        return self._run(batch, reduction, params)
+        return cast("tuple[Out, np.ndarray]", self._run(batch, reduction, params))
 
     def read_parameters(self) -> np.ndarray:
         """Every parameter's current `.data`, in `tape.parameters` order."""
@@ -206,26 +204,10 @@ class Tape(Generic[Out]):
             f"{len(self.instructions)} instructions)"
         )
 
-    # -- helpers ---------------------------------------------------------------------------
-
-    @overload
     def _run(
-        self, batch: tuple[npt.ArrayLike, ...], reduction: None, params: npt.ArrayLike | None
-    ) -> tuple[Out, None]: ...
-
-    @overload
-    def _run(
-        self, batch: tuple[npt.ArrayLike, ...], reduction: str, params: npt.ArrayLike | None
-    ) -> tuple[Out, np.ndarray]: ...
-
-    def _run(
-        self,
-        batch: tuple[npt.ArrayLike, ...],
-        reduction: str | None,
-        params: npt.ArrayLike | None,
+        self, batch: tuple[npt.ArrayLike, ...], reduction: str | None, params: npt.ArrayLike | None
     ) -> tuple[Out, np.ndarray | None]:
-        """(outputs, gradient) for a batch, the gradient None without a `reduction`: check the
-        batch, replay, copy the outputs out."""
+        """(outputs, gradient) for a batch, the gradient None without a `reduction`."""
         arrays, n = check_batch(self._specs, batch, self.fn)
         weights = None if params is None else self._check_params(params, "params")
         with self._lock:  # the buffers are read until the outputs are copied out
@@ -234,7 +216,7 @@ class Tape(Generic[Out]):
 
     def _outputs(self, v: np.ndarray) -> Out:
         """Copy the output rows out of the buffer: (batch,) for a Value, (batch, k) for a list;
-        with `has_aux`, the pair (outputs, aux) (`compile` typed the tape by `has_aux`)."""
+        with `has_aux`, the pair (outputs, aux)."""
         rows, start = self._out_rows, 0
         parts: list[np.ndarray] = []
         for single, count in self._parts:

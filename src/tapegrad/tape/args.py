@@ -7,11 +7,11 @@ from __future__ import annotations
 import inspect
 import numbers
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from ._engine import Value
+from ..engine import Value
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -20,14 +20,11 @@ Example = float | Sequence[float] | np.ndarray
 """What `compile` takes per argument: a number, or a flat sequence of numbers."""
 
 
-class ArgSpec:
+class ArgSpec(NamedTuple):
     """One argument of the compiled function: a scalar (`size` None) or `size` numbers."""
 
-    __slots__ = ("name", "size")
-
-    def __init__(self, name: str, size: int | None) -> None:
-        self.name = name
-        self.size = size
+    name: str
+    size: int | None
 
     @classmethod
     def from_example(cls, name: str, example: Example) -> ArgSpec:
@@ -58,11 +55,14 @@ class ArgSpec:
             f"{type(example).__name__}"
         )
 
+    @property
+    def shape(self) -> str:
+        """The shape a batch passes for this argument: `(batch,)` or `(batch, n)`."""
+        return "(batch,)" if self.size is None else f"(batch, {self.size})"
+
     def describe(self) -> str:
         """The argument and its batch shape, as `Tape`'s repr shows it."""
-        return (
-            f"{self.name}: (batch,)" if self.size is None else f"{self.name}: (batch, {self.size})"
-        )
+        return f"{self.name}: {self.shape}"
 
     def placeholders(self, example: Example) -> list[Value]:
         """Fresh leaf Values holding the example's numbers, labelled after the argument."""
@@ -73,11 +73,10 @@ class ArgSpec:
 
     def check(self, a: npt.ArrayLike) -> np.ndarray:
         """`a` as a float64 array of this argument's shape, or an error saying what is wrong."""
-        expected = "(batch,)" if self.size is None else f"(batch, {self.size})"
         try:
             arr = np.asarray(a)
         except ValueError as err:  # a ragged list
-            raise ValueError(f"argument {self.name}: expected shape {expected}: {err}") from None
+            raise ValueError(f"argument {self.name}: expected shape {self.shape}: {err}") from None
         if arr.dtype.kind not in "biuf":
             hint = " (pass numbers, not Values)" if arr.dtype.kind == "O" else ""
             raise TypeError(
@@ -90,7 +89,7 @@ class ArgSpec:
             ok = arr.ndim == 2 and arr.shape[1] == self.size
         if not ok:
             raise ValueError(
-                f"argument {self.name}: expected an array of shape {expected} (one row per "
+                f"argument {self.name}: expected an array of shape {self.shape} (one row per "
                 f"sample), got shape {arr.shape}"
             )
         return arr.astype(np.float64, copy=False)

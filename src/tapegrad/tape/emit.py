@@ -1,7 +1,6 @@
 """Emitting: each group becomes one instruction, holding the rows it reads and writes and, for
 each argument whose gradient is needed, the scatter its backward adds through. Gradients
-nobody needs (an input's, a constant's) are never computed.
-"""
+nobody needs (an input's, a constant's) are never computed."""
 
 from __future__ import annotations
 
@@ -24,26 +23,22 @@ def emit(
     `once_row` places the weights and biases a dense layer reads."""
     out: list[Instruction] = []
     for g in groups:
-        start = rows[g.members[0]]
-        target = slice(start, start + len(g.members))
-        needed = any(graph.needs[i] for i in g.members)
         if g.kind == "dense":
-            out.append(_dense(g.members, target, needed, rows, once_row, graph, fusion))
+            out.append(_dense(g.members, rows, once_row, graph, fusion))
         elif g.kind == "sum":
-            out.append(_sum(g.members, target, needed, rows, graph, fusion))
+            out.append(_sum(g.members, rows, graph, fusion))
         else:
-            out.append(_op(g.members, target, needed, rows, graph))
+            out.append(_op(g.members, rows, graph))
     return out
 
 
+def _span(members: list[int], rows: dict[int, int]) -> slice:
+    """The rows a group writes: its members have consecutive rows."""
+    return slice(rows[members[0]], rows[members[0]] + len(members))
+
+
 def _dense(
-    members: list[int],
-    target: slice,
-    needed: bool,
-    rows: dict[int, int],
-    once_row: dict[int, int],
-    graph: Graph,
-    fusion: Fusion,
+    members: list[int], rows: dict[int, int], once_row: dict[int, int], graph: Graph, fusion: Fusion
 ) -> Dense:
     """A layer: its weights as one (neurons, inputs) matrix, read from the once-per-call rows."""
     needs = graph.needs
@@ -53,7 +48,7 @@ def _dense(
     # A layer's neurons all have a bias or all have none (`schedule.group` keys on it).
     bs = [neuron.bias for neuron in neurons if neuron.bias is not None] or None
     return Dense(
-        target,
+        _span(members, rows),
         x=index([rows[x] for x in xs]),
         w=index([once_row[w] for w in ws]),
         shape=(len(members), len(xs)),
@@ -61,18 +56,11 @@ def _dense(
         gx=scatter([rows[x] for x in xs]) if any(needs[x] for x in xs) else None,
         gw=scatter([once_row[w] for w in ws]) if any(needs[w] for w in ws) else None,
         gb=scatter([once_row[b] for b in bs]) if bs and any(needs[b] for b in bs) else None,
-        needed=needed,
+        needed=any(needs[i] for i in members),
     )
 
 
-def _sum(
-    members: list[int],
-    target: slice,
-    needed: bool,
-    rows: dict[int, int],
-    graph: Graph,
-    fusion: Fusion,
-) -> SumGroup:
+def _sum(members: list[int], rows: dict[int, int], graph: Graph, fusion: Fusion) -> SumGroup:
     """The sums' terms laid end to end, one segment per sum."""
     all_terms: list[int] = []
     starts: list[int] = []
@@ -85,24 +73,23 @@ def _sum(
     src = [rows[t] for t in all_terms]
     sel = [k for k, t in enumerate(all_terms) if graph.needs[t]]  # terms that need a gradient
     return SumGroup(
-        target,
+        _span(members, rows),
         terms=index(src),
         starts=np.array(starts, dtype=np.intp),
         seg=index([seg[k] for k in sel]) if sel else None,
         scatter=scatter([src[k] for k in sel]) if sel else None,
-        needed=needed,
+        needed=any(graph.needs[i] for i in members),
     )
 
 
-def _op(
-    members: list[int], target: slice, needed: bool, rows: dict[int, int], graph: Graph
-) -> OpGroup:
+def _op(members: list[int], rows: dict[int, int], graph: Graph) -> OpGroup:
     """One op over all members: argument j of every member read as one set of rows."""
     op, children, needs = graph.op_of(members[0]), graph.children, graph.needs
     args = [[children[i][j] for i in members] for j in range(len(children[members[0]]))]
+    reads = [index([rows[c] for c in arg]) for arg in args]
     grads = [
         (j, scatter([rows[c] for c in arg]))
         for j, arg in enumerate(args)
         if any(needs[c] for c in arg)
     ]
-    return OpGroup(op, target, [index([rows[c] for c in arg]) for arg in args], grads, needed)
+    return OpGroup(op, _span(members, rows), reads, grads, any(needs[i] for i in members))

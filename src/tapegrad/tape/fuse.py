@@ -1,12 +1,9 @@
 """Fusion, the compiler's first passes: chains of `+` (and the table's n-ary `sum`) folded into
-n-ary sums, and a layer's neurons found as dense blocks that run as one matrix product.
+n-ary sums, and a layer's neurons (`affine` nodes, or in an explicit graph sums of weight *
+input products plus a bias) found as dense blocks that run as one matrix product.
 
-A neuron is a fused one (the table's `affine` op: weights, inputs and bias are its children,
-so nothing needs to be searched for), or, in an explicit graph, a sum of weight * input
-products plus a bias. Dense blocks and sums apply the table's rules in bulk, so they run only
-if those rules are the textbook ones (checked on arrays at import, `_FUSE`); otherwise every
-node takes the generic grouped path, which runs each op's own rules.
-"""
+Both apply the table's rules in bulk, so they run only if those rules are the textbook ones
+(checked on arrays at import, `_FUSE`); otherwise every node takes the generic grouped path."""
 
 from __future__ import annotations
 
@@ -73,12 +70,9 @@ class Neuron(NamedTuple):
 class Fusion:
     """What the fusion passes decided, by node index."""
 
-    absorbed: list[bool]
-    """Nodes computed inside another node's instruction: they get no row of their own."""
-    terms: dict[int, list[int]]
-    """Each n-ary sum's root -> its terms, in eager's left-to-right order."""
-    dense: dict[int, Neuron]
-    """Each neuron's sum root -> its weights, inputs and bias."""
+    absorbed: list[bool]  # computed inside another node's instruction: no row of its own
+    terms: dict[int, list[int]]  # each n-ary sum's root -> its terms, left to right as eager
+    dense: dict[int, Neuron]  # each neuron's root -> its weights, inputs and bias
 
 
 def fuse(graph: Graph) -> Fusion:
@@ -127,17 +121,13 @@ def find_layers(graph: Graph, terms: dict[int, list[int]]) -> dict[int, Neuron]:
     """The per-sample neurons (affine nodes, and sums that are neurons), limited to the
     `_MAX_DENSE_BLOCKS` biggest layers (neurons reading the same inputs, with or without a
     bias, form one layer)."""
-    dense: dict[int, Neuron] = {}
-    for i, ts in terms.items():
-        if graph.batch[i]:
-            d = _neuron(graph, ts)
-            if d is not None:
-                dense[i] = d
-    for i, op in enumerate(graph.op):
-        if op is AFFINE and graph.batch[i]:
-            d = _affine_neuron(graph, graph.children[i])
-            if d is not None:
-                dense[i] = d
+    found = [(i, _neuron(graph, ts)) for i, ts in terms.items() if graph.batch[i]]
+    found += [
+        (i, _affine_neuron(graph, graph.children[i]))
+        for i, op in enumerate(graph.op)
+        if op is AFFINE and graph.batch[i]
+    ]
+    dense = {i: d for i, d in found if d is not None}
     layers: dict[tuple[tuple[int, ...], bool], list[int]] = {}
     for i, (_, xs, bias) in dense.items():
         layers.setdefault((tuple(xs), bias is not None), []).append(i)
@@ -164,13 +154,8 @@ def _affine_neuron(graph: Graph, children: tuple[int, ...]) -> Neuron | None:
 def _neuron(graph: Graph, ts: list[int]) -> Neuron | None:
     """The sum with terms `ts` as a Neuron, if its terms are weight * input products (each
     used once) plus at most one term that does not depend on the inputs; else None."""
-    kind, op, children, batch, uses = (
-        graph.kind,
-        graph.op,
-        graph.children,
-        graph.batch,
-        graph.uses,
-    )
+    kind, op, children = graph.kind, graph.op, graph.children
+    batch, uses = graph.batch, graph.uses
     ws: list[int] = []
     xs: list[int] = []
     bias: list[int] = []

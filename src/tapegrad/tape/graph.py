@@ -1,16 +1,14 @@
 """The recorded graph as integer-indexed lists, in topological order: for each node its kind
 (input, parameter, constant or op), its op and children, whether it depends on an input (so
-runs once per sample) or on a parameter (so needs a gradient), and how often it is used.
-
-The compiler passes read only this; `fingerprint` tells whether a new recording is the same
-graph (`Tape.check`).
-"""
+runs once per sample) or on a parameter (so needs a gradient), and how often it is used. The
+compiler passes read only this; `fingerprint` tells whether a new recording is the same graph."""
 
 from __future__ import annotations
 
 from ..closures import needs_rule
+from ..engine import Constant, Value
+from ..graph import reachable
 from ..ops import BY_SYMBOL, Op
-from ._engine import Constant, Value, reachable
 
 # Node kinds.
 INPUT, PARAM, CONST, OP = range(4)

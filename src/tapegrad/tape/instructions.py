@@ -5,12 +5,12 @@ share (`index`, `scatter`).
 Every instruction has `forward(v, vi)` and `backward(v, g, vi, gi)`, over the values and
 gradients of its own buffer (`v`, `g`) and of the once-per-call buffer (`vi`, `gi`), which a
 dense layer reads its weights from. Backward adds into gradient rows, since a value read by
-several instructions gets the sum of their gradients.
-"""
+several instructions gets the sum of their gradients."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -58,15 +58,15 @@ def scatter(rows: list[int]) -> Scatter:
     return add_repeated
 
 
+@dataclass(slots=True, eq=False)
 class OpGroup:
     """Nodes with the same op at the same level: one call of the op's rules over all rows."""
 
-    __slots__ = ("op", "out", "args", "grads", "needed")
-
-    def __init__(
-        self, op: Op, out: slice, args: list[Rows], grads: list[tuple[int, Scatter]], needed: bool
-    ) -> None:
-        self.op, self.out, self.args, self.grads, self.needed = op, out, args, grads, needed
+    op: Op
+    out: slice
+    args: list[Rows]
+    grads: list[tuple[int, Scatter]]  # (argument, adds its gradient) for the args needing one
+    needed: bool  # a gradient flows through: backward runs it
 
     def forward(self, v: np.ndarray, vi: np.ndarray) -> None:
         """Write the op's forward rule over the argument rows into the output rows."""
@@ -91,22 +91,16 @@ class OpGroup:
         return f"{self.op.name}[{self.out.stop - self.out.start}]"
 
 
+@dataclass(slots=True, eq=False)
 class SumGroup:
     """n-ary sums (folded chains of the table's add) at one level, as one segment sum."""
 
-    __slots__ = ("out", "terms", "starts", "seg", "scatter", "needed")
-
-    def __init__(
-        self,
-        out: slice,
-        terms: Rows,
-        starts: np.ndarray,
-        seg: Rows | None,
-        scatter: Scatter | None,
-        needed: bool,
-    ) -> None:
-        self.out, self.terms, self.starts = out, terms, starts
-        self.seg, self.scatter, self.needed = seg, scatter, needed
+    out: slice
+    terms: Rows  # every sum's terms, laid end to end
+    starts: np.ndarray  # where each sum's terms start
+    seg: Rows | None  # the sum each term needing a gradient belongs to
+    scatter: Scatter | None  # adds into those terms' gradient rows
+    needed: bool
 
     def forward(self, v: np.ndarray, vi: np.ndarray) -> None:
         """Write each sum of its terms' rows into its output row."""
@@ -123,27 +117,21 @@ class SumGroup:
         return f"sum[{self.out.stop - self.out.start}]"
 
 
+@dataclass(slots=True, eq=False)
 class Dense:
     """A layer: neurons bias + sum_i w_i * x_i reading the same inputs, as one matrix product.
     Forward Y = W X + b; backward dW = dY X^T, db = dY summed, dX = W^T dY: the table's mul
     and add rules over every term at once."""
 
-    __slots__ = ("out", "x", "w", "shape", "b", "gx", "gw", "gb", "needed")
-
-    def __init__(
-        self,
-        out: slice,
-        x: Rows,
-        w: Rows,
-        shape: tuple[int, int],
-        b: Rows | None,
-        gx: Scatter | None,
-        gw: Scatter | None,
-        gb: Scatter | None,
-        needed: bool,
-    ) -> None:
-        self.out, self.x, self.w, self.shape, self.b = out, x, w, shape, b
-        self.gx, self.gw, self.gb, self.needed = gx, gw, gb, needed
+    out: slice
+    x: Rows  # per-sample rows of the inputs
+    w: Rows  # once-per-call rows of the weights, read as a (neurons, inputs) matrix
+    shape: tuple[int, int]
+    b: Rows | None
+    gx: Scatter | None  # each adds a gradient where one is needed, else None
+    gw: Scatter | None
+    gb: Scatter | None
+    needed: bool
 
     def forward(self, v: np.ndarray, vi: np.ndarray) -> None:
         """Y = W X + b into the layer's output rows (W and b from the once-per-call buffer)."""

@@ -7,8 +7,7 @@
   per-sample instructions read ("imports", constants first, copied in across the batch), then
   op results.
 
-Each group's members get consecutive rows, so an instruction writes one slice.
-"""
+Each group's members get consecutive rows, so an instruction writes one slice."""
 
 from __future__ import annotations
 
@@ -27,20 +26,13 @@ from .schedule import Group
 class Layout:
     """Where every node lives, by node index."""
 
-    once_row: dict[int, int]
-    """Row in the once-per-call buffer (parameters, constants, once-per-call op results)."""
-    params: list[int]
-    """Parameter nodes, in storage order (their rows are 0, 1, ...)."""
-    consts: list[int]
-    """Constant nodes, in storage order (their rows follow the parameters')."""
-    row: dict[int, int]
-    """Row in the per-sample buffer (inputs, imports, per-sample op results)."""
-    input_rows: list[int]
-    """The first per-sample row of each argument."""
-    imports: list[int]
-    """Once-per-call nodes that also get a per-sample row, constants first."""
-    n_rows: int
-    """How many rows the per-sample buffer has."""
+    once_row: dict[int, int]  # row in the once-per-call buffer
+    params: list[int]  # parameter nodes, in storage order (their rows are 0, 1, ...)
+    consts: list[int]  # constant nodes, in storage order (their rows follow the parameters')
+    row: dict[int, int]  # row in the per-sample buffer
+    input_rows: list[int]  # the first per-sample row of each argument
+    imports: list[int]  # once-per-call nodes that also get a per-sample row, constants first
+    n_rows: int  # how many rows the per-sample buffer has
 
 
 class Imports(NamedTuple):
@@ -127,7 +119,6 @@ def plan_imports(graph: Graph, layout: Layout, const_values: np.ndarray) -> Impo
     grad = [i for i in dyn if graph.needs[i]]
 
     def pair(nodes: list[int]) -> tuple[Rows, Rows] | None:
-        """(their per-sample rows, their once-per-call rows), or None for no nodes."""
         if not nodes:
             return None
         return index([row[i] for i in nodes]), index([once_row[i] for i in nodes])

@@ -8,8 +8,7 @@
     emit          forward instructions per buffer; backward runs them reversed    emit.py
 
 Each pass is a function of the graph and the earlier passes' results, so one can be read (or
-tested) alone; `build_program` only chains them.
-"""
+tested) alone; `build_program` only chains them."""
 
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._engine import Value
+from ..engine import Value
 from .emit import emit
 from .fuse import fuse
 from .graph import Graph
@@ -31,34 +30,23 @@ class Program:
     """The graph compiled to instructions over two buffers: per-sample rows (rows, batch) for
     everything that depends on an input, and once-per-call rows for everything else."""
 
-    params: list[Value]
-    """The parameter Values, in storage order (rows 0.. of the once-per-call buffer)."""
-    n_params: int
-    """How many (a field, not len(params): the replay reads it on every call)."""
-    const_values: np.ndarray
-    """The constants' numbers, stored right after the parameters."""
-    n_once: int
-    """Rows of the once-per-call buffer."""
-    n_rows: int
-    """Rows of the per-sample buffer."""
-    input_rows: list[int]
-    """The first per-sample row of each argument."""
-    out_rows: list[int]
-    """The per-sample row of each output Value."""
+    params: list[Value]  # in storage order: rows 0.. of the once-per-call buffer
+    n_params: int  # a field, not len(params): the replay reads it on every call
+    const_values: np.ndarray  # the constants' numbers, stored right after the parameters
+    n_once: int  # rows of the once-per-call buffer
+    n_rows: int  # rows of the per-sample buffer
+    input_rows: list[int]  # the first per-sample row of each argument
+    out_rows: list[int]  # the per-sample row of each output Value
+    # Once-per-call values the per-sample buffer reads (layout.Imports): constants as (rows,
+    # values), filled in when a buffer is made; the others as (rows, source rows), copied in
+    # on every call; those needing a gradient, theirs summed over the batch back to the source.
     imports_const: tuple[Rows, np.ndarray] | None
-    """Constants the per-sample buffer reads: (rows, values), filled in when a buffer is made."""
     imports_dyn: tuple[Rows, Rows] | None
-    """Once-per-call values the per-sample buffer reads: (rows, source rows), every call."""
     imports_grad: tuple[Rows, Rows] | None
-    """Those of them that need a gradient: theirs is summed over the batch back to the source."""
-    once: list[Instruction]
-    """What runs once per call, in order."""
-    per_sample: list[Instruction]
-    """What runs over the batch, in order."""
-    once_backward: list[Instruction]
-    """`once` reversed, keeping what a gradient flows through."""
-    per_sample_backward: list[Instruction]
-    """`per_sample` reversed, keeping what a gradient flows through."""
+    once: list[Instruction]  # what runs once per call, in order
+    per_sample: list[Instruction]  # what runs over the batch, in order
+    once_backward: list[Instruction]  # `once` reversed, keeping what a gradient flows through
+    per_sample_backward: list[Instruction]  # the same for `per_sample`
 
     def describe(self) -> list[str]:
         """One entry per instruction a forward pass runs, once-per-call ones marked."""

@@ -1,22 +1,19 @@
-"""Recording: `fn` run once on placeholder Values, and the Values it returns.
-
-This is the only place the tape calls `fn`: `Tape` records at construction and `Tape.check`
-records again to compare. The output is a Value or a list of Values; with `has_aux`, a pair
-(output, aux) of those, kept apart in `Recording.parts` so a call can hand back both.
+"""Recording: `fn` run once on placeholder Values (the only place the tape calls it, at
+construction and in `Tape.check`), and the Values it returns.
 
 While `fn` runs, a `Guard` watches Python control flow: a comparison, `bool()` or `float()` of
 a Value that depends on a placeholder is a TracingError, since its answer (the example's)
-would be replayed for every sample. The same on parameters and constants is allowed.
-"""
+would be replayed for every sample. The same on parameters and constants is allowed."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from enum import Enum
 from threading import get_ident
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
-from ._engine import Value, enable_grad, tracers
+from ..engine import Value, enable_grad
+from ..modes import tracers
 from .args import ArgSpec, Example, fn_name
 
 
@@ -30,12 +27,9 @@ class TracingError(TypeError):
 class Recording(NamedTuple):
     """What one run of `fn` on placeholders left behind."""
 
-    placeholders: list[list[Value]]
-    """Per argument, its placeholder Values (one for a number, n for a vector)."""
-    outputs: list[Value]
-    """The returned Values: the output's first, then aux's."""
-    parts: tuple[tuple[bool, int], ...]
-    """(is one Value, how many) for the output, then for aux with `has_aux`."""
+    placeholders: list[list[Value]]  # per argument (one for a number, n for a vector)
+    outputs: list[Value]  # the returned Values: the output's first, then aux's
+    parts: tuple[tuple[bool, int], ...]  # (is one Value, how many): output, then aux
 
 
 def record(
@@ -89,7 +83,7 @@ class _Unknown(Enum):
     UNKNOWN = 0
 
 
-_UNKNOWN: Literal[_Unknown.UNKNOWN] = _Unknown.UNKNOWN
+_UNKNOWN = _Unknown.UNKNOWN
 
 _FIX = {
     "float()": (
@@ -116,11 +110,8 @@ _FIX_RULE = (
 class Guard:
     """What `record` puts in `tracers` for its thread while `fn` runs: refuses a comparison,
     bool() or float() of a Value that depends on a placeholder, and a derivative rule's mask
-    (relu's, abs's, ...: `valuemath`) on one, when `fn` differentiates inside.
-
-    Whether a Value does is found by walking its graph back only when such a question is
-    asked, and remembered for the rest of the recording: a model that compares parameters
-    pays for one walk of their graph in all, one that compares nothing pays nothing."""
+    (relu's, abs's, ...: `valuemath`) on one. Whether a Value depends on one is found by a walk
+    back only when asked, and remembered: a model that compares nothing pays nothing."""
 
     __slots__ = ("fn", "source")
 

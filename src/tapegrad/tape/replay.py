@@ -1,11 +1,8 @@
 """Replay: a Program run over one batch on reusable buffers, forward and, for a gradient,
-backward.
-
-The once-per-call buffer (`vi`, gradients `gi`) holds parameters, constants and what depends on
-them alone; the per-sample buffer (`v`, `g`), shaped (rows, batch), everything that depends on
-an input. Per-sample buffers are kept for the last few batch sizes, so a training loop
-allocates nothing per step.
-"""
+backward. The once-per-call buffer (`vi`, gradients `gi`) holds parameters, constants and what
+depends on them alone; the per-sample buffer (`v`, `g`), shaped (rows, batch), everything that
+depends on an input. Per-sample buffers are kept for the last few batch sizes, so a training
+loop allocates nothing per step."""
 
 from __future__ import annotations
 
@@ -34,13 +31,10 @@ class Replay:
     def run(
         self, arrays: list[np.ndarray], n: int, params: np.ndarray | None, reduction: str | None
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Forward over a batch of `n` (arrays checked by `check_batch`), at `params` or the
-        parameters' current `.data`; then, with a `reduction` ("mean" or "sum"), backward.
-        Returns the per-sample value buffer (valid until the next run: copy what you keep)
-        and the parameters' gradient (None without a reduction).
-
-        One function, not a forward and a backward method: for a small model a call is all
-        Python overhead, and splitting it cost about 1 % of a step on a batch of 8."""
+        """Forward over a batch of `n` at `params` (or the parameters' `.data`), then with a
+        `reduction` ("mean" or "sum") backward: the value buffer (valid until the next run) and
+        the parameters' gradient (None without a reduction). One function, not two methods: a
+        small model's call is all Python overhead, and splitting it cost ~1 % of a step."""
         prog, vi, gi = self.prog, self._vi, self._gi
         v, g = self._batch_buffers(n)
         with np.errstate(all="ignore"):

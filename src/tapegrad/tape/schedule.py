@@ -1,11 +1,9 @@
 """Scheduling: what each node that gets a row reads, its level (the longest path to it from
-the leaves, within its buffer), and the groups of nodes that run as one instruction, in the
-order they run.
+the leaves, within its buffer), and the groups of nodes that run as one instruction.
 
-Nodes at the same level do not read each other, so a group is one NumPy call. A group is a
-dense layer (its neurons share their inputs), the n-ary sums at a level, or the nodes of one op
-at a level; groups run by buffer (once-per-call first), then level, then that kind order.
-"""
+Nodes at the same level do not read each other, so a group is one NumPy call: a dense layer,
+the n-ary sums at a level, or the nodes of one op at a level. Groups run by buffer
+(once-per-call first), then level, then in that kind order."""
 
 from __future__ import annotations
 
@@ -22,10 +20,8 @@ match within the kind: a layer's inputs and whether it has biases, an op and its
 class Group(NamedTuple):
     """Nodes that run as one instruction."""
 
-    per_sample: bool
-    """In the per-sample buffer (depends on an input), else once per call."""
-    kind: str
-    """"dense" (a layer), "sum" (n-ary sums) or "op" (nodes of one op, `graph.op[member]`)."""
+    per_sample: bool  # in the per-sample buffer (depends on an input), else once per call
+    kind: str  # "dense" (a layer), "sum" (n-ary sums) or "op" (nodes of one op)
     members: list[int]
 
 
