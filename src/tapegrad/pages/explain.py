@@ -15,17 +15,16 @@ from __future__ import annotations
 import heapq
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any
 
 from .. import textmath
 from ..closures import run_closure
+from ..collapse import Collapse, Group, group_nodes
 from ..engine import Constant, Value, local_vjp
 from ..graph import topological_order
 from ..ops import BY_SYMBOL
-from ..textgraph import number_format
 from .page import HtmlPage, asset, data_and_script, new_id
 
 MAX_NODES = 1000
@@ -203,7 +202,7 @@ _PAGE = """<div id="{uid}" class="tg-explain" tabindex="0">
 def explain(
     root: Value,
     *,
-    collapse: str | Callable[[str], str | None] | None = None,
+    collapse: Collapse | None = None,
     rankdir: str = "LR",
     precision: int = 4,
     fmt: str | None = None,
@@ -222,17 +221,9 @@ def explain(
     through it at once. max_nodes: past this many boxes, ExplainError says what to do (None:
     no limit). rankdir, precision, fmt: as in `draw_dot`. title: the page's heading.
     """
-    from ..viz import RANKDIRS
+    from ..viz import check_options
 
-    if not isinstance(root, Value):
-        raise TypeError(f"explain needs a tapegrad Value as root, got {type(root).__name__}")
-    if rankdir not in RANKDIRS:
-        raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
-    if max_nodes is not None and (
-        not isinstance(max_nodes, int) or isinstance(max_nodes, bool) or max_nodes < 1
-    ):
-        raise ValueError(f"max_nodes must be a positive int or None, got {max_nodes!r}")
-    number = number_format(precision, fmt)
+    number = check_options("explain", root, rankdir, precision, fmt, max_nodes)
     order = topological_order(root)
     if collapse is None and max_nodes is not None and len(order) > max_nodes:
         raise ExplainError(_too_many(len(order), max_nodes, order))
@@ -278,13 +269,9 @@ class _Recorder:
         self.index = {node: i for i, node in enumerate(order)}
         self.names = _names(order)
         self.collapse = collapse
-        self.of: dict[Value, Any]
-        self.groups: list[Any]
-        if collapse is None:
-            self.of, self.groups = {}, []
-        else:
-            from ..collapse import group_nodes
-
+        self.of: dict[Value, Group] = {}
+        self.groups: list[Group] = []
+        if collapse is not None:
             self.of, self.groups = group_nodes(order, collapse)
         self.box = {g.name: f"g{i}" for i, g in enumerate(self.groups)}
         self.elements = {node: self._element(node) for node in order}
