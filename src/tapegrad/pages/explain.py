@@ -1,13 +1,8 @@
 """`explain(root)`: a page that steps through the forward and backward pass of a graph.
 
-The page replays numbers recorded here, in Python, from the engine itself: every forward value
-is a node's `.data`, every backward contribution comes from the node's own rule in the op
-table (`local_vjp`, one entry per edge, so `a + a` shows two contributions), or, for a node that
-carries its own `_backward` closure, from calling it and reading what it added to each child.
-The page's script computes nothing: it shows the recorded texts and highlights nodes.
-
-The picture is `draw_dot`'s (the same Scene, SVG from Graphviz's `dot` when it works, else the
-builtin renderer), with each node's box given an id the script finds it by.
+Every number is recorded here from the engine itself: a node's `.data`, and per edge the
+contribution its op's rule (`local_vjp`) or its own `_backward` closure gives. The page's script
+computes nothing; its picture is `draw_dot`'s, with an id on each box.
 """
 
 from __future__ import annotations
@@ -34,11 +29,8 @@ LIST_LIMIT = 12
 """The most lines a step lists one by one (a layer's outputs, a leaf's gradients)."""
 
 
-# How each op reads on the page: its own rules from the op table, run on `textmath` (the
-# namespace whose values are text), once with the page's words and once with the numbers. In
-# words an input reads "x1.data", the output "o.data" and its gradient "o.grad"; in numbers each
-# is its value. So the words are the rule the engine ran, an op added by `register_op` reads
-# with no edit here, and every number a step shows still comes from the engine itself.
+# How an op reads on the page: its own rules run on `textmath` (values that are text), once
+# with names ("x1.data", "o.grad") and once with the numbers, so a new op needs no edit here.
 _SPOKEN = {" >= ": " ≥ ", " <= ": " ≤ "}  # and " * " as "·" in words, "×" in numbers
 
 
@@ -81,52 +73,35 @@ class ExplainError(ValueError):
 
 @dataclass
 class Step:
-    """One moment of the replay: what the panel says and what the picture changes.
+    """One moment of the replay: what the panel says and what the picture changes."""
 
-    phase: "start", "forward", "seed", "backward" or "done". focus: the picture elements
-    this step is about; touched: the elements it reads or writes. cells: (element, cell,
-    text) for every number this step changes, cell being "data", "grad" or "norm".
-    """
-
-    phase: str
+    phase: str  # "start", "forward", "seed", "backward" or "done"
     title: str
     lines: list[str] = field(default_factory=list)
-    focus: list[str] = field(default_factory=list)
-    touched: list[str] = field(default_factory=list)
-    cells: list[tuple[str, str, str]] = field(default_factory=list)
+    focus: list[str] = field(default_factory=list)  # the picture elements it is about
+    touched: list[str] = field(default_factory=list)  # the elements it reads or writes
+    cells: list[tuple[str, str, str]] = field(default_factory=list)  # (element, cell, text)
 
 
+@dataclass(eq=False)
 class Explanation(HtmlPage):
     """The page `explain()` made: `_repr_html_` for Jupyter, `save(path)` for a file.
 
-    `steps` are the recorded steps, `grads` the gradient of `root` with respect to every node
-    it depends on (as one fresh `backward()` gives them), `element(node)` the picture element
-    that shows a node. `start` is the step the page opens at (0; a `#step=` in the URL of a
-    saved page wins).
+    `grads` holds the gradient of `root` with respect to every node it depends on (as one
+    fresh `backward()` gives them). `start` is the step the page opens at (a `#step=` in the
+    URL of a saved page wins).
     """
 
-    def __init__(
-        self,
-        root: Value,
-        title: str,
-        steps: list[Step],
-        grads: dict,
-        elements: dict,
-        svg: str,
-        renderer: str,
-        initial: list[tuple[str, str, str]],
-        born: dict[str, int],
-    ) -> None:
-        self.root = root
-        self.title = title
-        self.steps = steps
-        self.grads = grads
-        self._elements = elements
-        self._svg = svg
-        self.renderer = renderer
-        self._initial = initial
-        self._born = born
-        self.start = 0
+    root: Value
+    title: str
+    steps: list[Step]
+    grads: dict
+    _elements: dict  # node -> the picture element that shows it
+    _svg: str
+    renderer: str
+    _initial: list[tuple[str, str, str]]  # (element, cell, text) before the first step
+    _born: dict[str, int]  # element -> the step it appears at (-1: not yet computed)
+    start: int = 0
 
     def __repr__(self) -> str:
         return (
@@ -209,13 +184,10 @@ def explain(
     max_nodes: int | None = MAX_NODES,
     title: str | None = None,
 ) -> Explanation:
-    """A page that steps through how the engine computes `root` and backpropagates from it.
-
-    Forward, node by node in topological order, each value with the op and numbers that made
-    it; then backward, node by node, each local chain rule with its numbers, every `+=` into a
-    child shown on its own. The page replays one fresh `backward()` from `root` (seeded with 1,
-    every gradient starting at 0) whatever `.grad` holds now, and leaves every `.grad` as it
-    was: it works before or after you call `backward()`.
+    """A page that steps through how the engine computes `root` and backpropagates from it:
+    forward node by node, each value with the op and numbers that made it; then backward, each
+    local chain rule with its numbers, every `+=` into a child on its own. It replays one fresh
+    `backward()` from `root` and leaves every `.grad` as it was, before or after `backward()`.
 
     collapse: "layer" or "neuron" (as in `draw_dot`) draws each module as one box and steps
     through it at once. max_nodes: past this many boxes, ExplainError says what to do (None:
@@ -301,20 +273,19 @@ class _Recorder:
     # --- the replay ------------------------------------------------------------------------
 
     def record(self) -> list[Step]:
-        units = self._units()
+        """Every step: the start, forward through each computed unit, the seed, backward."""
+        units = [u for u in self._units() if any(n._prev for n in _members(u))]
         steps = [self._start()]
         for unit in units:
             if isinstance(unit, Value):
-                if unit._prev:
-                    steps.append(self._forward_node(unit, len(steps)))
-            elif any(m._prev for m in unit.members):
+                steps.append(self._forward_node(unit, len(steps)))
+            else:
                 steps.append(self._forward_group(unit, len(steps)))
         steps.append(self._seed())
         for unit in reversed(units):
             if isinstance(unit, Value):
-                if unit._prev:
-                    steps.append(self._backward_node(unit))
-            elif any(m._prev for m in unit.members):
+                steps.append(self._backward_node(unit))
+            else:
                 steps.append(self._backward_group(unit))
         steps.append(self._done())
         return steps
@@ -674,6 +645,10 @@ class _Recorder:
                 titles[f"{el}_op"] = f"{node._op} making {self.name(node)}"
         titles.update({self.box[g.name]: g.name for g in self.groups})
         return titles
+
+
+def _members(unit: Value | Group) -> list[Value]:
+    return [unit] if isinstance(unit, Value) else unit.members
 
 
 def _names(order: list) -> dict:

@@ -16,17 +16,16 @@ import numbers
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from html import escape
 from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from .. import losses as L
 from ..engine import Value
 from ..graph import topological_order
-from ..plots import DecisionGrid, png_data_uri
+from ..plots import DecisionGrid
 from ..train import History, accuracy, labelled, loss_and_grad
 from .explain import ExplainError, Explanation, explain
 from .page import HtmlPage, asset, data_and_script, new_id
@@ -73,28 +72,16 @@ class Moment:
     views: list[Explanation | str]
 
 
+@dataclass(eq=False)
 class TrainingReport(HtmlPage):
-    """The page `report()` made: `_repr_html_` for Jupyter, `save(path)` for a file.
+    """The page `report()` made: `_repr_html_` for Jupyter, `save(path)` for a file."""
 
-    `moments` are the measured moments, `layers` the (name, parameter count) of each layer,
-    `samples` the (name, point) of each sample.
-    """
-
-    def __init__(
-        self,
-        title: str,
-        history: History,
-        layers: list[tuple[str, int]],
-        samples: list[tuple[str, list[float]]],
-        moments: list[Moment],
-        settings: dict,
-    ) -> None:
-        self.title = title
-        self.history = history
-        self.layers = layers
-        self.samples = samples
-        self.moments = moments
-        self.settings = settings
+    title: str
+    history: History
+    layers: list[tuple[str, int]]  # (name, parameter count) of each layer
+    samples: list[tuple[str, list[float]]]  # (name, point) of each sample
+    moments: list[Moment]
+    settings: dict
 
     def __repr__(self) -> str:
         return (
@@ -207,10 +194,10 @@ def report(
     moments = _moments(history, model.parameters())
     points = _samples(samples, len(rows[0]))
     layers = _layers(model)
-    grid = None
+    boundary = None  # the decision boundary's picture, for the weights set when called
     if len(rows[0]) == 2 and spec.graded(targets):
-        grid = _Boundary(DecisionGrid(model, X, resolution), X, y)
-    objective = _Objective(model, (rows, targets), spec.name, l2, layers, grid)
+        boundary = partial(DecisionGrid(model, X, resolution).png, X, y)
+    objective = _Objective(model, (rows, targets), spec.name, l2, layers, boundary)
     measured = _measure_moments(model, moments, objective, points, history.unit)
     heading = title if title is not None else f"training report: {model!r}"
     page = TrainingReport(
@@ -305,9 +292,9 @@ class _Objective:
     """What a moment measures with the weights set now: the objective `fit` minimised on the
     data (on a compiled tape), its gradient norms per layer, and the decision boundary."""
 
-    def __init__(self, model, data: tuple, loss: str, l2: float, layers, grid) -> None:
+    def __init__(self, model, data: tuple, loss: str, l2: float, layers, boundary) -> None:
         self.model, self.data, self.loss, self.l2 = model, data, loss, l2
-        self.layers, self.grid = layers, grid
+        self.layers, self.boundary = layers, boundary
         self.step = loss_and_grad(model, loss, l2, compile=True)
 
     def measure(self, k: int) -> Moment:
@@ -322,7 +309,7 @@ class _Objective:
             accuracy=accuracy(outs, targets, self.loss),
             norms=[_norm(p.grad for p in ps) for _, ps in self.layers],
             weight_norms=[_norm(p.data for p in ps) for _, ps in self.layers],
-            boundary=None if self.grid is None else self.grid.png(),
+            boundary=None if self.boundary is None else self.boundary(),
             views=[],
         )
 
@@ -355,23 +342,6 @@ def _sample_view(model, name: str, point: list[float], title: str) -> Explanatio
         return f"no graph for {name}: {err}"
     view.start = len(view.steps) - 1
     return view
-
-
-class _Boundary:
-    """The decision boundary as the report shows it: a small PNG of `DecisionGrid`'s regions
-    with the data, for the weights set now."""
-
-    def __init__(self, grid: DecisionGrid, X: npt.ArrayLike, y: npt.ArrayLike) -> None:
-        self.grid, self.X, self.y = grid, X, y
-
-    def png(self) -> str:
-        """The picture as a data URI."""
-        fig = Figure(figsize=(3.6, 3.3), layout="constrained")
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
-        self.grid.draw(ax, self.X, self.y, size=14, lw=0.5)
-        ax.tick_params(labelsize=7)
-        return png_data_uri(fig, dpi=80)
 
 
 # --- the page's parts --------------------------------------------------------------------------
