@@ -227,7 +227,7 @@ class GraphPicture(graphviz.Digraph):
                 if mimetype == "image/svg+xml":
                     bundle[mimetype] = self._repr_image_svg_xml()
                 elif mimetype in ("image/png", "image/jpeg"):
-                    bundle[mimetype] = self._dot_bytes(mimetype[len("image/") :])
+                    bundle[mimetype] = self._output(mimetype[len("image/") :], capped=True)
             except RendererUnavailable:
                 if not exclude or "image/svg+xml" not in exclude:
                     bundle.setdefault("image/svg+xml", self._repr_image_svg_xml())
@@ -241,11 +241,7 @@ class GraphPicture(graphviz.Digraph):
             lines = textwrap.wrap(str(err), 90, break_long_words=False, break_on_hyphens=False)
             return svgrender.message_svg(["tapegrad could not draw this graph:", *lines])
 
-    def _repr_svg_(self) -> str:
-        return self._repr_image_svg_xml()
-
-    def _dot_bytes(self, fmt: str) -> bytes:
-        return self._output(fmt, capped=True)
+    _repr_svg_ = _repr_image_svg_xml
 
     def save(
         self,
@@ -271,7 +267,7 @@ class GraphPicture(graphviz.Digraph):
         if suffix == ".svg":
             data = self.svg().encode("utf-8")
         else:
-            data = self._dot_bytes(suffix[1:])
+            data = self._output(suffix[1:], capped=True)
         parent = os.path.dirname(path)
         if parent:
             os.makedirs(parent, exist_ok=True)
@@ -617,17 +613,8 @@ def _printable(text: object) -> str:
     )
 
 
-def _record_escape(text: str) -> str:
-    """`text` as one cell of a Graphviz record label: structure characters escaped."""
-    out = []
-    for ch in text:
-        if ch in '\\{}|<>"':
-            out.append("\\" + ch)
-        elif ch in "\r\n\t":
-            out.append(" ")
-        else:
-            out.append(ch)
-    return "".join(out)
+_RECORD_ESCAPES = str.maketrans({c: "\\" + c for c in '\\{}|<>"'} | dict.fromkeys("\r\n\t", " "))
+"""How text becomes one cell of a Graphviz record label: structure characters escaped."""
 
 
 def _plain_escape(text: str) -> str:
@@ -643,7 +630,7 @@ def _emit(picture: GraphPicture, scene: Scene) -> None:
         if node.shape == "ellipse":
             label = _plain_escape(node.fields[0])
         else:
-            label = "{" + " | ".join(_record_escape(f) for f in node.fields) + "}"
+            label = "{" + " | ".join(f.translate(_RECORD_ESCAPES) for f in node.fields) + "}"
             attrs["shape"] = "Mrecord" if node.shape == "group" else "record"
         styles = []
         if node.fill:

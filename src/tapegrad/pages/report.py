@@ -1,11 +1,8 @@
 """`report(history, model, X, y)`: one page to look back on a training run with.
 
-The loss and accuracy curves are History's numbers. At each moment `fit(..., snapshots=n)`
-kept, the model is given that moment's weights and measured here, in Python: the training
-objective on (X, y) and its gradient norm per layer, the decision boundary (2-D data, as a
-PNG), and the graph of each chosen sample forwarded through the network and backpropagated
-from its output, as an `explain` view (collapsed by layer when large). The page's script
-computes nothing: a slider picks the moment, a menu the sample, and it shows what was recorded.
+Besides History's curves, each moment `fit(..., snapshots=n)` kept is measured here with that
+moment's weights: the objective and its gradient per layer, the decision boundary, and each
+sample's graph as an `explain` view. The page's script only shows what was recorded.
 """
 
 from __future__ import annotations
@@ -36,16 +33,13 @@ if TYPE_CHECKING:
     from ..train import _Model  # what `fit` trains: called on a row, lists its parameters
 
 MOMENTS = 11
-"""How many moments `tapegrad demo` and `tapegrad train` keep for their report.html: before
-the first step, after each tenth of the run."""
+"""How many moments `tapegrad demo` and `tapegrad train` keep: the start and each tenth."""
 
 MAX_SAMPLE_VALUES = 20_000
-"""A sample's graph with more values than this is not drawn (its page would be slow to make
-and to open); the report says so in its place."""
+"""A sample's graph with more values than this is not drawn (its page would be slow)."""
 
 SMALL_GRAPH = 80
-"""A sample's graph with at most this many values is drawn node by node, a larger one with
-one box per layer (`collapse="layer"`)."""
+"""A sample's graph with at most this many values is drawn node by node, a larger by layer."""
 
 CHART_W, CHART_H = 460, 210
 _LEFT, _RIGHT, _TOP, _BOTTOM = 52, 12, 24, 30
@@ -54,22 +48,16 @@ _COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
 
 @dataclass
 class Moment:
-    """What the report measured with the weights of one moment (after `step` entries).
-
-    objective: mean loss on (X, y) plus the L2 term `l2_term`; accuracy: None for regression;
-    norms / weight_norms: per layer, the gradient of the objective and the weights (L2 norms);
-    boundary: the decision-boundary PNG as a data URI (None unless the data are 2-D classes);
-    views: per sample, the explain view of its graph, or the reason there is none.
-    """
+    """What the report measured with the weights of one moment (after `step` entries)."""
 
     step: int
-    objective: float
+    objective: float  # mean loss on (X, y) plus l2_term
     l2_term: float
-    accuracy: float | None
-    norms: list[float]
+    accuracy: float | None  # None for regression
+    norms: list[float]  # per layer, of the objective's gradient
     weight_norms: list[float]
-    boundary: str | None
-    views: list[Explanation | str]
+    boundary: str | None  # a PNG data URI, None unless the data are 2-D classes
+    views: list[Explanation | str]  # per sample, its graph's view or why there is none
 
 
 @dataclass(eq=False)
@@ -90,8 +78,7 @@ class TrainingReport(HtmlPage):
         )
 
     def data(self) -> dict:
-        """What the page's script shows at each moment, as JSON-able data (texts, bar widths
-        and marker positions; all computed here)."""
+        """What the page's script shows at each moment: texts, bar widths, marker positions."""
         top = max((n for m in self.moments for n in m.norms if math.isfinite(n)), default=0.0)
         total = max(len(self.history), max(m.step for m in self.moments))
         return {
@@ -161,10 +148,7 @@ def report(
 ) -> TrainingReport:
     """A self-contained page of a training run: curves, and a slider over the moments `fit`
     kept (`fit(..., snapshots=n)`) showing the decision boundary, the objective's gradient
-    norm per layer, and each sample's graph with its data and grad at that moment. Every
-    number is computed in Python, with each moment's weights set in the model (its own put
-    back after): the objective `mean(loss) + l2 * sum(p*p)` on (X, y) and its gradient on a
-    compiled tape, and each sample's graph as `explain` records the model's output there.
+    norm per layer, and each sample's graph with its data and grad at that moment.
 
     Args:
       history: what `fit` returned (without snapshots: one moment, the current weights).
@@ -209,8 +193,7 @@ def report(
 
 
 def _measure_moments(model, moments: list, objective, points: list, unit: str) -> list[Moment]:
-    """Each moment measured with its weights set in the model, and each sample's graph at it;
-    the model's own weights and grads are put back after."""
+    """Each moment measured with its weights set in the model (its own put back after)."""
     params = model.parameters()
     saved = [(p.data, p.grad) for p in params]
     measured = []
@@ -319,8 +302,8 @@ def _norm(xs) -> float:
 
 
 def _sample_view(model, name: str, point: list[float], title: str) -> Explanation | str:
-    """`explain`'s page of the model's output at `point` (inputs x0, x1, ...), opened at its
-    last step so every data and grad is filled in; or why there is none."""
+    """`explain`'s page of the model's output at `point`, opened at its last step; or why
+    there is none."""
     xs = [Value(v, label=f"x{i}") for i, v in enumerate(point)]
     out = model(xs)
     if isinstance(out, Value):
