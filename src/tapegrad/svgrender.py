@@ -106,13 +106,13 @@ def _measure(node: Node, rankdir: str) -> _Placed:
     return _Placed(node, w, max(sum(cells), 36.0), cells, False)
 
 
+@dataclass(slots=True)
 class _View:
     """What grandalf reads and writes on a vertex: its size and, after layout, its centre."""
 
-    __slots__ = ("w", "h", "xy")
-
-    def __init__(self, w: float, h: float) -> None:
-        self.w, self.h, self.xy = w, h, (0.0, 0.0)
+    w: float
+    h: float
+    xy: Point = (0.0, 0.0)
 
 
 class _EdgeView:
@@ -200,28 +200,17 @@ def _to_picture(
     RL/BT) and return the edge polylines."""
     across = rankdir in ("LR", "RL")
     mirror = rankdir in ("RL", "BT")
+    extent = max(v.view.xy[1] for v in vertices.values())  # the last layer's place (y)
 
     def final(pt: Point) -> Point:
         x, y = pt
+        if mirror:
+            y = extent - y
         return (y, x) if across else (x, y)
 
     for name, p in placed.items():
         p.x, p.y = final(vertices[name].view.xy)
-    extent = 0.0
-    if mirror:  # along the rank axis
-        extent = max((p.x if across else p.y) for p in placed.values())
-        for p in placed.values():
-            if across:
-                p.x = extent - p.x
-            else:
-                p.y = extent - p.y
-    routes = {}
-    for key, ge in gedges.items():
-        pts = [final(pt) for pt in ge.view.pts]
-        if mirror:
-            pts = [(extent - x, y) if across else (x, extent - y) for x, y in pts]
-        routes[key] = pts
-    return routes
+    return {key: [final(pt) for pt in ge.view.pts] for key, ge in gedges.items()}
 
 
 def _estimate_vertices(scene: Scene, cap: int) -> int:
@@ -282,21 +271,18 @@ def _fast_sugiyama() -> type:
 def render_svg(scene: Scene, max_vertices: int | None = None) -> str:
     """The picture of `scene` as an SVG document (a string)."""
     placed, routes = layout(scene, max_vertices)
-    counts: dict[tuple[str, str], int] = {}
-    labels: dict[tuple[str, str], list[str]] = {}
+    labels: dict[tuple[str, str], list[str]] = {}  # the labels of each (tail, head)'s edges
     for e in scene.edges:
-        key = (e.tail, e.head)
-        counts[key] = counts.get(key, 0) + 1
-        labels.setdefault(key, []).append(e.label)
+        labels.setdefault((e.tail, e.head), []).append(e.label)
 
     body: list[str] = []
-    for i, ((tail, head), n) in enumerate(counts.items()):
+    for i, ((tail, head), texts) in enumerate(labels.items()):
         if tail == head:
             continue
-        for k in range(n):
-            bend = (k - (n - 1) / 2) * 10.0
+        for k, text in enumerate(texts):  # repeated edges bow apart, 10 points each
+            bend = (k - (len(texts) - 1) / 2) * 10.0
             pts = _clip(routes[(tail, head)], placed[tail], placed[head], bend)
-            body.append(_edge_svg(i, tail, head, pts, labels[(tail, head)][k]))
+            body.append(_edge_svg(i, tail, head, pts, text))
     for i, p in enumerate(placed.values()):
         body.append(_node_svg(i, p))
 

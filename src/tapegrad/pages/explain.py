@@ -11,7 +11,7 @@ import heapq
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from html import escape
 
 from .. import textmath
@@ -526,9 +526,8 @@ class _Recorder:
     def _texts(
         self, node: Value, g, suffix: str
     ) -> tuple[textmath.Formula, textmath.Formula] | None:
-        """`node`'s rules as text (`formula`), in words (inputs named with `suffix`: "x" in
-        a forward step, "x.data" in a backward one) and in numbers, each as the page shows
-        it; None if its op has no rules that run on text."""
+        """`node`'s rules as the page shows them, in words (inputs named with `suffix`) and in
+        numbers; None if its op has no rules that run on text."""
         name = self.ref(node)
         words = formula(
             node,
@@ -596,8 +595,6 @@ class _Recorder:
     def picture(self, rankdir: str, max_nodes: int | None) -> tuple[str, str]:
         """draw_dot's picture of the graph with the page's names and final numbers (so every
         box is sized for them), as SVG, and the renderer that drew it."""
-        from dataclasses import replace
-
         from ..viz import GraphPicture, _emit, draw_dot
 
         drawn = draw_dot(
@@ -693,10 +690,8 @@ def _tenths(m: re.Match) -> str:
 
 
 def _clean_svg(svg: str, titles: dict[str, str]) -> str:
-    """The SVG ready to sit inline in HTML, and small: no XML prolog, comments, edge titles
-    or ids other than the nodes'; each node's group id set to its element name (scoped per
-    page later) and its tooltip to `titles`; attributes every shape repeats left to the
-    page's style sheet."""
+    """The SVG made small to sit inline in HTML: no prolog, comments or ids but the nodes' (their
+    element names, with `titles` as tooltips); attributes every shape repeats left to CSS."""
     svg = _COMMENT.sub("", svg[svg.index("<svg") :])
     svg = _OTHER_GROUP.sub(lambda m: f'<g class="{m.group(1)}"{m.group(2)}>', svg)
     if _FONT in svg:  # Graphviz repeats the font on every text
@@ -715,6 +710,5 @@ _ID = re.compile(r'\bid="@@-')
 
 
 def _scope_ids(svg: str, uid: str) -> str:
-    """Every id in `svg` prefixed with the page's id, so two pages in one notebook never
-    share an element id."""
+    """Every id in `svg` prefixed with the page's, so two pages in one notebook never clash."""
     return _ID.sub(lambda m: f'id="{uid}-', svg)
