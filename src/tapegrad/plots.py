@@ -55,9 +55,6 @@ def _finish(fig: Figure, path) -> Figure:
     return fig
 
 
-# --- decision boundary -----------------------------------------------------------------------
-
-
 def _classes(out) -> int:
     """The class a model output stands for: score > 0 for one output, argmax for several."""
     if isinstance(out, Value | numbers.Real):
@@ -164,9 +161,6 @@ def decision_boundary(
     return _finish(fig, path)
 
 
-# --- loss curves -----------------------------------------------------------------------------
-
-
 def _series(values) -> np.ndarray:
     return np.array([np.nan if v is None else float(v) for v in values or ()], dtype=np.float64)
 
@@ -203,9 +197,6 @@ def loss_curves(
         ax.set_title(name)
         ax.legend()
     return _finish(fig, path)
-
-
-# --- the lecture's first picture -------------------------------------------------------------
 
 
 def _evaluate(f: Callable, x: float) -> float:

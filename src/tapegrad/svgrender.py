@@ -144,8 +144,7 @@ def layout(
 def _grandalf_graph(
     scene: Scene, placed: dict[str, _Placed], across: bool
 ) -> tuple[dict[str, Any], dict[tuple[str, str], Any], Any]:
-    """grandalf's vertices (by name), edges (by (tail, head), without self-loops and repeats)
-    and graph for `scene`."""
+    """grandalf's vertices (by name), edges (by (tail, head), no self-loops) and graph."""
     from grandalf.graphs import Edge as GEdge
     from grandalf.graphs import Graph, Vertex
 

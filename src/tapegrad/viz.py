@@ -492,8 +492,7 @@ def _scene(
     marked: set[Value],
     max_nodes: int | None,
 ) -> Scene:
-    """Every Value drawn, or (with `collapse`) the modules as boxes: GraphTooLarge if they are
-    still more than `max_nodes`."""
+    """Every Value as a box, or with `collapse` each module as one; GraphTooLarge past max_nodes."""
     if collapse is None:
         return _value_scene(order, number, show_grad, marked)
     scene = _collapsed_scene(order, collapse, number, show_grad, marked)
@@ -644,7 +643,4 @@ def _emit(picture: GraphPicture, scene: Scene) -> None:
             attrs["color"] = attrs["fontcolor"] = node.color
         picture.node(node.name, label=label, **attrs)
     for edge in scene.edges:
-        if edge.label:
-            picture.edge(edge.tail, edge.head, label=_plain_escape(edge.label))
-        else:
-            picture.edge(edge.tail, edge.head)
+        picture.edge(edge.tail, edge.head, label=_plain_escape(edge.label) if edge.label else None)

@@ -61,8 +61,7 @@ class HtmlPage:
         return self.fragment(standalone=False)
 
     def save(self, path: str | os.PathLike) -> str:
-        """Write the page to `path` atomically (a reader never sees half a file) and return
-        the path; missing parent folders are created."""
+        """Write the page to `path` atomically, creating missing folders; return the path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text(path, self.html(), keep_suffix=False)

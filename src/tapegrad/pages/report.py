@@ -129,9 +129,6 @@ _PAGE = """<div id="{uid}" class="tg-report" data-moment="{last}">
 </div>"""
 
 
-# --- making a report ---------------------------------------------------------------------------
-
-
 def report(
     history: History,
     model: _Model,
@@ -302,8 +299,7 @@ def _norm(xs) -> float:
 
 
 def _sample_view(model, name: str, point: list[float], title: str) -> Explanation | str:
-    """`explain`'s page of the model's output at `point`, opened at its last step; or why
-    there is none."""
+    """`explain`'s page of the model's output at `point`, at its last step; or why there is none."""
     xs = [Value(v, label=f"x{i}") for i, v in enumerate(point)]
     out = model(xs)
     if isinstance(out, Value):
@@ -464,8 +460,7 @@ def _charts(history: History, total: int) -> str:
 
 
 def _chart(name: str, series: list, total: int, unit: str) -> str:
-    """One chart: a polyline per series of finite points, axes labelled with their ranges,
-    and a marker line the script moves to the selected moment."""
+    """One chart: a polyline per series, the axes' ranges, and the marker the script moves."""
     points = [
         [(x, float(v)) for x, v in zip(xs, vs, strict=False) if _finite(v)] for _, xs, vs in series
     ]
