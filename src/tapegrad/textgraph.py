@@ -11,6 +11,7 @@ label are named #1, #2, ... (w#1, w#2) in the order they are printed.
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from typing import Any, TextIO
 
 from .engine import Constant, Value
@@ -55,10 +56,7 @@ def format_graph(
     tee, last, pipe, blank = _ASCII if ascii else _UNICODE
 
     order = topological_order(root)
-    label_uses: dict[str, int] = {}
-    for node in order:
-        if node.label:
-            label_uses[node.label] = label_uses.get(node.label, 0) + 1
+    label_uses = Counter(node.label for node in order if node.label)
     names: dict[Value, str] = {}
     numbered: dict[str, int] = {}  # per label ("" for unlabelled): how many are named so far
 

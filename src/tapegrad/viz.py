@@ -1,9 +1,6 @@
-"""`draw_dot`: the lecture's picture of a graph, as a graphviz.Digraph that renders anywhere.
-
-The picture is described once, as a `svgrender.Scene`, and turned into DOT source. Every output
-runs Graphviz's `dot` under a time limit and, when `dot` is missing, fails or runs out of time,
-falls back with one warning to tapegrad's own renderer (`svgrender`), so a graph always shows.
-"""
+"""`draw_dot`: the lecture's picture of a graph, as a graphviz.Digraph that renders anywhere:
+every output runs Graphviz's `dot` under a time limit and, when `dot` is missing, fails or runs
+out of time, falls back with one warning to tapegrad's own renderer (`svgrender`)."""
 
 from __future__ import annotations
 

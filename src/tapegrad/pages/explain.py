@@ -1,15 +1,13 @@
-"""`explain(root)`: a page that steps through the forward and backward pass of a graph.
-
-Every number is recorded here from the engine itself: a node's `.data`, and per edge the
-contribution its op's rule (`local_vjp`) or its own `_backward` closure gives. The page's script
-computes nothing; its picture is `draw_dot`'s, with an id on each box.
-"""
+"""`explain(root)`: a page that steps through the forward and backward pass of a graph. Every
+number is recorded here from the engine itself: a node's `.data`, and per edge what its op's
+rule (`local_vjp`) or its own `_backward` closure gives; the page's script computes nothing."""
 
 from __future__ import annotations
 
 import heapq
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from html import escape
@@ -85,12 +83,8 @@ class Step:
 
 @dataclass(eq=False)
 class Explanation(HtmlPage):
-    """The page `explain()` made: `_repr_html_` for Jupyter, `save(path)` for a file.
-
-    `grads` holds the gradient of `root` with respect to every node it depends on (as one
-    fresh `backward()` gives them). `start` is the step the page opens at (a `#step=` in the
-    URL of a saved page wins).
-    """
+    """The page `explain()` made: `_repr_html_` for Jupyter, `save(path)` for a file. `grads`
+    holds d(root)/d(node) as one fresh `backward()` gives them; `start` is the step it opens at."""
 
     root: Value
     title: str
@@ -250,10 +244,8 @@ class _Recorder:
         self.grads: dict = {}
         self.initial: list[tuple[str, str, str]] = []
         self.born: dict[str, int] = {}
-        self.incoming: dict[Value, int] = {}  # node -> how many edges bring it gradient
-        for node in order:
-            for child in node._prev:
-                self.incoming[child] = self.incoming.get(child, 0) + 1
+        # node -> how many edges bring it gradient
+        self.incoming = Counter(child for node in order for child in node._prev)
 
     def fmt(self, x) -> str:
         return format(float(x), self.number)
@@ -569,11 +561,8 @@ class _Recorder:
         return list(dict.fromkeys(self.elements[n] for n in nodes))
 
     def _norm(self, group) -> str:
-        squares = 0.0
-        for node in group.members:
-            if not node._prev and type(node) is not Constant:
-                squares += float(self.grads.get(node, 0.0)) ** 2
-        return self.fmt(math.sqrt(squares))
+        params = [n for n in group.members if not n._prev and type(n) is not Constant]
+        return self.fmt(math.sqrt(sum(float(self.grads.get(n, 0.0)) ** 2 for n in params)))
 
     def _show_grads(self, step: Step, nodes) -> None:
         """Add to `step` the new texts of the grad cells (and group norms) `nodes` changed."""
@@ -651,10 +640,7 @@ def _members(unit: Value | Group) -> list[Value]:
 def _names(order: list) -> dict:
     """A name for every non-Constant node: its label when no other node has it, else
     label#1, label#2, ... (#1, #2, ... for unlabelled nodes) in topological order."""
-    uses: dict[str, int] = {}
-    for node in order:
-        if type(node) is not Constant and node.label:
-            uses[node.label] = uses.get(node.label, 0) + 1
+    uses = Counter(node.label for node in order if type(node) is not Constant and node.label)
     names: dict[Value, str] = {}
     counts: dict[str, int] = {}
     for node in order:

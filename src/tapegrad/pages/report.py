@@ -1,9 +1,6 @@
-"""`report(history, model, X, y)`: one page to look back on a training run with.
-
-Besides History's curves, each moment `fit(..., snapshots=n)` kept is measured here with that
-moment's weights: the objective and its gradient per layer, the decision boundary, and each
-sample's graph as an `explain` view. The page's script only shows what was recorded.
-"""
+"""`report(history, model, X, y)`: one page to look back on a training run with: History's
+curves, and each moment `fit(..., snapshots=n)` kept, measured here with its weights (objective,
+gradient per layer, decision boundary, each sample's graph as an `explain` view)."""
 
 from __future__ import annotations
 
