@@ -154,8 +154,7 @@ def decision_boundary(
     fig = _figure(5.5, 5)
     ax = fig.add_subplot()
     grid.draw(ax, X, y)
-    ax.set_xlabel("x0")
-    ax.set_ylabel("x1")
+    ax.set(xlabel="x0", ylabel="x1")
     if title:
         ax.set_title(title)
     return _finish(fig, path)
@@ -192,9 +191,7 @@ def loss_curves(
             _plot(ax, validation, "validation")
         if name == "accuracy":
             ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel(unit)
-        ax.set_ylabel(name)
-        ax.set_title(name)
+        ax.set(xlabel=unit, ylabel=name, title=name)
         ax.legend()
     return _finish(fig, path)
 
@@ -236,8 +233,6 @@ def function_and_tangent(
         ax.set_ylim(lo - pad, hi + pad)
     ax.axhline(0, color="0.8", lw=0.8, zorder=0)
     ax.axvline(0, color="0.8", lw=0.8, zorder=0)
-    ax.set_xlabel("x")
-    ax.set_ylabel("f(x)")
-    ax.set_title(f"f'({x0:g}) = {slope:.6g}")
+    ax.set(xlabel="x", ylabel="f(x)", title=f"f'({x0:g}) = {slope:.6g}")
     ax.legend()
     return _finish(fig, path)

@@ -213,15 +213,15 @@ def explain(
 def _too_many(n: int, max_nodes: int, order: list) -> str:
     scoped = any(getattr(node, "_scope", None) for node in order)
     way = (
-        "pass collapse='layer' or collapse='neuron' to step through it a module at a time"
+        "Pass collapse='layer' or collapse='neuron' to step through it a module at a time"
         if scoped
-        else "explain a smaller graph (build it under tapegrad.scope(...) to collapse it "
+        else "Explain a smaller graph (build it under tapegrad.scope(...) to collapse it "
         "with collapse='layer')"
     )
     return (
         f"the graph has {n} values, more than max_nodes={max_nodes}: a page that size is slow "
-        f"to open and to step through. {way[0].upper()}{way[1:]}, or pass max_nodes=None to "
-        f"make the full page anyway"
+        f"to open and to step through. {way}, or pass max_nodes=None to make the full page "
+        f"anyway"
     )
 
 
@@ -510,10 +510,10 @@ class _Recorder:
         texts = self._texts(node, None, "")
         if texts is not None:
             return texts[0].forward, texts[1].forward
-        args = [(self._word(c, "").text, self.fmt(c.data)) for c in node._prev]
+        words = ", ".join(self._word(c, "").text for c in node._prev)
+        numbers = ", ".join(self.fmt(c.data) for c in node._prev)
         op = node._op or "op"
-        words, numbers = (f"{op}({', '.join(a[k] for a in args)})" for k in (0, 1))
-        return words, numbers
+        return f"{op}({words})", f"{op}({numbers})"
 
     def _texts(
         self, node: Value, g, suffix: str

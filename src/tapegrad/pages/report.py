@@ -298,11 +298,8 @@ def _norm(xs) -> float:
 def _sample_view(model, name: str, point: list[float], title: str) -> Explanation | str:
     """`explain`'s page of the model's output at `point`, at its last step; or why there is none."""
     xs = [Value(v, label=f"x{i}") for i, v in enumerate(point)]
-    out = model(xs)
-    if isinstance(out, Value):
-        root = out
-    else:  # several outputs: the score of the class the model predicts
-        root = max(out, key=lambda o: o.data)
+    out = model(xs)  # several outputs: the score of the class the model predicts
+    root = out if isinstance(out, Value) else max(out, key=lambda o: o.data)
     if not root.label:
         root.label = "output"
     n = len(topological_order(root))
