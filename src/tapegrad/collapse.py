@@ -66,9 +66,7 @@ def group_nodes(order: list[Value], level: Collapse) -> tuple[dict[Value, Group]
         name = name_of(path)
         if name is None:
             continue
-        group = by_name.get(name)
-        if group is None:
-            group = by_name[name] = Group(str(name), [])
+        group = by_name.setdefault(name, Group(str(name), []))
         group.members.append(node)
         of[node] = group
     groups = sorted(by_name.values(), key=lambda g: _natural(g.name))

@@ -47,9 +47,7 @@ def _figure(width: float, height: float) -> PlotFigure:
 def _finish(fig: Figure, path) -> Figure:
     if path is not None:
         path = os.fspath(path)
-        parent = os.path.dirname(path)
-        if parent:
-            os.makedirs(parent, exist_ok=True)
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         with replacing(path) as tmp:  # a crash or a full disk never leaves half a picture
             fig.savefig(tmp, dpi=100)
     return fig

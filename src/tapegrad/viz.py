@@ -4,6 +4,7 @@ out of time, falls back with one warning to tapegrad's own renderer (`svgrender`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -12,6 +13,7 @@ import textwrap
 import unicodedata
 import warnings
 from collections.abc import Container, Iterable
+from dataclasses import replace
 from typing import Any
 
 import graphviz
@@ -202,11 +204,10 @@ class GraphPicture(graphviz.Digraph):
                 "this picture was not made by draw_dot (a copy?), so only Graphviz can render "
                 "it: install Graphviz so that `dot` is on PATH"
             )
-        rankdir = self.graph_attr.get("rankdir", self.scene.rankdir)
-        if rankdir != self.scene.rankdir and rankdir in RANKDIRS:
-            scene = Scene(self.scene.nodes, self.scene.edges, rankdir, self.scene.label)
-        else:
-            scene = self.scene
+        scene = self.scene
+        rankdir = self.graph_attr.get("rankdir", scene.rankdir)
+        if rankdir != scene.rankdir and rankdir in RANKDIRS:
+            scene = replace(scene, rankdir=rankdir)
         return svgrender.render_svg(scene)
 
     def _repr_mimebundle_(
@@ -265,9 +266,7 @@ class GraphPicture(graphviz.Digraph):
             data = self.svg().encode("utf-8")
         else:
             data = self._output(suffix[1:], capped=True)
-        parent = os.path.dirname(path)
-        if parent:
-            os.makedirs(parent, exist_ok=True)
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         with open(path, "wb") as fh:
             fh.write(data)
         return path
@@ -378,13 +377,11 @@ def _run_dot(cmd: list[str], source: str, encoding: str, timeout: float) -> byte
 
 
 def _kill(proc: subprocess.Popen, posix: bool) -> None:
-    try:
+    with contextlib.suppress(OSError):  # it may have ended meanwhile
         if posix:
             os.killpg(proc.pid, signal.SIGKILL)
         else:
             proc.kill()
-    except OSError:
-        pass
     proc.communicate()
 
 

@@ -138,13 +138,12 @@ class Explanation(HtmlPage):
 
     def fragment(self, standalone: bool) -> str:
         uid = new_id("tgx")
-        svg = _scope_ids(self._svg, uid)
         return _PAGE.format(
             uid=uid,
             css=asset("explain.css"),
             title=escape(self.title, quote=False),
             last=len(self.steps) - 1,
-            svg=svg,
+            svg=_scope_ids(self._svg, uid),
             scripts=data_and_script(uid, self.data(standalone), "explain.js"),
         )
 
@@ -586,10 +585,9 @@ class _Recorder:
         box is sized for them), as SVG, and the renderer that drew it."""
         from ..viz import GraphPicture, _emit, draw_dot
 
-        drawn = draw_dot(
+        scene = draw_dot(
             self.root, rankdir=rankdir, fmt=self.number, max_nodes=None, collapse=self.collapse
-        )
-        scene = drawn.scene
+        ).scene
         if scene is None:  # draw_dot always lays out a scene for its picture
             raise RuntimeError("draw_dot gave a picture with no scene")
         boxes = sum(n.shape != "ellipse" for n in scene.nodes)

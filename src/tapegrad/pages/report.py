@@ -9,7 +9,7 @@ import math
 import numbers
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from html import escape
 from typing import TYPE_CHECKING
@@ -54,7 +54,7 @@ class Moment:
     norms: list[float]  # per layer, of the objective's gradient
     weight_norms: list[float]
     boundary: str | None  # a PNG data URI, None unless the data are 2-D classes
-    views: list[Explanation | str]  # per sample, its graph's view or why there is none
+    views: list[Explanation | str] = field(default_factory=list)  # per sample: a view or why not
 
 
 @dataclass(eq=False)
@@ -287,7 +287,6 @@ class _Objective:
             norms=[_norm(p.grad for p in ps) for _, ps in self.layers],
             weight_norms=[_norm(p.data for p in ps) for _, ps in self.layers],
             boundary=None if self.boundary is None else self.boundary(),
-            views=[],
         )
 
 
