@@ -234,10 +234,7 @@ class _Recorder:
         self.index = {node: i for i, node in enumerate(order)}
         self.names = _names(order)
         self.collapse = collapse
-        self.of: dict[Value, Group] = {}
-        self.groups: list[Group] = []
-        if collapse is not None:
-            self.of, self.groups = group_nodes(order, collapse)
+        self.of, self.groups = group_nodes(order, collapse) if collapse is not None else ({}, [])
         self.box = {g.name: f"g{i}" for i, g in enumerate(self.groups)}
         self.elements = {node: self._element(node) for node in order}
         self.grads: dict = {}
