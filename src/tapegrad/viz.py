@@ -58,7 +58,7 @@ class RendererUnavailable(RuntimeError):
 
 class GraphPicture(graphviz.Digraph):
     """A graphviz.Digraph whose every output falls back to tapegrad's SVG renderer when `dot`
-    is missing or fails. The fallback draws `scene`, what `draw_dot` described."""
+    is missing or fails, drawing `scene` (what draw_dot described, not later `.node()` calls)."""
 
     def __init__(self, *args: Any, scene: Scene | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

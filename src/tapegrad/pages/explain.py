@@ -84,7 +84,8 @@ class Step:
 @dataclass(eq=False)
 class Explanation(HtmlPage):
     """The page `explain()` made: `_repr_html_` for Jupyter, `save(path)` for a file. `grads`
-    holds d(root)/d(node) as one fresh `backward()` gives them; `start` is the step it opens at."""
+    holds d(root)/d(node) as one fresh `backward()` gives them; `start` is the step it opens at
+    (a `#step=` in a saved page's URL wins)."""
 
     root: Value
     title: str
