@@ -1,11 +1,5 @@
-"""Grouping a graph's nodes by the module that made them, for pictures of whole networks.
-
-Every Value remembers the scope path active when it was created (`tapegrad.scope`, e.g.
-"layers.1.neurons.3"). Collapsing maps each path to a group name ("layers.1" for a layer,
-"layers.1.neurons.3" for a neuron) and sums up each group: its inputs, outputs, op count and
-the gradient norm of its parameters. Nodes made outside any scope (inputs, the loss) stay on
-their own.
-"""
+"""Grouping a graph's nodes by the module that made them (the scope path each Value keeps,
+`tapegrad.scope`), and summing up each group, for pictures of whole networks."""
 
 from __future__ import annotations
 
@@ -17,15 +11,13 @@ from .engine import Constant, Value
 
 LEVELS = ("layer", "neuron")
 
+Collapse = str | Callable[[str], str | None]
+"""How to collapse modules: "layer", "neuron", or a scope path -> group name (None: ungrouped)."""
 
-def grouper(level: str | Callable[[str], str | None]) -> Callable[[str], str | None]:
-    """The function from a scope path to its group name for `level`.
 
-    "layer" keeps the path up to its first numbered part ("layers.1.neurons.3" -> "layers.1"),
-    "neuron" up to its second ("layers.1.neurons.3"); a path with fewer numbered parts is kept
-    whole (for "neuron") or cut after its first part (for "layer"). A callable is used as is
-    (return None to leave a node ungrouped).
-    """
+def grouper(level: Collapse) -> Callable[[str], str | None]:
+    """The function from a scope path to its group name: "layer" keeps "layers.1.neurons.3" up
+    to its first numbered part ("layers.1"), "neuron" up to its second; a callable as is."""
     if callable(level):
         return level
     if level not in LEVELS:
@@ -61,14 +53,9 @@ class Group:
     outputs: int = 0  # distinct members read outside it (or the root itself)
 
 
-def group_nodes(
-    order: list[Value], level: str | Callable[[str], str | None]
-) -> tuple[dict[Value, Group], list[Group]]:
-    """Assign each node of `order` (a topological order, root last) to a group.
-
-    Returns (node -> Group for grouped nodes, groups sorted by name, numbers in numeric
-    order: layers.2 before layers.10).
-    """
+def group_nodes(order: list[Value], level: Collapse) -> tuple[dict[Value, Group], list[Group]]:
+    """(node -> Group for the grouped nodes of `order`, the groups sorted by name with numbers
+    in numeric order: layers.2 before layers.10)."""
     name_of = grouper(level)
     by_name: dict[str, Group] = {}
     of: dict[Value, Group] = {}
@@ -79,9 +66,7 @@ def group_nodes(
         name = name_of(path)
         if name is None:
             continue
-        group = by_name.get(name)
-        if group is None:
-            group = by_name[name] = Group(str(name), [])
+        group = by_name.setdefault(name, Group(str(name), []))
         group.members.append(node)
         of[node] = group
     groups = sorted(by_name.values(), key=lambda g: _natural(g.name))

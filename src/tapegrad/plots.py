@@ -1,9 +1,6 @@
-"""Pictures of training: a classifier's decision boundary, loss and accuracy curves, and the
-lecture's first picture, a function with its tangent line.
-
-Figures are built on matplotlib's object API with the Agg canvas, never pyplot's global state,
-so they work headless, never pop up windows, and are returned for the caller to show: in
-Jupyter a returned figure displays inline.
+"""Pictures of training (a classifier's decision boundary, loss and accuracy curves) and the
+lecture's first picture, a function with its tangent line. Figures use matplotlib's Agg canvas,
+never pyplot, so they work headless and are returned for the caller to show (inline in Jupyter).
 """
 
 from __future__ import annotations
@@ -50,15 +47,10 @@ def _figure(width: float, height: float) -> PlotFigure:
 def _finish(fig: Figure, path) -> Figure:
     if path is not None:
         path = os.fspath(path)
-        parent = os.path.dirname(path)
-        if parent:
-            os.makedirs(parent, exist_ok=True)
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         with replacing(path) as tmp:  # a crash or a full disk never leaves half a picture
             fig.savefig(tmp, dpi=100)
     return fig
-
-
-# --- decision boundary -----------------------------------------------------------------------
 
 
 def _classes(out) -> int:
@@ -70,11 +62,9 @@ def _classes(out) -> int:
 
 
 class DecisionGrid:
-    """A grid covering X's two features (plus `margin`) and the class `model` gives each point:
-    one output > 0 is class 1, several the argmax. A Module is evaluated on a tape recorded
-    once and replayed over the whole grid, so `classes()` after its weights change costs one
-    replay (the report redraws every moment so); any other callable point by point under
-    `no_grad`. The one grid behind `decision_boundary` and the report's pictures."""
+    """A grid over X's two features (plus `margin`) and the class `model` gives each point (one
+    output > 0 is class 1, several the argmax). A Module runs on a tape recorded once, so
+    `classes()` after its weights change costs one replay; other callables run point by point."""
 
     def __init__(
         self, model: Callable, X: npt.ArrayLike, resolution: int = 50, margin: float = 1.0
@@ -125,6 +115,16 @@ class DecisionGrid:
         ax.set_xlim(self.xx.min(), self.xx.max())
         ax.set_ylim(self.yy.min(), self.yy.max())
 
+    def png(self, X: npt.ArrayLike, y: npt.ArrayLike) -> str:
+        """A small picture of `draw`, as a PNG data URI for a page that must stand alone."""
+        fig = _figure(3.6, 3.3)
+        ax = fig.add_subplot()
+        self.draw(ax, X, y, size=14, lw=0.5)
+        ax.tick_params(labelsize=7)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=80)
+        return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
 
 def decision_grid(
     model: Callable, X: npt.ArrayLike, resolution: int = 50, margin: float = 1.0
@@ -152,21 +152,10 @@ def decision_boundary(
     fig = _figure(5.5, 5)
     ax = fig.add_subplot()
     grid.draw(ax, X, y)
-    ax.set_xlabel("x0")
-    ax.set_ylabel("x1")
+    ax.set(xlabel="x0", ylabel="x1")
     if title:
         ax.set_title(title)
     return _finish(fig, path)
-
-
-def png_data_uri(fig: Figure, dpi: int = 80) -> str:
-    """The figure as a PNG data URI, for a page that must stand alone."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-# --- loss curves -----------------------------------------------------------------------------
 
 
 def _series(values) -> np.ndarray:
@@ -189,31 +178,20 @@ def loss_curves(
     unit = h.get("unit", "step")
     loss, val_loss = _series(h.get("loss")), _series(h.get("val_loss"))
     acc, val_acc = _series(h.get("accuracy")), _series(h.get("val_accuracy"))
-    has_acc = bool(np.isfinite(acc).any() or np.isfinite(val_acc).any())
-    fig = _figure(10 if has_acc else 5.5, 4)
-    axes = fig.subplots(1, 2 if has_acc else 1, squeeze=False)[0]
-    ax = axes[0]
-    _plot(ax, loss, "train")
-    if len(val_loss):
-        _plot(ax, val_loss, "validation")
-    ax.set_xlabel(unit)
-    ax.set_ylabel("loss")
-    ax.set_title("loss")
-    ax.legend()
-    if has_acc:
-        ax = axes[1]
-        _plot(ax, acc, "train")
-        if len(val_acc):
-            _plot(ax, val_acc, "validation")
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel(unit)
-        ax.set_ylabel("accuracy")
-        ax.set_title("accuracy")
+    panels = [("loss", loss, val_loss)]
+    if np.isfinite(acc).any() or np.isfinite(val_acc).any():
+        panels.append(("accuracy", acc, val_acc))
+    fig = _figure(10 if len(panels) == 2 else 5.5, 4)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (name, train, validation) in zip(axes, panels, strict=True):
+        _plot(ax, train, "train")
+        if len(validation):
+            _plot(ax, validation, "validation")
+        if name == "accuracy":
+            ax.set_ylim(-0.02, 1.02)
+        ax.set(xlabel=unit, ylabel=name, title=name)
         ax.legend()
     return _finish(fig, path)
-
-
-# --- the lecture's first picture -------------------------------------------------------------
 
 
 def _evaluate(f: Callable, x: float) -> float:
@@ -253,8 +231,6 @@ def function_and_tangent(
         ax.set_ylim(lo - pad, hi + pad)
     ax.axhline(0, color="0.8", lw=0.8, zorder=0)
     ax.axvline(0, color="0.8", lw=0.8, zorder=0)
-    ax.set_xlabel("x")
-    ax.set_ylabel("f(x)")
-    ax.set_title(f"f'({x0:g}) = {slope:.6g}")
+    ax.set(xlabel="x", ylabel="f(x)", title=f"f'({x0:g}) = {slope:.6g}")
     ax.legend()
     return _finish(fig, path)

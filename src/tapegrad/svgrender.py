@@ -1,12 +1,6 @@
-"""Pictures of graphs without Graphviz: grandalf's layered layout, drawn as SVG written here.
-
-`draw_dot` describes a picture once, as a `Scene` of nodes and edges; it becomes DOT source for
-Graphviz and, where the `dot` program is missing, this module lays it out with grandalf (a
-pure-Python Sugiyama layout: coordinates only) and writes the SVG itself. grandalf slows down
-sharply on big graphs with long edges, so the layout refuses more than `MAX_LAYOUT_VERTICES`
-vertices (real nodes plus the dummy points long edges are routed through) with an error that
-says what to do instead.
-"""
+"""Pictures of graphs without Graphviz: a `Scene` laid out by grandalf (a pure-Python Sugiyama
+layout) and drawn as SVG written here. grandalf slows down sharply on big graphs, so the layout
+refuses more than `MAX_LAYOUT_VERTICES` vertices with an error that says what to do instead."""
 
 from __future__ import annotations
 
@@ -37,12 +31,8 @@ class LayoutTooLarge(ValueError):
 
 @dataclass(frozen=True)
 class Node:
-    """One box of a picture. `fields` are the texts of a record's cells (one for other shapes).
-
-    shape: "record" (cells side by side, or stacked when the ranks run top to bottom, as
-    Graphviz does with a `{...}` record label), "ellipse" (op nodes) or "group" (a rounded
-    record for a collapsed module).
-    """
+    """One box of a picture: `fields` are a record's cells (one text for an ellipse); shape is
+    "record", "ellipse" (an op) or "group" (a rounded record for a collapsed module)."""
 
     name: str
     fields: tuple[str, ...]
@@ -116,13 +106,13 @@ def _measure(node: Node, rankdir: str) -> _Placed:
     return _Placed(node, w, max(sum(cells), 36.0), cells, False)
 
 
+@dataclass(slots=True)
 class _View:
     """What grandalf reads and writes on a vertex: its size and, after layout, its centre."""
 
-    __slots__ = ("w", "h", "xy")
-
-    def __init__(self, w: float, h: float) -> None:
-        self.w, self.h, self.xy = w, h, (0.0, 0.0)
+    w: float
+    h: float
+    xy: Point = (0.0, 0.0)
 
 
 class _EdgeView:
@@ -135,12 +125,8 @@ class _EdgeView:
 def layout(
     scene: Scene, max_vertices: int | None = None
 ) -> tuple[dict[str, _Placed], dict[tuple[str, str], Route]]:
-    """Place every node and route every edge of `scene` with grandalf.
-
-    Returns (placed nodes by name, edge polylines) in picture coordinates (y down). Raises
-    LayoutTooLarge before the slow part when the layered graph would exceed `max_vertices`
-    (default MAX_LAYOUT_VERTICES).
-    """
+    """(placed nodes by name, edge polylines) of `scene`, in picture coordinates (y down);
+    LayoutTooLarge before the slow part past `max_vertices` (default MAX_LAYOUT_VERTICES)."""
     if max_vertices is None:
         max_vertices = MAX_LAYOUT_VERTICES
     estimate = _estimate_vertices(scene, max_vertices)
@@ -158,8 +144,7 @@ def layout(
 def _grandalf_graph(
     scene: Scene, placed: dict[str, _Placed], across: bool
 ) -> tuple[dict[str, Any], dict[tuple[str, str], Any], Any]:
-    """grandalf's vertices (sized, by name), edges (by (tail, head), self-loops and repeats
-    dropped) and graph for `scene` (grandalf's objects: it has no type hints)."""
+    """grandalf's vertices (by name), edges (by (tail, head), no self-loops) and graph."""
     from grandalf.graphs import Edge as GEdge
     from grandalf.graphs import Graph, Vertex
 
@@ -182,8 +167,7 @@ def _grandalf_graph(
 
 
 def _place_components(graph: Any, max_vertices: int) -> None:
-    """Lay out each connected component with Sugiyama's method, side by side, left to right
-    (grandalf's coordinates: layers top to bottom)."""
+    """Lay out each connected component with Sugiyama's method, side by side."""
     offset, total = 0.0, 0
     for component in graph.C:
         sug = _fast_sugiyama()(component)
@@ -211,38 +195,26 @@ def _to_picture(
     vertices: dict[str, Any],
     gedges: dict[tuple[str, str], Any],
 ) -> dict[tuple[str, str], Route]:
-    """Move grandalf's coordinates into the picture's (transposed for LR/RL, mirrored for
-    RL/BT): sets every node's centre and returns the edge polylines."""
+    """Set every node's centre from grandalf's coordinates (transposed for LR/RL, mirrored for
+    RL/BT) and return the edge polylines."""
     across = rankdir in ("LR", "RL")
     mirror = rankdir in ("RL", "BT")
+    extent = max(v.view.xy[1] for v in vertices.values())  # the last layer's place (y)
 
     def final(pt: Point) -> Point:
         x, y = pt
+        if mirror:
+            y = extent - y
         return (y, x) if across else (x, y)
 
     for name, p in placed.items():
         p.x, p.y = final(vertices[name].view.xy)
-    extent = 0.0
-    if mirror:  # along the rank axis
-        extent = max((p.x if across else p.y) for p in placed.values())
-        for p in placed.values():
-            if across:
-                p.x = extent - p.x
-            else:
-                p.y = extent - p.y
-    routes = {}
-    for key, ge in gedges.items():
-        pts = [final(pt) for pt in ge.view.pts]
-        if mirror:
-            pts = [(extent - x, y) if across else (x, extent - y) for x, y in pts]
-        routes[key] = pts
-    return routes
+    return {key: [final(pt) for pt in ge.view.pts] for key, ge in gedges.items()}
 
 
 def _estimate_vertices(scene: Scene, cap: int) -> int:
-    """Nodes plus the dummies grandalf will route long edges through, counted in O(N + E)
-    before grandalf allocates them: ranks by longest path, sources moved up next to their
-    first consumer (as grandalf's rank optimisation does). Stops counting past `cap`."""
+    """Nodes plus the dummies grandalf will route long edges through, counted (up to `cap`)
+    before grandalf allocates them, with ranks as grandalf's rank optimisation gives them."""
     total = len(scene.nodes)
     if total > cap:
         return total
@@ -283,11 +255,8 @@ def _too_large(n: int, cap: int) -> str:
 
 @functools.cache
 def _fast_sugiyama() -> type:
-    """grandalf's SugiyamaLayout, with its alignment conflicts kept in a set.
-
-    grandalf keeps them in a list and tests membership once per aligned vertex, which turns
-    quadratic on graphs with many long edges; a set gives the same layout in linear time.
-    """
+    """grandalf's SugiyamaLayout with its alignment conflicts in a set, not a list: the same
+    layout in linear time, not quadratic, on graphs with many long edges."""
     from grandalf.layouts import SugiyamaLayout
 
     class FastSugiyama(SugiyamaLayout):
@@ -301,21 +270,18 @@ def _fast_sugiyama() -> type:
 def render_svg(scene: Scene, max_vertices: int | None = None) -> str:
     """The picture of `scene` as an SVG document (a string)."""
     placed, routes = layout(scene, max_vertices)
-    counts: dict[tuple[str, str], int] = {}
-    labels: dict[tuple[str, str], list[str]] = {}
+    labels: dict[tuple[str, str], list[str]] = {}  # the labels of each (tail, head)'s edges
     for e in scene.edges:
-        key = (e.tail, e.head)
-        counts[key] = counts.get(key, 0) + 1
-        labels.setdefault(key, []).append(e.label)
+        labels.setdefault((e.tail, e.head), []).append(e.label)
 
     body: list[str] = []
-    for i, ((tail, head), n) in enumerate(counts.items()):
+    for i, ((tail, head), texts) in enumerate(labels.items()):
         if tail == head:
             continue
-        for k in range(n):
-            bend = (k - (n - 1) / 2) * 10.0
+        for k, text in enumerate(texts):  # repeated edges bow apart, 10 points each
+            bend = (k - (len(texts) - 1) / 2) * 10.0
             pts = _clip(routes[(tail, head)], placed[tail], placed[head], bend)
-            body.append(_edge_svg(i, tail, head, pts, labels[(tail, head)][k]))
+            body.append(_edge_svg(i, tail, head, pts, text))
     for i, p in enumerate(placed.values()):
         body.append(_node_svg(i, p))
 
@@ -394,21 +360,17 @@ def _node_svg(i: int, p: _Placed) -> str:
         )
         pos = left if p.horizontal else top
         for k, (size, text) in enumerate(zip(p.cells, n.fields, strict=True)):
-            if k:
-                if p.horizontal:
-                    parts.append(
-                        f'<line x1="{pos:.2f}" y1="{top:.2f}" x2="{pos:.2f}" '
-                        f'y2="{top + p.h:.2f}" {stroke}/>'
-                    )
-                else:
-                    parts.append(
-                        f'<line x1="{left:.2f}" y1="{pos:.2f}" x2="{left + p.w:.2f}" '
-                        f'y2="{pos:.2f}" {stroke}/>'
-                    )
             if p.horizontal:
-                parts.append(_text(pos + size / 2, p.y + FONT_SIZE * 0.3, text, color=n.color))
+                x1, y1, x2, y2 = pos, top, pos, top + p.h
+                middle = (pos + size / 2, p.y + FONT_SIZE * 0.3)
             else:
-                parts.append(_text(p.x, pos + size / 2 + FONT_SIZE * 0.3, text, color=n.color))
+                x1, y1, x2, y2 = left, pos, left + p.w, pos
+                middle = (p.x, pos + size / 2 + FONT_SIZE * 0.3)
+            if k:  # the line between this cell and the one before
+                parts.append(
+                    f'<line x1="{x1:.2f}" y1="{y1:.2f}" x2="{x2:.2f}" y2="{y2:.2f}" {stroke}/>'
+                )
+            parts.append(_text(*middle, text, color=n.color))
             pos += size
     parts.append("</g>")
     return "".join(parts)
@@ -450,7 +412,7 @@ def _edge_svg(i: int, tail: str, head: str, pts: Route, label: str) -> str:
     base = (hx - ux * _ARROW, hy - uy * _ARROW)
     line = pts[:-1] + [base]
     d = f"M{line[0][0]:.2f},{line[0][1]:.2f}"
-    # Round each bend: straight to the midpoint of a segment, then curve through the corner.
+    # Round each bend: straight to a segment's midpoint, then curve through the corner.
     for k in range(1, len(line) - 1):
         (cx, cy), (nx, ny) = line[k], line[k + 1]
         d += f" Q{cx:.2f},{cy:.2f} {(cx + nx) / 2:.2f},{(cy + ny) / 2:.2f}"

@@ -3,16 +3,15 @@
     L [*]  data -8.0000  grad 1.0000
     ├── d [+]  data 4.0000  grad -2.0000
     │   ├── e [*]  data -6.0000  grad -2.0000
-    ...
 
-A node reached a second time (a shared subexpression, `a` in `a * a`) is printed in full once
-and afterwards referred to by name. Unlabelled nodes are named #1, #2, ... in the order they
-are printed, and nodes that share a label are told apart the same way (w#1, w#2).
+A shared node is printed in full once, then by name; unlabelled nodes and nodes sharing a
+label are named #1, #2, ... (w#1, w#2) in the order they are printed.
 """
 
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from typing import Any, TextIO
 
 from .engine import Constant, Value
@@ -57,10 +56,7 @@ def format_graph(
     tee, last, pipe, blank = _ASCII if ascii else _UNICODE
 
     order = topological_order(root)
-    label_uses: dict[str, int] = {}
-    for node in order:
-        if node.label:
-            label_uses[node.label] = label_uses.get(node.label, 0) + 1
+    label_uses = Counter(node.label for node in order if node.label)
     names: dict[Value, str] = {}
     numbered: dict[str, int] = {}  # per label ("" for unlabelled): how many are named so far
 

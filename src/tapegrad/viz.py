@@ -1,28 +1,25 @@
-"""`draw_dot`: the lecture's picture of a graph, as a graphviz.Digraph that renders anywhere.
-
-The picture is described once, as a `svgrender.Scene`, and turned into DOT source. Every way
-out (`render`, `view`, `pipe`, `save`, Jupyter display) runs Graphviz's `dot` when it is on PATH,
-under a time limit that grows with the graph, and falls back to tapegrad's own renderer
-(grandalf layout, SVG written in `svgrender`) with one warning when `dot` is missing, fails or
-runs out of time. So a notebook cell that shows a graph works on a machine with only the pip
-packages installed, and a graph `dot` chokes on still gets drawn.
-"""
+"""`draw_dot`: the lecture's picture of a graph, as a graphviz.Digraph that renders anywhere:
+every output runs Graphviz's `dot` under a time limit and, when `dot` is missing, fails or runs
+out of time, falls back with one warning to tapegrad's own renderer (`svgrender`)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
+import textwrap
 import unicodedata
 import warnings
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Container, Iterable
+from dataclasses import replace
 from typing import Any
 
 import graphviz
 
 from . import svgrender
-from .collapse import Group, group_nodes
+from .collapse import Collapse, Group, group_nodes
 from .engine import Constant, Value
 from .graph import op_label, topological_order
 from .svgrender import Edge, Node, Scene
@@ -37,15 +34,10 @@ HIGHLIGHT_FILL = "#ffe082"
 GROUP_FILL = "#e3f2fd"
 CONSTANT_COLOR = "#666666"
 
-
 DOT_SECONDS = 5.0
 """Time limit of one `dot` run, plus DOT_SECONDS_PER_STATEMENT per node and edge."""
 DOT_SECONDS_PER_STATEMENT = 0.005
 SOURCE_FORMATS = ("dot", "gv", "canon")  # without `dot`, these fall back to the DOT source
-
-
-Collapse = str | Callable[[str], str | None]
-"""How draw_dot collapses modules: "layer", "neuron", or a scope path -> group name."""
 
 
 class RendererWarning(UserWarning):
@@ -64,18 +56,9 @@ class RendererUnavailable(RuntimeError):
     """The requested output needs Graphviz's `dot`, which is not installed."""
 
 
-def dot_available() -> bool:
-    """True when Graphviz's `dot` program is on PATH (looked up on every call)."""
-    return shutil.which("dot") is not None
-
-
 class GraphPicture(graphviz.Digraph):
-    """A graphviz.Digraph (`.source`, `.render`, `.pipe`, `.view`, `.node`, ... all work) whose
-    every output falls back to tapegrad's SVG renderer when `dot` is missing or fails.
-
-    The fallback draws the picture `draw_dot` described (its `scene`); nodes or edges added
-    afterwards with `.node()`/`.edge()` appear only where Graphviz renders.
-    """
+    """A graphviz.Digraph whose every output falls back to tapegrad's SVG renderer when `dot`
+    is missing or fails, drawing `scene` (what draw_dot described, not later `.node()` calls)."""
 
     def __init__(self, *args: Any, scene: Scene | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -86,9 +69,7 @@ class GraphPicture(graphviz.Digraph):
     @property
     def backend(self) -> str:
         """Which renderer displays and saves this picture now: "dot" or "builtin"."""
-        return "dot" if dot_available() else "builtin"
-
-    # -- the one place `dot` runs, and the one place the fallback is decided
+        return "dot" if shutil.which("dot") else "builtin"
 
     def dot_timeout(self) -> float:
         """Seconds one `dot` run may take on this graph before the fallback is used."""
@@ -104,15 +85,14 @@ class GraphPicture(graphviz.Digraph):
         neato_no_op: bool | int | None = None,
         capped: bool = False,
     ) -> bytes:
-        """The picture in `fmt`: from `dot` when it works, else (with one RendererWarning) from
-        the builtin renderer for SVG, the DOT source for dot/gv/canon, and for any other format
-        a RendererUnavailable that names it and says how to get it."""
+        """The picture in `fmt` from `dot`; else, with one RendererWarning, the builtin SVG, the
+        DOT source for dot/gv/canon, or for other formats RendererUnavailable."""
         if fmt not in graphviz.FORMATS:
             known = ", ".join(sorted(graphviz.FORMATS))
             raise ValueError(f"unknown format {fmt!r}: one of {known}")
         program = engine or self.engine
         source = self.source
-        if capped:  # Graphviz scales bigger bitmaps down instead of allocating them
+        if capped:
             picture = self.copy()
             picture.graph_attr.setdefault("size", f"{PNG_MAX_INCHES},{PNG_MAX_INCHES}")
             source = picture.source
@@ -142,8 +122,6 @@ class GraphPicture(graphviz.Digraph):
         self.rendered_by = "builtin" if fmt == "svg" else "source"
         return data
 
-    # -- graphviz's outputs, each through _output
-
     def pipe(
         self,
         format: str | None = None,  # noqa: A002 - graphviz's name
@@ -155,8 +133,7 @@ class GraphPicture(graphviz.Digraph):
         engine: str | None = None,
         encoding: str | None = None,
     ) -> bytes | str:
-        """The picture as bytes (or text, with `encoding`), as graphviz.Digraph.pipe gives it,
-        falling back as `_output` says."""
+        """The picture as bytes (or text, with `encoding`), as graphviz.Digraph.pipe gives it."""
         data = self._output(
             format or self.format,
             engine=engine,
@@ -184,9 +161,8 @@ class GraphPicture(graphviz.Digraph):
         raise_if_result_exists: bool = False,
         overwrite_source: bool = False,
     ) -> str:
-        """Save the DOT source to `filename` and the picture next to it (`gout` -> `gout.svg`),
-        or to `outfile`, as graphviz.Digraph.render does; return the picture's path. Without a
-        working `dot`, SVG comes from the builtin renderer (`view` opens it too)."""
+        """Save the DOT source and the picture next to it (or to `outfile`), as
+        graphviz.Digraph.render does; return the picture's path."""
         if outfile is not None:
             outfile = os.fspath(outfile)
             fmt = format or os.path.splitext(outfile)[1][1:].lower()
@@ -218,10 +194,8 @@ class GraphPicture(graphviz.Digraph):
         return outfile
 
     def svg(self) -> str:
-        """The picture as an SVG document, from `dot` if it works, else the builtin renderer.
-
-        Raises svgrender.LayoutTooLarge if only the builtin renderer is there and the graph
-        is too big for it."""
+        """The picture as an SVG document, from `dot` if it works, else the builtin renderer
+        (svgrender.LayoutTooLarge if the graph is too big for it)."""
         return self._output("svg").decode("utf-8")
 
     def _builtin_svg(self) -> str:
@@ -230,11 +204,10 @@ class GraphPicture(graphviz.Digraph):
                 "this picture was not made by draw_dot (a copy?), so only Graphviz can render "
                 "it: install Graphviz so that `dot` is on PATH"
             )
-        rankdir = self.graph_attr.get("rankdir", self.scene.rankdir)
-        if rankdir != self.scene.rankdir and rankdir in RANKDIRS:
-            scene = Scene(self.scene.nodes, self.scene.edges, rankdir, self.scene.label)
-        else:
-            scene = self.scene
+        scene = self.scene
+        rankdir = self.graph_attr.get("rankdir", scene.rankdir)
+        if rankdir != scene.rankdir and rankdir in RANKDIRS:
+            scene = replace(scene, rankdir=rankdir)
         return svgrender.render_svg(scene)
 
     def _repr_mimebundle_(
@@ -243,7 +216,7 @@ class GraphPicture(graphviz.Digraph):
         exclude: Container[str] | None = None,
         **_: object,
     ) -> dict[str, str | bytes]:
-        # What Jupyter shows: a PNG or JPEG that needs a missing `dot` is shown as SVG instead.
+        # What Jupyter shows: a PNG or JPEG that needs a missing `dot` becomes SVG.
         bundle: dict[str, str | bytes] = {}
         for mimetype in include or ["image/svg+xml"]:
             if exclude and mimetype in exclude:
@@ -252,31 +225,21 @@ class GraphPicture(graphviz.Digraph):
                 if mimetype == "image/svg+xml":
                     bundle[mimetype] = self._repr_image_svg_xml()
                 elif mimetype in ("image/png", "image/jpeg"):
-                    bundle[mimetype] = self._dot_bytes(mimetype[len("image/") :])
+                    bundle[mimetype] = self._output(mimetype[len("image/") :], capped=True)
             except RendererUnavailable:
                 if not exclude or "image/svg+xml" not in exclude:
                     bundle.setdefault("image/svg+xml", self._repr_image_svg_xml())
         return bundle
 
     def _repr_image_svg_xml(self) -> str:
-        # Never an exception for a missing or overwhelmed renderer: a picture that says what
-        # to do instead.
+        # Never an exception for a missing or overwhelmed renderer: a picture that says why.
         try:
             return self.svg()
         except (svgrender.LayoutTooLarge, RendererUnavailable) as err:
-            return svgrender.message_svg(["tapegrad could not draw this graph:", *_wrap(err)])
+            lines = textwrap.wrap(str(err), 90, break_long_words=False, break_on_hyphens=False)
+            return svgrender.message_svg(["tapegrad could not draw this graph:", *lines])
 
-    def _repr_svg_(self) -> str:
-        return self._repr_image_svg_xml()
-
-    def _repr_image_png(self) -> bytes:
-        return self._dot_bytes("png")
-
-    def _repr_image_jpeg(self) -> bytes:
-        return self._dot_bytes("jpeg")
-
-    def _dot_bytes(self, fmt: str) -> bytes:
-        return self._output(fmt, capped=True)
+    _repr_svg_ = _repr_image_svg_xml
 
     def save(
         self,
@@ -285,13 +248,9 @@ class GraphPicture(graphviz.Digraph):
         *,
         skip_existing: bool | None = False,
     ) -> str:
-        """Write the picture in the format `filename`'s suffix names and return its path.
-
-        .svg always works (Graphviz or the builtin renderer); .png and .pdf need Graphviz;
-        .gv/.dot (or no filename) save the DOT source, as graphviz.Digraph.save does.
-        """
-        if filename is None or skip_existing is not False:
-            # graphviz.render() saves its source through here (skip_existing=None).
+        """Write the picture in the format `filename`'s suffix names and return its path: .svg
+        always works, .png and .pdf need Graphviz, .gv/.dot (or no filename) save the source."""
+        if filename is None or skip_existing is not False:  # as graphviz.render() calls it
             return super().save(filename, directory=directory, skip_existing=skip_existing)
         path = os.path.join(os.fspath(directory), os.fspath(filename)) if directory else filename
         path = os.fspath(path)
@@ -306,25 +265,17 @@ class GraphPicture(graphviz.Digraph):
         if suffix == ".svg":
             data = self.svg().encode("utf-8")
         else:
-            data = self._dot_bytes(suffix[1:])
-        parent = os.path.dirname(path)
-        if parent:
-            os.makedirs(parent, exist_ok=True)
+            data = self._output(suffix[1:], capped=True)
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         with open(path, "wb") as fh:
             fh.write(data)
         return path
 
 
 class Digraph(GraphPicture):
-    """A drop-in for `graphviz.Digraph` in code that draws its own pictures, as micrograd's
-    `trace_graph.ipynb` does (`from tapegrad.viz import Digraph` in place of graphviz's).
-
-    Every `.node()` and `.edge()` is also written into a `Scene`, so without Graphviz (or when
-    `dot` fails) `render`, `pipe`, `view`, `save` and the notebook display fall back to
-    tapegrad's renderer as draw_dot's pictures do. It draws boxes, record cells (`{ a | b }`),
-    ellipses and edge labels; other DOT attributes (colours, fonts, clusters) only Graphviz
-    shows.
-    """
+    """A drop-in for `graphviz.Digraph` (micrograd's `trace_graph.ipynb`) that also writes
+    every `.node()` and `.edge()` into a `Scene`, so its outputs fall back as draw_dot's do.
+    The fallback draws boxes, record cells, ellipses and edge labels, not other attributes."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.pop("scene", None)
@@ -370,8 +321,7 @@ class Digraph(GraphPicture):
 
 
 def _record_fields(label: str) -> list[str]:
-    """The cells of a record label, "{ data 1.0 | grad 0.5 }" -> ["data 1.0", "grad 0.5"]
-    (one level of braces, `\\|` keeps a bar)."""
+    """The cells of a record label: "{ data 1.0 | grad 0.5 }" -> ["data 1.0", "grad 0.5"]."""
     text = label.strip()
     if text.startswith("{") and text.endswith("}"):
         text = text[1:-1]
@@ -399,8 +349,7 @@ def _run_dot(cmd: list[str], source: str, encoding: str, timeout: float) -> byte
         reason = f"cannot take this graph's text: {e.reason} ({e.object[e.start]!r})"
         raise _DotFailed(reason) from None
     posix = os.name == "posix"
-    try:
-        # Its own process group, so a timeout kills whatever the program started too.
+    try:  # its own process group, so a timeout kills whatever the program started too
         proc = subprocess.Popen(
             cmd,
             stdin=subprocess.PIPE,
@@ -428,25 +377,12 @@ def _run_dot(cmd: list[str], source: str, encoding: str, timeout: float) -> byte
 
 
 def _kill(proc: subprocess.Popen, posix: bool) -> None:
-    try:
+    with contextlib.suppress(OSError):  # it may have ended meanwhile
         if posix:
             os.killpg(proc.pid, signal.SIGKILL)
         else:
             proc.kill()
-    except OSError:
-        pass
     proc.communicate()
-
-
-def _wrap(err: Exception, width: int = 90) -> list[str]:
-    words, lines, line = str(err).split(), [], ""
-    for word in words:
-        if line and len(line) + 1 + len(word) > width:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}" if line else word
-    return lines + ([line] if line else [])
 
 
 def draw_dot(
@@ -497,7 +433,7 @@ def draw_dot(
       L | data -6.0000 | grad 1.0000
       *
     """
-    number = _check_options(root, rankdir, precision, fmt, max_nodes)
+    number = check_options("draw_dot", root, rankdir, precision, fmt, max_nodes)
     order = topological_order(root)
     marked = _resolve_highlight(highlight, order)
     collapse, note = _auto_collapse(order, collapse, max_nodes)
@@ -509,16 +445,18 @@ def draw_dot(
     return picture
 
 
-def _check_options(
-    root: object, rankdir: str, precision: int, fmt: str | None, max_nodes: int | None
+def check_options(
+    who: str, root: object, rankdir: str, precision: int, fmt: str | None, max_nodes: int | None
 ) -> str:
-    """Check draw_dot's arguments, in the order it reads them; the number format to use."""
+    """Check the arguments draw_dot and explain share; the number format to use."""
     if not isinstance(root, Value):
-        raise TypeError(f"draw_dot needs a tapegrad Value as root, got {type(root).__name__}")
+        raise TypeError(f"{who} needs a tapegrad Value as root, got {type(root).__name__}")
     if rankdir not in RANKDIRS:
         raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
     number = number_format(precision, fmt)
-    if max_nodes is not None and (not isinstance(max_nodes, int) or max_nodes < 1):
+    if max_nodes is not None and (
+        not isinstance(max_nodes, int) or isinstance(max_nodes, bool) or max_nodes < 1
+    ):
         raise ValueError(f"max_nodes must be a positive int or None, got {max_nodes!r}")
     return number
 
@@ -548,8 +486,7 @@ def _scene(
     marked: set[Value],
     max_nodes: int | None,
 ) -> Scene:
-    """Every Value drawn, or (with `collapse`) the modules as boxes: GraphTooLarge if they are
-    still more than `max_nodes`."""
+    """Every Value as a box, or with `collapse` each module as one; GraphTooLarge past max_nodes."""
     if collapse is None:
         return _value_scene(order, number, show_grad, marked)
     scene = _collapsed_scene(order, collapse, number, show_grad, marked)
@@ -586,31 +523,28 @@ def _resolve_highlight(
     return marked
 
 
-def _value_record(node: Value, name: str, number: str, show_grad: bool, marked: set[Value]) -> Node:
+def _add_value(
+    scene: Scene, node: Value, name: str, number: str, show_grad: bool, marked: set[Value]
+) -> None:
+    """A Value's record and, when an op made it, the op's ellipse with its edge to the record."""
     fields = [_printable(node.label), f"data {format(node.data, number)}"]
     if show_grad:
         fields.append(f"grad {format(float(node.grad), number)}")
     constant = type(node) is Constant
-    return Node(
-        name,
-        tuple(fields),
-        "record",
-        fill=HIGHLIGHT_FILL if node in marked else None,
-        color=CONSTANT_COLOR if constant else "black",
-        dashed=constant,
-    )
+    fill = HIGHLIGHT_FILL if node in marked else None
+    color = CONSTANT_COLOR if constant else "black"
+    scene.nodes.append(Node(name, tuple(fields), "record", fill, color, dashed=constant))
+    if node._prev:
+        scene.nodes.append(Node(f"{name}_op", (_printable(op_label(node)),), "ellipse"))
+        scene.edges.append(Edge(f"{name}_op", name))
 
 
 def _value_scene(order: list[Value], number: str, show_grad: bool, marked: set[Value]) -> Scene:
     names = {node: f"n{i}" for i, node in enumerate(order)}
     scene = Scene()
     for node in order:
-        name = names[node]
-        scene.nodes.append(_value_record(node, name, number, show_grad, marked))
-        if node._prev:
-            scene.nodes.append(Node(f"{name}_op", (_printable(op_label(node)),), "ellipse"))
-            scene.edges.append(Edge(f"{name}_op", name))
-            scene.edges.extend(Edge(names[c], f"{name}_op") for c in node._prev)
+        _add_value(scene, node, names[node], number, show_grad, marked)
+        scene.edges.extend(Edge(names[c], f"{names[node]}_op") for c in node._prev)
     return scene
 
 
@@ -635,13 +569,9 @@ def _collapsed_scene(
     names: dict[Value, str] = {}
     scene = Scene()
     for i, node in enumerate(order):  # ungrouped nodes keep their record and op node
-        if node in of:
-            continue
-        names[node] = name = f"n{i}"
-        scene.nodes.append(_value_record(node, name, number, show_grad, marked))
-        if node._prev:
-            scene.nodes.append(Node(f"{name}_op", (_printable(op_label(node)),), "ellipse"))
-            scene.edges.append(Edge(f"{name}_op", name))
+        if node not in of:
+            names[node] = f"n{i}"
+            _add_value(scene, node, names[node], number, show_grad, marked)
     scene.nodes.extend(_group_record(g, box[g.name], number, marked) for g in groups)
 
     def endpoint(node: Value) -> str:
@@ -665,9 +595,8 @@ def _collapsed_scene(
 
 
 def _printable(text: object) -> str:
-    """A label as text both renderers can show: any object as its str(), control characters
-    (but tab and newlines, which the escapes below handle) and lone surrogates as U+FFFD, as
-    svgrender shows them."""
+    """A label as text both renderers show alike: control characters (but tab and newlines)
+    and lone surrogates as U+FFFD."""
     text = text if isinstance(text, str) else str(text)
     if text.isprintable():
         return text
@@ -677,17 +606,8 @@ def _printable(text: object) -> str:
     )
 
 
-def _record_escape(text: str) -> str:
-    """`text` as one cell of a Graphviz record label: structure characters escaped."""
-    out = []
-    for ch in text:
-        if ch in '\\{}|<>"':
-            out.append("\\" + ch)
-        elif ch in "\r\n\t":
-            out.append(" ")
-        else:
-            out.append(ch)
-    return "".join(out)
+_RECORD_ESCAPES = str.maketrans({c: "\\" + c for c in '\\{}|<>"'} | dict.fromkeys("\r\n\t", " "))
+"""How text becomes one cell of a Graphviz record label: structure characters escaped."""
 
 
 def _plain_escape(text: str) -> str:
@@ -703,7 +623,7 @@ def _emit(picture: GraphPicture, scene: Scene) -> None:
         if node.shape == "ellipse":
             label = _plain_escape(node.fields[0])
         else:
-            label = "{" + " | ".join(_record_escape(f) for f in node.fields) + "}"
+            label = "{" + " | ".join(f.translate(_RECORD_ESCAPES) for f in node.fields) + "}"
             attrs["shape"] = "Mrecord" if node.shape == "group" else "record"
         styles = []
         if node.fill:
@@ -717,7 +637,4 @@ def _emit(picture: GraphPicture, scene: Scene) -> None:
             attrs["color"] = attrs["fontcolor"] = node.color
         picture.node(node.name, label=label, **attrs)
     for edge in scene.edges:
-        if edge.label:
-            picture.edge(edge.tail, edge.head, label=_plain_escape(edge.label))
-        else:
-            picture.edge(edge.tail, edge.head)
+        picture.edge(edge.tail, edge.head, label=_plain_escape(edge.label) if edge.label else None)

@@ -1,31 +1,23 @@
-"""`explain(root)`: a page that steps through the forward and backward pass of a graph.
-
-The page replays numbers recorded here, in Python, from the engine itself: every forward value
-is a node's `.data`, every backward contribution comes from the node's own rule in the op
-table (`local_vjp`, one entry per edge, so `a + a` shows two contributions), or, for a node that
-carries its own `_backward` closure, from calling it and reading what it added to each child.
-The page's script computes nothing: it shows the recorded texts and highlights nodes.
-
-The picture is `draw_dot`'s (the same Scene, SVG from Graphviz's `dot` when it works, else the
-builtin renderer), with each node's box given an id the script finds it by.
-"""
+"""`explain(root)`: a page that steps through the forward and backward pass of a graph. Every
+number is recorded here from the engine itself: a node's `.data`, and per edge what its op's
+rule (`local_vjp`) or its own `_backward` closure gives; the page's script computes nothing."""
 
 from __future__ import annotations
 
 import heapq
 import math
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from html import escape
-from typing import Any
 
 from .. import textmath
 from ..closures import run_closure
+from ..collapse import Collapse, Group, group_nodes
 from ..engine import Constant, Value, local_vjp
 from ..graph import topological_order
 from ..ops import BY_SYMBOL
-from ..textgraph import number_format
 from .page import HtmlPage, asset, data_and_script, new_id
 
 MAX_NODES = 1000
@@ -35,11 +27,8 @@ LIST_LIMIT = 12
 """The most lines a step lists one by one (a layer's outputs, a leaf's gradients)."""
 
 
-# How each op reads on the page: its own rules from the op table, run on `textmath` (the
-# namespace whose values are text), once with the page's words and once with the numbers. In
-# words an input reads "x1.data", the output "o.data" and its gradient "o.grad"; in numbers each
-# is its value. So the words are the rule the engine ran, an op added by `register_op` reads
-# with no edit here, and every number a step shows still comes from the engine itself.
+# How an op reads on the page: its own rules run on `textmath` (values that are text), once
+# with names ("x1.data", "o.grad") and once with the numbers, so a new op needs no edit here.
 _SPOKEN = {" >= ": " ≥ ", " <= ": " ≤ "}  # and " * " as "·" in words, "×" in numbers
 
 
@@ -82,52 +71,32 @@ class ExplainError(ValueError):
 
 @dataclass
 class Step:
-    """One moment of the replay: what the panel says and what the picture changes.
+    """One moment of the replay: what the panel says and what the picture changes."""
 
-    phase: "start", "forward", "seed", "backward" or "done". focus: the picture elements
-    this step is about; touched: the elements it reads or writes. cells: (element, cell,
-    text) for every number this step changes, cell being "data", "grad" or "norm".
-    """
-
-    phase: str
+    phase: str  # "start", "forward", "seed", "backward" or "done"
     title: str
     lines: list[str] = field(default_factory=list)
-    focus: list[str] = field(default_factory=list)
-    touched: list[str] = field(default_factory=list)
-    cells: list[tuple[str, str, str]] = field(default_factory=list)
+    focus: list[str] = field(default_factory=list)  # the picture elements it is about
+    touched: list[str] = field(default_factory=list)  # the elements it reads or writes
+    cells: list[tuple[str, str, str]] = field(default_factory=list)  # (element, cell, text)
 
 
+@dataclass(eq=False)
 class Explanation(HtmlPage):
-    """The page `explain()` made: `_repr_html_` for Jupyter, `save(path)` for a file.
+    """The page `explain()` made: `_repr_html_` for Jupyter, `save(path)` for a file. `grads`
+    holds d(root)/d(node) as one fresh `backward()` gives them; `start` is the step it opens at
+    (a `#step=` in a saved page's URL wins)."""
 
-    `steps` are the recorded steps, `grads` the gradient of `root` with respect to every node
-    it depends on (as one fresh `backward()` gives them), `element(node)` the picture element
-    that shows a node. `start` is the step the page opens at (0; a `#step=` in the URL of a
-    saved page wins).
-    """
-
-    def __init__(
-        self,
-        root: Value,
-        title: str,
-        steps: list[Step],
-        grads: dict,
-        elements: dict,
-        svg: str,
-        renderer: str,
-        initial: list[tuple[str, str, str]],
-        born: dict[str, int],
-    ) -> None:
-        self.root = root
-        self.title = title
-        self.steps = steps
-        self.grads = grads
-        self._elements = elements
-        self._svg = svg
-        self.renderer = renderer
-        self._initial = initial
-        self._born = born
-        self.start = 0
+    root: Value
+    title: str
+    steps: list[Step]
+    grads: dict
+    _elements: dict  # node -> the picture element that shows it
+    _svg: str
+    renderer: str
+    _initial: list[tuple[str, str, str]]  # (element, cell, text) before the first step
+    _born: dict[str, int]  # element -> the step it appears at (-1: not yet computed)
+    start: int = 0
 
     def __repr__(self) -> str:
         return (
@@ -170,13 +139,12 @@ class Explanation(HtmlPage):
 
     def fragment(self, standalone: bool) -> str:
         uid = new_id("tgx")
-        svg = _scope_ids(self._svg, uid)
         return _PAGE.format(
             uid=uid,
             css=asset("explain.css"),
             title=escape(self.title, quote=False),
             last=len(self.steps) - 1,
-            svg=svg,
+            svg=_scope_ids(self._svg, uid),
             scripts=data_and_script(uid, self.data(standalone), "explain.js"),
         )
 
@@ -203,36 +171,25 @@ _PAGE = """<div id="{uid}" class="tg-explain" tabindex="0">
 def explain(
     root: Value,
     *,
-    collapse: str | Callable[[str], str | None] | None = None,
+    collapse: Collapse | None = None,
     rankdir: str = "LR",
     precision: int = 4,
     fmt: str | None = None,
     max_nodes: int | None = MAX_NODES,
     title: str | None = None,
 ) -> Explanation:
-    """A page that steps through how the engine computes `root` and backpropagates from it.
-
-    Forward, node by node in topological order, each value with the op and numbers that made
-    it; then backward, node by node, each local chain rule with its numbers, every `+=` into a
-    child shown on its own. The page replays one fresh `backward()` from `root` (seeded with 1,
-    every gradient starting at 0) whatever `.grad` holds now, and leaves every `.grad` as it
-    was: it works before or after you call `backward()`.
+    """A page that steps through how the engine computes `root` and backpropagates from it:
+    forward node by node, each value with the op and numbers that made it; then backward, each
+    local chain rule with its numbers, every `+=` into a child on its own. It replays one fresh
+    `backward()` from `root` and leaves every `.grad` as it was, before or after `backward()`.
 
     collapse: "layer" or "neuron" (as in `draw_dot`) draws each module as one box and steps
     through it at once. max_nodes: past this many boxes, ExplainError says what to do (None:
     no limit). rankdir, precision, fmt: as in `draw_dot`. title: the page's heading.
     """
-    from ..viz import RANKDIRS
+    from ..viz import check_options
 
-    if not isinstance(root, Value):
-        raise TypeError(f"explain needs a tapegrad Value as root, got {type(root).__name__}")
-    if rankdir not in RANKDIRS:
-        raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
-    if max_nodes is not None and (
-        not isinstance(max_nodes, int) or isinstance(max_nodes, bool) or max_nodes < 1
-    ):
-        raise ValueError(f"max_nodes must be a positive int or None, got {max_nodes!r}")
-    number = number_format(precision, fmt)
+    number = check_options("explain", root, rankdir, precision, fmt, max_nodes)
     order = topological_order(root)
     if collapse is None and max_nodes is not None and len(order) > max_nodes:
         raise ExplainError(_too_many(len(order), max_nodes, order))
@@ -256,15 +213,15 @@ def explain(
 def _too_many(n: int, max_nodes: int, order: list) -> str:
     scoped = any(getattr(node, "_scope", None) for node in order)
     way = (
-        "pass collapse='layer' or collapse='neuron' to step through it a module at a time"
+        "Pass collapse='layer' or collapse='neuron' to step through it a module at a time"
         if scoped
-        else "explain a smaller graph (build it under tapegrad.scope(...) to collapse it "
+        else "Explain a smaller graph (build it under tapegrad.scope(...) to collapse it "
         "with collapse='layer')"
     )
     return (
         f"the graph has {n} values, more than max_nodes={max_nodes}: a page that size is slow "
-        f"to open and to step through. {way[0].upper()}{way[1:]}, or pass max_nodes=None to "
-        f"make the full page anyway"
+        f"to open and to step through. {way}, or pass max_nodes=None to make the full page "
+        f"anyway"
     )
 
 
@@ -278,23 +235,14 @@ class _Recorder:
         self.index = {node: i for i, node in enumerate(order)}
         self.names = _names(order)
         self.collapse = collapse
-        self.of: dict[Value, Any]
-        self.groups: list[Any]
-        if collapse is None:
-            self.of, self.groups = {}, []
-        else:
-            from ..collapse import group_nodes
-
-            self.of, self.groups = group_nodes(order, collapse)
+        self.of, self.groups = group_nodes(order, collapse) if collapse is not None else ({}, [])
         self.box = {g.name: f"g{i}" for i, g in enumerate(self.groups)}
         self.elements = {node: self._element(node) for node in order}
         self.grads: dict = {}
         self.initial: list[tuple[str, str, str]] = []
         self.born: dict[str, int] = {}
-        self.incoming: dict[Value, int] = {}  # node -> how many edges bring it gradient
-        for node in order:
-            for child in node._prev:
-                self.incoming[child] = self.incoming.get(child, 0) + 1
+        # node -> how many edges bring it gradient
+        self.incoming = Counter(child for node in order for child in node._prev)
 
     def fmt(self, x) -> str:
         return format(float(x), self.number)
@@ -314,20 +262,19 @@ class _Recorder:
     # --- the replay ------------------------------------------------------------------------
 
     def record(self) -> list[Step]:
-        units = self._units()
+        """Every step: the start, forward through each computed unit, the seed, backward."""
+        units = [u for u in self._units() if any(n._prev for n in _members(u))]
         steps = [self._start()]
         for unit in units:
             if isinstance(unit, Value):
-                if unit._prev:
-                    steps.append(self._forward_node(unit, len(steps)))
-            elif any(m._prev for m in unit.members):
+                steps.append(self._forward_node(unit, len(steps)))
+            else:
                 steps.append(self._forward_group(unit, len(steps)))
         steps.append(self._seed())
         for unit in reversed(units):
             if isinstance(unit, Value):
-                if unit._prev:
-                    steps.append(self._backward_node(unit))
-            elif any(m._prev for m in unit.members):
+                steps.append(self._backward_node(unit))
+            else:
                 steps.append(self._backward_group(unit))
         steps.append(self._done())
         return steps
@@ -560,17 +507,16 @@ class _Recorder:
         texts = self._texts(node, None, "")
         if texts is not None:
             return texts[0].forward, texts[1].forward
-        args = [(self._word(c, "").text, self.fmt(c.data)) for c in node._prev]
+        words = ", ".join(self._word(c, "").text for c in node._prev)
+        numbers = ", ".join(self.fmt(c.data) for c in node._prev)
         op = node._op or "op"
-        words, numbers = (f"{op}({', '.join(a[k] for a in args)})" for k in (0, 1))
-        return words, numbers
+        return f"{op}({words})", f"{op}({numbers})"
 
     def _texts(
         self, node: Value, g, suffix: str
     ) -> tuple[textmath.Formula, textmath.Formula] | None:
-        """`node`'s rules as text (`formula`), in words (inputs named with `suffix`: "x" in
-        a forward step, "x.data" in a backward one) and in numbers, each as the page shows
-        it; None if its op has no rules that run on text."""
+        """`node`'s rules as the page shows them, in words (inputs named with `suffix`) and in
+        numbers; None if its op has no rules that run on text."""
         name = self.ref(node)
         words = formula(
             node,
@@ -612,11 +558,8 @@ class _Recorder:
         return list(dict.fromkeys(self.elements[n] for n in nodes))
 
     def _norm(self, group) -> str:
-        squares = 0.0
-        for node in group.members:
-            if not node._prev and type(node) is not Constant:
-                squares += float(self.grads.get(node, 0.0)) ** 2
-        return self.fmt(math.sqrt(squares))
+        params = [n for n in group.members if not n._prev and type(n) is not Constant]
+        return self.fmt(math.sqrt(sum(float(self.grads.get(n, 0.0)) ** 2 for n in params)))
 
     def _show_grads(self, step: Step, nodes) -> None:
         """Add to `step` the new texts of the grad cells (and group norms) `nodes` changed."""
@@ -638,14 +581,11 @@ class _Recorder:
     def picture(self, rankdir: str, max_nodes: int | None) -> tuple[str, str]:
         """draw_dot's picture of the graph with the page's names and final numbers (so every
         box is sized for them), as SVG, and the renderer that drew it."""
-        from dataclasses import replace
-
         from ..viz import GraphPicture, _emit, draw_dot
 
-        drawn = draw_dot(
+        scene = draw_dot(
             self.root, rankdir=rankdir, fmt=self.number, max_nodes=None, collapse=self.collapse
-        )
-        scene = drawn.scene
+        ).scene
         if scene is None:  # draw_dot always lays out a scene for its picture
             raise RuntimeError("draw_dot gave a picture with no scene")
         boxes = sum(n.shape != "ellipse" for n in scene.nodes)
@@ -689,13 +629,14 @@ class _Recorder:
         return titles
 
 
+def _members(unit: Value | Group) -> list[Value]:
+    return [unit] if isinstance(unit, Value) else unit.members
+
+
 def _names(order: list) -> dict:
     """A name for every non-Constant node: its label when no other node has it, else
     label#1, label#2, ... (#1, #2, ... for unlabelled nodes) in topological order."""
-    uses: dict[str, int] = {}
-    for node in order:
-        if type(node) is not Constant and node.label:
-            uses[node.label] = uses.get(node.label, 0) + 1
+    uses = Counter(node.label for node in order if type(node) is not Constant and node.label)
     names: dict[Value, str] = {}
     counts: dict[str, int] = {}
     for node in order:
@@ -731,10 +672,8 @@ def _tenths(m: re.Match) -> str:
 
 
 def _clean_svg(svg: str, titles: dict[str, str]) -> str:
-    """The SVG ready to sit inline in HTML, and small: no XML prolog, comments, edge titles
-    or ids other than the nodes'; each node's group id set to its element name (scoped per
-    page later) and its tooltip to `titles`; attributes every shape repeats left to the
-    page's style sheet."""
+    """The SVG made small to sit inline in HTML: no prolog, comments or ids but the nodes' (their
+    element names, with `titles` as tooltips); attributes every shape repeats left to CSS."""
     svg = _COMMENT.sub("", svg[svg.index("<svg") :])
     svg = _OTHER_GROUP.sub(lambda m: f'<g class="{m.group(1)}"{m.group(2)}>', svg)
     if _FONT in svg:  # Graphviz repeats the font on every text
@@ -753,6 +692,5 @@ _ID = re.compile(r'\bid="@@-')
 
 
 def _scope_ids(svg: str, uid: str) -> str:
-    """Every id in `svg` prefixed with the page's id, so two pages in one notebook never
-    share an element id."""
+    """Every id in `svg` prefixed with the page's, so two pages in one notebook never clash."""
     return _ID.sub(lambda m: f'id="{uid}-', svg)

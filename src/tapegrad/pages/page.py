@@ -41,12 +41,9 @@ def data_and_script(uid: str, data: object, script: str) -> str:
 
 class HtmlPage:
     """A page that displays inline in Jupyter (`_repr_html_`) and saves as one HTML file.
+    Subclasses give `title` and `fragment(standalone)`: the body, its style and script."""
 
-    Subclasses implement `fragment(standalone)`: the page's body, with its own style and
-    script, every element lookup scoped to one container id.
-    """
-
-    title: str = "tapegrad"
+    title: str
 
     def fragment(self, standalone: bool) -> str:
         raise NotImplementedError
@@ -64,8 +61,7 @@ class HtmlPage:
         return self.fragment(standalone=False)
 
     def save(self, path: str | os.PathLike) -> str:
-        """Write the page to `path` atomically (a reader never sees half a file) and return
-        the path; missing parent folders are created."""
+        """Write the page to `path` atomically, creating missing folders; return the path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text(path, self.html(), keep_suffix=False)

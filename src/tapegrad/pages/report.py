@@ -1,12 +1,6 @@
-"""`report(history, model, X, y)`: one page to look back on a training run with.
-
-The loss and accuracy curves are History's numbers. At each moment `fit(..., snapshots=n)`
-kept, the model is given that moment's weights and measured here, in Python: the training
-objective on (X, y) and its gradient norm per layer, the decision boundary (2-D data, as a
-PNG), and the graph of each chosen sample forwarded through the network and backpropagated
-from its output, as an `explain` view (collapsed by layer when large). The page's script
-computes nothing: a slider picks the moment, a menu the sample, and it shows what was recorded.
-"""
+"""`report(history, model, X, y)`: one page to look back on a training run with: History's
+curves, and each moment `fit(..., snapshots=n)` kept, measured here with its weights (objective,
+gradient per layer, decision boundary, each sample's graph as an `explain` view)."""
 
 from __future__ import annotations
 
@@ -15,18 +9,17 @@ import math
 import numbers
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from html import escape
 from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from .. import losses as L
 from ..engine import Value
 from ..graph import topological_order
-from ..plots import DecisionGrid, png_data_uri
+from ..plots import DecisionGrid
 from ..train import History, accuracy, labelled, loss_and_grad
 from .explain import ExplainError, Explanation, explain
 from .page import HtmlPage, asset, data_and_script, new_id
@@ -37,16 +30,13 @@ if TYPE_CHECKING:
     from ..train import _Model  # what `fit` trains: called on a row, lists its parameters
 
 MOMENTS = 11
-"""How many moments `tapegrad demo` and `tapegrad train` keep for their report.html: before
-the first step, after each tenth of the run."""
+"""How many moments `tapegrad demo` and `tapegrad train` keep: the start and each tenth."""
 
 MAX_SAMPLE_VALUES = 20_000
-"""A sample's graph with more values than this is not drawn (its page would be slow to make
-and to open); the report says so in its place."""
+"""A sample's graph with more values than this is not drawn (its page would be slow)."""
 
 SMALL_GRAPH = 80
-"""A sample's graph with at most this many values is drawn node by node, a larger one with
-one box per layer (`collapse="layer"`)."""
+"""A sample's graph with at most this many values is drawn node by node, a larger by layer."""
 
 CHART_W, CHART_H = 460, 210
 _LEFT, _RIGHT, _TOP, _BOTTOM = 52, 12, 24, 30
@@ -55,46 +45,28 @@ _COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
 
 @dataclass
 class Moment:
-    """What the report measured with the weights of one moment (after `step` entries).
-
-    objective: mean loss on (X, y) plus the L2 term `l2_term`; accuracy: None for regression;
-    norms / weight_norms: per layer, the gradient of the objective and the weights (L2 norms);
-    boundary: the decision-boundary PNG as a data URI (None unless the data are 2-D classes);
-    views: per sample, the explain view of its graph, or the reason there is none.
-    """
+    """What the report measured with the weights of one moment (after `step` entries)."""
 
     step: int
-    objective: float
+    objective: float  # mean loss on (X, y) plus l2_term
     l2_term: float
-    accuracy: float | None
-    norms: list[float]
+    accuracy: float | None  # None for regression
+    norms: list[float]  # per layer, of the objective's gradient
     weight_norms: list[float]
-    boundary: str | None
-    views: list[Explanation | str]
+    boundary: str | None  # a PNG data URI, None unless the data are 2-D classes
+    views: list[Explanation | str] = field(default_factory=list)  # per sample: a view or why not
 
 
+@dataclass(eq=False)
 class TrainingReport(HtmlPage):
-    """The page `report()` made: `_repr_html_` for Jupyter, `save(path)` for a file.
+    """The page `report()` made: `_repr_html_` for Jupyter, `save(path)` for a file."""
 
-    `moments` are the measured moments, `layers` the (name, parameter count) of each layer,
-    `samples` the (name, point) of each sample.
-    """
-
-    def __init__(
-        self,
-        title: str,
-        history: History,
-        layers: list[tuple[str, int]],
-        samples: list[tuple[str, list[float]]],
-        moments: list[Moment],
-        settings: dict,
-    ) -> None:
-        self.title = title
-        self.history = history
-        self.layers = layers
-        self.samples = samples
-        self.moments = moments
-        self.settings = settings
+    title: str
+    history: History
+    layers: list[tuple[str, int]]  # (name, parameter count) of each layer
+    samples: list[tuple[str, list[float]]]  # (name, point) of each sample
+    moments: list[Moment]
+    settings: dict
 
     def __repr__(self) -> str:
         return (
@@ -103,8 +75,7 @@ class TrainingReport(HtmlPage):
         )
 
     def data(self) -> dict:
-        """What the page's script shows at each moment, as JSON-able data (texts, bar widths
-        and marker positions; all computed here)."""
+        """What the page's script shows at each moment: texts, bar widths, marker positions."""
         top = max((n for m in self.moments for n in m.norms if math.isfinite(n)), default=0.0)
         total = max(len(self.history), max(m.step for m in self.moments))
         return {
@@ -155,9 +126,6 @@ _PAGE = """<div id="{uid}" class="tg-report" data-moment="{last}">
 </div>"""
 
 
-# --- making a report ---------------------------------------------------------------------------
-
-
 def report(
     history: History,
     model: _Model,
@@ -174,10 +142,7 @@ def report(
 ) -> TrainingReport:
     """A self-contained page of a training run: curves, and a slider over the moments `fit`
     kept (`fit(..., snapshots=n)`) showing the decision boundary, the objective's gradient
-    norm per layer, and each sample's graph with its data and grad at that moment. Every
-    number is computed in Python, with each moment's weights set in the model (its own put
-    back after): the objective `mean(loss) + l2 * sum(p*p)` on (X, y) and its gradient on a
-    compiled tape, and each sample's graph as `explain` records the model's output there.
+    norm per layer, and each sample's graph with its data and grad at that moment.
 
     Args:
       history: what `fit` returned (without snapshots: one moment, the current weights).
@@ -207,10 +172,10 @@ def report(
     moments = _moments(history, model.parameters())
     points = _samples(samples, len(rows[0]))
     layers = _layers(model)
-    grid = None
+    boundary = None  # the decision boundary's picture, for the weights set when called
     if len(rows[0]) == 2 and spec.graded(targets):
-        grid = _Boundary(DecisionGrid(model, X, resolution), X, y)
-    objective = _Objective(model, (rows, targets), spec.name, l2, layers, grid)
+        boundary = partial(DecisionGrid(model, X, resolution).png, X, y)
+    objective = _Objective(model, (rows, targets), spec.name, l2, layers, boundary)
     measured = _measure_moments(model, moments, objective, points, history.unit)
     heading = title if title is not None else f"training report: {model!r}"
     page = TrainingReport(
@@ -222,8 +187,7 @@ def report(
 
 
 def _measure_moments(model, moments: list, objective, points: list, unit: str) -> list[Moment]:
-    """Each moment measured with its weights set in the model, and each sample's graph at it;
-    the model's own weights and grads are put back after."""
+    """Each moment measured with its weights set in the model (its own put back after)."""
     params = model.parameters()
     saved = [(p.data, p.grad) for p in params]
     measured = []
@@ -305,9 +269,9 @@ class _Objective:
     """What a moment measures with the weights set now: the objective `fit` minimised on the
     data (on a compiled tape), its gradient norms per layer, and the decision boundary."""
 
-    def __init__(self, model, data: tuple, loss: str, l2: float, layers, grid) -> None:
+    def __init__(self, model, data: tuple, loss: str, l2: float, layers, boundary) -> None:
         self.model, self.data, self.loss, self.l2 = model, data, loss, l2
-        self.layers, self.grid = layers, grid
+        self.layers, self.boundary = layers, boundary
         self.step = loss_and_grad(model, loss, l2, compile=True)
 
     def measure(self, k: int) -> Moment:
@@ -322,8 +286,7 @@ class _Objective:
             accuracy=accuracy(outs, targets, self.loss),
             norms=[_norm(p.grad for p in ps) for _, ps in self.layers],
             weight_norms=[_norm(p.data for p in ps) for _, ps in self.layers],
-            boundary=None if self.grid is None else self.grid.png(),
-            views=[],
+            boundary=None if self.boundary is None else self.boundary(),
         )
 
 
@@ -332,14 +295,10 @@ def _norm(xs) -> float:
 
 
 def _sample_view(model, name: str, point: list[float], title: str) -> Explanation | str:
-    """`explain`'s page of the model's output at `point` (inputs x0, x1, ...), opened at its
-    last step so every data and grad is filled in; or why there is none."""
+    """`explain`'s page of the model's output at `point`, at its last step; or why there is none."""
     xs = [Value(v, label=f"x{i}") for i, v in enumerate(point)]
-    out = model(xs)
-    if isinstance(out, Value):
-        root = out
-    else:  # several outputs: the score of the class the model predicts
-        root = max(out, key=lambda o: o.data)
+    out = model(xs)  # several outputs: the score of the class the model predicts
+    root = out if isinstance(out, Value) else max(out, key=lambda o: o.data)
     if not root.label:
         root.label = "output"
     n = len(topological_order(root))
@@ -355,23 +314,6 @@ def _sample_view(model, name: str, point: list[float], title: str) -> Explanatio
         return f"no graph for {name}: {err}"
     view.start = len(view.steps) - 1
     return view
-
-
-class _Boundary:
-    """The decision boundary as the report shows it: a small PNG of `DecisionGrid`'s regions
-    with the data, for the weights set now."""
-
-    def __init__(self, grid: DecisionGrid, X: npt.ArrayLike, y: npt.ArrayLike) -> None:
-        self.grid, self.X, self.y = grid, X, y
-
-    def png(self) -> str:
-        """The picture as a data URI."""
-        fig = Figure(figsize=(3.6, 3.3), layout="constrained")
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
-        self.grid.draw(ax, self.X, self.y, size=14, lw=0.5)
-        ax.tick_params(labelsize=7)
-        return png_data_uri(fig, dpi=80)
 
 
 # --- the page's parts --------------------------------------------------------------------------
@@ -511,8 +453,7 @@ def _charts(history: History, total: int) -> str:
 
 
 def _chart(name: str, series: list, total: int, unit: str) -> str:
-    """One chart: a polyline per series of finite points, axes labelled with their ranges,
-    and a marker line the script moves to the selected moment."""
+    """One chart: a polyline per series, the axes' ranges, and the marker the script moves."""
     points = [
         [(x, float(v)) for x, v in zip(xs, vs, strict=False) if _finite(v)] for _, xs, vs in series
     ]
