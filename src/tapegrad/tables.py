@@ -1,16 +1,11 @@
 """Training on a table, as one call: `fit_table` reads a CSV file (or takes a pandas DataFrame,
-or arrays X and y), infers what the label is, splits the rows (stratified by class), fits the
-preprocessing on the training rows, trains an MLP, evaluates it on both splits and returns a
-`TableFit`, whose `save(folder)` writes the run's files. A `TableModel` is the trained network
-with its preprocessing and loss: what `tapegrad train` saves and `tapegrad predict` loads.
+or arrays X and y), infers the label, splits the rows stratified by class, fits the
+preprocessing on the training rows, trains an MLP and evaluates it: a `TableFit`. A `TableModel`
+is the network with its preprocessing and loss: what `tapegrad train` saves and `predict` loads.
 
-The defaults (`TableSettings`) are the ones that trained ordinary small tables (iris, wine,
-breast cancer, digits) best in `benchmarks/table_defaults.py`: Adam at 0.01 falling linearly to
-0.001, MLP(16, 16) tanh, softmax cross-entropy for classes (two included), batches of 32, 100
-epochs, L2 1e-4, standardised features, and a stratified 80/20 split.
-
-Reading a table and the preprocessing live in `tapegrad.preprocessing`; their names are
-importable from here too (`read_table`, `Table`, `Preprocessor`, ...).
+The defaults (`TableSettings`) trained small tables (iris, wine, breast cancer, digits) best in
+`benchmarks/table_defaults.py`. Reading a table and the preprocessing live in
+`tapegrad.preprocessing`; their names are importable from here too.
 
 Example:
   >>> result = fit_table("iris.csv", "species", epochs=20, progress=False)  # doctest: +SKIP
@@ -123,10 +118,8 @@ def plain(nin: int, n_outputs: int, loss: str) -> Preprocessor:
 
 @dataclass
 class TableModel:
-    """A trained network together with the preprocessing and the loss it was trained with:
-    what `tapegrad train` saves and `tapegrad predict` loads. Every way of using it (the
-    command line, this class) applies the same mapping from a table's cells to inputs and from
-    outputs back to the label's own values.
+    """A trained network with the preprocessing and the loss it was trained with, so that every
+    use of it maps a table's cells to inputs, and outputs to the label's values, the same way.
 
     Example:
       >>> tm = TableModel.load("tapegrad-out/train/model.json")  # doctest: +SKIP
@@ -167,21 +160,15 @@ class TableModel:
         """Whether the label is classes (else numbers: a regression)."""
         return self.preprocessor.is_classifier
 
-    def inputs(self, table: Table) -> np.ndarray:
-        """The network inputs for the table's rows (checked against the model's width)."""
-        return self.preprocessor.transform(table)
-
     def outputs(self, table: Table) -> np.ndarray:
         """The network's raw outputs: (n,) for one output, (n, k) for k."""
-        return training.outputs(self.model, self.inputs(table), compile=self.compile)
+        X = self.preprocessor.transform(table)
+        return training.outputs(self.model, X, compile=self.compile)
 
     def predict(self, table: Table) -> list[str] | np.ndarray:
         """The label's own values for every row: class names, or numbers in the target's
         units for a regression."""
-        return self._decode(lookup(self.loss).predict(self.outputs(table)))
-
-    def _decode(self, pred: Sequence | np.ndarray) -> list[str] | np.ndarray:
-        return self.preprocessor.decode_labels(pred)
+        return self.preprocessor.decode_labels(lookup(self.loss).predict(self.outputs(table)))
 
     def probabilities(self, outputs: np.ndarray) -> np.ndarray | None:
         """Per-class probabilities (n, classes) from raw outputs: softmax for softmax_ce, the
@@ -209,11 +196,11 @@ class TableModel:
         """{"loss": mean loss on the coded targets, "accuracy": fraction right (classifiers) or
         None, "r2": coefficient of determination in the target's units (regression) or None,
         "rows": n} for a table holding the label column."""
-        X, y = self.inputs(table), self.preprocessor.encode_labels(table)
+        X, y = self.preprocessor.transform(table), self.preprocessor.encode_labels(table)
         m = training.evaluate(self.model, X, y, loss=self.loss, compile=self.compile)
         r2 = None
         if not self.is_classifier:
-            r2 = r_squared(self._decode(y), self.predict(table))
+            r2 = r_squared(self.preprocessor.decode_labels(y), self.predict(table))
         return {"loss": m["loss"], "accuracy": m["accuracy"], "r2": r2, "rows": len(table)}
 
 
@@ -474,11 +461,10 @@ def _resumed(resume, compile: bool) -> tuple[TableModel | None, str | None]:
 
 def _as_table(source, target, opts: TableSettings) -> tuple[Table, int | str, str]:
     """(the source as a Table, its label column, its name for messages and run.json)."""
-    label = -1 if target is None else target
+    label, name = -1 if target is None else target, None
     if isinstance(source, str | os.PathLike):
-        table = read_table(source, drop=opts.drop, drop_missing=opts.drop_missing)
-        return table, label, os.fspath(source)
-    if isinstance(source, Table):
+        table, name = read_table(source), os.fspath(source)
+    elif isinstance(source, Table):
         table = source
     elif callable(getattr(source, "to_csv", None)):  # a pandas DataFrame
         table = Table.from_frame(source)
@@ -490,7 +476,7 @@ def _as_table(source, target, opts: TableSettings) -> tuple[Table, int | str, st
         table = table.without(opts.drop)
     if opts.drop_missing:
         table = table.without_missing()
-    return table, label, table.name
+    return table, label, name or table.name
 
 
 def _learn(table: Table, label, opts: TableSettings, resumed: TableModel | None):

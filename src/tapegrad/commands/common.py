@@ -1,17 +1,12 @@
-"""What every `tapegrad` command shares: the exit statuses, how an error is reported, and the
-option types (each raises argparse.ArgumentTypeError saying what is allowed).
+"""What every `tapegrad` command shares: the exit statuses, how an error is reported, the
+option types (each raises argparse.ArgumentTypeError saying what is allowed), and where a run's
+files go.
 
-Exit statuses, as `diff` and `grep` use them:
-
-- 0 (OK): the command did what was asked (and, for a check, the answer is yes);
-- 1 (NO): the command ran and the answer is no: `tapegrad grad` found a derivative that
-  disagrees with its central difference;
-- 2 (ERROR): the command could not do what was asked: a usage error (argparse exits with 2
-  too), an expression that does not parse, a data file, CSV or checkpoint that cannot be read
-  or does not fit the model, labels the loss cannot take, a picture that cannot be written;
-- 130: interrupted (Ctrl-C).
-
-A bug shows Python's traceback and exits with 1, as any Python program does.
+Exit statuses, as `diff` and `grep` use them: 0 (OK) the command did what was asked (for a
+check: the answer is yes); 1 (NO) it ran and the answer is no (`tapegrad grad` found a
+derivative that disagrees with its central difference); 2 (ERROR) it could not do what was
+asked (a usage error, an expression that does not parse, a file that cannot be read or does not
+fit the model, ...); 130 interrupted (Ctrl-C). A bug shows a traceback and exits with 1.
 """
 
 from __future__ import annotations
@@ -23,21 +18,14 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from .._files import check_writable_folder
 from ..losses import TABLE
 from ..nn import ACTIVATIONS as _ACTIVATIONS
 
 OK, NO, ERROR, INTERRUPTED = 0, 1, 2, 130
 
-DATA_NAMES = (
-    "moons",
-    "circles",
-    "blobs",
-    "spiral",
-    "digits",
-    "iris",
-    "wine",
-    "breast_cancer",
-)  # tapegrad.data.DATASETS (a test checks)
+# tapegrad.data.DATASETS (a test checks), here so that --help imports no NumPy
+DATA_NAMES = ("moons", "circles", "blobs", "spiral", "digits", "iris", "wine", "breast_cancer")
 LOSS_NAMES = tuple(TABLE)
 ACTIVATIONS = tuple(_ACTIVATIONS)
 
@@ -223,8 +211,6 @@ OUT_ROOT = "tapegrad-out"
 def check_folder_for(path: str, what: str) -> str | None:
     """Why a folder cannot be made (or written) at `path`, or None: it must not be a file,
     and the nearest folder that exists on the way must be writable."""
-    from .._files import check_writable_folder
-
     if os.path.isdir(path):
         return check_writable_folder(path)
     if os.path.exists(path):
@@ -242,8 +228,6 @@ def check_file_for(
 ) -> str | None:
     """Why a file cannot be written at `path`, or None: its folder must exist and be
     writable, it must not be a folder, and it must not be one of `inputs` (the files read)."""
-    from .._files import check_writable_folder
-
     if os.path.isdir(path):
         return (
             f"{what} {path!r} is a folder; name a file in it, such as {os.path.join(path, example)}"

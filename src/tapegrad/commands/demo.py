@@ -1,10 +1,6 @@
-"""`tapegrad demo`: micrograd's demo, exactly, and its pictures.
-
-100 "moons" points (noise 0.1, seed 1337), labels mapped to -1/+1, `MLP(2, [16, 16, 1])` seeded
-1337, the SVM hinge loss plus 1e-4 L2, and SGD whose rate falls linearly from 1.0 to 0.1 over
-100 full-batch steps. It writes the decision boundary, the loss curves, the model, the
-lecture's tanh neuron as a graph, and the training report page (report.html).
-"""
+"""`tapegrad demo`: micrograd's demo, exactly, and its pictures: 100 "moons" points (noise 0.1,
+seed 1337), labels mapped to -1/+1, `MLP(2, [16, 16, 1])` seeded 1337, the SVM hinge loss plus
+1e-4 L2, and SGD whose rate falls linearly from 1.0 to 0.1 over 100 full-batch steps."""
 
 from __future__ import annotations
 
@@ -178,19 +174,8 @@ def _write_report(args, out: str, model: MLP, X: np.ndarray, y: np.ndarray, hist
         samples[f"X[{i}] (class {label})"] = X[i].tolist()
     path = os.path.join(out, "report.html")
     title = "micrograd's demo: MLP(2, [16, 16, 1]) on moons"
-    settings = _settings(args)
-    report(
-        history,
-        model,
-        X,
-        y,
-        path,
-        loss="hinge",
-        l2=1e-4,
-        settings=settings,
-        samples=samples,
-        title=title,
-    )
+    report(history, model, X, y, path, loss="hinge", l2=1e-4, settings=_settings(args),
+           samples=samples, title=title)  # fmt: skip
     return path
 
 

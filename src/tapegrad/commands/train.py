@@ -1,17 +1,13 @@
-"""`tapegrad train`: fit an MLP to a table (a CSV file as it comes, or a built-in data set),
-report train/test metrics, and write the model, its history, its pictures and the run's
-settings into the run's own folder.
-
-The work is one library call, `tapegrad.tables.fit_table` (read, infer, split, preprocess,
-train, evaluate; its defaults are these options' defaults); this command parses the options,
-checks where the files will go, calls it, and writes the run with its pictures and report.
-"""
+"""`tapegrad train`: fit an MLP to a table (a CSV file as it comes, or a built-in data set)
+with one call of `tapegrad.tables.fit_table`, whose settings these options are, and write the
+run, with its pictures and report, into its own folder."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import shlex
+from dataclasses import fields
 from typing import TYPE_CHECKING
 
 from .common import (
@@ -77,7 +73,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="continue from a saved model (a model.json, or a run folder holding one); its "
         "preprocessing is kept (default: a new model)",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    p.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        help="no progress bar or progress lines",
+    )
     p.add_argument(
         "--compile",
         action=argparse.BooleanOptionalAction,
@@ -106,7 +107,8 @@ def _add_table_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--drop-missing", action="store_true", help="drop rows with a missing cell")
     p.add_argument(
         "--no-standardize",
-        action="store_true",
+        dest="standardize",
+        action="store_false",
         help="feed numeric columns as they are (default: standardised with the training "
         "rows' mean and standard deviation)",
     )
@@ -169,33 +171,8 @@ def _check_outputs(args) -> str | None:
     return None
 
 
-def _settings(args: argparse.Namespace) -> dict:
-    """The options as `tapegrad.tables.fit_table` takes them."""
-    return {
-        "task": args.task,
-        "drop": args.drop,
-        "drop_missing": args.drop_missing,
-        "standardize": not args.no_standardize,
-        "hidden": args.hidden,
-        "act": args.act,
-        "loss": args.loss,
-        "optim": args.optim,
-        "lr": args.lr,
-        "schedule": args.schedule,
-        "l2": args.l2,
-        "steps": args.steps,
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "test_fraction": args.test_fraction,
-        "seed": args.seed,
-        "compile": args.compile,
-        "progress": not args.no_progress,
-    }
-
-
 def run(args: argparse.Namespace) -> int:
     from tapegrad import tables
-    from tapegrad.data import DataError
     from tapegrad.pages.report import MOMENTS
 
     problem = _check_outputs(args)
@@ -205,10 +182,13 @@ def run(args: argparse.Namespace) -> int:
         source = args.data
         if args.data in DATA_NAMES:
             source = tables.builtin_table(args.data, seed=args.seed)
+        # every option named as a fit_table setting is one (--no-progress sets progress)
+        names = [f.name for f in fields(tables.TableSettings) if hasattr(args, f.name)]
+        settings = {name: getattr(args, name) for name in names}
         result = tables.fit_table(
-            source, args.label, resume=args.resume, log=print, snapshots=MOMENTS, **_settings(args)
+            source, args.label, resume=args.resume, log=print, snapshots=MOMENTS, **settings
         )
-    except (DataError, ValueError, OSError, ImportError) as err:
+    except (ValueError, OSError, ImportError) as err:  # a DataError is a ValueError
         return fail("train", str(err))
     try:
         folder = new_run_folder(args.out, "train")
