@@ -1,21 +1,15 @@
 """Saving and loading models as JSON, written atomically and checked in full before use.
 
 A checkpoint is {"format": "tapegrad-model", "version": 1, "architecture": model.config(),
-"parameters": {name: value}} (plus "optimizer": its state dict, "training": {"loss": name}, and
-"preprocessing": a `tapegrad.preprocessing.Preprocessor` as its `to_dict`, when they are saved
-along, so a checkpoint can be resumed and its inputs and outputs read right). It is written
-to a temporary file in the same directory, flushed, fsynced and renamed over the target
-(`tapegrad._files`), so a crash leaves the old file or the new one, never half of either; a
-symlinked path keeps its link and the file it points to is replaced. The last key,
-"checksum", is the SHA-256 of the text before it, so a changed byte is reported as corruption
-(files without one, written before it existed, still load).
+"parameters": {name: value}}, plus, when saved along, "optimizer" (its state dict), "training"
+({"loss": name}) and "preprocessing" (`Preprocessor.to_dict`). It is written atomically
+(`tapegrad._files`); the last key, "checksum", is the SHA-256 of the text before it, so a
+changed byte is reported as corruption (files without one still load).
 
-Loading checks everything before it allocates or touches a weight, in order of cost: the file
-is a regular file under MAX_BYTES; its JSON nests no deeper than MAX_DEPTH (a linear scan, so a
-hostile file cannot exhaust the parser's recursion); the checksum; the envelope; the
-architecture's sizes against hard limits and against the number of weights the file holds; then
-the names and values of the weights (`Module.load_state_dict`). Loading is linear in the file's
-size. No pickle, no eval: a checkpoint is data only.
+Loading checks everything before it touches a weight, cheapest first: a regular file under
+MAX_BYTES, JSON no deeper than MAX_DEPTH (a linear scan, sparing the parser's recursion), the
+checksum, the envelope, the architecture's sizes against the limits and the weights the file
+holds, then the weights themselves. No pickle, no eval: a checkpoint is data only.
 """
 
 from __future__ import annotations
@@ -42,8 +36,7 @@ FORMAT = "tapegrad-model"
 VERSION = 1
 LOSS_NAMES = tuple(LOSSES)
 
-# Hard limits, checked before anything is allocated. A 2M-parameter checkpoint with Adam's two
-# buffers is about 200 MB of JSON; the caps leave room for that and no more.
+# Hard limits, checked before anything is allocated: room for 2M parameters and Adam's buffers.
 MAX_BYTES = 256 * 2**20
 """Largest checkpoint file read, in bytes."""
 MAX_PARAMETERS = 2_000_000
@@ -70,10 +63,9 @@ def save(
     loss: str | None = None,
     preprocessor: Preprocessor | None = None,
 ) -> None:
-    """Write `model` (architecture and weights) to `path` as JSON, atomically. With
-    `optimizer`, its state is stored too (`load_optimizer` restores it, for resuming); with
-    `loss`, the name of the loss it was trained with, and with `preprocessor`, how a table's
-    cells become its inputs (`load_training` reads both back)."""
+    """Write `model` (architecture and weights) to `path` as JSON, atomically, with the
+    `optimizer`'s state (for `load_optimizer`), the `loss` it was trained with and the
+    `preprocessor` of its table when given (`load_training` reads those two back)."""
     path = Path(path)
     if loss is not None and loss not in LOSS_NAMES:
         raise ValueError(f"loss must be one of {', '.join(LOSS_NAMES)}, got {loss!r}")
@@ -148,8 +140,7 @@ def load(path: str | os.PathLike, model: MLP | None = None) -> MLP:
 
 def _check_sizes(path: Path, arch: dict, found: int) -> None:
     """Refuse an architecture too large to build, or much larger than the weights the file
-    holds, before a single Value exists. Anything but positive integers is left to
-    `MLP.from_config`, which rejects it before building."""
+    holds, before a single Value exists (other bad sizes are left to `MLP.from_config`)."""
     nin, nouts = arch.get("nin"), arch.get("nouts")
     sizes = [nin, *nouts] if isinstance(nouts, list) else [nin]
     if isinstance(nouts, list) and len(nouts) > MAX_LAYERS:
@@ -187,10 +178,9 @@ def _short(v, limit: int = 40) -> str:
 
 
 def load_training(path: str | os.PathLike) -> tuple[str | None, Preprocessor | None]:
-    """(the loss the model was trained with, its table preprocessing), each None when the
-    checkpoint was saved without it; stored preprocessing is validated in full (DataError
-    becomes CheckpointError)."""
-    # Imported here, not above: a model alone loads without NumPy (tables need it).
+    """(the loss the model was trained with, its table preprocessing), each None when saved
+    without it; the preprocessing is checked in full (a CheckpointError says what is wrong)."""
+    # Imported here: a model alone loads without NumPy.
     from .data import DataError
     from .preprocessing import Preprocessor
 

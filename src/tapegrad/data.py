@@ -1,12 +1,10 @@
 """Data sets to train on: moons, circles, blobs, spiral, digits, iris, wine, breast cancer; and
 the checked reading of a CSV file's rows that `tapegrad.preprocessing.read_table` builds on.
 
-The generators are NumPy and seeded. `moons`, `circles` and `blobs` make the same random draws
-in the same order as scikit-learn's `make_moons`, `make_circles` and `make_blobs`, so a seed
-gives the very same points (micrograd's demo uses `make_moons(100, noise=0.1)` after
-`np.random.seed(1337)`, which is `moons(100, noise=0.1, seed=1337)` here). scikit-learn itself
-is only needed for the tables it ships (digits, iris, wine, breast cancer). Tables with text
-columns (class names, categories) are read by `tapegrad.tables`.
+The generators are seeded NumPy; `moons`, `circles` and `blobs` make scikit-learn's draws in
+its order, so a seed gives the very same points (micrograd's `make_moons(100, noise=0.1)` after
+`np.random.seed(1337)` is `moons(100, noise=0.1, seed=1337)`). scikit-learn is needed only for
+the tables it ships (digits, iris, wine, breast cancer).
 """
 
 from __future__ import annotations
@@ -27,8 +25,7 @@ if TYPE_CHECKING:
 
 DATASETS = ("moons", "circles", "blobs", "spiral", "digits", "iris", "wine", "breast_cancer")
 
-# The most bytes a CSV file may hold: the whole file is read into memory before it is checked,
-# and a larger table would take hours to train on Python floats anyway.
+# The most bytes a CSV file may hold (it is read whole; a larger table would train for hours).
 MAX_CSV_BYTES = 256 * 2**20
 
 # Whole numbers beyond 2**53 are no longer exact in a float64 (2**53 + 1 reads as 2**53).
@@ -232,13 +229,8 @@ def real_table(name: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]
     if name not in TABLES:
         raise ValueError(f"unknown table {name!r}: use one of {', '.join(TABLES)}")
     bunch = getattr(_sklearn_datasets(name), TABLES[name])()
-    classes = [str(c) for c in bunch.target_names]
-    return (
-        bunch.data.astype(np.float64),
-        bunch.target.astype(np.intp),
-        [str(f) for f in bunch.feature_names],
-        classes,
-    )
+    names, classes = [str(f) for f in bunch.feature_names], [str(c) for c in bunch.target_names]
+    return bunch.data.astype(np.float64), bunch.target.astype(np.intp), names, classes
 
 
 def train_test_split(
@@ -263,13 +255,9 @@ def split_indices(
     stratify: npt.ArrayLike | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The row indices (train, test) that `train_test_split` takes for n rows: a shuffle, then
-    `ceil(test_fraction * n)` rows held out. For splitting a table before anything is learnt
-    from it (`tapegrad.tables.Preprocessor.fit(table, rows=train)`).
-
-    With `stratify` (one class label per row), each class is held out in proportion to its
-    share of the rows (largest remainders, each class keeping at least one training row), so
-    a small table's test split cannot miss a class or hold most of one by bad luck; both index
-    arrays come out shuffled."""
+    `ceil(test_fraction * n)` rows held out. With `stratify` (a class label per row), each class
+    is held out in proportion to its share (largest remainders, each keeping a training row),
+    so a small table's test split cannot miss a class by bad luck; both come out shuffled."""
     n = _count("n", n, minimum=0)
     if not isinstance(test_fraction, numbers.Real) or not 0 <= test_fraction < 1:
         raise ValueError(f"test_fraction must be a number in [0, 1), got {test_fraction!r}")
@@ -303,13 +291,8 @@ def split_indices(
 
 
 def read_csv_rows(path: str | os.PathLike) -> tuple[str, list[tuple[int, list[str]]]]:
-    """(the file's name for messages, its non-blank rows as (line number, cells)).
-
-    The file must be UTF-8 (a byte-order mark is skipped) and at most `MAX_CSV_BYTES` long;
-    line numbers count physical lines, so a quoted cell spanning two lines moves the count on.
-    Anything else is a DataError naming the file and line (and the column, for a byte that is
-    not UTF-8).
-    """
+    """(the file's name for messages, its non-blank rows as (physical line number, cells)). A
+    file that is not UTF-8 (a BOM is skipped) or is over `MAX_CSV_BYTES` is a DataError."""
     path = os.fspath(path)
     name = os.path.basename(path) or path
     with open(path, "rb") as fh:
@@ -367,45 +350,13 @@ def _has_escape(cell: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in cell)
 
 
-def column_index(
-    name: str, key: int | str, names: list[str], header: bool, what: str = "label column"
-) -> int:
-    """The position of column `key` (a header name, or an index, negative from the end) among
-    `names`; a DataError naming file `name` and what the column was wanted for otherwise."""
-    width = len(names)
-    if isinstance(key, numbers.Integral) and not isinstance(key, bool):
-        if not -width <= key < width:
-            raise DataError(
-                f"{name}: {what} {key} is out of range: the file has {width} columns "
-                f"(use 0..{width - 1} or -1 for the last)"
-            )
-        return int(key) % width
-    if isinstance(key, str):
-        if key in names and header:
-            return names.index(key)
-        if key.lstrip("-").isdigit():
-            return column_index(name, int(key), names, header, what)
-        if not header:
-            raise DataError(
-                f"{name}: {what} {key!r} asked for by name, but the file has no header "
-                f"row; give its index instead (0..{width - 1}, or -1 for the last)"
-            )
-        raise DataError(
-            f"{name}: no column named {key!r}; the columns are {', '.join(map(repr, names))}"
-        )
-    raise TypeError(f"a column is a name or an index, got {key!r}")
-
-
 # --- by name, for the command line -----------------------------------------------------------
 
 
 @dataclass
 class Dataset:
-    """A data set loaded by `load_dataset`: features, labels and where they came from.
-
-    `class_names[i]` names class i where the classes have names (iris: setosa, versicolor,
-    virginica); None where the labels are their own names.
-    """
+    """A data set loaded by `load_dataset`; `class_names[i]` names class i where the classes
+    have names (iris: setosa, versicolor, virginica), else None."""
 
     name: str
     X: np.ndarray
@@ -416,8 +367,7 @@ class Dataset:
     @property
     def n_classes(self) -> int | None:
         """Number of classes when the labels are class indices 0..k-1 (k at most
-        `MAX_CLASSES`), else None. Labels such as {0, 1000000} are not indices: a table with
-        such labels goes through `tapegrad.tables`, which maps the values to classes."""
+        `MAX_CLASSES`), else None ({0, 1000000} are not indices: `tapegrad.tables` maps them)."""
         if self.class_names is not None:
             return len(self.class_names)
         if self.y is None or self.y.dtype.kind not in "iu" or self.y.min() < 0:
@@ -433,7 +383,6 @@ def load_dataset(name: str, seed: int | np.random.RandomState | None = None) -> 
     """A data set by the command line's name: moons, circles, blobs, spiral, digits, iris,
     wine, breast_cancer (`DATASETS`). A CSV file is a table: `tapegrad.tables.read_table`."""
     key = str(name)
-    names2 = ["x0", "x1"]
     if key == "moons":
         X, y = moons(100, noise=0.1, seed=seed)
     elif key == "circles":
@@ -453,4 +402,4 @@ def load_dataset(name: str, seed: int | np.random.RandomState | None = None) -> 
             f"unknown data set {key!r}: use one of {', '.join(DATASETS)} (a CSV file is read by "
             "tapegrad.tables.read_table)"
         )
-    return Dataset(key, X, y, names2)
+    return Dataset(key, X, y, ["x0", "x1"])

@@ -1,24 +1,17 @@
-"""A user's table as it comes: text and numbers read from a CSV (or a DataFrame, or arrays),
-turned into what a network trains on, and back. `tapegrad.tables` trains on it.
+"""A user's table as it comes (a CSV file, a DataFrame, arrays) turned into what a network
+trains on, and back. `read_table` reads the cells as text, checking the file; a `Preprocessor`
+learns from the training rows what they mean, and is stored with the model as JSON, so that
+training and every later use apply the very same mapping:
 
-`read_table` reads the cells as text (checking the file: UTF-8, rectangular, a header row,
-names without control characters). A `Preprocessor` learns from the training rows what the
-numbers mean and keeps it, so that training, `predict`, `evaluate` and the Python API all apply
-the very same mapping (it is stored with the model as plain JSON, `to_dict`/`from_dict`):
+- the label: text, or whole numbers with at most `MAX_CLASSES` distinct values, are classes,
+  numbered in sorted order (as scikit-learn's LabelEncoder does; {0, 1000000} is 2 classes)
+  and named as in the file; other numbers are a regression target (or say so with `task=`);
+- numeric features are standardised with the training rows' mean and standard deviation (a
+  constant column is centred, never divided by zero);
+- text features are one-hot over the training rows' categories; an unseen category gives an
+  all-zero block (scikit-learn's `handle_unknown="ignore"`), or an error with `unknown="error"`.
 
-- the label column: text, or whole numbers with at most `MAX_CLASSES` distinct values, are
-  classes, numbered in sorted order (numbers numerically, text by code point, as
-  scikit-learn's LabelEncoder does) and named as they appear in the file; any other numbers
-  are a regression target (or say so with `task=`). Labels are never used as indices
-  themselves: {0, 1000000} is 2 classes.
-- numeric feature columns are standardised with the training rows' mean and standard deviation
-  (a constant column is centred and left unscaled, never divided by zero);
-- text feature columns are one-hot encoded with the training rows' categories (sorted); a
-  category the training rows never showed gives an all-zero block (scikit-learn's
-  `handle_unknown="ignore"`), or an error with `transform(..., unknown="error")`.
-
-Missing cells (empty, NA, N/A, NaN, nan, null, NULL, ?) are an error that names the column and
-counts the rows, unless `read_table(..., drop_missing=True)` drops those rows.
+A missing cell (see `MISSING`) is an error naming the column, unless `drop_missing=True`.
 """
 
 from __future__ import annotations
@@ -38,7 +31,6 @@ from .data import (
     MAX_CLASSES,
     TABLES,
     DataError,
-    column_index,
     csv_rows,
     load_dataset,
     read_csv_rows,
@@ -67,8 +59,8 @@ VERSION = 1
 
 @dataclass
 class Table:
-    """A CSV's cells as text (stripped of surrounding spaces), row by row, with the file line
-    each row started on, so that every later error can name the file, line and column."""
+    """A CSV's cells as text (stripped), row by row, with the file line each row started on, so
+    that every later error can name the file, line and column."""
 
     name: str
     columns: list[str]
@@ -84,8 +76,31 @@ class Table:
         return f"Table({self.name!r}, {len(self)} rows, columns={self.columns!r})"
 
     def index(self, key: int | str, what: str = "column") -> int:
-        """The position of a column given by name or index (negative counts from the end)."""
-        return column_index(self.name, key, self.columns, self.header, what)
+        """The position of a column given by name or index (negative counts from the end); a
+        DataError naming the file and what the column was wanted for otherwise."""
+        width = len(self.columns)
+        if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+            if not -width <= key < width:
+                raise DataError(
+                    f"{self.name}: {what} {key} is out of range: the file has {width} columns "
+                    f"(use 0..{width - 1} or -1 for the last)"
+                )
+            return int(key) % width
+        if isinstance(key, str):
+            if key in self.columns and self.header:
+                return self.columns.index(key)
+            if key.lstrip("-").isdigit():
+                return self.index(int(key), what)
+            if not self.header:
+                raise DataError(
+                    f"{self.name}: {what} {key!r} asked for by name, but the file has no header "
+                    f"row; give its index instead (0..{width - 1}, or -1 for the last)"
+                )
+            raise DataError(
+                f"{self.name}: no column named {key!r}; the columns are "
+                f"{', '.join(map(repr, self.columns))}"
+            )
+        raise TypeError(f"a column is a name or an index, got {key!r}")
 
     def column(self, key: int | str) -> list[str]:
         """One column's cells, top to bottom."""
@@ -132,8 +147,8 @@ class Table:
         class_names: Sequence[str] | None = None,
         name: str = "arrays",
     ) -> Table:
-        """A table of numbers (and a label column, named with `class_names[y]` when given), as
-        if read from a CSV file: for the built-in data sets. Numbers keep every bit (repr)."""
+        """A table of numbers (and a label column, `class_names[y]` when given), as if read from
+        a CSV file. Numbers keep every bit (repr)."""
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2:
             raise ValueError(f"X must be a 2-D array, got shape {X.shape}")
@@ -153,8 +168,8 @@ class Table:
 
     @classmethod
     def from_frame(cls, frame: DataFrame, name: str = "DataFrame") -> Table:
-        """A pandas DataFrame (its index left out) as a Table, through its CSV text, so that
-        its cells take the very path a CSV file's do. pandas itself is never imported here."""
+        """A pandas DataFrame (without its index) as a Table, read through its CSV text as a file
+        would be (pandas itself is never imported here)."""
         if not callable(getattr(frame, "to_csv", None)):
             raise TypeError(f"from_frame takes a pandas DataFrame, got {type(frame).__name__}")
         return _table(name, csv_rows(name, frame.to_csv(index=False)), header=True)
@@ -179,12 +194,10 @@ def read_table(
     """Read a CSV file's cells as text: a `Table`.
 
     `header=None` takes the first row as column names when it looks like names next to the
-    rows below it (the first `SNIFF_ROWS`): a column with text on top of numbers, or a first
-    row of text none of which recurs below it (without a header the columns are named x0, x1,
-    ...). `drop` leaves columns out (by name or index).
-    `drop_missing` drops every row with a missing cell in the remaining columns (see
-    `MISSING`). A file that is not UTF-8, empty, only a header, ragged, or has a control
-    character or a repeat in its column names is a DataError naming the file and line.
+    `SNIFF_ROWS` below it: text on top of numbers, or text none of which recurs below it
+    (without a header the columns are x0, x1, ...). `drop` leaves columns out (by name or
+    index); `drop_missing` drops every row with a missing cell in the remaining columns. A file
+    that is not UTF-8, empty, ragged, or with bad column names is a DataError naming the line.
     """
     name, rows = read_csv_rows(path)
     table = _table(name, rows, header)
@@ -219,8 +232,7 @@ def _table(name: str, rows: list[tuple[int, list[str]]], header: bool | None) ->
 
 
 def _numbers(cells: list[str]) -> np.ndarray | None:
-    """The cells as float64 (Python's `float` syntax, parsed in C), or None when one is not a
-    number. inf and nan parse; the callers say where they are not welcome."""
+    """The cells as float64, or None when one is not a number (inf and nan parse)."""
     try:
         return np.array(cells, dtype=np.float64)
     except ValueError:
@@ -312,15 +324,13 @@ class _Feature:
 
 @dataclass
 class Preprocessor:
-    """Everything learnt from a table's training rows that turns its cells into network inputs
-    and targets, and predictions back into the label's own values.
+    """What a table's training rows teach about turning its cells into network inputs and
+    targets, and predictions back into the label's own values.
 
-    `label` picks the label column (name or index; None for a table of features only).
-    `task` is "auto" (see the module's docstring), "classification" or "regression".
-    `categorical` names feature columns of numbers to one-hot encode as categories (e.g. codes).
-    `standardize=False` feeds numeric columns (and a regression's target) as they are; by
-    default a regression trains on the target standardised with the training rows' mean and
-    standard deviation, and `decode_labels` turns predictions back into the target's units.
+    `label` picks the label column (name or index; None for features only); `task` is "auto"
+    (see the module's docstring), "classification" or "regression"; `categorical` names
+    numeric columns to one-hot as categories (codes). `standardize=False` feeds numeric columns
+    and a regression's target as they are (by default both are standardised).
     """
 
     label: int | str | None = -1
@@ -664,7 +674,18 @@ class Preprocessor:
     def from_dict(cls, d: dict) -> Preprocessor:
         """The inverse of `to_dict`, checking every field (types, sizes against the hard
         limits, finite numbers) before building anything: a DataError says which is wrong."""
-        return _from_dict(cls, d)
+        task, width = _check_header(d)
+        label, position = _check_label(d, task, width)
+        classes = _check_classes(d, task)
+        target_mean, target_scale = _check_target(d)
+        features = _check_features(d, width, label, position)
+        prep = cls(label=label, task=task, standardize=d["standardize"])
+        prep.label_name, prep.label_position = label, position
+        prep.width, prep.header = width, d["header"]
+        prep.classes, prep.numeric_classes = classes, d["numeric_classes"]
+        prep.target_mean, prep.target_scale = target_mean, target_scale
+        prep.features = features
+        return prep
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -879,22 +900,6 @@ _FIELDS = {
     "format", "version", "task", "label", "label_position", "width", "header",
     "standardize", "classes", "numeric_classes", "target", "features",
 }  # fmt: skip
-
-
-def _from_dict(cls, d) -> Preprocessor:
-    """Rebuild a Preprocessor from `to_dict`'s output, checking every field first."""
-    task, width = _check_header(d)
-    label, position = _check_label(d, task, width)
-    classes = _check_classes(d, task)
-    target_mean, target_scale = _check_target(d)
-    features = _check_features(d, width, label, position)
-    prep = cls(label=label, task=task, standardize=d["standardize"])
-    prep.label_name, prep.label_position = label, position
-    prep.width, prep.header = width, d["header"]
-    prep.classes, prep.numeric_classes = classes, d["numeric_classes"]
-    prep.target_mean, prep.target_scale = target_mean, target_scale
-    prep.features = features
-    return prep
 
 
 def _check_header(d) -> tuple[str, int]:

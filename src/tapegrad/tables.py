@@ -5,7 +5,7 @@ is the network with its preprocessing and loss: what `tapegrad train` saves and 
 
 The defaults (`TableSettings`) trained small tables (iris, wine, breast cancer, digits) best in
 `benchmarks/table_defaults.py`. Reading a table and the preprocessing live in
-`tapegrad.preprocessing`; their names are importable from here too.
+`tapegrad.preprocessing` (`read_table`, `Table`, `Preprocessor` are importable from here too).
 
 Example:
   >>> result = fit_table("iris.csv", "species", epochs=20, progress=False)  # doctest: +SKIP
@@ -33,15 +33,9 @@ from .losses import default_loss, lookup
 from .losses import l2 as l2_penalty
 from .nn import MLP
 from .preprocessing import (
-    BUILTIN_LABELS,
     FORMAT,
     MAX_CATEGORIES,
     MAX_COLUMNS,
-    MAX_NAME,
-    MAX_WIDTH,
-    MISSING,
-    SNIFF_ROWS,
-    TASKS,
     VERSION,
     Preprocessor,
     Table,
@@ -57,19 +51,11 @@ if TYPE_CHECKING:
     from .train import History, TrainingDiverged
 
 __all__ = [
-    "BUILTIN_LABELS",
     "DEFAULT_EPOCHS",
     "DEFAULT_LR",
-    "FORMAT",
     "MAX_CATEGORIES",
     "MAX_CLASSES",
     "MAX_COLUMNS",
-    "MAX_NAME",
-    "MAX_WIDTH",
-    "MISSING",
-    "SNIFF_ROWS",
-    "TASKS",
-    "VERSION",
     "Preprocessor",
     "Table",
     "TableFit",
@@ -90,9 +76,8 @@ DEFAULT_LR = {"sgd": 1.0, "adam": 0.01}
 
 
 def plain(nin: int, n_outputs: int, loss: str) -> Preprocessor:
-    """The preprocessing of a model saved without one (by `tapegrad.save` alone): `nin`
-    numeric columns fed as they are, found by position, and the label as the loss codes it
-    (classes "0", "1", ... for a classifier; numbers for mse)."""
+    """The preprocessing of a model saved without one: `nin` numeric columns as they are, by
+    position, and the label as the loss codes it (classes "0", "1", ...; numbers for mse)."""
     spec = lookup(loss)
     classifier = spec.kind != "regression"
     k = 2 if spec.kind == "binary" else n_outputs
@@ -220,19 +205,16 @@ def r_squared(y: npt.ArrayLike, predicted: npt.ArrayLike) -> float | None:
 
 @dataclass
 class TableSettings:
-    """How `fit_table` reads, splits and trains; every field is a keyword of `fit_table`.
+    """How `fit_table` reads, splits and trains: each field is one of its keywords, and one of
+    `tapegrad train`'s options (see its --help).
 
-    task: "auto" (text labels, or whole numbers with few values, are classes; other numbers a
-      regression), "classification" or "regression"; a `loss` of mse implies a regression.
+    task: "auto", "classification" or "regression" (a `loss` of mse implies a regression).
     drop, drop_missing, categorical, standardize: as `read_table` and `Preprocessor` take them.
-    hidden, act: the hidden layer sizes and their activation.
     loss: a name in `tapegrad.losses.TABLE` (default: softmax_ce for classes, mse for numbers).
-    optim, lr, schedule: "adam" or "sgd", its rate (default `DEFAULT_LR`), and "linear" (the
-      rate falls to lr/10 over the run, as in micrograd's demo) or "constant".
-    l2, steps, epochs, batch_size, seed, compile, progress: as `tapegrad.train.fit` takes them
-      (with neither steps nor epochs: `DEFAULT_EPOCHS` epochs).
-    test_fraction: the rows held out for testing, stratified by class.
-    snapshots: the weights to keep for a training report (`tapegrad.pages.report.MOMENTS`).
+    optim, lr, schedule: "adam" or "sgd", its rate (default `DEFAULT_LR`), "linear" (falling to
+      lr/10 over the run, as in micrograd's demo) or "constant".
+    l2, steps, epochs, batch_size, seed, compile, progress, snapshots: as `tapegrad.train.fit`
+      takes them (with neither steps nor epochs: `DEFAULT_EPOCHS` epochs).
     """
 
     task: str = "auto"
@@ -277,12 +259,10 @@ class TableSettings:
 
 @dataclass
 class TableFit:
-    """What `fit_table` did: the trained `table_model` (network, preprocessing and loss), the
-    `history`, the `metrics` on the training and test rows (as `TableModel.evaluate` gives
-    them; the training rows' with the L2 term), the table and its split (row indices), the
-    network's inputs X and coded targets y for every row, and every setting as used.
-    `diverged` is the TrainingDiverged that stopped the run early, if one did (the model
-    keeps the last weights whose loss was fine). `save` writes the run's files."""
+    """What `fit_table` did: the `table_model`, the `history`, the `metrics` of each split (as
+    `TableModel.evaluate` gives them, the training rows' with the L2 term), the split (row
+    indices), the inputs X and coded targets y of every row, and every setting as used.
+    `diverged` is the TrainingDiverged that stopped the run early, if one did."""
 
     table_model: TableModel
     history: History
@@ -343,10 +323,9 @@ class TableFit:
         extras: Callable[[TableFit, str], list[str]] | None = None,
         command: str | None = None,
     ) -> list[str]:
-        """Write the run into `folder` (created if need be), each file atomically: the model
-        (with its optimizer state, at `model_path` or folder/model.json), history.json, the
-        files `extras(self, folder)` writes (pictures, a report: the caller's), and run.json
-        (the `command`, every setting, the data, the outcome, the files). Returns the paths."""
+        """Write the run into `folder` (created if need be), each file atomically: the model (at
+        `model_path` or folder/model.json), history.json, what `extras(self, folder)` writes,
+        and run.json (the `command`, the settings, the data, the outcome). Returns the paths."""
         folder = os.fspath(folder)
         os.makedirs(folder, exist_ok=True)
         path = os.fspath(model_path) if model_path else os.path.join(folder, "model.json")
@@ -527,8 +506,8 @@ def _network(prep: Preprocessor, loss: str, opts: TableSettings) -> MLP:
 
 
 class _Offset:
-    """A schedule started `offset` steps late: a resumed optimizer keeps its step count, and
-    this run's schedule should still start at its beginning."""
+    """A schedule started `offset` steps late, so that a resumed optimizer (which keeps its step
+    count) starts this run's schedule at its beginning."""
 
     def __init__(self, schedule: Callable[[int], float], offset: int) -> None:
         self.schedule, self.offset = schedule, offset

@@ -1,10 +1,7 @@
-"""The training loop: `fit` a model to data, `evaluate` and `predict` with it.
-
-One step is micrograd's demo step: the per-sample losses of a batch, averaged, plus an L2
-penalty; then zero the gradients, backpropagate, and let the optimizer step. The part that
-computes the loss and the gradients is one function (`loss_and_grad`), so a compiled NumPy tape
-can stand in for the eager graph without touching the loop.
-"""
+"""The training loop: `fit` a model to data, `evaluate` and `predict` with it. One step is
+micrograd's: a batch's mean loss plus an L2 penalty, zeroed gradients, backward, the optimizer's
+step; the loss and gradients come from one function (`loss_and_grad`), so a compiled NumPy tape
+can stand in for the eager graph without touching the loop."""
 
 from __future__ import annotations
 
@@ -28,8 +25,7 @@ if TYPE_CHECKING:
 
 
 class _Model(Protocol):
-    """What training asks of a model: called on one row of features it gives its output(s),
-    and it lists its parameters (an MLP, a Module with a `__call__`, or a wrapper of one)."""
+    """What training asks of a model: its output(s) for one row, and its parameters."""
 
     def __call__(self, x: Sequence[float]) -> Value | list[Value]: ...
 
@@ -37,12 +33,12 @@ class _Model(Protocol):
 
 
 class _Stepper(Protocol):
-    """What training asks of an optimizer: a `step()` that updates the parameters from their
-    `.grad` (tapegrad's optimizers, or any other with that method)."""
+    """What training asks of an optimizer: a `step()` that updates the parameters from `.grad`."""
 
     def step(self) -> None: ...
 
 
+_Forward = Callable[[list[float]], Value | list[Value]]  # a model, as far as using it goes
 DEFAULT_STEPS = 100
 
 
@@ -53,16 +49,11 @@ DEFAULT_STEPS = 100
 class History:
     """What `fit` recorded, one entry per step (or per epoch with `epochs=`).
 
-    `loss` is the training objective (mean loss plus the L2 penalty), `l2_term` the penalty
-    in it (so `data_loss` is the mean loss alone) and `accuracy` the fraction of the batch
-    predicted right, all as measured during the step, before the update; `lr` is the
-    learning rate the step used (an epoch: its last step's).
-    `val_loss`/`val_accuracy` (mean loss without the penalty) are measured after the update
-    (None where skipped, see `fit`'s `eval_every`). Accuracy is None where the loss has no
-    notion of it (regression). `snapshots` holds the weights at the moments `fit(...,
-    snapshots=n)` kept: `{"step": k, "weights": [...]}`, the weights after k entries (0: the
-    initial ones) in `model.parameters()` order; `tapegrad.report(history, model, X, y)`
-    draws them.
+    `loss` is the objective (mean loss plus the L2 term `l2_term`; `data_loss` is the mean loss
+    alone) and `accuracy` the fraction of the batch right (None for a regression), measured
+    before the update; `lr` the rate the step used. `val_loss`/`val_accuracy` are measured after
+    it (None where skipped). `snapshots`: `{"step": k, "weights": [...]}`, the weights after k
+    entries, in `model.parameters()` order, for `tapegrad.report`.
     """
 
     unit: str = "step"
@@ -157,12 +148,6 @@ def _rows(X, model, what: str = "X") -> list[list[float]]:
     return X.tolist()
 
 
-def _check_outputs(model, spec: L.LossSpec, targets: list) -> None:
-    nouts = getattr(model, "nouts", None)
-    if nouts:
-        spec.check_outputs(nouts[-1], targets)
-
-
 def labelled(model: _Model, X: npt.ArrayLike, y: npt.ArrayLike, loss: str) -> tuple[list, list]:
     """(rows, targets) as Python lists, what `fit` trains on and `loss_and_grad` takes: the
     targets coded for `loss`, checked against the rows and against the model."""
@@ -170,7 +155,9 @@ def labelled(model: _Model, X: npt.ArrayLike, y: npt.ArrayLike, loss: str) -> tu
     rows, targets = _rows(X, model), prepare_targets(y, spec.name)
     if len(rows) != len(targets):
         raise ValueError(f"X has {len(rows)} rows but y has {len(targets)} labels")
-    _check_outputs(model, spec, targets)
+    nouts = getattr(model, "nouts", None)
+    if nouts:
+        spec.check_outputs(nouts[-1], targets)
     return rows, targets
 
 
@@ -182,14 +169,10 @@ def _data(out):
 
 
 def loss_and_grad(model: _Model, loss: str, l2: float = 0.0, compile: bool = False) -> Callable:
-    """A function `(rows, targets) -> (objective, outputs)` for this model and loss: it runs the
-    batch forward, leaves d(objective)/d(parameter) in every parameter's `.grad` (zeroed
-    first) and returns the objective's value and the model outputs as floats.
-
-    The objective is micrograd's: mean(per-sample loss) + l2(params, alpha). With `compile`,
-    one sample's graph is recorded once as a tape (`tapegrad.compile`) and replayed over each
-    batch with NumPy: the same numbers to rounding, hundreds of times faster.
-    """
+    """A function `(rows, targets) -> (objective, outputs)`: it runs the batch forward, leaves
+    d(objective)/d(parameter) in every parameter's `.grad` (zeroed first) and returns the
+    objective, micrograd's mean(per-sample loss) + l2(params, alpha), and the outputs as floats.
+    With `compile`, one sample's tape is replayed over each batch with NumPy (same numbers)."""
     spec = L.lookup(loss)
     if compile:
         return _CompiledStep(model, spec, l2).step
@@ -389,12 +372,6 @@ class _TapeTrainer:
 # --- the loop --------------------------------------------------------------------------------
 
 
-def _default_optimizer(model):
-    from .optim import Adam
-
-    return Adam(model.parameters(), lr=0.01)
-
-
 @dataclass
 class _Run:
     """fit's arguments, checked: the data as rows and coded targets, the run's length."""
@@ -510,7 +487,9 @@ def fit(
     """
     run = _check_run(model, X, y, loss, steps, epochs, batch_size, l2, validation, eval_every)
     if optimizer is None:
-        optimizer = _default_optimizer(model)
+        from .optim import Adam
+
+        optimizer = Adam(model.parameters(), lr=0.01)
     make = _TapeTrainer if compile else _EagerTrainer
     trainer = make(model, run.spec, l2, optimizer, run.rows, run.targets)
     history = History(unit=run.unit)
@@ -721,11 +700,7 @@ def _postfix(h: History) -> dict:
 # --- using a trained model -------------------------------------------------------------------
 
 
-def outputs(
-    model: Callable[[list[float]], Value | list[Value]],
-    X: npt.ArrayLike,
-    compile: bool = False,
-) -> np.ndarray:
+def outputs(model: _Forward, X: npt.ArrayLike, compile: bool = False) -> np.ndarray:
     """The model's raw outputs for every row, under no_grad: shape (n,) for a one-output
     model, (n, k) for k outputs. `compile` replays a recorded forward tape over all rows."""
     rows = _rows(X, model)
@@ -738,16 +713,12 @@ def outputs(
 
 
 def predict(
-    model: Callable[[list[float]], Value | list[Value]],
-    X: npt.ArrayLike,
-    loss: str = "hinge",
-    compile: bool = False,
+    model: _Forward, X: npt.ArrayLike, loss: str = "hinge", compile: bool = False
 ) -> np.ndarray:
     """Predictions for every row, read the way `loss` trains the outputs: hinge and bce give
     class 1 where the output is > 0, else 0; softmax_ce the argmax class; mse the raw
     outputs (the loss table's `predict`). Evaluated under no_grad (or on a compiled tape)."""
-    spec = L.lookup(loss)
-    return spec.predict(outputs(model, X, compile=compile))
+    return L.lookup(loss).predict(outputs(model, X, compile=compile))
 
 
 def _evaluate_rows(model, rows: list, targets: list, spec: L.LossSpec, compiled=None) -> dict:
