@@ -23,6 +23,7 @@ import numpy as np
 if TYPE_CHECKING:
     import numpy.typing as npt
 
+Seed = int | np.random.RandomState | None  # None: NumPy's global state, as in micrograd's demo
 DATASETS = ("moons", "circles", "blobs", "spiral", "digits", "iris", "wine", "breast_cancer")
 
 # The most bytes a CSV file may hold (it is read whole; a larger table would train for hours).
@@ -39,7 +40,7 @@ class DataError(ValueError):
     """A data file or data argument that cannot be used; the message says where and why."""
 
 
-def random_state(seed: int | np.random.RandomState | None) -> np.random.RandomState:
+def random_state(seed: Seed) -> np.random.RandomState:
     """A RandomState as scikit-learn's `check_random_state` makes one: None is NumPy's global
     state (so `np.random.seed` works as in micrograd's notebook), an int seeds a new one."""
     if seed is None:
@@ -83,9 +84,7 @@ def _shuffle(rs: np.random.RandomState, X: np.ndarray, y: np.ndarray):
 
 
 def moons(
-    n_samples: int = 100,
-    noise: float | None = None,
-    seed: int | np.random.RandomState | None = None,
+    n_samples: int = 100, noise: float | None = None, seed: Seed = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Two interleaving half circles: (X float64 (n, 2), y int (n,) in {0, 1}).
 
@@ -113,10 +112,7 @@ def _finish(
 
 
 def circles(
-    n_samples: int = 100,
-    noise: float | None = None,
-    factor: float = 0.8,
-    seed: int | np.random.RandomState | None = None,
+    n_samples: int = 100, noise: float | None = None, factor: float = 0.8, seed: Seed = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """A small circle inside a large one: (X (n, 2), y in {0, 1}, 1 = inner).
 
@@ -141,7 +137,7 @@ def blobs(
     n_features: int = 2,
     cluster_std: float = 1.0,
     center_box: tuple[float, float] = (-10.0, 10.0),
-    seed: int | np.random.RandomState | None = None,
+    seed: Seed = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian clusters, one class each: (X (n, n_features), y in {0, ..., k-1}).
 
@@ -175,10 +171,7 @@ def blobs(
 
 
 def spiral(
-    n_per_class: int = 100,
-    classes: int = 3,
-    noise: float = 0.2,
-    seed: int | np.random.RandomState | None = None,
+    n_per_class: int = 100, classes: int = 3, noise: float = 0.2, seed: Seed = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """cs231n's spiral: `classes` arms of `n_per_class` points, radius 0..1, angle noise
     `noise` (X (n, 2), y in {0, ..., classes-1}, grouped by class).
@@ -234,10 +227,7 @@ def real_table(name: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]
 
 
 def train_test_split(
-    X: npt.ArrayLike,
-    y: npt.ArrayLike,
-    test_fraction: float = 0.2,
-    seed: int | np.random.RandomState | None = None,
+    X: npt.ArrayLike, y: npt.ArrayLike, test_fraction: float = 0.2, seed: Seed = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Shuffle rows and hold out `ceil(test_fraction * n)` of them:
     (X_train, X_test, y_train, y_test), scikit-learn's order."""
@@ -249,10 +239,7 @@ def train_test_split(
 
 
 def split_indices(
-    n: int,
-    test_fraction: float = 0.2,
-    seed: int | np.random.RandomState | None = None,
-    stratify: npt.ArrayLike | None = None,
+    n: int, test_fraction: float = 0.2, seed: Seed = None, stratify: npt.ArrayLike | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The row indices (train, test) that `train_test_split` takes for n rows: a shuffle, then
     `ceil(test_fraction * n)` rows held out. With `stratify` (a class label per row), each class
@@ -379,7 +366,7 @@ class Dataset:
         return f"Dataset({self.name!r}, X={self.X.shape}, classes={self.n_classes})"
 
 
-def load_dataset(name: str, seed: int | np.random.RandomState | None = None) -> Dataset:
+def load_dataset(name: str, seed: Seed = None) -> Dataset:
     """A data set by the command line's name: moons, circles, blobs, spiral, digits, iris,
     wine, breast_cancer (`DATASETS`). A CSV file is a table: `tapegrad.tables.read_table`."""
     key = str(name)

@@ -31,6 +31,7 @@ from .data import (
     MAX_CLASSES,
     TABLES,
     DataError,
+    Seed,
     csv_rows,
     load_dataset,
     read_csv_rows,
@@ -110,13 +111,8 @@ class Table:
     def take(self, rows: Iterable[int]) -> Table:
         """The table with only the given rows (by position), in that order."""
         rows = list(rows)
-        return Table(
-            self.name,
-            list(self.columns),
-            [self.rows[i] for i in rows],
-            [self.lines[i] for i in rows],
-            self.header,
-        )
+        cells, lines = [self.rows[i] for i in rows], [self.lines[i] for i in rows]
+        return Table(self.name, list(self.columns), cells, lines, self.header)
 
     def without(self, columns: Iterable[int | str]) -> Table:
         """The table without the given columns (by name or index): `--drop`."""
@@ -124,14 +120,9 @@ class Table:
         keep = [c for c in range(len(self.columns)) if c not in gone]
         if not keep:
             raise DataError(f"{self.name}: dropping {len(gone)} column(s) leaves none")
-        return Table(
-            self.name,
-            [self.columns[c] for c in keep],
-            [[row[c] for c in keep] for row in self.rows],
-            list(self.lines),
-            self.header,
-            self.dropped,
-        )
+        cells = [[row[c] for c in keep] for row in self.rows]
+        names = [self.columns[c] for c in keep]
+        return Table(self.name, names, cells, list(self.lines), self.header, self.dropped)
 
     def where(self, r: int, c: int) -> str:
         """'file: line L, column C ('name')' for row r, column c: the start of an error."""
@@ -428,10 +419,7 @@ class Preprocessor:
         return self
 
     def fit_split(
-        self,
-        table: Table,
-        test_fraction: float = 0.2,
-        seed: int | np.random.RandomState | None = None,
+        self, table: Table, test_fraction: float = 0.2, seed: Seed = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Hold out test rows and learn from the rest, in one pass: the classes from every row,
         then a split stratified by class (`tapegrad.data.split_indices`), then the features
@@ -838,7 +826,7 @@ def _shell_word(name: str) -> str:
 BUILTIN_LABELS = {"iris": "species", "digits": "digit"}  # the label column's name, by data set
 
 
-def builtin_table(name: str, seed: int | np.random.RandomState | None = None) -> Table:
+def builtin_table(name: str, seed: Seed = None) -> Table:
     """A built-in data set (`tapegrad.data.DATASETS`) as a Table, so that it takes the same
     path as a CSV file: features named as the data set names them (x0, x1 for the 2-D
     generators), the label column named `BUILTIN_LABELS` or "class" (iris: "species") or

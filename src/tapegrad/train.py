@@ -17,7 +17,7 @@ import numpy as np
 
 from . import losses as L
 from ._helpers import positive_int
-from .data import random_state
+from .data import Seed, random_state
 from .engine import Value, no_grad
 
 if TYPE_CHECKING:
@@ -435,7 +435,7 @@ def fit(
     steps: int | None = None,
     epochs: int | None = None,
     batch_size: int | None = None,
-    seed: int | np.random.RandomState | None = None,
+    seed: Seed = None,
     l2: float = 0.0,
     progress: bool | str = True,
     validation: tuple | None = None,
@@ -572,15 +572,12 @@ class _Guard:
         else:
             kept_from = f"the weights step {self.steps - 1} started from, the last with a fine loss"
         smaller = f" ({lr / 10:.3g})" if math.isfinite(lr) else ""
-        raise TrainingDiverged(
+        message = (
             f"training diverged at {where}: the loss was {value:.5g} ({why}) at learning rate "
             f"{lr:.3g}; the model keeps {kept_from}. Try a learning rate 10 times "
-            f"smaller{smaller}, or Adam",
-            self.steps,
-            lr,
-            value,
-            self.history,
+            f"smaller{smaller}, or Adam"
         )
+        raise TrainingDiverged(message, self.steps, lr, value, self.history)
 
 
 class _Progress:

@@ -267,7 +267,6 @@ def add_out_option(p: argparse.ArgumentParser, command: str) -> None:
     """--out DIR: the run's own folder."""
     p.add_argument(
         "--out",
-        default=None,
         metavar="DIR",
         help=f"the folder for this run's files (default: a new one each run: "
         f"{OUT_ROOT}/{command}, {OUT_ROOT}/{command}-2, ...)",

@@ -9,16 +9,7 @@ import os
 import time
 from typing import TYPE_CHECKING
 
-from .common import (
-    OK,
-    OUT_ROOT,
-    add_out_option,
-    check_folder_for,
-    fail,
-    new_run_folder,
-    positive_int,
-    where_it_went,
-)
+from . import common
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,8 +29,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "hinge loss and SGD; writes decision_boundary.png, loss.png, model.json, "
         "neuron.svg, report.html, history.json and run.json to a new run folder.",
     )
-    add_out_option(p, "demo")
-    p.add_argument("--steps", type=positive_int, default=100, help="training steps (default: 100)")
+    common.add_out_option(p, "demo")
+    p.add_argument(
+        "--steps", type=common.positive_int, default=100, help="training steps (default: 100)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--eager",
@@ -88,9 +81,11 @@ def run(args: argparse.Namespace) -> int:
     from tapegrad.pages.report import MOMENTS
     from tapegrad.train import fit
 
-    problem = check_folder_for(args.out if args.out is not None else OUT_ROOT, "--out")
+    problem = common.check_folder_for(
+        args.out if args.out is not None else common.OUT_ROOT, "--out"
+    )
     if problem:
-        return fail("demo", problem)
+        return common.fail("demo", problem)
     X, y, model, optimizer = demo_setup(args.steps)
     engine = "eager Value graph" if args.eager else "compiled tape"
     print(f"micrograd's demo: {model!r}, {len(model.parameters())} parameters, 100 moons, {engine}")
@@ -116,14 +111,14 @@ def run(args: argparse.Namespace) -> int:
         f"({seconds:.3g} s of training)"
     )
     try:
-        out = new_run_folder(args.out, "demo")
+        out = common.new_run_folder(args.out, "demo")
         written = _write(out, model, X, y, history)
         written.append(_write_report(args, out, model, X, y, history))
         written += _write_records(args, out, history, written)
     except OSError as err:
-        return fail("demo", f"cannot write the run's files: {err.strerror or err}")
-    print(where_it_went(out, written))
-    return OK
+        return common.fail("demo", f"cannot write the run's files: {err.strerror or err}")
+    print(common.where_it_went(out, written))
+    return common.OK
 
 
 def _write_records(args, out: str, history, written: list[str]) -> list[str]:

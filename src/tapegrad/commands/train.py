@@ -10,25 +10,7 @@ import shlex
 from dataclasses import fields
 from typing import TYPE_CHECKING
 
-from .common import (
-    ACTIVATIONS,
-    DATA_NAMES,
-    OK,
-    OUT_ROOT,
-    add_data_options,
-    add_loss_option,
-    add_out_option,
-    check_file_for,
-    check_folder_for,
-    fail,
-    fraction,
-    hidden_sizes,
-    new_run_folder,
-    nonnegative_float,
-    positive_float,
-    positive_int,
-    where_it_went,
-)
+from . import common
 
 if TYPE_CHECKING:
     from ..tables import TableFit
@@ -52,23 +34,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "run's own folder.",
         epilog="example: tapegrad train --data iris.csv --label species",
     )
-    add_data_options(p)
+    common.add_data_options(p)
     _add_table_options(p)
     _add_model_options(p)
     _add_schedule_options(p)
     p.add_argument(
         "--test-fraction",
-        type=fraction,
+        type=common.fraction,
         default=0.2,
         help="rows held out for testing, stratified by class",
     )
-    add_out_option(p, "train")
+    common.add_out_option(p, "train")
     p.add_argument(
         "--save", default=None, metavar="PATH", help="the model file (default: DIR/model.json)"
     )
     p.add_argument(
         "--resume",
-        default=None,
         metavar="PATH",
         help="continue from a saved model (a model.json, or a run folder holding one); its "
         "preprocessing is kept (default: a new model)",
@@ -117,22 +98,21 @@ def _add_table_options(p: argparse.ArgumentParser) -> None:
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--hidden",
-        type=hidden_sizes,
+        type=common.hidden_sizes,
         default=[16, 16],
         metavar="SIZES",
         help="hidden layer sizes, comma-separated ('none' for no hidden layer)",
     )
-    p.add_argument("--act", choices=ACTIVATIONS, default="tanh", help="hidden activation")
-    add_loss_option(p, help="default: softmax_ce for classes (two included), mse for numbers")
+    p.add_argument("--act", choices=common.ACTIVATIONS, default="tanh", help="hidden activation")
+    common.add_loss_option(
+        p, help="default: softmax_ce for classes (two included), mse for numbers"
+    )
 
 
 def _add_schedule_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--optim", choices=("sgd", "adam"), default="adam", help="the optimizer")
     p.add_argument(
-        "--lr",
-        type=positive_float,
-        default=None,
-        help="learning rate (default: adam 0.01, sgd 1.0)",
+        "--lr", type=common.positive_float, help="learning rate (default: adam 0.01, sgd 1.0)"
     )
     p.add_argument(
         "--schedule",
@@ -140,17 +120,17 @@ def _add_schedule_options(p: argparse.ArgumentParser) -> None:
         default="linear",
         help="linear: the rate falls to lr/10 over the run, as in micrograd's demo",
     )
-    p.add_argument("--l2", type=nonnegative_float, default=1e-4, help="L2 penalty")
+    p.add_argument("--l2", type=common.nonnegative_float, default=1e-4, help="L2 penalty")
     length = p.add_mutually_exclusive_group()
     length.add_argument(
-        "--steps", type=positive_int, default=None, help="batches to train on (default: epochs)"
+        "--steps", type=common.positive_int, help="batches to train on (default: epochs)"
     )
     length.add_argument(
-        "--epochs", type=positive_int, default=None, help=f"passes (default: {DEFAULT_EPOCHS})"
+        "--epochs", type=common.positive_int, help=f"passes (default: {DEFAULT_EPOCHS})"
     )
     p.add_argument(
         "--batch-size",
-        type=positive_int,
+        type=common.positive_int,
         default=32,
         help="rows per batch (as many as the training rows or more: the full batch)",
     )
@@ -161,13 +141,13 @@ def _add_schedule_options(p: argparse.ArgumentParser) -> None:
 
 def _check_outputs(args) -> str | None:
     """Why this run's files could not be written, found before any training is done."""
-    out = args.out if args.out is not None else OUT_ROOT
-    problem = check_folder_for(out, "--out")
+    out = args.out if args.out is not None else common.OUT_ROOT
+    problem = common.check_folder_for(out, "--out")
     if problem:
         return problem
     if args.save:
         inputs = (args.data,) if os.path.isfile(args.data) else ()
-        return check_file_for(args.save, "--save", inputs, "model.json")
+        return common.check_file_for(args.save, "--save", inputs, "model.json")
     return None
 
 
@@ -177,10 +157,10 @@ def run(args: argparse.Namespace) -> int:
 
     problem = _check_outputs(args)
     if problem:
-        return fail("train", problem)
+        return common.fail("train", problem)
     try:
         source = args.data
-        if args.data in DATA_NAMES:
+        if args.data in common.DATA_NAMES:
             source = tables.builtin_table(args.data, seed=args.seed)
         # every option named as a fit_table setting is one (--no-progress sets progress)
         names = [f.name for f in fields(tables.TableSettings) if hasattr(args, f.name)]
@@ -189,23 +169,23 @@ def run(args: argparse.Namespace) -> int:
             source, args.label, resume=args.resume, log=print, snapshots=MOMENTS, **settings
         )
     except (ValueError, OSError, ImportError) as err:  # a DataError is a ValueError
-        return fail("train", str(err))
+        return common.fail("train", str(err))
     try:
-        folder = new_run_folder(args.out, "train")
+        folder = common.new_run_folder(args.out, "train")
         argv = getattr(args, "argv", None)
         command = shlex.join(["tapegrad", *argv]) if argv is not None else None
         written = result.save(folder, model_path=args.save, extras=_pictures, command=command)
     except OSError as err:
-        return fail("train", f"cannot write the run's files: {err.strerror or err}")
-    status = OK
+        return common.fail("train", f"cannot write the run's files: {err.strerror or err}")
+    status = common.OK
     if result.diverged is not None:
-        status = fail(
+        status = common.fail(
             "train",
             f"{result.diverged} (--lr {result.diverged.lr / 10:.3g}"
             + (", --optim adam" if args.optim == "sgd" else "")
             + "); the model saved holds those weights",
         )
-    print(where_it_went(folder, written))
+    print(common.where_it_went(folder, written))
     return status
 
 
