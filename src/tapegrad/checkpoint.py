@@ -112,9 +112,8 @@ class _NoDraws:
 
 
 def load(path: str | os.PathLike, model: MLP | None = None) -> MLP:
-    """Read a checkpoint. With no `model`, build one from its architecture and return it; with
-    a `model`, check the architecture matches and load the weights into it (and return it).
-    Any problem raises CheckpointError before a single weight changes."""
+    """Read a checkpoint into a new model built from its architecture, or into `model` (whose
+    architecture must match). Any problem raises CheckpointError before a weight changes."""
     path = Path(path)
     doc = _read(path)
     arch = doc["architecture"]
@@ -178,8 +177,7 @@ def _short(v, limit: int = 40) -> str:
 
 
 def load_training(path: str | os.PathLike) -> tuple[str | None, Preprocessor | None]:
-    """(the loss the model was trained with, its table preprocessing), each None when saved
-    without it; the preprocessing is checked in full (a CheckpointError says what is wrong)."""
+    """(the loss the model was trained with, its table preprocessing), each None if not saved."""
     # Imported here: a model alone loads without NumPy.
     from .data import DataError
     from .preprocessing import Preprocessor
@@ -259,8 +257,7 @@ _JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
 def _check_depth(path: Path, text: str) -> None:
-    """Refuse JSON nested deeper than MAX_DEPTH, by a linear scan of the brackets outside
-    strings, so the (recursive) parser never sees it."""
+    """Refuse JSON nested deeper than MAX_DEPTH (a linear scan, before the recursive parser)."""
     if text.count("{") + text.count("[") <= MAX_DEPTH:
         return  # too few brackets to nest that deep: skip the scan
     depth = 0

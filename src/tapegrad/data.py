@@ -86,10 +86,7 @@ def _shuffle(rs: np.random.RandomState, X: np.ndarray, y: np.ndarray):
 def moons(
     n_samples: int = 100, noise: float | None = None, seed: Seed = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Two interleaving half circles: (X float64 (n, 2), y int (n,) in {0, 1}).
-
-    Equal to scikit-learn's `make_moons(n_samples, noise=noise, random_state=seed)`.
-    """
+    """Two interleaving half circles (X (n, 2), y in {0, 1}): scikit-learn's `make_moons`."""
     n_samples = _count("n_samples", n_samples)
     noise = _noise(noise)
     rs = random_state(seed)
@@ -103,8 +100,7 @@ def moons(
 def _finish(
     rs: np.random.RandomState, xs: np.ndarray, ys: np.ndarray, y: np.ndarray, noise: float | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Points (xs, ys) labelled y, shuffled and then jittered, drawing from `rs` in
-    scikit-learn's order."""
+    """Points (xs, ys) labelled y, shuffled, then jittered, in scikit-learn's order of draws."""
     X, y = _shuffle(rs, np.vstack([xs, ys]).T, y)
     if noise is not None:
         X += rs.normal(scale=noise, size=X.shape)
@@ -114,11 +110,8 @@ def _finish(
 def circles(
     n_samples: int = 100, noise: float | None = None, factor: float = 0.8, seed: Seed = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A small circle inside a large one: (X (n, 2), y in {0, 1}, 1 = inner).
-
-    Equal to scikit-learn's `make_circles(n_samples, noise=noise, factor=factor,
-    random_state=seed)`.
-    """
+    """A small circle inside a large one (X (n, 2), y in {0, 1}, 1 = inner): scikit-learn's
+    `make_circles`."""
     n_samples = _count("n_samples", n_samples)
     noise = _noise(noise)
     if not isinstance(factor, numbers.Real) or not 0 <= factor < 1:
@@ -139,11 +132,8 @@ def blobs(
     center_box: tuple[float, float] = (-10.0, 10.0),
     seed: Seed = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Gaussian clusters, one class each: (X (n, n_features), y in {0, ..., k-1}).
-
-    `centers` is a count (drawn uniformly from `center_box`) or a (k, n_features) array.
-    Equal to scikit-learn's `make_blobs` with the same arguments and `random_state=seed`.
-    """
+    """Gaussian clusters, one class each (X (n, n_features), y in {0, ..., k-1}):
+    scikit-learn's `make_blobs`; `centers` is a count (drawn in `center_box`) or an array."""
     n_samples = _count("n_samples", n_samples)
     n_features = _count("n_features", n_features)
     if not isinstance(cluster_std, numbers.Real) or not cluster_std >= 0:
@@ -173,11 +163,8 @@ def blobs(
 def spiral(
     n_per_class: int = 100, classes: int = 3, noise: float = 0.2, seed: Seed = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """cs231n's spiral: `classes` arms of `n_per_class` points, radius 0..1, angle noise
-    `noise` (X (n, 2), y in {0, ..., classes-1}, grouped by class).
-
-    The same draws as the cs231n notes after `np.random.seed(seed)`.
-    """
+    """cs231n's spiral, the notes' very draws: `classes` arms of `n_per_class` points, radius
+    0..1, angle noise `noise` (X (n, 2), y in {0, ..., classes-1}, grouped by class)."""
     n_per_class = _count("n_per_class", n_per_class)
     classes = _count("classes", classes)
     noise = _noise(noise) or 0.0
@@ -216,9 +203,7 @@ TABLES = {"iris": "load_iris", "wine": "load_wine", "breast_cancer": "load_breas
 
 
 def real_table(name: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-    """One of scikit-learn's bundled tables, unscaled: (X float64 (n, d), y class indices as
-    scikit-learn codes them, feature names, class names), e.g. iris's classes setosa,
-    versicolor, virginica. `name` is one of `TABLES`; needs scikit-learn."""
+    """One of scikit-learn's `TABLES`, unscaled: (X, y class indices, feature and class names)."""
     if name not in TABLES:
         raise ValueError(f"unknown table {name!r}: use one of {', '.join(TABLES)}")
     bunch = getattr(_sklearn_datasets(name), TABLES[name])()
@@ -229,8 +214,7 @@ def real_table(name: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]
 def train_test_split(
     X: npt.ArrayLike, y: npt.ArrayLike, test_fraction: float = 0.2, seed: Seed = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Shuffle rows and hold out `ceil(test_fraction * n)` of them:
-    (X_train, X_test, y_train, y_test), scikit-learn's order."""
+    """Shuffle rows and hold out `ceil(test_fraction * n)`: (X_train, X_test, y_train, y_test)."""
     X, y = np.asarray(X), np.asarray(y)
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
@@ -299,8 +283,7 @@ def read_csv_rows(path: str | os.PathLike) -> tuple[str, list[tuple[int, list[st
 
 
 def csv_rows(name: str, text: str) -> list[tuple[int, list[str]]]:
-    """CSV text's non-blank rows as (line number, cells); a DataError naming `name` and the
-    line when the quoting is broken."""
+    """CSV text's non-blank rows as (line number, cells); broken quoting is a DataError."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows = []
     try:
@@ -313,8 +296,7 @@ def csv_rows(name: str, text: str) -> list[tuple[int, list[str]]]:
 
 
 def _not_utf8(name: str, raw: bytes, err: UnicodeDecodeError) -> DataError:
-    """The error for a file that is not UTF-8, naming the line and column of the first bad
-    byte (found by parsing the file with the bad bytes kept as escapes)."""
+    """The error for a file that is not UTF-8, naming the line and column of the first bad byte."""
     bad = raw[err.start]
     line = raw.count(b"\n", 0, err.start) + 1
     where = f"line {line}"
@@ -367,8 +349,7 @@ class Dataset:
 
 
 def load_dataset(name: str, seed: Seed = None) -> Dataset:
-    """A data set by the command line's name: moons, circles, blobs, spiral, digits, iris,
-    wine, breast_cancer (`DATASETS`). A CSV file is a table: `tapegrad.tables.read_table`."""
+    """A data set by its name in `DATASETS` (a CSV file is read by `read_table`)."""
     key = str(name)
     if key == "moons":
         X, y = moons(100, noise=0.1, seed=seed)

@@ -77,8 +77,7 @@ class Table:
         return f"Table({self.name!r}, {len(self)} rows, columns={self.columns!r})"
 
     def index(self, key: int | str, what: str = "column") -> int:
-        """The position of a column given by name or index (negative counts from the end); a
-        DataError naming the file and what the column was wanted for otherwise."""
+        """The position of a column by name or index (negative from the end), else a DataError."""
         width = len(self.columns)
         if isinstance(key, numbers.Integral) and not isinstance(key, bool):
             if not -width <= key < width:
@@ -318,10 +317,9 @@ class Preprocessor:
     """What a table's training rows teach about turning its cells into network inputs and
     targets, and predictions back into the label's own values.
 
-    `label` picks the label column (name or index; None for features only); `task` is "auto"
-    (see the module's docstring), "classification" or "regression"; `categorical` names
-    numeric columns to one-hot as categories (codes). `standardize=False` feeds numeric columns
-    and a regression's target as they are (by default both are standardised).
+    `label`: the label column (name or index; None for features only). `task`: "auto" (see the
+    module's docstring), "classification" or "regression". `categorical`: numeric columns to
+    one-hot (codes). `standardize=False` feeds numbers and a regression's target as they are.
     """
 
     label: int | str | None = -1
@@ -404,9 +402,8 @@ class Preprocessor:
     # -- fit --
 
     def fit(self, table: Table, rows: Sequence[int] | np.ndarray | None = None) -> Preprocessor:
-        """Learn the mapping from `table`: the classes from every row (so a held-out row never
-        has a class the network has no output for), the means, standard deviations and
-        categories from `rows` only (the training split; default every row). Returns self."""
+        """Learn the mapping from `table`: the classes from every row (a held-out row needs an
+        output too), the rest from `rows` only (the training split; default all). Returns self."""
         if not isinstance(table, Table):
             raise TypeError(f"fit takes a Table (see read_table), got {type(table).__name__}")
         train = list(range(len(table))) if rows is None else [int(r) for r in rows]
@@ -421,10 +418,8 @@ class Preprocessor:
     def fit_split(
         self, table: Table, test_fraction: float = 0.2, seed: Seed = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Hold out test rows and learn from the rest, in one pass: the classes from every row,
-        then a split stratified by class (`tapegrad.data.split_indices`), then the features
-        from the training rows (a column is checked on every row, as `fit(table)` checks it).
-        Returns the (train, test) row indices."""
+        """`fit` on the training rows of a split stratified by class (`data.split_indices`), in
+        one pass (every row is still checked). Returns the (train, test) row indices."""
         if not isinstance(table, Table):
             raise TypeError(f"fit takes a Table (see read_table), got {type(table).__name__}")
         label_at, forced = self._learn_label(table)
@@ -434,8 +429,7 @@ class Preprocessor:
         return train, test
 
     def _learn_label(self, table: Table) -> tuple[int | None, set[int]]:
-        """Check the columns and learn the label's classes from every row: (the label's
-        position, the positions of the columns to one-hot whatever they hold)."""
+        """Learn the label's classes from every row: (its position, the columns to one-hot)."""
         label_at = None if self.label is None else table.index(self.label, "label column")
         forced = {table.index(c, "categorical column") for c in self.categorical}
         if label_at in forced:
@@ -457,8 +451,7 @@ class Preprocessor:
         return label_at, forced
 
     def _learn_features(self, table: Table, label_at, forced, train: list[int], vet) -> None:
-        """Learn each feature column from the `train` rows (its text checked on the `vet`
-        rows), and a regression target's mean and scale."""
+        """Learn the features from the `train` rows (checked on `vet`), and the target's scale."""
         features = []
         for c in range(len(table.columns)):
             if c == label_at:
@@ -506,10 +499,8 @@ class Preprocessor:
     # -- apply --
 
     def transform(self, table: Table, unknown: str = "zeros") -> np.ndarray:
-        """The network inputs for every row of `table`: float64 (n, n_inputs). The feature
-        columns are found by name (or, in a table without a header, by position; the label
-        column may be absent). A category not seen in training gives an all-zero block
-        (`unknown="zeros"`) or a DataError (`unknown="error"`)."""
+        """The network inputs (n, n_inputs) for `table`, its columns found by name (by position
+        without a header); an unseen category gives zeros, or a DataError (`unknown="error"`)."""
         self._check_fitted()
         if unknown not in ("zeros", "error"):
             raise ValueError(f"unknown must be 'zeros' or 'error', got {unknown!r}")
@@ -555,10 +546,8 @@ class Preprocessor:
         )
 
     def encode_labels(self, labels: Table | Sequence) -> np.ndarray:
-        """The training targets: class indices (intp) for a classifier, numbers (float64) for
-        a regression (standardised, see the class docstring). `labels` is a table holding the
-        label column, or the labels themselves (text or numbers). A class not seen in fitting
-        is a DataError naming it."""
+        """The training targets: class indices (intp), or a regression's numbers (float64,
+        standardised), for a table holding the label column or the labels themselves."""
         self._check_fitted()
         return self._encode(labels)
 
@@ -599,8 +588,7 @@ class Preprocessor:
     def _label_cells(
         self, labels: Table | Sequence, name: str, position: int
     ) -> tuple[tuple[Table, int] | None, list[str]]:
-        """(the table and column the labels are in, None for labels given as such; the cells)
-        for the label column `name`, at `position` in the training table."""
+        """((table, column) the labels are in, or None for labels given as such; the cells)."""
         if isinstance(labels, Table):
             if labels.header and self.header:
                 if name not in labels.columns:
@@ -660,8 +648,8 @@ class Preprocessor:
 
     @classmethod
     def from_dict(cls, d: dict) -> Preprocessor:
-        """The inverse of `to_dict`, checking every field (types, sizes against the hard
-        limits, finite numbers) before building anything: a DataError says which is wrong."""
+        """The inverse of `to_dict`, checking every field before building anything (a DataError
+        says which is wrong)."""
         task, width = _check_header(d)
         label, position = _check_label(d, task, width)
         classes = _check_classes(d, task)
@@ -693,9 +681,8 @@ def _check_missing(table: Table, c: int) -> None:
 
 
 def _numeric_column(table: Table, c: int, cells: list[str]) -> np.ndarray | None:
-    """The column's finite numbers, or None when it holds text (categories); a column of
-    numbers with a few stray words is an error at the first word, naming the way to read it
-    as categories instead."""
+    """The column's finite numbers, or None when it is mostly text (categories); a few stray
+    words among numbers are an error at the first one."""
     x = _numbers(cells)
     if x is not None:
         return _finite_column(table, c, cells) if not np.all(np.isfinite(x)) else x
@@ -736,9 +723,8 @@ def _finite(table, r: int, c, cell: str, where=None) -> float:
 
 
 def _mean_and_scale(x: np.ndarray) -> tuple[float, float]:
-    """Mean and population standard deviation (scikit-learn's StandardScaler), computed on the
-    column divided by its largest magnitude so that huge values cannot overflow; a standard
-    deviation that is zero next to the mean (a constant column) becomes 1."""
+    """Mean and standard deviation as scikit-learn's StandardScaler has them (computed on the
+    column over its largest magnitude, so huge values cannot overflow; a constant column: 1)."""
     big = float(np.max(np.abs(x)))
     if big == 0.0:
         return 0.0, 1.0
@@ -750,8 +736,7 @@ def _mean_and_scale(x: np.ndarray) -> tuple[float, float]:
 
 
 def _learn_labels(table: Table, c: int, task: str) -> tuple[list[str] | None, bool]:
-    """(class names in index order, whether they compare as numbers); (None, False) for a
-    regression. See the module's docstring for the rules."""
+    """(class names in index order, whether they are numbers), or (None, False) for a regression."""
     cells = table.column(c)
     col = table.columns[c]
     where = f"{table.name}: column {c + 1} ({col!r})"
@@ -820,17 +805,12 @@ def _shell_word(name: str) -> str:
     return name if safe else "'" + name.replace("'", "'\\''") + "'"
 
 
-# --- the built-in data sets as tables ------------------------------------------------------
-
-
 BUILTIN_LABELS = {"iris": "species", "digits": "digit"}  # the label column's name, by data set
 
 
 def builtin_table(name: str, seed: Seed = None) -> Table:
-    """A built-in data set (`tapegrad.data.DATASETS`) as a Table, so that it takes the same
-    path as a CSV file: features named as the data set names them (x0, x1 for the 2-D
-    generators), the label column named `BUILTIN_LABELS` or "class" (iris: "species") or
-    "label", holding class names where the data set has them."""
+    """A built-in data set (`tapegrad.data.DATASETS`) as a Table, to take a CSV file's path;
+    its label column is named as in `BUILTIN_LABELS`, else "class" (tables) or "label"."""
     ds = load_dataset(name, seed=seed)
     label = BUILTIN_LABELS.get(name, "class" if name in TABLES else "label")
     return Table.from_arrays(

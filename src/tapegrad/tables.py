@@ -1,11 +1,8 @@
-"""Training on a table, as one call: `fit_table` reads a CSV file (or takes a pandas DataFrame,
-or arrays X and y), infers the label, splits the rows stratified by class, fits the
-preprocessing on the training rows, trains an MLP and evaluates it: a `TableFit`. A `TableModel`
-is the network with its preprocessing and loss: what `tapegrad train` saves and `predict` loads.
-
-The defaults (`TableSettings`) trained small tables (iris, wine, breast cancer, digits) best in
-`benchmarks/table_defaults.py`. Reading a table and the preprocessing live in
-`tapegrad.preprocessing` (`read_table`, `Table`, `Preprocessor` are importable from here too).
+"""Training on a table, as one call: `fit_table` reads a CSV file (a DataFrame, arrays), infers
+the label, splits the rows stratified by class, fits the preprocessing, trains an MLP and
+evaluates it. A `TableModel` is the network with its preprocessing and loss. The defaults
+(`TableSettings`) trained small tables best in `benchmarks/table_defaults.py`. `read_table`,
+`Table` and `Preprocessor` live in `tapegrad.preprocessing` and are importable from here too.
 
 Example:
   >>> result = fit_table("iris.csv", "species", epochs=20, progress=False)  # doctest: +SKIP
@@ -119,8 +116,7 @@ class TableModel:
 
     @classmethod
     def load(cls, path: str | os.PathLike, compile: bool = True) -> TableModel:
-        """Read a checkpoint; a model saved without preprocessing takes its inputs as they
-        are (see `plain`). A CheckpointError or DataError says what is wrong."""
+        """Read a checkpoint (one saved without preprocessing takes its inputs as they are)."""
         model = checkpoint.load(path)
         loss, prep = checkpoint.load_training(path)
         k = model.nouts[-1]
@@ -151,14 +147,12 @@ class TableModel:
         return training.outputs(self.model, X, compile=self.compile)
 
     def predict(self, table: Table) -> list[str] | np.ndarray:
-        """The label's own values for every row: class names, or numbers in the target's
-        units for a regression."""
+        """The label's own values for every row: class names, or a regression's numbers."""
         return self.preprocessor.decode_labels(lookup(self.loss).predict(self.outputs(table)))
 
     def probabilities(self, outputs: np.ndarray) -> np.ndarray | None:
         """Per-class probabilities (n, classes) from raw outputs: softmax for softmax_ce, the
-        logistic for bce; None for losses whose outputs are scores, not probabilities (hinge)
-        or numbers (mse)."""
+        logistic for bce; None for hinge (scores) and mse (numbers)."""
         if self.loss == "softmax_ce":
             z = outputs.reshape(len(outputs), -1)
             z = z - z.max(axis=1, keepdims=True)
@@ -170,17 +164,15 @@ class TableModel:
         return None
 
     def predict_proba(self, table: Table) -> np.ndarray:
-        """Per-class probabilities, one column per class in `preprocessor.classes` order; a
-        ValueError for a model whose outputs are not probabilities."""
+        """Per-class probabilities, a column per class (a ValueError for hinge and mse)."""
         p = self.probabilities(self.outputs(table))
         if p is None:
             raise ValueError(f"a model trained with {self.loss} gives no probabilities")
         return p
 
     def evaluate(self, table: Table) -> dict:
-        """{"loss": mean loss on the coded targets, "accuracy": fraction right (classifiers) or
-        None, "r2": coefficient of determination in the target's units (regression) or None,
-        "rows": n} for a table holding the label column."""
+        """{"loss", "accuracy" (classifiers) or "r2" (regression; the other None), "rows"} for a
+        table holding the label column."""
         X, y = self.preprocessor.transform(table), self.preprocessor.encode_labels(table)
         m = training.evaluate(self.model, X, y, loss=self.loss, compile=self.compile)
         r2 = None
@@ -190,8 +182,7 @@ class TableModel:
 
 
 def r_squared(y: npt.ArrayLike, predicted: npt.ArrayLike) -> float | None:
-    """1 - (residual sum of squares) / (total sum of squares), scikit-learn's r2_score; None
-    when every target is the same (R² is undefined)."""
+    """scikit-learn's r2_score, 1 - RSS / TSS; None when every target is the same."""
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     predicted = np.asarray(predicted, dtype=np.float64).reshape(-1)
     total = float(np.sum((y - y.mean()) ** 2))
@@ -259,10 +250,9 @@ class TableSettings:
 
 @dataclass
 class TableFit:
-    """What `fit_table` did: the `table_model`, the `history`, the `metrics` of each split (as
-    `TableModel.evaluate` gives them, the training rows' with the L2 term), the split (row
-    indices), the inputs X and coded targets y of every row, and every setting as used.
-    `diverged` is the TrainingDiverged that stopped the run early, if one did."""
+    """What `fit_table` did: the model, history, each split's rows and `metrics` (the training
+    rows' with the L2 term), every row's inputs X and coded targets y, the settings as used,
+    and the TrainingDiverged that stopped the run early, if one did."""
 
     table_model: TableModel
     history: History
@@ -323,9 +313,8 @@ class TableFit:
         extras: Callable[[TableFit, str], list[str]] | None = None,
         command: str | None = None,
     ) -> list[str]:
-        """Write the run into `folder` (created if need be), each file atomically: the model (at
-        `model_path` or folder/model.json), history.json, what `extras(self, folder)` writes,
-        and run.json (the `command`, the settings, the data, the outcome). Returns the paths."""
+        """Write the run into `folder`, each file atomically: the model (at `model_path` or
+        model.json), history.json, what `extras(self, folder)` writes, run.json; their paths."""
         folder = os.fspath(folder)
         os.makedirs(folder, exist_ok=True)
         path = os.fspath(model_path) if model_path else os.path.join(folder, "model.json")
@@ -459,8 +448,7 @@ def _as_table(source, target, opts: TableSettings) -> tuple[Table, int | str, st
 
 
 def _learn(table: Table, label, opts: TableSettings, resumed: TableModel | None):
-    """(the preprocessing, the training rows, the test rows): the resumed model's
-    preprocessing, or one fitted on the training rows of a split stratified by class."""
+    """(the preprocessing, the training rows, the test rows): the resumed model's, or new."""
     if resumed is not None:
         prep = resumed.preprocessor
         strata = prep.encode_labels(table) if prep.is_classifier else None
@@ -506,8 +494,7 @@ def _network(prep: Preprocessor, loss: str, opts: TableSettings) -> MLP:
 
 
 class _Offset:
-    """A schedule started `offset` steps late, so that a resumed optimizer (which keeps its step
-    count) starts this run's schedule at its beginning."""
+    """A schedule started `offset` steps late: a resumed optimizer keeps its step count."""
 
     def __init__(self, schedule: Callable[[int], float], offset: int) -> None:
         self.schedule, self.offset = schedule, offset
@@ -520,8 +507,7 @@ class _Offset:
 
 
 def _optimizer(opts: TableSettings, model: MLP, total: int, resume_path: str | None):
-    """The optimizer asked for; when resuming, its saved state (moments, step count) is
-    restored if the checkpoint holds one of the same kind."""
+    """The optimizer asked for, with the saved state of one of its kind when resuming."""
     lr = opts.rate
     schedule = optim.linear(lr, lr * 0.1, total) if opts.schedule == "linear" else lr
     make = optim.SGD if opts.optim == "sgd" else optim.Adam
@@ -537,8 +523,7 @@ def _optimizer(opts: TableSettings, model: MLP, total: int, resume_path: str | N
 
 
 def _train(model, loss, optimizer, X, y, train, test, opts: TableSettings):
-    """Fit on the training rows, validating on the test rows (at most ~20 times): (History,
-    the TrainingDiverged that stopped it or None)."""
+    """Fit on the training rows, validating ~20 times: (History, TrainingDiverged or None)."""
     steps, epochs, _ = opts.length(len(train))
     entries = steps or epochs or 0  # one per step or epoch: `length` gives one of the two
     try:

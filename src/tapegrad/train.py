@@ -42,9 +42,6 @@ _Forward = Callable[[list[float]], Value | list[Value]]  # a model, as far as us
 DEFAULT_STEPS = 100
 
 
-# --- history ---------------------------------------------------------------------------------
-
-
 @dataclass
 class History:
     """What `fit` recorded, one entry per step (or per epoch with `epochs=`).
@@ -77,8 +74,7 @@ class History:
         return [max(total - p, 0.0) for total, p in zip(self.loss, terms, strict=True)]
 
     def to_dict(self) -> dict:
-        """Plain lists and numbers for `json.dump` (`data_loss` included); inf and nan become
-        None (JSON has neither)."""
+        """Plain lists and numbers for `json.dump` (with `data_loss`; inf and nan become None)."""
         return {k: _json_safe(v) for k, v in {**asdict(self), "data_loss": self.data_loss}.items()}
 
     @classmethod
@@ -105,14 +101,12 @@ def _json_safe(v):
     return v
 
 
-# --- labels ----------------------------------------------------------------------------------
+# --- labels and rows -------------------------------------------------------------------------
 
 
 def prepare_targets(y: npt.ArrayLike, loss: str) -> list:
-    """Labels as the loss wants them, as Python numbers: hinge takes -1/+1 (0/1 labels are
-    mapped 0 -> -1), bce 0/1 (-1/+1 mapped back), softmax_ce class indices, mse numbers
-    (int 0/1 labels mapped to -1/+1, the lecture's regression targets) or rows of numbers.
-    Each loss's coding is its `labels` in the loss table (`tapegrad.losses.TABLE`)."""
+    """Labels as the loss codes them (its `labels` in `tapegrad.losses.TABLE`), as Python
+    numbers: hinge -1/+1 (0 -> -1), bce 0/1, softmax_ce indices, mse numbers (0/1 -> -1/+1)."""
     spec = L.lookup(loss)
     y = np.asarray(y)
     if y.ndim == 0 or y.size == 0:
@@ -129,13 +123,9 @@ def prepare_targets(y: npt.ArrayLike, loss: str) -> list:
 
 
 def accuracy(outputs: Sequence | np.ndarray, targets: Sequence, loss: str) -> float | None:
-    """The fraction of `outputs` that `loss` reads as the coded `targets` (see `labelled`);
-    None where the loss has no notion of it (mse onto targets other than -1/+1)."""
+    """The fraction of `outputs` that `loss` reads as the coded `targets`, or None (mse)."""
     spec = L.lookup(loss)
     return L.accuracy(outputs, targets, spec.name) if spec.graded(targets) else None
-
-
-# --- checks ----------------------------------------------------------------------------------
 
 
 def _rows(X, model, what: str = "X") -> list[list[float]]:
@@ -149,8 +139,8 @@ def _rows(X, model, what: str = "X") -> list[list[float]]:
 
 
 def labelled(model: _Model, X: npt.ArrayLike, y: npt.ArrayLike, loss: str) -> tuple[list, list]:
-    """(rows, targets) as Python lists, what `fit` trains on and `loss_and_grad` takes: the
-    targets coded for `loss`, checked against the rows and against the model."""
+    """(rows, targets coded for `loss`) as Python lists, checked against each other and the
+    model: what `fit` trains on and `loss_and_grad` takes."""
     spec = L.lookup(loss)
     rows, targets = _rows(X, model), prepare_targets(y, spec.name)
     if len(rows) != len(targets):
@@ -192,8 +182,7 @@ def loss_and_grad(model: _Model, loss: str, l2: float = 0.0, compile: bool = Fal
 
 
 class _CompiledStep:
-    """Training and evaluation through tapes recorded once (per input width) and replayed over
-    every batch: `step` is `loss_and_grad`'s function, `evaluate` the mean loss and outputs."""
+    """Training and evaluation on tapes recorded once (per input width), replayed per batch."""
 
     def __init__(self, model, spec: L.LossSpec, l2: float) -> None:
         self.model, self.spec, self.l2 = model, spec, l2
@@ -203,8 +192,7 @@ class _CompiledStep:
         self.tapes: dict[tuple, object] = {}
 
     def tape(self, n_in: int, penalty: bool):
-        """The tape for rows of `n_in` features (with the L2 penalty or without), recorded on
-        first use: `(X, T) -> (per-sample objective, outputs)`."""
+        """`(X, T) -> (per-sample objective, outputs)` for `n_in` inputs, recorded once."""
         key = (n_in, penalty)
         if key not in self.tapes:
             from .tape import compile as record
@@ -230,8 +218,7 @@ class _CompiledStep:
         return objective, outputs.tolist()
 
     def step_arrays(self, X: np.ndarray, T: np.ndarray) -> tuple[float, np.ndarray]:
-        """`step` on rows and targets already as the arrays the tape takes, the outputs
-        returned as one."""
+        """`step` on arrays, returning the outputs as one."""
         for p in self.params:
             p.grad = 0.0
         objective, outputs = self.tape(X.shape[1], bool(self.l2)).backward(X, T)
@@ -288,9 +275,8 @@ class _EagerTrainer:
 
 
 class _TapeTrainer:
-    """Steps on a compiled tape. With one of tapegrad's optimizers the weights stay in one
-    array between steps: the tape reads them from it and `optimizer.update` writes them,
-    touching no Value until `sync()`. Any other optimizer goes through `.grad` and `step()`."""
+    """Steps on a compiled tape. With a tapegrad optimizer the weights stay in one array, read
+    by the tape and written by `optimizer.update`, until `sync()`; others go through Values."""
 
     def __init__(self, model, spec: L.LossSpec, l2: float, optimizer, rows, targets) -> None:
         from .optim import Optimizer
@@ -444,9 +430,8 @@ def fit(
     divergence_guard: bool = True,
     snapshots: int = 0,
 ) -> History:
-    """Train `model` on rows `X` with labels `y` and return what each step measured. A step
-    is micrograd's: the batch's mean loss plus an L2 penalty, zeroed grads, `backward()`, and
-    the optimizer's step.
+    """Train `model` on rows `X` with labels `y` and return what each step measured; a step is
+    micrograd's (mean loss plus L2, zeroed grads, `backward()`, the optimizer's step).
 
     Args:
       model: an MLP (or any callable on one row that lists its `parameters()`).
@@ -456,19 +441,16 @@ def fit(
       optimizer: anything with a `step()`; default Adam(lr=0.01).
       steps: batches to take, one History entry each (default 100); or `epochs`: passes
         over every row in shuffled batches, one entry each.
-      batch_size: rows per batch (None: the full batch, in order); `seed` (an int or a NumPy
-        RandomState) draws the random batches.
+      batch_size: rows per batch (None: the full batch, in order), drawn with `seed`.
       l2: adds l2 * sum(p * p) over the parameters to the objective.
       progress: True draws a tqdm bar on a terminal, else a plain line every tenth of the
         run; "bar" or "lines" choose; False shows nothing.
       validation: (X_val, y_val), evaluated under no_grad every `eval_every` entries and at
         the end (None in between).
-      compile: replay a tape of one sample's graph over every batch with NumPy
-        (`tapegrad.compile`): the same history to rounding, far faster.
+      compile: replay one sample's tape over every batch with NumPy (same numbers, faster).
       divergence_guard: stop with TrainingDiverged when a batch's objective is nan, infinite
         or above EXPLODED times max(the first one, 1), putting back the last good weights.
-      snapshots: keep the weights at this many moments, evenly spaced over the run, in
-        `History.snapshots`: what `tapegrad.report` shows training with.
+      snapshots: keep the weights at this many moments of the run (for `tapegrad.report`).
 
     Returns:
       A History: per step (or epoch) the objective and accuracy measured before the update,
@@ -508,8 +490,7 @@ def fit(
 
 
 def _steps(history: History, run: _Run, trainer, optimizer, seed, guarded: bool):
-    """Take the run's batches, recording one History entry per step (or epoch), and yield
-    after each entry; the guard (`guarded`) stops a diverging run."""
+    """Take the run's batches, yielding after each History entry (step or epoch) it records."""
     guard = _Guard(history) if guarded else None
     target_array = np.asarray(run.targets)
     for group in run.batches(random_state(seed)):
@@ -530,9 +511,7 @@ def _steps(history: History, run: _Run, trainer, optimizer, seed, guarded: bool)
 
 
 class TrainingDiverged(RuntimeError):
-    """Training stopped because the loss became nan or infinite, or exploded; the model holds
-    the last weights whose loss was fine. `step` (1-based, counting batches), `lr`, `loss`
-    and `history` (the entries recorded before it) say where."""
+    """The loss became nan or infinite, or exploded; the model holds the last good weights."""
 
     def __init__(self, message: str, step: int, lr: float, loss: float, history: History):
         super().__init__(message)
@@ -544,8 +523,7 @@ EXPLODED = 100.0
 
 
 class _Guard:
-    """Watches each batch's objective: on a non-finite or exploded one, puts back the last
-    weights whose objective was fine and raises TrainingDiverged."""
+    """On a non-finite or exploded objective, puts back the last good weights and raises."""
 
     def __init__(self, history: History) -> None:
         self.history, self.steps = history, 0
@@ -581,9 +559,8 @@ class _Guard:
 
 
 class _Progress:
-    """What `fit` shows while it runs: a tqdm bar on a terminal; where output goes to a file
-    or a pipe (CI logs, `| tee`), a plain line every tenth of the run instead of a bar's
-    carriage returns. `mode` is True (pick by the terminal), "bar", "lines" or False."""
+    """What `fit` shows: a tqdm bar on a terminal, else (a file, a pipe) a plain line every
+    tenth of the run. `mode` is True (pick by the terminal), "bar", "lines" or False."""
 
     def __init__(self, mode, total: int, unit: str) -> None:
         if mode is True:
@@ -621,8 +598,7 @@ class _Progress:
 
 
 class _Snapshots:
-    """The moments whose weights `fit` keeps (its `snapshots`): after k entries, for k evenly
-    spaced over 0..total."""
+    """The moments whose weights `fit` keeps: after k entries, k evenly spaced over 0..total."""
 
     def __init__(self, model, count: int, total: int) -> None:
         count = 0 if count == 0 else positive_int("snapshots", count)
@@ -642,8 +618,7 @@ class _Snapshots:
 def _record(
     history: History, run: _Run, group, values, penalties, outs, target_array, lr: float
 ) -> None:
-    """One History entry: the objective, its L2 term and the accuracy of the step's (or
-    epoch's) batches."""
+    """One History entry: the objective, L2 term and accuracy of the step's (epoch's) batches."""
     if group[0] is None:  # the full batch, in order
         out_all, seen = outs[0], target_array
     else:
@@ -698,8 +673,7 @@ def _postfix(h: History) -> dict:
 
 
 def outputs(model: _Forward, X: npt.ArrayLike, compile: bool = False) -> np.ndarray:
-    """The model's raw outputs for every row, under no_grad: shape (n,) for a one-output
-    model, (n, k) for k outputs. `compile` replays a recorded forward tape over all rows."""
+    """The model's raw outputs for every row ((n,) or (n, k)), under no_grad or on a tape."""
     rows = _rows(X, model)
     if compile:
         from .tape import compile as record
@@ -712,9 +686,8 @@ def outputs(model: _Forward, X: npt.ArrayLike, compile: bool = False) -> np.ndar
 def predict(
     model: _Forward, X: npt.ArrayLike, loss: str = "hinge", compile: bool = False
 ) -> np.ndarray:
-    """Predictions for every row, read the way `loss` trains the outputs: hinge and bce give
-    class 1 where the output is > 0, else 0; softmax_ce the argmax class; mse the raw
-    outputs (the loss table's `predict`). Evaluated under no_grad (or on a compiled tape)."""
+    """Predictions for every row, read as `loss` trains the outputs: hinge and bce class 1
+    where > 0, softmax_ce the argmax, mse the outputs themselves."""
     return L.lookup(loss).predict(outputs(model, X, compile=compile))
 
 
@@ -731,8 +704,7 @@ def _evaluate_rows(model, rows: list, targets: list, spec: L.LossSpec, compiled=
 def evaluate(
     model: _Model, X: npt.ArrayLike, y: npt.ArrayLike, loss: str = "hinge", compile: bool = False
 ) -> dict:
-    """{"loss": mean per-sample loss (no penalty), "accuracy": fraction right, or None for
-    regression} on (X, y), under no_grad (or, with `compile`, on a replayed tape)."""
+    """{"loss": mean loss (no penalty), "accuracy": fraction right or None} on (X, y)."""
     spec = L.lookup(loss)
     rows, targets = labelled(model, X, y, spec.name)
     compiled = _CompiledStep(model, spec, 0.0) if compile else None

@@ -245,9 +245,8 @@ def check_file_for(
 
 
 def new_run_folder(out: str | None, command: str) -> str:
-    """The folder this run writes into: `out` (created if needed) or the first free one of
-    tapegrad-out/COMMAND, COMMAND-2, COMMAND-3, ... (created here, so two runs at once never
-    share one)."""
+    """The folder this run writes into: `out`, or the first free one of tapegrad-out/COMMAND,
+    COMMAND-2, ... (created here, so two runs at once never share one)."""
     if out is not None:
         os.makedirs(out, exist_ok=True)
         return out

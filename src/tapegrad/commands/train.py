@@ -21,9 +21,6 @@ DEFAULT_LR = {"sgd": 1.0, "adam": 0.01}
 MAX_PICTURE_PARAMETERS = 50_000  # past this, the decision boundary is skipped (say so)
 
 
-# --- the command -----------------------------------------------------------------------------
-
-
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "train",
@@ -134,9 +131,6 @@ def _add_schedule_options(p: argparse.ArgumentParser) -> None:
         default=32,
         help="rows per batch (as many as the training rows or more: the full batch)",
     )
-
-
-# --- the run ---------------------------------------------------------------------------------
 
 
 def _check_outputs(args) -> str | None:
