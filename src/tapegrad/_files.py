@@ -57,8 +57,7 @@ def write_text(path: str | os.PathLike, text: str, keep_suffix: bool = True) -> 
 
 
 def _remove_stale_temps(path: Path) -> None:
-    """Delete temp files interrupted writes of `path` left: their writer is gone, or they are an
-    hour old (a write still in progress keeps its file)."""
+    """Delete temp files of `path` whose writer is gone, or that are an hour old."""
     suffix = re.escape(path.suffix)
     name = re.compile(rf"\.{re.escape(path.name)}\.(?:(\d+)-)?[a-z0-9_]{{8}}\.tmp(?:{suffix})?")
     try:
@@ -109,8 +108,7 @@ def _fsync_directory(directory: Path) -> None:
 
 
 def check_writable_folder(folder: str | os.PathLike) -> str | None:
-    """Why files cannot be created in the existing folder `folder`, or None: tried with a
-    temporary file, so that permissions, read-only mounts and ACLs all count."""
+    """Why files cannot be created in the folder `folder` (tried with a temporary file), or None."""
     folder = os.fspath(folder) or "."
     try:
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".tapegrad-probe-")

@@ -1,15 +1,10 @@
 """Saving and loading models as JSON, written atomically and checked in full before use.
 
 A checkpoint is {"format": "tapegrad-model", "version": 1, "architecture": model.config(),
-"parameters": {name: value}}, plus, when saved along, "optimizer" (its state dict), "training"
-({"loss": name}) and "preprocessing" (`Preprocessor.to_dict`). It is written atomically
-(`tapegrad._files`); the last key, "checksum", is the SHA-256 of the text before it, so a
-changed byte is reported as corruption (files without one still load).
-
-Loading checks everything before it touches a weight, cheapest first: a regular file under
-MAX_BYTES, JSON no deeper than MAX_DEPTH (a linear scan, sparing the parser's recursion), the
-checksum, the envelope, the architecture's sizes against the limits and the weights the file
-holds, then the weights themselves. No pickle, no eval: a checkpoint is data only.
+"parameters": {name: value}}, plus "optimizer", "training" ({"loss": name}) and "preprocessing"
+when saved along; its last key, "checksum", is the SHA-256 of the text before it. Loading checks
+everything, cheapest first (size, JSON depth, checksum, envelope, architecture against the
+limits and the weights held), before a weight changes. No pickle, no eval: data only.
 """
 
 from __future__ import annotations
@@ -138,8 +133,7 @@ def load(path: str | os.PathLike, model: MLP | None = None) -> MLP:
 
 
 def _check_sizes(path: Path, arch: dict, found: int) -> None:
-    """Refuse an architecture too large to build, or much larger than the weights the file
-    holds, before a single Value exists (other bad sizes are left to `MLP.from_config`)."""
+    """Refuse an architecture too large, or far larger than the file's weights, before building."""
     nin, nouts = arch.get("nin"), arch.get("nouts")
     sizes = [nin, *nouts] if isinstance(nouts, list) else [nin]
     if isinstance(nouts, list) and len(nouts) > MAX_LAYERS:

@@ -1,11 +1,9 @@
-"""Data sets to train on: moons, circles, blobs, spiral, digits, iris, wine, breast cancer; and
+"""Data sets to train on (moons, circles, blobs, spiral, digits, iris, wine, breast cancer), and
 the checked reading of a CSV file's rows that `tapegrad.preprocessing.read_table` builds on.
 
-The generators are seeded NumPy; `moons`, `circles` and `blobs` make scikit-learn's draws in
-its order, so a seed gives the very same points (micrograd's `make_moons(100, noise=0.1)` after
-`np.random.seed(1337)` is `moons(100, noise=0.1, seed=1337)`). scikit-learn is needed only for
-the tables it ships (digits, iris, wine, breast cancer).
-"""
+`moons`, `circles` and `blobs` make scikit-learn's draws in its order, so a seed gives the very
+same points (micrograd's demo data is `moons(100, noise=0.1, seed=1337)`); scikit-learn itself
+is needed only for the tables it ships."""
 
 from __future__ import annotations
 
@@ -110,8 +108,7 @@ def _finish(
 def circles(
     n_samples: int = 100, noise: float | None = None, factor: float = 0.8, seed: Seed = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A small circle inside a large one (X (n, 2), y in {0, 1}, 1 = inner): scikit-learn's
-    `make_circles`."""
+    """A small circle in a large one (X (n, 2), y 1 = inner): scikit-learn's `make_circles`."""
     n_samples = _count("n_samples", n_samples)
     noise = _noise(noise)
     if not isinstance(factor, numbers.Real) or not 0 <= factor < 1:
@@ -192,8 +189,7 @@ def _sklearn_datasets(what: str):
 
 
 def digits() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's bundled 8x8 handwritten digits: (X (1797, 64) scaled to [0, 1],
-    y in {0, ..., 9}). Needs scikit-learn (`pip install 'tapegrad[digits]'`)."""
+    """scikit-learn's 8x8 digits: X (1797, 64) in [0, 1], y in 0..9 (`tapegrad[digits]`)."""
     bunch = _sklearn_datasets("digits").load_digits()
     return bunch.data.astype(np.float64) / 16.0, bunch.target.astype(np.intp)
 
@@ -225,10 +221,9 @@ def train_test_split(
 def split_indices(
     n: int, test_fraction: float = 0.2, seed: Seed = None, stratify: npt.ArrayLike | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The row indices (train, test) that `train_test_split` takes for n rows: a shuffle, then
-    `ceil(test_fraction * n)` rows held out. With `stratify` (a class label per row), each class
-    is held out in proportion to its share (largest remainders, each keeping a training row),
-    so a small table's test split cannot miss a class by bad luck; both come out shuffled."""
+    """The row indices (train, test) of `train_test_split` for n rows. With `stratify` (a class
+    per row) each class is held out in proportion (largest remainders, each keeping a training
+    row), so a small table's test split cannot miss a class by bad luck."""
     n = _count("n", n, minimum=0)
     if not isinstance(test_fraction, numbers.Real) or not 0 <= test_fraction < 1:
         raise ValueError(f"test_fraction must be a number in [0, 1), got {test_fraction!r}")
@@ -262,8 +257,7 @@ def split_indices(
 
 
 def read_csv_rows(path: str | os.PathLike) -> tuple[str, list[tuple[int, list[str]]]]:
-    """(the file's name for messages, its non-blank rows as (physical line number, cells)). A
-    file that is not UTF-8 (a BOM is skipped) or is over `MAX_CSV_BYTES` is a DataError."""
+    """(the file's name, its non-blank rows as (line, cells)); not UTF-8 or too big: DataError."""
     path = os.fspath(path)
     name = os.path.basename(path) or path
     with open(path, "rb") as fh:
@@ -319,13 +313,9 @@ def _has_escape(cell: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in cell)
 
 
-# --- by name, for the command line -----------------------------------------------------------
-
-
 @dataclass
 class Dataset:
-    """A data set loaded by `load_dataset`; `class_names[i]` names class i where the classes
-    have names (iris: setosa, versicolor, virginica), else None."""
+    """A data set loaded by `load_dataset`; `class_names[i]` names class i (None: unnamed)."""
 
     name: str
     X: np.ndarray
@@ -335,8 +325,7 @@ class Dataset:
 
     @property
     def n_classes(self) -> int | None:
-        """Number of classes when the labels are class indices 0..k-1 (k at most
-        `MAX_CLASSES`), else None ({0, 1000000} are not indices: `tapegrad.tables` maps them)."""
+        """k when the labels are class indices 0..k-1 (k <= `MAX_CLASSES`), else None."""
         if self.class_names is not None:
             return len(self.class_names)
         if self.y is None or self.y.dtype.kind not in "iu" or self.y.min() < 0:

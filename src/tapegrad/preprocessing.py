@@ -1,15 +1,12 @@
 """A user's table as it comes (a CSV file, a DataFrame, arrays) turned into what a network
-trains on, and back. `read_table` reads the cells as text, checking the file; a `Preprocessor`
-learns from the training rows what they mean, and is stored with the model as JSON, so that
-training and every later use apply the very same mapping:
+trains on, and back. `read_table` reads the cells as text; a `Preprocessor` learns from the
+training rows what they mean and is stored with the model, so every use maps them the same way:
 
-- the label: text, or whole numbers with at most `MAX_CLASSES` distinct values, are classes,
-  numbered in sorted order (as scikit-learn's LabelEncoder does; {0, 1000000} is 2 classes)
-  and named as in the file; other numbers are a regression target (or say so with `task=`);
-- numeric features are standardised with the training rows' mean and standard deviation (a
-  constant column is centred, never divided by zero);
-- text features are one-hot over the training rows' categories; an unseen category gives an
-  all-zero block (scikit-learn's `handle_unknown="ignore"`), or an error with `unknown="error"`.
+- the label: text, or whole numbers with at most `MAX_CLASSES` values, are classes, numbered in
+  sorted order as scikit-learn's LabelEncoder does ({0, 1000000} is 2 classes); other numbers
+  are a regression target;
+- numeric features are standardised with the training rows' mean and standard deviation;
+- text features are one-hot over the training rows' categories (an unseen one: all zeros).
 
 A missing cell (see `MISSING`) is an error naming the column, unless `drop_missing=True`.
 """
@@ -137,8 +134,7 @@ class Table:
         class_names: Sequence[str] | None = None,
         name: str = "arrays",
     ) -> Table:
-        """A table of numbers (and a label column, `class_names[y]` when given), as if read from
-        a CSV file. Numbers keep every bit (repr)."""
+        """Numbers (and labels, `class_names[y]` if given) as if read from a CSV file, exactly."""
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2:
             raise ValueError(f"X must be a 2-D array, got shape {X.shape}")
@@ -158,8 +154,7 @@ class Table:
 
     @classmethod
     def from_frame(cls, frame: DataFrame, name: str = "DataFrame") -> Table:
-        """A pandas DataFrame (without its index) as a Table, read through its CSV text as a file
-        would be (pandas itself is never imported here)."""
+        """A pandas DataFrame (without its index) as a Table, read through its CSV text."""
         if not callable(getattr(frame, "to_csv", None)):
             raise TypeError(f"from_frame takes a pandas DataFrame, got {type(frame).__name__}")
         return _table(name, csv_rows(name, frame.to_csv(index=False)), header=True)
@@ -181,13 +176,11 @@ def read_table(
     drop: Sequence[int | str] = (),
     drop_missing: bool = False,
 ) -> Table:
-    """Read a CSV file's cells as text: a `Table`.
+    """Read a CSV file's cells as text: a `Table` (a bad file is a DataError naming the line).
 
-    `header=None` takes the first row as column names when it looks like names next to the
-    `SNIFF_ROWS` below it: text on top of numbers, or text none of which recurs below it
-    (without a header the columns are x0, x1, ...). `drop` leaves columns out (by name or
-    index); `drop_missing` drops every row with a missing cell in the remaining columns. A file
-    that is not UTF-8, empty, ragged, or with bad column names is a DataError naming the line.
+    `header=None` takes the first row as column names when it looks like names over the
+    `SNIFF_ROWS` below (else the columns are x0, x1, ...). `drop` leaves columns out (by name or
+    index); `drop_missing` drops every row with a missing cell in the remaining columns.
     """
     name, rows = read_csv_rows(path)
     table = _table(name, rows, header)
@@ -315,12 +308,9 @@ class _Feature:
 @dataclass
 class Preprocessor:
     """What a table's training rows teach about turning its cells into network inputs and
-    targets, and predictions back into the label's own values.
-
-    `label`: the label column (name or index; None for features only). `task`: "auto" (see the
-    module's docstring), "classification" or "regression". `categorical`: numeric columns to
-    one-hot (codes). `standardize=False` feeds numbers and a regression's target as they are.
-    """
+    targets, and predictions back into the label's values. `label`: its column (None: features
+    only); `task`: "auto" (see the module's docstring), "classification" or "regression";
+    `categorical`: numeric columns to one-hot; `standardize=False` feeds numbers as they are."""
 
     label: int | str | None = -1
     task: str = "auto"
@@ -340,8 +330,6 @@ class Preprocessor:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
-
-    # -- what was learnt --
 
     @property
     def fitted(self) -> bool:
@@ -398,8 +386,6 @@ class Preprocessor:
         if not self.fitted:
             return f"Preprocessor(label={self.label!r}, task={self.task!r}, not fitted)"
         return f"Preprocessor({self.describe()})"
-
-    # -- fit --
 
     def fit(self, table: Table, rows: Sequence[int] | np.ndarray | None = None) -> Preprocessor:
         """Learn the mapping from `table`: the classes from every row (a held-out row needs an
@@ -495,8 +481,6 @@ class Preprocessor:
     def _check_fitted(self) -> None:
         if not self.fitted:
             raise RuntimeError("this Preprocessor has not been fitted: call fit(table) first")
-
-    # -- apply --
 
     def transform(self, table: Table, unknown: str = "zeros") -> np.ndarray:
         """The network inputs (n, n_inputs) for `table`, its columns found by name (by position
@@ -606,8 +590,7 @@ class Preprocessor:
         return None, [v if isinstance(v, str) else _number_text(v) for v in values]
 
     def decode_labels(self, predictions: Sequence | np.ndarray) -> list[str] | np.ndarray:
-        """The label's own values for network predictions: class names (list of str) for class
-        indices, or numbers in the target's units (float64) for a regression."""
+        """The label's own values for predictions: class names, or a regression's numbers."""
         self._check_fitted()
         if self.classes is None:
             out = np.asarray(predictions, dtype=np.float64)
@@ -620,8 +603,6 @@ class Preprocessor:
                 raise ValueError(f"{p!r} is not a class index in 0..{len(self.classes) - 1}")
             names.append(self.classes[p])
         return names
-
-    # -- storage --
 
     def to_dict(self) -> dict:
         """Plain JSON types: what a checkpoint stores."""
@@ -648,8 +629,7 @@ class Preprocessor:
 
     @classmethod
     def from_dict(cls, d: dict) -> Preprocessor:
-        """The inverse of `to_dict`, checking every field before building anything (a DataError
-        says which is wrong)."""
+        """The inverse of `to_dict`, checking every field first (a DataError says which)."""
         task, width = _check_header(d)
         label, position = _check_label(d, task, width)
         classes = _check_classes(d, task)
@@ -681,8 +661,7 @@ def _check_missing(table: Table, c: int) -> None:
 
 
 def _numeric_column(table: Table, c: int, cells: list[str]) -> np.ndarray | None:
-    """The column's finite numbers, or None when it is mostly text (categories); a few stray
-    words among numbers are an error at the first one."""
+    """The column's finite numbers, None when mostly text; a stray word is a DataError."""
     x = _numbers(cells)
     if x is not None:
         return _finite_column(table, c, cells) if not np.all(np.isfinite(x)) else x

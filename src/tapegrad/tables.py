@@ -136,11 +136,6 @@ class TableModel:
             self.model, path, optimizer=optimizer, loss=self.loss, preprocessor=self.preprocessor
         )
 
-    @property
-    def is_classifier(self) -> bool:
-        """Whether the label is classes (else numbers: a regression)."""
-        return self.preprocessor.is_classifier
-
     def outputs(self, table: Table) -> np.ndarray:
         """The network's raw outputs: (n,) for one output, (n, k) for k."""
         X = self.preprocessor.transform(table)
@@ -151,8 +146,7 @@ class TableModel:
         return self.preprocessor.decode_labels(lookup(self.loss).predict(self.outputs(table)))
 
     def probabilities(self, outputs: np.ndarray) -> np.ndarray | None:
-        """Per-class probabilities (n, classes) from raw outputs: softmax for softmax_ce, the
-        logistic for bce; None for hinge (scores) and mse (numbers)."""
+        """Per-class probabilities from raw outputs (softmax_ce, bce); None for hinge and mse."""
         if self.loss == "softmax_ce":
             z = outputs.reshape(len(outputs), -1)
             z = z - z.max(axis=1, keepdims=True)
@@ -171,12 +165,11 @@ class TableModel:
         return p
 
     def evaluate(self, table: Table) -> dict:
-        """{"loss", "accuracy" (classifiers) or "r2" (regression; the other None), "rows"} for a
-        table holding the label column."""
+        """{"loss", "accuracy" or "r2" (the other None), "rows"} on a table with the label."""
         X, y = self.preprocessor.transform(table), self.preprocessor.encode_labels(table)
         m = training.evaluate(self.model, X, y, loss=self.loss, compile=self.compile)
         r2 = None
-        if not self.is_classifier:
+        if not self.preprocessor.is_classifier:
             r2 = r_squared(self.preprocessor.decode_labels(y), self.predict(table))
         return {"loss": m["loss"], "accuracy": m["accuracy"], "r2": r2, "rows": len(table)}
 
@@ -197,16 +190,10 @@ def r_squared(y: npt.ArrayLike, predicted: npt.ArrayLike) -> float | None:
 @dataclass
 class TableSettings:
     """How `fit_table` reads, splits and trains: each field is one of its keywords, and one of
-    `tapegrad train`'s options (see its --help).
-
-    task: "auto", "classification" or "regression" (a `loss` of mse implies a regression).
-    drop, drop_missing, categorical, standardize: as `read_table` and `Preprocessor` take them.
-    loss: a name in `tapegrad.losses.TABLE` (default: softmax_ce for classes, mse for numbers).
-    optim, lr, schedule: "adam" or "sgd", its rate (default `DEFAULT_LR`), "linear" (falling to
-      lr/10 over the run, as in micrograd's demo) or "constant".
-    l2, steps, epochs, batch_size, seed, compile, progress, snapshots: as `tapegrad.train.fit`
-      takes them (with neither steps nor epochs: `DEFAULT_EPOCHS` epochs).
-    """
+    `tapegrad train`'s options (see its --help). `task`, `drop`, `drop_missing`, `categorical`
+    and `standardize` are `Preprocessor`'s and `read_table`'s; `l2`, `steps`, `epochs`, ...
+    `tapegrad.train.fit`'s; `loss` defaults to softmax_ce for classes, mse for numbers; `lr` to
+    `DEFAULT_LR`; "linear" `schedule` falls to lr/10 over the run, as in micrograd's demo."""
 
     task: str = "auto"
     drop: Sequence[int | str] = ()
@@ -368,23 +355,20 @@ def fit_table(
     """Train an MLP on a table in one call, as `tapegrad train` does, and evaluate it.
 
     Args:
-      source: a CSV file's path, a `Table`, a pandas DataFrame (pandas itself is not needed
-        otherwise), or an array X of rows of numbers.
+      source: a CSV file's path, a `Table`, a pandas DataFrame, or an array X of numbers.
       target: the label column (name or index; default the last) for a file, Table or
         DataFrame; for an array X, its labels y (numbers or class names).
       resume: continue from a saved model (a model.json, or a folder holding one): its
         preprocessing, weights and, when saved, optimizer state.
       out: a folder to save the run into (`TableFit.save`); None writes nothing.
-      log: called with each line worth showing (`print` shows them): the data and what was
-        inferred from it before training, and the metrics after.
+      log: called with each line worth showing (what was inferred, then the metrics).
       **settings: any field of `TableSettings` (hidden, act, loss, optim, lr, epochs, ...).
 
     Returns:
       A TableFit: the model, preprocessor, history, metrics and, with `out`, the files.
 
     Raises:
-      DataError or ValueError: the table, the label or a setting cannot be used (nothing is
-        trained); CheckpointError: `resume` cannot be loaded; OSError: a file.
+      DataError or ValueError (nothing is trained), CheckpointError (`resume`), OSError.
     """
     opts = TableSettings(**settings)
     resumed, resume_path = _resumed(resume, opts.compile)
@@ -556,7 +540,7 @@ def _settings(opts: TableSettings, name: str, tm: TableModel, length, resume) ->
     return {
         "data": name,
         "label": tm.preprocessor.label_name,
-        "task": "classification" if tm.is_classifier else "regression",
+        "task": "classification" if tm.preprocessor.is_classifier else "regression",
         "drop": list(opts.drop),
         "drop_missing": opts.drop_missing,
         "standardize": opts.standardize,

@@ -44,14 +44,10 @@ DEFAULT_STEPS = 100
 
 @dataclass
 class History:
-    """What `fit` recorded, one entry per step (or per epoch with `epochs=`).
-
-    `loss` is the objective (mean loss plus the L2 term `l2_term`; `data_loss` is the mean loss
-    alone) and `accuracy` the fraction of the batch right (None for a regression), measured
-    before the update; `lr` the rate the step used. `val_loss`/`val_accuracy` are measured after
-    it (None where skipped). `snapshots`: `{"step": k, "weights": [...]}`, the weights after k
-    entries, in `model.parameters()` order, for `tapegrad.report`.
-    """
+    """What `fit` recorded, one entry per step (or epoch): the objective `loss` (mean loss plus
+    `l2_term`) and `accuracy` (None for a regression) before the update, its `lr`, the
+    `val_loss`/`val_accuracy` after it (None where skipped), and `snapshots` of the weights
+    (`{"step": k, "weights": [...]}`, in `model.parameters()` order) for `tapegrad.report`."""
 
     unit: str = "step"
     loss: list[float] = field(default_factory=list)
@@ -139,8 +135,7 @@ def _rows(X, model, what: str = "X") -> list[list[float]]:
 
 
 def labelled(model: _Model, X: npt.ArrayLike, y: npt.ArrayLike, loss: str) -> tuple[list, list]:
-    """(rows, targets coded for `loss`) as Python lists, checked against each other and the
-    model: what `fit` trains on and `loss_and_grad` takes."""
+    """(rows, targets coded for `loss`) as lists, checked against each other and the model."""
     spec = L.lookup(loss)
     rows, targets = _rows(X, model), prepare_targets(y, spec.name)
     if len(rows) != len(targets):
@@ -159,9 +154,8 @@ def _data(out):
 
 
 def loss_and_grad(model: _Model, loss: str, l2: float = 0.0, compile: bool = False) -> Callable:
-    """A function `(rows, targets) -> (objective, outputs)`: it runs the batch forward, leaves
-    d(objective)/d(parameter) in every parameter's `.grad` (zeroed first) and returns the
-    objective, micrograd's mean(per-sample loss) + l2(params, alpha), and the outputs as floats.
+    """A function `(rows, targets) -> (objective, outputs)` that leaves d(objective)/d(p) in
+    every parameter's `.grad` (zeroed first), the objective being micrograd's mean loss + L2.
     With `compile`, one sample's tape is replayed over each batch with NumPy (same numbers)."""
     spec = L.lookup(loss)
     if compile:
@@ -443,18 +437,15 @@ def fit(
         over every row in shuffled batches, one entry each.
       batch_size: rows per batch (None: the full batch, in order), drawn with `seed`.
       l2: adds l2 * sum(p * p) over the parameters to the objective.
-      progress: True draws a tqdm bar on a terminal, else a plain line every tenth of the
-        run; "bar" or "lines" choose; False shows nothing.
-      validation: (X_val, y_val), evaluated under no_grad every `eval_every` entries and at
-        the end (None in between).
+      progress: True: a tqdm bar on a terminal, else lines; "bar", "lines" or False choose.
+      validation: (X_val, y_val), evaluated every `eval_every` entries and at the end.
       compile: replay one sample's tape over every batch with NumPy (same numbers, faster).
-      divergence_guard: stop with TrainingDiverged when a batch's objective is nan, infinite
-        or above EXPLODED times max(the first one, 1), putting back the last good weights.
+      divergence_guard: raise TrainingDiverged, with the last good weights back, when a batch's
+        objective is nan, infinite or over EXPLODED times max(the first one, 1).
       snapshots: keep the weights at this many moments of the run (for `tapegrad.report`).
 
     Returns:
-      A History: per step (or epoch) the objective and accuracy measured before the update,
-      the learning rate, and the validation loss and accuracy measured after it.
+      A History: per step (or epoch) the objective, accuracy, learning rate and validation.
 
     Example:
       >>> from tapegrad.nn import MLP
@@ -686,8 +677,7 @@ def outputs(model: _Forward, X: npt.ArrayLike, compile: bool = False) -> np.ndar
 def predict(
     model: _Forward, X: npt.ArrayLike, loss: str = "hinge", compile: bool = False
 ) -> np.ndarray:
-    """Predictions for every row, read as `loss` trains the outputs: hinge and bce class 1
-    where > 0, softmax_ce the argmax, mse the outputs themselves."""
+    """Predictions for every row, read as `loss` trains the outputs (the loss table's `predict`)."""
     return L.lookup(loss).predict(outputs(model, X, compile=compile))
 
 

@@ -1,12 +1,9 @@
 """What every `tapegrad` command shares: the exit statuses, how an error is reported, the
-option types (each raises argparse.ArgumentTypeError saying what is allowed), and where a run's
-files go.
+option types (each raising argparse.ArgumentTypeError saying what is allowed), where files go.
 
-Exit statuses, as `diff` and `grep` use them: 0 (OK) the command did what was asked (for a
-check: the answer is yes); 1 (NO) it ran and the answer is no (`tapegrad grad` found a
-derivative that disagrees with its central difference); 2 (ERROR) it could not do what was
-asked (a usage error, an expression that does not parse, a file that cannot be read or does not
-fit the model, ...); 130 interrupted (Ctrl-C). A bug shows a traceback and exits with 1.
+Exit statuses, as `diff` and `grep` use them: 0 (OK) done (for a check: yes); 1 (NO) the answer
+is no (`tapegrad grad` found a derivative that disagrees with its central difference); 2 (ERROR)
+it could not be done (bad usage, expression or file); 130 interrupted. A bug exits with 1.
 """
 
 from __future__ import annotations
@@ -31,8 +28,7 @@ ACTIVATIONS = tuple(_ACTIVATIONS)
 
 
 class HelpFormatter(argparse.HelpFormatter):
-    """Every option's help ends with its default, unless the help already states it (or the
-    option is a flag, whose default is off)."""
+    """Every option's help ends with its default, unless it states it or the option is a flag."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
@@ -150,8 +146,7 @@ def column(text: str) -> int | str:
 def add_data_options(
     p: argparse.ArgumentParser, required: bool = False, label: bool = True
 ) -> None:
-    """--data, --label and --seed, as `train` and `predict` take them (`required`: --data
-    has no default; `label=False`: no --label, the model knows its label column)."""
+    """--data (`required`: without a default), --label (unless `label=False`) and --seed."""
     p.add_argument(
         "--data",
         type=data_source,
@@ -209,8 +204,7 @@ OUT_ROOT = "tapegrad-out"
 
 
 def check_folder_for(path: str, what: str) -> str | None:
-    """Why a folder cannot be made (or written) at `path`, or None: it must not be a file,
-    and the nearest folder that exists on the way must be writable."""
+    """Why a folder cannot be made (or written) at `path`, or None."""
     if os.path.isdir(path):
         return check_writable_folder(path)
     if os.path.exists(path):
@@ -226,8 +220,7 @@ def check_folder_for(path: str, what: str) -> str | None:
 def check_file_for(
     path: str, what: str, inputs: tuple[str, ...] = (), example: str = "out.csv"
 ) -> str | None:
-    """Why a file cannot be written at `path`, or None: its folder must exist and be
-    writable, it must not be a folder, and it must not be one of `inputs` (the files read)."""
+    """Why a file cannot be written at `path` (nor over one of the `inputs` read), or None."""
     if os.path.isdir(path):
         return (
             f"{what} {path!r} is a folder; name a file in it, such as {os.path.join(path, example)}"
@@ -245,8 +238,7 @@ def check_file_for(
 
 
 def new_run_folder(out: str | None, command: str) -> str:
-    """The folder this run writes into: `out`, or the first free one of tapegrad-out/COMMAND,
-    COMMAND-2, ... (created here, so two runs at once never share one)."""
+    """`out`, or the first free tapegrad-out/COMMAND, COMMAND-2, ... (made here: never shared)."""
     if out is not None:
         os.makedirs(out, exist_ok=True)
         return out

@@ -65,8 +65,7 @@ def lecture_neuron() -> Value:
 
 
 def demo_setup(steps: int = 100) -> tuple[np.ndarray, np.ndarray, MLP, SGD]:
-    """micrograd's demo pieces: (X, y, model, optimizer) with y in {0, 1} (fit maps it to
-    -1/+1 for the hinge loss) and lr(k) = 1.0 - 0.9 * k / steps."""
+    """micrograd's demo pieces: (X, y in {0, 1}, model, SGD with lr(k) = 1 - 0.9 * k / steps)."""
     from tapegrad.data import moons
     from tapegrad.nn import MLP
     from tapegrad.optim import SGD, linear
@@ -159,8 +158,7 @@ def _settings(args) -> dict:
 
 
 def _write_report(args, out: str, model: MLP, X: np.ndarray, y: np.ndarray, history) -> str:
-    """report.html: the run's curves, and its moments with the origin and one point of each
-    moon forwarded through the network."""
+    """report.html, its samples the origin and one point of each moon."""
     from tapegrad.pages.report import report
 
     samples = {"origin": [0.0, 0.0]}
@@ -175,8 +173,7 @@ def _write_report(args, out: str, model: MLP, X: np.ndarray, y: np.ndarray, hist
 
 
 def _write(out: str, model: MLP, X: np.ndarray, y: np.ndarray, history) -> list[str]:
-    """The pictures, the model (with its preprocessing: the moons' x0, x1 as they are, classes
-    0 and 1) and the lecture's neuron, each written atomically; the paths."""
+    """The pictures, the model (with its preprocessing) and the lecture's neuron; the paths."""
     from tapegrad import plots
     from tapegrad._files import replacing
     from tapegrad.tables import Preprocessor, Table, TableModel

@@ -136,7 +136,7 @@ def _extra_columns(args, tm, outputs):
     n = len(outputs)
     if not args.proba:
         return np.zeros((n, 0)), []
-    if not tm.is_classifier:
+    if not tm.preprocessor.is_classifier:
         return "--proba: a regression gives numbers, not class probabilities", []
     p = tm.probabilities(outputs)
     if p is not None:

@@ -211,7 +211,7 @@ def _decision_boundary(result: TableFit, folder: str) -> str | None:
     standardised units the network sees), unless the model is too big to draw quickly."""
     from tapegrad import plots
 
-    if not result.table_model.is_classifier or result.X.shape[1] != 2:
+    if not result.preprocessor.is_classifier or result.X.shape[1] != 2:
         return None
     n = len(result.model.parameters())
     if n > MAX_PICTURE_PARAMETERS:
