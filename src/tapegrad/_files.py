@@ -19,12 +19,9 @@ _TEMP_AGE = 3600.0  # a temp file untouched this long (seconds) belongs to no ru
 
 @contextlib.contextmanager
 def replacing(path: str | os.PathLike, keep_suffix: bool = True) -> Iterator[str]:
-    """Yield a temporary path beside `path`, named `.NAME.PID-RANDOM.tmp` (plus `path`'s
-    suffix with `keep_suffix`, so tools that pick a format by the extension still work); when
-    the block ends without an error, the file written there is fsynced and renamed over
-    `path`. On an error it is removed and `path` is untouched. A symlink keeps its link: the
-    file it points to is replaced. Temp files an interrupted write of `path` left behind are
-    removed first (see `_remove_stale_temps`)."""
+    """Yield a temporary path beside `path` (`.NAME.PID-RANDOM.tmp`, plus `path`'s suffix with
+    `keep_suffix`, for tools that go by it); the file written there is fsynced and renamed over
+    `path` when the block ends, removed on an error. A symlink's target is replaced."""
     path = Path(path)
     if path.is_symlink():
         path = Path(os.path.realpath(path))
@@ -60,9 +57,7 @@ def write_text(path: str | os.PathLike, text: str, keep_suffix: bool = True) -> 
 
 
 def _remove_stale_temps(path: Path) -> None:
-    """Delete temp files an interrupted write of `path` left behind: those whose writer is no
-    longer running, and any untouched for an hour. Only this target's own temp names match;
-    a write still in progress (another process or thread) keeps its file."""
+    """Delete temp files of `path` whose writer is gone, or that are an hour old."""
     suffix = re.escape(path.suffix)
     name = re.compile(rf"\.{re.escape(path.name)}\.(?:(\d+)-)?[a-z0-9_]{{8}}\.tmp(?:{suffix})?")
     try:
@@ -113,14 +108,8 @@ def _fsync_directory(directory: Path) -> None:
 
 
 def check_writable_folder(folder: str | os.PathLike) -> str | None:
-    """Why files cannot be created in `folder` (an existing directory), or None when they can:
-    tried by creating and removing a temporary file, so permissions, read-only mounts and
-    ACLs all count."""
+    """Why files cannot be created in the folder `folder` (tried with a temporary file), or None."""
     folder = os.fspath(folder) or "."
-    if not os.path.exists(folder):
-        return f"the folder {folder!r} does not exist"
-    if not os.path.isdir(folder):
-        return f"{folder!r} is a file, not a folder"
     try:
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".tapegrad-probe-")
     except OSError as err:

@@ -1,21 +1,10 @@
 """Saving and loading models as JSON, written atomically and checked in full before use.
 
 A checkpoint is {"format": "tapegrad-model", "version": 1, "architecture": model.config(),
-"parameters": {name: value}} (plus "optimizer": its state dict, "training": {"loss": name}, and
-"preprocessing": a `tapegrad.preprocessing.Preprocessor` as its `to_dict`, when they are saved
-along, so a checkpoint can be resumed and its inputs and outputs read right). It is written
-to a temporary file in the same directory, flushed, fsynced and renamed over the target
-(`tapegrad._files`), so a crash leaves the old file or the new one, never half of either; a
-symlinked path keeps its link and the file it points to is replaced. The last key,
-"checksum", is the SHA-256 of the text before it, so a changed byte is reported as corruption
-(files without one, written before it existed, still load).
-
-Loading checks everything before it allocates or touches a weight, in order of cost: the file
-is a regular file under MAX_BYTES; its JSON nests no deeper than MAX_DEPTH (a linear scan, so a
-hostile file cannot exhaust the parser's recursion); the checksum; the envelope; the
-architecture's sizes against hard limits and against the number of weights the file holds; then
-the names and values of the weights (`Module.load_state_dict`). Loading is linear in the file's
-size. No pickle, no eval: a checkpoint is data only.
+"parameters": {name: value}}, plus "optimizer", "training" ({"loss": name}) and "preprocessing"
+when saved along; its last key, "checksum", is the SHA-256 of the text before it. Loading checks
+everything, cheapest first (size, JSON depth, checksum, envelope, architecture against the
+limits and the weights held), before a weight changes. No pickle, no eval: data only.
 """
 
 from __future__ import annotations
@@ -42,8 +31,7 @@ FORMAT = "tapegrad-model"
 VERSION = 1
 LOSS_NAMES = tuple(LOSSES)
 
-# Hard limits, checked before anything is allocated. A 2M-parameter checkpoint with Adam's two
-# buffers is about 200 MB of JSON; the caps leave room for that and no more.
+# Hard limits, checked before anything is allocated: room for 2M parameters and Adam's buffers.
 MAX_BYTES = 256 * 2**20
 """Largest checkpoint file read, in bytes."""
 MAX_PARAMETERS = 2_000_000
@@ -70,10 +58,9 @@ def save(
     loss: str | None = None,
     preprocessor: Preprocessor | None = None,
 ) -> None:
-    """Write `model` (architecture and weights) to `path` as JSON, atomically. With
-    `optimizer`, its state is stored too (`load_optimizer` restores it, for resuming); with
-    `loss`, the name of the loss it was trained with, and with `preprocessor`, how a table's
-    cells become its inputs (`load_training` reads both back)."""
+    """Write `model` (architecture and weights) to `path` as JSON, atomically, with the
+    `optimizer`'s state (for `load_optimizer`), the `loss` it was trained with and the
+    `preprocessor` of its table when given (`load_training` reads those two back)."""
     path = Path(path)
     if loss is not None and loss not in LOSS_NAMES:
         raise ValueError(f"loss must be one of {', '.join(LOSS_NAMES)}, got {loss!r}")
@@ -120,9 +107,8 @@ class _NoDraws:
 
 
 def load(path: str | os.PathLike, model: MLP | None = None) -> MLP:
-    """Read a checkpoint. With no `model`, build one from its architecture and return it; with
-    a `model`, check the architecture matches and load the weights into it (and return it).
-    Any problem raises CheckpointError before a single weight changes."""
+    """Read a checkpoint into a new model built from its architecture, or into `model` (whose
+    architecture must match). Any problem raises CheckpointError before a weight changes."""
     path = Path(path)
     doc = _read(path)
     arch = doc["architecture"]
@@ -147,9 +133,7 @@ def load(path: str | os.PathLike, model: MLP | None = None) -> MLP:
 
 
 def _check_sizes(path: Path, arch: dict, found: int) -> None:
-    """Refuse an architecture too large to build, or much larger than the weights the file
-    holds, before a single Value exists. Anything but positive integers is left to
-    `MLP.from_config`, which rejects it before building."""
+    """Refuse an architecture too large, or far larger than the file's weights, before building."""
     nin, nouts = arch.get("nin"), arch.get("nouts")
     sizes = [nin, *nouts] if isinstance(nouts, list) else [nin]
     if isinstance(nouts, list) and len(nouts) > MAX_LAYERS:
@@ -187,10 +171,8 @@ def _short(v, limit: int = 40) -> str:
 
 
 def load_training(path: str | os.PathLike) -> tuple[str | None, Preprocessor | None]:
-    """(the loss the model was trained with, its table preprocessing), each None when the
-    checkpoint was saved without it; stored preprocessing is validated in full (DataError
-    becomes CheckpointError)."""
-    # Imported here, not above: a model alone loads without NumPy (tables need it).
+    """(the loss the model was trained with, its table preprocessing), each None if not saved."""
+    # Imported here: a model alone loads without NumPy.
     from .data import DataError
     from .preprocessing import Preprocessor
 
@@ -269,8 +251,7 @@ _JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
 def _check_depth(path: Path, text: str) -> None:
-    """Refuse JSON nested deeper than MAX_DEPTH, by a linear scan of the brackets outside
-    strings, so the (recursive) parser never sees it."""
+    """Refuse JSON nested deeper than MAX_DEPTH (a linear scan, before the recursive parser)."""
     if text.count("{") + text.count("[") <= MAX_DEPTH:
         return  # too few brackets to nest that deep: skip the scan
     depth = 0

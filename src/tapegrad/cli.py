@@ -1,10 +1,6 @@
-"""The `tapegrad` command: one subcommand per module in `tapegrad.commands`.
-
-Each command module offers `register(subparsers)`, which adds its parser and sets `run` as the
-handler; heavy imports (NumPy, matplotlib, graphviz) happen inside `run`, so `tapegrad --help`
-stays instant. The exit statuses (0 done, 1 a check says no, 2 could not do it, 130
-interrupted) are stated in `tapegrad.commands.common`.
-"""
+"""The `tapegrad` command: one subcommand per module in `tapegrad.commands`, whose
+`register(subparsers)` adds its parser with `run` as the handler (heavy imports happen inside
+`run`, so `--help` stays instant). Exit statuses: see `tapegrad.commands.common`."""
 
 from __future__ import annotations
 

@@ -1,13 +1,9 @@
-"""Data sets to train on: moons, circles, blobs, spiral, digits, iris, wine, breast cancer; and
+"""Data sets to train on (moons, circles, blobs, spiral, digits, iris, wine, breast cancer), and
 the checked reading of a CSV file's rows that `tapegrad.preprocessing.read_table` builds on.
 
-The generators are NumPy and seeded. `moons`, `circles` and `blobs` make the same random draws
-in the same order as scikit-learn's `make_moons`, `make_circles` and `make_blobs`, so a seed
-gives the very same points (micrograd's demo uses `make_moons(100, noise=0.1)` after
-`np.random.seed(1337)`, which is `moons(100, noise=0.1, seed=1337)` here). scikit-learn itself
-is only needed for the tables it ships (digits, iris, wine, breast cancer). Tables with text
-columns (class names, categories) are read by `tapegrad.tables`.
-"""
+`moons`, `circles` and `blobs` make scikit-learn's draws in its order, so a seed gives the very
+same points (micrograd's demo data is `moons(100, noise=0.1, seed=1337)`); scikit-learn itself
+is needed only for the tables it ships."""
 
 from __future__ import annotations
 
@@ -25,10 +21,10 @@ import numpy as np
 if TYPE_CHECKING:
     import numpy.typing as npt
 
+Seed = int | np.random.RandomState | None  # None: NumPy's global state, as in micrograd's demo
 DATASETS = ("moons", "circles", "blobs", "spiral", "digits", "iris", "wine", "breast_cancer")
 
-# The most bytes a CSV file may hold: the whole file is read into memory before it is checked,
-# and a larger table would take hours to train on Python floats anyway.
+# The most bytes a CSV file may hold (it is read whole; a larger table would train for hours).
 MAX_CSV_BYTES = 256 * 2**20
 
 # Whole numbers beyond 2**53 are no longer exact in a float64 (2**53 + 1 reads as 2**53).
@@ -42,7 +38,7 @@ class DataError(ValueError):
     """A data file or data argument that cannot be used; the message says where and why."""
 
 
-def random_state(seed: int | np.random.RandomState | None) -> np.random.RandomState:
+def random_state(seed: Seed) -> np.random.RandomState:
     """A RandomState as scikit-learn's `check_random_state` makes one: None is NumPy's global
     state (so `np.random.seed` works as in micrograd's notebook), an int seeds a new one."""
     if seed is None:
@@ -86,14 +82,9 @@ def _shuffle(rs: np.random.RandomState, X: np.ndarray, y: np.ndarray):
 
 
 def moons(
-    n_samples: int = 100,
-    noise: float | None = None,
-    seed: int | np.random.RandomState | None = None,
+    n_samples: int = 100, noise: float | None = None, seed: Seed = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Two interleaving half circles: (X float64 (n, 2), y int (n,) in {0, 1}).
-
-    Equal to scikit-learn's `make_moons(n_samples, noise=noise, random_state=seed)`.
-    """
+    """Two interleaving half circles (X (n, 2), y in {0, 1}): scikit-learn's `make_moons`."""
     n_samples = _count("n_samples", n_samples)
     noise = _noise(noise)
     rs = random_state(seed)
@@ -107,8 +98,7 @@ def moons(
 def _finish(
     rs: np.random.RandomState, xs: np.ndarray, ys: np.ndarray, y: np.ndarray, noise: float | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Points (xs, ys) labelled y, shuffled and then jittered, drawing from `rs` in
-    scikit-learn's order."""
+    """Points (xs, ys) labelled y, shuffled, then jittered, in scikit-learn's order of draws."""
     X, y = _shuffle(rs, np.vstack([xs, ys]).T, y)
     if noise is not None:
         X += rs.normal(scale=noise, size=X.shape)
@@ -116,16 +106,9 @@ def _finish(
 
 
 def circles(
-    n_samples: int = 100,
-    noise: float | None = None,
-    factor: float = 0.8,
-    seed: int | np.random.RandomState | None = None,
+    n_samples: int = 100, noise: float | None = None, factor: float = 0.8, seed: Seed = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A small circle inside a large one: (X (n, 2), y in {0, 1}, 1 = inner).
-
-    Equal to scikit-learn's `make_circles(n_samples, noise=noise, factor=factor,
-    random_state=seed)`.
-    """
+    """A small circle in a large one (X (n, 2), y 1 = inner): scikit-learn's `make_circles`."""
     n_samples = _count("n_samples", n_samples)
     noise = _noise(noise)
     if not isinstance(factor, numbers.Real) or not 0 <= factor < 1:
@@ -144,13 +127,10 @@ def blobs(
     n_features: int = 2,
     cluster_std: float = 1.0,
     center_box: tuple[float, float] = (-10.0, 10.0),
-    seed: int | np.random.RandomState | None = None,
+    seed: Seed = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Gaussian clusters, one class each: (X (n, n_features), y in {0, ..., k-1}).
-
-    `centers` is a count (drawn uniformly from `center_box`) or a (k, n_features) array.
-    Equal to scikit-learn's `make_blobs` with the same arguments and `random_state=seed`.
-    """
+    """Gaussian clusters, one class each (X (n, n_features), y in {0, ..., k-1}):
+    scikit-learn's `make_blobs`; `centers` is a count (drawn in `center_box`) or an array."""
     n_samples = _count("n_samples", n_samples)
     n_features = _count("n_features", n_features)
     if not isinstance(cluster_std, numbers.Real) or not cluster_std >= 0:
@@ -178,16 +158,10 @@ def blobs(
 
 
 def spiral(
-    n_per_class: int = 100,
-    classes: int = 3,
-    noise: float = 0.2,
-    seed: int | np.random.RandomState | None = None,
+    n_per_class: int = 100, classes: int = 3, noise: float = 0.2, seed: Seed = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """cs231n's spiral: `classes` arms of `n_per_class` points, radius 0..1, angle noise
-    `noise` (X (n, 2), y in {0, ..., classes-1}, grouped by class).
-
-    The same draws as the cs231n notes after `np.random.seed(seed)`.
-    """
+    """cs231n's spiral, the notes' very draws: `classes` arms of `n_per_class` points, radius
+    0..1, angle noise `noise` (X (n, 2), y in {0, ..., classes-1}, grouped by class)."""
     n_per_class = _count("n_per_class", n_per_class)
     classes = _count("classes", classes)
     noise = _noise(noise) or 0.0
@@ -215,8 +189,7 @@ def _sklearn_datasets(what: str):
 
 
 def digits() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's bundled 8x8 handwritten digits: (X (1797, 64) scaled to [0, 1],
-    y in {0, ..., 9}). Needs scikit-learn (`pip install 'tapegrad[digits]'`)."""
+    """scikit-learn's 8x8 digits: X (1797, 64) in [0, 1], y in 0..9 (`tapegrad[digits]`)."""
     bunch = _sklearn_datasets("digits").load_digits()
     return bunch.data.astype(np.float64) / 16.0, bunch.target.astype(np.intp)
 
@@ -226,29 +199,18 @@ TABLES = {"iris": "load_iris", "wine": "load_wine", "breast_cancer": "load_breas
 
 
 def real_table(name: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-    """One of scikit-learn's bundled tables, unscaled: (X float64 (n, d), y class indices as
-    scikit-learn codes them, feature names, class names), e.g. iris's classes setosa,
-    versicolor, virginica. `name` is one of `TABLES`; needs scikit-learn."""
+    """One of scikit-learn's `TABLES`, unscaled: (X, y class indices, feature and class names)."""
     if name not in TABLES:
         raise ValueError(f"unknown table {name!r}: use one of {', '.join(TABLES)}")
     bunch = getattr(_sklearn_datasets(name), TABLES[name])()
-    classes = [str(c) for c in bunch.target_names]
-    return (
-        bunch.data.astype(np.float64),
-        bunch.target.astype(np.intp),
-        [str(f) for f in bunch.feature_names],
-        classes,
-    )
+    names, classes = [str(f) for f in bunch.feature_names], [str(c) for c in bunch.target_names]
+    return bunch.data.astype(np.float64), bunch.target.astype(np.intp), names, classes
 
 
 def train_test_split(
-    X: npt.ArrayLike,
-    y: npt.ArrayLike,
-    test_fraction: float = 0.2,
-    seed: int | np.random.RandomState | None = None,
+    X: npt.ArrayLike, y: npt.ArrayLike, test_fraction: float = 0.2, seed: Seed = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Shuffle rows and hold out `ceil(test_fraction * n)` of them:
-    (X_train, X_test, y_train, y_test), scikit-learn's order."""
+    """Shuffle rows and hold out `ceil(test_fraction * n)`: (X_train, X_test, y_train, y_test)."""
     X, y = np.asarray(X), np.asarray(y)
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
@@ -257,19 +219,11 @@ def train_test_split(
 
 
 def split_indices(
-    n: int,
-    test_fraction: float = 0.2,
-    seed: int | np.random.RandomState | None = None,
-    stratify: npt.ArrayLike | None = None,
+    n: int, test_fraction: float = 0.2, seed: Seed = None, stratify: npt.ArrayLike | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The row indices (train, test) that `train_test_split` takes for n rows: a shuffle, then
-    `ceil(test_fraction * n)` rows held out. For splitting a table before anything is learnt
-    from it (`tapegrad.tables.Preprocessor.fit(table, rows=train)`).
-
-    With `stratify` (one class label per row), each class is held out in proportion to its
-    share of the rows (largest remainders, each class keeping at least one training row), so
-    a small table's test split cannot miss a class or hold most of one by bad luck; both index
-    arrays come out shuffled."""
+    """The row indices (train, test) of `train_test_split` for n rows. With `stratify` (a class
+    per row) each class is held out in proportion (largest remainders, each keeping a training
+    row), so a small table's test split cannot miss a class by bad luck."""
     n = _count("n", n, minimum=0)
     if not isinstance(test_fraction, numbers.Real) or not 0 <= test_fraction < 1:
         raise ValueError(f"test_fraction must be a number in [0, 1), got {test_fraction!r}")
@@ -303,13 +257,7 @@ def split_indices(
 
 
 def read_csv_rows(path: str | os.PathLike) -> tuple[str, list[tuple[int, list[str]]]]:
-    """(the file's name for messages, its non-blank rows as (line number, cells)).
-
-    The file must be UTF-8 (a byte-order mark is skipped) and at most `MAX_CSV_BYTES` long;
-    line numbers count physical lines, so a quoted cell spanning two lines moves the count on.
-    Anything else is a DataError naming the file and line (and the column, for a byte that is
-    not UTF-8).
-    """
+    """(the file's name, its non-blank rows as (line, cells)); not UTF-8 or too big: DataError."""
     path = os.fspath(path)
     name = os.path.basename(path) or path
     with open(path, "rb") as fh:
@@ -329,8 +277,7 @@ def read_csv_rows(path: str | os.PathLike) -> tuple[str, list[tuple[int, list[st
 
 
 def csv_rows(name: str, text: str) -> list[tuple[int, list[str]]]:
-    """CSV text's non-blank rows as (line number, cells); a DataError naming `name` and the
-    line when the quoting is broken."""
+    """CSV text's non-blank rows as (line number, cells); broken quoting is a DataError."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows = []
     try:
@@ -343,8 +290,7 @@ def csv_rows(name: str, text: str) -> list[tuple[int, list[str]]]:
 
 
 def _not_utf8(name: str, raw: bytes, err: UnicodeDecodeError) -> DataError:
-    """The error for a file that is not UTF-8, naming the line and column of the first bad
-    byte (found by parsing the file with the bad bytes kept as escapes)."""
+    """The error for a file that is not UTF-8, naming the line and column of the first bad byte."""
     bad = raw[err.start]
     line = raw.count(b"\n", 0, err.start) + 1
     where = f"line {line}"
@@ -367,45 +313,9 @@ def _has_escape(cell: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in cell)
 
 
-def column_index(
-    name: str, key: int | str, names: list[str], header: bool, what: str = "label column"
-) -> int:
-    """The position of column `key` (a header name, or an index, negative from the end) among
-    `names`; a DataError naming file `name` and what the column was wanted for otherwise."""
-    width = len(names)
-    if isinstance(key, numbers.Integral) and not isinstance(key, bool):
-        if not -width <= key < width:
-            raise DataError(
-                f"{name}: {what} {key} is out of range: the file has {width} columns "
-                f"(use 0..{width - 1} or -1 for the last)"
-            )
-        return int(key) % width
-    if isinstance(key, str):
-        if key in names and header:
-            return names.index(key)
-        if key.lstrip("-").isdigit():
-            return column_index(name, int(key), names, header, what)
-        if not header:
-            raise DataError(
-                f"{name}: {what} {key!r} asked for by name, but the file has no header "
-                f"row; give its index instead (0..{width - 1}, or -1 for the last)"
-            )
-        raise DataError(
-            f"{name}: no column named {key!r}; the columns are {', '.join(map(repr, names))}"
-        )
-    raise TypeError(f"a column is a name or an index, got {key!r}")
-
-
-# --- by name, for the command line -----------------------------------------------------------
-
-
 @dataclass
 class Dataset:
-    """A data set loaded by `load_dataset`: features, labels and where they came from.
-
-    `class_names[i]` names class i where the classes have names (iris: setosa, versicolor,
-    virginica); None where the labels are their own names.
-    """
+    """A data set loaded by `load_dataset`; `class_names[i]` names class i (None: unnamed)."""
 
     name: str
     X: np.ndarray
@@ -415,9 +325,7 @@ class Dataset:
 
     @property
     def n_classes(self) -> int | None:
-        """Number of classes when the labels are class indices 0..k-1 (k at most
-        `MAX_CLASSES`), else None. Labels such as {0, 1000000} are not indices: a table with
-        such labels goes through `tapegrad.tables`, which maps the values to classes."""
+        """k when the labels are class indices 0..k-1 (k <= `MAX_CLASSES`), else None."""
         if self.class_names is not None:
             return len(self.class_names)
         if self.y is None or self.y.dtype.kind not in "iu" or self.y.min() < 0:
@@ -429,11 +337,9 @@ class Dataset:
         return f"Dataset({self.name!r}, X={self.X.shape}, classes={self.n_classes})"
 
 
-def load_dataset(name: str, seed: int | np.random.RandomState | None = None) -> Dataset:
-    """A data set by the command line's name: moons, circles, blobs, spiral, digits, iris,
-    wine, breast_cancer (`DATASETS`). A CSV file is a table: `tapegrad.tables.read_table`."""
+def load_dataset(name: str, seed: Seed = None) -> Dataset:
+    """A data set by its name in `DATASETS` (a CSV file is read by `read_table`)."""
     key = str(name)
-    names2 = ["x0", "x1"]
     if key == "moons":
         X, y = moons(100, noise=0.1, seed=seed)
     elif key == "circles":
@@ -453,4 +359,4 @@ def load_dataset(name: str, seed: int | np.random.RandomState | None = None) -> 
             f"unknown data set {key!r}: use one of {', '.join(DATASETS)} (a CSV file is read by "
             "tapegrad.tables.read_table)"
         )
-    return Dataset(key, X, y, names2)
+    return Dataset(key, X, y, ["x0", "x1"])

@@ -24,11 +24,8 @@ def _import_torch():
 
 
 def to_torch(model: MLP) -> torch.nn.Sequential:
-    """An equivalent `torch.nn.Sequential`: one float64 `Linear` per layer, each followed by
-    its activation module (none after a linear layer), holding copies of the weights.
-
-    A one-output model gives a tensor of shape (..., 1) where tapegrad gives a single Value.
-    """
+    """An equivalent `torch.nn.Sequential`: a float64 `Linear` per layer and its activation,
+    holding copies of the weights (one output gives shape (..., 1), not a single Value)."""
     torch = _import_torch()
     layers = getattr(model, "layers", None)
     if not layers:

@@ -1,24 +1,14 @@
-"""A user's table as it comes: text and numbers read from a CSV (or a DataFrame, or arrays),
-turned into what a network trains on, and back. `tapegrad.tables` trains on it.
+"""A user's table as it comes (a CSV file, a DataFrame, arrays) turned into what a network
+trains on, and back. `read_table` reads the cells as text; a `Preprocessor` learns from the
+training rows what they mean and is stored with the model, so every use maps them the same way:
 
-`read_table` reads the cells as text (checking the file: UTF-8, rectangular, a header row,
-names without control characters). A `Preprocessor` learns from the training rows what the
-numbers mean and keeps it, so that training, `predict`, `evaluate` and the Python API all apply
-the very same mapping (it is stored with the model as plain JSON, `to_dict`/`from_dict`):
+- the label: text, or whole numbers with at most `MAX_CLASSES` values, are classes, numbered in
+  sorted order as scikit-learn's LabelEncoder does ({0, 1000000} is 2 classes); other numbers
+  are a regression target;
+- numeric features are standardised with the training rows' mean and standard deviation;
+- text features are one-hot over the training rows' categories (an unseen one: all zeros).
 
-- the label column: text, or whole numbers with at most `MAX_CLASSES` distinct values, are
-  classes, numbered in sorted order (numbers numerically, text by code point, as
-  scikit-learn's LabelEncoder does) and named as they appear in the file; any other numbers
-  are a regression target (or say so with `task=`). Labels are never used as indices
-  themselves: {0, 1000000} is 2 classes.
-- numeric feature columns are standardised with the training rows' mean and standard deviation
-  (a constant column is centred and left unscaled, never divided by zero);
-- text feature columns are one-hot encoded with the training rows' categories (sorted); a
-  category the training rows never showed gives an all-zero block (scikit-learn's
-  `handle_unknown="ignore"`), or an error with `transform(..., unknown="error")`.
-
-Missing cells (empty, NA, N/A, NaN, nan, null, NULL, ?) are an error that names the column and
-counts the rows, unless `read_table(..., drop_missing=True)` drops those rows.
+A missing cell (see `MISSING`) is an error naming the column, unless `drop_missing=True`.
 """
 
 from __future__ import annotations
@@ -38,7 +28,7 @@ from .data import (
     MAX_CLASSES,
     TABLES,
     DataError,
-    column_index,
+    Seed,
     csv_rows,
     load_dataset,
     read_csv_rows,
@@ -67,8 +57,8 @@ VERSION = 1
 
 @dataclass
 class Table:
-    """A CSV's cells as text (stripped of surrounding spaces), row by row, with the file line
-    each row started on, so that every later error can name the file, line and column."""
+    """A CSV's cells as text (stripped), row by row, with the file line each row started on, so
+    that every later error can name the file, line and column."""
 
     name: str
     columns: list[str]
@@ -84,8 +74,30 @@ class Table:
         return f"Table({self.name!r}, {len(self)} rows, columns={self.columns!r})"
 
     def index(self, key: int | str, what: str = "column") -> int:
-        """The position of a column given by name or index (negative counts from the end)."""
-        return column_index(self.name, key, self.columns, self.header, what)
+        """The position of a column by name or index (negative from the end), else a DataError."""
+        width = len(self.columns)
+        if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+            if not -width <= key < width:
+                raise DataError(
+                    f"{self.name}: {what} {key} is out of range: the file has {width} columns "
+                    f"(use 0..{width - 1} or -1 for the last)"
+                )
+            return int(key) % width
+        if isinstance(key, str):
+            if key in self.columns and self.header:
+                return self.columns.index(key)
+            if key.lstrip("-").isdigit():
+                return self.index(int(key), what)
+            if not self.header:
+                raise DataError(
+                    f"{self.name}: {what} {key!r} asked for by name, but the file has no header "
+                    f"row; give its index instead (0..{width - 1}, or -1 for the last)"
+                )
+            raise DataError(
+                f"{self.name}: no column named {key!r}; the columns are "
+                f"{', '.join(map(repr, self.columns))}"
+            )
+        raise TypeError(f"a column is a name or an index, got {key!r}")
 
     def column(self, key: int | str) -> list[str]:
         """One column's cells, top to bottom."""
@@ -95,13 +107,8 @@ class Table:
     def take(self, rows: Iterable[int]) -> Table:
         """The table with only the given rows (by position), in that order."""
         rows = list(rows)
-        return Table(
-            self.name,
-            list(self.columns),
-            [self.rows[i] for i in rows],
-            [self.lines[i] for i in rows],
-            self.header,
-        )
+        cells, lines = [self.rows[i] for i in rows], [self.lines[i] for i in rows]
+        return Table(self.name, list(self.columns), cells, lines, self.header)
 
     def without(self, columns: Iterable[int | str]) -> Table:
         """The table without the given columns (by name or index): `--drop`."""
@@ -109,14 +116,9 @@ class Table:
         keep = [c for c in range(len(self.columns)) if c not in gone]
         if not keep:
             raise DataError(f"{self.name}: dropping {len(gone)} column(s) leaves none")
-        return Table(
-            self.name,
-            [self.columns[c] for c in keep],
-            [[row[c] for c in keep] for row in self.rows],
-            list(self.lines),
-            self.header,
-            self.dropped,
-        )
+        cells = [[row[c] for c in keep] for row in self.rows]
+        names = [self.columns[c] for c in keep]
+        return Table(self.name, names, cells, list(self.lines), self.header, self.dropped)
 
     def where(self, r: int, c: int) -> str:
         """'file: line L, column C ('name')' for row r, column c: the start of an error."""
@@ -132,8 +134,7 @@ class Table:
         class_names: Sequence[str] | None = None,
         name: str = "arrays",
     ) -> Table:
-        """A table of numbers (and a label column, named with `class_names[y]` when given), as
-        if read from a CSV file: for the built-in data sets. Numbers keep every bit (repr)."""
+        """Numbers (and labels, `class_names[y]` if given) as if read from a CSV file, exactly."""
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2:
             raise ValueError(f"X must be a 2-D array, got shape {X.shape}")
@@ -153,8 +154,7 @@ class Table:
 
     @classmethod
     def from_frame(cls, frame: DataFrame, name: str = "DataFrame") -> Table:
-        """A pandas DataFrame (its index left out) as a Table, through its CSV text, so that
-        its cells take the very path a CSV file's do. pandas itself is never imported here."""
+        """A pandas DataFrame (without its index) as a Table, read through its CSV text."""
         if not callable(getattr(frame, "to_csv", None)):
             raise TypeError(f"from_frame takes a pandas DataFrame, got {type(frame).__name__}")
         return _table(name, csv_rows(name, frame.to_csv(index=False)), header=True)
@@ -176,15 +176,11 @@ def read_table(
     drop: Sequence[int | str] = (),
     drop_missing: bool = False,
 ) -> Table:
-    """Read a CSV file's cells as text: a `Table`.
+    """Read a CSV file's cells as text: a `Table` (a bad file is a DataError naming the line).
 
-    `header=None` takes the first row as column names when it looks like names next to the
-    rows below it (the first `SNIFF_ROWS`): a column with text on top of numbers, or a first
-    row of text none of which recurs below it (without a header the columns are named x0, x1,
-    ...). `drop` leaves columns out (by name or index).
-    `drop_missing` drops every row with a missing cell in the remaining columns (see
-    `MISSING`). A file that is not UTF-8, empty, only a header, ragged, or has a control
-    character or a repeat in its column names is a DataError naming the file and line.
+    `header=None` takes the first row as column names when it looks like names over the
+    `SNIFF_ROWS` below (else the columns are x0, x1, ...). `drop` leaves columns out (by name or
+    index); `drop_missing` drops every row with a missing cell in the remaining columns.
     """
     name, rows = read_csv_rows(path)
     table = _table(name, rows, header)
@@ -219,8 +215,7 @@ def _table(name: str, rows: list[tuple[int, list[str]]], header: bool | None) ->
 
 
 def _numbers(cells: list[str]) -> np.ndarray | None:
-    """The cells as float64 (Python's `float` syntax, parsed in C), or None when one is not a
-    number. inf and nan parse; the callers say where they are not welcome."""
+    """The cells as float64, or None when one is not a number (inf and nan parse)."""
     try:
         return np.array(cells, dtype=np.float64)
     except ValueError:
@@ -312,16 +307,10 @@ class _Feature:
 
 @dataclass
 class Preprocessor:
-    """Everything learnt from a table's training rows that turns its cells into network inputs
-    and targets, and predictions back into the label's own values.
-
-    `label` picks the label column (name or index; None for a table of features only).
-    `task` is "auto" (see the module's docstring), "classification" or "regression".
-    `categorical` names feature columns of numbers to one-hot encode as categories (e.g. codes).
-    `standardize=False` feeds numeric columns (and a regression's target) as they are; by
-    default a regression trains on the target standardised with the training rows' mean and
-    standard deviation, and `decode_labels` turns predictions back into the target's units.
-    """
+    """What a table's training rows teach about turning its cells into network inputs and
+    targets, and predictions back into the label's values. `label`: its column (None: features
+    only); `task`: "auto" (see the module's docstring), "classification" or "regression";
+    `categorical`: numeric columns to one-hot; `standardize=False` feeds numbers as they are."""
 
     label: int | str | None = -1
     task: str = "auto"
@@ -341,8 +330,6 @@ class Preprocessor:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
-
-    # -- what was learnt --
 
     @property
     def fitted(self) -> bool:
@@ -400,12 +387,9 @@ class Preprocessor:
             return f"Preprocessor(label={self.label!r}, task={self.task!r}, not fitted)"
         return f"Preprocessor({self.describe()})"
 
-    # -- fit --
-
     def fit(self, table: Table, rows: Sequence[int] | np.ndarray | None = None) -> Preprocessor:
-        """Learn the mapping from `table`: the classes from every row (so a held-out row never
-        has a class the network has no output for), the means, standard deviations and
-        categories from `rows` only (the training split; default every row). Returns self."""
+        """Learn the mapping from `table`: the classes from every row (a held-out row needs an
+        output too), the rest from `rows` only (the training split; default all). Returns self."""
         if not isinstance(table, Table):
             raise TypeError(f"fit takes a Table (see read_table), got {type(table).__name__}")
         train = list(range(len(table))) if rows is None else [int(r) for r in rows]
@@ -418,15 +402,10 @@ class Preprocessor:
         return self
 
     def fit_split(
-        self,
-        table: Table,
-        test_fraction: float = 0.2,
-        seed: int | np.random.RandomState | None = None,
+        self, table: Table, test_fraction: float = 0.2, seed: Seed = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Hold out test rows and learn from the rest, in one pass: the classes from every row,
-        then a split stratified by class (`tapegrad.data.split_indices`), then the features
-        from the training rows (a column is checked on every row, as `fit(table)` checks it).
-        Returns the (train, test) row indices."""
+        """`fit` on the training rows of a split stratified by class (`data.split_indices`), in
+        one pass (every row is still checked). Returns the (train, test) row indices."""
         if not isinstance(table, Table):
             raise TypeError(f"fit takes a Table (see read_table), got {type(table).__name__}")
         label_at, forced = self._learn_label(table)
@@ -436,8 +415,7 @@ class Preprocessor:
         return train, test
 
     def _learn_label(self, table: Table) -> tuple[int | None, set[int]]:
-        """Check the columns and learn the label's classes from every row: (the label's
-        position, the positions of the columns to one-hot whatever they hold)."""
+        """Learn the label's classes from every row: (its position, the columns to one-hot)."""
         label_at = None if self.label is None else table.index(self.label, "label column")
         forced = {table.index(c, "categorical column") for c in self.categorical}
         if label_at in forced:
@@ -459,8 +437,7 @@ class Preprocessor:
         return label_at, forced
 
     def _learn_features(self, table: Table, label_at, forced, train: list[int], vet) -> None:
-        """Learn each feature column from the `train` rows (its text checked on the `vet`
-        rows), and a regression target's mean and scale."""
+        """Learn the features from the `train` rows (checked on `vet`), and the target's scale."""
         features = []
         for c in range(len(table.columns)):
             if c == label_at:
@@ -505,13 +482,9 @@ class Preprocessor:
         if not self.fitted:
             raise RuntimeError("this Preprocessor has not been fitted: call fit(table) first")
 
-    # -- apply --
-
     def transform(self, table: Table, unknown: str = "zeros") -> np.ndarray:
-        """The network inputs for every row of `table`: float64 (n, n_inputs). The feature
-        columns are found by name (or, in a table without a header, by position; the label
-        column may be absent). A category not seen in training gives an all-zero block
-        (`unknown="zeros"`) or a DataError (`unknown="error"`)."""
+        """The network inputs (n, n_inputs) for `table`, its columns found by name (by position
+        without a header); an unseen category gives zeros, or a DataError (`unknown="error"`)."""
         self._check_fitted()
         if unknown not in ("zeros", "error"):
             raise ValueError(f"unknown must be 'zeros' or 'error', got {unknown!r}")
@@ -557,10 +530,8 @@ class Preprocessor:
         )
 
     def encode_labels(self, labels: Table | Sequence) -> np.ndarray:
-        """The training targets: class indices (intp) for a classifier, numbers (float64) for
-        a regression (standardised, see the class docstring). `labels` is a table holding the
-        label column, or the labels themselves (text or numbers). A class not seen in fitting
-        is a DataError naming it."""
+        """The training targets: class indices (intp), or a regression's numbers (float64,
+        standardised), for a table holding the label column or the labels themselves."""
         self._check_fitted()
         return self._encode(labels)
 
@@ -601,8 +572,7 @@ class Preprocessor:
     def _label_cells(
         self, labels: Table | Sequence, name: str, position: int
     ) -> tuple[tuple[Table, int] | None, list[str]]:
-        """(the table and column the labels are in, None for labels given as such; the cells)
-        for the label column `name`, at `position` in the training table."""
+        """((table, column) the labels are in, or None for labels given as such; the cells)."""
         if isinstance(labels, Table):
             if labels.header and self.header:
                 if name not in labels.columns:
@@ -620,8 +590,7 @@ class Preprocessor:
         return None, [v if isinstance(v, str) else _number_text(v) for v in values]
 
     def decode_labels(self, predictions: Sequence | np.ndarray) -> list[str] | np.ndarray:
-        """The label's own values for network predictions: class names (list of str) for class
-        indices, or numbers in the target's units (float64) for a regression."""
+        """The label's own values for predictions: class names, or a regression's numbers."""
         self._check_fitted()
         if self.classes is None:
             out = np.asarray(predictions, dtype=np.float64)
@@ -634,8 +603,6 @@ class Preprocessor:
                 raise ValueError(f"{p!r} is not a class index in 0..{len(self.classes) - 1}")
             names.append(self.classes[p])
         return names
-
-    # -- storage --
 
     def to_dict(self) -> dict:
         """Plain JSON types: what a checkpoint stores."""
@@ -662,9 +629,19 @@ class Preprocessor:
 
     @classmethod
     def from_dict(cls, d: dict) -> Preprocessor:
-        """The inverse of `to_dict`, checking every field (types, sizes against the hard
-        limits, finite numbers) before building anything: a DataError says which is wrong."""
-        return _from_dict(cls, d)
+        """The inverse of `to_dict`, checking every field first (a DataError says which)."""
+        task, width = _check_header(d)
+        label, position = _check_label(d, task, width)
+        classes = _check_classes(d, task)
+        target_mean, target_scale = _check_target(d)
+        features = _check_features(d, width, label, position)
+        prep = cls(label=label, task=task, standardize=d["standardize"])
+        prep.label_name, prep.label_position = label, position
+        prep.width, prep.header = width, d["header"]
+        prep.classes, prep.numeric_classes = classes, d["numeric_classes"]
+        prep.target_mean, prep.target_scale = target_mean, target_scale
+        prep.features = features
+        return prep
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -684,9 +661,7 @@ def _check_missing(table: Table, c: int) -> None:
 
 
 def _numeric_column(table: Table, c: int, cells: list[str]) -> np.ndarray | None:
-    """The column's finite numbers, or None when it holds text (categories); a column of
-    numbers with a few stray words is an error at the first word, naming the way to read it
-    as categories instead."""
+    """The column's finite numbers, None when mostly text; a stray word is a DataError."""
     x = _numbers(cells)
     if x is not None:
         return _finite_column(table, c, cells) if not np.all(np.isfinite(x)) else x
@@ -727,9 +702,8 @@ def _finite(table, r: int, c, cell: str, where=None) -> float:
 
 
 def _mean_and_scale(x: np.ndarray) -> tuple[float, float]:
-    """Mean and population standard deviation (scikit-learn's StandardScaler), computed on the
-    column divided by its largest magnitude so that huge values cannot overflow; a standard
-    deviation that is zero next to the mean (a constant column) becomes 1."""
+    """Mean and standard deviation as scikit-learn's StandardScaler has them (computed on the
+    column over its largest magnitude, so huge values cannot overflow; a constant column: 1)."""
     big = float(np.max(np.abs(x)))
     if big == 0.0:
         return 0.0, 1.0
@@ -741,8 +715,7 @@ def _mean_and_scale(x: np.ndarray) -> tuple[float, float]:
 
 
 def _learn_labels(table: Table, c: int, task: str) -> tuple[list[str] | None, bool]:
-    """(class names in index order, whether they compare as numbers); (None, False) for a
-    regression. See the module's docstring for the rules."""
+    """(class names in index order, whether they are numbers), or (None, False) for a regression."""
     cells = table.column(c)
     col = table.columns[c]
     where = f"{table.name}: column {c + 1} ({col!r})"
@@ -811,17 +784,12 @@ def _shell_word(name: str) -> str:
     return name if safe else "'" + name.replace("'", "'\\''") + "'"
 
 
-# --- the built-in data sets as tables ------------------------------------------------------
-
-
 BUILTIN_LABELS = {"iris": "species", "digits": "digit"}  # the label column's name, by data set
 
 
-def builtin_table(name: str, seed: int | np.random.RandomState | None = None) -> Table:
-    """A built-in data set (`tapegrad.data.DATASETS`) as a Table, so that it takes the same
-    path as a CSV file: features named as the data set names them (x0, x1 for the 2-D
-    generators), the label column named `BUILTIN_LABELS` or "class" (iris: "species") or
-    "label", holding class names where the data set has them."""
+def builtin_table(name: str, seed: Seed = None) -> Table:
+    """A built-in data set (`tapegrad.data.DATASETS`) as a Table, to take a CSV file's path;
+    its label column is named as in `BUILTIN_LABELS`, else "class" (tables) or "label"."""
     ds = load_dataset(name, seed=seed)
     label = BUILTIN_LABELS.get(name, "class" if name in TABLES else "label")
     return Table.from_arrays(
@@ -879,22 +847,6 @@ _FIELDS = {
     "format", "version", "task", "label", "label_position", "width", "header",
     "standardize", "classes", "numeric_classes", "target", "features",
 }  # fmt: skip
-
-
-def _from_dict(cls, d) -> Preprocessor:
-    """Rebuild a Preprocessor from `to_dict`'s output, checking every field first."""
-    task, width = _check_header(d)
-    label, position = _check_label(d, task, width)
-    classes = _check_classes(d, task)
-    target_mean, target_scale = _check_target(d)
-    features = _check_features(d, width, label, position)
-    prep = cls(label=label, task=task, standardize=d["standardize"])
-    prep.label_name, prep.label_position = label, position
-    prep.width, prep.header = width, d["header"]
-    prep.classes, prep.numeric_classes = classes, d["numeric_classes"]
-    prep.target_mean, prep.target_scale = target_mean, target_scale
-    prep.features = features
-    return prep
 
 
 def _check_header(d) -> tuple[str, int]:

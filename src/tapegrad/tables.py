@@ -1,16 +1,8 @@
-"""Training on a table, as one call: `fit_table` reads a CSV file (or takes a pandas DataFrame,
-or arrays X and y), infers what the label is, splits the rows (stratified by class), fits the
-preprocessing on the training rows, trains an MLP, evaluates it on both splits and returns a
-`TableFit`, whose `save(folder)` writes the run's files. A `TableModel` is the trained network
-with its preprocessing and loss: what `tapegrad train` saves and `tapegrad predict` loads.
-
-The defaults (`TableSettings`) are the ones that trained ordinary small tables (iris, wine,
-breast cancer, digits) best in `benchmarks/table_defaults.py`: Adam at 0.01 falling linearly to
-0.001, MLP(16, 16) tanh, softmax cross-entropy for classes (two included), batches of 32, 100
-epochs, L2 1e-4, standardised features, and a stratified 80/20 split.
-
-Reading a table and the preprocessing live in `tapegrad.preprocessing`; their names are
-importable from here too (`read_table`, `Table`, `Preprocessor`, ...).
+"""Training on a table, as one call: `fit_table` reads a CSV file (a DataFrame, arrays), infers
+the label, splits the rows stratified by class, fits the preprocessing, trains an MLP and
+evaluates it. A `TableModel` is the network with its preprocessing and loss. The defaults
+(`TableSettings`) trained small tables best in `benchmarks/table_defaults.py`. `read_table`,
+`Table` and `Preprocessor` live in `tapegrad.preprocessing` and are importable from here too.
 
 Example:
   >>> result = fit_table("iris.csv", "species", epochs=20, progress=False)  # doctest: +SKIP
@@ -38,15 +30,9 @@ from .losses import default_loss, lookup
 from .losses import l2 as l2_penalty
 from .nn import MLP
 from .preprocessing import (
-    BUILTIN_LABELS,
     FORMAT,
     MAX_CATEGORIES,
     MAX_COLUMNS,
-    MAX_NAME,
-    MAX_WIDTH,
-    MISSING,
-    SNIFF_ROWS,
-    TASKS,
     VERSION,
     Preprocessor,
     Table,
@@ -62,19 +48,11 @@ if TYPE_CHECKING:
     from .train import History, TrainingDiverged
 
 __all__ = [
-    "BUILTIN_LABELS",
     "DEFAULT_EPOCHS",
     "DEFAULT_LR",
-    "FORMAT",
     "MAX_CATEGORIES",
     "MAX_CLASSES",
     "MAX_COLUMNS",
-    "MAX_NAME",
-    "MAX_WIDTH",
-    "MISSING",
-    "SNIFF_ROWS",
-    "TASKS",
-    "VERSION",
     "Preprocessor",
     "Table",
     "TableFit",
@@ -95,9 +73,8 @@ DEFAULT_LR = {"sgd": 1.0, "adam": 0.01}
 
 
 def plain(nin: int, n_outputs: int, loss: str) -> Preprocessor:
-    """The preprocessing of a model saved without one (by `tapegrad.save` alone): `nin`
-    numeric columns fed as they are, found by position, and the label as the loss codes it
-    (classes "0", "1", ... for a classifier; numbers for mse)."""
+    """The preprocessing of a model saved without one: `nin` numeric columns as they are, by
+    position, and the label as the loss codes it (classes "0", "1", ...; numbers for mse)."""
     spec = lookup(loss)
     classifier = spec.kind != "regression"
     k = 2 if spec.kind == "binary" else n_outputs
@@ -123,10 +100,8 @@ def plain(nin: int, n_outputs: int, loss: str) -> Preprocessor:
 
 @dataclass
 class TableModel:
-    """A trained network together with the preprocessing and the loss it was trained with:
-    what `tapegrad train` saves and `tapegrad predict` loads. Every way of using it (the
-    command line, this class) applies the same mapping from a table's cells to inputs and from
-    outputs back to the label's own values.
+    """A trained network with the preprocessing and the loss it was trained with, so that every
+    use of it maps a table's cells to inputs, and outputs to the label's values, the same way.
 
     Example:
       >>> tm = TableModel.load("tapegrad-out/train/model.json")  # doctest: +SKIP
@@ -141,8 +116,7 @@ class TableModel:
 
     @classmethod
     def load(cls, path: str | os.PathLike, compile: bool = True) -> TableModel:
-        """Read a checkpoint; a model saved without preprocessing takes its inputs as they
-        are (see `plain`). A CheckpointError or DataError says what is wrong."""
+        """Read a checkpoint (one saved without preprocessing takes its inputs as they are)."""
         model = checkpoint.load(path)
         loss, prep = checkpoint.load_training(path)
         k = model.nouts[-1]
@@ -162,31 +136,17 @@ class TableModel:
             self.model, path, optimizer=optimizer, loss=self.loss, preprocessor=self.preprocessor
         )
 
-    @property
-    def is_classifier(self) -> bool:
-        """Whether the label is classes (else numbers: a regression)."""
-        return self.preprocessor.is_classifier
-
-    def inputs(self, table: Table) -> np.ndarray:
-        """The network inputs for the table's rows (checked against the model's width)."""
-        return self.preprocessor.transform(table)
-
     def outputs(self, table: Table) -> np.ndarray:
         """The network's raw outputs: (n,) for one output, (n, k) for k."""
-        return training.outputs(self.model, self.inputs(table), compile=self.compile)
+        X = self.preprocessor.transform(table)
+        return training.outputs(self.model, X, compile=self.compile)
 
     def predict(self, table: Table) -> list[str] | np.ndarray:
-        """The label's own values for every row: class names, or numbers in the target's
-        units for a regression."""
-        return self._decode(lookup(self.loss).predict(self.outputs(table)))
-
-    def _decode(self, pred: Sequence | np.ndarray) -> list[str] | np.ndarray:
-        return self.preprocessor.decode_labels(pred)
+        """The label's own values for every row: class names, or a regression's numbers."""
+        return self.preprocessor.decode_labels(lookup(self.loss).predict(self.outputs(table)))
 
     def probabilities(self, outputs: np.ndarray) -> np.ndarray | None:
-        """Per-class probabilities (n, classes) from raw outputs: softmax for softmax_ce, the
-        logistic for bce; None for losses whose outputs are scores, not probabilities (hinge)
-        or numbers (mse)."""
+        """Per-class probabilities from raw outputs (softmax_ce, bce); None for hinge and mse."""
         if self.loss == "softmax_ce":
             z = outputs.reshape(len(outputs), -1)
             z = z - z.max(axis=1, keepdims=True)
@@ -198,28 +158,24 @@ class TableModel:
         return None
 
     def predict_proba(self, table: Table) -> np.ndarray:
-        """Per-class probabilities, one column per class in `preprocessor.classes` order; a
-        ValueError for a model whose outputs are not probabilities."""
+        """Per-class probabilities, a column per class (a ValueError for hinge and mse)."""
         p = self.probabilities(self.outputs(table))
         if p is None:
             raise ValueError(f"a model trained with {self.loss} gives no probabilities")
         return p
 
     def evaluate(self, table: Table) -> dict:
-        """{"loss": mean loss on the coded targets, "accuracy": fraction right (classifiers) or
-        None, "r2": coefficient of determination in the target's units (regression) or None,
-        "rows": n} for a table holding the label column."""
-        X, y = self.inputs(table), self.preprocessor.encode_labels(table)
+        """{"loss", "accuracy" or "r2" (the other None), "rows"} on a table with the label."""
+        X, y = self.preprocessor.transform(table), self.preprocessor.encode_labels(table)
         m = training.evaluate(self.model, X, y, loss=self.loss, compile=self.compile)
         r2 = None
-        if not self.is_classifier:
-            r2 = r_squared(self._decode(y), self.predict(table))
+        if not self.preprocessor.is_classifier:
+            r2 = r_squared(self.preprocessor.decode_labels(y), self.predict(table))
         return {"loss": m["loss"], "accuracy": m["accuracy"], "r2": r2, "rows": len(table)}
 
 
 def r_squared(y: npt.ArrayLike, predicted: npt.ArrayLike) -> float | None:
-    """1 - (residual sum of squares) / (total sum of squares), scikit-learn's r2_score; None
-    when every target is the same (R² is undefined)."""
+    """scikit-learn's r2_score, 1 - RSS / TSS; None when every target is the same."""
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     predicted = np.asarray(predicted, dtype=np.float64).reshape(-1)
     total = float(np.sum((y - y.mean()) ** 2))
@@ -233,20 +189,11 @@ def r_squared(y: npt.ArrayLike, predicted: npt.ArrayLike) -> float | None:
 
 @dataclass
 class TableSettings:
-    """How `fit_table` reads, splits and trains; every field is a keyword of `fit_table`.
-
-    task: "auto" (text labels, or whole numbers with few values, are classes; other numbers a
-      regression), "classification" or "regression"; a `loss` of mse implies a regression.
-    drop, drop_missing, categorical, standardize: as `read_table` and `Preprocessor` take them.
-    hidden, act: the hidden layer sizes and their activation.
-    loss: a name in `tapegrad.losses.TABLE` (default: softmax_ce for classes, mse for numbers).
-    optim, lr, schedule: "adam" or "sgd", its rate (default `DEFAULT_LR`), and "linear" (the
-      rate falls to lr/10 over the run, as in micrograd's demo) or "constant".
-    l2, steps, epochs, batch_size, seed, compile, progress: as `tapegrad.train.fit` takes them
-      (with neither steps nor epochs: `DEFAULT_EPOCHS` epochs).
-    test_fraction: the rows held out for testing, stratified by class.
-    snapshots: the weights to keep for a training report (`tapegrad.pages.report.MOMENTS`).
-    """
+    """How `fit_table` reads, splits and trains: each field is one of its keywords, and one of
+    `tapegrad train`'s options (see its --help). `task`, `drop`, `drop_missing`, `categorical`
+    and `standardize` are `Preprocessor`'s and `read_table`'s; `l2`, `steps`, `epochs`, ...
+    `tapegrad.train.fit`'s; `loss` defaults to softmax_ce for classes, mse for numbers; `lr` to
+    `DEFAULT_LR`; "linear" `schedule` falls to lr/10 over the run, as in micrograd's demo."""
 
     task: str = "auto"
     drop: Sequence[int | str] = ()
@@ -290,12 +237,9 @@ class TableSettings:
 
 @dataclass
 class TableFit:
-    """What `fit_table` did: the trained `table_model` (network, preprocessing and loss), the
-    `history`, the `metrics` on the training and test rows (as `TableModel.evaluate` gives
-    them; the training rows' with the L2 term), the table and its split (row indices), the
-    network's inputs X and coded targets y for every row, and every setting as used.
-    `diverged` is the TrainingDiverged that stopped the run early, if one did (the model
-    keeps the last weights whose loss was fine). `save` writes the run's files."""
+    """What `fit_table` did: the model, history, each split's rows and `metrics` (the training
+    rows' with the L2 term), every row's inputs X and coded targets y, the settings as used,
+    and the TrainingDiverged that stopped the run early, if one did."""
 
     table_model: TableModel
     history: History
@@ -356,10 +300,8 @@ class TableFit:
         extras: Callable[[TableFit, str], list[str]] | None = None,
         command: str | None = None,
     ) -> list[str]:
-        """Write the run into `folder` (created if need be), each file atomically: the model
-        (with its optimizer state, at `model_path` or folder/model.json), history.json, the
-        files `extras(self, folder)` writes (pictures, a report: the caller's), and run.json
-        (the `command`, every setting, the data, the outcome, the files). Returns the paths."""
+        """Write the run into `folder`, each file atomically: the model (at `model_path` or
+        model.json), history.json, what `extras(self, folder)` writes, run.json; their paths."""
         folder = os.fspath(folder)
         os.makedirs(folder, exist_ok=True)
         path = os.fspath(model_path) if model_path else os.path.join(folder, "model.json")
@@ -413,23 +355,20 @@ def fit_table(
     """Train an MLP on a table in one call, as `tapegrad train` does, and evaluate it.
 
     Args:
-      source: a CSV file's path, a `Table`, a pandas DataFrame (pandas itself is not needed
-        otherwise), or an array X of rows of numbers.
+      source: a CSV file's path, a `Table`, a pandas DataFrame, or an array X of numbers.
       target: the label column (name or index; default the last) for a file, Table or
         DataFrame; for an array X, its labels y (numbers or class names).
       resume: continue from a saved model (a model.json, or a folder holding one): its
         preprocessing, weights and, when saved, optimizer state.
       out: a folder to save the run into (`TableFit.save`); None writes nothing.
-      log: called with each line worth showing (`print` shows them): the data and what was
-        inferred from it before training, and the metrics after.
+      log: called with each line worth showing (what was inferred, then the metrics).
       **settings: any field of `TableSettings` (hidden, act, loss, optim, lr, epochs, ...).
 
     Returns:
       A TableFit: the model, preprocessor, history, metrics and, with `out`, the files.
 
     Raises:
-      DataError or ValueError: the table, the label or a setting cannot be used (nothing is
-        trained); CheckpointError: `resume` cannot be loaded; OSError: a file.
+      DataError or ValueError (nothing is trained), CheckpointError (`resume`), OSError.
     """
     opts = TableSettings(**settings)
     resumed, resume_path = _resumed(resume, opts.compile)
@@ -474,11 +413,10 @@ def _resumed(resume, compile: bool) -> tuple[TableModel | None, str | None]:
 
 def _as_table(source, target, opts: TableSettings) -> tuple[Table, int | str, str]:
     """(the source as a Table, its label column, its name for messages and run.json)."""
-    label = -1 if target is None else target
+    label, name = -1 if target is None else target, None
     if isinstance(source, str | os.PathLike):
-        table = read_table(source, drop=opts.drop, drop_missing=opts.drop_missing)
-        return table, label, os.fspath(source)
-    if isinstance(source, Table):
+        table, name = read_table(source), os.fspath(source)
+    elif isinstance(source, Table):
         table = source
     elif callable(getattr(source, "to_csv", None)):  # a pandas DataFrame
         table = Table.from_frame(source)
@@ -490,12 +428,11 @@ def _as_table(source, target, opts: TableSettings) -> tuple[Table, int | str, st
         table = table.without(opts.drop)
     if opts.drop_missing:
         table = table.without_missing()
-    return table, label, table.name
+    return table, label, name or table.name
 
 
 def _learn(table: Table, label, opts: TableSettings, resumed: TableModel | None):
-    """(the preprocessing, the training rows, the test rows): the resumed model's
-    preprocessing, or one fitted on the training rows of a split stratified by class."""
+    """(the preprocessing, the training rows, the test rows): the resumed model's, or new."""
     if resumed is not None:
         prep = resumed.preprocessor
         strata = prep.encode_labels(table) if prep.is_classifier else None
@@ -541,8 +478,7 @@ def _network(prep: Preprocessor, loss: str, opts: TableSettings) -> MLP:
 
 
 class _Offset:
-    """A schedule started `offset` steps late: a resumed optimizer keeps its step count, and
-    this run's schedule should still start at its beginning."""
+    """A schedule started `offset` steps late: a resumed optimizer keeps its step count."""
 
     def __init__(self, schedule: Callable[[int], float], offset: int) -> None:
         self.schedule, self.offset = schedule, offset
@@ -555,8 +491,7 @@ class _Offset:
 
 
 def _optimizer(opts: TableSettings, model: MLP, total: int, resume_path: str | None):
-    """The optimizer asked for; when resuming, its saved state (moments, step count) is
-    restored if the checkpoint holds one of the same kind."""
+    """The optimizer asked for, with the saved state of one of its kind when resuming."""
     lr = opts.rate
     schedule = optim.linear(lr, lr * 0.1, total) if opts.schedule == "linear" else lr
     make = optim.SGD if opts.optim == "sgd" else optim.Adam
@@ -572,8 +507,7 @@ def _optimizer(opts: TableSettings, model: MLP, total: int, resume_path: str | N
 
 
 def _train(model, loss, optimizer, X, y, train, test, opts: TableSettings):
-    """Fit on the training rows, validating on the test rows (at most ~20 times): (History,
-    the TrainingDiverged that stopped it or None)."""
+    """Fit on the training rows, validating ~20 times: (History, TrainingDiverged or None)."""
     steps, epochs, _ = opts.length(len(train))
     entries = steps or epochs or 0  # one per step or epoch: `length` gives one of the two
     try:
@@ -606,7 +540,7 @@ def _settings(opts: TableSettings, name: str, tm: TableModel, length, resume) ->
     return {
         "data": name,
         "label": tm.preprocessor.label_name,
-        "task": "classification" if tm.is_classifier else "regression",
+        "task": "classification" if tm.preprocessor.is_classifier else "regression",
         "drop": list(opts.drop),
         "drop_missing": opts.drop_missing,
         "standardize": opts.standardize,

@@ -1,10 +1,7 @@
-"""The training loop: `fit` a model to data, `evaluate` and `predict` with it.
-
-One step is micrograd's demo step: the per-sample losses of a batch, averaged, plus an L2
-penalty; then zero the gradients, backpropagate, and let the optimizer step. The part that
-computes the loss and the gradients is one function (`loss_and_grad`), so a compiled NumPy tape
-can stand in for the eager graph without touching the loop.
-"""
+"""The training loop: `fit` a model to data, `evaluate` and `predict` with it. One step is
+micrograd's: a batch's mean loss plus an L2 penalty, zeroed gradients, backward, the optimizer's
+step; the loss and gradients come from one function (`loss_and_grad`), so a compiled NumPy tape
+can stand in for the eager graph without touching the loop."""
 
 from __future__ import annotations
 
@@ -20,7 +17,7 @@ import numpy as np
 
 from . import losses as L
 from ._helpers import positive_int
-from .data import random_state
+from .data import Seed, random_state
 from .engine import Value, no_grad
 
 if TYPE_CHECKING:
@@ -28,8 +25,7 @@ if TYPE_CHECKING:
 
 
 class _Model(Protocol):
-    """What training asks of a model: called on one row of features it gives its output(s),
-    and it lists its parameters (an MLP, a Module with a `__call__`, or a wrapper of one)."""
+    """What training asks of a model: its output(s) for one row, and its parameters."""
 
     def __call__(self, x: Sequence[float]) -> Value | list[Value]: ...
 
@@ -37,33 +33,21 @@ class _Model(Protocol):
 
 
 class _Stepper(Protocol):
-    """What training asks of an optimizer: a `step()` that updates the parameters from their
-    `.grad` (tapegrad's optimizers, or any other with that method)."""
+    """What training asks of an optimizer: a `step()` that updates the parameters from `.grad`."""
 
     def step(self) -> None: ...
 
 
+_Forward = Callable[[list[float]], Value | list[Value]]  # a model, as far as using it goes
 DEFAULT_STEPS = 100
-
-
-# --- history ---------------------------------------------------------------------------------
 
 
 @dataclass
 class History:
-    """What `fit` recorded, one entry per step (or per epoch with `epochs=`).
-
-    `loss` is the training objective (mean loss plus the L2 penalty), `l2_term` the penalty
-    in it (so `data_loss` is the mean loss alone) and `accuracy` the fraction of the batch
-    predicted right, all as measured during the step, before the update; `lr` is the
-    learning rate the step used (an epoch: its last step's).
-    `val_loss`/`val_accuracy` (mean loss without the penalty) are measured after the update
-    (None where skipped, see `fit`'s `eval_every`). Accuracy is None where the loss has no
-    notion of it (regression). `snapshots` holds the weights at the moments `fit(...,
-    snapshots=n)` kept: `{"step": k, "weights": [...]}`, the weights after k entries (0: the
-    initial ones) in `model.parameters()` order; `tapegrad.report(history, model, X, y)`
-    draws them.
-    """
+    """What `fit` recorded, one entry per step (or epoch): the objective `loss` (mean loss plus
+    `l2_term`) and `accuracy` (None for a regression) before the update, its `lr`, the
+    `val_loss`/`val_accuracy` after it (None where skipped), and `snapshots` of the weights
+    (`{"step": k, "weights": [...]}`, in `model.parameters()` order) for `tapegrad.report`."""
 
     unit: str = "step"
     loss: list[float] = field(default_factory=list)
@@ -86,8 +70,7 @@ class History:
         return [max(total - p, 0.0) for total, p in zip(self.loss, terms, strict=True)]
 
     def to_dict(self) -> dict:
-        """Plain lists and numbers for `json.dump` (`data_loss` included); inf and nan become
-        None (JSON has neither)."""
+        """Plain lists and numbers for `json.dump` (with `data_loss`; inf and nan become None)."""
         return {k: _json_safe(v) for k, v in {**asdict(self), "data_loss": self.data_loss}.items()}
 
     @classmethod
@@ -114,14 +97,12 @@ def _json_safe(v):
     return v
 
 
-# --- labels ----------------------------------------------------------------------------------
+# --- labels and rows -------------------------------------------------------------------------
 
 
 def prepare_targets(y: npt.ArrayLike, loss: str) -> list:
-    """Labels as the loss wants them, as Python numbers: hinge takes -1/+1 (0/1 labels are
-    mapped 0 -> -1), bce 0/1 (-1/+1 mapped back), softmax_ce class indices, mse numbers
-    (int 0/1 labels mapped to -1/+1, the lecture's regression targets) or rows of numbers.
-    Each loss's coding is its `labels` in the loss table (`tapegrad.losses.TABLE`)."""
+    """Labels as the loss codes them (its `labels` in `tapegrad.losses.TABLE`), as Python
+    numbers: hinge -1/+1 (0 -> -1), bce 0/1, softmax_ce indices, mse numbers (0/1 -> -1/+1)."""
     spec = L.lookup(loss)
     y = np.asarray(y)
     if y.ndim == 0 or y.size == 0:
@@ -138,13 +119,9 @@ def prepare_targets(y: npt.ArrayLike, loss: str) -> list:
 
 
 def accuracy(outputs: Sequence | np.ndarray, targets: Sequence, loss: str) -> float | None:
-    """The fraction of `outputs` that `loss` reads as the coded `targets` (see `labelled`);
-    None where the loss has no notion of it (mse onto targets other than -1/+1)."""
+    """The fraction of `outputs` that `loss` reads as the coded `targets`, or None (mse)."""
     spec = L.lookup(loss)
     return L.accuracy(outputs, targets, spec.name) if spec.graded(targets) else None
-
-
-# --- checks ----------------------------------------------------------------------------------
 
 
 def _rows(X, model, what: str = "X") -> list[list[float]]:
@@ -157,20 +134,15 @@ def _rows(X, model, what: str = "X") -> list[list[float]]:
     return X.tolist()
 
 
-def _check_outputs(model, spec: L.LossSpec, targets: list) -> None:
-    nouts = getattr(model, "nouts", None)
-    if nouts:
-        spec.check_outputs(nouts[-1], targets)
-
-
 def labelled(model: _Model, X: npt.ArrayLike, y: npt.ArrayLike, loss: str) -> tuple[list, list]:
-    """(rows, targets) as Python lists, what `fit` trains on and `loss_and_grad` takes: the
-    targets coded for `loss`, checked against the rows and against the model."""
+    """(rows, targets coded for `loss`) as lists, checked against each other and the model."""
     spec = L.lookup(loss)
     rows, targets = _rows(X, model), prepare_targets(y, spec.name)
     if len(rows) != len(targets):
         raise ValueError(f"X has {len(rows)} rows but y has {len(targets)} labels")
-    _check_outputs(model, spec, targets)
+    nouts = getattr(model, "nouts", None)
+    if nouts:
+        spec.check_outputs(nouts[-1], targets)
     return rows, targets
 
 
@@ -182,14 +154,9 @@ def _data(out):
 
 
 def loss_and_grad(model: _Model, loss: str, l2: float = 0.0, compile: bool = False) -> Callable:
-    """A function `(rows, targets) -> (objective, outputs)` for this model and loss: it runs the
-    batch forward, leaves d(objective)/d(parameter) in every parameter's `.grad` (zeroed
-    first) and returns the objective's value and the model outputs as floats.
-
-    The objective is micrograd's: mean(per-sample loss) + l2(params, alpha). With `compile`,
-    one sample's graph is recorded once as a tape (`tapegrad.compile`) and replayed over each
-    batch with NumPy: the same numbers to rounding, hundreds of times faster.
-    """
+    """A function `(rows, targets) -> (objective, outputs)` that leaves d(objective)/d(p) in
+    every parameter's `.grad` (zeroed first), the objective being micrograd's mean loss + L2.
+    With `compile`, one sample's tape is replayed over each batch with NumPy (same numbers)."""
     spec = L.lookup(loss)
     if compile:
         return _CompiledStep(model, spec, l2).step
@@ -209,8 +176,7 @@ def loss_and_grad(model: _Model, loss: str, l2: float = 0.0, compile: bool = Fal
 
 
 class _CompiledStep:
-    """Training and evaluation through tapes recorded once (per input width) and replayed over
-    every batch: `step` is `loss_and_grad`'s function, `evaluate` the mean loss and outputs."""
+    """Training and evaluation on tapes recorded once (per input width), replayed per batch."""
 
     def __init__(self, model, spec: L.LossSpec, l2: float) -> None:
         self.model, self.spec, self.l2 = model, spec, l2
@@ -220,8 +186,7 @@ class _CompiledStep:
         self.tapes: dict[tuple, object] = {}
 
     def tape(self, n_in: int, penalty: bool):
-        """The tape for rows of `n_in` features (with the L2 penalty or without), recorded on
-        first use: `(X, T) -> (per-sample objective, outputs)`."""
+        """`(X, T) -> (per-sample objective, outputs)` for `n_in` inputs, recorded once."""
         key = (n_in, penalty)
         if key not in self.tapes:
             from .tape import compile as record
@@ -247,8 +212,7 @@ class _CompiledStep:
         return objective, outputs.tolist()
 
     def step_arrays(self, X: np.ndarray, T: np.ndarray) -> tuple[float, np.ndarray]:
-        """`step` on rows and targets already as the arrays the tape takes, the outputs
-        returned as one."""
+        """`step` on arrays, returning the outputs as one."""
         for p in self.params:
             p.grad = 0.0
         objective, outputs = self.tape(X.shape[1], bool(self.l2)).backward(X, T)
@@ -305,9 +269,8 @@ class _EagerTrainer:
 
 
 class _TapeTrainer:
-    """Steps on a compiled tape. With one of tapegrad's optimizers the weights stay in one
-    array between steps: the tape reads them from it and `optimizer.update` writes them,
-    touching no Value until `sync()`. Any other optimizer goes through `.grad` and `step()`."""
+    """Steps on a compiled tape. With a tapegrad optimizer the weights stay in one array, read
+    by the tape and written by `optimizer.update`, until `sync()`; others go through Values."""
 
     def __init__(self, model, spec: L.LossSpec, l2: float, optimizer, rows, targets) -> None:
         from .optim import Optimizer
@@ -389,12 +352,6 @@ class _TapeTrainer:
 # --- the loop --------------------------------------------------------------------------------
 
 
-def _default_optimizer(model):
-    from .optim import Adam
-
-    return Adam(model.parameters(), lr=0.01)
-
-
 @dataclass
 class _Run:
     """fit's arguments, checked: the data as rows and coded targets, the run's length."""
@@ -458,7 +415,7 @@ def fit(
     steps: int | None = None,
     epochs: int | None = None,
     batch_size: int | None = None,
-    seed: int | np.random.RandomState | None = None,
+    seed: Seed = None,
     l2: float = 0.0,
     progress: bool | str = True,
     validation: tuple | None = None,
@@ -467,9 +424,8 @@ def fit(
     divergence_guard: bool = True,
     snapshots: int = 0,
 ) -> History:
-    """Train `model` on rows `X` with labels `y` and return what each step measured. A step
-    is micrograd's: the batch's mean loss plus an L2 penalty, zeroed grads, `backward()`, and
-    the optimizer's step.
+    """Train `model` on rows `X` with labels `y` and return what each step measured; a step is
+    micrograd's (mean loss plus L2, zeroed grads, `backward()`, the optimizer's step).
 
     Args:
       model: an MLP (or any callable on one row that lists its `parameters()`).
@@ -479,23 +435,17 @@ def fit(
       optimizer: anything with a `step()`; default Adam(lr=0.01).
       steps: batches to take, one History entry each (default 100); or `epochs`: passes
         over every row in shuffled batches, one entry each.
-      batch_size: rows per batch (None: the full batch, in order); `seed` (an int or a NumPy
-        RandomState) draws the random batches.
+      batch_size: rows per batch (None: the full batch, in order), drawn with `seed`.
       l2: adds l2 * sum(p * p) over the parameters to the objective.
-      progress: True draws a tqdm bar on a terminal, else a plain line every tenth of the
-        run; "bar" or "lines" choose; False shows nothing.
-      validation: (X_val, y_val), evaluated under no_grad every `eval_every` entries and at
-        the end (None in between).
-      compile: replay a tape of one sample's graph over every batch with NumPy
-        (`tapegrad.compile`): the same history to rounding, far faster.
-      divergence_guard: stop with TrainingDiverged when a batch's objective is nan, infinite
-        or above EXPLODED times max(the first one, 1), putting back the last good weights.
-      snapshots: keep the weights at this many moments, evenly spaced over the run, in
-        `History.snapshots`: what `tapegrad.report` shows training with.
+      progress: True: a tqdm bar on a terminal, else lines; "bar", "lines" or False choose.
+      validation: (X_val, y_val), evaluated every `eval_every` entries and at the end.
+      compile: replay one sample's tape over every batch with NumPy (same numbers, faster).
+      divergence_guard: raise TrainingDiverged, with the last good weights back, when a batch's
+        objective is nan, infinite or over EXPLODED times max(the first one, 1).
+      snapshots: keep the weights at this many moments of the run (for `tapegrad.report`).
 
     Returns:
-      A History: per step (or epoch) the objective and accuracy measured before the update,
-      the learning rate, and the validation loss and accuracy measured after it.
+      A History: per step (or epoch) the objective, accuracy, learning rate and validation.
 
     Example:
       >>> from tapegrad.nn import MLP
@@ -510,7 +460,9 @@ def fit(
     """
     run = _check_run(model, X, y, loss, steps, epochs, batch_size, l2, validation, eval_every)
     if optimizer is None:
-        optimizer = _default_optimizer(model)
+        from .optim import Adam
+
+        optimizer = Adam(model.parameters(), lr=0.01)
     make = _TapeTrainer if compile else _EagerTrainer
     trainer = make(model, run.spec, l2, optimizer, run.rows, run.targets)
     history = History(unit=run.unit)
@@ -529,8 +481,7 @@ def fit(
 
 
 def _steps(history: History, run: _Run, trainer, optimizer, seed, guarded: bool):
-    """Take the run's batches, recording one History entry per step (or epoch), and yield
-    after each entry; the guard (`guarded`) stops a diverging run."""
+    """Take the run's batches, yielding after each History entry (step or epoch) it records."""
     guard = _Guard(history) if guarded else None
     target_array = np.asarray(run.targets)
     for group in run.batches(random_state(seed)):
@@ -551,9 +502,7 @@ def _steps(history: History, run: _Run, trainer, optimizer, seed, guarded: bool)
 
 
 class TrainingDiverged(RuntimeError):
-    """Training stopped because the loss became nan or infinite, or exploded; the model holds
-    the last weights whose loss was fine. `step` (1-based, counting batches), `lr`, `loss`
-    and `history` (the entries recorded before it) say where."""
+    """The loss became nan or infinite, or exploded; the model holds the last good weights."""
 
     def __init__(self, message: str, step: int, lr: float, loss: float, history: History):
         super().__init__(message)
@@ -565,8 +514,7 @@ EXPLODED = 100.0
 
 
 class _Guard:
-    """Watches each batch's objective: on a non-finite or exploded one, puts back the last
-    weights whose objective was fine and raises TrainingDiverged."""
+    """On a non-finite or exploded objective, puts back the last good weights and raises."""
 
     def __init__(self, history: History) -> None:
         self.history, self.steps = history, 0
@@ -593,21 +541,17 @@ class _Guard:
         else:
             kept_from = f"the weights step {self.steps - 1} started from, the last with a fine loss"
         smaller = f" ({lr / 10:.3g})" if math.isfinite(lr) else ""
-        raise TrainingDiverged(
+        message = (
             f"training diverged at {where}: the loss was {value:.5g} ({why}) at learning rate "
             f"{lr:.3g}; the model keeps {kept_from}. Try a learning rate 10 times "
-            f"smaller{smaller}, or Adam",
-            self.steps,
-            lr,
-            value,
-            self.history,
+            f"smaller{smaller}, or Adam"
         )
+        raise TrainingDiverged(message, self.steps, lr, value, self.history)
 
 
 class _Progress:
-    """What `fit` shows while it runs: a tqdm bar on a terminal; where output goes to a file
-    or a pipe (CI logs, `| tee`), a plain line every tenth of the run instead of a bar's
-    carriage returns. `mode` is True (pick by the terminal), "bar", "lines" or False."""
+    """What `fit` shows: a tqdm bar on a terminal, else (a file, a pipe) a plain line every
+    tenth of the run. `mode` is True (pick by the terminal), "bar", "lines" or False."""
 
     def __init__(self, mode, total: int, unit: str) -> None:
         if mode is True:
@@ -645,8 +589,7 @@ class _Progress:
 
 
 class _Snapshots:
-    """The moments whose weights `fit` keeps (its `snapshots`): after k entries, for k evenly
-    spaced over 0..total."""
+    """The moments whose weights `fit` keeps: after k entries, k evenly spaced over 0..total."""
 
     def __init__(self, model, count: int, total: int) -> None:
         count = 0 if count == 0 else positive_int("snapshots", count)
@@ -666,8 +609,7 @@ class _Snapshots:
 def _record(
     history: History, run: _Run, group, values, penalties, outs, target_array, lr: float
 ) -> None:
-    """One History entry: the objective, its L2 term and the accuracy of the step's (or
-    epoch's) batches."""
+    """One History entry: the objective, L2 term and accuracy of the step's (epoch's) batches."""
     if group[0] is None:  # the full batch, in order
         out_all, seen = outs[0], target_array
     else:
@@ -721,13 +663,8 @@ def _postfix(h: History) -> dict:
 # --- using a trained model -------------------------------------------------------------------
 
 
-def outputs(
-    model: Callable[[list[float]], Value | list[Value]],
-    X: npt.ArrayLike,
-    compile: bool = False,
-) -> np.ndarray:
-    """The model's raw outputs for every row, under no_grad: shape (n,) for a one-output
-    model, (n, k) for k outputs. `compile` replays a recorded forward tape over all rows."""
+def outputs(model: _Forward, X: npt.ArrayLike, compile: bool = False) -> np.ndarray:
+    """The model's raw outputs for every row ((n,) or (n, k)), under no_grad or on a tape."""
     rows = _rows(X, model)
     if compile:
         from .tape import compile as record
@@ -738,16 +675,10 @@ def outputs(
 
 
 def predict(
-    model: Callable[[list[float]], Value | list[Value]],
-    X: npt.ArrayLike,
-    loss: str = "hinge",
-    compile: bool = False,
+    model: _Forward, X: npt.ArrayLike, loss: str = "hinge", compile: bool = False
 ) -> np.ndarray:
-    """Predictions for every row, read the way `loss` trains the outputs: hinge and bce give
-    class 1 where the output is > 0, else 0; softmax_ce the argmax class; mse the raw
-    outputs (the loss table's `predict`). Evaluated under no_grad (or on a compiled tape)."""
-    spec = L.lookup(loss)
-    return spec.predict(outputs(model, X, compile=compile))
+    """Predictions for every row, read as `loss` trains the outputs (the loss table's `predict`)."""
+    return L.lookup(loss).predict(outputs(model, X, compile=compile))
 
 
 def _evaluate_rows(model, rows: list, targets: list, spec: L.LossSpec, compiled=None) -> dict:
@@ -763,8 +694,7 @@ def _evaluate_rows(model, rows: list, targets: list, spec: L.LossSpec, compiled=
 def evaluate(
     model: _Model, X: npt.ArrayLike, y: npt.ArrayLike, loss: str = "hinge", compile: bool = False
 ) -> dict:
-    """{"loss": mean per-sample loss (no penalty), "accuracy": fraction right, or None for
-    regression} on (X, y), under no_grad (or, with `compile`, on a replayed tape)."""
+    """{"loss": mean loss (no penalty), "accuracy": fraction right or None} on (X, y)."""
     spec = L.lookup(loss)
     rows, targets = labelled(model, X, y, spec.name)
     compiled = _CompiledStep(model, spec, 0.0) if compile else None

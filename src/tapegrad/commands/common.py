@@ -1,17 +1,9 @@
-"""What every `tapegrad` command shares: the exit statuses, how an error is reported, and the
-option types (each raises argparse.ArgumentTypeError saying what is allowed).
+"""What every `tapegrad` command shares: the exit statuses, how an error is reported, the
+option types (each raising argparse.ArgumentTypeError saying what is allowed), where files go.
 
-Exit statuses, as `diff` and `grep` use them:
-
-- 0 (OK): the command did what was asked (and, for a check, the answer is yes);
-- 1 (NO): the command ran and the answer is no: `tapegrad grad` found a derivative that
-  disagrees with its central difference;
-- 2 (ERROR): the command could not do what was asked: a usage error (argparse exits with 2
-  too), an expression that does not parse, a data file, CSV or checkpoint that cannot be read
-  or does not fit the model, labels the loss cannot take, a picture that cannot be written;
-- 130: interrupted (Ctrl-C).
-
-A bug shows Python's traceback and exits with 1, as any Python program does.
+Exit statuses, as `diff` and `grep` use them: 0 (OK) done (for a check: yes); 1 (NO) the answer
+is no (`tapegrad grad` found a derivative that disagrees with its central difference); 2 (ERROR)
+it could not be done (bad usage, expression or file); 130 interrupted. A bug exits with 1.
 """
 
 from __future__ import annotations
@@ -23,28 +15,20 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from .._files import check_writable_folder
 from ..losses import TABLE
 from ..nn import ACTIVATIONS as _ACTIVATIONS
 
 OK, NO, ERROR, INTERRUPTED = 0, 1, 2, 130
 
-DATA_NAMES = (
-    "moons",
-    "circles",
-    "blobs",
-    "spiral",
-    "digits",
-    "iris",
-    "wine",
-    "breast_cancer",
-)  # tapegrad.data.DATASETS (a test checks)
+# tapegrad.data.DATASETS (a test checks), here so that --help imports no NumPy
+DATA_NAMES = ("moons", "circles", "blobs", "spiral", "digits", "iris", "wine", "breast_cancer")
 LOSS_NAMES = tuple(TABLE)
 ACTIVATIONS = tuple(_ACTIVATIONS)
 
 
 class HelpFormatter(argparse.HelpFormatter):
-    """Every option's help ends with its default, unless the help already states it (or the
-    option is a flag, whose default is off)."""
+    """Every option's help ends with its default, unless it states it or the option is a flag."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
@@ -162,8 +146,7 @@ def column(text: str) -> int | str:
 def add_data_options(
     p: argparse.ArgumentParser, required: bool = False, label: bool = True
 ) -> None:
-    """--data, --label and --seed, as `train` and `predict` take them (`required`: --data
-    has no default; `label=False`: no --label, the model knows its label column)."""
+    """--data (`required`: without a default), --label (unless `label=False`) and --seed."""
     p.add_argument(
         "--data",
         type=data_source,
@@ -221,10 +204,7 @@ OUT_ROOT = "tapegrad-out"
 
 
 def check_folder_for(path: str, what: str) -> str | None:
-    """Why a folder cannot be made (or written) at `path`, or None: it must not be a file,
-    and the nearest folder that exists on the way must be writable."""
-    from .._files import check_writable_folder
-
+    """Why a folder cannot be made (or written) at `path`, or None."""
     if os.path.isdir(path):
         return check_writable_folder(path)
     if os.path.exists(path):
@@ -240,10 +220,7 @@ def check_folder_for(path: str, what: str) -> str | None:
 def check_file_for(
     path: str, what: str, inputs: tuple[str, ...] = (), example: str = "out.csv"
 ) -> str | None:
-    """Why a file cannot be written at `path`, or None: its folder must exist and be
-    writable, it must not be a folder, and it must not be one of `inputs` (the files read)."""
-    from .._files import check_writable_folder
-
+    """Why a file cannot be written at `path` (nor over one of the `inputs` read), or None."""
     if os.path.isdir(path):
         return (
             f"{what} {path!r} is a folder; name a file in it, such as {os.path.join(path, example)}"
@@ -261,9 +238,7 @@ def check_file_for(
 
 
 def new_run_folder(out: str | None, command: str) -> str:
-    """The folder this run writes into: `out` (created if needed) or the first free one of
-    tapegrad-out/COMMAND, COMMAND-2, COMMAND-3, ... (created here, so two runs at once never
-    share one)."""
+    """`out`, or the first free tapegrad-out/COMMAND, COMMAND-2, ... (made here: never shared)."""
     if out is not None:
         os.makedirs(out, exist_ok=True)
         return out
@@ -283,7 +258,6 @@ def add_out_option(p: argparse.ArgumentParser, command: str) -> None:
     """--out DIR: the run's own folder."""
     p.add_argument(
         "--out",
-        default=None,
         metavar="DIR",
         help=f"the folder for this run's files (default: a new one each run: "
         f"{OUT_ROOT}/{command}, {OUT_ROOT}/{command}-2, ...)",

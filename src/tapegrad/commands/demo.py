@@ -1,10 +1,6 @@
-"""`tapegrad demo`: micrograd's demo, exactly, and its pictures.
-
-100 "moons" points (noise 0.1, seed 1337), labels mapped to -1/+1, `MLP(2, [16, 16, 1])` seeded
-1337, the SVM hinge loss plus 1e-4 L2, and SGD whose rate falls linearly from 1.0 to 0.1 over
-100 full-batch steps. It writes the decision boundary, the loss curves, the model, the
-lecture's tanh neuron as a graph, and the training report page (report.html).
-"""
+"""`tapegrad demo`: micrograd's demo, exactly, and its pictures: 100 "moons" points (noise 0.1,
+seed 1337), labels mapped to -1/+1, `MLP(2, [16, 16, 1])` seeded 1337, the SVM hinge loss plus
+1e-4 L2, and SGD whose rate falls linearly from 1.0 to 0.1 over 100 full-batch steps."""
 
 from __future__ import annotations
 
@@ -13,16 +9,7 @@ import os
 import time
 from typing import TYPE_CHECKING
 
-from .common import (
-    OK,
-    OUT_ROOT,
-    add_out_option,
-    check_folder_for,
-    fail,
-    new_run_folder,
-    positive_int,
-    where_it_went,
-)
+from . import common
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,8 +29,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "hinge loss and SGD; writes decision_boundary.png, loss.png, model.json, "
         "neuron.svg, report.html, history.json and run.json to a new run folder.",
     )
-    add_out_option(p, "demo")
-    p.add_argument("--steps", type=positive_int, default=100, help="training steps (default: 100)")
+    common.add_out_option(p, "demo")
+    p.add_argument(
+        "--steps", type=common.positive_int, default=100, help="training steps (default: 100)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--eager",
@@ -76,8 +65,7 @@ def lecture_neuron() -> Value:
 
 
 def demo_setup(steps: int = 100) -> tuple[np.ndarray, np.ndarray, MLP, SGD]:
-    """micrograd's demo pieces: (X, y, model, optimizer) with y in {0, 1} (fit maps it to
-    -1/+1 for the hinge loss) and lr(k) = 1.0 - 0.9 * k / steps."""
+    """micrograd's demo pieces: (X, y in {0, 1}, model, SGD with lr(k) = 1 - 0.9 * k / steps)."""
     from tapegrad.data import moons
     from tapegrad.nn import MLP
     from tapegrad.optim import SGD, linear
@@ -92,9 +80,11 @@ def run(args: argparse.Namespace) -> int:
     from tapegrad.pages.report import MOMENTS
     from tapegrad.train import fit
 
-    problem = check_folder_for(args.out if args.out is not None else OUT_ROOT, "--out")
+    problem = common.check_folder_for(
+        args.out if args.out is not None else common.OUT_ROOT, "--out"
+    )
     if problem:
-        return fail("demo", problem)
+        return common.fail("demo", problem)
     X, y, model, optimizer = demo_setup(args.steps)
     engine = "eager Value graph" if args.eager else "compiled tape"
     print(f"micrograd's demo: {model!r}, {len(model.parameters())} parameters, 100 moons, {engine}")
@@ -120,14 +110,14 @@ def run(args: argparse.Namespace) -> int:
         f"({seconds:.3g} s of training)"
     )
     try:
-        out = new_run_folder(args.out, "demo")
+        out = common.new_run_folder(args.out, "demo")
         written = _write(out, model, X, y, history)
         written.append(_write_report(args, out, model, X, y, history))
         written += _write_records(args, out, history, written)
     except OSError as err:
-        return fail("demo", f"cannot write the run's files: {err.strerror or err}")
-    print(where_it_went(out, written))
-    return OK
+        return common.fail("demo", f"cannot write the run's files: {err.strerror or err}")
+    print(common.where_it_went(out, written))
+    return common.OK
 
 
 def _write_records(args, out: str, history, written: list[str]) -> list[str]:
@@ -168,8 +158,7 @@ def _settings(args) -> dict:
 
 
 def _write_report(args, out: str, model: MLP, X: np.ndarray, y: np.ndarray, history) -> str:
-    """report.html: the run's curves, and its moments with the origin and one point of each
-    moon forwarded through the network."""
+    """report.html, its samples the origin and one point of each moon."""
     from tapegrad.pages.report import report
 
     samples = {"origin": [0.0, 0.0]}
@@ -178,25 +167,13 @@ def _write_report(args, out: str, model: MLP, X: np.ndarray, y: np.ndarray, hist
         samples[f"X[{i}] (class {label})"] = X[i].tolist()
     path = os.path.join(out, "report.html")
     title = "micrograd's demo: MLP(2, [16, 16, 1]) on moons"
-    settings = _settings(args)
-    report(
-        history,
-        model,
-        X,
-        y,
-        path,
-        loss="hinge",
-        l2=1e-4,
-        settings=settings,
-        samples=samples,
-        title=title,
-    )
+    report(history, model, X, y, path, loss="hinge", l2=1e-4, settings=_settings(args),
+           samples=samples, title=title)  # fmt: skip
     return path
 
 
 def _write(out: str, model: MLP, X: np.ndarray, y: np.ndarray, history) -> list[str]:
-    """The pictures, the model (with its preprocessing: the moons' x0, x1 as they are, classes
-    0 and 1) and the lecture's neuron, each written atomically; the paths."""
+    """The pictures, the model (with its preprocessing) and the lecture's neuron; the paths."""
     from tapegrad import plots
     from tapegrad._files import replacing
     from tapegrad.tables import Preprocessor, Table, TableModel

@@ -67,11 +67,8 @@ def parse_assignments(items: list[str], option: str) -> dict[str, float]:
 def build(
     command: str, text: str, items: list[str], option: str
 ) -> tuple[Expression, Value, dict[str, Value]] | int:
-    """Parse `text`, check the assignments against its variables and evaluate it.
-
-    Returns (expression, result Value, {name: input Value}) or, after printing the error, an
-    exit status.
-    """
+    """Parse `text`, check the assignments against its variables and evaluate it: (expression,
+    result, {name: input Value}), or the exit status after printing the error."""
     from tapegrad.engine import Value
     from tapegrad.expr import ExprError, parse
 
@@ -99,9 +96,7 @@ def build(
 
 
 def relative_differences(f: Callable[..., Value], xs: list[float], eps: float) -> list[float]:
-    """Each partial of f at xs by a central difference whose step is eps * max(1, |x|): a
-    fixed step vanishes next to a large x (x + 1e-6 == x at x = 1e10), and rounding then
-    swamps the estimate. (One numerical_gradient per variable: expressions have few.)"""
+    """Each partial by a central difference stepping eps * max(1, |x|), not lost next to a big x."""
     from tapegrad.check import numerical_gradient
 
     steps = [eps * max(1.0, abs(x)) if math.isfinite(x) else eps for x in xs]

@@ -38,8 +38,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def add_expression_arguments(p: argparse.ArgumentParser) -> None:
-    """The options `graph` shares with `explain`: EXPR, --set NAME=VALUE ..., --rankdir and
-    --precision."""
+    """The options `graph` shares with `explain`: EXPR, --set, --rankdir and --precision."""
     add_arguments(p, "--set", help="the value of each variable (EXPR may come before or after)")
     p.add_argument(
         "--rankdir", choices=("LR", "TB", "RL", "BT"), default="LR", help="the graph's direction"

@@ -1,13 +1,7 @@
-"""`tapegrad predict`: run a saved model over a CSV file or a built-in data set and write its
-predictions, in the label's own values (class names, or numbers in the target's units).
-
-The table goes through the preprocessing stored with the model (`tapegrad.tables.TableModel`),
-so its columns are found by name and mapped exactly as in training. The output holds the
-input's columns with the label column filled in by the model (under the label's own name), and
-with --proba one probability per class. When the input has the label column, the loss and the
-accuracy (or R²) are printed too. The output file is written atomically, never over the model
-or the data, and over another existing file only with --force.
-"""
+"""`tapegrad predict`: a saved model's predictions for a CSV file or a built-in data set, in
+the label's own values, through the preprocessing stored with it (`tables.TableModel`). The
+output is the input's columns with the label column filled in (and --proba's columns); with
+the label present, the loss and accuracy (or R²) are printed too."""
 
 from __future__ import annotations
 
@@ -78,22 +72,18 @@ def _has_label(prep, table) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tapegrad import checkpoint, tables
+    from tapegrad import tables
     from tapegrad._files import write_text
-    from tapegrad.data import DATASETS, DataError
+    from tapegrad.data import DATASETS
     from tapegrad.losses import lookup
 
     problem = _check_output(args)
     if problem:
         return fail("predict", problem)
-    try:
+    try:  # CheckpointError and DataError are ValueErrors
         tm = tables.TableModel.load(args.model, compile=args.compile)
-    except (checkpoint.CheckpointError, DataError) as err:
-        return fail("predict", str(err))
-    if args.loss:
-        tm.loss = args.loss
-    prep = tm.preprocessor
-    try:
+        tm.loss = args.loss or tm.loss
+        prep = tm.preprocessor
         if args.data in DATASETS:
             table = tables.builtin_table(args.data, seed=args.seed)
         else:
@@ -102,12 +92,11 @@ def run(args: argparse.Namespace) -> int:
         predicted = prep.decode_labels(lookup(tm.loss).predict(outputs))
         labelled = _has_label(prep, table)
         metrics = tm.evaluate(table) if labelled else None
-    except (DataError, ValueError, OSError, ImportError) as err:
+    except (ValueError, OSError, ImportError) as err:
         return fail("predict", str(err))
     extra, extra_names = _extra_columns(args, tm, outputs)
     if isinstance(extra, str):
         return fail("predict", extra)
-
     try:
         write_text(args.output, _csv(table, prep, predicted, labelled, extra, extra_names))
     except OSError as err:
@@ -147,7 +136,7 @@ def _extra_columns(args, tm, outputs):
     n = len(outputs)
     if not args.proba:
         return np.zeros((n, 0)), []
-    if not tm.is_classifier:
+    if not tm.preprocessor.is_classifier:
         return "--proba: a regression gives numbers, not class probabilities", []
     p = tm.probabilities(outputs)
     if p is not None:

@@ -1,38 +1,16 @@
-"""`tapegrad train`: fit an MLP to a table (a CSV file as it comes, or a built-in data set),
-report train/test metrics, and write the model, its history, its pictures and the run's
-settings into the run's own folder.
-
-The work is one library call, `tapegrad.tables.fit_table` (read, infer, split, preprocess,
-train, evaluate; its defaults are these options' defaults); this command parses the options,
-checks where the files will go, calls it, and writes the run with its pictures and report.
-"""
+"""`tapegrad train`: fit an MLP to a table (a CSV file as it comes, or a built-in data set)
+with one call of `tapegrad.tables.fit_table`, whose settings these options are, and write the
+run, with its pictures and report, into its own folder."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import shlex
+from dataclasses import fields
 from typing import TYPE_CHECKING
 
-from .common import (
-    ACTIVATIONS,
-    DATA_NAMES,
-    OK,
-    OUT_ROOT,
-    add_data_options,
-    add_loss_option,
-    add_out_option,
-    check_file_for,
-    check_folder_for,
-    fail,
-    fraction,
-    hidden_sizes,
-    new_run_folder,
-    nonnegative_float,
-    positive_float,
-    positive_int,
-    where_it_went,
-)
+from . import common
 
 if TYPE_CHECKING:
     from ..tables import TableFit
@@ -41,9 +19,6 @@ if TYPE_CHECKING:
 DEFAULT_EPOCHS = 100
 DEFAULT_LR = {"sgd": 1.0, "adam": 0.01}
 MAX_PICTURE_PARAMETERS = 50_000  # past this, the decision boundary is skipped (say so)
-
-
-# --- the command -----------------------------------------------------------------------------
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,28 +31,32 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "run's own folder.",
         epilog="example: tapegrad train --data iris.csv --label species",
     )
-    add_data_options(p)
+    common.add_data_options(p)
     _add_table_options(p)
     _add_model_options(p)
     _add_schedule_options(p)
     p.add_argument(
         "--test-fraction",
-        type=fraction,
+        type=common.fraction,
         default=0.2,
         help="rows held out for testing, stratified by class",
     )
-    add_out_option(p, "train")
+    common.add_out_option(p, "train")
     p.add_argument(
         "--save", default=None, metavar="PATH", help="the model file (default: DIR/model.json)"
     )
     p.add_argument(
         "--resume",
-        default=None,
         metavar="PATH",
         help="continue from a saved model (a model.json, or a run folder holding one); its "
         "preprocessing is kept (default: a new model)",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    p.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        help="no progress bar or progress lines",
+    )
     p.add_argument(
         "--compile",
         action=argparse.BooleanOptionalAction,
@@ -106,7 +85,8 @@ def _add_table_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--drop-missing", action="store_true", help="drop rows with a missing cell")
     p.add_argument(
         "--no-standardize",
-        action="store_true",
+        dest="standardize",
+        action="store_false",
         help="feed numeric columns as they are (default: standardised with the training "
         "rows' mean and standard deviation)",
     )
@@ -115,22 +95,21 @@ def _add_table_options(p: argparse.ArgumentParser) -> None:
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--hidden",
-        type=hidden_sizes,
+        type=common.hidden_sizes,
         default=[16, 16],
         metavar="SIZES",
         help="hidden layer sizes, comma-separated ('none' for no hidden layer)",
     )
-    p.add_argument("--act", choices=ACTIVATIONS, default="tanh", help="hidden activation")
-    add_loss_option(p, help="default: softmax_ce for classes (two included), mse for numbers")
+    p.add_argument("--act", choices=common.ACTIVATIONS, default="tanh", help="hidden activation")
+    common.add_loss_option(
+        p, help="default: softmax_ce for classes (two included), mse for numbers"
+    )
 
 
 def _add_schedule_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--optim", choices=("sgd", "adam"), default="adam", help="the optimizer")
     p.add_argument(
-        "--lr",
-        type=positive_float,
-        default=None,
-        help="learning rate (default: adam 0.01, sgd 1.0)",
+        "--lr", type=common.positive_float, help="learning rate (default: adam 0.01, sgd 1.0)"
     )
     p.add_argument(
         "--schedule",
@@ -138,94 +117,69 @@ def _add_schedule_options(p: argparse.ArgumentParser) -> None:
         default="linear",
         help="linear: the rate falls to lr/10 over the run, as in micrograd's demo",
     )
-    p.add_argument("--l2", type=nonnegative_float, default=1e-4, help="L2 penalty")
+    p.add_argument("--l2", type=common.nonnegative_float, default=1e-4, help="L2 penalty")
     length = p.add_mutually_exclusive_group()
     length.add_argument(
-        "--steps", type=positive_int, default=None, help="batches to train on (default: epochs)"
+        "--steps", type=common.positive_int, help="batches to train on (default: epochs)"
     )
     length.add_argument(
-        "--epochs", type=positive_int, default=None, help=f"passes (default: {DEFAULT_EPOCHS})"
+        "--epochs", type=common.positive_int, help=f"passes (default: {DEFAULT_EPOCHS})"
     )
     p.add_argument(
         "--batch-size",
-        type=positive_int,
+        type=common.positive_int,
         default=32,
         help="rows per batch (as many as the training rows or more: the full batch)",
     )
 
 
-# --- the run ---------------------------------------------------------------------------------
-
-
 def _check_outputs(args) -> str | None:
     """Why this run's files could not be written, found before any training is done."""
-    out = args.out if args.out is not None else OUT_ROOT
-    problem = check_folder_for(out, "--out")
+    out = args.out if args.out is not None else common.OUT_ROOT
+    problem = common.check_folder_for(out, "--out")
     if problem:
         return problem
     if args.save:
         inputs = (args.data,) if os.path.isfile(args.data) else ()
-        return check_file_for(args.save, "--save", inputs, "model.json")
+        return common.check_file_for(args.save, "--save", inputs, "model.json")
     return None
-
-
-def _settings(args: argparse.Namespace) -> dict:
-    """The options as `tapegrad.tables.fit_table` takes them."""
-    return {
-        "task": args.task,
-        "drop": args.drop,
-        "drop_missing": args.drop_missing,
-        "standardize": not args.no_standardize,
-        "hidden": args.hidden,
-        "act": args.act,
-        "loss": args.loss,
-        "optim": args.optim,
-        "lr": args.lr,
-        "schedule": args.schedule,
-        "l2": args.l2,
-        "steps": args.steps,
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "test_fraction": args.test_fraction,
-        "seed": args.seed,
-        "compile": args.compile,
-        "progress": not args.no_progress,
-    }
 
 
 def run(args: argparse.Namespace) -> int:
     from tapegrad import tables
-    from tapegrad.data import DataError
     from tapegrad.pages.report import MOMENTS
 
     problem = _check_outputs(args)
     if problem:
-        return fail("train", problem)
+        return common.fail("train", problem)
     try:
         source = args.data
-        if args.data in DATA_NAMES:
+        if args.data in common.DATA_NAMES:
             source = tables.builtin_table(args.data, seed=args.seed)
+        # every option named as a fit_table setting is one (--no-progress sets progress)
+        names = [f.name for f in fields(tables.TableSettings) if hasattr(args, f.name)]
+        settings = {name: getattr(args, name) for name in names}
         result = tables.fit_table(
-            source, args.label, resume=args.resume, log=print, snapshots=MOMENTS, **_settings(args)
+            source, args.label, resume=args.resume, log=print, snapshots=MOMENTS, **settings
         )
-    except (DataError, ValueError, OSError, ImportError) as err:
-        return fail("train", str(err))
+    except (ValueError, OSError, ImportError) as err:  # a DataError is a ValueError
+        return common.fail("train", str(err))
     try:
-        folder = new_run_folder(args.out, "train")
+        folder = common.new_run_folder(args.out, "train")
         argv = getattr(args, "argv", None)
         command = shlex.join(["tapegrad", *argv]) if argv is not None else None
         written = result.save(folder, model_path=args.save, extras=_pictures, command=command)
     except OSError as err:
-        return fail("train", f"cannot write the run's files: {err.strerror or err}")
-    status = OK
+        return common.fail("train", f"cannot write the run's files: {err.strerror or err}")
+    status = common.OK
     if result.diverged is not None:
-        status = fail(
+        status = common.fail(
             "train",
             f"{result.diverged} (--lr {result.diverged.lr / 10:.3g}"
             + (", --optim adam" if args.optim == "sgd" else "")
             + "); the model saved holds those weights",
         )
-    print(where_it_went(folder, written))
+    print(common.where_it_went(folder, written))
     return status
 
 
@@ -257,7 +211,7 @@ def _decision_boundary(result: TableFit, folder: str) -> str | None:
     standardised units the network sees), unless the model is too big to draw quickly."""
     from tapegrad import plots
 
-    if not result.table_model.is_classifier or result.X.shape[1] != 2:
+    if not result.preprocessor.is_classifier or result.X.shape[1] != 2:
         return None
     n = len(result.model.parameters())
     if n > MAX_PICTURE_PARAMETERS:
