@@ -24,6 +24,10 @@ PACKAGES = {
     "micrograd": "micrograd",
     "hypothesis": "hypothesis",
     "pandas": "pandas",  # not a reference: a DataFrame is one of fit_table's inputs
+    "selenium": "selenium",  # drives the browser tests' Chromium (browser.py)
+    "nbformat": "nbformat",  # with nbclient: the notebooks run as a reader runs them
+    "nbclient": "nbclient",
+    "build": "build",  # the packaging test's sdist and wheel
 }
 """Each reference's import name and the distribution pip installs it from."""
 

@@ -26,10 +26,10 @@ def _import_torch():
 def to_torch(model: MLP) -> torch.nn.Sequential:
     """An equivalent `torch.nn.Sequential`: a float64 `Linear` per layer and its activation,
     holding copies of the weights (one output gives shape (..., 1), not a single Value)."""
-    torch = _import_torch()
     layers = getattr(model, "layers", None)
-    if not layers:
+    if not layers:  # checked first: the wrong object is the wrong object, torch or not
         raise TypeError(f"to_torch converts an MLP, got {type(model).__name__}")
+    torch = _import_torch()
     acts = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid}
     modules = []
     for layer in layers:

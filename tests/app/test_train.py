@@ -143,7 +143,8 @@ def _free_micrograd_graph(root) -> None:
 @pytest.fixture(scope="module")
 def micrograd_100_steps():
     """micrograd's whole demo run (100 steps), run once for the tests that compare with it."""
-    require("micrograd")
+    require("micrograd.engine")
+    require("sklearn.datasets")
     py_state, np_state = random.getstate(), np.random.get_state()
     gc.disable()  # micrograd's graphs are reference cycles (broken after each step)
     try:

@@ -7,6 +7,7 @@ import re
 
 import pytest
 from lecture_graphs import ClosureValue, cube, doubled, neuron, twice
+from references import require
 
 import tapegrad
 from tapegrad import Constant, Value, ops, scope, textmath
@@ -394,6 +395,8 @@ def test_the_explain_command(capsys, tmp_path):
 
 def test_a_missing_browser_skips_locally_and_fails_under_ci(monkeypatch, tmp_path):
     from browser import start_chromium
+
+    require("selenium")  # without it, browser.py's message is about Selenium, not Chromium
 
     monkeypatch.setenv("PATH", str(tmp_path))  # neither chromium nor chromedriver
     monkeypatch.delenv("CI", raising=False)

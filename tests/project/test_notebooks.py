@@ -10,9 +10,11 @@ import shutil
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
+from references import require
+
+nbformat = require("nbformat")  # Jupyter, to run the notebooks as a reader would
+NotebookClient = require("nbclient").NotebookClient
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))

@@ -15,6 +15,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from references import require
+
+require("build")  # builds the sdist and wheel, as a release would
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "src" / "tapegrad"

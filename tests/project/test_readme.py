@@ -42,7 +42,7 @@ def test_block_extraction_keeps_line_numbers_and_skips_other_languages():
     assert python_blocks(text) == [(8, "x = 1\ny = x\n"), (12, "z = 2\n")]
 
 
-def test_readme_python_blocks_run(tmp_path, monkeypatch):
+def test_readme_python_blocks_run(tmp_path, monkeypatch, sklearn):  # its tables: sklearn
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")  # a block may plot: never open a window
     blocks = python_blocks(README.read_text(encoding="utf-8"))
