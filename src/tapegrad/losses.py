@@ -105,7 +105,7 @@ def _class_index(y: object, n: int, who: str) -> int:
 def l2(params: Iterable[Value] | HasParameters, alpha: float) -> Value | float:
     """The L2 penalty alpha * sum(p*p), micrograd's reg_loss; `params` may be a Module (with no
     parameters, the number alpha * 0)."""
-    found = params.parameters() if isinstance(params, HasParameters) else params
+    found = params.parameters() if hasattr(params, "parameters") else params
     return alpha * sum(p * p for p in found)
 
 

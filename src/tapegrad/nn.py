@@ -18,7 +18,7 @@ import numbers
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from ._helpers import positive_int, some
 from .engine import Constant, Value, apply, scope
@@ -36,7 +36,6 @@ class Rng(Protocol):
         """A number drawn uniformly from [a, b]."""
 
 
-@runtime_checkable
 class HasParameters(Protocol):
     """Anything with `parameters()`, as a Module: what optimizers and `losses.l2` accept in
     place of a list of Values."""

@@ -105,7 +105,7 @@ class step_decay:
 
 def _check_params(params: Iterable[Value] | HasParameters) -> list[Value]:
     """A module's parameters (or the Values given) as a list: non-empty, Values, each once."""
-    found = list(params.parameters() if isinstance(params, HasParameters) else params)
+    found = list(params.parameters() if hasattr(params, "parameters") else params)
     if not found:
         raise ValueError("optimizer got an empty parameter list")
     seen: dict[int, int] = {}

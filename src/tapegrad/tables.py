@@ -385,7 +385,7 @@ def fit_table(
     if log:
         dropped = f" (after dropping {table.dropped} with a missing cell)" if table.dropped else ""
         log(f"{name}: {len(table)} rows{dropped}; {prep.describe()}")
-    history, diverged = _train(model, loss, optimizer, X, y, train, test, opts)
+    history, diverged = _train(model, loss, optimizer, X, y, train, test, opts, steps, epochs)
     tm = TableModel(model, prep, loss, compile=opts.compile)
     settings = _settings(opts, name, tm, (steps, epochs, total), resume)
     result = TableFit(tm, history, _metrics(tm, table, train, test, opts.l2), table, train,
@@ -506,9 +506,8 @@ def _optimizer(opts: TableSettings, model: MLP, total: int, resume_path: str | N
     return opt
 
 
-def _train(model, loss, optimizer, X, y, train, test, opts: TableSettings):
+def _train(model, loss, optimizer, X, y, train, test, opts: TableSettings, steps, epochs):
     """Fit on the training rows, validating ~20 times: (History, TrainingDiverged or None)."""
-    steps, epochs, _ = opts.length(len(train))
     entries = steps or epochs or 0  # one per step or epoch: `length` gives one of the two
     try:
         history = training.fit(
