@@ -13,25 +13,35 @@ A missing cell (see `MISSING`) is an error naming the column, unless `drop_missi
 
 from __future__ import annotations
 
+import array
+import io
+import itertools
 import math
 import numbers
 import os
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .data import (
+    CHUNK_ROWS,
     EXACT_INT,
     MAX_CLASSES,
+    MAX_TABLE_MEMORY,
     TABLES,
+    Column,
+    ColumnBuilder,
     DataError,
     Seed,
+    TableCost,
+    _number,
+    csv_file_rows,
     csv_rows,
+    estimate_table_memory,
     load_dataset,
-    read_csv_rows,
     split_indices,
 )
 
@@ -55,23 +65,51 @@ VERSION = 1
 # --- reading ---------------------------------------------------------------------------------
 
 
-@dataclass
 class Table:
-    """A CSV's cells as text (stripped), row by row, with the file line each row started on, so
-    that every later error can name the file, line and column."""
+    """A CSV's cells as text (stripped), held column by column as compact `data.Column`s, with
+    the file line each row started on, so that every later error can name the file, line and
+    column. `rows` and `column()` give the texts as lists (made when asked for)."""
 
-    name: str
-    columns: list[str]
-    rows: list[list[str]]
-    lines: list[int]
-    header: bool = True
-    dropped: int = 0  # rows left out by drop_missing
+    def __init__(
+        self,
+        name: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[str]] | None = None,
+        lines: Sequence[int] | np.ndarray | None = None,
+        header: bool = True,
+        dropped: int = 0,
+        *,
+        data: list[Column] | None = None,
+    ) -> None:
+        self.name, self.columns = name, list(columns)
+        if data is None:
+            cells = [] if rows is None else rows
+            data = [Column.of([row[c] for row in cells]) for c in range(len(self.columns))]
+        self.data = data
+        n = len(data[0]) if data else 0
+        self._lines = np.asarray(range(1, n + 1) if lines is None else lines, dtype=np.int64)
+        self.header, self.dropped = header, dropped  # dropped: rows left out by drop_missing
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self._lines)
 
     def __repr__(self) -> str:
         return f"Table({self.name!r}, {len(self)} rows, columns={self.columns!r})"
+
+    @property
+    def lines(self) -> list[int]:
+        """The file line each row started on."""
+        return self._lines.tolist()
+
+    @property
+    def rows(self) -> list[list[str]]:
+        """Every row's cells, as lists of text (made now: a big table's take much memory)."""
+        return [list(row) for row in zip(*(col.cells() for col in self.data), strict=True)]
+
+    @property
+    def nbytes(self) -> int:
+        """Roughly the memory the table holds."""
+        return self._lines.nbytes + sum(col.nbytes for col in self.data)
 
     def index(self, key: int | str, what: str = "column") -> int:
         """The position of a column by name or index (negative from the end), else a DataError."""
@@ -101,28 +139,37 @@ class Table:
 
     def column(self, key: int | str) -> list[str]:
         """One column's cells, top to bottom."""
-        c = self.index(key)
-        return [row[c] for row in self.rows]
+        return self.data[self.index(key)].cells()
 
-    def take(self, rows: Iterable[int]) -> Table:
+    def cell(self, r: int, c: int) -> str:
+        """The text of row r, column c (positions)."""
+        return self.data[c].cell(r)
+
+    def take(self, rows: Iterable[int] | np.ndarray) -> Table:
         """The table with only the given rows (by position), in that order."""
-        rows = list(rows)
-        cells, lines = [self.rows[i] for i in rows], [self.lines[i] for i in rows]
-        return Table(self.name, list(self.columns), cells, lines, self.header)
+        rows = np.asarray(rows if isinstance(rows, np.ndarray) else list(rows), dtype=np.intp)
+        data = [col.take(rows) for col in self.data]
+        lines = self._lines[rows]
+        return Table(self.name, self.columns, lines=lines, header=self.header, data=data)
 
     def without(self, columns: Iterable[int | str]) -> Table:
         """The table without the given columns (by name or index): `--drop`."""
+        keep = self._kept(columns)
+        return Table(
+            self.name, [self.columns[c] for c in keep], lines=self._lines, header=self.header,
+            dropped=self.dropped, data=[self.data[c] for c in keep],
+        )  # fmt: skip
+
+    def _kept(self, columns: Iterable[int | str]) -> list[int]:
         gone = {self.index(key, "column to drop") for key in columns}
         keep = [c for c in range(len(self.columns)) if c not in gone]
         if not keep:
             raise DataError(f"{self.name}: dropping {len(gone)} column(s) leaves none")
-        cells = [[row[c] for c in keep] for row in self.rows]
-        names = [self.columns[c] for c in keep]
-        return Table(self.name, names, cells, list(self.lines), self.header, self.dropped)
+        return keep
 
     def where(self, r: int, c: int) -> str:
         """'file: line L, column C ('name')' for row r, column c: the start of an error."""
-        return f"{self.name}: line {self.lines[r]}, column {c + 1} ({self.columns[c]!r})"
+        return f"{self.name}: line {int(self._lines[r])}, column {c + 1} ({self.columns[c]!r})"
 
     @classmethod
     def from_arrays(
@@ -139,30 +186,38 @@ class Table:
         if X.ndim != 2:
             raise ValueError(f"X must be a 2-D array, got shape {X.shape}")
         names = list(feature_names or [f"x{i}" for i in range(X.shape[1])])
-        rows = [[repr(v) for v in row] for row in X.tolist()]
+        builders = [ColumnBuilder() for _ in range(X.shape[1])]
+        for start in range(0, len(X), CHUNK_ROWS):
+            for c, part in enumerate(X[start : start + CHUNK_ROWS].T.tolist()):
+                builders[c].add(list(map(repr, part)))
+        data = [b.finish() for b in builders]
         if y is not None:
             y = np.asarray(y).tolist()
-            if len(y) != len(rows):
-                raise ValueError(f"X has {len(rows)} rows but y has {len(y)} labels")
+            if len(y) != len(X):
+                raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")
             if class_names is not None:
                 cells = [class_names[int(i)] for i in y]
             else:  # numbers keep every bit; text labels (class names) stay as they are
                 cells = [v if isinstance(v, str) else _number_text(v) for v in y]
-            rows = [[*row, cell] for row, cell in zip(rows, cells, strict=True)]
+            data.append(Column.of(cells))
             names.append(label)
-        return cls(name, names, rows, list(range(2, len(rows) + 2)), True)
+        return cls(name, names, lines=np.arange(2, len(X) + 2), header=True, data=data)
 
     @classmethod
     def from_frame(cls, frame: DataFrame, name: str = "DataFrame") -> Table:
         """A pandas DataFrame (without its index) as a Table, read through its CSV text."""
         if not callable(getattr(frame, "to_csv", None)):
             raise TypeError(f"from_frame takes a pandas DataFrame, got {type(frame).__name__}")
-        return _table(name, csv_rows(name, frame.to_csv(index=False)), header=True)
+        text = io.StringIO(frame.to_csv(index=False), newline="")
+        return _table(name, csv_rows(name, text), header=True)
 
     def without_missing(self) -> Table:
         """The table without the rows that have a missing cell (see `MISSING`): `drop_missing`."""
-        complete = [r for r, row in enumerate(self.rows) if not any(c in MISSING for c in row)]
-        if not complete:
+        gap = np.zeros(len(self), dtype=bool)
+        for col in self.data:
+            gap |= col.isin(MISSING)
+        complete = np.flatnonzero(~gap)
+        if not len(complete):
             raise DataError(f"{self.name}: every row has a missing cell; nothing is left to use")
         kept = self.take(complete)
         kept.dropped = self.dropped + len(self) - len(complete)
@@ -175,59 +230,95 @@ def read_table(
     header: bool | None = None,
     drop: Sequence[int | str] = (),
     drop_missing: bool = False,
+    memory_limit: int | None = None,
 ) -> Table:
     """Read a CSV file's cells as text: a `Table` (a bad file is a DataError naming the line).
 
     `header=None` takes the first row as column names when it looks like names over the
     `SNIFF_ROWS` below (else the columns are x0, x1, ...). `drop` leaves columns out (by name or
-    index); `drop_missing` drops every row with a missing cell in the remaining columns.
+    index; they are never stored); `drop_missing` drops every row with a missing cell in the
+    remaining columns. A table that would need more memory than `memory_limit` (default
+    `data.MAX_TABLE_MEMORY`), read and encoded, is refused before it is read, with the figure.
     """
-    name, rows = read_csv_rows(path)
-    table = _table(name, rows, header)
-    if drop:
-        table = table.without(drop)
+    limit = MAX_TABLE_MEMORY if memory_limit is None else memory_limit
+    costs = estimate_table_memory(path)
+    name, rows = csv_file_rows(path)
+    table = _table(name, rows, header, drop, (costs, limit))
     return table.without_missing() if drop_missing else table
 
 
-def _table(name: str, rows: list[tuple[int, list[str]]], header: bool | None) -> Table:
-    """The Table of CSV rows (line, cells): the header found or given, every row as wide."""
-    if not rows:
+def _table(
+    name: str,
+    rows: Iterable[tuple[int, list[str]]],
+    header: bool | None,
+    drop: Sequence[int | str] = (),
+    budget: tuple[TableCost, int] | None = None,
+) -> Table:
+    """The Table of CSV rows (line, cells): the header found or given, every row as wide, the
+    columns in `drop` left out, refused when `budget` (its estimate, a limit) is too small."""
+    rows = iter(rows)
+    head = list(itertools.islice(rows, SNIFF_ROWS))
+    if not head:
         raise DataError(f"{name}: the file is empty (no rows of data)")
-    first_line, first = rows[0]
+    first_line, first = head[0]
     first = [c.strip() for c in first]
     width = len(first)
     if header is None:
-        header = _looks_like_header(first, [cells for _, cells in rows[1:SNIFF_ROWS]])
+        header = _looks_like_header(first, [cells for _, cells in head[1:SNIFF_ROWS]])
     if header:
         columns = _column_names(name, first_line, first)
-        rows = rows[1:]
-        if not rows:
+        head = head[1:]
+        if not head:
             raise DataError(f"{name}: line {first_line}: a header but no rows of data")
     else:
         columns = [f"x{i}" for i in range(width)]
-    cells, lines = [], []
-    for line, row in rows:
+    keep = list(range(width))
+    if drop:
+        keep = Table(name, columns, header=bool(header), data=[])._kept(drop)
+    if budget is not None:
+        _check_budget(name, budget[0], keep, budget[1])
+    builders = [ColumnBuilder() for _ in keep]
+    lines: array.array[int] = array.array("q")
+    batch: list[list[str]] = []
+    for line, row in itertools.chain(head, rows):
         if len(row) != width:
             raise DataError(f"{name}: line {line}: expected {width} columns, found {len(row)}")
-        cells.append([c.strip() for c in row])
+        batch.append(row)
         lines.append(line)
-    return Table(name, columns, cells, lines, bool(header))
+        if len(batch) == CHUNK_ROWS:
+            _add_rows(builders, keep, batch)
+    _add_rows(builders, keep, batch)
+    data = [b.finish() for b in builders]
+    return Table(name, [columns[c] for c in keep], lines=lines, header=bool(header), data=data)
 
 
-def _numbers(cells: list[str]) -> np.ndarray | None:
-    """The cells as float64, or None when one is not a number (inf and nan parse)."""
-    try:
-        return np.array(cells, dtype=np.float64)
-    except ValueError:
-        return None
+def _add_rows(builders: list[ColumnBuilder], keep: list[int], batch: list[list[str]]) -> None:
+    """Hand a batch of rows to the columns (stripped), and empty it."""
+    if batch:
+        columns = list(zip(*batch, strict=True))
+        for builder, c in zip(builders, keep, strict=True):
+            builder.add(list(map(str.strip, columns[c])))
+        batch.clear()
+
+
+def _check_budget(name: str, cost: TableCost, keep: list[int], limit: int) -> None:
+    """A DataError when the table's estimate (for the columns kept) is over `limit` bytes."""
+    need = cost.need(keep)
+    if need > limit:
+        raise DataError(
+            f"{name}: this table would need about {_size(need)} of memory ({cost.rows:,} rows "
+            f"of {len(keep)} columns, read and encoded for training; estimated from the file's "
+            f"first MiB); the limit is {_size(limit)} (tapegrad.data.MAX_TABLE_MEMORY): leave "
+            "columns out (--drop) or use fewer rows"
+        )
+
+
+def _size(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
 def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
+    return _number(cell) is not None
 
 
 def _looks_like_header(first: list[str], below: list[list[str]]) -> bool:
@@ -392,10 +483,13 @@ class Preprocessor:
         output too), the rest from `rows` only (the training split; default all). Returns self."""
         if not isinstance(table, Table):
             raise TypeError(f"fit takes a Table (see read_table), got {type(table).__name__}")
-        train = list(range(len(table))) if rows is None else [int(r) for r in rows]
-        if not train:
+        if rows is None:
+            train = np.arange(len(table))
+        else:
+            train = np.array([int(r) for r in rows], dtype=np.intp)
+        if not len(train):
             raise DataError(f"{table.name}: no training rows to learn from")
-        if not all(0 <= r < len(table) for r in train):
+        if not np.all((train >= 0) & (train < len(table))):
             raise ValueError(f"rows must be row positions in 0..{len(table) - 1}")
         label_at, forced = self._learn_label(table)
         self._learn_features(table, label_at, forced, train, train)
@@ -411,7 +505,7 @@ class Preprocessor:
         label_at, forced = self._learn_label(table)
         strata = None if self.classes is None else self._encode(table)
         train, test = split_indices(len(table), test_fraction, seed, stratify=strata)
-        self._learn_features(table, label_at, forced, train.tolist(), range(len(table)))
+        self._learn_features(table, label_at, forced, train, None)
         return train, test
 
     def _learn_label(self, table: Table) -> tuple[int | None, set[int]]:
@@ -436,24 +530,23 @@ class Preprocessor:
         self.width, self.header = len(table.columns), table.header
         return label_at, forced
 
-    def _learn_features(self, table: Table, label_at, forced, train: list[int], vet) -> None:
-        """Learn the features from the `train` rows (checked on `vet`), and the target's scale."""
+    def _learn_features(self, table: Table, label_at, forced, train: np.ndarray, vet) -> None:
+        """Learn the features from the `train` rows (checked on the `vet` rows, None: all), and
+        the target's scale."""
         features = []
         for c in range(len(table.columns)):
             if c == label_at:
                 continue
-            cells = table.column(c)
-            x = None if c in forced else _numeric_column(table, c, cells)
+            x = None if c in forced else _numeric_column(table, c)
             if x is not None:
                 features.append(self._numeric(table, c, x[train]))
             else:
-                seen = [cells[r] for r in vet]
-                features.append(self._categories(table, c, [cells[r] for r in train], seen))
+                features.append(self._categories(table, c, train, vet))
         if sum(f.width for f in features) > MAX_WIDTH:
             raise DataError(f"{table.name}: one-hot encoding gives more than {MAX_WIDTH} inputs")
         self.target_mean, self.target_scale = 0.0, 1.0
         if label_at is not None and self.classes is None and self.standardize:
-            y = _finite_column(table, label_at, table.column(label_at))[train]
+            y = _finite_column(table.data[label_at], _at(table, label_at))[train]
             self.target_mean, self.target_scale = _mean_and_scale(y)
         self.features = features
 
@@ -463,20 +556,22 @@ class Preprocessor:
             feature.mean, feature.scale = _mean_and_scale(x)
         return feature
 
-    def _categories(self, table: Table, c: int, cells: list[str], seen: list[str]) -> _Feature:
-        """One-hot over the categories of `cells`, after checking every cell `seen`."""
-        distinct = sorted(set(seen))
-        if len(distinct) > MAX_CATEGORIES:
+    def _categories(self, table: Table, c: int, train: np.ndarray, vet) -> _Feature:
+        """One-hot over the categories of the `train` rows, after checking the `vet` rows'."""
+        distinct = table.data[c].distinct(vet, most=MAX_CATEGORIES)
+        if isinstance(distinct, int):
             col = table.columns[c]
             raise DataError(
-                f"{table.name}: column {c + 1} ({col!r}) holds {len(distinct)} different "
+                f"{table.name}: column {c + 1} ({col!r}) holds {distinct} different "
                 f"text values, too many to one-hot encode (at most {MAX_CATEGORIES}): it looks "
                 f"like an identifier or free text; leave it out with drop=[{col!r}] "
                 f"(--drop {_shell_word(col)})"
             )
         for category in distinct:
             _check_name(table, c, category, "category")
-        return _Feature(table.columns[c], c, categories=sorted(set(cells)))
+        categories = table.data[c].distinct(train, most=MAX_CATEGORIES)
+        assert isinstance(categories, list)  # a part of the rows checked above
+        return _Feature(table.columns[c], c, categories=categories)
 
     def _check_fitted(self) -> None:
         if not self.fitted:
@@ -493,20 +588,19 @@ class Preprocessor:
         at = 0
         for f, c in zip(self.features, positions, strict=True):
             _check_missing(table, c)
-            cells = table.column(c)
+            column = table.data[c]
             if f.categories is None:
-                X[:, at] = (_finite_column(table, c, cells) - f.mean) / f.scale
+                X[:, at] = (_finite_column(column, _at(table, c)) - f.mean) / f.scale
             else:
-                index = {cat: i for i, cat in enumerate(f.categories)}
-                for r, v in enumerate(cells):
-                    i = index.get(v)
-                    if i is not None:
-                        X[r, at + i] = 1.0
-                    elif unknown == "error":
-                        raise DataError(
-                            f"{table.where(r, c)}: {v!r} is not one of the categories seen in "
-                            f"training ({_few(f.categories)})"
-                        )
+                index = column.lookup({cat: i for i, cat in enumerate(f.categories)})
+                if unknown == "error" and np.any(index < 0):
+                    r = int(np.argmax(index < 0))
+                    raise DataError(
+                        f"{table.where(r, c)}: {column.cell(r)!r} is not one of the categories "
+                        f"seen in training ({_few(f.categories)})"
+                    )
+                rows = np.flatnonzero(index >= 0)
+                X[rows, at + index[rows]] = 1.0
             at += f.width
         return X
 
@@ -539,7 +633,7 @@ class Preprocessor:
         """`encode_labels` once the label is learnt (`fit_split` needs it before the rest)."""
         if self.label_name is None or self.label_position is None:
             raise DataError("this Preprocessor was fitted without a label column")
-        place, cells = self._label_cells(labels, self.label_name, self.label_position)
+        place, column = self._label_column(labels, self.label_name, self.label_position)
         if place is not None:
             _check_missing(*place)
 
@@ -547,31 +641,26 @@ class Preprocessor:
             return place[0].where(r, place[1]) if place is not None else f"label {r}"
 
         if self.classes is None:
-            y = _finite_column(None, None, cells, where)
+            y = _finite_column(column, where)
             return (y - self.target_mean) / self.target_scale
-        keys: dict[str | float, int] = {}
-        for i, name in enumerate(self.classes):
-            keys[float(name) if self.numeric_classes else name] = i
-        out = np.empty(len(cells), dtype=np.intp)
-        for r, v in enumerate(cells):
-            key: str | float | None = v
-            if self.numeric_classes:
-                try:
-                    key = float(v)
-                except ValueError:
-                    key = None
-            index = None if key is None else keys.get(key)
-            if index is None:
-                raise DataError(
-                    f"{where(r)}: {v!r} is not one of the {len(self.classes)} classes the model "
-                    f"knows ({_few(self.classes)})"
-                )
-            out[r] = index
-        return out
+        if self.numeric_classes:  # a class is a number, however it is spelt ('9', '9.0')
+            keys = np.array([float(name) for name in self.classes])
+            values, words = column.numbers()
+            out = np.minimum(np.searchsorted(keys, values), len(keys) - 1)
+            out[words | (keys[out] != values)] = -1
+        else:
+            out = column.lookup({name: i for i, name in enumerate(self.classes)})
+        if np.any(out < 0):
+            r = int(np.argmax(out < 0))
+            raise DataError(
+                f"{where(r)}: {column.cell(r)!r} is not one of the {len(self.classes)} classes "
+                f"the model knows ({_few(self.classes)})"
+            )
+        return out.astype(np.intp, copy=False)
 
-    def _label_cells(
+    def _label_column(
         self, labels: Table | Sequence, name: str, position: int
-    ) -> tuple[tuple[Table, int] | None, list[str]]:
+    ) -> tuple[tuple[Table, int] | None, Column]:
         """((table, column) the labels are in, or None for labels given as such; the cells)."""
         if isinstance(labels, Table):
             if labels.header and self.header:
@@ -585,9 +674,9 @@ class Preprocessor:
                     f"{labels.name}: {len(labels.columns)} columns, but the label is column "
                     f"{position + 1} of {self.width}"
                 )
-            return (labels, c), labels.column(c)
+            return (labels, c), labels.data[c]
         values = np.asarray(labels).tolist() if isinstance(labels, np.ndarray) else list(labels)
-        return None, [v if isinstance(v, str) else _number_text(v) for v in values]
+        return None, Column.of(v if isinstance(v, str) else _number_text(v) for v in values)
 
     def decode_labels(self, predictions: Sequence | np.ndarray) -> list[str] | np.ndarray:
         """The label's own values for predictions: class names, or a regression's numbers."""
@@ -648,57 +737,52 @@ class Preprocessor:
 
 
 def _check_missing(table: Table, c: int) -> None:
-    cells = table.column(c)
-    if not MISSING.isdisjoint(cells):
-        gaps = [r for r, v in enumerate(cells) if v in MISSING]
+    gaps = np.flatnonzero(table.data[c].isin(MISSING))
+    if len(gaps):
         n = len(gaps)
         raise DataError(
             f"{table.name}: column {c + 1} ({table.columns[c]!r}) has {n} missing "
-            f"cell{'s' * (n != 1)} (first on line {table.lines[gaps[0]]}); fill "
+            f"cell{'s' * (n != 1)} (first on line {int(table._lines[gaps[0]])}); fill "
             f"{'them' if n != 1 else 'it'} in, or leave such rows out with drop_missing=True "
             "(--drop-missing)"
         )
 
 
-def _numeric_column(table: Table, c: int, cells: list[str]) -> np.ndarray | None:
+def _at(table: Table, c: int) -> Callable[[int], str]:
+    """Where row r of column c is, for an error: `table.where(r, c)`."""
+    return lambda r: table.where(r, c)
+
+
+def _numeric_column(table: Table, c: int) -> np.ndarray | None:
     """The column's finite numbers, None when mostly text; a stray word is a DataError."""
-    x = _numbers(cells)
-    if x is not None:
-        return _finite_column(table, c, cells) if not np.all(np.isfinite(x)) else x
-    words = [r for r, v in enumerate(cells) if not _is_number(v)]
-    if 2 * len(words) > len(cells):
+    column = table.data[c]
+    x, words = column.numbers()
+    if not words.any():
+        return _finite_column(column, _at(table, c)) if not np.all(np.isfinite(x)) else x
+    if 2 * int(np.count_nonzero(words)) > len(column):
         return None
-    r = words[0]
+    r = int(np.argmax(words))
     col = table.columns[c]
     raise DataError(
-        f"{table.where(r, c)}: {cells[r]!r} is not a finite number (the column's other cells "
-        f"are numbers; fix the cell, or read the column as categories with "
+        f"{table.where(r, c)}: {column.cell(r)!r} is not a finite number (the column's other "
+        f"cells are numbers; fix the cell, or read the column as categories with "
         f"categorical=[{col!r}])"
     )
 
 
-def _finite_column(table, c, cells: list[str], where=None) -> np.ndarray:
+def _finite_column(column: Column, where: Callable[[int], str]) -> np.ndarray:
     """The cells as finite float64; else a DataError at the first cell that is not one."""
-    x = _numbers(cells)
-    if x is not None and np.all(np.isfinite(x)):
+    x, _ = column.numbers()
+    bad = ~np.isfinite(x)
+    if not bad.any():
         return x
-    for r, v in enumerate(cells):
-        _finite(table, r, c, v, where)
-    raise AssertionError("unreachable: some cell is not finite")
-
-
-def _finite(table, r: int, c, cell: str, where=None) -> float:
-    try:
-        x = float(cell)
-    except ValueError:
-        x = None
-    if x is None or not math.isfinite(x):
-        place = where(r) if where is not None else table.where(r, c)
-        why = "is not a number" if x is None else "is not a finite number"
-        if x is not None and cell.lower().lstrip("+-") not in ("inf", "infinity"):
-            why = "is beyond the range of a float (about 1.8e308)"
-        raise DataError(f"{place}: {cell!r} {why}")
-    return x
+    r = int(np.argmax(bad))
+    cell = column.cell(r)
+    number = _number(cell)
+    why = "is not a number" if number is None else "is not a finite number"
+    if number is not None and cell.lower().lstrip("+-") not in ("inf", "infinity"):
+        why = "is beyond the range of a float (about 1.8e308)"
+    raise DataError(f"{where(r)}: {cell!r} {why}")
 
 
 def _mean_and_scale(x: np.ndarray) -> tuple[float, float]:
@@ -716,48 +800,49 @@ def _mean_and_scale(x: np.ndarray) -> tuple[float, float]:
 
 def _learn_labels(table: Table, c: int, task: str) -> tuple[list[str] | None, bool]:
     """(class names in index order, whether they are numbers), or (None, False) for a regression."""
-    cells = table.column(c)
+    column = table.data[c]
     col = table.columns[c]
     where = f"{table.name}: column {c + 1} ({col!r})"
-    x = _numbers(cells)
-    if x is None and task == "regression":
-        r = next(r for r, v in enumerate(cells) if not _is_number(v))
+    x, words = column.numbers()
+    if words.any() and task == "regression":
+        r = int(np.argmax(words))
         raise DataError(
-            f"{table.where(r, c)}: {cells[r]!r} is not a number, but a regression needs numbers"
+            f"{table.where(r, c)}: {column.cell(r)!r} is not a number, but a regression needs "
+            "numbers"
         )
-    if x is not None:
+    if not words.any():
         if not np.all(np.isfinite(x)):
-            _finite_column(table, c, cells)  # raises at the first cell, saying why
+            _finite_column(column, _at(table, c))  # raises at the first cell, saying why
         whole = bool(np.all(x == np.floor(x)))
-        distinct = np.unique(x)
+        distinct, first = np.unique(x, return_index=True)
         if task == "regression" or (task == "auto" and (not whole or len(distinct) > MAX_CLASSES)):
             return None, False
         if whole and np.any(np.abs(x) >= EXACT_INT):
             r = int(np.argmax(np.abs(x) >= EXACT_INT))
             raise DataError(
-                f"{table.where(r, c)}: the label {cells[r]!r} is too large to name a class "
+                f"{table.where(r, c)}: the label {column.cell(r)!r} is too large to name a class "
                 "(whole numbers from 2**53 on are not exact in floating point); for numbers "
                 "to predict, use task='regression' (--task regression)"
             )
-        _class_count(where, len(distinct), cells)
+        _class_count(where, len(distinct), column)
         # each class is named by its first appearance in the file ('9' and '9.0' are one)
-        _, first = np.unique(x, return_index=True)
-        names = [cells[r] for r in first.tolist()]
+        names = [column.cell(r) for r in first.tolist()]
         for name in names:
             _check_name(table, c, name, "class name")
         return names, True
-    names = sorted(set(cells))
-    _class_count(where, len(names), cells)
-    for name in names:
+    found = column.distinct(most=MAX_CLASSES)
+    _class_count(where, found if isinstance(found, int) else len(found), column)
+    assert isinstance(found, list)
+    for name in found:
         _check_name(table, c, name, "class name")
-    return names, False
+    return found, False
 
 
-def _class_count(where: str, k: int, cells: list[str]) -> None:
+def _class_count(where: str, k: int, column: Column) -> None:
     if k < 2:
         raise DataError(
-            f"{where}: every row has the same label {cells[0]!r}; a classifier needs at least "
-            "two classes"
+            f"{where}: every row has the same label {column.cell(0)!r}; a classifier needs at "
+            "least two classes"
         )
     if k > MAX_CLASSES:
         raise DataError(
@@ -769,7 +854,7 @@ def _class_count(where: str, k: int, cells: list[str]) -> None:
 def _check_name(table: Table, c: int, name: str, what: str) -> None:
     bad = _control(name)
     if bad or len(name) > MAX_NAME:
-        r = table.column(c).index(name)
+        r = int(np.argmax(table.data[c].lookup({name: 0}) == 0))
         why = f"holds a control character ({bad})" if bad else f"is {len(name)} characters long"
         raise DataError(f"{table.where(r, c)}: the {what} {name[:40]!r} {why}")
 

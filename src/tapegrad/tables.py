@@ -167,11 +167,19 @@ class TableModel:
     def evaluate(self, table: Table) -> dict:
         """{"loss", "accuracy" or "r2" (the other None), "rows"} on a table with the label."""
         X, y = self.preprocessor.transform(table), self.preprocessor.encode_labels(table)
+        return self._evaluate(X, y)
+
+    def _evaluate(self, X: np.ndarray, y: np.ndarray) -> dict:
+        """`evaluate` on a table's inputs and coded labels (as `transform` and `encode_labels`
+        give them): `fit_table` measures its splits so, without copying the table."""
         m = training.evaluate(self.model, X, y, loss=self.loss, compile=self.compile)
         r2 = None
         if not self.preprocessor.is_classifier:
-            r2 = r_squared(self.preprocessor.decode_labels(y), self.predict(table))
-        return {"loss": m["loss"], "accuracy": m["accuracy"], "r2": r2, "rows": len(table)}
+            predicted = lookup(self.loss).predict(training.outputs(self.model, X, self.compile))
+            r2 = r_squared(
+                self.preprocessor.decode_labels(y), self.preprocessor.decode_labels(predicted)
+            )
+        return {"loss": m["loss"], "accuracy": m["accuracy"], "r2": r2, "rows": len(X)}
 
 
 def r_squared(y: npt.ArrayLike, predicted: npt.ArrayLike) -> float | None:
@@ -388,7 +396,7 @@ def fit_table(
     history, diverged = _train(model, loss, optimizer, X, y, train, test, opts, steps, epochs)
     tm = TableModel(model, prep, loss, compile=opts.compile)
     settings = _settings(opts, name, tm, (steps, epochs, total), resume)
-    result = TableFit(tm, history, _metrics(tm, table, train, test, opts.l2), table, train,
+    result = TableFit(tm, history, _metrics(tm, X, y, train, test, opts.l2), table, train,
                       test, X, y, optimizer, settings, diverged)  # fmt: skip
     if log:
         for line in result.summary():
@@ -414,8 +422,8 @@ def _resumed(resume, compile: bool) -> tuple[TableModel | None, str | None]:
 def _as_table(source, target, opts: TableSettings) -> tuple[Table, int | str, str]:
     """(the source as a Table, its label column, its name for messages and run.json)."""
     label, name = -1 if target is None else target, None
-    if isinstance(source, str | os.PathLike):
-        table, name = read_table(source), os.fspath(source)
+    if isinstance(source, str | os.PathLike):  # the dropped columns are never stored
+        table, name = read_table(source, drop=opts.drop), os.fspath(source)
     elif isinstance(source, Table):
         table = source
     elif callable(getattr(source, "to_csv", None)):  # a pandas DataFrame
@@ -424,7 +432,7 @@ def _as_table(source, target, opts: TableSettings) -> tuple[Table, int | str, st
         if target is None:
             raise ValueError("an array X needs its labels: fit_table(X, y)")
         table, label = Table.from_arrays(source, target), "target"
-    if opts.drop:
+    if opts.drop and name is None:
         table = table.without(opts.drop)
     if opts.drop_missing:
         table = table.without_missing()
@@ -522,13 +530,14 @@ def _train(model, loss, optimizer, X, y, train, test, opts: TableSettings, steps
     return history, None
 
 
-def _metrics(tm: TableModel, table: Table, train, test, l2: float) -> dict[str, dict]:
-    """`TableModel.evaluate` on each split that has rows; the training rows' with the L2 term."""
+def _metrics(tm: TableModel, X, y, train, test, l2: float) -> dict[str, dict]:
+    """`TableModel.evaluate` on each split that has rows (from the table's inputs X and coded
+    labels y, not a copy of its rows); the training rows' with the L2 term."""
     penalty = float(data_of(l2_penalty(tm.model, l2))) if l2 else 0.0
     out = {}
     for name, rows in (("train", train), ("test", test)):
         if len(rows):
-            m = tm.evaluate(table.take(rows))
+            m = tm._evaluate(X[rows], y[rows])
             out[name] = {**m, **({"l2_term": penalty} if name == "train" else {})}
     return out
 

@@ -40,6 +40,7 @@ class _Stepper(Protocol):
 
 _Forward = Callable[[list[float]], Value | list[Value]]  # a model, as far as using it goes
 DEFAULT_STEPS = 100
+EVAL_ROWS = 8_192  # rows a compiled tape evaluates at once (each row's buffers take ~1.5 KB)
 
 
 @dataclass
@@ -124,20 +125,24 @@ def accuracy(outputs: Sequence | np.ndarray, targets: Sequence, loss: str) -> fl
     return L.accuracy(outputs, targets, spec.name) if spec.graded(targets) else None
 
 
-def _rows(X, model, what: str = "X") -> list[list[float]]:
+def _rows(X, model, what: str = "X", as_list: bool = True) -> list[list[float]] | np.ndarray:
+    # Lists for the eager graph; a compiled tape takes the array itself (no object per number).
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[0] == 0:
         raise ValueError(f"{what} must be a non-empty 2-D array (rows of features), got {X.shape}")
     nin = getattr(model, "nin", None)
     if nin is not None and X.shape[1] != nin:
         raise ValueError(f"{what} has {X.shape[1]} features but the model takes {nin} inputs")
-    return X.tolist()
+    return X.tolist() if as_list else X
 
 
-def labelled(model: _Model, X: npt.ArrayLike, y: npt.ArrayLike, loss: str) -> tuple[list, list]:
-    """(rows, targets coded for `loss`) as lists, checked against each other and the model."""
+def labelled(
+    model: _Model, X: npt.ArrayLike, y: npt.ArrayLike, loss: str, as_list: bool = True
+) -> tuple[list | np.ndarray, list]:
+    """(rows, targets coded for `loss`), checked against each other and the model: lists, or
+    with `as_list=False` the rows as a float64 array (what a compiled tape takes)."""
     spec = L.lookup(loss)
-    rows, targets = _rows(X, model), prepare_targets(y, spec.name)
+    rows, targets = _rows(X, model, as_list=as_list), prepare_targets(y, spec.name)
     if len(rows) != len(targets):
         raise ValueError(f"X has {len(rows)} rows but y has {len(targets)} labels")
     nouts = getattr(model, "nouts", None)
@@ -218,10 +223,16 @@ class _CompiledStep:
         objective, outputs = self.tape(X.shape[1], bool(self.l2)).backward(X, T)
         return float(np.mean(objective)), outputs
 
-    def evaluate(self, rows: Sequence[Sequence[float]], targets: Sequence) -> tuple[float, list]:
+    def evaluate(self, rows, targets: Sequence) -> tuple[float, np.ndarray]:
+        """(mean loss, outputs) over every row, a block of EVAL_ROWS at a time (the tape's
+        buffers hold about a hundred numbers per row and node: all rows at once could be GBs)."""
         X, T = self.arrays(rows, targets)
-        losses, outputs = self.tape(X.shape[1], False)(X, T)
-        return float(np.mean(losses)), outputs.tolist()
+        tape = self.tape(X.shape[1], False)
+        parts = [
+            tape(X[i : i + EVAL_ROWS], T[i : i + EVAL_ROWS]) for i in range(0, len(X), EVAL_ROWS)
+        ]
+        losses = np.concatenate([p[0] for p in parts])
+        return float(np.mean(losses)), np.concatenate([p[1] for p in parts])
 
 
 # --- the steps fit takes ---------------------------------------------------------------------
@@ -357,7 +368,7 @@ class _Run:
     """fit's arguments, checked: the data as rows and coded targets, the run's length."""
 
     spec: L.LossSpec
-    rows: list
+    rows: list | np.ndarray  # an array for a compiled tape
     targets: list
     unit: str  # "step" or "epoch": what one History entry is
     total: int  # how many of them
@@ -382,7 +393,9 @@ class _Run:
                 yield [order[i : i + size] for i in range(0, n, size)]
 
 
-def _check_run(model, X, y, loss, steps, epochs, batch_size, l2, validation, eval_every) -> _Run:
+def _check_run(
+    model, X, y, loss, steps, epochs, batch_size, l2, validation, eval_every, as_list=True
+) -> _Run:
     """fit's argument checks, in the order their errors are reported."""
     spec = L.lookup(loss)
     if steps is not None and epochs is not None:
@@ -395,12 +408,13 @@ def _check_run(model, X, y, loss, steps, epochs, batch_size, l2, validation, eva
     # numbers.Real declares only < and <=; a nan fails `l2 < math.inf`
     if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or l2 < 0 or not l2 < math.inf:
         raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
-    rows, targets = labelled(model, X, y, spec.name)
+    rows, targets = labelled(model, X, y, spec.name, as_list)
     val = None
     if validation is not None:
         if not (isinstance(validation, tuple | list) and len(validation) == 2):
             raise ValueError("validation must be a pair (X_val, y_val)")
-        val = (_rows(validation[0], model, "validation X"), prepare_targets(validation[1], loss))
+        val_X = _rows(validation[0], model, "validation X", as_list)
+        val = (val_X, prepare_targets(validation[1], loss))
         if len(val[0]) != len(val[1]):
             raise ValueError(f"validation X has {len(val[0])} rows but {len(val[1])} labels")
     return _Run(spec, rows, targets, unit, total, batch_size, eval_every, val)
@@ -458,7 +472,9 @@ def fit(
       >>> history.loss[-1] < history.loss[0]
       True
     """
-    run = _check_run(model, X, y, loss, steps, epochs, batch_size, l2, validation, eval_every)
+    run = _check_run(
+        model, X, y, loss, steps, epochs, batch_size, l2, validation, eval_every, not compile
+    )
     if optimizer is None:
         from .optim import Adam
 
@@ -665,11 +681,14 @@ def _postfix(h: History) -> dict:
 
 def outputs(model: _Forward, X: npt.ArrayLike, compile: bool = False) -> np.ndarray:
     """The model's raw outputs for every row ((n,) or (n, k)), under no_grad or on a tape."""
-    rows = _rows(X, model)
+    rows = _rows(X, model, as_list=not compile)
     if compile:
         from .tape import compile as record
 
-        return record(model, [0.0] * len(rows[0]))(np.asarray(rows, dtype=np.float64))
+        tape = record(model, [0.0] * len(rows[0]))
+        return np.concatenate(
+            [tape(rows[i : i + EVAL_ROWS]) for i in range(0, len(rows), EVAL_ROWS)]
+        )
     with no_grad():
         return np.array([_data(model(row)) for row in rows], dtype=np.float64)
 
@@ -696,6 +715,6 @@ def evaluate(
 ) -> dict:
     """{"loss": mean loss (no penalty), "accuracy": fraction right or None} on (X, y)."""
     spec = L.lookup(loss)
-    rows, targets = labelled(model, X, y, spec.name)
+    rows, targets = labelled(model, X, y, spec.name, as_list=not compile)
     compiled = _CompiledStep(model, spec, 0.0) if compile else None
     return _evaluate_rows(model, rows, targets, spec, compiled)
