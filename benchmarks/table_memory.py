@@ -22,6 +22,8 @@ import time
 
 import numpy as np
 
+from tapegrad.data import MAX_TABLE_MEMORY, estimate_table_memory
+
 FEATURES = 10
 
 
@@ -32,7 +34,7 @@ def write_table(path: str, mib: float, seed: int = 0) -> int:
     rows = 0
     with open(path, "w", encoding="ascii", newline="") as fh:
         fh.write(",".join([f"f{i}" for i in range(FEATURES)] + ["label"]) + "\n")
-        while fh.tell() < target:
+        while True:
             X = rs.normal(size=(20_000, FEATURES))
             y = np.where(X[:, 0] + X[:, 1] > 0.5, "high", np.where(X[:, 2] > 0, "mid", "low"))
             lines = [
@@ -40,19 +42,29 @@ def write_table(path: str, mib: float, seed: int = 0) -> int:
                 for row, label in zip(X.tolist(), y.tolist(), strict=True)
             ]
             for line in lines:
+                if fh.tell() + len(line) > target:  # at most `mib`: 256 is the reader's limit
+                    return rows
                 fh.write(line)
                 rows += 1
-                if fh.tell() >= target:
-                    break
     return rows
 
 
 READ = """
 import sys, time
+import tapegrad.data
 from tapegrad.tables import read_table
+tapegrad.data.MAX_TABLE_MEMORY = int(sys.argv[2])
 start = time.perf_counter()
 t = read_table(sys.argv[1])
-print(f"{len(t)} rows in {time.perf_counter() - start:.1f} s")
+print(f"{len(t)} rows in {time.perf_counter() - start:.1f} s, {t.nbytes / 2**20:.0f} MiB held")
+"""
+
+TRAIN = """
+import sys
+import tapegrad.data
+from tapegrad.cli import main
+tapegrad.data.MAX_TABLE_MEMORY = int(sys.argv[1])
+sys.exit(main(sys.argv[2:]))
 """
 
 
@@ -70,16 +82,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=float, default=256, help="the table's size (default 256)")
     parser.add_argument("--only", choices=("read", "train"), help="one measurement only")
+    parser.add_argument(
+        "--limit", type=float, help="MAX_TABLE_MEMORY in MiB (default: tapegrad's own)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "big.csv")
         rows = write_table(path, args.mib)
         size = os.path.getsize(path)
         print(f"{path}: {size / 2**20:.0f} MiB, {rows:,} rows of {FEATURES} features + label")
+        limit = str(int(args.limit * 2**20) if args.limit else MAX_TABLE_MEMORY)
+        cost = estimate_table_memory(path)
+        print(f"estimated need {cost.need() / 2**20:,.0f} MiB for {cost.rows:,} rows")
         runs = {
-            "read": [sys.executable, "-c", READ, path],
+            "read": [sys.executable, "-c", READ, path, limit],
             "train": [
-                sys.executable, "-m", "tapegrad", "train", "--data", path, "--label", "label",
+                sys.executable, "-c", TRAIN, limit, "train", "--data", path, "--label", "label",
                 "--epochs", "1", "--batch-size", "256", "--out", os.path.join(tmp, "run"),
             ],
         }  # fmt: skip

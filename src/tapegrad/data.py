@@ -400,7 +400,7 @@ class TableCost:
     def need(self, keep: Iterable[int] | None = None) -> int:
         """Bytes for the columns `keep` (default all), with every row's line number."""
         cols = range(len(self.per_column)) if keep is None else keep
-        per_row = 8 + sum(self.per_column[c] for c in cols if c < len(self.per_column))
+        per_row = 4 + sum(self.per_column[c] for c in cols if c < len(self.per_column))
         return round(self.rows * per_row)
 
 
@@ -628,7 +628,8 @@ class _Block:
 
     def _kept(self) -> list[str]:
         ends = self.ends.tolist()
-        return [self.text[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+        starts = [0, *ends[:-1]] if ends else []
+        return [self.text[a:b] for a, b in zip(starts, ends, strict=True)]
 
     def cells(self) -> list[str]:
         if self.values is None:

@@ -29,6 +29,38 @@ if TYPE_CHECKING:
     from .train import History
 
 
+MAX_POINTS = 2_000
+"""The most data points a picture draws (and a report measures): more are a sample."""
+
+
+def sample_rows(y: npt.ArrayLike, most: int = MAX_POINTS, seed: int = 0) -> np.ndarray | None:
+    """Sorted positions of about `most` of the rows labelled `y`, drawn with `seed`, each class
+    (with at most 100 distinct labels; else the rows at large) in proportion and keeping at
+    least one row; None when there are no more than `most` rows (draw them all)."""
+    y = np.asarray(y)
+    n = len(y)
+    if n <= most:
+        return None
+    rs = np.random.RandomState(seed)
+    labels = y.reshape(n, -1)[:, 0] if y.ndim > 1 else y
+    classes, codes = np.unique(labels, return_inverse=True)
+    if len(classes) > 100:
+        return np.sort(rs.choice(n, most, replace=False))
+    counts = np.bincount(codes, minlength=len(classes))
+    share = counts * (most / n)
+    take = np.floor(share).astype(np.intp)
+    for k in np.argsort(-(share - take), kind="stable")[: most - int(take.sum())]:
+        take[k] += 1  # the largest remainders get the rows left over
+    take = np.maximum(take, 1)
+    order = np.argsort(codes, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    picked = [
+        rs.choice(order[s : s + c], t, replace=False)
+        for s, c, t in zip(starts.tolist(), counts.tolist(), take.tolist(), strict=True)
+    ]
+    return np.sort(np.concatenate(picked))
+
+
 class PlotFigure(Figure):
     """A matplotlib Figure that also shows itself inline in Jupyter without pyplot."""
 
@@ -101,9 +133,15 @@ class DecisionGrid:
         self, ax: Axes, X: npt.ArrayLike, y: npt.ArrayLike, size: float = 40, **style: Any
     ) -> None:
         """The regions (as `classes()` gives them now) and the data on top, one colour per
-        class; -1/+1 labels are classes 0/1, as the regions are."""
+        class; -1/+1 labels are classes 0/1, as the regions are. More than `MAX_POINTS`
+        points: a sample of them (`sample_rows`), said in the corner."""
         Z = self.classes()
         X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
+        rows = sample_rows(y)
+        if rows is not None:
+            note = f"a sample of {len(rows):,} of {len(X):,} points"
+            ax.text(0.01, 0.01, note, transform=ax.transAxes, fontsize=7, va="bottom")
+            X, y = X[rows], y[rows]
         if y.size and set(np.unique(y).tolist()) <= {-1, 1}:
             y = (y > 0).astype(int)
         k = int(max(Z.max(), y.max() if y.size else 0)) + 1

@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import data
 from .data import (
     CHUNK_ROWS,
     EXACT_INT,
     MAX_CLASSES,
-    MAX_TABLE_MEMORY,
     TABLES,
     Column,
     ColumnBuilder,
@@ -55,6 +55,7 @@ MAX_WIDTH = 100_000  # network inputs after one-hot encoding, in a stored prepro
 MAX_NAME = 1_000  # characters in a column, category or class name
 
 SNIFF_ROWS = 100  # rows below the first that decide whether it is a header
+READ_ROWS = 4_096  # rows read as text before they go into the columns (a few MB at most)
 
 MISSING = frozenset({"", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "?"})
 TASKS = ("auto", "classification", "regression")
@@ -87,7 +88,9 @@ class Table:
             data = [Column.of([row[c] for row in cells]) for c in range(len(self.columns))]
         self.data = data
         n = len(data[0]) if data else 0
-        self._lines = np.asarray(range(1, n + 1) if lines is None else lines, dtype=np.int64)
+        lines = np.asarray(range(1, n + 1) if lines is None else lines)
+        small = lines.dtype.kind in "iu" and (not len(lines) or lines.max() < 2**31)
+        self._lines = lines.astype(np.int32 if small else np.int64, copy=False)
         self.header, self.dropped = header, dropped  # dropped: rows left out by drop_missing
 
     def __len__(self) -> int:
@@ -240,7 +243,7 @@ def read_table(
     remaining columns. A table that would need more memory than `memory_limit` (default
     `data.MAX_TABLE_MEMORY`), read and encoded, is refused before it is read, with the figure.
     """
-    limit = MAX_TABLE_MEMORY if memory_limit is None else memory_limit
+    limit = data.MAX_TABLE_MEMORY if memory_limit is None else memory_limit
     costs = estimate_table_memory(path)
     name, rows = csv_file_rows(path)
     table = _table(name, rows, header, drop, (costs, limit))
@@ -278,14 +281,14 @@ def _table(
     if budget is not None:
         _check_budget(name, budget[0], keep, budget[1])
     builders = [ColumnBuilder() for _ in keep]
-    lines: array.array[int] = array.array("q")
+    lines: array.array[int] = array.array("i")  # 4 bytes: a file of 256 MiB has fewer lines
     batch: list[list[str]] = []
     for line, row in itertools.chain(head, rows):
         if len(row) != width:
             raise DataError(f"{name}: line {line}: expected {width} columns, found {len(row)}")
         batch.append(row)
         lines.append(line)
-        if len(batch) == CHUNK_ROWS:
+        if len(batch) == READ_ROWS:
             _add_rows(builders, keep, batch)
     _add_rows(builders, keep, batch)
     data = [b.finish() for b in builders]

@@ -40,7 +40,7 @@ class _Stepper(Protocol):
 
 _Forward = Callable[[list[float]], Value | list[Value]]  # a model, as far as using it goes
 DEFAULT_STEPS = 100
-EVAL_ROWS = 8_192  # rows a compiled tape evaluates at once (each row's buffers take ~1.5 KB)
+EVAL_ROWS = 4_096  # rows a compiled tape evaluates at once (each row's buffers take ~1.5 KB)
 
 
 @dataclass

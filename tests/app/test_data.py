@@ -303,3 +303,73 @@ def test_real_tables_need_scikit_learn_and_a_known_name(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
     with pytest.raises(ImportError, match=r"the wine data set ships with scikit-learn"):
         data.real_table("wine")
+
+
+# --- CSV: encodings and compact columns (issue 19) -------------------------------------------
+
+TEXT = "name,x,y\ncafé,1.5,0\nbar,-2,1\n"
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_utf16_and_utf32_files_read_as_the_same_table(tmp_path, codec):
+    # utf-16 and utf-32 write a byte-order mark; utf-16-le/-be do not (NUL bytes tell them)
+    (tmp_path / "u8.csv").write_bytes(TEXT.encode("utf-8"))
+    (tmp_path / "other.csv").write_bytes(TEXT.encode(codec))
+    expected = read_table(tmp_path / "u8.csv")
+    table = read_table(tmp_path / "other.csv")
+    assert table.columns == expected.columns and table.rows == expected.rows
+    assert table.rows[0] == ["café", "1.5", "0"]
+
+
+def test_a_broken_utf16_file_says_it_is_not_valid_utf16(tmp_path):
+    path = tmp_path / "broken.csv"
+    path.write_bytes(TEXT.encode("utf-16") + b"\x00\xd8")  # half a surrogate pair at the end
+    with pytest.raises(DataError, match=r"broken\.csv: .*looks like UTF-16 but is not valid"):
+        read_table(path)
+
+
+CELLS = ["1.50", "7", "-0", "1e3", "nan", "NaN", "inf", "-Infinity", "1e999", "NA", "", "?",
+         "word", "0.1", "3.0", "9007199254740993", "1_000", "café", " x ", "12"]  # fmt: skip
+
+
+@pytest.mark.parametrize("distinct", [0, data.DICTIONARY + 1])
+def test_a_column_gives_back_every_cell_exactly(monkeypatch, distinct):
+    # a dictionary (few distinct cells) or blocks of numbers with the text of the rest
+    monkeypatch.setattr(data, "CHUNK_ROWS", 64)
+    cells = CELLS * 10 + [repr(0.001 * i) for i in range(distinct)] + CELLS
+    column = data.Column.of(cells)
+    assert (column.blocks is None) == (distinct == 0)
+    assert column.cells() == cells and len(column) == len(cells)
+    rows = np.random.RandomState(0).permutation(len(cells))[:300]
+    assert column.cells(rows) == [cells[r] for r in rows]
+    assert column.take(rows).cells() == [cells[r] for r in rows]
+    assert [column.cell(r) for r in (0, 5, len(cells) - 1)] == [cells[0], cells[5], cells[-1]]
+    values, words = column.numbers()
+    for cell, v, w in zip(cells, values.tolist(), words.tolist(), strict=True):
+        try:
+            expected = float(cell)
+        except ValueError:
+            assert w and math.isnan(v)
+        else:
+            assert not w and (v == expected or (math.isnan(v) and math.isnan(expected)))
+    missing = {"", "NA", "nan", "?"}
+    assert column.isin(missing).tolist() == [c in missing for c in cells]
+    assert column.lookup({"7": 3, "word": 1}).tolist() == [
+        {"7": 3, "word": 1}.get(c, -1) for c in cells
+    ]
+    found = column.distinct(most=len(cells))
+    assert found == sorted(set(cells))
+    assert column.distinct(most=5) == len(set(cells))
+
+
+def test_a_table_of_numbers_is_held_in_about_its_files_size(tmp_path):
+    rs = np.random.RandomState(0)
+    lines = ["a,b,c,label"] + [
+        f"{x:.6f},{y:.6f},{z:.4g},{'yes' if x > 0 else 'no'}"
+        for x, y, z in rs.normal(size=(40_000, 3)).tolist()
+    ]
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    table = read_table(path)
+    assert table.rows[:3] == [line.split(",") for line in lines[1:4]]
+    assert table.nbytes < 1.3 * path.stat().st_size  # text in cells alone: about 50 bytes each
+    assert table.data[3].blocks is None  # two labels: a code per cell

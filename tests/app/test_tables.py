@@ -662,3 +662,133 @@ def test_fit_split_learns_once_what_two_fits_learnt(tmp_path):
     np.testing.assert_array_equal(train, ref_train)
     np.testing.assert_array_equal(test, ref_test)
     assert once.to_dict() == twice.to_dict()
+
+
+# --- big tables: compact columns, bounded memory (issue 19) ----------------------------------
+
+
+def mixed_csv(tmp_path, rows=300, name="mixed.csv"):
+    """Numbers spelt many ways, a text feature, numeric class labels spelt two ways."""
+    rs = np.random.RandomState(3)
+    lines = ["a,b,colour,label"]
+    for i in range(rows):
+        a, b = rs.normal(size=2).tolist()
+        label = ["1", "2.0", "3", "2"][i % 4]
+        lines.append(f"{a:.3f},{b!r},{['red', 'green', 'blue'][i % 3]},{label}")
+    return write(tmp_path, "\n".join(lines) + "\n", name)
+
+
+def test_columns_kept_as_blocks_encode_and_train_exactly_as_a_dictionary(tmp_path, monkeypatch):
+    from tapegrad.tables import fit_table
+
+    path = mixed_csv(tmp_path)
+    runs = []
+    for dictionary, chunk in ((data.DICTIONARY, data.CHUNK_ROWS), (0, 7)):
+        monkeypatch.setattr(data, "DICTIONARY", dictionary)  # 0: every column in blocks
+        monkeypatch.setattr(data, "CHUNK_ROWS", chunk)
+        table = read_table(path)
+        assert all((col.blocks is None) == (dictionary > 0) for col in table.data)
+        runs.append((table, fit_table(table, "label", seed=5, **FAST)))
+    (plain, a), (blocks, b) = runs
+    assert plain.rows == blocks.rows and plain.lines == blocks.lines
+    assert a.preprocessor.to_dict() == b.preprocessor.to_dict()
+    assert a.preprocessor.classes == ["1", "2.0", "3"]  # named as first spelt
+    np.testing.assert_array_equal(a.X, b.X)
+    np.testing.assert_array_equal(a.y, b.y)
+    assert a.metrics == b.metrics and a.history.loss == b.history.loss
+
+
+@pytest.mark.parametrize("dictionary", [1_024, 0])
+def test_errors_name_the_same_cell_in_a_dictionary_or_blocks(tmp_path, monkeypatch, dictionary):
+    monkeypatch.setattr(data, "DICTIONARY", dictionary)
+    monkeypatch.setattr(data, "CHUNK_ROWS", 3)
+    cases = [
+        ("a,y\n1,0\n2,1\nx,0\n4,1\n5,0\n", {}, r"line 4, column 1 \('a'\): 'x' is not a finite"),
+        ("a,y\n1,0\n2,1\n1e999,0\n", {}, r"line 4, column 1 \('a'\): '1e999' is beyond"),
+        ("a,y\n1,0\nNA,1\n3,0\n", {}, r"column 1 \('a'\) has 1 missing cell \(first on line 3"),
+        ("a,y\n1,0\n2,1\n3,z\n", {"task": "regression"}, r"line 4, column 2 \('y'\): 'z' is not a"),
+    ]
+    for text, kwargs, pattern in cases:
+        with pytest.raises(DataError, match=pattern):
+            Preprocessor(**kwargs).fit(read_table(write(tmp_path, text)))
+    table = read_table(write(tmp_path, "a,y\n1,0\n2,1\n3,0\n"))
+    prep = Preprocessor().fit(table)
+    with pytest.raises(DataError, match=r"label 2: '7' is not one of the 2 classes"):
+        prep.encode_labels(["0", "1", "7"])
+    cells = "\n".join(f"{i},id{i}" for i in range(MAX_CATEGORIES + 5))
+    with pytest.raises(DataError, match=rf"holds {MAX_CATEGORIES + 5} different text values"):
+        Preprocessor(label="y").fit(read_table(write(tmp_path, f"y,name\n{cells}\n")))
+    fitted = Preprocessor(label="y").fit(read_table(tmp_path / "t.csv"), rows=[0, 1, 2])
+    assert fitted.features[0].categories == ["id0", "id1", "id2"]  # the training rows' only
+
+
+def test_a_table_too_big_for_memory_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    from tapegrad import cli
+
+    lines = ["a,b,label"] + [f"{i * 0.37:.4f},{i % 7},{i % 2}" for i in range(20_000)]
+    path = write(tmp_path, "\n".join(lines) + "\n1,2\n")  # a short row at the very end
+    with pytest.raises(DataError, match="line 20002: expected 3 columns"):
+        read_table(path)  # read to the end: the short row is found
+    pattern = (
+        r"t\.csv: this table would need about \d+ MiB of memory \(20,\d+ rows of 3 columns, "
+        r".*\); the limit is 1 MiB \(tapegrad\.data\.MAX_TABLE_MEMORY\)"
+    )
+    with pytest.raises(DataError, match=pattern):
+        read_table(path, memory_limit=2**20)  # refused from its head: the short row is unseen
+    cost = data.estimate_table_memory(path)
+    assert 19_000 < cost.rows < 21_000
+    assert cost.need([0]) < cost.need()  # a column left out (--drop) is not counted
+    monkeypatch.setattr(data, "MAX_TABLE_MEMORY", 2**20)
+    assert cli.main(["train", "--data", str(path), "--out", str(tmp_path / "run")]) == 2
+    assert not (tmp_path / "run" / "model.json").exists()
+
+
+MEASURE = """
+import resource, sys
+from tapegrad.tables import fit_table, read_table
+from tapegrad.pages.report import report
+
+def peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+def run(path):
+    table = read_table(path)
+    read = peak()
+    r = fit_table(table, "label", steps=2, batch_size=256, progress=False)
+    report(r.history, r.model, r.X[r.train], r.y[r.train], loss=r.loss, l2=1e-4)
+    return read
+
+run(sys.argv[2])  # the same run on a small table first: what every run costs, imports and all
+base = peak()
+read = run(sys.argv[1])
+print(read - base, peak() - base)
+"""
+
+
+def numbers_csv(path, rows: int, seed: int = 0) -> None:
+    """A table of 10 numeric features of about 9 characters and a 3-class text label."""
+    rs = np.random.RandomState(seed)
+    X = rs.normal(size=(rows, 10))
+    y = np.where(X[:, 0] + X[:, 1] > 0.5, "high", np.where(X[:, 2] > 0, "mid", "low"))
+    with open(path, "w", encoding="ascii") as fh:
+        fh.write(",".join([f"f{i}" for i in range(10)] + ["label"]) + "\n")
+        for row, label in zip(X.tolist(), y.tolist(), strict=True):
+            fh.write(",".join(f"{v:.6f}" for v in row) + f",{label}\n")
+
+
+def test_a_big_table_reads_and_trains_in_memory_bounded_by_its_size(tmp_path):
+    import subprocess
+    import sys
+
+    big, small = tmp_path / "big.csv", tmp_path / "small.csv"
+    numbers_csv(big, 85_000)  # 8 MiB
+    numbers_csv(small, 5_000)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(big), str(small)],
+        capture_output=True, text=True, env=env, check=True,
+    )  # fmt: skip
+    read, run = map(int, done.stdout.split())
+    size = big.stat().st_size
+    assert read < 2 * size  # on main: 18 times the file's size
+    assert run < 4 * size  # reading, encoding, splitting, training, evaluating and the report

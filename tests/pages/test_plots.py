@@ -145,3 +145,40 @@ def test_plots_never_touch_pyplot():
     subprocess.run(
         [sys.executable, "-c", code], check=True, env={**os.environ, "MPLBACKEND": "TkAgg"}
     )
+
+
+# --- many points: a sample (issue 19) --------------------------------------------------------
+
+
+def test_sample_rows_is_seeded_stratified_and_bounded():
+    from tapegrad.plots import MAX_POINTS, sample_rows
+
+    rs = np.random.RandomState(0)
+    y = rs.choice(3, size=100_000, p=[0.7, 0.299, 0.001])  # a class of about 100 rows
+    rows = sample_rows(y)
+    assert MAX_POINTS <= len(rows) <= MAX_POINTS + 3 and len(set(rows.tolist())) == len(rows)
+    np.testing.assert_array_equal(rows, sample_rows(y))  # the same sample every time
+    counts, kept = np.bincount(y, minlength=3), np.bincount(y[rows], minlength=3)
+    np.testing.assert_allclose(kept, counts * len(rows) / len(y), atol=1.5)  # in proportion
+    assert sample_rows(y[:MAX_POINTS]) is None  # few enough: all of them
+    assert sample_rows(np.arange(10), most=4, seed=1).tolist() == sorted(
+        sample_rows(np.arange(10), most=4, seed=1).tolist()
+    )
+    assert len(sample_rows(rs.normal(size=5_000), most=100)) == 100  # numbers: rows at large
+
+
+def test_decision_boundary_of_many_points_draws_a_sample_and_says_so():
+    from matplotlib.collections import PathCollection
+
+    from tapegrad.plots import MAX_POINTS
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50_000, 2))
+    y = (X[:, 0] > 0).astype(int)
+    fig = decision_boundary(lambda p: Value(p[0]), X, y, resolution=5)
+    ax = fig.axes[0]
+    (points,) = [c for c in ax.collections if isinstance(c, PathCollection)]  # the scatter
+    assert len(points.get_offsets()) <= MAX_POINTS + 2
+    assert any("a sample of 2,000 of 50,000 points" in t.get_text() for t in ax.texts)
+    lo, hi = ax.get_xlim()
+    assert lo < X[:, 0].min() and hi > X[:, 0].max()  # the grid spans every point

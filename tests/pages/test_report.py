@@ -269,3 +269,24 @@ def test_train_writes_its_report(tmp_path, capsys):
     assert "<th>optimizer_steps</th>" in html  # run.json's settings, as a table
     history = json.loads((out / "history.json").read_text())
     assert [s["step"] for s in history["snapshots"]] == [0, 1, 2, 3, 4]
+
+
+# --- many rows: a sample (issue 19) ----------------------------------------------------------
+
+
+def test_a_report_of_many_rows_measures_and_draws_a_seeded_sample():
+    from tapegrad.plots import MAX_POINTS, sample_rows
+
+    X, y = moons(60_000, noise=0.2, seed=1)
+    model = MLP(2, [4, 1], seed=0)
+    history = fit(model, X[:64], y[:64], steps=2, snapshots=3, progress=False, compile=True)
+    page = R.report(history, model, X, y, resolution=8)
+    rows = sample_rows(y)
+    assert page.rows == (len(rows), 60_000) and len(rows) <= MAX_POINTS + 2
+    html = page.html()
+    assert "a sample of 2,000 of the 60,000 rows given" in html
+    assert "decision boundary (a sample of 2,000 of 60,000 points)" in html
+    # each moment measured on the sample: the objective fit's loss gives on those rows
+    again = R.report(history, model, X[rows], y[rows], resolution=8)
+    assert [m.objective for m in page.moments] == [m.objective for m in again.moments]
+    assert "a sample of" not in again.html()

@@ -19,7 +19,7 @@ import numpy as np
 from .. import losses as L
 from ..engine import Value
 from ..graph import topological_order
-from ..plots import DecisionGrid
+from ..plots import DecisionGrid, sample_rows
 from ..train import History, accuracy, labelled, loss_and_grad
 from .explain import ExplainError, Explanation, explain
 from .page import HtmlPage, asset, data_and_script, new_id
@@ -67,6 +67,7 @@ class TrainingReport(HtmlPage):
     samples: list[tuple[str, list[float]]]  # (name, point) of each sample
     moments: list[Moment]
     settings: dict
+    rows: tuple[int, int] = (0, 0)  # (rows measured and drawn, rows given): a sample when fewer
 
     def __repr__(self) -> str:
         return (
@@ -100,7 +101,7 @@ class TrainingReport(HtmlPage):
             [
                 _controls(self, last),
                 '<div class="tg-row">',
-                _boundary(self.moments),
+                _boundary(self.moments, self.rows),
                 _now(self),
                 "</div>",
                 _charts(self.history, max(len(self.history), self.moments[-1].step)),
@@ -147,7 +148,9 @@ def report(
     Args:
       history: what `fit` returned (without snapshots: one moment, the current weights).
       model: the trained model (an MLP, or any model `fit` takes), the one `history` is of.
-      X, y: rows and labels to measure on and to draw (usually the training data).
+      X, y: rows and labels to measure on and to draw (usually the training data); more than
+        `plots.MAX_POINTS` rows: a seeded sample of them, each class in proportion, so the
+        page's time and size do not grow with the rows (the page says so).
       path: where to write the page (None: only return it).
       loss, l2: the objective `fit` was given, for the gradient norms.
       settings: the run's settings, shown as a table (any JSON-able mapping).
@@ -168,19 +171,23 @@ def report(
       ([0, 10, 20], ['a'])
     """
     spec = L.lookup(loss)
+    X_all, y_all = np.asarray(X), np.asarray(y)
+    picked = sample_rows(y_all) if len(X_all) == len(y_all) else None
+    X, y = (X_all, y_all) if picked is None else (X_all[picked], y_all[picked])
     rows, targets = labelled(model, X, y, spec.name)
     moments = _moments(history, model.parameters())
     points = _samples(samples, len(rows[0]))
     layers = _layers(model)
     boundary = None  # the decision boundary's picture, for the weights set when called
-    if len(rows[0]) == 2 and spec.graded(targets):
-        boundary = partial(DecisionGrid(model, X, resolution).png, X, y)
+    if len(rows[0]) == 2 and spec.graded(targets):  # the grid spans every row, drawn or not
+        boundary = partial(DecisionGrid(model, X_all, resolution).png, X, y)
     objective = _Objective(model, (rows, targets), spec.name, l2, layers, boundary)
     measured = _measure_moments(model, moments, objective, points, history.unit)
     heading = title if title is not None else f"training report: {model!r}"
     page = TrainingReport(
-        heading, history, [(n, len(ps)) for n, ps in layers], points, measured, _checked(settings)
-    )
+        heading, history, [(n, len(ps)) for n, ps in layers], points, measured, _checked(settings),
+        (len(rows), len(X_all)),
+    )  # fmt: skip
     if path is not None:
         page.save(path)
     return page
@@ -358,20 +365,29 @@ def _controls(page: TrainingReport, last: int) -> str:
     )
 
 
-def _boundary(moments: list[Moment]) -> str:
+def _boundary(moments: list[Moment], rows: tuple[int, int]) -> str:
     if moments[-1].boundary is None:
         return ""
+    shown, given = rows
+    sample = f" (a sample of {shown:,} of {given:,} points)" if shown < given else ""
     return (
         '<figure class="tg-boundary"><img class="tg-boundary-img" alt="decision boundary" '
-        'width="288" height="264"><figcaption>decision boundary</figcaption></figure>'
+        f'width="288" height="264"><figcaption>decision boundary{sample}</figcaption></figure>'
     )
 
 
 def _now(page: TrainingReport) -> str:
     """The numbers at the selected moment: the objective, and each layer's norms as a table."""
     unit = escape(page.history.unit)
+    shown, given = page.rows
+    data = "on the data given"
+    if shown < given:
+        data = (
+            f'on <span class="tg-sample-note">a sample of {shown:,} of the {given:,} rows '
+            "given</span> (drawn with a fixed seed, each class in proportion)"
+        )
     head = (
-        f'<p class="tg-objective">with the weights after this {unit}, on the data given: '
+        f'<p class="tg-objective">with the weights after this {unit}, {data}: '
         'objective <b data-cell="objective"></b> = data loss <b data-cell="data"></b> + '
         'L2 <b data-cell="l2"></b>, accuracy <b data-cell="accuracy"></b></p>'
     )
