@@ -46,7 +46,6 @@ def write_table(path: str, mib: float, seed: int = 0) -> int:
                     return rows
                 fh.write(line)
                 rows += 1
-    return rows
 
 
 READ = """

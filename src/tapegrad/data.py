@@ -1,5 +1,7 @@
 """Data sets to train on (moons, circles, blobs, spiral, digits, iris, wine, breast cancer), and
-the checked reading of a CSV file's rows that `tapegrad.preprocessing.read_table` builds on.
+the checked reading of a CSV file's rows that `tapegrad.preprocessing.read_table` builds on:
+streamed (UTF-8, or UTF-16/32 that says so), into compact `Column`s, after an estimate of the
+memory the table will need (`estimate_table_memory`) has been checked.
 
 `moons`, `circles` and `blobs` make scikit-learn's draws in its order, so a seed gives the very
 same points (micrograd's demo data is `moons(100, noise=0.1, seed=1337)`); scikit-learn itself
@@ -269,7 +271,7 @@ CHUNK_ROWS = 16_384
 DICTIONARY = 1_024
 """Distinct texts a column keeps as a dictionary (a code per cell) before it keeps blocks."""
 
-MAX_TABLE_MEMORY = 768 * 2**20
+MAX_TABLE_MEMORY = 832 * 2**20
 """The most memory (bytes) a table may need, read and encoded as a network's inputs (see
 `estimate_table_memory`): a larger one is refused before it is read, with the figure."""
 
@@ -317,7 +319,7 @@ def _open_csv(path: str | os.PathLike) -> tuple[str, io.BufferedReader, int]:
     else:  # a pipe or a device: its size is known only once read
         raw = fh.read(MAX_CSV_BYTES + 1)
         fh.close()
-        fh = io.BufferedReader(io.BytesIO(raw))  # type: ignore[arg-type]
+        fh = io.BufferedReader(io.BytesIO(raw))
         size = len(raw)
     if size > MAX_CSV_BYTES:
         fh.close()
@@ -603,21 +605,22 @@ class _Block:
     def __init__(self, cells: list[str]) -> None:
         self.n = len(cells)
         self.values, self.style = _spelt(cells)
+        self.at = np.zeros(0, dtype=np.intp)  # (every cell's text is kept when values is None)
         if self.values is None:
-            self.at, kept = None, cells
+            kept = cells
         else:
             spelt = self._spell(self.values)
             differ = np.fromiter(map(str.__ne__, cells, spelt), bool, self.n)
             self.at = np.flatnonzero(differ | np.isnan(self.values))  # words, inf, nan: as text
             kept = [cells[i] for i in self.at.tolist()]
             if len(kept) * 2 > self.n:  # mostly not numbers as they are spelt: keep the text
-                self.values, self.at, kept = None, None, cells
+                self.values, self.at, kept = None, self.at[:0], cells
         self.text = "".join(kept)
         self.ends = np.cumsum(np.fromiter(map(len, kept), np.int64, len(kept)), dtype=np.int64)
 
     @property
     def nbytes(self) -> int:
-        arrays = (self.values, self.at, self.ends)
+        arrays = (self.values, self.at, self.ends)  # values None: text only
         return len(self.text) + sum(a.nbytes for a in arrays if a is not None)
 
     def _spell(self, values: np.ndarray) -> list[str]:

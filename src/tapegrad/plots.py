@@ -136,12 +136,7 @@ class DecisionGrid:
         class; -1/+1 labels are classes 0/1, as the regions are. More than `MAX_POINTS`
         points: a sample of them (`sample_rows`), said in the corner."""
         Z = self.classes()
-        X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
-        rows = sample_rows(y)
-        if rows is not None:
-            note = f"a sample of {len(rows):,} of {len(X):,} points"
-            ax.text(0.01, 0.01, note, transform=ax.transAxes, fontsize=7, va="bottom")
-            X, y = X[rows], y[rows]
+        X, y = _sample_drawn(ax, np.asarray(X, dtype=np.float64), np.asarray(y))
         if y.size and set(np.unique(y).tolist()) <= {-1, 1}:
             y = (y > 0).astype(int)
         k = int(max(Z.max(), y.max() if y.size else 0)) + 1
@@ -162,6 +157,16 @@ class DecisionGrid:
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=80)
         return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _sample_drawn(ax: Axes, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The points to draw: all, or a sample of more than `MAX_POINTS`, said in the corner."""
+    rows = sample_rows(y)
+    if rows is None:
+        return X, y
+    note = f"a sample of {len(rows):,} of {len(X):,} points"
+    ax.text(0.01, 0.01, note, transform=ax.transAxes, fontsize=7, va="bottom")
+    return X[rows], y[rows]
 
 
 def decision_grid(

@@ -46,6 +46,8 @@ from .data import (
 )
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
+
     # pandas ships no type hints and pandas-stubs is not among the dependencies
     from pandas import DataFrame  # type: ignore[import-untyped]
 
@@ -580,20 +582,29 @@ class Preprocessor:
         if not self.fitted:
             raise RuntimeError("this Preprocessor has not been fitted: call fit(table) first")
 
-    def transform(self, table: Table, unknown: str = "zeros") -> np.ndarray:
+    def transform(
+        self, table: Table, unknown: str = "zeros", rows: npt.ArrayLike | None = None
+    ) -> np.ndarray:
         """The network inputs (n, n_inputs) for `table`, its columns found by name (by position
-        without a header); an unseen category gives zeros, or a DataError (`unknown="error"`)."""
+        without a header); an unseen category gives zeros, or a DataError (`unknown="error"`).
+        With `rows` (positions), the inputs of those rows only, as `transform(table)[rows]`
+        (every row is checked still): a big table's splits without all of its inputs at once."""
         self._check_fitted()
         if unknown not in ("zeros", "error"):
             raise ValueError(f"unknown must be 'zeros' or 'error', got {unknown!r}")
         positions = self._positions(table)
-        X = np.zeros((len(table), self.n_inputs), dtype=np.float64)
+        picked: slice | np.ndarray = slice(None)
+        n = len(table)
+        if rows is not None:
+            picked = np.asarray(rows, dtype=np.intp).reshape(-1)
+            n = len(picked)
+        X = np.zeros((n, self.n_inputs))
         at = 0
         for f, c in zip(self.features, positions, strict=True):
             _check_missing(table, c)
             column = table.data[c]
             if f.categories is None:
-                X[:, at] = (_finite_column(column, _at(table, c)) - f.mean) / f.scale
+                X[:, at] = (_finite_column(column, _at(table, c))[picked] - f.mean) / f.scale
             else:
                 index = column.lookup({cat: i for i, cat in enumerate(f.categories)})
                 if unknown == "error" and np.any(index < 0):
@@ -602,8 +613,9 @@ class Preprocessor:
                         f"{table.where(r, c)}: {column.cell(r)!r} is not one of the categories "
                         f"seen in training ({_few(f.categories)})"
                     )
-                rows = np.flatnonzero(index >= 0)
-                X[rows, at + index[rows]] = 1.0
+                index = index[picked]
+                hot = np.flatnonzero(index >= 0)
+                X[hot, at + index[hot]] = 1.0
             at += f.width
         return X
 

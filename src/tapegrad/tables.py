@@ -382,22 +382,27 @@ def fit_table(
     resumed, resume_path = _resumed(resume, opts.compile)
     table, label, name = _as_table(source, target, opts)
     prep, train, test = _learn(table, label, opts, resumed)
-    X, y = prep.transform(table), prep.encode_labels(table)
+    splits = [prep.transform(table, rows=rows) for rows in (train, test)]  # never all at once
+    y = prep.encode_labels(table)
     loss = _loss(opts.loss or (resumed.loss if resumed else None), prep)
     training.prepare_targets(y, loss)  # labels the loss cannot take fail here, not mid-run
     model = resumed.model if resumed else _network(prep, loss, opts)
-    if model.nin != X.shape[1]:
-        raise DataError(f"{resume} takes {model.nin} inputs but {name} gives {X.shape[1]}")
+    if model.nin != splits[0].shape[1]:
+        raise DataError(f"{resume} takes {model.nin} inputs but {name} gives {splits[0].shape[1]}")
     steps, epochs, total = opts.length(len(train))
     optimizer = _optimizer(opts, model, total, resume_path)
     if log:
         dropped = f" (after dropping {table.dropped} with a missing cell)" if table.dropped else ""
         log(f"{name}: {len(table)} rows{dropped}; {prep.describe()}")
-    history, diverged = _train(model, loss, optimizer, X, y, train, test, opts, steps, epochs)
+    parts = ((splits[0], y[train]), (splits[1], y[test]))
+    history, diverged = _train(model, loss, optimizer, parts, opts, steps, epochs)
     tm = TableModel(model, prep, loss, compile=opts.compile)
     settings = _settings(opts, name, tm, (steps, epochs, total), resume)
-    result = TableFit(tm, history, _metrics(tm, X, y, train, test, opts.l2), table, train,
-                      test, X, y, optimizer, settings, diverged)  # fmt: skip
+    metrics = _metrics(tm, parts, opts.l2)
+    del splits, parts  # a big table's inputs are held once: each split's, then every row's
+    X = prep.transform(table)
+    result = TableFit(tm, history, metrics, table, train, test, X, y, optimizer, settings,
+                      diverged)  # fmt: skip
     if log:
         for line in result.summary():
             log(line)
@@ -514,14 +519,16 @@ def _optimizer(opts: TableSettings, model: MLP, total: int, resume_path: str | N
     return opt
 
 
-def _train(model, loss, optimizer, X, y, train, test, opts: TableSettings, steps, epochs):
-    """Fit on the training rows, validating ~20 times: (History, TrainingDiverged or None)."""
+def _train(model, loss, optimizer, splits, opts: TableSettings, steps, epochs):
+    """Fit on the training split (X, y), validating on the test split ~20 times: (History,
+    TrainingDiverged or None)."""
     entries = steps or epochs or 0  # one per step or epoch: `length` gives one of the two
+    (X, y), test = splits
     try:
         history = training.fit(
-            model, X[train], y[train], loss=loss, optimizer=optimizer, steps=steps,
+            model, X, y, loss=loss, optimizer=optimizer, steps=steps,
             epochs=epochs, batch_size=opts.batch_size, seed=opts.seed, l2=opts.l2,
-            progress=opts.progress, validation=(X[test], y[test]) if len(test) else None,
+            progress=opts.progress, validation=test if len(test[0]) else None,
             eval_every=max(1, math.ceil(entries / 20)), compile=opts.compile,
             snapshots=opts.snapshots,
         )  # fmt: skip
@@ -530,14 +537,14 @@ def _train(model, loss, optimizer, X, y, train, test, opts: TableSettings, steps
     return history, None
 
 
-def _metrics(tm: TableModel, X, y, train, test, l2: float) -> dict[str, dict]:
-    """`TableModel.evaluate` on each split that has rows (from the table's inputs X and coded
-    labels y, not a copy of its rows); the training rows' with the L2 term."""
+def _metrics(tm: TableModel, splits, l2: float) -> dict[str, dict]:
+    """`TableModel.evaluate` on each split (X, y) that has rows (from its inputs and coded
+    labels, not a copy of the table's rows); the training rows' with the L2 term."""
     penalty = float(data_of(l2_penalty(tm.model, l2))) if l2 else 0.0
     out = {}
-    for name, rows in (("train", train), ("test", test)):
-        if len(rows):
-            m = tm._evaluate(X[rows], y[rows])
+    for name, (X, y) in zip(("train", "test"), splits, strict=True):
+        if len(X):
+            m = tm._evaluate(X, y)
             out[name] = {**m, **({"l2_term": penalty} if name == "train" else {})}
     return out
 

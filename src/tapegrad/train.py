@@ -374,7 +374,7 @@ class _Run:
     total: int  # how many of them
     batch_size: int | None
     eval_every: int
-    validation: tuple[list, list] | None
+    validation: tuple[list | np.ndarray, list] | None
 
     def batches(self, rs: np.random.RandomState):
         """Per step (or epoch), the batches it takes: [None] for every row in order."""
@@ -636,7 +636,7 @@ def _record(
     history.lr.append(lr)
 
 
-def _record_validation(history: History, run: _Run, trainer, validation: tuple[list, list]) -> None:
+def _record_validation(history: History, run: _Run, trainer, validation: tuple) -> None:
     # Measured every `eval_every` entries, starting with the first, and at the last.
     last = len(history) == run.total
     if last or (len(history) - 1) % run.eval_every == 0:
@@ -700,7 +700,9 @@ def predict(
     return L.lookup(loss).predict(outputs(model, X, compile=compile))
 
 
-def _evaluate_rows(model, rows: list, targets: list, spec: L.LossSpec, compiled=None) -> dict:
+def _evaluate_rows(
+    model, rows: list | np.ndarray, targets: list, spec: L.LossSpec, compiled=None
+) -> dict:
     if compiled is not None:
         value, outs = compiled.evaluate(rows, targets)
         return {"loss": value, "accuracy": accuracy(outs, targets, spec.name)}

@@ -290,3 +290,15 @@ def test_a_report_of_many_rows_measures_and_draws_a_seeded_sample():
     again = R.report(history, model, X[rows], y[rows], resolution=8)
     assert [m.objective for m in page.moments] == [m.objective for m in again.moments]
     assert "a sample of" not in again.html()
+
+
+def test_a_report_of_some_rows_samples_them_without_copying_the_rest():
+    X, y = moons(30_000, noise=0.2, seed=2)
+    model = MLP(2, [4, 1], seed=0)
+    history = fit(model, X[:64], y[:64], steps=2, progress=False, compile=True)
+    rows = np.arange(0, 30_000, 3)  # 10,000 of them: a run's training rows
+    page = R.report(history, model, X, y, rows=rows, resolution=8)
+    copied = R.report(history, model, X[rows], y[rows], resolution=8)
+    assert page.rows == copied.rows == (copied.rows[0], 10_000)
+    assert [m.objective for m in page.moments] == [m.objective for m in copied.moments]
+    assert "a sample of 2,000 of the 10,000 rows given" in page.html()

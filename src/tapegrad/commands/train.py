@@ -197,11 +197,10 @@ def _pictures(result: TableFit, folder: str) -> list[str]:
     if picture:
         written.append(picture)
     path = os.path.join(folder, "report.html")
-    X, y = result.X[result.train], result.y[result.train]
     title = f"{result.model!r} on {result.settings['data']}"
     settings = result.settings
-    report(result.history, result.model, X, y, path, loss=result.loss, l2=settings["l2"],
-           settings=settings, title=title)  # fmt: skip
+    report(result.history, result.model, result.X, result.y, path, loss=result.loss,
+           l2=settings["l2"], settings=settings, title=title, rows=result.train)  # fmt: skip
     written.append(path)
     return written
 

@@ -140,6 +140,7 @@ def report(
     samples: Sequence | Mapping | None = None,
     title: str | None = None,
     resolution: int = 60,
+    rows: npt.ArrayLike | None = None,
 ) -> TrainingReport:
     """A self-contained page of a training run: curves, and a slider over the moments `fit`
     kept (`fit(..., snapshots=n)`) showing the decision boundary, the objective's gradient
@@ -156,6 +157,8 @@ def report(
       settings: the run's settings, shown as a table (any JSON-able mapping).
       samples: points to forward, a list or a mapping from a name to one (default: origin).
       title, resolution: the page's heading; grid points per axis of the decision boundary.
+      rows: the positions of the rows of X and y to use (default all), e.g. a run's training
+        rows: only the sample drawn from them is copied.
 
     Returns:
       A TrainingReport: it displays inline in Jupyter; `.save(path)` writes the file.
@@ -172,7 +175,7 @@ def report(
     """
     spec = L.lookup(loss)
     X_all, y_all = np.asarray(X), np.asarray(y)
-    picked = sample_rows(y_all) if len(X_all) == len(y_all) else None
+    given, picked = _sample(X_all, y_all, rows)
     X, y = (X_all, y_all) if picked is None else (X_all[picked], y_all[picked])
     rows, targets = labelled(model, X, y, spec.name)
     moments = _moments(history, model.parameters())
@@ -180,17 +183,30 @@ def report(
     layers = _layers(model)
     boundary = None  # the decision boundary's picture, for the weights set when called
     if len(rows[0]) == 2 and spec.graded(targets):  # the grid spans every row, drawn or not
-        boundary = partial(DecisionGrid(model, X_all, resolution).png, X, y)
+        extent = X_all if given is None else X_all[given]
+        boundary = partial(DecisionGrid(model, extent, resolution).png, X, y)
     objective = _Objective(model, (rows, targets), spec.name, l2, layers, boundary)
     measured = _measure_moments(model, moments, objective, points, history.unit)
     heading = title if title is not None else f"training report: {model!r}"
     page = TrainingReport(
         heading, history, [(n, len(ps)) for n, ps in layers], points, measured, _checked(settings),
-        (len(rows), len(X_all)),
+        (len(rows), len(X_all) if given is None else len(given)),
     )  # fmt: skip
     if path is not None:
         page.save(path)
     return page
+
+
+def _sample(X: np.ndarray, y: np.ndarray, rows) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(the rows given, None: all; the rows to measure and draw, None: all): a seeded sample
+    (`plots.sample_rows`) when there are more than `plots.MAX_POINTS`."""
+    if rows is None:
+        return None, sample_rows(y) if len(X) == len(y) else None
+    given = np.asarray(rows, dtype=np.intp).reshape(-1)
+    if len(X) != len(y):
+        raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")
+    picked = sample_rows(y[given])
+    return given, given if picked is None else given[picked]
 
 
 def _measure_moments(model, moments: list, objective, points: list, unit: str) -> list[Moment]:
