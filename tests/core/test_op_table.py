@@ -43,7 +43,12 @@ def test_value_method_applies_the_op(name):
 
 @pytest.mark.parametrize(
     ("name", "build"),
-    [("add", lambda a, b: a + b), ("mul", lambda a, b: a * b), ("pow", lambda a, b: a**b)],
+    [
+        ("add", lambda a, b: a + b),
+        ("mul", lambda a, b: a * b),
+        ("div", lambda a, b: a / b),
+        ("pow", lambda a, b: a**b),
+    ],
 )
 def test_operator_only_ops_are_the_operators(name, build):
     a, b = Value(0.3), Value(0.7)
@@ -54,7 +59,7 @@ def test_operator_only_ops_are_the_operators(name, build):
 
 def test_every_operator_only_op_is_tested_above():
     only_operators = {n for n, op in ops.OPS.items() if op.method is None and op.arity}
-    assert only_operators == {"add", "mul", "pow"}
+    assert only_operators == {"add", "mul", "div", "pow"}
 
 
 # Variadic ops (any number of arguments) are reached through a helper each, which takes lists.
