@@ -279,3 +279,26 @@ def test_division_gradient_at_the_ends_of_the_range_is_torchs(a, b, torch):
     tb = torch.tensor(b, dtype=torch.float64, requires_grad=True)
     (ta / tb).backward()
     assert _d_db_three_ways(a, b) == (tb.grad.item(),) * 4
+
+
+# The composites kept (DESIGN.md): -x is x * -1.0 and a - b is a + (-b), both exact in IEEE
+# (negation is exact; IEEE defines a - b as a + (-b)), so value and gradients are a primitive's.
+EXTREMES = [0.0, -0.0, 5e-324, -1e-300, 1e-300, 1.5, -1e300, 1e300, math.inf, -math.inf, math.nan]
+
+
+def _bits(x: float) -> tuple[bool, float]:
+    return (math.copysign(1.0, x) < 0, x) if x == x else (False, 0.0)  # any nan is nan
+
+
+def test_negation_and_subtraction_are_exact_at_every_extreme():
+    for a in EXTREMES:
+        x = Value(a)
+        out = -x
+        out.backward()
+        assert _bits(out.data) == _bits(-a) and x.grad == -1.0, a
+        for b in EXTREMES:
+            x, y = Value(a), Value(b)
+            out = x - y
+            out.backward()
+            assert _bits(out.data) == _bits(a - b) and (x.grad, y.grad) == (1.0, -1.0), (a, b)
+            assert _bits((x - b).data) == _bits(a - b) == _bits((a - y).data), (a, b)
