@@ -57,6 +57,13 @@ def test_operator_only_ops_are_the_operators(name, build):
     assert out._prev == (a, b)
 
 
+def test_the_expression_language_divides_with_the_div_op():
+    a, b = -1.5885683833831, 0.7
+    out = parse("a / b").evaluate({"a": a, "b": b})
+    assert out._op == ops.OPS["div"].symbol == "/" and out.data == a / b
+    assert parse("x / x").evaluate({"x": a}).data == 1.0
+
+
 def test_every_operator_only_op_is_tested_above():
     only_operators = {n for n, op in ops.OPS.items() if op.method is None and op.arity}
     assert only_operators == {"add", "mul", "div", "pow"}
