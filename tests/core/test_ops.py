@@ -1,6 +1,8 @@
 """Every primitive in the op table: its test facts (where gradcheck samples it), a wrong rule
-deep in a graph is caught and named, and IEEE edge cases give PyTorch's values and gradients.
-The gradchecks at random points of each op's domain are in test_ops_properties.py."""
+deep in a graph is caught and named, and IEEE edge cases give PyTorch's values and gradients;
+division is IEEE's with gradients accurate to the ends of the float range in every mode, and
+the composites kept (-x, a - b) are exact. The gradchecks at random points of each op's domain
+are in test_ops_properties.py."""
 
 from __future__ import annotations
 
