@@ -47,7 +47,7 @@ from .modes import (  # noqa: F401  (the switches are re-exported from here)
     state,
     tracers,
 )
-from .ops import ADD, BY_SYMBOL, MUL, POW, TANH, Op
+from .ops import ADD, BY_SYMBOL, DIV, MUL, POW, TANH, Op
 
 Number = Any  # a real number: int, float, bool, Fraction, NumPy's scalars (coerce.is_real)
 MANY = object()  # in Value._b: `_a` holds a tuple of three or more children
@@ -121,6 +121,14 @@ class Value:
         other = _operand(other)
         return other if other is NotImplemented else apply(MUL, other, self)
 
+    def __truediv__(self, other: Value | Number) -> Value:  # IEEE's a / b: 1/0 = inf, 0/0 = nan
+        other = other if type(other) is Value else _operand(other)
+        return other if other is NotImplemented else apply(DIV, self, other)
+
+    def __rtruediv__(self, other: Number) -> Value:
+        other = _operand(other)
+        return other if other is NotImplemented else apply(DIV, other, self)
+
     def __pow__(self, other: Value | Number) -> Value:
         if isinstance(other, Value) or is_real(other):
             return apply(POW, self, as_value(other))
@@ -135,7 +143,7 @@ class Value:
     def exp(self) -> Value:
         return apply(ops.EXP, self)
 
-    # --- composites: no rule of their own, their gradients come from + * ** ---
+    # --- composites, no rule of their own: x * -1.0 and a + (-b) are exact in IEEE (-x, a - b)
 
     def __neg__(self) -> Value:
         return self * -1.0
@@ -147,14 +155,6 @@ class Value:
 
     def __rsub__(self, other: Number) -> Value:
         return other + (-self) if is_real(other) else NotImplemented
-
-    def __truediv__(self, other: Value | Number) -> Value:
-        if isinstance(other, Value):
-            return self * other**-1.0
-        return self * fm.div(1.0, as_float(other)) if is_real(other) else NotImplemented
-
-    def __rtruediv__(self, other: Number) -> Value:
-        return other * self**-1.0 if is_real(other) else NotImplemented
 
     # --- the rest of the table's ops, each with its rules in `ops.py` ---
 
