@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from . import floatmath as fm
+from .borrow import borrowing
 from .coerce import as_float, is_real
 from .ops import BY_SYMBOL, OPS, Op
 
@@ -91,6 +92,11 @@ def run_closure(node, closure: Callable[[], None], g: float) -> dict:
     """What `closure` (`node`'s own `_backward`) adds to each child's `.grad` when `node.grad`
     is `g`; every `.grad` it may touch is restored after."""
     children = list(dict.fromkeys(node._prev))
+    with borrowing([node, *children]):  # a walk of its own when not called from backward()
+        return _run_closure(node, closure, g, children)
+
+
+def _run_closure(node, closure: Callable[[], None], g: float, children: list) -> dict:
     saved = [(n, n.grad) for n in (node, *children)]
     try:
         node.grad = g

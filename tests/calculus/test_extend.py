@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 
 import numpy as np
 import pytest
@@ -631,3 +632,27 @@ def test_a_closure_leaving_no_float_in_a_grad_is_named():
     y.backward()
     assert (x.grad, type(x.grad)) == (4.5, float)
 
+
+def test_a_registered_op_whose_rule_blocks_stalls_no_unrelated_backward(registered):
+    entered, release = threading.Event(), threading.Event()
+
+    def dslow(m, g, out, x):
+        if getattr(x, "data", x) == -7.0:  # only where the test asks (not at the trial points)
+            entered.set()
+            assert release.wait(10.0)
+        return g * 3.0
+
+    registered("slow3", lambda m, x: 3.0 * x, [dslow])
+    w1, w2 = Value(-7.0), Value(2.0)
+    a = threading.Thread(target=lambda: w1.slow3().backward(), daemon=True)
+    a.start()
+    try:
+        assert entered.wait(10.0)
+        b = threading.Thread(target=lambda: w2.slow3().backward(), daemon=True)
+        b.start()
+        b.join(10.0)
+        assert not b.is_alive() and w2.grad == 3.0 and w1.grad == 0.0
+    finally:
+        release.set()
+        a.join(10.0)
+    assert w1.grad == 3.0
