@@ -6,8 +6,10 @@ A registered op is one `ops.Op` record, exactly as the built-in ones are, so it 
 `backward()`, on Values in `backward(create_graph=True)` and `grad(grad(f))`, under `gradcheck`
 (which names it when its rule is wrong) and `detect_anomaly`, and in the compiled tape. Nothing
 about it is re-derived anywhere. Registering is all or nothing: everything is checked first
-(names free, one rule per argument, rules callable with the right arguments and running on
-floats and on Values), then the op is installed in every place at once.
+(names free and none the namespaces use, one rule per argument, rules callable with the right
+arguments and running on floats and on Values), then the op is installed in every place at once.
+Its rules are stored wrapped (`_checked`), so what they return is checked as they run: a user's
+op pays one more Python call per rule, the built-ins nothing.
 
 Rules may use only the arithmetic operators `+ - *` and what every math namespace offers
 (`COMMON`: floatmath for eager, valuemath for higher order, numpymath for the tape):
@@ -80,6 +82,14 @@ def register_op(
 
     Rules get the math namespace `m` first and may use only `+ - *` and the functions in
     `COMMON` (`m.exp`, `m.div`, `m.where`, ...), never Python `if` on values.
+
+    Refused: a method or function name that is taken, starts with `_`, or that the namespaces
+    use (a Python builtin such as `isinstance` or `len`, which valuemath's own code calls; a
+    name every `m` offers, such as `log1p`; the method `parameters`).
+    Checked at every call on floats and on Values (on the tape: its first result): what the
+    rules return. A float (on Values, a Value or a float; on the tape, a real array) passes,
+    another real number (an int) becomes a float, anything else (complex, an array where a
+    float belongs, a str, None) is a `RuleResultError` naming the op and the rule.
 
     Returns:
       The new `ops.Op`. Raises ValueError or TypeError, changing nothing, if any part is wrong.
