@@ -39,29 +39,38 @@ class borrowing:  # noqa: N801  (used as a context manager, as a lock would be)
         return self._ids
 
     def __enter__(self) -> borrowing:
-        with _mutex:
-            while _active:  # only then can a walk share a node with this one
-                blockers = [
-                    w
-                    for w in _active
-                    if w.thread != self.thread and not w.ids().isdisjoint(self.ids())
-                ]
-                if not blockers:
-                    break
-                _refuse_deadlock(self.thread, blockers)
-                _waiting[self.thread] = blockers
-                try:
-                    _ended.wait()
-                finally:  # Ctrl-C while waiting: nothing was borrowed, nothing is held
-                    del _waiting[self.thread]
+        _mutex.acquire()  # not `with`: about a third cheaper, and every backward() pays this
+        try:
+            if _active:  # only then can a walk share a node with this one
+                self._wait()
             _active.append(self)
+        finally:
+            _mutex.release()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        with _mutex:
+        _mutex.acquire()
+        try:
             _active.remove(self)
             if _waiting:
                 _ended.notify_all()
+        finally:
+            _mutex.release()
+
+    def _wait(self) -> None:
+        """Wait (holding the mutex, which waiting lets go) until no other thread's walk in
+        progress shares a node with this one."""
+        while True:
+            me = self.thread
+            blockers = [w for w in _active if w.thread != me and not w.ids().isdisjoint(self.ids())]
+            if not blockers:
+                return
+            _refuse_deadlock(me, blockers)
+            _waiting[me] = blockers
+            try:
+                _ended.wait()
+            finally:  # Ctrl-C while waiting: nothing was borrowed, nothing is held
+                del _waiting[me]
 
 
 def _refuse_deadlock(me: int, blockers: list[borrowing]) -> None:
