@@ -17,13 +17,13 @@ switches a first reading can skip (no_grad, detect_anomaly, scope).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 from . import floatmath as fm
 from . import ops
+from .borrow import borrowing
 from .closures import (
     CLOSURES,
     SUBCLASSES,
@@ -353,10 +353,6 @@ def topological_order(root: Value) -> list[Value]:
     return order
 
 
-BORROWING = threading.RLock()
-"""Held while a walk borrows `.grad`: two walks at once (threads sharing parameters) would
-each set aside the other's half-done gradients."""
-
 VALUE_MATH: list[ModuleType] = []
 """The math namespace over Values (`valuemath.py`), which rules run on to give gradients as
 Values. It is written over Value, so it enters itself here when imported (`import tapegrad`
@@ -365,23 +361,23 @@ imports it)."""
 
 def backprop(root: Value, seed: Any = 1.0, create_graph: bool = False) -> None:
     """Add d(root)/d(node) into every node's `.grad` but Constants' (`Value.backward()`)."""
-    with BORROWING:
-        order, saved = walk(root, seed, create_graph)
+    order = topological_order(root)
+    with borrowing(order):  # another thread's walk sharing a node finishes first (borrow.py)
+        saved = walk(order, seed, create_graph)
         for node, old in zip(order, saved, strict=True):
             g = node.grad  # None: no gradient reached it (on the general walk)
             node.grad = old if g is None or type(node) is Constant else old + g
 
 
-def walk(root: Value, seed: Any = 1.0, create_graph: bool = False) -> tuple[list, list]:
-    """The chain rule on borrowed grads (hold `BORROWING`): each node's `.grad` ends holding
-    d(root)/d(node) alone. Gives the nodes and what their `.grad` held, for the caller to add
-    back (`backward()`) or put back (`tapegrad.grad`).
+def walk(order: list[Value], seed: Any = 1.0, create_graph: bool = False) -> list:
+    """The chain rule on borrowed grads over `order = topological_order(root)` (inside
+    `borrowing(order)`): each node's `.grad` ends holding d(root)/d(node) alone. Gives what
+    their `.grad` held, for the caller to add back (`backward()`) or put back (`tapegrad.grad`).
 
     Setting every `.grad` aside first means a second `backward()` adds exactly one more
     gradient (micrograd's issue #53: its interior grads compound), and a failure part-way
     (a node with no rule, Ctrl-C) leaves every `.grad` as it was.
     """
-    order = topological_order(root)
     saved = [node.grad for node in order]
     general = create_graph or state.mode.anomaly
     # Where each sum starts: -0.0, as -0.0 + c is c bit for bit (0.0 + -0.0 is not); None on
@@ -389,7 +385,7 @@ def walk(root: Value, seed: Any = 1.0, create_graph: bool = False) -> tuple[list
     start = None if general else -0.0
     for node in order:
         node.grad = start
-    root.grad = seed  # d(root)/d(root) = 1
+    order[-1].grad = seed  # d(root)/d(root) = 1
     try:
         if general:
             _chain_rule_general(order, VALUE_MATH[0] if create_graph else fm)
@@ -399,7 +395,7 @@ def walk(root: Value, seed: Any = 1.0, create_graph: bool = False) -> tuple[list
         for node, old in zip(order, saved, strict=True):
             node.grad = old
         raise
-    return order, saved
+    return saved
 
 
 def _chain_rule(order: list[Value]) -> None:
