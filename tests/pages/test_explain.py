@@ -320,7 +320,7 @@ def test_the_page_is_one_offline_file(tmp_path):
     v["x1"].label = "</script><script>alert(1)</script>"
     page = tapegrad.explain(v["o"], title="the lecture's <neuron>")
     html = page.html()
-    assert html.startswith("<!DOCTYPE html>") and "the lecture's &lt;neuron&gt;" in html
+    assert html.startswith("<!DOCTYPE html>") and "the lecture&#x27;s &lt;neuron&gt;" in html
     assert "<script>alert(1)" not in html
     # No resource from anywhere else: every URL is an XML namespace name.
     for url in re.findall(r"https?://[^\s\"']+", html):
