@@ -276,7 +276,9 @@ class GraphPicture(graphviz.Digraph):
 class Digraph(GraphPicture):
     """A drop-in for `graphviz.Digraph` (micrograd's `trace_graph.ipynb`) that also writes
     every `.node()` and `.edge()` into a `Scene`, so its outputs fall back as draw_dot's do.
-    The fallback draws boxes, record cells, ellipses and edge labels, not other attributes."""
+    The fallback draws boxes, record cells, ellipses and edge labels, not other attributes.
+    Labels are DOT, as graphviz's: `<...>` is an HTML-like label that may hold links, so pass
+    text you did not write (an op's name) through `tapegrad.markup.dot_text` (draw_dot does)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.pop("scene", None)
