@@ -24,6 +24,7 @@ from tapegrad.textgraph import format_graph
 HAVE_DOT = shutil.which("dot") is not None
 SVG_NS = "{http://www.w3.org/2000/svg}"
 PACKAGE = Path(tapegrad.__file__).parent
+pytestmark = pytest.mark.filterwarnings("ignore::tapegrad.viz.RendererWarning")
 BRACES = ("f{x}", "f{9}", "{0}", "{}", "%s", "$x", "{x}", "{0!r:>{1}}", "%(a)s", "${x}")
 
 
@@ -34,7 +35,6 @@ def renderer(request, monkeypatch, tmp_path):
         pytest.skip("Graphviz's dot is not installed here")
     if request.param == "builtin":
         monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` to be found
-        warnings.simplefilter("ignore", tapegrad.viz.RendererWarning)
     return request.param
 
 
@@ -256,7 +256,6 @@ def test_explain_pages_with_lone_surrogates_save(tmp_path):
     y = x * 3.0
     y.label = "y\udfff"
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", tapegrad.viz.RendererWarning)
         page = explain(y, title="t\ud800")
     text = Path(page.save(tmp_path / "page.html")).read_text(encoding="utf-8")
     assert "x\ufffd" in text and "t\ufffd" in text

@@ -4,16 +4,17 @@ builtin renderer, clicks every element, and checks that no payload ran and every
 as written."""
 
 import shutil
-import warnings
 
 import pytest
 from browser import HOSTILE, assert_no_script_ran, click_everything, hostile_graph
 
-import tapegrad
 from tapegrad import Value, draw_dot
 from tapegrad.pages.explain import explain
 
-pytestmark = pytest.mark.usefixtures("chromium")
+pytestmark = [
+    pytest.mark.usefixtures("chromium"),
+    pytest.mark.filterwarnings("ignore::tapegrad.viz.RendererWarning"),
+]
 
 
 @pytest.fixture(params=["dot", "builtin"])
@@ -23,7 +24,6 @@ def renderer(request, monkeypatch, tmp_path):
         pytest.skip("Graphviz's dot is not installed here")
     if request.param == "builtin":
         monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))  # no `dot` to be found
-        warnings.simplefilter("ignore", tapegrad.viz.RendererWarning)
     return request.param
 
 
