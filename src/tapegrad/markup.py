@@ -68,15 +68,11 @@ def json_for_script(data: object) -> str:
     return _SURROGATE.sub("\ufffd", text)
 
 
-# C0 and C1 controls (escape sequences, newlines), bidirectional overrides and isolates (which
-# reorder what follows them on screen), and lone surrogates.
-_TERMINAL_BAD = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
-
-
-def terminal_text(text: str) -> str:
-    """`text` for one line of a terminal: control and bidirectional-override characters shown
-    as Python escapes (`\\x1b`, `\\n`, `\\u202e`), so none can move the cursor, change
-    colours or reorder the line."""
-    return _TERMINAL_BAD.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
+def terminal_text(text: str, keep: str = "") -> str:
+    """`text` for a terminal: every character Python does not call printable (C0 and C1
+    controls, newlines, bidirectional overrides and isolates, which reorder what follows them,
+    lone surrogates) shown as a Python escape (`\\x1b`, `\\n`, `\\u202e`), so none can move
+    the cursor, change colours or reorder the line; those in `keep` are left alone."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch in keep else ascii(ch)[1:-1] for ch in text)

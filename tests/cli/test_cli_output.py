@@ -8,8 +8,7 @@ import csv
 
 import pytest
 
-from tapegrad import cli
-from tapegrad.commands import common
+from tapegrad import cli, markup
 from tapegrad.commands.predict import formula_safe
 
 HEADER = ["+a", "b", "@note", "=label"]
@@ -119,6 +118,6 @@ def test_bidirectional_and_control_characters_are_escaped_on_the_terminal(tmp_pa
 
 
 def test_terminal_escapes_what_is_not_printable():
-    assert common.terminal("plain text, ünïcode") == "plain text, ünïcode"
-    assert common.terminal("a\u202eb\x1b[31mc\td") == "a\\u202eb\\x1b[31mc\\td"
-    assert common.terminal("one\ntwo", keep="\n") == "one\ntwo"
+    assert markup.terminal_text("plain text, ünïcode") == "plain text, ünïcode"
+    assert markup.terminal_text("a\u202eb\x1b[31mc\td") == "a\\u202eb\\x1b[31mc\\td"
+    assert markup.terminal_text("one\ntwo", keep="\n") == "one\ntwo"

@@ -18,6 +18,7 @@ from typing import Any
 
 from .._files import RunFolder, check_writable_folder
 from ..losses import TABLE
+from ..markup import terminal_text
 from ..nn import ACTIVATIONS as _ACTIVATIONS
 
 OK, NO, ERROR, INTERRUPTED = 0, 1, 2, 130
@@ -56,22 +57,14 @@ class Parser(argparse.ArgumentParser):
 
 def fail(command: str, message: str) -> int:
     """Print `tapegrad COMMAND: error: MESSAGE` to stderr (argparse's form) and return ERROR."""
-    print(f"tapegrad {command}: error: {terminal(message, keep=chr(10))}", file=sys.stderr)
+    print(f"tapegrad {command}: error: {terminal_text(message, keep=chr(10))}", file=sys.stderr)
     return ERROR
 
 
-def terminal(text: str, keep: str = "") -> str:
-    """`text` safe to print: every character that is not printable (controls, and format
-    characters such as the bidirectional override U+202E, which would reorder what the terminal
-    shows) escaped as Python writes it (\\x07, \\u202e); those in `keep` are left alone."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() or ch in keep else ascii(ch)[1:-1] for ch in text)
-
-
 def say(text: str = "") -> None:
-    """print() for a command's output lines: names from the user's data are `terminal`-safe."""
-    print(terminal(text))
+    """print() for a command's output lines, with names from the user's data made safe
+    for the terminal (`markup.terminal_text`)."""
+    print(terminal_text(text))
 
 
 # --- option types ----------------------------------------------------------------------------
