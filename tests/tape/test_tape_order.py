@@ -126,7 +126,9 @@ def test_sum_gradients_are_copies_of_g():
 
 def micrograd_layer(ws, bs):
     """micrograd's neurons: sum((wi * xi for ...), b) per neuron, no activation."""
-    return lambda x: [sum((wi * xi for wi, xi in zip(w, x, strict=True)), b) for w, b in zip(ws, bs, strict=True)]
+    return lambda x: [
+        sum((wi * xi for wi, xi in zip(w, x, strict=True)), b) for w, b in zip(ws, bs, strict=True)
+    ]
 
 
 def test_dense_layers_still_found():
@@ -148,7 +150,9 @@ def exact_layer(w, b, x):
     for s, row in enumerate(x):
         xs = [Fraction(v) for v in row]
         for j, (wj, bj) in enumerate(zip(w, b, strict=True)):
-            out[j, s] = float(sum((Fraction(a) * c for a, c in zip(wj, xs, strict=True)), Fraction(bj)))
+            out[j, s] = float(
+                sum((Fraction(a) * c for a, c in zip(wj, xs, strict=True)), Fraction(bj))
+            )
     return out
 
 
@@ -179,3 +183,36 @@ def test_dense_exception_costs_no_accuracy(seed):
     err_tape = math.fsum(np.abs(compiled - exact).ravel() / scale.ravel())
     err_eager = math.fsum(np.abs(eager - exact).ravel() / scale.ravel())
     assert err_tape <= 4.0 * err_eager + 1e-3 * eps * exact.size
+
+
+# --------------------------------------------------------------------------- shared gradients
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_shared_gradients_cost_no_accuracy(seed):
+    """Where many shares of a gradient meet (a parameter used k times in each of a batch of
+    samples), the tape adds them in its own order, eager in its walk's. Both are within the
+    worst-case bound of summing them, and the tape's error is no larger than a small multiple
+    of eager's, against the exact sum of the shares (each share is exact here: c * 1.0)."""
+    rng = np.random.default_rng(seed)
+    k, batch = 12, 64
+    cs = rng.standard_normal((batch, k)) * 10.0 ** rng.integers(-8, 9, (batch, k))
+    p = Value(1.0)
+
+    def fn(c):
+        terms = [p * ci for ci in c]
+        return (terms[0] + terms[1]) + tapegrad.sum(terms[2:7]) + reduce(add, terms[7:])
+
+    tape = tapegrad.compile(fn, [0.0] * k)
+    p.grad = 0.0
+    tape.backward(cs, reduction="sum")
+    compiled = p.grad
+    p.grad = 0.0
+    reduce(add, [fn([Value(float(v)) for v in row]) for row in cs]).backward()
+    eager = p.grad
+    exact = math.fsum(cs.ravel())
+    scale = math.fsum(np.abs(cs).ravel())
+    eps = np.finfo(float).eps
+    assert abs(compiled - exact) <= k * batch * eps * scale
+    assert abs(eager - exact) <= k * batch * eps * scale
+    assert abs(compiled - exact) <= 4.0 * abs(eager - exact) + 4 * eps * scale

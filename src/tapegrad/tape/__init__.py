@@ -29,9 +29,11 @@ magnitudes differ (1 + 1e16 - 1e16 is 0.0 in order, 1.0 regrouped), so the tape'
 eager's bit for bit, signed zeros and nan included. The one exception is the dense layer: its
 weighted sums run as a matrix product, which adds in BLAS's order (and puts the bias last).
 That order is no less accurate than eager's left to right: within the same worst-case bound,
-and measured in tests/tape/test_tape_order.py against exact sums. Gradients that meet at a
-node shared by several others (a weight used three times) are added in the tape's level
-order, not eager's walk order: equal to rounding, not always to the bit.
+and measured in tests/tape/test_tape_order.py against exact sums. Gradients are the same
+rules on the same numbers, so a node's gradient share is eager's bit for bit; where three or
+more shares meet at one node (a weight used three times, a parameter over a batch) the tape
+adds them in its own order (levels, then np.sum over the batch), not eager's walk order:
+equal to rounding, no less accurate (measured the same way), not always the same bits.
 
 Where to read what:
 

@@ -1,6 +1,7 @@
-"""Fusion, the compiler's first passes: left-leaning chains of `+` (and the table's n-ary `sum`)
-folded into n-ary sums that add in eager's order, and a layer's neurons (`affine` nodes, or in an explicit graph sums of weight *
-input products plus a bias) found as dense blocks that run as one matrix product.
+"""Fusion, the compiler's first passes: left-leaning chains of `+` (and the table's n-ary
+`sum`) folded into n-ary sums that add in eager's order, and a layer's neurons (`affine` nodes,
+or in an explicit graph sums of weight * input products plus a bias) found as dense blocks that
+run as one matrix product.
 
 Both apply the table's rules in bulk, so they run only if those rules are the textbook ones
 (checked on arrays at import, `_FUSE`); otherwise every node takes the generic grouped path."""
