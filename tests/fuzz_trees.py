@@ -34,7 +34,8 @@ from tapegrad.numpymath import unchecked as npm
 EDGES = [0.0, -0.0, 1e-300, -1e-300, 1e300, -1e300, math.inf, -math.inf, math.nan]
 ORDINARY = [1.0, -1.0, 2.0, -2.0, 0.5, 3.0, -0.75, 1e-8, 700.0, -700.0]
 
-# Operators composed from the table's ops (no rule of their own): name -> (tapegrad, torch).
+# Python's operators, name -> (tapegrad, torch): - and unary - are composed from the table's
+# ops; / is the table's div reached through the operator (`x / 2.0` makes a Constant).
 COMPOSITES = {
     "sub": (operator.sub, operator.sub),
     "neg": (operator.neg, operator.neg),
@@ -42,20 +43,9 @@ COMPOSITES = {
 }
 
 
-def division_is_primitive() -> bool:
-    """Whether the table has division as an op of its own (PyTorch's `div`)."""
-    return any(op.reference == "div" for op in ops.OPS.values())
-
-
 def op_names() -> list[str]:
     """Every op the fuzzer draws: the table's, read now, and the composites."""
-    names = sorted(ops.OPS) + sorted(COMPOSITES)
-    if not division_is_primitive():
-        # DIV primitive lands on branch div: until then `/` is the composite a * b**-1, whose
-        # known mismatches (issue 19) are not this fuzzer's to list. TEMPORARY: the integrator
-        # removes this filter once the div branch is merged.
-        names.remove("truediv")
-    return names
+    return sorted(ops.OPS) + sorted(COMPOSITES)
 
 
 def arg_counts(name: str) -> tuple[int, ...]:
@@ -96,30 +86,6 @@ def replays_exactly(name: str) -> bool:
         if not all(same_bits(float(a[j]), f) for a, f in zip(arrays, floats, strict=True)):
             return False
     return True
-
-
-class _Names:
-    """A math namespace that notes which of its functions a rule calls (floatmath's)."""
-
-    def __init__(self) -> None:
-        self.called: set[str] = set()
-
-    def __getattr__(self, name: str):
-        self.called.add(name)
-        return getattr(fm, name)
-
-
-@functools.cache
-def rules_divide(name: str) -> bool:
-    """Whether the op's rules call the namespace's `div` (log's g / x, sqrt's, logaddexp's)."""
-    if name in COMPOSITES:
-        return name == "truediv"
-    op, m = ops.OPS[name], _Names()
-    args = [0.7] * (op.arity or 3)
-    out = op.fwd(m, *args)
-    for rule in op.vjps if op.vjp is None else (op.vjp,):
-        rule(m, 1.3, out, *args)
-    return "div" in m.called
 
 
 # --------------------------------------------------------------------------- running

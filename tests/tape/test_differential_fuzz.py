@@ -28,12 +28,10 @@ from fuzz_trees import (
     agree,
     arg_counts,
     describe,
-    division_is_primitive,
     error_scales,
     local_derivatives,
     op_names,
     replays_exactly,
-    rules_divide,
     run_compiled,
     run_create_graph,
     run_eager,
@@ -267,19 +265,8 @@ def check_create_graph(torch, program) -> None:
     """backward(create_graph=True) gives eager's gradients, bit for bit."""
     eager = run_eager(program)
     values = run_create_graph(program)
-    same = _comparison(True)
-    back = [0.0] * len(eager.values)
-    if not division_is_primitive() and any(rules_divide(name) for name, _ in program[1]):
-        # DIV primitive lands on branch div: until then valuemath.div (on Values) is the
-        # composite a * b**-1, an ulp from floatmath.div's a / b. TEMPORARY: the integrator
-        # removes this branch once the div branch is merged.
-        ref, _ = run_torch(torch, program)
-        back = error_scales(ref.values, local_derivatives(torch, program))[1]
-        same = _comparison(False)
     for i, (v, e) in enumerate(zip(values.grads, eager.grads, strict=True)):
-        assert same(v, e, back[i]), (
-            f"d/dx{i}: create_graph {v!r} != eager {e!r}\n{describe(program)}"
-        )
+        assert same_bits(v, e), f"d/dx{i}: create_graph {v!r} != eager {e!r}\n{describe(program)}"
 
 
 def _steps(program, eager, ks) -> list[Step]:
@@ -334,12 +321,6 @@ def check_second_order(torch, program) -> None:
     the largest second derivative or error scale of a first one (second derivatives that
     cancel to 0 carry the rounding of the terms they cancel); a difference is allowed where
     `KNOWN` covers a step of the program."""
-    if not division_is_primitive() and any(rules_divide(name) for name, _ in program[1]):
-        # DIV primitive lands on branch div: until then valuemath.div, which log's, sqrt's and
-        # logaddexp's rules call, is the composite a * b**-1 on Values, whose second
-        # derivative is 0 * inf = nan where b**-2 overflows (d(g / x)/dx at x = 1e-200 with
-        # g = 0). TEMPORARY: the integrator removes this branch once div is merged.
-        return
     got = second_order(program)
     ref, want = run_torch(torch, program)
     back = error_scales(ref.values, local_derivatives(torch, program))[1]
