@@ -97,7 +97,14 @@ def _near_one(x: float) -> bool:
 def _pow_masked(s: Step) -> bool:
     x, p = s.args[:2]
     at_zero = x == 0.0 and not p < 0.0  # p >= 0 or nan
-    return at_zero or (p == 0.0 and (_nan(x) or abs(x) < 1e-150))  # x**-2 overflows
+    # x**-2 overflows, or a gradient arrives infinite where the mask gives an exact 0
+    return at_zero or (p == 0.0 and (_nan(x) or abs(x) < 1e-150 or not math.isfinite(s.g)))
+
+
+def _div_overflows(s: Step) -> bool:
+    a, b = s.args[:2]
+    with_b = abs(b) > 0.0 and math.isinf(s.out / b / b if math.isfinite(s.out) else 0.0)
+    return with_b or (abs(b) > 0.0 and math.isinf(1.0 / b / b))
 
 
 INF, NAN = math.inf, math.nan
@@ -133,6 +140,24 @@ KNOWN = [
             ([(INF, False)], [("pow", [_c(0.0), _n(0)])]),
             ([(NAN, False)], [("pow", [_n(0), _c(0.0)])]),
             ([(-1e-300, False)], [("pow", [_n(0), _c(0.0)])]),
+            ([(1.0, False), (INF, False)], [("pow", [_n(0), _c(0.0)]), ("pow", [_n(2), _n(1)])]),
+        ),
+    ),
+    Known(
+        "second order",
+        ("div", "truediv"),  # the table's op, and the same op reached through `/`
+        _div_overflows,
+        "where a second derivative of a / b (2a/b³, -1/b²) is beyond the float range, the "
+        "chain's terms are infinite; tapegrad's Values and PyTorch's double backward group "
+        "them differently, and PyTorch's inf - inf gives nan where tapegrad keeps the sign "
+        "(cos(cos(c / x)) at x = c = 1e-200: about 0.54/x², +inf) or the terms cancel "
+        "exactly (d/dx0 of exp(x0 / x1)'s gradients at x0 = 0: 1/x1² - 1/x1² = 0)",
+        (
+            (
+                [(1e-200, False)],
+                [("div", [_c(1e-200), _n(0)]), ("cos", [_n(1)]), ("cos", [_n(2)])],
+            ),
+            ([(0.0, False), (1e-300, False)], [("truediv", [_n(0), _n(1)]), ("exp", [_n(2)])]),
         ),
     ),
     Known(
