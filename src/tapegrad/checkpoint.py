@@ -141,7 +141,7 @@ def _check_sizes(path: Path, arch: dict, found: int) -> None:
             limits.check("{} layers", len(nouts), MAX_LAYERS)
         for i, n in enumerate(sizes):
             if type(n) is int:
-                limits.check(("nin" if i == 0 else f"nouts[{i - 1}]") + " is {}", n, MAX_WIDTH)
+                limits.check("nin is {}" if i == 0 else f"layer {i} has {{}} neurons", n, MAX_WIDTH)
         widths = [n for n in sizes if type(n) is int and n >= 1]
         if len(widths) != len(sizes) or len(widths) < 2:
             return  # not sizes at all: MLP.from_config says what is wrong

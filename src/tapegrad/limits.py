@@ -55,7 +55,7 @@ def check_network(nin: int, nouts: Sequence[int]) -> int:
     check("{} layers", len(nouts), MAX_LAYERS)
     check("nin is {}", nin, MAX_WIDTH)
     for i, n in enumerate(nouts):
-        check(f"nouts[{i}] is {{}}", n, MAX_WIDTH)
+        check(f"layer {i + 1} (nouts[{i}]) has {{}} neurons", n, MAX_WIDTH)
     return check("{} parameters", parameter_count(nin, nouts), MAX_PARAMETERS)
 
 

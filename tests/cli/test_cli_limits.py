@@ -97,7 +97,7 @@ def test_one_column_more_is_refused_before_training(tmp_path, capsys, no_trainin
 @pytest.mark.parametrize(
     "hidden, message",
     [
-        ("10000000000", "nouts[0] is 10,000,000,000, more than the limit 1,000,000"),
+        ("10000000000", "layer 1 (nouts[0]) has 10,000,000,000 neurons, more than the limit"),
         ("700000", "3,500,002 parameters, more than the limit 2,000,000"),
         ("1000,1000,1000", "2,007,002 parameters, more than the limit 2,000,000"),
     ],

@@ -243,7 +243,7 @@ class NoDraws:
         (lambda r: MLP(10**30, [1], rng=r), r"nin is 1,000,000,000,000,.*, more than the limit "
          r"1,000,000"),
         (lambda r: MLP(2, [700_000, 2], rng=r), "3,500,002 parameters, more than the limit"),
-        (lambda r: MLP(2, [10**10], rng=r), r"nouts\[0\] is 10,000,000,000, more than the limit"),
+        (lambda r: MLP(2, [10**10], rng=r), r"layer 1 \(nouts\[0\]\) has 10,000,000,000 neurons"),
         (lambda r: MLP(1, [1] * 1001, rng=r), "1,001 layers, more than the limit 1,000"),
         (lambda r: Layer(3, 10**7, rng=r), "nout is 10,000,000, more than the limit 1,000,000"),
         (lambda r: Layer(2000, 1000, rng=r), "2,001,000 parameters, more than the limit"),
