@@ -97,11 +97,12 @@ def test_one_column_more_is_refused_before_training(tmp_path, capsys, no_trainin
 @pytest.mark.parametrize(
     "hidden, message",
     [
-        ("10000000000", "layer 1 (nouts[0]) has 10,000,000,000 neurons, more than the limit"),
+        ("10000000000", "layer 1 (nouts[0]) has 10,000,000,000 neurons, more than the limit "
+         "1,000,000"),
         ("700000", "3,500,002 parameters, more than the limit 2,000,000"),
         ("1000,1000,1000", "2,007,002 parameters, more than the limit 2,000,000"),
     ],
-)
+)  # fmt: skip
 def test_a_network_over_the_limits_is_one_line_before_allocating(
     hidden, message, tmp_path, capsys, no_training
 ):
