@@ -86,3 +86,93 @@ def non_white_fraction(png: bytes) -> float:
 
     pixels = mpimg.imread(io.BytesIO(png), format="png")[..., :3]
     return float((pixels.min(axis=-1) < 0.95).mean())
+
+
+# --- hostile text: names that try to become markup, a link or a script -----------------------
+
+SENTINEL = "__pwned"
+"""Set on `window` by every payload's script: still undefined after every click, or script ran."""
+RUN = f"javascript:void(window.{SENTINEL}=1)"
+HOSTILE = (
+    # Graphviz's HTML-like label with a link (issue 19): the SVG got <a xlink:href="javascript:">
+    f"<<TABLE><TR><TD HREF='{RUN}'>click</TD></TR></TABLE>>",
+    "<<TABLE><TR><TD HREF='javascript:alert(1)' TOOLTIP='t'>alert</TD></TR></TABLE>>",
+    f'<a href="{RUN}">link</a>',  # HTML or SVG markup
+    f'</text><a xlink:href="{RUN}"><text>out</text></a><text>',  # out of an SVG <text>
+    f"<img src=x onerror='window.{SENTINEL}=1'>",  # script on load
+    f"</script><script>window.{SENTINEL}=1</script>",  # out of the page's data
+    f'" URL="{RUN}" label="x',  # out of a quoted DOT string
+    f'\\" URL="{RUN}" x="',  # ... with a backslash before the quote
+    "\\N \\G \\L \\l \\",  # Graphviz's escape sequences, a lone final backslash
+    "&lt;b&gt; &amp; &#60; &",  # entities Graphviz or HTML would decode
+    "{0} f{x} f{9} {} %s $x",  # format strings of Python and templates
+)
+
+
+def click_everything(driver, selector: str = "svg *, a", mouse: str = "a, text") -> int:
+    """Click every element matching `selector` with a script click event (SVG titles and hidden
+    parts too), after a real mouse click on each `mouse` element (links and texts: what a reader
+    clicks) that the mouse can reach. Returns how many elements there were; an alert opened by
+    any click fails at once."""
+    from selenium.common.exceptions import UnexpectedAlertPresentException, WebDriverException
+
+    elements = driver.find_elements("css selector", selector)
+    try:
+        for el in driver.find_elements("css selector", mouse):
+            try:
+                el.click()
+            except UnexpectedAlertPresentException:
+                raise
+            except WebDriverException:  # not displayed, not interactable, covered, or gone
+                pass
+            assert_no_alert(driver)
+        driver.execute_script(
+            "document.querySelectorAll(arguments[0]).forEach(function (el) {"
+            "  el.dispatchEvent(new MouseEvent('click', {bubbles: true, cancelable: true}));"
+            "  if (typeof el.click === 'function') el.click();"
+            "});",
+            selector,
+        )
+    except UnexpectedAlertPresentException as alert:
+        raise AssertionError(f"a click opened an alert: {alert.alert_text!r}") from None
+    assert_no_alert(driver)
+    return len(elements)
+
+
+def assert_no_alert(driver) -> None:
+    """Fail, closing it, if an alert is open: an alert means a payload's script ran."""
+    from selenium.common.exceptions import NoAlertPresentException
+
+    try:
+        alert = driver.switch_to.alert
+    except NoAlertPresentException:
+        return
+    text = alert.text
+    alert.dismiss()
+    raise AssertionError(f"an alert opened: {text!r}")
+
+
+def assert_no_script_ran(driver, url: str) -> None:
+    """No payload ran: no alert, the sentinel unset, still on `url` (no javascript: page)."""
+    assert_no_alert(driver)
+    ran = driver.execute_script(f"return typeof window.{SENTINEL}") != "undefined"
+    assert not ran, f"a payload's script ran: window.{SENTINEL} is set"
+    assert driver.current_url.split("#")[0] == url, f"navigated to {driver.current_url!r}"
+
+
+def hostile_graph(text: str):
+    """out = OP(x) * 2 where `text` is both OP's name and x's label, OP running as the lecture's
+    `_backward` closure, after backward(): what draw_dot and explain draw, every name hostile."""
+    from tapegrad import Value
+
+    x = Value(2.0, label=text)
+    y = Value(x.data**2, (x,), text)
+
+    def _backward():
+        x.grad += 2 * x.data * y.grad
+
+    y._backward = _backward
+    out = y * 2
+    out.label = "out"
+    out.backward()
+    return out

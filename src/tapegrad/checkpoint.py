@@ -19,7 +19,9 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import limits
 from ._files import write_text
+from .limits import MAX_LAYERS, MAX_PARAMETERS, MAX_WIDTH
 from .losses import LOSSES
 from .nn import MLP
 
@@ -31,15 +33,12 @@ FORMAT = "tapegrad-model"
 VERSION = 1
 LOSS_NAMES = tuple(LOSSES)
 
-# Hard limits, checked before anything is allocated: room for 2M parameters and Adam's buffers.
+# Hard limits, checked before anything is allocated. The sizes of a model are `tapegrad.limits`'
+# (MAX_LAYERS, MAX_WIDTH, MAX_PARAMETERS, named here too), the ones MLP and `train` keep, so
+# every model that can be built and saved loads; MAX_BYTES leaves room for MAX_PARAMETERS
+# weights and Adam's buffers (about 203 MiB).
 MAX_BYTES = 256 * 2**20
 """Largest checkpoint file read, in bytes."""
-MAX_PARAMETERS = 2_000_000
-"""Most weights an architecture in a checkpoint may have."""
-MAX_LAYERS = 1_000
-"""Most layers an architecture in a checkpoint may have."""
-MAX_WIDTH = 1_000_000
-"""Most inputs or neurons a layer in a checkpoint may have."""
 MAX_DEPTH = 16
 """Deepest JSON nesting read (a checkpoint nests 4 deep)."""
 
@@ -133,29 +132,22 @@ def load(path: str | os.PathLike, model: MLP | None = None) -> MLP:
 
 
 def _check_sizes(path: Path, arch: dict, found: int) -> None:
-    """Refuse an architecture too large, or far larger than the file's weights, before building."""
+    """Refuse an architecture over the limits (`tapegrad.limits`, the ones `MLP` itself keeps),
+    or far larger than the file's weights, before building."""
     nin, nouts = arch.get("nin"), arch.get("nouts")
     sizes = [nin, *nouts] if isinstance(nouts, list) else [nin]
-    if isinstance(nouts, list) and len(nouts) > MAX_LAYERS:
-        raise CheckpointError(
-            f"{path}: bad architecture: {len(nouts):,} layers, more than the limit {MAX_LAYERS:,}"
-        )
-    for i, n in enumerate(sizes):
-        if type(n) is int and n > MAX_WIDTH:
-            where = "nin" if i == 0 else f"nouts[{i - 1}]"
-            raise CheckpointError(
-                f"{path}: bad architecture: {where} is {_short(n)}, more than the limit "
-                f"{MAX_WIDTH:,}"
-            )
-    widths = [n for n in sizes if type(n) is int and n >= 1]
-    if len(widths) != len(sizes) or len(widths) < 2:
-        return
-    count = sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:], strict=True))
-    if count > MAX_PARAMETERS:
-        raise CheckpointError(
-            f"{path}: bad architecture: {count:,} parameters, more than the limit "
-            f"{MAX_PARAMETERS:,}"
-        )
+    try:
+        if isinstance(nouts, list):
+            limits.check("{} layers", len(nouts), MAX_LAYERS)
+        for i, n in enumerate(sizes):
+            if type(n) is int:
+                limits.check("nin is {}" if i == 0 else f"layer {i} has {{}} neurons", n, MAX_WIDTH)
+        widths = [n for n in sizes if type(n) is int and n >= 1]
+        if len(widths) != len(sizes) or len(widths) < 2:
+            return  # not sizes at all: MLP.from_config says what is wrong
+        count = limits.check_network(widths[0], widths[1:])
+    except limits.LimitError as e:
+        raise CheckpointError(f"{path}: bad architecture: {e}") from None
     # A model no bigger than about what the file holds is built, so the message can name the
     # missing weights; one far bigger is refused from the counts alone.
     if count > 2 * found + 64:
@@ -163,11 +155,6 @@ def _check_sizes(path: Path, arch: dict, found: int) -> None:
             f"{path}: parameters do not fit the architecture: expected {count:,} parameters, "
             f"found {found:,}"
         )
-
-
-def _short(v, limit: int = 40) -> str:
-    text = repr(v) if not isinstance(v, int) or v.bit_length() < 4 * limit else "a huge integer"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def load_training(path: str | os.PathLike) -> tuple[str | None, Preprocessor | None]:

@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from . import floatmath as fm
+from .borrow import borrowing
+from .coerce import as_float, is_real
 from .ops import BY_SYMBOL, OPS, Op
 
 
@@ -90,16 +92,34 @@ def run_closure(node, closure: Callable[[], None], g: float) -> dict:
     """What `closure` (`node`'s own `_backward`) adds to each child's `.grad` when `node.grad`
     is `g`; every `.grad` it may touch is restored after."""
     children = list(dict.fromkeys(node._prev))
+    with borrowing([node, *children]):  # a walk of its own when not called from backward()
+        return _run_closure(node, closure, g, children)
+
+
+def _run_closure(node, closure: Callable[[], None], g: float, children: list) -> dict:
     saved = [(n, n.grad) for n in (node, *children)]
     try:
         node.grad = g
         for child in children:
             child.grad = 0.0
         closure()
-        return {child: child.grad for child in children}
+        return {child: _share(node, i, child.grad) for i, child in enumerate(children)}
     finally:
         for n, grad in saved:
             n.grad = grad
+
+
+def _share(node, i: int, grad) -> float:
+    """What a closure left in child `i`'s `.grad`: a float (any real number becomes one), or
+    a TypeError naming the node, as a registered op's rule results are checked."""
+    if type(grad) is float:
+        return grad
+    if is_real(grad):
+        return as_float(grad)
+    raise TypeError(
+        f"the _backward closure of {describe(node)} left {type(grad).__name__} ({grad!r:.60}) "
+        f"in its child {i}'s .grad; it must add a float"
+    )
 
 
 def no_rule(node) -> ValueError:

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .limits import MAX_CLASSES
+
 if TYPE_CHECKING:
     import numpy.typing as npt
 
@@ -34,8 +36,7 @@ MAX_CSV_BYTES = 256 * 2**20
 # Whole numbers beyond 2**53 are no longer exact in a float64 (2**53 + 1 reads as 2**53).
 EXACT_INT = 2**53
 
-MAX_CLASSES = 100
-"""The most distinct labels a classifier may have (a table's label column, a data set's y)."""
+# MAX_CLASSES (the most distinct labels a classifier may have) is one of tapegrad.limits'.
 
 
 class DataError(ValueError):

@@ -17,13 +17,13 @@ switches a first reading can skip (no_grad, detect_anomaly, scope).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 from . import floatmath as fm
 from . import ops
+from .borrow import borrowing
 from .closures import (
     CLOSURES,
     SUBCLASSES,
@@ -47,7 +47,7 @@ from .modes import (  # noqa: F401  (the switches are re-exported from here)
     state,
     tracers,
 )
-from .ops import ADD, BY_SYMBOL, MUL, POW, TANH, Op
+from .ops import ADD, BY_SYMBOL, DIV, MUL, POW, TANH, Op
 
 Number = Any  # a real number: int, float, bool, Fraction, NumPy's scalars (coerce.is_real)
 MANY = object()  # in Value._b: `_a` holds a tuple of three or more children
@@ -121,6 +121,14 @@ class Value:
         other = _operand(other)
         return other if other is NotImplemented else apply(MUL, other, self)
 
+    def __truediv__(self, other: Value | Number) -> Value:  # IEEE's a / b: 1/0 = inf, 0/0 = nan
+        other = other if type(other) is Value else _operand(other)
+        return other if other is NotImplemented else apply(DIV, self, other)
+
+    def __rtruediv__(self, other: Number) -> Value:
+        other = _operand(other)
+        return other if other is NotImplemented else apply(DIV, other, self)
+
     def __pow__(self, other: Value | Number) -> Value:
         if isinstance(other, Value) or is_real(other):
             return apply(POW, self, as_value(other))
@@ -135,7 +143,7 @@ class Value:
     def exp(self) -> Value:
         return apply(ops.EXP, self)
 
-    # --- composites: no rule of their own, their gradients come from + * ** ---
+    # --- composites, no rule of their own: x * -1.0 and a + (-b) are exact in IEEE (-x, a - b)
 
     def __neg__(self) -> Value:
         return self * -1.0
@@ -147,14 +155,6 @@ class Value:
 
     def __rsub__(self, other: Number) -> Value:
         return other + (-self) if is_real(other) else NotImplemented
-
-    def __truediv__(self, other: Value | Number) -> Value:
-        if isinstance(other, Value):
-            return self * other**-1.0
-        return self * fm.div(1.0, as_float(other)) if is_real(other) else NotImplemented
-
-    def __rtruediv__(self, other: Number) -> Value:
-        return other * self**-1.0 if is_real(other) else NotImplemented
 
     # --- the rest of the table's ops, each with its rules in `ops.py` ---
 
@@ -353,10 +353,6 @@ def topological_order(root: Value) -> list[Value]:
     return order
 
 
-BORROWING = threading.RLock()
-"""Held while a walk borrows `.grad`: two walks at once (threads sharing parameters) would
-each set aside the other's half-done gradients."""
-
 VALUE_MATH: list[ModuleType] = []
 """The math namespace over Values (`valuemath.py`), which rules run on to give gradients as
 Values. It is written over Value, so it enters itself here when imported (`import tapegrad`
@@ -365,23 +361,23 @@ imports it)."""
 
 def backprop(root: Value, seed: Any = 1.0, create_graph: bool = False) -> None:
     """Add d(root)/d(node) into every node's `.grad` but Constants' (`Value.backward()`)."""
-    with BORROWING:
-        order, saved = walk(root, seed, create_graph)
+    order = topological_order(root)
+    with borrowing(order):  # another thread's walk sharing a node finishes first (borrow.py)
+        saved = walk(order, seed, create_graph)
         for node, old in zip(order, saved, strict=True):
             g = node.grad  # None: no gradient reached it (on the general walk)
             node.grad = old if g is None or type(node) is Constant else old + g
 
 
-def walk(root: Value, seed: Any = 1.0, create_graph: bool = False) -> tuple[list, list]:
-    """The chain rule on borrowed grads (hold `BORROWING`): each node's `.grad` ends holding
-    d(root)/d(node) alone. Gives the nodes and what their `.grad` held, for the caller to add
-    back (`backward()`) or put back (`tapegrad.grad`).
+def walk(order: list[Value], seed: Any = 1.0, create_graph: bool = False) -> list:
+    """The chain rule on borrowed grads over `order = topological_order(root)` (inside
+    `borrowing(order)`): each node's `.grad` ends holding d(root)/d(node) alone. Gives what
+    their `.grad` held, for the caller to add back (`backward()`) or put back (`tapegrad.grad`).
 
     Setting every `.grad` aside first means a second `backward()` adds exactly one more
     gradient (micrograd's issue #53: its interior grads compound), and a failure part-way
     (a node with no rule, Ctrl-C) leaves every `.grad` as it was.
     """
-    order = topological_order(root)
     saved = [node.grad for node in order]
     general = create_graph or state.mode.anomaly
     # Where each sum starts: -0.0, as -0.0 + c is c bit for bit (0.0 + -0.0 is not); None on
@@ -389,7 +385,7 @@ def walk(root: Value, seed: Any = 1.0, create_graph: bool = False) -> tuple[list
     start = None if general else -0.0
     for node in order:
         node.grad = start
-    root.grad = seed  # d(root)/d(root) = 1
+    order[-1].grad = seed  # d(root)/d(root) = 1
     try:
         if general:
             _chain_rule_general(order, VALUE_MATH[0] if create_graph else fm)
@@ -399,7 +395,7 @@ def walk(root: Value, seed: Any = 1.0, create_graph: bool = False) -> tuple[list
         for node, old in zip(order, saved, strict=True):
             node.grad = old
         raise
-    return order, saved
+    return saved
 
 
 def _chain_rule(order: list[Value]) -> None:

@@ -12,8 +12,9 @@ import threading
 from collections.abc import Callable, Sequence
 
 from ._helpers import name_of
+from .borrow import borrowing
 from .coerce import as_float
-from .engine import BORROWING, Constant, Value, enable_grad, walk
+from .engine import Constant, Value, enable_grad, topological_order, walk
 
 _nesting = threading.local()
 
@@ -171,8 +172,9 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -
 def gradients(root: Value, create_graph: bool = False) -> dict:
     """d(root)/d(node) for every node but Constants that root depends on, as a dict; every
     `.grad` is left as it was (the walk borrows them). With `create_graph`, Values."""
-    with BORROWING:
-        order, saved = walk(root, 1.0, create_graph)
+    order = topological_order(root)
+    with borrowing(order):  # another thread's walk sharing a node finishes first
+        saved = walk(order, 1.0, create_graph)
         grads = {n: n.grad for n in order if type(n) is not Constant and n.grad is not None}
         for node, old in zip(order, saved, strict=True):
             node.grad = old

@@ -9,6 +9,10 @@ with `tapegrad.scope` ("layers.1.neurons.3"), so pictures can collapse a network
 A neuron's `b + w1*x1 + ... + wn*xn` is one `affine` node by default (*fused*): the numbers of
 the lecture's chain of products and sums, added in the same order, at a fraction of the nodes
 and time. `fused=False` (on a Neuron, Layer or MLP) builds that chain, to draw or step through.
+
+Sizes are checked against `tapegrad.limits` before a weight is made (at most 1,000 layers,
+1,000,000 inputs or neurons a layer, 2,000,000 parameters): a LimitError (a ValueError) names
+the number and the limit, and every network that can be built can be saved and loaded.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any, Protocol
 
+from . import limits
 from ._helpers import positive_int, some
 from .engine import Constant, Value, apply, scope
 from .modes import call_in_scopes
@@ -219,7 +224,7 @@ class Neuron(Module):
         seed: int | None = None,
         fused: bool = True,
     ) -> None:
-        nin = positive_int("nin", nin)
+        nin = limits.check("nin is {}", positive_int("nin", nin), limits.MAX_WIDTH)
         act = _resolve_act(act, nonlin)  # default ReLU; nonlin=False: linear, as micrograd
         self._act = ACTIVATIONS[act]
         r = _make_rng(rng, seed)
@@ -281,6 +286,8 @@ class Layer(Module):
     ) -> None:
         nin = positive_int("nin", nin)
         nout = positive_int("nout", nout)
+        limits.check("nout is {}", nout, limits.MAX_WIDTH)
+        limits.check_network(nin, [nout])  # the sizes alone, before a weight is made
         act = _resolve_act(act, nonlin)
         r = _make_rng(rng, seed)
         self.neurons: list[Neuron] = []
@@ -338,6 +345,7 @@ class MLP(Module):
         if isinstance(nouts, str) or not isinstance(nouts, list | tuple) or not nouts:
             raise ValueError(f"nouts must be a non-empty list of layer sizes, got {nouts!r}")
         nouts = [positive_int(f"nouts[{i}]", n) for i, n in enumerate(nouts)]
+        limits.check_network(nin, nouts)  # the sizes alone, before a weight is made
         _check_act(act)
         r = _make_rng(rng, seed)
         sizes = [nin, *nouts]

@@ -15,8 +15,8 @@ A variadic op (`affine`, a whole neuron's `b + sum w*x`, and `sum`) has instead 
 once; each argument's gradient is `g` times its own (the chain rule, as the lecture writes
 `self.grad += other.data * out.grad`), which `backward()` adds in one pass over the children.
 
-Everything else (neg, sub, div, softplus, softmax, losses) is composed from these and has no
-rule of its own. Numerical stability lives inside the rules, once, so every mode inherits it.
+Everything else (neg, sub, softplus, softmax, losses) is composed from these and has no rule
+of its own. Numerical stability lives inside the rules, once, so every mode inherits it.
 
 The table reads in two parts: the simple rules first (add, mul, exp, tanh, ...: one line per
 derivative), then the ones where PyTorch's choices at corners need care (pow at 0, the ties of
@@ -100,6 +100,13 @@ MUL = Op("mul", "*", lambda m, a, b: a * b,
          (lambda m, g, out, a, b: g * b,
           lambda m, g, out, a, b: g * a),
          method=None, function=None, reference="mul")  # only the operator *
+# IEEE division, as torch.div (1/0 = inf, 0/0 = nan), not a * b**-1, which rounds twice and
+# overflows at the ends of the range. d/db = -g * (out / b), torch's form: never b*b or b**-2,
+# which overflow or underflow where a/b/b is finite (at b = 1e-160, 1e160).
+DIV = Op("div", "/", lambda m, a, b: m.div(a, b),
+         (lambda m, g, out, a, b: m.div(g, b),
+          lambda m, g, out, a, b: -g * m.div(out, b)),
+         method=None, domain=((-10.0, 10.0), (0.1, 10.0)), reference="div")  # the operator /
 EXP = Op("exp", "exp", lambda m, x: m.exp(x),
           (lambda m, g, out, x: g * out,),
           domain=(-20.0, 20.0), reference="exp")
@@ -239,7 +246,7 @@ def unregister(name: str) -> Op:
     return op
 
 
-for _op in (ADD, MUL, EXP, TANH, LOG, SIGMOID, SQRT, SIN, COS, RELU, ABS, AFFINE, SUM):
+for _op in (ADD, MUL, DIV, EXP, TANH, LOG, SIGMOID, SQRT, SIN, COS, RELU, ABS, AFFINE, SUM):
     register(_op)
 for _op in (POW, MAX, MIN, CLAMP, LOGADDEXP):
     register(_op)

@@ -44,6 +44,8 @@ from .data import (
     load_dataset,
     split_indices,
 )
+from .limits import MAX_CATEGORIES, MAX_COLUMNS
+from .limits import MAX_INPUTS as MAX_WIDTH
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -51,9 +53,8 @@ if TYPE_CHECKING:
     # pandas ships no type hints and pandas-stubs is not among the dependencies
     from pandas import DataFrame  # type: ignore[import-untyped]
 
-MAX_CATEGORIES = 100  # distinct values a text feature column may have to be one-hot encoded
-MAX_COLUMNS = 10_000  # input columns in a stored preprocessor
-MAX_WIDTH = 100_000  # network inputs after one-hot encoding, in a stored preprocessor
+# MAX_CATEGORIES, MAX_COLUMNS (feature columns) and MAX_WIDTH (network inputs after one-hot
+# encoding, limits.MAX_INPUTS) are tapegrad.limits', shared with training and nn.MLP.
 MAX_NAME = 1_000  # characters in a column, category or class name
 
 SNIFF_ROWS = 100  # rows below the first that decide whether it is a header

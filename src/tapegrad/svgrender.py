@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from dataclasses import dataclass, field
-from html import escape
 from typing import Any
+
+from .markup import xml_text
 
 Point = tuple[float, float]
 Route = list[Point]
@@ -325,27 +325,19 @@ def _document(width: float, height: float, x0: float, y0: float, body: list[str]
     return head + "\n".join(body) + "\n</svg>\n"
 
 
-_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def _xml(text: str) -> str:
-    """`text` escaped for SVG, with characters XML cannot hold replaced by U+FFFD."""
-    return escape(_XML_BAD.sub("\ufffd", text), quote=True)
-
-
 def _text(x: float, y: float, text: str, anchor: str = "middle", color: str = "black") -> str:
     return (
-        f'<text x="{x:.2f}" y="{y:.2f}" text-anchor="{anchor}" fill="{_xml(color)}">'
-        f"{_xml(text)}</text>"
+        f'<text x="{x:.2f}" y="{y:.2f}" text-anchor="{anchor}" fill="{xml_text(color)}">'
+        f"{xml_text(text)}</text>"
     )
 
 
 def _node_svg(i: int, p: _Placed) -> str:
     n = p.node
-    stroke = f'stroke="{_xml(n.color)}"' + (' stroke-dasharray="5,2"' if n.dashed else "")
-    fill = f'fill="{_xml(n.fill)}"' if n.fill else 'fill="none"'
+    stroke = f'stroke="{xml_text(n.color)}"' + (' stroke-dasharray="5,2"' if n.dashed else "")
+    fill = f'fill="{xml_text(n.fill)}"' if n.fill else 'fill="none"'
     left, top = p.x - p.w / 2, p.y - p.h / 2
-    parts = [f'<g id="node{i + 1}" class="node"><title>{_xml(n.name)}</title>']
+    parts = [f'<g id="node{i + 1}" class="node"><title>{xml_text(n.name)}</title>']
     if n.shape == "ellipse":
         parts.append(
             f'<ellipse cx="{p.x:.2f}" cy="{p.y:.2f}" rx="{p.w / 2:.2f}" ry="{p.h / 2:.2f}" '
@@ -423,7 +415,8 @@ def _edge_svg(i: int, tail: str, head: str, pts: Route, label: str) -> str:
         f"{base[0] - wing[0]:.2f},{base[1] - wing[1]:.2f}"
     )
     parts = [
-        f'<g id="edge{i + 1}" class="edge"><title>{_xml(tail)}&#45;&gt;{_xml(head)}</title>',
+        f'<g id="edge{i + 1}" class="edge">'
+        f"<title>{xml_text(tail)}&#45;&gt;{xml_text(head)}</title>",
         f'<path d="{d}" fill="none" stroke="black"/>',
         f'<polygon points="{arrow}" fill="black" stroke="black"/>',
     ]

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import __version__, checkpoint, optim
+from . import __version__, checkpoint, limits, optim
 from . import train as training
-from ._files import write_text
+from ._files import RunFolder, write_text
 from .data import MAX_CLASSES, DataError, split_indices
 from .losses import TABLE as LOSSES
 from .losses import default_loss, lookup
@@ -201,15 +201,17 @@ class TableSettings:
     `tapegrad train`'s options (see its --help). `task`, `drop`, `drop_missing`, `categorical`
     and `standardize` are `Preprocessor`'s and `read_table`'s; `l2`, `steps`, `epochs`, ...
     `tapegrad.train.fit`'s; `loss` defaults to softmax_ce for classes, mse for numbers; `lr` to
-    `DEFAULT_LR`; "linear" `schedule` falls to lr/10 over the run, as in micrograd's demo."""
+    `DEFAULT_LR`; "linear" `schedule` falls to lr/10 over the run, as in micrograd's demo.
+    `hidden` and `act` default to (16, 16) and "tanh", or when resuming to the model's own (a
+    different one is a ValueError: a saved model's shape cannot change)."""
 
     task: str = "auto"
     drop: Sequence[int | str] = ()
     drop_missing: bool = False
     categorical: Sequence[int | str] = ()
     standardize: bool = True
-    hidden: Sequence[int] = (16, 16)
-    act: str = "tanh"
+    hidden: Sequence[int] | None = None
+    act: str | None = None
     loss: str | None = None
     optim: str = "adam"
     lr: float | None = None
@@ -302,29 +304,42 @@ class TableFit:
 
     def save(
         self,
-        folder: str | os.PathLike,
+        folder: str | os.PathLike | RunFolder,
         *,
         model_path: str | os.PathLike | None = None,
         extras: Callable[[TableFit, str], list[str]] | None = None,
         command: str | None = None,
+        force: bool = False,
     ) -> list[str]:
-        """Write the run into `folder`, each file atomically: the model (at `model_path` or
-        model.json), history.json, what `extras(self, folder)` writes, run.json; their paths."""
-        folder = os.fspath(folder)
-        os.makedirs(folder, exist_ok=True)
-        path = os.fspath(model_path) if model_path else os.path.join(folder, "model.json")
+        """Write the run into its own `folder`: the model (at `model_path` or model.json),
+        history.json, what `extras(self, folder)` writes, run.json; their paths. The folder is
+        taken as a `RunFolder` (refused when another run uses it, or when it is not empty
+        unless `force`, which replaces the run in it) and its files appear together."""
+        if isinstance(folder, RunFolder):
+            return self._save(folder, model_path, extras, command)
+        with RunFolder(folder, force=force, what="folder") as run:
+            return self._save(run, model_path, extras, command)
+
+    def _save(self, run: RunFolder, model_path, extras, command) -> list[str]:
+        staged = []  # paths in the staging folder, each named by its final path in run.json
+        path = run.file("model.json")
+        if model_path and not _same_folder(os.path.dirname(os.fspath(model_path)), run.path):
+            path = os.fspath(model_path)  # elsewhere: tapegrad.save, as the user named it
+        elif model_path:
+            path = run.file(os.path.basename(os.fspath(model_path)))
         self.table_model.save(path, optimizer=self.optimizer)
-        files = [path]
-        path = os.path.join(folder, "history.json")
+        staged.append(path)
+        path = run.file("history.json")
         doc = {"data": self.settings["data"], "loss": self.loss, **self.history.to_dict()}
         write_text(path, json.dumps(doc, indent=1) + "\n")
-        files.append(path)
+        staged.append(path)
         if extras is not None:
-            files += extras(self, folder)
-        path = os.path.join(folder, "run.json")
-        files.append(path)
-        write_text(path, json.dumps(self._run_doc(command, files), indent=1) + "\n")
-        self.folder, self.files = folder, files
+            staged += extras(self, run.staging)
+        staged.append(run.file("run.json"))
+        files = [run.final(f) for f in staged]
+        write_text(staged[-1], json.dumps(self._run_doc(command, files), indent=1) + "\n")
+        run.commit()
+        self.folder, self.files = run.path, files
         return files
 
     def _run_doc(self, command: str | None, files: list[str]) -> dict:
@@ -357,6 +372,7 @@ def fit_table(
     *,
     resume: str | os.PathLike | None = None,
     out: str | os.PathLike | None = None,
+    force: bool = False,
     log: Callable[[str], None] | None = None,
     **settings: Any,
 ) -> TableFit:
@@ -368,7 +384,9 @@ def fit_table(
         DataFrame; for an array X, its labels y (numbers or class names).
       resume: continue from a saved model (a model.json, or a folder holding one): its
         preprocessing, weights and, when saved, optimizer state.
-      out: a folder to save the run into (`TableFit.save`); None writes nothing.
+      out: a folder to save the run into (`TableFit.save`), taken before training starts;
+        None writes nothing.
+      force: `out` may hold an earlier run, whose files this run's replace.
       log: called with each line worth showing (what was inferred, then the metrics).
       **settings: any field of `TableSettings` (hidden, act, loss, optim, lr, epochs, ...).
 
@@ -376,17 +394,29 @@ def fit_table(
       A TableFit: the model, preprocessor, history, metrics and, with `out`, the files.
 
     Raises:
-      DataError or ValueError (nothing is trained), CheckpointError (`resume`), OSError.
+      DataError or ValueError (nothing is trained; a LimitError for a size over
+      `tapegrad.limits`), CheckpointError (`resume`), RunFolderError (`out`), OSError.
     """
+    if out is None:
+        return _fit_table(source, target, resume, log, TableSettings(**settings))
     opts = TableSettings(**settings)
+    with RunFolder(out, force=force, what="out") as run:
+        result = _fit_table(source, target, resume, log, opts)
+        result.save(run)
+        return result
+
+
+def _fit_table(source, target, resume, log, opts: TableSettings) -> TableFit:
+    """`fit_table` without `out`."""
     resumed, resume_path = _resumed(resume, opts.compile)
     table, label, name = _as_table(source, target, opts)
     prep, train, test = _learn(table, label, opts, resumed)
+    loss = _loss(opts.loss or (resumed.loss if resumed else None), prep)
+    shape = _shape(prep, loss, opts, resumed, resume)  # every size checked before X is made
     splits = [prep.transform(table, rows=rows) for rows in (train, test)]  # never all at once
     y = prep.encode_labels(table)
-    loss = _loss(opts.loss or (resumed.loss if resumed else None), prep)
     training.prepare_targets(y, loss)  # labels the loss cannot take fail here, not mid-run
-    model = resumed.model if resumed else _network(prep, loss, opts)
+    model = resumed.model if resumed else _network(prep, shape, opts)
     if model.nin != splits[0].shape[1]:
         raise DataError(f"{resume} takes {model.nin} inputs but {name} gives {splits[0].shape[1]}")
     steps, epochs, total = opts.length(len(train))
@@ -406,9 +436,14 @@ def fit_table(
     if log:
         for line in result.summary():
             log(line)
-    if out is not None:
-        result.save(out)
     return result
+
+
+def _same_folder(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a or ".", b)
+    except OSError:
+        return False
 
 
 def _resumed(resume, compile: bool) -> tuple[TableModel | None, str | None]:
@@ -485,9 +520,32 @@ def _loss(loss: str | None, prep: Preprocessor) -> str:
     return loss
 
 
-def _network(prep: Preprocessor, loss: str, opts: TableSettings) -> MLP:
+def _shape(prep: Preprocessor, loss: str, opts: TableSettings, resumed, resume) -> list[int]:
+    """The network's layer sizes, checked against `tapegrad.limits` from the numbers alone
+    (what `load` and `predict` will take back): the resumed model's, or hidden + outputs."""
+    limits.check("{} feature columns", len(prep.features), limits.MAX_COLUMNS)
+    limits.check("{} network inputs", prep.n_inputs, limits.MAX_INPUTS)
+    if resumed is not None:
+        kept = resumed.model
+        for name, asked, own in (
+            ("hidden", opts.hidden, kept.nouts[:-1]),
+            ("act", opts.act, kept.act),
+        ):
+            if asked is not None and (list(asked) if name == "hidden" else asked) != own:
+                raise ValueError(
+                    f"{resume} has {name} {own!r} but {name} {asked!r} was asked (--{name}); a "
+                    f"resumed model keeps its own: leave --{name} out, or train a new model"
+                )
+        return list(kept.nouts)
     nout = lookup(loss).n_outputs(prep.n_classes)
-    return MLP(prep.n_inputs, [*opts.hidden, nout], act=opts.act, seed=opts.seed)
+    sizes = [*(opts.hidden if opts.hidden is not None else (16, 16)), nout]
+    limits.check_network(prep.n_inputs, sizes)
+    return sizes
+
+
+def _network(prep: Preprocessor, sizes: list[int], opts: TableSettings) -> MLP:
+    act = opts.act if opts.act is not None else "tanh"
+    return MLP(prep.n_inputs, sizes, act=act, seed=opts.seed)
 
 
 class _Offset:

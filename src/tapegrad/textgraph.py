@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from .engine import Constant, Value
 from .graph import op_label, topological_order
+from .markup import terminal_text
 
 _UNICODE = ("├── ", "└── ", "│   ", "    ")
 _ASCII = ("|-- ", "`-- ", "|   ", "    ")
@@ -68,7 +69,7 @@ def format_graph(
             else:
                 numbered[node.label] = k = numbered.get(node.label, 0) + 1
                 name = f"{node.label}#{k}"
-            names[node] = name
+            names[node] = name = terminal_text(name)  # no escape sequence reaches a terminal
         return name
 
     lines: list[str] = []
@@ -98,7 +99,7 @@ def _describe(node: Value, name: str, fmt: str, show_grad: bool, ascii: bool) ->
     data = format(node.data, fmt)
     if type(node) is Constant:
         return f"{name} const {data}"
-    text = f"{name} [{op_label(node, ascii)}]" if node._op else name
+    text = f"{name} [{terminal_text(op_label(node, ascii))}]" if node._op else name
     text += f"  data {data}"
     if show_grad:
         text += f"  grad {format(float(node.grad), fmt)}"

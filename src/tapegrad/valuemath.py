@@ -92,12 +92,6 @@ def softplus(x: Value | float) -> Value | float:
     return _logaddexp(x, 0.0)
 
 
-def div(a: Value | float, b: Value | float) -> Value | float:
-    if isinstance(a, Value) or isinstance(b, Value):
-        return as_value(a) / b
-    return fm.div(a, b)
-
-
 # Masks and signs read data only: they steer a rule but carry no gradient. A compiled tape
 # could not replay that choice per sample, so while one records they are guarded as Value's
 # comparisons are (`check_traced`).
@@ -137,7 +131,7 @@ def where(cond: bool, a: Value | float, b: Value | float) -> Value | float:
     return a if cond else b
 
 
-__all__ = ["Constant", "clamp", "div", "dot", "softplus", "sum"]
+__all__ = ["Constant", "clamp", "dot", "softplus", "sum"]
 __all__ += [op.function for op in ops.OPS.values() if op.function]
 
 engine.VALUE_MATH[:] = [sys.modules[__name__]]  # the rules' namespace for gradients as Values

@@ -22,6 +22,7 @@ from . import svgrender
 from .collapse import Collapse, Group, group_nodes
 from .engine import Constant, Value
 from .graph import op_label, topological_order
+from .markup import dot_field, dot_text
 from .svgrender import Edge, Node, Scene
 from .textgraph import number_format
 
@@ -275,7 +276,9 @@ class GraphPicture(graphviz.Digraph):
 class Digraph(GraphPicture):
     """A drop-in for `graphviz.Digraph` (micrograd's `trace_graph.ipynb`) that also writes
     every `.node()` and `.edge()` into a `Scene`, so its outputs fall back as draw_dot's do.
-    The fallback draws boxes, record cells, ellipses and edge labels, not other attributes."""
+    The fallback draws boxes, record cells, ellipses and edge labels, not other attributes.
+    Labels are DOT, as graphviz's: `<...>` is an HTML-like label that may hold links, so pass
+    text you did not write (an op's name) through `tapegrad.markup.dot_text` (draw_dot does)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.pop("scene", None)
@@ -606,24 +609,17 @@ def _printable(text: object) -> str:
     )
 
 
-_RECORD_ESCAPES = str.maketrans({c: "\\" + c for c in '\\{}|<>"'} | dict.fromkeys("\r\n\t", " "))
-"""How text becomes one cell of a Graphviz record label: structure characters escaped."""
-
-
-def _plain_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ").replace("\r", " ")
-
-
 def _emit(picture: GraphPicture, scene: Scene) -> None:
-    """Write `scene` into `picture` as DOT statements."""
+    """Write `scene` into `picture` as DOT statements, every text through markup's DOT
+    escaping (so an op name such as `<<TABLE>...>>` is text, never an HTML-like label)."""
     if scene.label:
-        picture.attr(label=_plain_escape(scene.label))
+        picture.attr(label=dot_text(scene.label))
     for node in scene.nodes:
         attrs: dict[str, str] = {}
         if node.shape == "ellipse":
-            label = _plain_escape(node.fields[0])
+            label = dot_text(node.fields[0])
         else:
-            label = "{" + " | ".join(f.translate(_RECORD_ESCAPES) for f in node.fields) + "}"
+            label = "{" + " | ".join(dot_field(f) for f in node.fields) + "}"
             attrs["shape"] = "Mrecord" if node.shape == "group" else "record"
         styles = []
         if node.fill:
@@ -637,4 +633,4 @@ def _emit(picture: GraphPicture, scene: Scene) -> None:
             attrs["color"] = attrs["fontcolor"] = node.color
         picture.node(node.name, label=label, **attrs)
     for edge in scene.edges:
-        picture.edge(edge.tail, edge.head, label=_plain_escape(edge.label) if edge.label else None)
+        picture.edge(edge.tail, edge.head, label=dot_text(edge.label) if edge.label else None)

@@ -311,7 +311,7 @@ def write_doc(path, arch, params=None):
 @pytest.mark.parametrize(
     "arch,message",
     [
-        ({"nin": 10**30}, r"nin is 1000.*more than the limit 1,000,000"),
+        ({"nin": 10**30}, r"nin is 1,000,000,000,000.*, more than the limit 1,000,000"),
         ({"nin": 10**400}, r"nin is a huge integer, more than the limit"),
         ({"nouts": [1] * 100_000}, r"100,000 layers, more than the limit 1,000"),
         ({"nouts": [1000] * 900}, r"parameters, more than the limit 2,000,000"),
@@ -336,6 +336,32 @@ def test_architecture_is_checked_against_the_files_own_weight_count(tmp_path, mo
     no_building(monkeypatch)
     with pytest.raises(CheckpointError, match="expected 1,999 parameters, found 9"):
         load(path)
+
+
+def test_the_checkpoint_limits_are_the_ones_mlp_keeps():
+    # issue 19: one set of limits, so whatever MLP builds (and train saves) loads back
+    from tapegrad import limits
+
+    assert (checkpoint.MAX_LAYERS, checkpoint.MAX_WIDTH, checkpoint.MAX_PARAMETERS) == (
+        limits.MAX_LAYERS, limits.MAX_WIDTH, limits.MAX_PARAMETERS
+    )  # fmt: skip
+    # at the boundary the sizes pass (given the weights), one more is refused as MLP refuses it
+    path = checkpoint.Path("m.json")
+    checkpoint._check_sizes(path, {"nin": 3, "nouts": [333_333, 2]}, limits.MAX_PARAMETERS)
+    checkpoint._check_sizes(path, {"nin": limits.MAX_WIDTH, "nouts": [1]}, 1_000_001)
+    for arch, found in (({"nin": 2, "nouts": [666_667]}, 2_000_001),
+                        ({"nin": 1, "nouts": [1] * 1001}, 2003)):  # fmt: skip
+        with pytest.raises(CheckpointError) as saved:
+            checkpoint._check_sizes(path, arch, found)
+        with pytest.raises(limits.LimitError) as built:
+            MLP(arch["nin"], arch["nouts"])
+        assert str(built.value) in str(saved.value)
+
+
+def test_the_deepest_mlp_saves_and_loads(tmp_path):
+    m = MLP(1, [1] * 1000, seed=0)
+    save(m, tmp_path / "deep.json")
+    assert load(tmp_path / "deep.json").state_dict() == m.state_dict()
 
 
 def test_file_size_is_capped_before_reading(tmp_path, monkeypatch):

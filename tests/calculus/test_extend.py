@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 
 import numpy as np
 import pytest
@@ -462,3 +463,196 @@ def test_common_is_what_every_namespace_offers():
     offered = public(floatmath) & public(numpymath) & public(vm)
     assert set(COMMON) == offered - {"clamp", "logaddexp", "softplus", "isfinite", "Constant"}
     assert re.fullmatch(r"[a-z ]+", " ".join(COMMON))
+
+
+# --------------------------------------------------------------------------- the guards
+
+
+def _namespaces_work() -> None:
+    """What a name installed over one the namespace uses breaks (issue 19)."""
+    x = Value(2.0)
+    assert tapegrad.sum([x, 1.0, x]).data == 5.0
+    assert tapegrad.dot([x, 3.0], [1.0, x], 0.5).data == 8.5
+    assert vm.maximum(x, 1.0).data == 2.0 and vm.exp(0.0) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "words"),
+    [
+        ("op_isinstance", {"function": "isinstance"}, "'isinstance' is refused: it is a Python"),
+        ("op_len", {"function": "len"}, "'len' is refused: it is a Python builtin"),
+        ("op_list", {"function": "list"}, "'list' is refused: it is a Python builtin"),
+        ("op_any", {"function": "any"}, "'any' is refused: it is a Python builtin"),
+        ("op_float", {"function": "float"}, "'float' is refused: it is a Python builtin"),
+        ("len", {}, "function name 'len' is refused"),  # the default: the op's own name
+        ("op_dunder", {"function": "__len__"}, "'__len__' is refused: names starting with '_'"),
+        ("op_dunder", {"method": "__len__"}, "'__len__' is refused: names starting with '_'"),
+        ("op_log1p", {"function": "log1p"}, "'log1p' is refused: every math namespace offers"),
+        ("op_params", {"method": "parameters"}, "'parameters' is refused"),
+    ],
+)  # fmt: skip
+def test_names_the_namespaces_use_are_refused(name, change, words):
+    fwd, vjps = cube_rules()
+    before = _same_tables()
+    try:
+        with pytest.raises(ValueError, match=words):
+            register_op(name, fwd, vjps, **change)
+        assert _same_tables() == before
+        _namespaces_work()
+    finally:  # where the name went in (as it did before the guard), take it out again
+        if name in ops.OPS:
+            unregister_op(name)
+
+
+def test_ordinary_new_names_still_work(registered):
+    registered("op_len", *cube_rules(), method="cubed", function="cubed_len")
+    assert vm.cubed_len(2.0) == 8.0 and Value(2.0).cubed().data == 8.0
+    registered("maximum3", lambda m, a, b, c: m.maximum(m.maximum(a, b), c),
+               [lambda m, g, o, a, b, c: g, lambda m, g, o, a, b, c: g,
+                lambda m, g, o, a, b, c: g], method=None)  # fmt: skip
+    assert vm.maximum3(1.0, 3.0, 2.0) == 3.0
+    _namespaces_work()
+
+
+def _negative_is_odd(odd):
+    """A forward rule that gives `odd(x)` for x < 0 (where register_op's trial never looks)."""
+    return lambda m, x: odd(x) if x < 0.0 else 2.0 * x
+
+
+ODD_FORWARDS = [
+    ("complex", lambda x: x * (1 + 2j)),
+    ("ndarray", lambda x: np.array([x])),
+    ("str", lambda x: "x"),
+    ("NoneType", lambda x: None),
+    ("Value", lambda x: Value(x)),
+]
+
+
+@pytest.mark.parametrize(("kind", "odd"), ODD_FORWARDS)
+def test_a_forward_rule_returning_no_float_is_named_on_use(registered, kind, odd):
+    registered("twice", _negative_is_odd(odd), [lambda m, g, out, x: g * 2.0])
+    assert Value(1.5).twice().data == 3.0
+    message = rf"op 'twice': the forward rule fwd returned {kind} .*on floats .*\[-1\.0\]"
+    with pytest.raises(TypeError, match=message):
+        Value(-1.0).twice()
+    with pytest.raises(TypeError, match=message):
+        vm.twice(-1.0)  # on plain floats too
+
+
+@pytest.mark.parametrize(("kind", "odd"), ODD_FORWARDS)
+def test_a_forward_rule_returning_no_float_is_refused_when_registered(kind, odd):
+    before = _same_tables()
+    with pytest.raises(TypeError, match=rf"op 'twice': the forward rule fwd returned {kind}"):
+        register_op("twice", lambda m, x: odd(x), [lambda m, g, out, x: g * 2.0])
+    assert _same_tables() == before
+
+
+def test_a_forward_rule_returning_an_int_or_numpy_float_gives_a_float(registered):
+    # As Value(3) holds 3.0: any real number a rule returns becomes the node's float data.
+    registered("steps", lambda m, x: m.where(m.gt(x, 0.0), 1, 0), [lambda m, g, out, x: 0])
+    registered("npdouble", lambda m, x: np.float64(2.0) * x, [lambda m, g, out, x: g * 2.0])
+    x = Value(0.5)
+    y = x.steps() + x.npdouble()
+    assert (y._prev[0].data, type(y._prev[0].data)) == (1.0, float)
+    assert type(y._prev[1].data) is float and y.data == 2.0
+    y.backward()
+    assert (x.grad, type(x.grad)) == (2.0, float)
+
+
+def test_a_vjp_rule_returning_an_array_is_named_and_leaves_grads_alone(registered):
+    # Before the guard, `.grad` became an array.
+    registered("scaled", lambda m, a, b: a * b,
+               [lambda m, g, out, a, b: g * b,
+                lambda m, g, out, a, b: np.array([g * a]) if a < 0.0 else g * a])  # fmt: skip
+    a, b = Value(-2.0), Value(3.0)
+    a.grad, b.grad = 0.25, 0.5
+    with pytest.raises(
+        TypeError,
+        match=r"op 'scaled': the VJP rule for input 1, vjps\[1\], returned ndarray .*on floats "
+        r"\(eager\) at g=1.0, out=-6.0, inputs \[-2.0, 3.0\]; it must return a float",
+    ):
+        a.scaled(b).backward()
+    assert (a.grad, b.grad) == (0.25, 0.5)  # the failed walk put every grad back
+
+
+def test_a_vjp_rule_returning_an_array_is_refused_when_registered():
+    before = _same_tables()
+    with pytest.raises(TypeError, match=r"VJP rule for input 0, vjps\[0\], returned ndarray"):
+        register_op("twice", lambda m, x: 2.0 * x, [lambda m, g, out, x: np.array([2.0]) * g])
+    assert _same_tables() == before
+
+
+def test_on_values_a_rule_may_return_a_value_or_a_float_only(registered):
+    def dtwice(m, g, out, x):
+        if isinstance(g, Value) and x.data < 0.0:
+            return complex(g.data)  # on Values, at x < 0 only
+        return m.where(m.gt(x, 0.0), g * 2.0, 2.0)  # a Value or, for x <= 0, the float 2.0
+
+    registered("twice", lambda m, x: 2.0 * x, [dtwice])
+    assert grad(grad(lambda x: x.twice() * x))(1.0) == 4.0  # Values and floats: accepted
+    assert grad(lambda x: x.twice())(-1.0) == 2.0
+    with pytest.raises(TypeError, match=r"returned complex .*on Values \(higher order\)"):
+        grad(grad(lambda x: x.twice() * x))(-1.0)
+
+
+def test_on_the_tape_arrays_are_accepted_and_complex_ones_refused(registered):
+    # On the tape a rule's first result is checked (each later one is NumPy's to cast).
+    registered("twice", lambda m, x: 2.0 * x, [lambda m, g, out, x: g * 2.0])
+    w = Value(0.5)
+    tape = tapegrad.compile(lambda x: (x * w).twice(), 1.0)
+    tape.backward(np.array([1.0, 2.0]), reduction="sum")
+    assert w.grad == 6.0
+    unregister_op("twice")
+
+    def dtwice(m, g, out, x):
+        return (g * 2.0).astype(complex) if isinstance(g, np.ndarray) else g * 2.0
+
+    registered("twice", lambda m, x: 2.0 * x, [dtwice])
+    tape = tapegrad.compile(lambda x: (x * w).twice(), 1.0)
+    with pytest.raises(
+        TypeError, match=r"vjps\[0\], returned ndarray of complex128 .*real numbers"
+    ):
+        tape.backward(np.array([1.0, 2.0]), reduction="sum")
+    assert w.grad == 6.0
+
+
+def test_a_closure_leaving_no_float_in_a_grad_is_named():
+    x = Value(2.0)
+    y = Value(4.0, (x,), "sq", label="y")
+
+    def _backward():
+        x.grad += np.array([2.0 * x.data]) * y.grad
+
+    y._backward = _backward
+    x.grad = 0.5
+    with pytest.raises(TypeError, match=r"closure of 'y' \(its _op 'sq'\) left ndarray .*child 0"):
+        (y * 1.0).backward()
+    assert x.grad == 0.5
+    y._backward = lambda: setattr(x, "grad", x.grad + np.float64(4.0) * y.grad)
+    y.backward()
+    assert (x.grad, type(x.grad)) == (4.5, float)
+
+
+def test_a_registered_op_whose_rule_blocks_stalls_no_unrelated_backward(registered):
+    entered, release = threading.Event(), threading.Event()
+
+    def dslow(m, g, out, x):
+        if getattr(x, "data", x) == -7.0:  # only where the test asks (not at the trial points)
+            entered.set()
+            assert release.wait(10.0)
+        return g * 3.0
+
+    registered("slow3", lambda m, x: 3.0 * x, [dslow])
+    w1, w2 = Value(-7.0), Value(2.0)
+    a = threading.Thread(target=lambda: w1.slow3().backward(), daemon=True)
+    a.start()
+    try:
+        assert entered.wait(10.0)
+        b = threading.Thread(target=lambda: w2.slow3().backward(), daemon=True)
+        b.start()
+        b.join(10.0)
+        assert not b.is_alive() and w2.grad == 3.0 and w1.grad == 0.0
+    finally:
+        release.set()
+        a.join(10.0)
+    assert w1.grad == 3.0

@@ -187,9 +187,9 @@ def test_resume_continues_from_the_saved_weights(tmp_path, capsys):
     base += ["--batch-size", "100"]  # the full batch: the first entry is one objective
     assert main([*base, "--steps", "3", "--optim", "adam"]) == 0
     saved = tapegrad.load(out / "model.json")
-    assert (
-        main([*base, "--steps", "1", "--optim", "adam", "--resume", str(out / "model.json")]) == 0
-    )
+    # the same folder again: --force (issue 19); the model resumed is read before it is replaced
+    resume = ["--resume", str(out / "model.json"), "--force"]
+    assert main([*base, "--steps", "1", "--optim", "adam", *resume]) == 0
     capsys.readouterr()
     history = json.loads((out / "history.json").read_text())
     # The resumed run's first objective is the saved model's, on the same training split,

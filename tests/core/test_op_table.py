@@ -43,7 +43,12 @@ def test_value_method_applies_the_op(name):
 
 @pytest.mark.parametrize(
     ("name", "build"),
-    [("add", lambda a, b: a + b), ("mul", lambda a, b: a * b), ("pow", lambda a, b: a**b)],
+    [
+        ("add", lambda a, b: a + b),
+        ("mul", lambda a, b: a * b),
+        ("div", lambda a, b: a / b),
+        ("pow", lambda a, b: a**b),
+    ],
 )
 def test_operator_only_ops_are_the_operators(name, build):
     a, b = Value(0.3), Value(0.7)
@@ -52,9 +57,16 @@ def test_operator_only_ops_are_the_operators(name, build):
     assert out._prev == (a, b)
 
 
+def test_the_expression_language_divides_with_the_div_op():
+    a, b = -1.5885683833831, 0.7
+    out = parse("a / b").evaluate({"a": a, "b": b})
+    assert out._op == ops.OPS["div"].symbol == "/" and out.data == a / b
+    assert parse("x / x").evaluate({"x": a}).data == 1.0
+
+
 def test_every_operator_only_op_is_tested_above():
     only_operators = {n for n, op in ops.OPS.items() if op.method is None and op.arity}
-    assert only_operators == {"add", "mul", "pow"}
+    assert only_operators == {"add", "mul", "div", "pow"}
 
 
 # Variadic ops (any number of arguments) are reached through a helper each, which takes lists.

@@ -1,16 +1,21 @@
 """Every primitive in the op table: its test facts (where gradcheck samples it), a wrong rule
-deep in a graph is caught and named, and IEEE edge cases give PyTorch's values and gradients.
-The gradchecks at random points of each op's domain are in test_ops_properties.py."""
+deep in a graph is caught and named, and IEEE edge cases give PyTorch's values and gradients;
+division is IEEE's with gradients accurate to the ends of the float range in every mode, and
+the composites kept (-x, a - b) are exact. The gradchecks at random points of each op's domain
+are in test_ops_properties.py."""
 
 from __future__ import annotations
 
 import math
+import random
+from fractions import Fraction
 
 import op_facts
 import pytest
 from op_facts import patch_rule
 
-from tapegrad import Value, gradcheck, no_grad, ops
+import tapegrad
+from tapegrad import Value, grad, gradcheck, no_grad, ops
 from tapegrad.check import GradcheckError
 
 OP_NAMES = sorted(ops.OPS)
@@ -167,3 +172,135 @@ def test_a_zero_step_is_a_clear_error():
     ):
         with pytest.raises(ValueError, match="step must be a positive finite number"):
             call()
+
+
+# --- division is IEEE division, with its own rule (issue 19) -------------------------------------
+
+
+def test_division_is_ieee_division_bit_for_bit():
+    """a / b is one `/` node holding Python's (IEEE's) a / b, for a Value or a number on either
+    side; x / x is exactly 1. The composite a * b**-1 rounded twice: it missed in a quarter of
+    random pairs, and gave 0.9999999999999999 for the issue's x."""
+    rng = random.Random(19)
+    pairs = [(-1.5885683833831, -1.5885683833831), (1.0, 3.0), (1e-200, 1e-160), (1e300, 1e-300)]
+    for _ in range(2000):
+        a, b = (rng.uniform(-10, 10) * 10.0 ** rng.randint(-300, 300) for _ in range(2))
+        pairs += [(a, b), (b, b)]
+    for a, b in pairs:
+        out = Value(a) / Value(b)
+        assert out.data == a / b and out._op == "/" and len(out._prev) == 2, (a, b)
+        assert (Value(a) / b).data == a / b and (a / Value(b)).data == a / b, (a, b)
+        assert (Value(b) / Value(b)).data == 1.0, b
+
+
+def test_division_by_zero_is_ieee_never_an_exception():
+    inf, nan = math.inf, math.nan
+    cases = [(1.0, 0.0, inf), (-1.0, 0.0, -inf), (1.0, -0.0, -inf), (-2.0, -0.0, inf)]
+    cases += [(0.0, 0.0, nan), (inf, 0.0, inf), (inf, inf, nan), (1.0, inf, 0.0), (nan, 1.0, nan)]
+    for a, b, want in cases:
+        for out in (Value(a) / Value(b), Value(a) / b, a / Value(b)):
+            out.backward()
+            assert _same(out.data, want), (a, b, out.data)
+    assert math.copysign(1.0, (Value(1.0) / -math.inf).data) == -1.0  # -0.0, as IEEE
+
+
+def _exact_d_db(a: float, b: float) -> float:
+    """d(a/b)/db = -a / b**2, computed exactly on the two floats and rounded once."""
+    return float(-Fraction(a) / Fraction(b) ** 2)
+
+
+def _ulps(got: float, want: float) -> float:
+    return abs(got - want) / math.ulp(want)
+
+
+# The issue's table: what PyTorch float64 gives (and IEEE arithmetic on -g * (a/b) / b), where
+# the composite a * b**-1 gave -inf, -inf, nan and a relative error of 1.1e-5.
+ENDS_OF_RANGE = [(1e-200, 1e-160), (1e200, 1e160), (-3e-300, 7e-155), (5e-324, 1e-300)]
+
+
+def _d_db_three_ways(a: float, b: float) -> tuple[float, float, float, float]:
+    """d(a/b)/db eagerly, as a Value (create_graph), by tapegrad.grad, and by the compiled tape."""
+    x, y = Value(a), Value(b)
+    (x / y).backward()
+    eager = y.grad
+    x, y = Value(a), Value(b)
+    (x / y).backward(create_graph=True)
+    as_value = y.grad.data
+    functional = grad(lambda p, q: p / q, argnums=1)(a, b)
+    pa, pb = Value(0.0), Value(0.0)  # x + 0.0 is x: the tape hands the rule's value to pb
+    tape = tapegrad.compile(lambda xs: (xs[0] + pa) / (xs[1] + pb), [1.0, 1.0])
+    _, grads = tape.value_and_grad([[a, b]], reduction="sum")
+    return eager, as_value, functional, float(grads[tape.parameters.index(pb)])
+
+
+@pytest.mark.parametrize(("a", "b"), ENDS_OF_RANGE)
+def test_division_gradient_is_accurate_at_the_ends_of_the_range(a, b):
+    want = _exact_d_db(a, b)
+    for mode, got in zip(("eager", "Value", "grad", "tape"), _d_db_three_ways(a, b), strict=True):
+        assert _ulps(got, want) <= 2, f"{mode}: d(a/b)/db at {(a, b)} is {got!r}, not {want!r}"
+
+
+def test_division_gradient_of_inf_over_a_huge_number_is_minus_inf():
+    # out = inf / -1e300 = -inf; out / b = inf; -1 * inf = -inf (the composite: 0 * inf = nan)
+    assert _d_db_three_ways(math.inf, -1e300) == (-math.inf,) * 4
+
+
+def test_x_over_x_has_gradient_zero_everywhere():
+    # d/da = 1/x and d/db = -(1 * (x/x) / x) = -1/x: the shares cancel exactly, even where 1/x
+    # is 1e300 (the composite's x**-2 was inf there: -inf). In every mode. (Below the normal
+    # range 1/x itself overflows, and inf - inf is nan, as in PyTorch.)
+    p = Value(0.0)
+
+    def x_over_x(t):
+        y = t + p  # t itself, as a node whose gradient goes to p
+        return y / y
+
+    tape = tapegrad.compile(x_over_x, 1.0)
+    for v in (1e-300, -1e-300, 1.5885683833831, 1e300, 2.2250738585072014e-308):
+        x = Value(v)
+        (x / x).backward()
+        assert x.grad == 0.0, v
+        x = Value(v)
+        (x / x).backward(create_graph=True)
+        assert x.grad.data == 0.0 and grad(lambda t: t / t)(v) == 0.0, v
+        assert tape.value_and_grad([v], reduction="sum")[1].tolist() == [0.0], v
+
+
+def test_second_derivative_of_division_at_the_ends_of_the_range():
+    """d2(a/b)/db2 = 2a/b**3 by the rule run on Values: -g * (out / b) is differentiable again,
+    and stays finite where b**3 would underflow or overflow."""
+    for a, b in [(1e-200, 1e-160), (1e200, 1e160), (3.0, -7.0)]:
+        want = float(2 * Fraction(a) / Fraction(b) ** 3)
+        got = grad(grad(lambda p, q: p / q, argnums=1), argnums=1)(a, b)
+        assert _ulps(got, want) <= 4, (a, b, got, want)
+
+
+@pytest.mark.parametrize(("a", "b"), [*ENDS_OF_RANGE, (math.inf, -1e300)])
+def test_division_gradient_at_the_ends_of_the_range_is_torchs(a, b, torch):
+    ta = torch.tensor(a, dtype=torch.float64, requires_grad=True)
+    tb = torch.tensor(b, dtype=torch.float64, requires_grad=True)
+    (ta / tb).backward()
+    assert _d_db_three_ways(a, b) == (tb.grad.item(),) * 4
+
+
+# The composites kept (DESIGN.md): -x is x * -1.0 and a - b is a + (-b), both exact in IEEE
+# (negation is exact; IEEE defines a - b as a + (-b)), so value and gradients are a primitive's.
+EXTREMES = [0.0, -0.0, 5e-324, -1e-300, 1e-300, 1.5, -1e300, 1e300, math.inf, -math.inf, math.nan]
+
+
+def _bits(x: float) -> tuple[bool, float]:
+    return (math.copysign(1.0, x) < 0, x) if x == x else (False, 0.0)  # any nan is nan
+
+
+def test_negation_and_subtraction_are_exact_at_every_extreme():
+    for a in EXTREMES:
+        x = Value(a)
+        out = -x
+        out.backward()
+        assert _bits(out.data) == _bits(-a) and x.grad == -1.0, a
+        for b in EXTREMES:
+            x, y = Value(a), Value(b)
+            out = x - y
+            out.backward()
+            assert _bits(out.data) == _bits(a - b) and (x.grad, y.grad) == (1.0, -1.0), (a, b)
+            assert _bits((x - b).data) == _bits(a - b) == _bits((a - y).data), (a, b)

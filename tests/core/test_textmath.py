@@ -29,6 +29,7 @@ def test_the_builtin_rules_read_as_written_in_ops_py():
     # Written by reading ops.py's rules, not copied from the output.
     assert formula(ops.MUL) == ("a * b", ("g * b", "g * a"))
     assert formula(ops.ADD) == ("a + b", ("g", "g"))
+    assert formula(ops.DIV) == ("a / b", ("g / b", "-g * (out / b)"))  # torch's form: no b * b
     assert formula(ops.TANH) == ("tanh(x)", ("g * (1 - out * out)",))
     assert formula(ops.SIGMOID) == ("sigmoid(x)", ("g * out * (1 - out)",))
     assert formula(ops.SQRT) == ("sqrt(x)", ("g / (2 * out)",))

@@ -14,10 +14,11 @@ log/sqrt/pow, large magnitudes, infinities) are drawn too, so IEEE behaviour is 
 Every primitive is also compared alone on a grid of edge points, nan included.
 
 Where tapegrad differs from torch on purpose, the reference is built tapegrad's way and the
-reason is given where that happens: division is the composite x * y**-1 (`_torch_div`; torch's
-fused division is compared on its own), a number exponent uses torch's general pow rather than
-its scalar fast paths (`_torch_pow`), a missing clamp bound is an infinite one (`_torch_clamp`),
-and relu(-0.0) is +0.0. Ties in max/min split the gradient half and half, as torch does.
+reason is given where that happens: a number divided by a tensor is torch.div, not torch's
+`number / tensor` (which is `tensor.reciprocal() * number`, two roundings), a number exponent
+uses torch's general pow rather than its scalar fast paths (`_torch_pow`), a missing clamp
+bound is an infinite one (`_torch_clamp`), and relu(-0.0) is +0.0. Ties in max/min split the
+gradient half and half, as torch does.
 """
 
 from __future__ import annotations
@@ -84,24 +85,16 @@ def _torch_pow(torch, a, b):
     return a ** (b if isinstance(b, torch.Tensor) else _t(torch, b))
 
 
-def _torch_div(torch, a, b):
-    # tapegrad's division is the composite x * y**-1 (DESIGN.md: div has no rule of its own; a
-    # number divisor c becomes x * (1/c)). The reference builds the same composite so both do
-    # the same roundings: a one-ulp difference from torch's fused division would otherwise be
-    # blown up by whatever follows (x/x - 1 is 0 in one and 1e-16 in the other, then log).
-    # Torch's fused division itself is compared in test_division_matches_torch below.
-    if isinstance(b, torch.Tensor):
-        return a * b ** _t(torch, -1.0)
-    return a * (_t(torch, 1.0) / _t(torch, b))
-
-
 # Arithmetic keeps Python numbers as they are on both sides, so `2 - x`, `3 / x`, `2 ** x`
 # and `x + 1` exercise the reflected and scalar paths of both libraries.
 BINARY = {
     "add": (operator.add, lambda torch, a, b: a + b),
     "sub": (operator.sub, lambda torch, a, b: a - b),
     "mul": (operator.mul, lambda torch, a, b: a * b),
-    "div": (operator.truediv, _torch_div),
+    # torch.div, as tapegrad divides: torch's own `3 / t` is t.reciprocal() * 3, which rounds
+    # twice (x/x - 1 would then be 1e-16 in one and 0 in the other, and a log after it blows
+    # that up).
+    "div": (operator.truediv, _torch_binary("div")),
     "pow": (operator.pow, _torch_pow),
     "max": (vm.maximum, _torch_binary("maximum")),
     "min": (vm.minimum, _torch_binary("minimum")),

@@ -274,3 +274,23 @@ def test_registry():
         "bce": bce_with_logits,
         "softmax_ce": softmax_cross_entropy,
     }
+
+
+@pytest.mark.parametrize(
+    "logits,y",
+    [([30.0, 0.0], 0), ([40.0, 0.0, -3.0], 0), ([2.0, 50.0, 49.0, -700.0], 1), ([1e300, 0.0], 0)],
+)
+def test_softmax_cross_entropy_keeps_its_digits_when_confidently_right(logits, y):
+    """A tiny loss log(1 + sum_{j != y} e^(z_j - z_y)) and its gradients (softmax_j, and
+    -sum_{j != y} softmax_j for z_y) to a few ulps, where logsumexp(z) - z_y cancelled to one
+    ulp of max|z| (1e-2 relative error at margin 30; 0 instead of 4.2e-18 at 40)."""
+    zs = [Value(v) for v in logits]
+    loss = softmax_cross_entropy(zs, y)
+    loss.backward()
+    terms = [math.exp(v - logits[y]) for j, v in enumerate(logits) if j != y]  # exact shifts
+    want = math.log1p(math.fsum(terms))
+    assert loss.data == pytest.approx(want, rel=1e-14, abs=0.0)
+    others = [t / (1.0 + math.fsum(terms)) for t in terms]
+    grads = [z.grad for j, z in enumerate(zs) if j != y]
+    assert grads == pytest.approx(others, rel=1e-14, abs=1e-320)
+    assert zs[y].grad == pytest.approx(-math.fsum(others), rel=1e-14, abs=1e-320)

@@ -230,6 +230,45 @@ def test_bad_sizes_rejected(bad):
         MLP(2, [2, bad])
 
 
+class NoDraws:
+    """A weight source that fails the test if a single weight is drawn."""
+
+    def uniform(self, a, b):
+        raise AssertionError("a weight was made for a network over the limits")
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda r: MLP(10**30, [1], rng=r), r"nin is 1,000,000,000,000,.*, more than the limit "
+         r"1,000,000"),
+        (lambda r: MLP(2, [700_000, 2], rng=r), "3,500,002 parameters, more than the limit"),
+        (lambda r: MLP(2, [10**10], rng=r), r"layer 1 \(nouts\[0\]\) has 10,000,000,000 neurons"),
+        (lambda r: MLP(1, [1] * 1001, rng=r), "1,001 layers, more than the limit 1,000"),
+        (lambda r: Layer(3, 10**7, rng=r), "nout is 10,000,000, more than the limit 1,000,000"),
+        (lambda r: Layer(2000, 1000, rng=r), "2,001,000 parameters, more than the limit"),
+        (lambda r: Neuron(10**7, rng=r), "nin is 10,000,000, more than the limit 1,000,000"),
+    ],
+)  # fmt: skip
+def test_sizes_over_the_limits_are_refused_before_a_weight_is_made(make, message):
+    # issue 19: nn.MLP(10**30, [1]) allocated until the machine's memory was gone
+    with pytest.raises(tapegrad.limits.LimitError, match=message):
+        make(NoDraws())
+
+
+def test_the_limits_boundaries_build():
+    from tapegrad import limits
+
+    assert len(MLP(1, [1] * limits.MAX_LAYERS, seed=0).layers) == 1_000
+    # MLP(3, [333333, 2]) holds exactly MAX_PARAMETERS weights: the count alone is checked
+    assert limits.check_network(3, [333_333, 2]) == limits.MAX_PARAMETERS
+    with pytest.raises(limits.LimitError, match="2,000,001 parameters"):
+        limits.check_network(2, [666_667])  # 3 * 666,667
+    with pytest.raises(limits.LimitError, match="nin is 1,000,001"):
+        limits.check_network(limits.MAX_WIDTH + 1, [1])
+    assert limits.check_network(limits.MAX_WIDTH, [1]) == 1_000_001
+
+
 def test_empty_nouts_rejected():
     with pytest.raises(ValueError, match="nouts"):
         MLP(2, [])

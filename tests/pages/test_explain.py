@@ -320,7 +320,7 @@ def test_the_page_is_one_offline_file(tmp_path):
     v["x1"].label = "</script><script>alert(1)</script>"
     page = tapegrad.explain(v["o"], title="the lecture's <neuron>")
     html = page.html()
-    assert html.startswith("<!DOCTYPE html>") and "the lecture's &lt;neuron&gt;" in html
+    assert html.startswith("<!DOCTYPE html>") and "the lecture&#x27;s &lt;neuron&gt;" in html
     assert "<script>alert(1)" not in html
     # No resource from anywhere else: every URL is an XML namespace name.
     for url in re.findall(r"https?://[^\s\"']+", html):
@@ -385,10 +385,10 @@ def test_the_explain_command(capsys, tmp_path):
     assert code == 0 and f"wrote {out}" in stdout and "13 steps" in stdout
     html = out.read_text(encoding="utf-8")
     assert "x1.grad += #1.grad · w1.data = 0.5000 × (-3.0000) = -1.5000" in html  # #1 = x1*w1
-    code, _, err = run_cli(capsys, "explain", "x*y", "--set", "x=1", "-o", str(out))
+    code, _, err = run_cli(capsys, "explain", "x*y", "--set", "x=1", "-o", str(out), "--force")
     assert code == 2 and "y=..." in err
     code, _, err = run_cli(
-        capsys, "explain", "x", "--set", "x=1", "--precision", "-2", "-o", str(out)
+        capsys, "explain", "x", "--set", "x=1", "--precision", "-2", "-o", str(out), "--force"
     )
     assert code == 2 and "precision" in err
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import stat
 import sys
 from collections.abc import Callable
 from typing import Any
 
-from .._files import check_writable_folder
+from .._files import RunFolder, check_writable_folder
 from ..losses import TABLE
+from ..markup import terminal_text
 from ..nn import ACTIVATIONS as _ACTIVATIONS
 
 OK, NO, ERROR, INTERRUPTED = 0, 1, 2, 130
@@ -55,8 +57,14 @@ class Parser(argparse.ArgumentParser):
 
 def fail(command: str, message: str) -> int:
     """Print `tapegrad COMMAND: error: MESSAGE` to stderr (argparse's form) and return ERROR."""
-    print(f"tapegrad {command}: error: {message}", file=sys.stderr)
+    print(f"tapegrad {command}: error: {terminal_text(message, keep=chr(10))}", file=sys.stderr)
     return ERROR
+
+
+def say(text: str = "") -> None:
+    """print() for a command's output lines, with names from the user's data made safe
+    for the terminal (`markup.terminal_text`)."""
+    print(terminal_text(text))
 
 
 # --- option types ----------------------------------------------------------------------------
@@ -205,9 +213,13 @@ OUT_ROOT = "tapegrad-out"
 
 def check_folder_for(path: str, what: str) -> str | None:
     """Why a folder cannot be made (or written) at `path`, or None."""
-    if os.path.isdir(path):
+    try:  # one look (another run may be making the folder right now)
+        is_folder = stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError:
+        is_folder = None
+    if is_folder:
         return check_writable_folder(path)
-    if os.path.exists(path):
+    if is_folder is not None:
         return f"{what} {path!r} is a file, not a folder"
     parent = os.path.dirname(os.path.abspath(path))
     while not os.path.exists(parent):
@@ -237,30 +249,29 @@ def check_file_for(
     return check_writable_folder(parent)
 
 
-def new_run_folder(out: str | None, command: str) -> str:
-    """`out`, or the first free tapegrad-out/COMMAND, COMMAND-2, ... (made here: never shared)."""
+def run_folder(out: str | None, command: str, force: bool = False) -> RunFolder:
+    """The run's folder, taken for the whole run (`tapegrad._files.RunFolder`): `out` (refused
+    when in use, or not empty without `force`), or the first free tapegrad-out/COMMAND,
+    COMMAND-2, ... (made here: never shared). A RunFolderError (a ValueError) says why not."""
     if out is not None:
-        os.makedirs(out, exist_ok=True)
-        return out
-    os.makedirs(OUT_ROOT, exist_ok=True)
-    n = 1
-    while True:
-        path = os.path.join(OUT_ROOT, command if n == 1 else f"{command}-{n}")
-        try:
-            os.mkdir(path)
-        except FileExistsError:
-            n += 1
-            continue
-        return path
+        return RunFolder(out, force=force)
+    return RunFolder.new(OUT_ROOT, command)
 
 
 def add_out_option(p: argparse.ArgumentParser, command: str) -> None:
-    """--out DIR: the run's own folder."""
+    """--out DIR (the run's own folder) and --force."""
     p.add_argument(
         "--out",
         metavar="DIR",
-        help=f"the folder for this run's files (default: a new one each run: "
-        f"{OUT_ROOT}/{command}, {OUT_ROOT}/{command}-2, ...)",
+        help=f"the folder for this run's files, made if missing, refused if not empty "
+        f"(default: a new one each run: {OUT_ROOT}/{command}, {OUT_ROOT}/{command}-2, ...)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="--out may hold an earlier run: its files (model.json, report.html, ...) are "
+        "replaced by this run's, and the ones this run does not write are deleted (never a "
+        "folder another run is using)",
     )
 
 

@@ -14,6 +14,7 @@ from . import common
 if TYPE_CHECKING:
     import numpy as np
 
+    from .._files import RunFolder
     from ..engine import Value
     from ..nn import MLP
     from ..optim import SGD
@@ -77,14 +78,27 @@ def demo_setup(steps: int = 100) -> tuple[np.ndarray, np.ndarray, MLP, SGD]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tapegrad.pages.report import MOMENTS
-    from tapegrad.train import fit
-
     problem = common.check_folder_for(
         args.out if args.out is not None else common.OUT_ROOT, "--out"
     )
     if problem:
         return common.fail("demo", problem)
+    try:  # taken before training, held until the run's files are in place
+        folder = common.run_folder(args.out, "demo", args.force)
+    except (ValueError, OSError) as err:
+        return common.fail("demo", str(err) if isinstance(err, ValueError) else _why(err))
+    with folder:
+        return _demo(args, folder)
+
+
+def _why(err: OSError) -> str:
+    return f"cannot write the run's files: {err.strerror or err}"
+
+
+def _demo(args: argparse.Namespace, folder: RunFolder) -> int:
+    from tapegrad.pages.report import MOMENTS
+    from tapegrad.train import fit
+
     X, y, model, optimizer = demo_setup(args.steps)
     engine = "eager Value graph" if args.eager else "compiled tape"
     print(f"micrograd's demo: {model!r}, {len(model.parameters())} parameters, 100 moons, {engine}")
@@ -110,17 +124,20 @@ def run(args: argparse.Namespace) -> int:
         f"({seconds:.3g} s of training)"
     )
     try:
-        out = common.new_run_folder(args.out, "demo")
+        out = folder.staging  # every file is written here, then put in the folder at once
         written = _write(out, model, X, y, history)
         written.append(_write_report(args, out, model, X, y, history))
-        written += _write_records(args, out, history, written)
+        written += _write_records(args, folder, history, written)
+        folder.commit()
+    except ValueError as err:  # the folder changed under the run (a RunFolderError)
+        return common.fail("demo", str(err))
     except OSError as err:
-        return common.fail("demo", f"cannot write the run's files: {err.strerror or err}")
-    print(common.where_it_went(out, written))
+        return common.fail("demo", _why(err))
+    print(common.where_it_went(folder.path, [folder.final(f) for f in written]))
     return common.OK
 
 
-def _write_records(args, out: str, history, written: list[str]) -> list[str]:
+def _write_records(args, folder: RunFolder, history, written: list[str]) -> list[str]:
     """history.json and run.json (the exact command and the demo's fixed settings)."""
     import json
     import shlex
@@ -128,16 +145,16 @@ def _write_records(args, out: str, history, written: list[str]) -> list[str]:
     from tapegrad import __version__
     from tapegrad._files import write_text
 
-    history_path = os.path.join(out, "history.json")
+    history_path = folder.file("history.json")
     write_text(history_path, json.dumps({"data": "moons", "loss": "hinge", **history.to_dict()}))
-    run_path = os.path.join(out, "run.json")
+    run_path = folder.file("run.json")
     argv = getattr(args, "argv", None)
     doc = {
         "command": shlex.join(["tapegrad", *argv]) if argv is not None else None,
         "tapegrad": __version__,
         "settings": _settings(args),
         "outcome": {"loss": history.loss[-1], "accuracy": history.accuracy[-1]},
-        "files": [*written, history_path, run_path],
+        "files": [folder.final(f) for f in [*written, history_path, run_path]],
     }
     write_text(run_path, json.dumps(doc, indent=1) + "\n")
     return [history_path, run_path]

@@ -4,9 +4,10 @@ forward and backward pass of an expression's graph (one self-contained HTML file
 from __future__ import annotations
 
 import argparse
+import os
 
-from .common import OK, fail
-from .graph import add_expression_arguments
+from .common import OK, check_folder_for, fail
+from .graph import add_expression_arguments, renderer_notes
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,7 +25,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add_expression_arguments(p)
     p.add_argument("-o", "--output", metavar="FILE", required=True, help="the page to write")
+    p.add_argument("--force", action="store_true", help="replace the page if it exists")
     p.set_defaults(run=run)
+
+
+def _check_output(path: str, force: bool) -> str | None:
+    """Why the page cannot be written at `path`, found before any work is done."""
+    if os.path.isdir(path):
+        return (
+            f"-o {path!r} is a folder; name a file in it, such as {os.path.join(path, 'page.html')}"
+        )
+    if os.path.lexists(path) and not force:
+        return f"-o {path!r} exists; pass --force to replace it"
+    return check_folder_for(os.path.dirname(path) or ".", "-o's folder")  # made if missing
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
     from tapegrad.pages.explain import ExplainError, explain
     from tapegrad.svgrender import LayoutTooLarge
 
+    problem = _check_output(args.output, args.force)
+    if problem:
+        return fail("explain", problem)
     built = build("explain", args.expr, args.assignments, "--set")
     if isinstance(built, int):
         return built
@@ -40,11 +56,14 @@ def run(args: argparse.Namespace) -> int:
     if not out.label:
         out.label = "out"
     try:
-        page = explain(
-            out, rankdir=args.rankdir, precision=args.precision, title=expression.text.strip()
-        )
+        with renderer_notes("explain"):
+            page = explain(
+                out, rankdir=args.rankdir, precision=args.precision, title=expression.text.strip()
+            )
         path = page.save(args.output)
-    except (ExplainError, LayoutTooLarge, ValueError, OSError) as err:
+    except (ExplainError, LayoutTooLarge, ValueError) as err:
         return fail("explain", str(err))
+    except OSError as err:  # its own words, and the page's name rather than a temp file's
+        return fail("explain", f"cannot write -o {args.output!r}: {err.strerror or err}")
     print(f"wrote {path} ({len(page.steps)} steps, {page.renderer} renderer)")
     return OK

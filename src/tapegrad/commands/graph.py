@@ -4,8 +4,10 @@ draw its graph (SVG, PNG, PDF or DOT by the file's suffix) or print it as a text
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import warnings
+from collections.abc import Iterator
 
 from .common import OK, fail
 from .common import add_expression_arguments as add_arguments
@@ -46,6 +48,22 @@ def add_expression_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", type=int, default=4, help="digits after the point")
 
 
+@contextlib.contextmanager
+def renderer_notes(command: str) -> Iterator[None]:
+    """Say each fallback to the builtin renderer inside the block as one line of its own,
+    `tapegrad COMMAND: note: ...` on stderr, not as a warning with a source line."""
+    from tapegrad.viz import RendererWarning
+
+    with warnings.catch_warnings(record=True) as notes:
+        warnings.simplefilter("always", RendererWarning)
+        yield
+    for note in notes:
+        if issubclass(note.category, RendererWarning):
+            print(f"tapegrad {command}: note: {note.message}", file=sys.stderr)
+        else:  # any other warning goes on as it came
+            warnings.warn_explicit(note.message, note.category, note.filename, note.lineno)
+
+
 def run(args: argparse.Namespace) -> int:
     """Build the expression, backpropagate, and write the picture or print the text tree."""
     from tapegrad.commands.grad import build
@@ -64,19 +82,16 @@ def run(args: argparse.Namespace) -> int:
         out.backward()
     if args.output:
         from tapegrad.svgrender import LayoutTooLarge
-        from tapegrad.viz import GraphTooLarge, RendererUnavailable, RendererWarning, draw_dot
+        from tapegrad.viz import GraphTooLarge, RendererUnavailable, draw_dot
 
         try:
-            with warnings.catch_warnings(record=True) as notes:
-                warnings.simplefilter("always", RendererWarning)
+            with renderer_notes("graph"):
                 picture = draw_dot(
                     out, rankdir=args.rankdir, precision=args.precision, show_grad=show_grad
                 )
                 path = picture.save(args.output)
         except (GraphTooLarge, LayoutTooLarge, RendererUnavailable, ValueError, OSError) as err:
             return fail("graph", str(err))
-        for note in notes:  # a fallback, said once as a line of its own rather than a warning
-            print(f"tapegrad graph: note: {note.message}", file=sys.stderr)
         how = f" ({picture.rendered_by} renderer)" if picture.rendered_by else ""
         print(f"wrote {path}{how}")
     if args.text or not args.output:

@@ -1,7 +1,12 @@
 """`tapegrad predict`: a saved model's predictions for a CSV file or a built-in data set, in
 the label's own values, through the preprocessing stored with it (`tables.TableModel`). The
 output is the input's columns with the label column filled in (and --proba's columns); with
-the label present, the loss and accuracy (or R²) are printed too."""
+the label present, the loss and accuracy (or R²) are printed too.
+
+The CSV is formula-safe, as OWASP's CSV-injection advice has it: a cell (header, class name or
+text) that begins with `=`, `+`, `-`, `@`, a tab or a carriage return gets a `'` in front, so
+a spreadsheet shows it as text instead of running it; a plain number (`-1.5`, `+2e-3`) cannot
+be a formula and stays a number. `--raw-csv` writes every cell as it is."""
 
 from __future__ import annotations
 
@@ -9,8 +14,13 @@ import argparse
 import csv
 import io
 import os
+import re
 
-from .common import OK, add_data_options, add_loss_option, check_file_for, fail
+from .common import OK, add_data_options, add_loss_option, check_file_for, fail, say
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet may read as the start of a formula (OWASP's list)."""
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,6 +42,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="where to write the predictions",
     )
     p.add_argument("--force", action="store_true", help="replace the output file if it exists")
+    p.add_argument(
+        "--raw-csv",
+        action="store_true",
+        help="write every cell as it is; by default a cell (header, class name, text) that "
+        "begins with = + - @, a tab or a carriage return gets a ' in front, so a spreadsheet "
+        "cannot run it as a formula (plain numbers such as -1.5 stay numbers)",
+    )
     p.add_argument(
         "--proba",
         action="store_true",
@@ -98,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(extra, str):
         return fail("predict", extra)
     try:
-        write_text(args.output, _csv(table, prep, predicted, labelled, extra, extra_names))
+        text = _csv(table, prep, predicted, labelled, extra, extra_names, raw=args.raw_csv)
+        write_text(args.output, text)
     except OSError as err:
         return fail("predict", f"cannot write {args.output!r}: {err.strerror or err}")
     if metrics is not None:
@@ -107,14 +125,24 @@ def run(args: argparse.Namespace) -> int:
             score = f", accuracy {metrics['accuracy']:.1%}"
         if metrics["r2"] is not None:
             score = f", R² {metrics['r2']:.4f}"
-        print(f"{args.data}: loss {metrics['loss']:.4f}{score} ({tm.loss})")
-    print(f"wrote {len(table)} predictions of {prep.label_name or 'label'!r} to {args.output}")
+        say(f"{args.data}: loss {metrics['loss']:.4f}{score} ({tm.loss})")
+    say(f"wrote {len(table)} predictions of {prep.label_name or 'label'!r} to {args.output}")
     return OK
 
 
-def _csv(table, prep, predicted, labelled: bool, extra, extra_names: list[str]) -> str:
+def formula_safe(cell: str) -> str:
+    """`cell` as a spreadsheet cannot run it: with a `'` in front if it begins as a formula
+    may (`FORMULA_START`), unless it is a plain number."""
+    if cell.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
+def _csv(
+    table, prep, predicted, labelled: bool, extra, extra_names: list[str], raw: bool = False
+) -> str:
     """The input's columns, its label column (if any) replaced by the predictions under the
-    label's own name, and the extra columns, as CSV text."""
+    label's own name, and the extra columns, as CSV text (formula-safe unless `raw`)."""
     label = prep.label_name or "label"
     skip = table.columns.index(label) if labelled and label in table.columns else None
     if skip is None and labelled:
@@ -122,10 +150,12 @@ def _csv(table, prep, predicted, labelled: bool, extra, extra_names: list[str]) 
     keep = [c for c in range(len(table.columns)) if c != skip]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*(table.columns[c] for c in keep), label, *extra_names])
+    safe = (lambda cell: cell) if raw else formula_safe
+    writer.writerow([safe(c) for c in (*(table.columns[c] for c in keep), label, *extra_names)])
     for r, row in enumerate(table.rows):
         value = predicted[r] if prep.is_classifier else repr(float(predicted[r]))
-        writer.writerow([*(row[c] for c in keep), value, *(repr(v) for v in extra[r])])
+        cells = (*(row[c] for c in keep), value, *(repr(v) for v in extra[r]))
+        writer.writerow([safe(cell) for cell in cells])
     return buffer.getvalue()
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from . import common
 
 if TYPE_CHECKING:
+    from .._files import RunFolder
     from ..tables import TableFit
 
 # tapegrad.tables.DEFAULT_EPOCHS and DEFAULT_LR, for --help (which imports no NumPy)
@@ -96,11 +97,18 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--hidden",
         type=common.hidden_sizes,
-        default=[16, 16],
+        default=None,
         metavar="SIZES",
-        help="hidden layer sizes, comma-separated ('none' for no hidden layer)",
+        help="hidden layer sizes, comma-separated ('none' for no hidden layer) (default: "
+        "16,16; with --resume, the model's own: another is refused)",
     )
-    p.add_argument("--act", choices=common.ACTIVATIONS, default="tanh", help="hidden activation")
+    p.add_argument(
+        "--act",
+        choices=common.ACTIVATIONS,
+        default=None,
+        help="hidden activation (default: tanh; with --resume, the model's own: another is "
+        "refused)",
+    )
     common.add_loss_option(
         p, help="default: softmax_ce for classes (two included), mse for numbers"
     )
@@ -146,12 +154,27 @@ def _check_outputs(args) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tapegrad import tables
-    from tapegrad.pages.report import MOMENTS
-
     problem = _check_outputs(args)
     if problem:
         return common.fail("train", problem)
+    try:  # taken before training, held until the run's files are in place
+        folder = common.run_folder(args.out, "train", args.force)
+    except (ValueError, OSError) as err:
+        return common.fail("train", str(err) if isinstance(err, ValueError) else _why(err))
+    with folder:
+        return _train(args, folder)
+
+
+def _why(err: OSError) -> str:
+    return f"cannot write the run's files: {err.strerror or err}" + (
+        f" ({err.filename})" if err.filename else ""
+    )
+
+
+def _train(args: argparse.Namespace, folder: RunFolder) -> int:
+    from tapegrad import tables
+    from tapegrad.pages.report import MOMENTS
+
     try:
         source = args.data
         if args.data in common.DATA_NAMES:
@@ -160,17 +183,18 @@ def run(args: argparse.Namespace) -> int:
         names = [f.name for f in fields(tables.TableSettings) if hasattr(args, f.name)]
         settings = {name: getattr(args, name) for name in names}
         result = tables.fit_table(
-            source, args.label, resume=args.resume, log=print, snapshots=MOMENTS, **settings
+            source, args.label, resume=args.resume, log=common.say, snapshots=MOMENTS, **settings
         )
     except (ValueError, OSError, ImportError) as err:  # a DataError is a ValueError
         return common.fail("train", str(err))
     try:
-        folder = common.new_run_folder(args.out, "train")
         argv = getattr(args, "argv", None)
         command = shlex.join(["tapegrad", *argv]) if argv is not None else None
         written = result.save(folder, model_path=args.save, extras=_pictures, command=command)
+    except ValueError as err:  # the folder changed under the run (a RunFolderError)
+        return common.fail("train", str(err))
     except OSError as err:
-        return common.fail("train", f"cannot write the run's files: {err.strerror or err}")
+        return common.fail("train", _why(err))
     status = common.OK
     if result.diverged is not None:
         status = common.fail(
@@ -179,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
             + (", --optim adam" if args.optim == "sgd" else "")
             + "); the model saved holds those weights",
         )
-    print(common.where_it_went(folder, written))
+    common.say(common.where_it_went(folder.path, written))
     return status
 
 
@@ -214,7 +238,7 @@ def _decision_boundary(result: TableFit, folder: str) -> str | None:
         return None
     n = len(result.model.parameters())
     if n > MAX_PICTURE_PARAMETERS:
-        print(
+        common.say(
             f"decision_boundary.png skipped: the model has {n:,} parameters (the picture is "
             f"drawn up to {MAX_PICTURE_PARAMETERS:,})"
         )

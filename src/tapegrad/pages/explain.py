@@ -10,13 +10,13 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from html import escape
 
 from .. import textmath
 from ..closures import run_closure
 from ..collapse import Collapse, Group, group_nodes
 from ..engine import Constant, Value, local_vjp
 from ..graph import topological_order
+from ..markup import html_text, xml_text
 from ..ops import BY_SYMBOL
 from .page import HtmlPage, asset, data_and_script, new_id
 
@@ -142,7 +142,7 @@ class Explanation(HtmlPage):
         return _PAGE.format(
             uid=uid,
             css=asset("explain.css"),
-            title=escape(self.title, quote=False),
+            title=html_text(self.title),
             last=len(self.steps) - 1,
             svg=_scope_ids(self._svg, uid),
             scripts=data_and_script(uid, self.data(standalone), "explain.js"),
@@ -581,7 +581,7 @@ class _Recorder:
     def picture(self, rankdir: str, max_nodes: int | None) -> tuple[str, str]:
         """draw_dot's picture of the graph with the page's names and final numbers (so every
         box is sized for them), as SVG, and the renderer that drew it."""
-        from ..viz import GraphPicture, _emit, draw_dot
+        from ..viz import GraphPicture, _emit, _printable, draw_dot
 
         scene = draw_dot(
             self.root, rankdir=rankdir, fmt=self.number, max_nodes=None, collapse=self.collapse
@@ -602,7 +602,7 @@ class _Recorder:
             if n.name in by_element:
                 node = by_element[n.name]
                 grad = self.grads.get(node, 0.0)
-                label = self.names.get(node, "")
+                label = _printable(self.names.get(node, ""))  # as draw_dot shows labels
                 fields = (label, f"data {self.fmt(node.data)}", f"grad {self.fmt(grad)}")
                 n = replace(n, fields=fields)
             elif n.name in groups and groups[n.name].params:
@@ -683,7 +683,7 @@ def _clean_svg(svg: str, titles: dict[str, str]) -> str:
 
     def node(m: re.Match) -> str:
         name = m.group(1)
-        return f'<g id="@@-{name}" class="node"><title>{escape(titles.get(name, name))}</title>'
+        return f'<g id="@@-{name}" class="node"><title>{xml_text(titles.get(name, name))}</title>'
 
     return _NODE_GROUP.sub(node, svg)
 

@@ -3,26 +3,20 @@ standalone document or a notebook fragment from the same body, and an atomic sav
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
-from html import escape
 from importlib import resources
 from pathlib import Path
 
 from .._files import write_text
+from ..markup import html_text, json_for_script
+
+__all__ = ["HtmlPage", "asset", "data_and_script", "json_for_script", "new_id"]
 
 
 def new_id(prefix: str = "tg") -> str:
     """An id no other page in the same notebook or document will use."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def json_for_script(data: object) -> str:
-    """`data` as JSON that can sit inside a <script> element: `<`, `>` and `&` are escaped so
-    no text (a label such as "</script>") can end the element or open a comment."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def asset(name: str) -> str:
@@ -53,7 +47,7 @@ class HtmlPage:
         return (
             '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{escape(self.title, quote=False)}</title>\n</head>\n<body>\n"
+            f"<title>{html_text(self.title)}</title>\n</head>\n<body>\n"
             f"{self.fragment(standalone=True)}\n</body>\n</html>\n"
         )
 

@@ -11,7 +11,6 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from html import escape
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,6 +18,7 @@ import numpy as np
 from .. import losses as L
 from ..engine import Value
 from ..graph import topological_order
+from ..markup import html_text as escape  # the one HTML escaping (see markup)
 from ..plots import DecisionGrid, sample_rows
 from ..train import History, accuracy, labelled, loss_and_grad
 from .explain import ExplainError, Explanation, explain
@@ -112,7 +112,7 @@ class TrainingReport(HtmlPage):
         return _PAGE.format(
             uid=uid,
             css=asset("report.css"),
-            title=escape(self.title, quote=False),
+            title=escape(self.title),
             body=body,
             scripts=data_and_script(uid, self.data(), "report.js"),
             last=last,

@@ -22,6 +22,19 @@ mul rules applied in bulk (checked on arrays at import; if the table ever change
 node takes the generic path). Nodes that do not depend on the inputs (an L2 penalty) run once
 per call, not once per sample.
 
+Sums add in the eager engine's order: only a chain's left spine is folded (((a + b) + c) + d,
+not a + (b + c)), and each n-ary sum adds its terms one by one, left to right, as eager's `+`
+and the `sum` op do, never pairwise as np.sum does. Regrouping would change results where
+magnitudes differ (1 + 1e16 - 1e16 is 0.0 in order, 1.0 regrouped), so the tape's outputs are
+eager's bit for bit, signed zeros and nan included. The one exception is the dense layer: its
+weighted sums run as a matrix product, which adds in BLAS's order (and puts the bias last).
+That order is no less accurate than eager's left to right: within the same worst-case bound,
+and measured in tests/tape/test_tape_order.py against exact sums. Gradients are the same
+rules on the same numbers, so a node's gradient share is eager's bit for bit; where three or
+more shares meet at one node (a weight used three times, a parameter over a batch) the tape
+adds them in its own order (levels, then np.sum over the batch), not eager's walk order:
+equal to rounding, no less accurate (measured the same way), not always the same bits.
+
 Where to read what:
 
     api.py           compile, Tape, StaleTapeError: what users call

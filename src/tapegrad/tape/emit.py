@@ -61,21 +61,16 @@ def _dense(
 
 
 def _sum(members: list[int], rows: dict[int, int], graph: Graph, fusion: Fusion) -> SumGroup:
-    """The sums' terms laid end to end, one segment per sum."""
-    all_terms: list[int] = []
-    starts: list[int] = []
-    seg: list[int] = []
-    for s, i in enumerate(members):
-        terms = fusion.terms[i]
-        starts.append(len(all_terms))
-        all_terms.extend(terms)
-        seg.extend([s] * len(terms))
+    """Sums with the same number of terms: term k of every sum as one set of rows (forward),
+    and the terms laid end to end, one segment per sum (backward)."""
+    by_sum = [fusion.terms[i] for i in members]
+    all_terms = [t for terms in by_sum for t in terms]
+    seg = [s for s, terms in enumerate(by_sum) for _ in terms]
     src = [rows[t] for t in all_terms]
     sel = [k for k, t in enumerate(all_terms) if graph.needs[t]]  # terms that need a gradient
     return SumGroup(
         _span(members, rows),
-        terms=index(src),
-        starts=np.array(starts, dtype=np.intp),
+        terms=np.array([[rows[t] for t in terms] for terms in by_sum], dtype=np.intp).T,
         seg=index([seg[k] for k in sel]) if sel else None,
         scatter=scatter([src[k] for k in sel]) if sel else None,
         needed=any(graph.needs[i] for i in members),

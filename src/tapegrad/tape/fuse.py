@@ -1,6 +1,7 @@
-"""Fusion, the compiler's first passes: chains of `+` (and the table's n-ary `sum`) folded into
-n-ary sums, and a layer's neurons (`affine` nodes, or in an explicit graph sums of weight *
-input products plus a bias) found as dense blocks that run as one matrix product.
+"""Fusion, the compiler's first passes: left-leaning chains of `+` (and the table's n-ary
+`sum`) folded into n-ary sums that add in eager's order, and a layer's neurons (`affine` nodes,
+or in an explicit graph sums of weight * input products plus a bias) found as dense blocks that
+run as one matrix product.
 
 Both apply the table's rules in bulk, so they run only if those rules are the textbook ones
 (checked on arrays at import, `_FUSE`); otherwise every node takes the generic grouped path."""
@@ -89,17 +90,20 @@ def fuse(graph: Graph) -> Fusion:
 
 
 def fold_sums(graph: Graph) -> tuple[list[bool], dict[int, list[int]]]:
-    """Chains of + become n-ary sums: an add (or a `sum` node) used only by another in the same
-    buffer is folded into it. Returns which were folded, and each remaining one's terms."""
+    """Chains of + become n-ary sums, in eager's association: an add (or a `sum` node) that is
+    the *left* operand of another, used only there and in the same buffer, is folded into it,
+    so ((a + b) + c) + d is one sum of a, b, c, d, added left to right as eager adds them.
+    A right operand (a + (b + c)) stays its own sum: folding it would regroup. Returns which
+    were folded, and each remaining one's terms."""
     children, batch, uses = graph.children, graph.batch, graph.uses
     n = len(children)
     is_add = [k == OP and (o is ADD or o is SUM) for k, o in zip(graph.kind, graph.op, strict=True)]
     absorbed = [False] * n
     for i in range(n):
         if is_add[i]:
-            for c in children[i]:
-                if is_add[c] and uses[c] == 1 and batch[c] == batch[i]:
-                    absorbed[c] = True
+            c = children[i][0]
+            if is_add[c] and uses[c] == 1 and batch[c] == batch[i]:
+                absorbed[c] = True
     terms = {i: _expand(i, children, absorbed) for i in range(n) if is_add[i] and not absorbed[i]}
     return absorbed, terms
 

@@ -93,19 +93,23 @@ class OpGroup:
 
 @dataclass(slots=True, eq=False)
 class SumGroup:
-    """n-ary sums (folded chains of the table's add) at one level, as one segment sum."""
+    """n-ary sums (folded chains of the table's add) of one length at one level, added left to
+    right as eager's chain of + and its `sum` op add: ((t0 + t1) + t2) + ..., term k of every
+    sum at step k. Not np.sum or add.reduceat: those add in pairs (numpy's pairwise summation,
+    reduceat's first row plus the sum of the rest), which regroup, and where magnitudes differ
+    a regrouped sum is another number (1 + 1e16 - 1e16 is 0.0 left to right, 1.0 regrouped)."""
 
     out: slice
-    terms: Rows  # every sum's terms, laid end to end
-    starts: np.ndarray  # where each sum's terms start
+    terms: np.ndarray  # (terms per sum, sums): terms[k, s] is the row of sum s's term k
     seg: Rows | None  # the sum each term needing a gradient belongs to
     scatter: Scatter | None  # adds into those terms' gradient rows
     needed: bool
 
     def forward(self, v: np.ndarray, vi: np.ndarray) -> None:
-        """Write each sum of its terms' rows into its output row."""
-        # reduceat adds each segment's rows one after another, as eager's left fold does.
-        np.add.reduceat(v[self.terms], self.starts, axis=0, out=v[self.out])
+        """Write each sum of its terms' rows into its output row, left to right."""
+        # accumulate is a running sum, out[k] = out[k-1] + t[k] from out[0] = t[0]: term by
+        # term in order, so its last step is eager's left fold bit for bit (-0.0 included).
+        v[self.out] = np.add.accumulate(v[self.terms], axis=0)[-1]
 
     def backward(self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray) -> None:
         """Add each sum's gradient into every term that needs one."""

@@ -2,7 +2,7 @@
 the leaves, within its buffer), and the groups of nodes that run as one instruction.
 
 Nodes at the same level do not read each other, so a group is one NumPy call: a dense layer,
-the n-ary sums at a level, or the nodes of one op at a level. Groups run by buffer
+the n-ary sums of one length at a level, or the nodes of one op at a level. Groups run by buffer
 (once-per-call first), then level, then in that kind order."""
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def group(
     graph: Graph, fusion: Fusion, deps: dict[int, list[int]], level: list[int]
 ) -> list[Group]:
     """The nodes of `deps` in groups, in run order: dense layers by their inputs, sums by
-    level, other ops by (level, op)."""
+    (level, number of terms), other ops by (level, op)."""
     batch = graph.batch
     groups: dict[GroupKey, list[int]] = {}
     for i in deps:
@@ -62,8 +62,8 @@ def group(
         if i in fusion.dense:
             neuron = fusion.dense[i]
             key = (batch[i], level[i], 0, "dense", tuple(neuron.inputs), neuron.bias is not None)
-        elif i in fusion.terms:
-            key = (batch[i], level[i], 1, "sum")
+        elif i in fusion.terms:  # by length too: each group's sums add term k at step k
+            key = (batch[i], level[i], 1, "sum", len(fusion.terms[i]))
         else:
             key = (batch[i], level[i], 2, graph.op_of(i).name, len(graph.children[i]))
         groups.setdefault(key, []).append(i)
