@@ -56,3 +56,15 @@ def browser(chromium):
     javascript_errors(chromium)
     yield chromium
     assert javascript_errors(chromium) == []
+
+
+@pytest.fixture
+def failing_dot(tmp_path, monkeypatch):
+    """A `dot` on PATH that fails as a broken Graphviz does (exit 1, a message on stderr), with
+    the test in tmp_path: the builtin renderer must take over and say why once."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "dot").write_text("#!/bin/sh\necho 'Error: out of memory' >&2\nexit 1\n")
+    (bindir / "dot").chmod(0o755)
+    monkeypatch.setenv("PATH", str(bindir))
+    monkeypatch.chdir(tmp_path)

@@ -82,14 +82,8 @@ def test_explain_write_errors_name_the_page_not_a_temp_file(capsys, tmp_path, mo
     )
 
 
-def test_explain_says_once_why_the_builtin_renderer_ran(capsys, tmp_path, monkeypatch):
+def test_explain_says_once_why_the_builtin_renderer_ran(capsys, failing_dot):
     # A `dot` that fails: the page is still written, with one note on stderr as `graph` says it.
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    (bindir / "dot").write_text("#!/bin/sh\necho 'Error: out of memory' >&2\nexit 1\n")
-    (bindir / "dot").chmod(0o755)
-    monkeypatch.setenv("PATH", str(bindir))
-    monkeypatch.chdir(tmp_path)
     with warnings.catch_warnings(record=True) as escaped:
         warnings.simplefilter("always")
         code, out, err = explain(capsys, "-o", "neuron.html")

@@ -189,14 +189,8 @@ def test_graph_precision_must_be_a_number_of_digits(capsys):
     assert "--precision" in capsys.readouterr().err
 
 
-def test_graph_says_once_why_the_builtin_renderer_ran(capsys, tmp_path, monkeypatch):
+def test_graph_says_once_why_the_builtin_renderer_ran(capsys, tmp_path, failing_dot):
     # A `dot` that fails: the picture is still written, with one note on stderr.
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    (bindir / "dot").write_text("#!/bin/sh\necho 'Error: out of memory' >&2\nexit 1\n")
-    (bindir / "dot").chmod(0o755)
-    monkeypatch.setenv("PATH", str(bindir))
-    monkeypatch.chdir(tmp_path)
     code, out, err = run(capsys, "graph", NEURON, "--set", *NEURON_SET, "-o", "neuron.svg")
     assert code == 0 and "wrote neuron.svg (builtin renderer)" in out
     assert err.count("note:") == 1 and "exit status 1: Error: out of memory" in err

@@ -258,6 +258,20 @@ def run_folder(out: str | None, command: str, force: bool = False) -> RunFolder:
     return RunFolder.new(OUT_ROOT, command)
 
 
+def cannot_write(err: OSError) -> str:
+    """One line for an OSError met writing a run's files (the file named where known)."""
+    where = f" ({err.filename})" if err.filename else ""
+    return f"cannot write the run's files: {err.strerror or err}{where}"
+
+
+def take_run_folder(args: argparse.Namespace, command: str) -> RunFolder | int:
+    """`run_folder` for a command's --out and --force, or its one error line's exit status."""
+    try:
+        return run_folder(args.out, command, args.force)
+    except (ValueError, OSError) as err:
+        return fail(command, str(err) if isinstance(err, ValueError) else cannot_write(err))
+
+
 def add_out_option(p: argparse.ArgumentParser, command: str) -> None:
     """--out DIR (the run's own folder) and --force."""
     p.add_argument(

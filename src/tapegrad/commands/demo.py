@@ -83,16 +83,11 @@ def run(args: argparse.Namespace) -> int:
     )
     if problem:
         return common.fail("demo", problem)
-    try:  # taken before training, held until the run's files are in place
-        folder = common.run_folder(args.out, "demo", args.force)
-    except (ValueError, OSError) as err:
-        return common.fail("demo", str(err) if isinstance(err, ValueError) else _why(err))
+    folder = common.take_run_folder(args, "demo")  # held until the run's files are in place
+    if isinstance(folder, int):
+        return folder
     with folder:
         return _demo(args, folder)
-
-
-def _why(err: OSError) -> str:
-    return f"cannot write the run's files: {err.strerror or err}"
 
 
 def _demo(args: argparse.Namespace, folder: RunFolder) -> int:
@@ -132,7 +127,7 @@ def _demo(args: argparse.Namespace, folder: RunFolder) -> int:
     except ValueError as err:  # the folder changed under the run (a RunFolderError)
         return common.fail("demo", str(err))
     except OSError as err:
-        return common.fail("demo", _why(err))
+        return common.fail("demo", common.cannot_write(err))
     print(common.where_it_went(folder.path, [folder.final(f) for f in written]))
     return common.OK
 

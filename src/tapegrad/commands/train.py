@@ -157,18 +157,11 @@ def run(args: argparse.Namespace) -> int:
     problem = _check_outputs(args)
     if problem:
         return common.fail("train", problem)
-    try:  # taken before training, held until the run's files are in place
-        folder = common.run_folder(args.out, "train", args.force)
-    except (ValueError, OSError) as err:
-        return common.fail("train", str(err) if isinstance(err, ValueError) else _why(err))
+    folder = common.take_run_folder(args, "train")  # held until the run's files are in place
+    if isinstance(folder, int):
+        return folder
     with folder:
         return _train(args, folder)
-
-
-def _why(err: OSError) -> str:
-    return f"cannot write the run's files: {err.strerror or err}" + (
-        f" ({err.filename})" if err.filename else ""
-    )
 
 
 def _train(args: argparse.Namespace, folder: RunFolder) -> int:
@@ -194,7 +187,7 @@ def _train(args: argparse.Namespace, folder: RunFolder) -> int:
     except ValueError as err:  # the folder changed under the run (a RunFolderError)
         return common.fail("train", str(err))
     except OSError as err:
-        return common.fail("train", _why(err))
+        return common.fail("train", common.cannot_write(err))
     status = common.OK
     if result.diverged is not None:
         status = common.fail(
