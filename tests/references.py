@@ -27,6 +27,7 @@ PACKAGES = {
     "selenium": "selenium",  # drives the browser tests' Chromium (browser.py)
     "nbformat": "nbformat",  # with nbclient: the notebooks run as a reader runs them
     "nbclient": "nbclient",
+    "nbconvert": "nbconvert",  # `jupyter nbconvert`, the shell's way to run a notebook
     "build": "build",  # the packaging test's sdist and wheel
 }
 """Each reference's import name and the distribution pip installs it from."""

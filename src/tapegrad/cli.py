@@ -32,7 +32,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run `tapegrad ARGV...`; returns the exit status (argparse exits 2 on a usage error)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # reported by the parser they were given to: the command's, after its name
+        before = args.command is None or extra[0] in argv[: argv.index(args.command)]
+        where = parser if before else sub_parser(parser, args.command)
+        where.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:  # bare `tapegrad`: the usage, and 2, as argparse tools do
         parser.error(f"a command is required: {', '.join(COMMANDS)} (tapegrad --help)")
     finish = getattr(args, "finish", None)

@@ -58,12 +58,12 @@ def test_demo_reaches_the_accuracy_and_writes_its_files(tmp_path):
     scores = np_forward(model, X)[:, 0]
     assert np.mean((scores > 0) == (y == 1)) >= 0.97
     text = run.stdout
-    assert "step 99:" in text and "accuracy" in text and "neuron.svg" in text
+    assert "step 100:" in text and "accuracy" in text and "neuron.svg" in text
 
 
 def test_demo_out_and_steps_options(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path / "d"), "--steps", "2", "--no-progress"]) == 0
-    assert "step 1:" in capsys.readouterr().out
+    assert "step 2:" in capsys.readouterr().out  # the last step, counted from 1
     assert_png(tmp_path / "d" / "loss.png")
 
 

@@ -4,6 +4,7 @@ directory; a block that raises fails the test with its line number in README.md.
 from __future__ import annotations
 
 import re
+import sys
 import traceback
 from pathlib import Path
 
@@ -104,3 +105,29 @@ def test_readme_command_line_examples_run(tmp_path, monkeypatch, capsys, sklearn
     for folder in ("train", "train-2", "demo"):
         assert (tmp_path / "tapegrad-out" / folder / "run.json").exists()
     assert (tmp_path / "neuron.svg").read_text().lstrip().startswith("<")
+
+
+def test_readme_says_which_extra_the_built_in_tables_need(tmp_path, monkeypatch, capsys):
+    """The Command line section names the extra that brings scikit-learn (whose tables it
+    uses) and the command's one error line without scikit-learn names the same extra."""
+    import tomllib
+
+    from tapegrad import cli
+    from tapegrad.commands import common
+
+    section = README.read_text(encoding="utf-8").split("## Command line", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    named = re.search(r'pip install -e "\.\[(\w+)\]"', section)
+    assert named, "the Command line section does not say which extra its tables need"
+    pyproject = tomllib.loads((README.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    extra = pyproject["project"]["optional-dependencies"][named[1]]
+    assert any(req.startswith("scikit-learn") for req in extra)
+    monkeypatch.chdir(tmp_path)
+    for name in ("sklearn", "sklearn.datasets"):  # as if scikit-learn were not installed
+        monkeypatch.setitem(sys.modules, name, None)
+    for table in ("iris", "digits"):
+        argv = ["train", "--data", table, "--epochs", "1", "--no-progress"]
+        assert cli.main(argv) == common.ERROR
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("tapegrad train: error: ")
+        assert "scikit-learn" in err and f"tapegrad[{named[1]}]" in err

@@ -114,7 +114,7 @@ def _demo(args: argparse.Namespace, folder: RunFolder) -> int:
     )
     seconds = time.perf_counter() - start
     print(
-        f"step {len(history) - 1}: loss {history.loss[-1]:.6f} (data {history.data_loss[-1]:.6f}"
+        f"step {len(history)}: loss {history.loss[-1]:.6f} (data {history.data_loss[-1]:.6f}"
         f" + L2 {history.l2_term[-1]:.6f}), accuracy {history.accuracy[-1]:.1%} "
         f"({seconds:.3g} s of training)"
     )

@@ -78,10 +78,12 @@ def _add_table_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--drop",
-        action="append",
+        action="extend",
+        nargs="+",
         default=[],
         metavar="COL",
-        help="leave a column out (by name or index; repeat for more) (default: none)",
+        help="leave columns out, by name or index: --drop id year, or --drop id --drop year "
+        "(default: none)",
     )
     p.add_argument("--drop-missing", action="store_true", help="drop rows with a missing cell")
     p.add_argument(
