@@ -98,12 +98,12 @@ def test_choosing_a_sample_shows_its_graph(browser, page, tmp_path):
     last = len(page.moments) - 1
     origin, far = page.moments[last].views
     shown_view = visible_view(browser)
-    assert "origin: x = (0, 0)" in shown_view.text
+    assert "origin: (x0 = 0, x1 = 0)" in shown_view.text
     x0 = input_node(origin, "x0")
     assert view_cell(shown_view, origin, x0, "grad") == f"grad {origin.grads[x0]:.4f}"
     Select(browser.find_element("css selector", ".tg-sample")).select_by_visible_text("far")
     shown_view = visible_view(browser)
-    assert "far: x = (2, -1)" in shown_view.text
+    assert "far: (x0 = 2, x1 = -1)" in shown_view.text
     x0 = input_node(far, "x0")
     assert view_cell(shown_view, far, x0, "data") == "data 2.0000"
     assert view_cell(shown_view, far, x0, "grad") == f"grad {far.grads[x0]:.4f}"
