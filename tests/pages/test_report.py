@@ -302,3 +302,107 @@ def test_a_report_of_some_rows_samples_them_without_copying_the_rest():
     assert page.rows == copied.rows == (copied.rows[0], 10_000)
     assert [m.objective for m in page.moments] == [m.objective for m in copied.moments]
     assert "a sample of 2,000 of the 10,000 rows given" in page.html()
+
+
+# --- a report that explains any table (issue 20) ---------------------------------------------
+
+CLASSES = ["a&b", "setosa", "<virg>"]
+
+
+def write_table(path, n=90, seed=0) -> None:
+    """A 3-class table with a text feature and names that need escaping."""
+    rng = np.random.default_rng(seed)
+    lines = ["petal <len>,colour,width,species"]
+    for _ in range(n):
+        c = int(rng.integers(3))
+        colour = ["red", "blue"][int(rng.integers(2))]
+        lines.append(f"{rng.normal(c, 0.5):.3f},{colour},{rng.random():.3f},{CLASSES[c]}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_train_names_inputs_by_column_and_outputs_by_class_escaped(tmp_path):
+    from tapegrad.cli import main
+
+    write_table(tmp_path / "t.csv")
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(tmp_path / "t.csv"), "--epochs", "3", "--no-progress",
+            "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    html = (out / "report.html").read_text(encoding="utf-8")
+    for name in ["petal &lt;len&gt; = ", "colour=blue = ", "colour=red = ", "width = "]:
+        assert name in html  # each sample's line names its inputs by column
+    assert "petal <len>" not in html and "<virg>" not in html  # never raw
+    assert "x0 = " not in html and "origin" not in html
+    options = re.findall(r'<option value="\d+">([^<]*)</option>', html)
+    trues = {re.search(r"\(true (.*)\)", o).group(1) for o in options}
+    assert trues == {"a&amp;b", "setosa", "&lt;virg&gt;"}  # a real row of each class
+    head = re.search(r'<table class="tg-confusion">.*?</tr>', html).group(0)
+    assert re.findall(r"<th>([^<]*)</th>", head)[1:] == ["&lt;virg&gt;", "a&amp;b", "setosa"]
+
+
+def three_classes(snapshots=4):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 3))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5).astype(int)
+    model = MLP(3, [6, 3], seed=1)
+    history = fit(model, X, y, loss="softmax_ce", steps=12, snapshots=snapshots, progress=False)
+    return X, y, model, history
+
+
+def set_weights(model, weights) -> None:
+    for p, w in zip(model.parameters(), weights, strict=True):
+        p.data = w
+
+
+def test_the_confusion_matrix_counts_each_moments_predictions():
+    X, y, model, history = three_classes()
+    page = R.report(history, model, X, y, loss="softmax_ce", output_names=["p", "q", "r"])
+    twin = MLP(3, [6, 3], seed=9)
+    for m, snap in zip(page.moments, history.snapshots, strict=True):
+        set_weights(twin, snap["weights"])
+        counts = np.zeros((3, 3), dtype=int)
+        for row, label in zip(X.tolist(), y.tolist(), strict=True):
+            scores = [o.data for o in twin([Value(v) for v in row])]
+            counts[label, scores.index(max(scores))] += 1
+        assert m.confusion == counts.tolist()
+        assert page.data()["moments"][page.moments.index(m)]["confusion"] == counts.tolist()
+    assert len({json.dumps(m.confusion) for m in page.moments}) > 1  # it changes as it trains
+    # the samples are rows of X: the first of each class, then the worst predicted
+    names = [name for name, _ in page.samples]
+    for c, name in zip("pqr", names, strict=False):
+        i = int(np.flatnonzero(y == "pqr".index(c))[0])
+        assert name == f"row {i} (true {c})"
+    for name, point in page.samples:
+        i = int(re.search(r"row (\d+)", name).group(1))
+        assert point == X[i].tolist()
+    assert any(name.startswith("worst: ") for name in names)
+
+
+def test_the_regression_view_is_the_models_outputs():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(50, 2))
+    y = 2 * X[:, 0] - X[:, 1]
+    model = MLP(2, [5, 1], seed=1)
+    history = fit(model, X, y, loss="mse", steps=15, snapshots=3, progress=False)
+    page = R.report(history, model, X, y, loss="mse", input_names=["u", "v"],
+                    output_names=["price"])  # fmt: skip
+    data = page.data()
+    assert data["truth"]["values"] == pytest.approx(y.tolist(), rel=1e-5)
+    twin = MLP(2, [5, 1], seed=7)
+    for k, (m, snap) in enumerate(zip(page.moments, history.snapshots, strict=True)):
+        set_weights(twin, snap["weights"])
+        want = [twin([Value(v) for v in row]).data for row in X.tolist()]
+        assert m.predicted == pytest.approx(want, rel=1e-9, abs=1e-12)
+        assert data["moments"][k]["pred"] == pytest.approx(want, rel=1e-5, abs=1e-9)
+        assert m.confusion is None
+    html = page.html()
+    assert 'class="tg-scatter"' in html and "predicted against true price" in html
+    assert "u = " in html and "price <b>" in html
+
+
+def test_names_that_do_not_fit_the_model_are_named():
+    X, y, model, history = three_classes(snapshots=0)
+    with pytest.raises(ValueError, match="input_names has 2 names but the model takes 3"):
+        R.report(history, model, X, y, loss="softmax_ce", input_names=["a", "b"])
+    with pytest.raises(ValueError, match="output_names has 2 names but the model has 3 classes"):
+        R.report(history, model, X, y, loss="softmax_ce", output_names=["a", "b"])

@@ -98,12 +98,12 @@ def test_choosing_a_sample_shows_its_graph(browser, page, tmp_path):
     last = len(page.moments) - 1
     origin, far = page.moments[last].views
     shown_view = visible_view(browser)
-    assert "origin: x = (0, 0)" in shown_view.text
+    assert "origin: (x0 = 0, x1 = 0)" in shown_view.text
     x0 = input_node(origin, "x0")
     assert view_cell(shown_view, origin, x0, "grad") == f"grad {origin.grads[x0]:.4f}"
     Select(browser.find_element("css selector", ".tg-sample")).select_by_visible_text("far")
     shown_view = visible_view(browser)
-    assert "far: x = (2, -1)" in shown_view.text
+    assert "far: (x0 = 2, x1 = -1)" in shown_view.text
     x0 = input_node(far, "x0")
     assert view_cell(shown_view, far, x0, "data") == "data 2.0000"
     assert view_cell(shown_view, far, x0, "grad") == f"grad {far.grads[x0]:.4f}"
@@ -134,3 +134,46 @@ def test_the_demo_writes_a_report_whose_slider_moves_the_boundary(browser, tmp_p
     options = [o.text for o in browser.find_elements("css selector", ".tg-sample option")]
     assert options[0] == "origin" and len(options) == 3
     assert non_white_fraction(browser.get_screenshot_as_png()) > 0.02
+
+
+def test_a_table_report_names_columns_and_classes_and_its_views_follow_the_slider(
+    browser, tmp_path
+):
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 3))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5).astype(int)
+    model = MLP(3, [6, 3], seed=1)
+    history = fit(model, X, y, loss="softmax_ce", steps=12, snapshots=4, progress=False)
+    page = tapegrad.report(history, model, X, y, loss="softmax_ce",
+                           input_names=["len <cm>", "colour=red", "w"],
+                           output_names=["a&b", "setosa", "<virg>"])  # fmt: skip
+    browser.get(f"file://{page.save(tmp_path / 'cls.html')}")
+    line = visible_view(browser).find_element("css selector", ".tg-out").text
+    assert "len <cm> = " in line and "colour=red = " in line and "(true " in line
+    last = len(page.moments) - 1
+    for k in (0, last):
+        move_slider(browser, k)
+        for t, row in enumerate(page.moments[k].confusion):
+            for p, n in enumerate(row):
+                cell = browser.find_element("css selector", f'[data-cm="{t}-{p}"]')
+                assert cell.text == str(n)
+    heads = shown(browser, ".tg-confusion tr:first-child th")
+    assert heads[1:] == ["a&b", "setosa", "<virg>"]
+
+    Xr = rng.normal(size=(40, 2))
+    yr = 2 * Xr[:, 0] - Xr[:, 1]
+    model = MLP(2, [5, 1], seed=1)
+    history = fit(model, Xr, yr, loss="mse", steps=12, snapshots=3, progress=False)
+    page = tapegrad.report(history, model, Xr, yr, loss="mse", input_names=["u", "v"],
+                           output_names=["price"])  # fmt: skip
+    browser.get(f"file://{page.save(tmp_path / 'reg.html')}")
+    dots = {}
+    for k in (0, 2):
+        move_slider(browser, k)
+        circles = browser.find_elements("css selector", ".tg-scatter circle")
+        assert len(circles) == 40
+        dots[k] = [c.get_attribute("cy") for c in circles]
+    assert dots[0] != dots[2]  # the predictions move with the slider
+    assert "price" in visible_view(browser).find_element("css selector", ".tg-out").text

@@ -217,9 +217,13 @@ def _pictures(result: TableFit, folder: str) -> list[str]:
         written.append(picture)
     path = os.path.join(folder, "report.html")
     title = f"{result.model!r} on {result.settings['data']}"
-    settings = result.settings
+    settings, prep = result.settings, result.preprocessor
+    scaled = (prep.target_mean, prep.target_scale) != (0.0, 1.0)  # a regression's, standardised
+    target = [f"{prep.label_name}{' (standardised)' if scaled else ''}"]
     report(result.history, result.model, result.X, result.y, path, loss=result.loss,
-           l2=settings["l2"], settings=settings, title=title, rows=result.train)  # fmt: skip
+           l2=settings["l2"], settings=settings, title=title, rows=result.train,
+           input_names=prep.output_names,
+           output_names=prep.classes if prep.is_classifier else target)  # fmt: skip
     written.append(path)
     return written
 

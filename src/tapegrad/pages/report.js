@@ -14,6 +14,47 @@ var img = q(".tg-boundary-img");
 var cells = all("[data-cell]"), norms = all("[data-norm]"), weights = all("[data-weights]");
 var bars = all("[data-bar]"), marks = all(".tg-mark");
 var views = all(".tg-views > .tg-view");
+var confusion = all("[data-cm]"), scatter = q(".tg-scatter");
+var SVG = "http://www.w3.org/2000/svg";
+
+// A confusion matrix: each cell's count, shaded by its share of its true class's rows.
+function fillConfusion(m) {
+  if (!m.confusion) return;
+  confusion.forEach(function (c) {
+    var tp = c.getAttribute("data-cm").split("-"), row = m.confusion[+tp[0]];
+    var n = row[+tp[1]], sum = row.reduce(function (a, b) { return a + b; }, 0);
+    c.textContent = n;
+    var share = sum ? n / sum : 0, hue = tp[0] === tp[1] ? "46,125,50" : "198,40,40";
+    c.style.background = "rgba(" + hue + "," + (0.7 * share).toFixed(3) + ")";
+  });
+}
+
+// A regression: a dot per row at (true, predicted), the diagonal where they agree.
+function drawScatter(m) {
+  if (!scatter || !m.pred || !data.truth) return;
+  var size = +scatter.getAttribute("width"), pad = 30, t = data.truth;
+  var pos = function (v, flip) {
+    var f = (v - t.lo) / (t.hi - t.lo), px = pad + f * (size - 2 * pad);
+    return flip ? size - px : px;
+  };
+  while (scatter.firstChild) scatter.removeChild(scatter.firstChild);
+  var add = function (tag, attrs, text) {
+    var e = document.createElementNS(SVG, tag);
+    Object.keys(attrs).forEach(function (a) { e.setAttribute(a, attrs[a]); });
+    if (text !== undefined) e.textContent = text;
+    scatter.appendChild(e);
+    return e;
+  };
+  add("rect", {"class": "tg-frame", x: pad, y: pad, width: size - 2 * pad, height: size - 2 * pad});
+  add("line", {"class": "tg-diag", x1: pos(t.lo), y1: pos(t.lo, true), x2: pos(t.hi), y2: pos(t.hi, true)});
+  add("text", {x: size / 2, y: size - 8, "text-anchor": "middle"}, "true");
+  add("text", {x: 4, y: pad - 8}, "predicted");
+  t.values.forEach(function (v, i) {
+    var p = m.pred[i];
+    if (v === null || p === null) return;
+    add("circle", {"class": "tg-dot", cx: pos(v).toFixed(1), cy: pos(p, true).toFixed(1), r: 2});
+  });
+}
 
 function show() {
   var k = +range.value, s = +menu.value, m = moments[k];
@@ -25,6 +66,8 @@ function show() {
   weights.forEach(function (c) { c.textContent = m.weights[+c.getAttribute("data-weights")]; });
   bars.forEach(function (b) { b.style.width = (100 * m.bars[+b.getAttribute("data-bar")]) + "%"; });
   marks.forEach(function (l) { l.setAttribute("x1", m.mark); l.setAttribute("x2", m.mark); });
+  fillConfusion(m);
+  drawScatter(m);
   views.forEach(function (v) {
     var on = +v.getAttribute("data-m") === k && +v.getAttribute("data-s") === s;
     v.classList.toggle("tg-off", !on);

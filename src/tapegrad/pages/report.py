@@ -55,6 +55,10 @@ class Moment:
     weight_norms: list[float]
     boundary: str | None  # a PNG data URI, None unless the data are 2-D classes
     views: list[Explanation | str] = field(default_factory=list)  # per sample: a view or why not
+    outputs: list = field(default_factory=list)  # the model's outputs on each row measured
+    predicted: list = field(default_factory=list)  # class index per row, or the regression's
+    confusion: list[list[int]] | None = None  # [true][predicted] counts (None: regression)
+    said: list[str] = field(default_factory=list)  # per sample: what the model predicts there
 
 
 @dataclass(eq=False)
@@ -68,6 +72,8 @@ class TrainingReport(HtmlPage):
     moments: list[Moment]
     settings: dict
     rows: tuple[int, int] = (0, 0)  # (rows measured and drawn, rows given): a sample when fewer
+    names: _Names | None = None  # of the inputs and outputs (default x0, x1, ...; class 0, ...)
+    truth: list = field(default_factory=list)  # true class index (or number) of each row measured
 
     def __repr__(self) -> str:
         return (
@@ -89,10 +95,23 @@ class TrainingReport(HtmlPage):
                     "weights": [_num(n) for n in m.weight_norms],
                     "bars": [_share(n, top) for n in m.norms],
                     "mark": _x(m.step, total),
+                    "confusion": m.confusion,
+                    "pred": None if m.confusion is not None else [_round(v) for v in m.predicted],
                 }
                 for m in self.moments
             ],
+            "truth": None if self.names is None or self.names.classes else self._regression(),
         }
+
+    def _regression(self) -> dict:
+        """A regression's true values and the range both axes of its view span."""
+        values = [v for v in self.truth if math.isfinite(v)] + [
+            v for m in self.moments for v in m.predicted if math.isfinite(v)
+        ]
+        lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
+        if hi - lo < 1e-12:
+            lo, hi = lo - 0.5, hi + 0.5
+        return {"values": [_round(v) for v in self.truth], "lo": lo, "hi": hi}
 
     def fragment(self, standalone: bool) -> str:
         uid = new_id("tgr")
@@ -103,6 +122,7 @@ class TrainingReport(HtmlPage):
                 '<div class="tg-row">',
                 _boundary(self.moments, self.rows),
                 _now(self),
+                _outcome(self),
                 "</div>",
                 _charts(self.history, max(len(self.history), self.moments[-1].step)),
                 _views(self),
@@ -141,6 +161,8 @@ def report(
     title: str | None = None,
     resolution: int = 60,
     rows: npt.ArrayLike | None = None,
+    input_names: Sequence[str] | None = None,
+    output_names: Sequence[str] | None = None,
 ) -> TrainingReport:
     """A self-contained page of a training run: curves, and a slider over the moments `fit`
     kept (`fit(..., snapshots=n)`) showing the decision boundary, the objective's gradient
@@ -155,10 +177,15 @@ def report(
       path: where to write the page (None: only return it).
       loss, l2: the objective `fit` was given, for the gradient norms.
       settings: the run's settings, shown as a table (any JSON-able mapping).
-      samples: points to forward, a list or a mapping from a name to one (default: origin).
+      samples: points to forward, a list or a mapping from a name to one (default: real rows,
+        the first of each class and the worst predicted at the last moment).
       title, resolution: the page's heading; grid points per axis of the decision boundary.
       rows: the positions of the rows of X and y to use (default all), e.g. a run's training
         rows: only the sample drawn from them is copied.
+      input_names: a name per input (a table's columns, `column=category` for one-hot ones;
+        default x0, x1, ...), shown in each sample's graph and line.
+      output_names: the class names (two for one output scoring the second class), or a
+        regression's label name (default 0, 1, ... and "output").
 
     Returns:
       A TrainingReport: it displays inline in Jupyter; `.save(path)` writes the file.
@@ -179,18 +206,22 @@ def report(
     X, y = (X_all, y_all) if picked is None else (X_all[picked], y_all[picked])
     rows, targets = labelled(model, X, y, spec.name)
     moments = _moments(history, model.parameters())
-    points = _samples(samples, len(rows[0]))
+    names = _named(input_names, output_names, len(rows[0]), spec, _n_outputs(model, targets))
+    truth = _truth(spec, targets)
     layers = _layers(model)
     boundary = None  # the decision boundary's picture, for the weights set when called
     if len(rows[0]) == 2 and spec.graded(targets):  # the grid spans every row, drawn or not
         extent = X_all if given is None else X_all[given]
         boundary = partial(DecisionGrid(model, extent, resolution).png, X, y)
-    objective = _Objective(model, (rows, targets), spec.name, l2, layers, boundary)
-    measured = _measure_moments(model, moments, objective, points, history.unit)
+    objective = _Objective(model, (rows, targets), spec, l2, layers, boundary, truth, names)
+    measured = _measure(model, moments, objective.measure)
+    points = _samples(samples, len(rows[0])) if samples is not None else []  # never empty
+    points = points or _real_rows(rows, truth, measured[-1], picked, names)
+    _measure(model, moments, partial(_views_at, model, points, history.unit, names), measured)
     heading = title if title is not None else f"training report: {model!r}"
     page = TrainingReport(
         heading, history, [(n, len(ps)) for n, ps in layers], points, measured, _checked(settings),
-        (len(rows), len(X_all) if given is None else len(given)),
+        (len(rows), len(X_all) if given is None else len(given)), names, truth,
     )  # fmt: skip
     if path is not None:
         page.save(path)
@@ -209,23 +240,120 @@ def _sample(X: np.ndarray, y: np.ndarray, rows) -> tuple[np.ndarray | None, np.n
     return given, given if picked is None else given[picked]
 
 
-def _measure_moments(model, moments: list, objective, points: list, unit: str) -> list[Moment]:
-    """Each moment measured with its weights set in the model (its own put back after)."""
+def _measure(model, moments: list, measure, into: list | None = None) -> list:
+    """`measure(k)` at each moment with its weights set in the model (its own put back after);
+    with `into`, `measure(k, moment)` fills each of those moments instead."""
     params = model.parameters()
     saved = [(p.data, p.grad) for p in params]
     measured = []
     try:
-        for k, weights in moments:
+        for i, (k, weights) in enumerate(moments):
             for p, w in zip(params, weights, strict=True):
                 p.data = w
-            measured.append(objective.measure(k))
-            measured[-1].views = [
-                _sample_view(model, name, point, f"{name} at {unit} {k}") for name, point in points
-            ]
+            measured.append(measure(k) if into is None else measure(k, into[i]))
     finally:
         for p, (d, g) in zip(params, saved, strict=True):
             p.data, p.grad = d, g
     return measured
+
+
+def _views_at(model, points: list, unit: str, names: _Names, k: int, moment: Moment) -> None:
+    """Each sample's graph with the weights of moment `k`, and what the model predicts there."""
+    moment.views, moment.said = [], []
+    for name, point in points:
+        view, said = _sample_view(model, name, point, f"{name} at {unit} {k}", names)
+        moment.views.append(view)
+        moment.said.append(said)
+
+
+@dataclass
+class _Names:
+    """What the page calls each input and each output: columns, classes, the label."""
+
+    inputs: list[str]
+    classes: list[str] | None  # None: a regression
+    target: str = "output"
+
+    def of(self, index) -> str:
+        """A prediction or a true value as the page says it: its class name, or the number."""
+        if self.classes is None:
+            return _num(index)
+        return self.classes[int(index)]
+
+
+def _n_outputs(model, targets: list) -> int:
+    nouts = getattr(model, "nouts", None)
+    if nouts:
+        return int(nouts[-1])
+    return len(targets[0]) if isinstance(targets[0], list) else 1
+
+
+def _named(inputs, outputs, nin: int, spec, k: int) -> _Names:
+    """The names given, checked against the model's inputs and outputs, or the defaults."""
+    ins = [f"x{i}" for i in range(nin)] if inputs is None else [str(n) for n in inputs]
+    if len(ins) != nin:
+        raise ValueError(f"input_names has {len(ins)} names but the model takes {nin} inputs")
+    outs = None if outputs is None else [str(n) for n in outputs]
+    if spec.kind == "regression":
+        if outs is not None and len(outs) not in (1, k):
+            raise ValueError(f"output_names has {len(outs)} names but the model has {k} outputs")
+        return _Names(ins, None, outs[0] if outs else "output")
+    n = k if spec.kind == "classes" else 2
+    if outs is not None and len(outs) != n:
+        raise ValueError(f"output_names has {len(outs)} names but the model has {n} classes")
+    return _Names(ins, outs if outs is not None else [str(i) for i in range(n)])
+
+
+def _truth(spec, targets: list) -> list:
+    """Each row's true class index (coded targets read back), or its regression target."""
+    if spec.kind == "regression":
+        return [float(t[0] if isinstance(t, list) else t) for t in targets]
+    if spec.kind == "classes":
+        return [int(t) for t in targets]
+    cut = 0.0 if min(float(t) for t in targets) < 0 else 0.5  # -1/+1 or 0/1
+    return [int(float(t) > cut) for t in targets]
+
+
+def _predicted(spec, outs) -> list:
+    """What the model predicts from its outputs on each row: a class index, or a number."""
+    out = np.asarray(outs, dtype=np.float64)
+    if spec.kind == "regression":
+        return (out if out.ndim == 1 else out[:, 0]).tolist()
+    if spec.kind == "binary":
+        return spec.predict(out.reshape(-1)).tolist()
+    return spec.predict(out.reshape(len(out), -1)).tolist()
+
+
+def _confusion(truth: list, predicted: list, n: int) -> list[list[int]]:
+    """counts[t][p]: the rows of true class t the model puts in class p."""
+    counts = np.zeros((n, n), dtype=np.int64)
+    np.add.at(counts, (np.asarray(truth, dtype=np.intp), np.asarray(predicted, dtype=np.intp)), 1)
+    return counts.tolist()
+
+
+def _real_rows(rows, truth: list, last: Moment, picked, names: _Names) -> list:
+    """Rows of the data as samples: the first of each class (the first row for a regression),
+    then the two the model gets most wrong at the last moment, named by row and true label."""
+    where = np.arange(len(truth)) if picked is None else picked  # the rows' places in X
+    out = np.asarray(last.outputs, dtype=np.float64).reshape(len(truth), -1)
+    pred, true = np.asarray(last.predicted), np.asarray(truth)
+    if names.classes is None:
+        firsts = [0]
+        miss = np.abs(pred - true)
+    else:
+        firsts = [int(np.flatnonzero(true == c)[0]) for c in sorted(set(truth))]
+        if out.shape[1] == 1:  # one score: how far on the wrong side
+            miss = np.where(pred != true, np.abs(out[:, 0]), -1.0)
+        else:
+            miss = np.where(pred != true, out.max(axis=1) - out[np.arange(len(out)), true], -1.0)
+    miss[firsts] = -1.0  # a class's first row is shown already
+    worst = [int(i) for i in np.argsort(-miss, kind="stable")[:2] if miss[i] > 0]
+    points = []
+    for i in firsts + worst:
+        tag = "worst: " if i in worst else ""
+        name = f"{tag}row {int(where[i])} (true {names.of(truth[i])})"
+        points.append((name, [float(v) for v in rows[i]]))
+    return points
 
 
 def _moments(history: History, params: list) -> list[tuple[int, list[float]]]:
@@ -292,10 +420,10 @@ class _Objective:
     """What a moment measures with the weights set now: the objective `fit` minimised on the
     data (on a compiled tape), its gradient norms per layer, and the decision boundary."""
 
-    def __init__(self, model, data: tuple, loss: str, l2: float, layers, boundary) -> None:
-        self.model, self.data, self.loss, self.l2 = model, data, loss, l2
-        self.layers, self.boundary = layers, boundary
-        self.step = loss_and_grad(model, loss, l2, compile=True)
+    def __init__(self, model, data: tuple, spec, l2: float, layers, boundary, truth, names):
+        self.model, self.data, self.spec, self.loss, self.l2 = model, data, spec, spec.name, l2
+        self.layers, self.boundary, self.truth, self.names = layers, boundary, truth, names
+        self.step = loss_and_grad(model, spec.name, l2, compile=True)
 
     def measure(self, k: int) -> Moment:
         rows, targets = self.data
@@ -310,6 +438,11 @@ class _Objective:
             norms=[_norm(p.grad for p in ps) for _, ps in self.layers],
             weight_norms=[_norm(p.data for p in ps) for _, ps in self.layers],
             boundary=None if self.boundary is None else self.boundary(),
+            outputs=np.asarray(outs, dtype=np.float64).tolist(),
+            predicted=(predicted := _predicted(self.spec, outs)),
+            confusion=None
+            if self.names.classes is None
+            else _confusion(self.truth, predicted, len(self.names.classes)),
         )
 
 
@@ -317,26 +450,43 @@ def _norm(xs) -> float:
     return math.sqrt(math.fsum(float(x) ** 2 for x in xs))
 
 
-def _sample_view(model, name: str, point: list[float], title: str) -> Explanation | str:
-    """`explain`'s page of the model's output at `point`, at its last step; or why there is none."""
-    xs = [Value(v, label=f"x{i}") for i, v in enumerate(point)]
+def _sample_view(
+    model, name: str, point: list[float], title: str, names: _Names
+) -> tuple[Explanation | str, str]:
+    """`explain`'s page of the model's output at `point`, at its last step (or why there is
+    none), and what the model predicts there; inputs and outputs carry the page's names."""
+    xs = [Value(v, label=label) for v, label in zip(point, names.inputs, strict=True)]
     out = model(xs)  # several outputs: the score of the class the model predicts
-    root = out if isinstance(out, Value) else max(out, key=lambda o: o.data)
-    if not root.label:
-        root.label = "output"
+    outs = [out] if isinstance(out, Value) else list(out)
+    for i, o in enumerate(outs):
+        o.label = _output_label(names, i, len(outs))
+    root = max(outs, key=lambda o: o.data)
+    if names.classes is None:
+        said = _num(outs[0].data)
+    else:
+        said = names.classes[outs.index(root) if len(outs) > 1 else int(root.data > 0)]
     n = len(topological_order(root))
     if n > MAX_SAMPLE_VALUES:
         return (
             f"no graph for {name}: it has {n:,} values, more than the {MAX_SAMPLE_VALUES:,} "
             f"a report draws (use tapegrad.explain on a smaller model to step through one)"
-        )
+        ), said
     collapse = None if n <= SMALL_GRAPH else "layer"
     try:
         view = explain(root, collapse=collapse, title=title)
     except ExplainError as err:
-        return f"no graph for {name}: {err}"
+        return f"no graph for {name}: {err}", said
     view.start = len(view.steps) - 1
-    return view
+    return view, said
+
+
+def _output_label(names: _Names, i: int, k: int) -> str:
+    """An output's name: its class's score, a binary score, or the regression's label."""
+    if names.classes is None:
+        return names.target if k == 1 else f"{names.target}[{i}]"
+    if k == 1:
+        return f"score ({names.classes[1]} if > 0)"
+    return f"score {names.classes[i]}"
 
 
 # --- the page's parts --------------------------------------------------------------------------
@@ -348,10 +498,11 @@ def _num(x) -> str:
     return f"{float(x):.4g}" if math.isfinite(float(x)) else str(float(x))
 
 
-def _point(point: list[float], most: int = 8) -> str:
-    shown = [f"{v:g}" for v in point[:most]]
+def _point(point: list[float], names: list[str] | None = None, most: int = 8) -> str:
+    """A sample's inputs as text (escaped by the caller): `name = value`, the first `most`."""
+    shown = [f"{v:g}" if names is None else f"{names[i]} = {v:g}" for i, v in enumerate(point)]
     if len(point) > most:
-        shown.append(f"... {len(point) - most} more")
+        shown[most:] = [f"... {len(point) - most} more"]
     return "(" + ", ".join(shown) + ")"
 
 
@@ -430,9 +581,12 @@ def _views(page: TrainingReport) -> str:
                 inner = f'<p class="tg-none">{escape(view)}</p>'
             else:
                 name, point = page.samples[s_i]
+                names = page.names or _Names([f"x{i}" for i in range(len(point))], None)
+                said = m.said[s_i] if m.said else _num(view.root.data)
                 inner = (
-                    f'<p class="tg-out">{escape(name)}: x = {_point(point)}, output '
-                    f"<b>{_num(view.root.data)}</b></p>{view._repr_html_()}"
+                    f'<p class="tg-out">{escape(name)}: {escape(_point(point, names.inputs))}; '
+                    f"{escape(view.root.label)} <b>{_num(view.root.data)}</b>, predicted "
+                    f'<span class="tg-said">{escape(said)}</span></p>{view._repr_html_()}'
                 )
             parts.append(f'<div class="tg-view" data-m="{m_i}" data-s="{s_i}">{inner}</div>')
     return (
@@ -440,6 +594,43 @@ def _views(page: TrainingReport) -> str:
         "(backward from the output)</h3>"
         f'<div class="tg-views">{"".join(parts)}</div>'
     )
+
+
+def _round(v: float) -> float | None:
+    """A number for the page's JSON: 6 significant digits, None when not finite."""
+    return float(f"{v:.6g}") if math.isfinite(v) else None
+
+
+def _outcome(page: TrainingReport) -> str:
+    """What the model predicts at the selected moment against the truth: a confusion matrix
+    for classes, predicted against true values for a regression (the script fills either)."""
+    if page.names is None or not page.moments[-1].predicted:
+        return ""
+    shown, given = page.rows
+    on = f"the {shown:,} rows measured" + (f" (of {given:,})" if shown < given else "")
+    if page.names.classes is None:
+        target = escape(page.names.target)
+        return (
+            f'<figure class="tg-regression"><svg class="tg-scatter" viewBox="0 0 {_SCATTER} '
+            f'{_SCATTER}" width="{_SCATTER}" height="{_SCATTER}" role="img" '
+            f'aria-label="predicted against true {target}"></svg><figcaption>predicted '
+            f"against true {target} on {on}; on the diagonal is right</figcaption></figure>"
+        )
+    classes = [escape(c) for c in page.names.classes]
+    head = "".join(f"<th>{c}</th>" for c in classes)
+    cells = [
+        "".join(f'<td class="tg-r" data-cm="{t}-{p}"></td>' for p in range(len(classes)))
+        for t in range(len(classes))
+    ]
+    body = "".join(f"<tr><th>{c}</th>{row}</tr>" for c, row in zip(classes, cells, strict=True))
+    return (
+        f'<table class="tg-confusion"><caption>confusion on {on}: rows the true class, '
+        f"columns the predicted</caption><tr><th>true ↓ predicted →</th>{head}</tr>{body}</table>"
+    )
+
+
+_SCATTER = 260
+"""The regression view's width and height (the script draws inside with a margin)."""
 
 
 def _settings_table(settings: dict) -> str:
