@@ -681,6 +681,11 @@ class Preprocessor:
         _, column = self._label_column(table, self.label_name, self.label_position)
         return np.flatnonzero(~column.isin(MISSING))
 
+    def feature_columns(self, table: Table) -> list[int]:
+        """Where the feature columns are in `table` (by name, or by position without a header)."""
+        self._check_fitted()
+        return self._positions(table)
+
     def _positions(self, table: Table) -> list[int]:
         if table.header and self.header:
             missing = [n for n in self.feature_names if n not in table.columns]
