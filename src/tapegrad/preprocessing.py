@@ -8,7 +8,12 @@ training rows what they mean and is stored with the model, so every use maps the
 - numeric features are standardised with the training rows' mean and standard deviation;
 - text features are one-hot over the training rows' categories (an unseen one: all zeros).
 
-A missing cell (see `MISSING`) is an error naming the column, unless `drop_missing=True`.
+Missing cells (see `MISSING`) are handled as scikit-learn's SimpleImputer(strategy="median",
+add_indicator=True) and a one-hot encoder's own category would: a numeric cell takes the training
+rows' median, and a column with missing training cells gets a 0/1 input after its number (1:
+missing); a text column's missing cells are the category `MISSING_CATEGORY`. A row without its
+label cannot train (`fit_table` leaves such rows out); `drop_missing=True` drops every row with a
+missing cell instead.
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ SNIFF_ROWS = 100  # rows below the first that decide whether it is a header
 READ_ROWS = 4_096  # rows read as text before they go into the columns (a few MB at most)
 
 MISSING = frozenset({"", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "?"})
+MISSING_CATEGORY = "(missing)"  # a text column's missing cells, as a category of their own
 TASKS = ("auto", "classification", "regression")
 FORMAT = "tapegrad-table"
 VERSION = 1
@@ -95,6 +101,7 @@ class Table:
         small = lines.dtype.kind in "iu" and (not len(lines) or lines.max() < 2**31)
         self._lines = lines.astype(np.int32 if small else np.int64, copy=False)
         self.header, self.dropped = header, dropped  # dropped: rows left out by drop_missing
+        self.dropped_why = "with a missing cell"  # why they were (for the note that says so)
 
     def __len__(self) -> int:
         return len(self._lines)
@@ -217,16 +224,23 @@ class Table:
         text = io.StringIO(frame.to_csv(index=False), newline="")
         return _table(name, csv_rows(name, text), header=True)
 
-    def without_missing(self) -> Table:
-        """The table without the rows that have a missing cell (see `MISSING`): `drop_missing`."""
+    def without_missing(self, columns: Iterable[int | str] | None = None) -> Table:
+        """The table without the rows that have a missing cell (see `MISSING`): `drop_missing`;
+        with `columns` (names or indices), a missing cell in those only (a label: a row
+        without one cannot train)."""
+        which = range(len(self.columns)) if columns is None else [self.index(c) for c in columns]
         gap = np.zeros(len(self), dtype=bool)
-        for col in self.data:
-            gap |= col.isin(MISSING)
+        for c in which:
+            gap |= self.data[c].isin(MISSING)
+        if not gap.any():
+            return self
         complete = np.flatnonzero(~gap)
+        where = "" if columns is None else f" in {_few([self.columns[c] for c in which])}"
         if not len(complete):
-            raise DataError(f"{self.name}: every row has a missing cell; nothing is left to use")
+            raise DataError(f"{self.name}: every row has a missing cell{where}; nothing is left")
         kept = self.take(complete)
         kept.dropped = self.dropped + len(self) - len(complete)
+        kept.dropped_why = f"with a missing cell{where}"
         return kept
 
 
@@ -384,21 +398,30 @@ def _number_text(v) -> str:
 
 @dataclass
 class _Feature:
-    """One input column: numbers (standardised with mean and scale) or categories (one-hot)."""
+    """One input column: numbers (standardised with mean and scale; a missing cell takes
+    `median`, and with `indicator` a 0/1 input follows, 1 where the cell was missing) or
+    categories (one-hot). A model saved before imputation has no median: its mean is used."""
 
     name: str
     position: int
     mean: float = 0.0
     scale: float = 1.0
     categories: list[str] | None = None
+    median: float | None = None
+    indicator: bool = False
 
     @property
     def width(self) -> int:
-        return 1 if self.categories is None else len(self.categories)
+        return 1 + self.indicator if self.categories is None else len(self.categories)
+
+    @property
+    def fill(self) -> float:
+        """The number a missing cell takes."""
+        return self.mean if self.median is None else self.median
 
     def outputs(self) -> list[str]:
         if self.categories is None:
-            return [self.name]
+            return [self.name, *([f"{self.name} missing"] if self.indicator else [])]
         return [f"{self.name}={c}" for c in self.categories]
 
 
@@ -474,6 +497,9 @@ class Preprocessor:
         if numeric:
             how = "standardised" if self.standardize else "as they are"
             parts.append(f"{numeric} numeric feature{'s' * (numeric != 1)}, {how}")
+        imputed = [f.name for f in self.features if f.indicator]
+        if imputed:
+            parts.append(f"missing numbers imputed (median, with an indicator) in {_few(imputed)}")
         for f in self.features:
             if f.categories is not None:
                 parts.append(f"{f.name!r} one-hot over {len(f.categories)} categories")
@@ -525,8 +551,8 @@ class Preprocessor:
             raise DataError(
                 f"{table.name}: no feature columns (the file has {len(table.columns)} column(s))"
             )
-        for c in [*positions, *([] if label_at is None else [label_at])]:
-            _check_missing(table, c)
+        if label_at is not None:
+            _check_missing(table, label_at)  # a row without its label cannot train
         self.features = []  # unfitted until the features are learnt: never half of two fits
         self.classes, self.numeric_classes = None, False
         if label_at is not None:
@@ -545,7 +571,7 @@ class Preprocessor:
                 continue
             x = None if c in forced else _numeric_column(table, c)
             if x is not None:
-                features.append(self._numeric(table, c, x[train]))
+                features.append(self._numeric(table, c, x[0][train], x[1][train]))
             else:
                 features.append(self._categories(table, c, train, vet))
         if sum(f.width for f in features) > MAX_WIDTH:
@@ -556,10 +582,19 @@ class Preprocessor:
             self.target_mean, self.target_scale = _mean_and_scale(y)
         self.features = features
 
-    def _numeric(self, table: Table, c: int, x: np.ndarray) -> _Feature:
-        feature = _Feature(table.columns[c], c)
+    def _numeric(self, table: Table, c: int, x: np.ndarray, gaps: np.ndarray) -> _Feature:
+        """A numeric column from its training rows' numbers `x` (nan where `gaps`, missing):
+        the median fills the gaps (as SimpleImputer's), then mean and scale are learnt."""
+        if gaps.all():
+            col = table.columns[c]
+            raise DataError(
+                f"{table.name}: column {c + 1} ({col!r}) has no value in the training rows, "
+                f"only missing cells; leave it out with drop=[{col!r}] (--drop {_shell_word(col)})"
+            )
+        median = float(np.median(x[~gaps]))
+        feature = _Feature(table.columns[c], c, median=median, indicator=bool(gaps.any()))
         if self.standardize:
-            feature.mean, feature.scale = _mean_and_scale(x)
+            feature.mean, feature.scale = _mean_and_scale(np.where(gaps, median, x))
         return feature
 
     def _categories(self, table: Table, c: int, train: np.ndarray, vet) -> _Feature:
@@ -574,10 +609,12 @@ class Preprocessor:
                 f"(--drop {_shell_word(col)})"
             )
         for category in distinct:
-            _check_name(table, c, category, "category")
-        categories = table.data[c].distinct(train, most=MAX_CATEGORIES)
-        assert isinstance(categories, list)  # a part of the rows checked above
-        return _Feature(table.columns[c], c, categories=categories)
+            if category not in MISSING:
+                _check_name(table, c, category, "category")
+        found = table.data[c].distinct(train, most=MAX_CATEGORIES)
+        assert isinstance(found, list)  # a part of the rows checked above
+        categories = {MISSING_CATEGORY if t in MISSING else t for t in found}
+        return _Feature(table.columns[c], c, categories=sorted(categories))
 
     def _check_fitted(self) -> None:
         if not self.fitted:
@@ -602,14 +639,17 @@ class Preprocessor:
         X = np.zeros((n, self.n_inputs))
         at = 0
         for f, c in zip(self.features, positions, strict=True):
-            _check_missing(table, c)
             column = table.data[c]
+            gaps = column.isin(MISSING)
             if f.categories is None:
-                X[:, at] = (_finite_column(column, _at(table, c))[picked] - f.mean) / f.scale
+                x = np.where(gaps, f.fill, _finite_column(column, _at(table, c), gaps))
+                X[:, at] = (x[picked] - f.mean) / f.scale
+                if f.indicator:
+                    X[:, at + 1] = gaps[picked]
             else:
-                index = column.lookup({cat: i for i, cat in enumerate(f.categories)})
-                if unknown == "error" and np.any(index < 0):
-                    r = int(np.argmax(index < 0))
+                index = column.lookup(_codes(f.categories))
+                if unknown == "error" and np.any((index < 0) & ~gaps):
+                    r = int(np.argmax((index < 0) & ~gaps))
                     raise DataError(
                         f"{table.where(r, c)}: {column.cell(r)!r} is not one of the categories "
                         f"seen in training ({_few(f.categories)})"
@@ -619,6 +659,32 @@ class Preprocessor:
                 X[hot, at + index[hot]] = 1.0
             at += f.width
         return X
+
+    def unseen(self, table: Table) -> dict[str, int]:
+        """{text column: how many of its cells (not missing) hold a category not seen in
+        training}, for the columns that have any: `transform` encodes those as all zeros."""
+        self._check_fitted()
+        out = {}
+        for f, c in zip(self.features, self._positions(table), strict=True):
+            if f.categories is not None:
+                column = table.data[c]
+                new = (column.lookup(_codes(f.categories)) < 0) & ~column.isin(MISSING)
+                if new.any():
+                    out[f.name] = int(np.count_nonzero(new))
+        return out
+
+    def labelled(self, table: Table) -> np.ndarray:
+        """The positions of the rows whose label cell is not missing (a table with the label)."""
+        self._check_fitted()
+        if self.label_name is None or self.label_position is None:
+            raise DataError("this Preprocessor was fitted without a label column")
+        _, column = self._label_column(table, self.label_name, self.label_position)
+        return np.flatnonzero(~column.isin(MISSING))
+
+    def feature_columns(self, table: Table) -> list[int]:
+        """Where the feature columns are in `table` (by name, or by position without a header)."""
+        self._check_fitted()
+        return self._positions(table)
 
     def _positions(self, table: Table) -> list[int]:
         if table.header and self.header:
@@ -725,7 +791,14 @@ class Preprocessor:
             "numeric_classes": self.numeric_classes,
             "target": [self.target_mean, self.target_scale],
             "features": [
-                {"name": f.name, "position": f.position, "mean": f.mean, "scale": f.scale}
+                {
+                    "name": f.name,
+                    "position": f.position,
+                    "mean": f.mean,
+                    "scale": f.scale,
+                    "median": f.fill,
+                    "indicator": f.indicator,
+                }
                 if f.categories is None
                 else {"name": f.name, "position": f.position, "categories": list(f.categories)}
                 for f in self.features
@@ -753,15 +826,25 @@ class Preprocessor:
 
 
 def _check_missing(table: Table, c: int) -> None:
+    """A DataError when the label column `c` has a missing cell (a row cannot train without)."""
     gaps = np.flatnonzero(table.data[c].isin(MISSING))
     if len(gaps):
         n = len(gaps)
         raise DataError(
-            f"{table.name}: column {c + 1} ({table.columns[c]!r}) has {n} missing "
+            f"{table.name}: column {c + 1} ({table.columns[c]!r}), the label, has {n} missing "
             f"cell{'s' * (n != 1)} (first on line {int(table._lines[gaps[0]])}); fill "
-            f"{'them' if n != 1 else 'it'} in, or leave such rows out with drop_missing=True "
-            "(--drop-missing)"
+            f"{'them' if n != 1 else 'it'} in, or leave such rows out with "
+            f"table.without_missing([{table.columns[c]!r}]) (fit_table does)"
         )
+
+
+def _codes(categories: list[str]) -> dict[str, int]:
+    """Each category's input (its place); a missing cell's is `MISSING_CATEGORY`'s, if known."""
+    codes = {cat: i for i, cat in enumerate(categories)}
+    if MISSING_CATEGORY in codes:
+        for text in MISSING:
+            codes.setdefault(text, codes[MISSING_CATEGORY])
+    return codes
 
 
 def _at(table: Table, c: int) -> Callable[[int], str]:
@@ -769,13 +852,16 @@ def _at(table: Table, c: int) -> Callable[[int], str]:
     return lambda r: table.where(r, c)
 
 
-def _numeric_column(table: Table, c: int) -> np.ndarray | None:
-    """The column's finite numbers, None when mostly text; a stray word is a DataError."""
+def _numeric_column(table: Table, c: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(the column's numbers, nan at a missing cell; where the cells are missing), None when
+    mostly text; a stray word or a number that is not finite is a DataError."""
     column = table.data[c]
     x, words = column.numbers()
+    gaps = column.isin(MISSING)
+    words &= ~gaps
     if not words.any():
-        return _finite_column(column, _at(table, c)) if not np.all(np.isfinite(x)) else x
-    if 2 * int(np.count_nonzero(words)) > len(column):
+        return _finite_column(column, _at(table, c), gaps), gaps
+    if 2 * int(np.count_nonzero(words)) > len(column) - int(np.count_nonzero(gaps)):
         return None
     r = int(np.argmax(words))
     col = table.columns[c]
@@ -786,10 +872,13 @@ def _numeric_column(table: Table, c: int) -> np.ndarray | None:
     )
 
 
-def _finite_column(column: Column, where: Callable[[int], str]) -> np.ndarray:
-    """The cells as finite float64; else a DataError at the first cell that is not one."""
+def _finite_column(
+    column: Column, where: Callable[[int], str], gaps: np.ndarray | None = None
+) -> np.ndarray:
+    """The cells as finite float64 (nan at the `gaps`, missing cells, if given); else a
+    DataError at the first cell that is not one."""
     x, _ = column.numbers()
-    bad = ~np.isfinite(x)
+    bad = ~np.isfinite(x) if gaps is None else ~np.isfinite(x) & ~gaps
     if not bad.any():
         return x
     r = int(np.argmax(bad))
@@ -1029,16 +1118,26 @@ def _check_features(d, width: int, label, position) -> list:
 
 
 def _check_feature(f: dict, what: str, name: str, pos: int):
-    """One feature column: numeric (mean and scale) or one-hot (its categories)."""
+    """One feature column: numeric (mean and scale, and since imputation the median and the
+    indicator; a model saved before has neither) or one-hot (its categories)."""
     keys = set(f)
-    if keys == {"name", "position", "mean", "scale"}:
+    numeric = {"name", "position", "mean", "scale"}
+    if keys in (numeric, numeric | {"median", "indicator"}):
         scale = _float(f["scale"], f"{what}.scale")
         if not scale > 0:
             raise _bad(f"{what}.scale must be > 0, got {scale!r}")
-        return _Feature(name, pos, _float(f["mean"], f"{what}.mean"), scale)
+        feature = _Feature(name, pos, _float(f["mean"], f"{what}.mean"), scale)
+        if "median" in keys:
+            feature.median = _float(f["median"], f"{what}.median")
+            if not isinstance(f["indicator"], bool):
+                raise _bad(f"{what}.indicator must be true or false")
+            feature.indicator = f["indicator"]
+        return feature
     if keys == {"name", "position", "categories"}:
         cats = _names(f["categories"], f"{what}.categories", 1, MAX_CATEGORIES)
         if cats != sorted(cats):
             raise _bad(f"{what}.categories must be in sorted order")
         return _Feature(name, pos, categories=cats)
-    raise _bad(f"{what} must hold name, position and mean/scale or categories")
+    raise _bad(
+        f"{what} must hold name, position and mean/scale (and median/indicator) or categories"
+    )

@@ -422,7 +422,7 @@ def _fit_table(source, target, resume, log, opts: TableSettings) -> TableFit:
     steps, epochs, total = opts.length(len(train))
     optimizer = _optimizer(opts, model, total, resume_path)
     if log:
-        dropped = f" (after dropping {table.dropped} with a missing cell)" if table.dropped else ""
+        dropped = f" (after dropping {table.dropped} {table.dropped_why})" if table.dropped else ""
         log(f"{name}: {len(table)} rows{dropped}; {prep.describe()}")
     parts = ((splits[0], y[train]), (splits[1], y[test]))
     history, diverged = _train(model, loss, optimizer, parts, opts, steps, epochs)
@@ -476,6 +476,7 @@ def _as_table(source, target, opts: TableSettings) -> tuple[Table, int | str, st
         table = table.without(opts.drop)
     if opts.drop_missing:
         table = table.without_missing()
+    table = table.without_missing([label])  # a row without its label cannot train
     return table, label, name or table.name
 
 

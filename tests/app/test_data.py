@@ -210,8 +210,8 @@ def test_csv_forced_header_quotes_bom_and_no_label(tmp_path):
     [
         ("a,b,y\n1,2,0\n3,x,1\n", {}, r"d\.csv: line 3, column 2 \('b'\): 'x' is not"),
         ("1,2,0\n3,4,1\n5,6,0\n7,8\n", {}, r"d\.csv: line 4: expected 3 columns, found 2"),
-        ("a,b,y\n1,2,0\n1,,1\n", {}, r"column 2 \('b'\) has 1 missing cell \(first on line 3"),
-        ("1,2,0\n3,nan,1\n", {}, r"column 2 \('x1'\) has 1 missing cell \(first on line 2"),
+        ("a,b,y\n1,2,0\n1,2,\n", {}, r"column 3 \('y'\), the label, has 1 missing cell \(first"),
+        ("1,2,0\n3,4,nan\n", {}, r"column 3 \('x2'\), the label, has 1 missing cell \(first"),
         ("1,2,0\n3,4,1\n5,6,0\n1e999,0,1\n", {}, r"line 4, column 1"),
         ("", {}, r"d\.csv: the file is empty"),
         ("\n\n", {}, r"d\.csv: the file is empty"),

@@ -335,24 +335,22 @@ def test_predict_tables_are_matched_by_name_or_position(tmp_path):
 # --- missing cells ---------------------------------------------------------------------------
 
 
-def test_missing_cells_are_counted_per_column_or_dropped(tmp_path):
+def test_missing_cells_are_imputed_or_dropped_and_a_missing_label_is_named(tmp_path):
     path = write(tmp_path, "a,b,y\n1,2,p\n3,,q\n4,NA,p\n5,?,q\n6,7,p\n8,9,q\n")
-    table = read_table(path)
-    with pytest.raises(
-        DataError,
-        match=r"t\.csv: column 2 \('b'\) has 3 missing cells \(first on line 3\); fill them in, "
-        r"or leave such rows out with drop_missing=True \(--drop-missing\)",
-    ):
-        Preprocessor(label="y").fit(table)
+    prep = Preprocessor(label="y", standardize=False).fit(read_table(path))
+    assert prep.output_names == ["a", "b", "b missing"]  # b's indicator only: a has no gap
+    np.testing.assert_array_equal(prep.transform(read_table(path))[1:3], [[3, 7, 1], [4, 7, 1]])
     kept = read_table(path, drop_missing=True)
     assert len(kept) == 3 and kept.dropped == 3 and kept.lines == [2, 6, 7]
     prep = Preprocessor(label="y").fit(kept)
-    assert prep.classes == ["p", "q"]
+    assert prep.classes == ["p", "q"] and prep.output_names == ["a", "b"]
     missing_label = write(tmp_path, "a,y\n1,p\n2,\n3,q\n", name="m.csv")
-    with pytest.raises(DataError, match=r"m\.csv: column 2 \('y'\) has 1 missing cell \(first"):
+    with pytest.raises(
+        DataError, match=r"m\.csv: column 2 \('y'\), the label, has 1 missing cell \(first"
+    ):
         Preprocessor(label="y").fit(read_table(missing_label))
-    with pytest.raises(DataError, match=r"m\.csv: column 2 \('b'\) has 1 missing cell"):
-        prep.transform(read_table(write(tmp_path, "a,b\n1,\n", name="m.csv")))
+    gap = prep.transform(read_table(write(tmp_path, "a,b\n1,\n", name="m.csv")))
+    np.testing.assert_allclose(gap[0, 1], (7 - prep.features[1].mean) / prep.features[1].scale)
 
 
 # --- bad tables: one line naming file, line and column ---------------------------------------
@@ -594,8 +592,8 @@ def test_a_dataframe_is_read_through_its_csv_text_without_importing_pandas(tmp_p
     assert table.columns == read_table(path).columns and table.rows == read_table(path).rows
     result = fit_table(Frame(text), "class", **FAST)
     assert result.history.loss == fit_table(path, "class", **FAST).history.loss
-    with pytest.raises(DataError, match="DataFrame: column 1 .* 1 missing cell"):
-        fit_table(Frame("a,y\n1,p\n,q\n3,p\n"), "y", **FAST)
+    unlabelled = fit_table(Frame("a,y\n1,p\n2,\n3,q\n4,p\n5,q\n"), "y", **FAST)
+    assert len(unlabelled.table) == 4 and unlabelled.table.dropped == 1
     assert len(fit_table(Frame("a,y\n1,p\n,q\n3,q\n2,p\n"), drop_missing=True, **FAST).table) == 3
 
 
@@ -705,7 +703,7 @@ def test_errors_name_the_same_cell_in_a_dictionary_or_blocks(tmp_path, monkeypat
     cases = [
         ("a,y\n1,0\n2,1\nx,0\n4,1\n5,0\n", {}, r"line 4, column 1 \('a'\): 'x' is not a finite"),
         ("a,y\n1,0\n2,1\n1e999,0\n", {}, r"line 4, column 1 \('a'\): '1e999' is beyond"),
-        ("a,y\n1,0\nNA,1\n3,0\n", {}, r"column 1 \('a'\) has 1 missing cell \(first on line 3"),
+        ("a,y\n1,0\n2,NA\n3,0\n", {}, r"column 2 \('y'\), the label, has 1 missing cell \(first"),
         ("a,y\n1,0\n2,1\n3,z\n", {"task": "regression"}, r"line 4, column 2 \('y'\): 'z' is not a"),
     ]
     for text, kwargs, pattern in cases:

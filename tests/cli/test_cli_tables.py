@@ -249,7 +249,7 @@ def test_resume_from_a_run_folder_keeps_its_preprocessing(tmp_path, capsys):
 
 BAD_TABLES = [
     ("ragged.csv", b"a,b,y\n1,2,x\n3,4\n5,6,y\n", "ragged.csv: line 3: expected 3 columns"),
-    ("gaps.csv", b"a,b,y\n1,,x\n3,4,y\n5,NA,x\n", "gaps.csv: column 2 ('b') has 2 missing cells"),
+    ("gaps.csv", b"a,b,y\n1,,\n3,4,NA\n", "gaps.csv: every row has a missing cell in 'y'"),
     ("one.csv", b"a,b,y\n1,2,x\n3,4,x\n", "one.csv: column 3 ('y'): every row has the same"),
     ("empty.csv", b"", "empty.csv: the file is empty"),
     ("latin1.csv", "a,b,y\n1,2,caf\xe9\n3,4,x\n".encode("latin-1"),
@@ -283,9 +283,8 @@ def test_drop_drop_missing_and_no_standardize(tmp_path, capsys):
     assert cli.main(["train", "--data", str(tmp_path / "t.csv"), *base]) == common.ERROR
     assert "--drop id" in capsys.readouterr().err  # an identifier column: how to leave it out
     base = ["train", "--data", str(tmp_path / "gaps.csv"), *base, "--drop", "id"]
-    assert cli.main(base) == common.ERROR
-    assert "--drop-missing" in capsys.readouterr().err
-    assert not (tmp_path / "o").exists()
+    assert cli.main([*base, "--out", str(tmp_path / "imputed")]) == 0  # imputed, not refused
+    assert "121 rows;" in capsys.readouterr().out
     assert cli.main([*base, "--drop-missing", "--no-standardize"]) == 0
     assert "120 rows (after dropping 1 with a missing cell)" in capsys.readouterr().out
     _, prep = tapegrad.checkpoint.load_training(tmp_path / "o" / "model.json")
@@ -457,3 +456,42 @@ def test_label_values_never_drive_allocations(tmp_path, capsys):
     path.write_text("a,b,y\n0,1,0\n1,0,1e20\n2,2,1\n")
     assert cli.main(["train", "--data", str(path), "--out", str(tmp_path / "h")]) == 2
     assert "line 3, column 3 ('y'): the label '1e20' is too large" in capsys.readouterr().err
+
+
+# --- missing cells: imputed as training learnt ------------------------------------------------
+
+GAPS = "".join(
+    f"{'' if i % 7 == 0 else i % 5},{'NA' if i % 4 == 0 else (i * 3) % 11},"
+    f"{'' if i % 9 == 0 else 'ab'[i % 2]},{'pq'[i % 2]}\n"
+    for i in range(1, 60)
+)
+
+
+def test_predict_on_the_training_csv_with_gaps_answers_every_row(tmp_path):
+    (tmp_path / "gaps.csv").write_text("a,b,c,y\n" + GAPS)
+    train = ["train", "--data", "gaps.csv", "--label", "y", "--epochs", "1", "--no-progress"]
+    status, out, err = run_cli(*train, cwd=tmp_path)
+    assert status == 0, err
+    assert "missing numbers imputed (median, with an indicator) in 'a', 'b'" in out
+    model = "tapegrad-out/train/model.json"
+    status, out, err = run_cli("predict", "--model", model, "--data", "gaps.csv", cwd=tmp_path)
+    assert status == 0, err
+    assert err == "" and "wrote 59 predictions of 'y'" in out
+    with open(tmp_path / "predictions.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert len(rows) == 60 and {r[3] for r in rows[1:]} <= {"p", "q"}
+    (tmp_path / "new.csv").write_text("a,b,c,y\n1,2,zz,\n,3,zz,\n4,,a,p\n5,6,,\n")
+    argv = ["predict", "--model", model, "--data", "new.csv", "-o", "n.csv"]
+    status, out, err = run_cli(*argv, cwd=tmp_path)
+    assert status == 0, err
+    assert err == (
+        "tapegrad predict: warning: 2 cells of 'c' had categories not seen in training: "
+        "encoded as none of the known\n"
+    )
+    assert "on the 1 rows with a label" in out and "wrote 4 predictions" in out
+    status, out, err = run_cli(*argv, "--drop-missing", "--force", cwd=tmp_path)
+    assert status == 0, err
+    assert "new.csv: skipped 3 rows with a missing cell in 'a', 'b', 'c' (--drop-missing)" in out
+    with open(tmp_path / "n.csv", newline="") as fh:
+        kept = list(csv.reader(fh))[1:]
+    assert [r[:3] for r in kept] == [["1", "2", "zz"]] and kept[0][3] in ("p", "q")

@@ -1,7 +1,13 @@
 """`tapegrad predict`: a saved model's predictions for a CSV file or a built-in data set, in
 the label's own values, through the preprocessing stored with it (`tables.TableModel`). The
 output is the input's columns with the label column filled in (and --proba's columns); with
-the label present, the loss and accuracy (or R²) are printed too.
+the label present, the loss and accuracy (or R²) are printed too (on the rows whose label is
+not missing).
+
+Missing cells are imputed as training learnt (`tapegrad.preprocessing`), so every row gets a
+prediction; with --drop-missing the rows with a missing cell are left out of the output instead,
+and their count is printed. Cells of a text column holding a category training never saw are
+encoded as none of the known ones, and counted in one warning line on stderr.
 
 The CSV is formula-safe, as OWASP's CSV-injection advice has it: a cell (header, class name or
 text) that begins with `=`, `+`, `-`, `@`, a tab or a carriage return gets a `'` in front, so
@@ -15,7 +21,9 @@ import csv
 import io
 import os
 import re
+import sys
 
+from ..markup import terminal_text
 from .common import OK, add_data_options, add_loss_option, check_file_for, fail, say
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -42,6 +50,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="where to write the predictions",
     )
     p.add_argument("--force", action="store_true", help="replace the output file if it exists")
+    p.add_argument(
+        "--drop-missing",
+        action="store_true",
+        help="leave the rows with a missing feature cell out of the output (their count is "
+        "printed; the label column may be empty); "
+        "by default they are imputed as in training and every row gets a prediction",
+    )
     p.add_argument(
         "--raw-csv",
         action="store_true",
@@ -105,12 +120,19 @@ def run(args: argparse.Namespace) -> int:
             table = tables.builtin_table(args.data, seed=args.seed)
         else:
             table = tables.read_table(args.data)
+        if args.drop_missing:  # the feature columns' cells: the label is not needed
+            table = table.without_missing(prep.feature_columns(table))
         outputs = tm.outputs(table)
         predicted = prep.decode_labels(lookup(tm.loss).predict(outputs))
         labelled = _has_label(prep, table)
-        metrics = tm.evaluate(table) if labelled else None
+        metrics = _score(tm, table) if labelled else None
+        unseen = prep.unseen(table)
     except (ValueError, OSError, ImportError) as err:
         return fail("predict", str(err))
+    if table.dropped:
+        say(f"{args.data}: skipped {table.dropped} rows {table.dropped_why} (--drop-missing)")
+    if unseen:
+        _warn_unseen(unseen)
     extra, extra_names = _extra_columns(args, tm, outputs)
     if isinstance(extra, str):
         return fail("predict", extra)
@@ -125,9 +147,27 @@ def run(args: argparse.Namespace) -> int:
             score = f", accuracy {metrics['accuracy']:.1%}"
         if metrics["r2"] is not None:
             score = f", R² {metrics['r2']:.4f}"
-        say(f"{args.data}: loss {metrics['loss']:.4f}{score} ({tm.loss})")
+        on = f", on the {metrics['rows']} rows with a label" if metrics["rows"] < len(table) else ""
+        say(f"{args.data}: loss {metrics['loss']:.4f}{score} ({tm.loss}{on})")
     say(f"wrote {len(table)} predictions of {prep.label_name or 'label'!r} to {args.output}")
     return OK
+
+
+def _score(tm, table) -> dict | None:
+    """`tm.evaluate` on the rows whose label is not missing (the others are predicted, not
+    scored); None when no row has one."""
+    rows = tm.preprocessor.labelled(table)
+    if not len(rows):
+        return None
+    return tm.evaluate(table if len(rows) == len(table) else table.take(rows))
+
+
+def _warn_unseen(unseen: dict[str, int]) -> None:
+    """One line on stderr counting, per text column, the cells of unseen categories."""
+    counts = [f"{n} cell{'s' * (n != 1)} of {name!r}" for name, n in unseen.items()]
+    line = f"{', '.join(counts)} had categories not seen in training: encoded as none of the "
+    line += "known"
+    print(f"tapegrad predict: warning: {terminal_text(line)}", file=sys.stderr)
 
 
 def formula_safe(cell: str) -> str:

@@ -85,7 +85,13 @@ def _add_table_options(p: argparse.ArgumentParser) -> None:
         help="leave columns out, by name or index: --drop id year, or --drop id --drop year "
         "(default: none)",
     )
-    p.add_argument("--drop-missing", action="store_true", help="drop rows with a missing cell")
+    p.add_argument(
+        "--drop-missing",
+        action="store_true",
+        help="drop rows with a missing cell (default: a number takes the training rows' median, "
+        "with a missing-indicator input for each column that had gaps; text gets a (missing) "
+        "category; a row without its label is always dropped)",
+    )
     p.add_argument(
         "--no-standardize",
         dest="standardize",
