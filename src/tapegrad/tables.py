@@ -67,6 +67,8 @@ __all__ = [
 
 DEFAULT_EPOCHS = 100
 DEFAULT_LR = {"sgd": 1.0, "adam": 0.01}
+MIN_VALIDATION_ROWS = 10
+"""A validation split is taken only when it gets this many rows (at 10 %: 100 training rows)."""
 
 
 # --- a model with its preprocessing ----------------------------------------------------------
@@ -203,7 +205,11 @@ class TableSettings:
     `tapegrad.train.fit`'s; `loss` defaults to softmax_ce for classes, mse for numbers; `lr` to
     `DEFAULT_LR`; "linear" `schedule` falls to lr/10 over the run, as in micrograd's demo.
     `hidden` and `act` default to (16, 16) and "tanh", or when resuming to the model's own (a
-    different one is a ValueError: a saved model's shape cannot change)."""
+    different one is a ValueError: a saved model's shape cannot change).
+    `validation_fraction` of the training rows (stratified, seeded; none when that is under
+    MIN_VALIDATION_ROWS rows) are held out and measured every epoch: training stops once their
+    loss has not improved for `patience` epochs (None or 0: never) and keeps the best epoch's
+    weights. `epochs` (or `steps`) is then the most the run takes."""
 
     task: str = "auto"
     drop: Sequence[int | str] = ()
@@ -221,6 +227,8 @@ class TableSettings:
     epochs: int | None = None
     batch_size: int = 32
     test_fraction: float = 0.2
+    validation_fraction: float = 0.1
+    patience: int | None = 10
     seed: int = 1337
     compile: bool = True
     progress: bool | str = True
@@ -231,6 +239,12 @@ class TableSettings:
             raise ValueError(f"optim must be 'adam' or 'sgd', got {self.optim!r}")
         if self.schedule not in ("linear", "constant"):
             raise ValueError(f"schedule must be 'linear' or 'constant', got {self.schedule!r}")
+        f = self.validation_fraction
+        if isinstance(f, bool) or not isinstance(f, int | float) or not 0 <= f < 1:
+            raise ValueError(f"validation_fraction must be a number in [0, 1), got {f!r}")
+        p = self.patience
+        if p is not None and (isinstance(p, bool) or not isinstance(p, int) or p < 0):
+            raise ValueError(f"patience must be a whole number >= 0 or None, got {p!r}")
 
     @property
     def rate(self) -> float:
@@ -264,6 +278,7 @@ class TableFit:
     diverged: TrainingDiverged | None = None
     folder: str | None = None
     files: list[str] = field(default_factory=list)
+    validation: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
 
     @property
     def model(self) -> MLP:
@@ -289,7 +304,8 @@ class TableFit:
         """The run in a few lines: the model and its run, then each split's metrics."""
         h = self.history
         lines = [f"{self.model!r}: loss {self.loss}, {len(h)} {h.unit}s, {h.seconds:.3g} s"]
-        for name, rows in (("train", self.train), ("test", self.test)):
+        splits = (("train", self.train), ("valid", self.validation), ("test", self.test))
+        for name, rows in splits:
             if name not in self.metrics:
                 continue
             m = self.metrics[name]
@@ -300,7 +316,9 @@ class TableFit:
             if m["r2"] is not None:
                 extra += f", R² {m['r2']:.4f}"
             lines.append(f"{name:<5} ({len(rows)} rows): loss {m['loss']:.4f}{extra}")
-        return lines
+        if h.stopped:
+            lines.append(h.stopped)
+        return lines + _overfitting(self.metrics, self.settings["l2"])
 
     def save(
         self,
@@ -351,6 +369,7 @@ class TableFit:
             "data": {
                 "rows": len(self.table),
                 "train_rows": len(self.train),
+                "validation_rows": len(self.validation),
                 "test_rows": len(self.test),
                 "dropped_rows": self.table.dropped,
                 "inferred": self.preprocessor.describe(),
@@ -411,9 +430,10 @@ def _fit_table(source, target, resume, log, opts: TableSettings) -> TableFit:
     resumed, resume_path = _resumed(resume, opts.compile)
     table, label, name = _as_table(source, target, opts)
     prep, train, test = _learn(table, label, opts, resumed)
+    train, held = _held_out(prep, table, train, opts)
     loss = _loss(opts.loss or (resumed.loss if resumed else None), prep)
     shape = _shape(prep, loss, opts, resumed, resume)  # every size checked before X is made
-    splits = [prep.transform(table, rows=rows) for rows in (train, test)]  # never all at once
+    splits = [prep.transform(table, rows=rows) for rows in (train, held, test)]  # not all at once
     y = prep.encode_labels(table)
     training.prepare_targets(y, loss)  # labels the loss cannot take fail here, not mid-run
     model = resumed.model if resumed else _network(prep, shape, opts)
@@ -424,7 +444,7 @@ def _fit_table(source, target, resume, log, opts: TableSettings) -> TableFit:
     if log:
         dropped = f" (after dropping {table.dropped} {table.dropped_why})" if table.dropped else ""
         log(f"{name}: {len(table)} rows{dropped}; {prep.describe()}")
-    parts = ((splits[0], y[train]), (splits[1], y[test]))
+    parts = ((splits[0], y[train]), (splits[1], y[held]), (splits[2], y[test]))
     history, diverged = _train(model, loss, optimizer, parts, opts, steps, epochs)
     tm = TableModel(model, prep, loss, compile=opts.compile)
     settings = _settings(opts, name, tm, (steps, epochs, total), resume)
@@ -432,7 +452,7 @@ def _fit_table(source, target, resume, log, opts: TableSettings) -> TableFit:
     del splits, parts  # a big table's inputs are held once: each split's, then every row's
     X = prep.transform(table)
     result = TableFit(tm, history, metrics, table, train, test, X, y, optimizer, settings,
-                      diverged)  # fmt: skip
+                      diverged, validation=held)  # fmt: skip
     if log:
         for line in result.summary():
             log(line)
@@ -579,17 +599,32 @@ def _optimizer(opts: TableSettings, model: MLP, total: int, resume_path: str | N
 
 
 def _train(model, loss, optimizer, splits, opts: TableSettings, steps, epochs):
-    """Fit on the training split (X, y), validating on the test split ~20 times: (History,
-    TrainingDiverged or None)."""
+    """Fit on the training split (X, y), stopping early on the validation split, measured each
+    entry; without one, measuring the test split ~20 times: (History, TrainingDiverged or None)."""
     entries = steps or epochs or 0  # one per step or epoch: `length` gives one of the two
-    (X, y), test = splits
+    (X, y), held, test = splits
+    if len(held[0]):
+        history, diverged = _fit(model, loss, optimizer, (X, y), held, opts, steps, epochs, 1)
+        history.val_split = "validation"
+        return history, diverged
+    every = max(1, math.ceil(entries / 20))
+    history, diverged = _fit(model, loss, optimizer, (X, y), test, opts, steps, epochs, every)
+    history.val_split = "test" if len(test[0]) else None
+    return history, diverged
+
+
+def _fit(model, loss, optimizer, train, val, opts: TableSettings, steps, epochs, every):
+    """`training.fit` on (X, y) validating on `val` (early stopping only on a validation split,
+    never the test rows): (History, TrainingDiverged or None)."""
+    X, y = train
+    patience = opts.patience if every == 1 and opts.validation_fraction else None
     try:
         history = training.fit(
             model, X, y, loss=loss, optimizer=optimizer, steps=steps,
             epochs=epochs, batch_size=opts.batch_size, seed=opts.seed, l2=opts.l2,
-            progress=opts.progress, validation=test if len(test[0]) else None,
-            eval_every=max(1, math.ceil(entries / 20)), compile=opts.compile,
-            snapshots=opts.snapshots,
+            progress=opts.progress, validation=val if len(val[0]) else None,
+            eval_every=every, compile=opts.compile, snapshots=opts.snapshots,
+            patience=patience,
         )  # fmt: skip
     except training.TrainingDiverged as err:
         return err.history, err
@@ -601,7 +636,7 @@ def _metrics(tm: TableModel, splits, l2: float) -> dict[str, dict]:
     labels, not a copy of the table's rows); the training rows' with the L2 term."""
     penalty = float(data_of(l2_penalty(tm.model, l2))) if l2 else 0.0
     out = {}
-    for name, (X, y) in zip(("train", "test"), splits, strict=True):
+    for name, (X, y) in zip(("train", "valid", "test"), splits, strict=True):
         if len(X):
             m = tm._evaluate(X, y)
             out[name] = {**m, **({"l2_term": penalty} if name == "train" else {})}
@@ -630,7 +665,42 @@ def _settings(opts: TableSettings, name: str, tm: TableModel, length, resume) ->
         "optimizer_steps": total,
         "batch_size": opts.batch_size,
         "test_fraction": opts.test_fraction,
+        "validation_fraction": opts.validation_fraction,
+        "patience": opts.patience or None,
         "seed": opts.seed,
         "compile": opts.compile,
         "resume": None if resume is None else os.fspath(resume),
     }
+
+
+def _held_out(prep: Preprocessor, table: Table, train: np.ndarray, opts: TableSettings):
+    """(training rows, validation rows): `validation_fraction` of the training rows, stratified
+    by class and seeded, or none when that would be under MIN_VALIDATION_ROWS rows."""
+    n_val = math.ceil(opts.validation_fraction * len(train))
+    if n_val < MIN_VALIDATION_ROWS or len(train) - n_val < MIN_VALIDATION_ROWS:
+        return train, train[:0]
+    strata = prep.encode_labels(table)[train] if prep.is_classifier else None
+    keep, held = split_indices(len(train), opts.validation_fraction, opts.seed + 1, strata)
+    return train[keep], train[held]
+
+
+def _overfitting(metrics: dict[str, dict], l2: float) -> list[str]:
+    """One line when the training rows score far above the held-out ones (R² by more than
+    0.2, accuracy by more than 0.1), with the option most likely to help; else none."""
+    held = metrics.get("test") or metrics.get("valid")
+    train = metrics.get("train")
+    if not held or not train:
+        return []
+    for key, name, gap, shown in (
+        ("r2", "R²", 0.2, "{:.3f}"),
+        ("accuracy", "accuracy", 0.1, "{:.1%}"),
+    ):
+        a, b = train.get(key), held.get(key)
+        if a is not None and b is not None and a - b > gap:
+            which = "test" if "test" in metrics else "validation"
+            more = f"{max(1e-2, l2 * 10):g}"
+            return [
+                f"overfitting: train {name} {shown.format(a)} but {which} {shown.format(b)}; "
+                f"a larger L2 penalty may help (--l2 {more})"
+            ]
+    return []

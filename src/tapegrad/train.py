@@ -48,7 +48,10 @@ class History:
     """What `fit` recorded, one entry per step (or epoch): the objective `loss` (mean loss plus
     `l2_term`) and `accuracy` (None for a regression) before the update, its `lr`, the
     `val_loss`/`val_accuracy` after it (None where skipped), and `snapshots` of the weights
-    (`{"step": k, "weights": [...]}`, in `model.parameters()` order) for `tapegrad.report`."""
+    (`{"step": k, "weights": [...]}`, in `model.parameters()` order) for `tapegrad.report`.
+    With early stopping, `kept` is the entry (1-based) whose weights the model holds at the end
+    and `stopped` says why the run ended there; `val_split` names the rows `val_loss` is on
+    ("validation" or "test", as `fit_table` sets it)."""
 
     unit: str = "step"
     loss: list[float] = field(default_factory=list)
@@ -59,6 +62,9 @@ class History:
     val_accuracy: list[float | None] = field(default_factory=list)
     seconds: float = 0.0
     snapshots: list[dict] = field(default_factory=list)
+    kept: int | None = None
+    stopped: str | None = None
+    val_split: str | None = None
 
     def __len__(self) -> int:
         return len(self.loss)
@@ -437,6 +443,8 @@ def fit(
     eval_every: int = 1,
     divergence_guard: bool = True,
     snapshots: int = 0,
+    patience: int | None = None,
+    tol: float = 1e-4,
 ) -> History:
     """Train `model` on rows `X` with labels `y` and return what each step measured; a step is
     micrograd's (mean loss plus L2, zeroed grads, `backward()`, the optimizer's step).
@@ -457,6 +465,8 @@ def fit(
       divergence_guard: raise TrainingDiverged, with the last good weights back, when a batch's
         objective is nan, infinite or over EXPLODED times max(the first one, 1).
       snapshots: keep the weights at this many moments of the run (for `tapegrad.report`).
+      patience, tol: stop once the validation loss has not fallen by over `tol` for `patience`
+        entries, keeping the best entry's weights (`_EarlyStop`); None or 0: never.
 
     Returns:
       A History: per step (or epoch) the objective, accuracy, learning rate and validation.
@@ -472,13 +482,12 @@ def fit(
       >>> history.loss[-1] < history.loss[0]
       True
     """
+    stop = _EarlyStop.make(patience, tol, validation)  # which looks at every entry's val_loss
+    every = 1 if stop.patience else eval_every
     run = _check_run(
-        model, X, y, loss, steps, epochs, batch_size, l2, validation, eval_every, not compile
+        model, X, y, loss, steps, epochs, batch_size, l2, validation, every, not compile
     )
-    if optimizer is None:
-        from .optim import Adam
-
-        optimizer = Adam(model.parameters(), lr=0.01)
+    optimizer = optimizer if optimizer is not None else _default_optimizer(model)
     make = _TapeTrainer if compile else _EagerTrainer
     trainer = make(model, run.spec, l2, optimizer, run.rows, run.targets)
     history = History(unit=run.unit)
@@ -490,10 +499,19 @@ def fit(
             for _ in _steps(history, run, trainer, optimizer, seed, divergence_guard):
                 keep.take(history, trainer)
                 shown.update(history)
+                if stop.check(history, trainer):
+                    break
+            stop.restore(history, trainer)
         finally:
             trainer.sync()
             history.seconds = time.perf_counter() - start
     return history
+
+
+def _default_optimizer(model: _Model) -> _Stepper:
+    from .optim import Adam
+
+    return Adam(model.parameters(), lr=0.01)
 
 
 def _steps(history: History, run: _Run, trainer, optimizer, seed, guarded: bool):
@@ -515,6 +533,67 @@ def _steps(history: History, run: _Run, trainer, optimizer, seed, guarded: bool)
         if run.validation is not None:
             _record_validation(history, run, trainer, run.validation)
         yield
+
+
+class _EarlyStop:
+    """Early stopping on the validation loss (measured after every entry; without `validation`
+    there is none): whether to stop (no fall of more than `tol` below the best so far for
+    `patience` entries in a row), and the best entry's weights, put back at the end."""
+
+    def __init__(self, patience: int | None, tol: float) -> None:
+        self.patience, self.tol = patience, tol
+        self.best, self.best_at, self.weights = math.inf, 0, None
+        self.reference, self.waited = math.inf, 0
+
+    @classmethod
+    def make(cls, patience, tol, validation) -> _EarlyStop:
+        """The stopper asked for; one that never stops without patience or validation."""
+        if patience is None or (isinstance(patience, int) and patience == 0):
+            return cls(None, 1e-4)
+        patience = positive_int("patience", patience)
+        if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or tol < 0:
+            raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
+        if not tol < math.inf:
+            raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
+        return cls(None if validation is None else patience, float(tol))
+
+    def check(self, history: History, trainer) -> bool:
+        """Note the entry just recorded; True when the run should stop here."""
+        if self.patience is None:
+            return False
+        v = history.val_loss[-1]
+        if v is None or not math.isfinite(v):
+            self.waited += 1
+        else:
+            if v < self.best:
+                self.best, self.best_at, self.weights = v, len(history), trainer.weights()
+            if v < self.reference - self.tol:
+                self.reference, self.waited = v, 0
+            else:
+                self.waited += 1
+        if self.waited < self.patience:
+            return False
+        unit = history.unit
+        history.stopped = (
+            f"stopped at {unit} {len(history)}: validation loss has not improved by more than "
+            f"{self.tol:g} for {self.patience} {unit}s"
+        )
+        return True
+
+    def restore(self, history: History, trainer) -> None:
+        """Put back the best entry's weights and say which they are in `history`."""
+        if self.weights is None:
+            return
+        trainer.set_weights(self.weights)
+        trainer.sync()
+        history.kept = self.best_at
+        if history.stopped is None:
+            if self.best_at == len(history):
+                return  # ran every entry and the last was the best: nothing to say
+            history.stopped = f"ran all {len(history)} {history.unit}s"
+        history.stopped += (
+            f"; kept {history.unit} {self.best_at}'s weights (validation loss {self.best:.4g})"
+        )
 
 
 class TrainingDiverged(RuntimeError):

@@ -526,10 +526,12 @@ def test_fit_table_on_a_csv_trains_evaluates_and_matches_the_command_line(tmp_pa
     lines = []
     result = fit_table(path, "class", log=lines.append, **FAST)
     assert result.preprocessor.classes == ["setosa", "versicolor", "virginica"]
-    assert (len(result.train), len(result.test)) == (120, 30)
-    assert sorted([*result.train, *result.test]) == list(range(150))
+    # 10 % of the 120 training rows are held out to validate on (early stopping)
+    assert (len(result.train), len(result.validation), len(result.test)) == (108, 12, 30)
+    assert sorted([*result.train, *result.validation, *result.test]) == list(range(150))
     assert len(result.history) == 3 and result.history.unit == "epoch"
-    assert set(result.metrics) == {"train", "test"} and result.metrics["test"]["rows"] == 30
+    assert set(result.metrics) == {"train", "valid", "test"}
+    assert result.metrics["test"]["rows"] == 30
     assert result.metrics["train"]["l2_term"] > 0 and result.diverged is None
     assert result.model.nouts == [8, 3] and result.loss == "softmax_ce"
     assert result.folder is None and result.files == []  # nothing written unless asked
@@ -608,7 +610,8 @@ def test_fit_table_saves_the_run_and_the_model_predicts(tmp_path):
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["settings"]["data"] == str(path) and run["settings"]["hidden"] == [8]
     assert run["outcome"]["status"] == "done" and run["outcome"]["test"]["rows"] == 30
-    assert run["data"] == {"rows": 150, "train_rows": 120, "test_rows": 30, "dropped_rows": 0,
+    assert run["data"] == {"rows": 150, "train_rows": 108, "validation_rows": 12, "test_rows": 30,
+                           "dropped_rows": 0,
                            "inferred": result.preprocessor.describe()}  # fmt: skip
     model = TableModel.load(tmp_path / "run" / "model.json")
     assert model.predict(read_table(path)) == result.table_model.predict(read_table(path))

@@ -289,3 +289,33 @@ def test_train_help_shows_the_librarys_defaults():
 
     assert train.DEFAULT_EPOCHS == tables.DEFAULT_EPOCHS
     assert train.DEFAULT_LR == tables.DEFAULT_LR
+
+
+def _regression_csv(path, n=300, seed=0):
+    rs = np.random.RandomState(seed)
+    X = rs.randn(n, 20)
+    y = X[:, 0] - X[:, 1] + 0.3 * rs.randn(n)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([*(f"x{i}" for i in range(20)), "y"])
+        w.writerows([*row, t] for row, t in zip(X.tolist(), y.tolist(), strict=True))
+    return path
+
+
+def test_train_stops_early_says_why_and_patience_none_runs_every_epoch(tmp_path, capsys):
+    data = str(_regression_csv(tmp_path / "reg.csv"))
+    common = ["train", "--data", data, "--epochs", "300", "--hidden", "64,64", "--l2", "0"]
+    assert main([*common, "--no-progress", "--out", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    assert "stopped at epoch" in out and "validation loss has not improved" in out
+    assert "valid (24 rows)" in out and "kept epoch" in out
+    history = json.loads((tmp_path / "a" / "history.json").read_text())
+    assert len(history["loss"]) < 300 and history["kept"] is not None
+    args = ["--no-progress", "--patience", "none", "--epochs", "30", "--out", str(tmp_path / "b")]
+    assert main([*common[:3], *common[5:], *args]) == 0
+    history = json.loads((tmp_path / "b" / "history.json").read_text())
+    assert len(history["loss"]) == 30 and history["kept"] is None
+    with pytest.raises(SystemExit) as exit_:
+        main([*common, "--validation-fraction", "0", "--patience", "x"])
+    assert exit_.value.code == 2
+    assert "expected a whole number >= 0 or 'none'" in capsys.readouterr().err

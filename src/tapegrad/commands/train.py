@@ -42,6 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=0.2,
         help="rows held out for testing, stratified by class",
     )
+    _add_stopping_options(p)
     common.add_out_option(p, "train")
     p.add_argument(
         "--save", default=None, metavar="PATH", help="the model file (default: DIR/model.json)"
@@ -146,6 +147,38 @@ def _add_schedule_options(p: argparse.ArgumentParser) -> None:
         type=common.positive_int,
         default=32,
         help="rows per batch (as many as the training rows or more: the full batch)",
+    )
+
+
+def _patience(text: str) -> int | None:
+    """--patience: a whole number >= 0, or 'none' (0 and none: no early stopping)."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0 or 'none', got {text!r}")
+    return n or None
+
+
+def _add_stopping_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--validation-fraction",
+        type=common.fraction,
+        default=0.1,
+        metavar="F",
+        help="training rows held out to validate on each epoch, stratified by class; none "
+        "when that is under 10 rows; 0: no validation split (default: 0.1)",
+    )
+    p.add_argument(
+        "--patience",
+        type=_patience,
+        default=10,
+        metavar="N",
+        help="stop once the validation loss has not improved for N epochs and keep the best "
+        "epoch's weights; --epochs is then the most; 0 or none: train every epoch (default: 10)",
     )
 
 
