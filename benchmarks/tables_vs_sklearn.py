@@ -77,7 +77,7 @@ def sklearn_score(path: str, label: str, regression: bool, train, test) -> float
 
     frame = pd.read_csv(path)
     X, y = frame.drop(columns=[label]), frame[label]
-    text = [c for c in X.columns if X[c].dtype == object]
+    text = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
     numbers = [c for c in X.columns if c not in text]
     columns = ColumnTransformer(
         [
