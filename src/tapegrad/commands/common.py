@@ -264,12 +264,18 @@ def cannot_write(err: OSError) -> str:
     return f"cannot write the run's files: {err.strerror or err}{where}"
 
 
-def take_run_folder(args: argparse.Namespace, command: str) -> RunFolder | int:
-    """`run_folder` for a command's --out and --force, or its one error line's exit status."""
+def in_run_folder(
+    args: argparse.Namespace, command: str, body: Callable[[argparse.Namespace, RunFolder], int]
+) -> int:
+    """`body(args, folder)` with the run's folder (`run_folder` for --out and --force) taken
+    before it starts and held until the run's files are in place; one error line if it
+    cannot be taken."""
     try:
-        return run_folder(args.out, command, args.force)
+        folder = run_folder(args.out, command, args.force)
     except (ValueError, OSError) as err:
         return fail(command, str(err) if isinstance(err, ValueError) else cannot_write(err))
+    with folder:
+        return body(args, folder)
 
 
 def add_out_option(p: argparse.ArgumentParser, command: str) -> None:

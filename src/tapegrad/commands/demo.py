@@ -83,11 +83,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if problem:
         return common.fail("demo", problem)
-    folder = common.take_run_folder(args, "demo")  # held until the run's files are in place
-    if isinstance(folder, int):
-        return folder
-    with folder:
-        return _demo(args, folder)
+    return common.in_run_folder(args, "demo", _demo)
 
 
 def _demo(args: argparse.Namespace, folder: RunFolder) -> int:

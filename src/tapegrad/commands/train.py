@@ -198,11 +198,7 @@ def run(args: argparse.Namespace) -> int:
     problem = _check_outputs(args)
     if problem:
         return common.fail("train", problem)
-    folder = common.take_run_folder(args, "train")  # held until the run's files are in place
-    if isinstance(folder, int):
-        return folder
-    with folder:
-        return _train(args, folder)
+    return common.in_run_folder(args, "train", _train)
 
 
 def _train(args: argparse.Namespace, folder: RunFolder) -> int:
