@@ -56,6 +56,7 @@ _SUBMODULES = (
     "tape",
     "valuemath",
     "ops",
+    "mistakes",
 )
 
 
