@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import nn, ops, textmath
+from . import mistakes, nn, ops, textmath
 from .engine import Value as Ref
 from .graph import topological_order
 
@@ -43,10 +43,13 @@ class ExerciseFailed(AssertionError):
     """A check found a wrong answer. `kind` says which family of mistake ("assign", "chain",
     "sign", "rule", "forward", "order"), `node` the name of the node where it shows."""
 
-    def __init__(self, message: str, kind: str = "", node: str = "") -> None:
+    def __init__(
+        self, message: str, kind: str = "", node: str = "", mistake: Mistake | None = None
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.node = node
+        self.mistake = mistake
 
     def _render_traceback_(self) -> list[str]:
         """What IPython shows in place of a traceback: the message alone (the learner's code
@@ -55,6 +58,17 @@ class ExerciseFailed(AssertionError):
             f"ExerciseFailed: {line}" if i == 0 else line
             for i, line in enumerate(str(self).splitlines())
         ]
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """The failure as one of `tapegrad.mistakes`, on tapegrad's copy of the learner's graph:
+    `mistakes.run(root, name, **options)` walks it rightly and as the learner did (for
+    "wrong-rule", the learner's closure is replayed on tapegrad's node: `replay`)."""
+
+    root: Ref
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 class NotDone(Exception):
@@ -426,7 +440,36 @@ def _failure(p: Pair, k: Pair, want: float, got: float, g: float, kind: str,
         f"  tapegrad's rule: {k.name} gets {_formula(p, k)}",
         "hint: " + HINTS[kind].format(kid=k.name, tip=tip),
     ]
-    return ExerciseFailed("\n".join(lines), kind, p.name)
+    return ExerciseFailed("\n".join(lines), kind, p.name, _as_mistake(kind, p, pairs))
+
+
+def _as_mistake(kind: str, p: Pair, pairs: list[Pair]) -> Mistake | None:
+    """The learner's mistake at `p` as one `tapegrad.mistakes` runs, on tapegrad's copy of
+    the graph: `=` for `+=` is "assign"; a wrong local derivative is "wrong-rule", every node
+    of `p`'s op given the learner's closure (`replay`), which gradcheck measures against. A
+    missing out.grad factor is right where gradcheck looks (out.grad = 1): None."""
+    root = pairs[-1].ref
+    if kind == "assign":
+        return Mistake(root, "assign")
+    if kind not in ("sign", "rule"):
+        return None
+    for q in pairs:
+        if q.kids and q.op == p.op:
+            q.ref._backward = replay(q)
+    return Mistake(root, "wrong-rule")
+
+
+def replay(p: Pair) -> Callable[[], None]:
+    """The learner's `_backward` of `p` as a closure on tapegrad's node for it: what the
+    learner's closure gives its children (`probe`, run on the learner's own node with
+    tapegrad's node's gradient), added into tapegrad's children."""
+
+    def _backward() -> None:
+        shares, _ = probe(p.mine, [k.mine for k in p.kids], p.ref.grad)
+        for k, share in zip(p.kids, shares, strict=True):
+            k.ref.grad += share
+
+    return _backward
 
 
 def _formula(p: Pair, k: Pair) -> str:
@@ -460,7 +503,7 @@ def _report(exercise: str, run: Callable[[], str]) -> None:
         print(f"not done yet: {e}")
         return
     except ExerciseFailed as e:
-        raise ExerciseFailed(f"{_title(exercise)}: {e}", e.kind, e.node) from None
+        raise ExerciseFailed(f"{_title(exercise)}: {e}", e.kind, e.node, e.mistake) from None
     print(f"ok: {said}")
 
 
@@ -686,8 +729,20 @@ def _topo(build_topo: Callable[[Any], Any]) -> str:
                 f"{what}, on the graph: {_graph_text(pairs)}{numbers}\nhint: {hint}",
                 "order",
                 node,
+                _order_mistake(root.ref, twice="times in your order" in what),
             )
     return f"your order walks {len(TOPO_GRAPHS)} graphs with shared nodes to tapegrad's gradients"
+
+
+def _order_mistake(root: Ref, twice: bool) -> Mistake | None:
+    """A walk out of topological order that `tapegrad.mistakes` runs and that changes the
+    answer on this graph: plain recursion (a rule run once per path) when the learner's
+    order repeats a node, else breadth-first, else the other one."""
+    walks = ("recursion", "bfs") if twice else ("bfs", "recursion")
+    for walk in walks:
+        if mistakes.run(root, "order", walk=walk).first_difference is not None:
+            return Mistake(root, "order", {"walk": walk})
+    return None
 
 
 ORDER_HINT = "append a node to topo only after all of its children"

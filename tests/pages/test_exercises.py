@@ -12,7 +12,7 @@ import re
 import pytest
 from exercise_solutions import SOLUTIONS, WRONG, learner
 
-from tapegrad import exercises
+from tapegrad import exercises, mistakes
 from tapegrad.exercises import ExerciseFailed
 
 OPS = ("add", "mul", "tanh", "exp", "pow", "div")
@@ -248,3 +248,50 @@ def test_failures_render_without_a_traceback_in_ipython():
     assert lines[0].startswith("ExerciseFailed: exercise 6 (/)")
     assert lines[1:] == str(failed.value).splitlines()[1:]
     assert not any("File " in line for line in lines)
+
+
+# --- the failure as one of tapegrad.mistakes, on tapegrad's copy of the learner's graph -----
+
+
+def failure(wrong: str) -> ExerciseFailed:
+    w = WRONG[wrong]
+    with pytest.raises(ExerciseFailed) as failed:
+        check(w.check.removeprefix("check-"), learner({**SOLUTIONS, w.tag: w.source}))
+    return failed.value
+
+
+@pytest.mark.parametrize(
+    ("wrong", "mistake"),
+    [("assign-for-add", "assign"), ("tanh-of-input", "wrong-rule"), ("div-sign", "wrong-rule")],
+)
+def test_a_wrong_rule_runs_as_its_mistake_with_the_learners_numbers(wrong, mistake):
+    """`mistakes.run` on the failure's graph: its mistaken walk ends with the numbers the
+    learner's own walk gave (as the message says them), its right walk with tapegrad's, and
+    the node it marks is the one whose gradient the message names."""
+    e = failure(wrong)
+    assert e.mistake is not None and e.mistake.name == mistake
+    run = mistakes.run(e.mistake.root, e.mistake.name, **e.mistake.options)
+    assert run.first_difference is not None
+    said = re.search(r"after the walk (\w+)\.grad is (\S+), tapegrad says (\S+)\n", str(e))
+    assert said, str(e)
+    name, got, want = said[1], float(said[2]), float(said[3])
+    right, wrong_grad = run.grads(run.nodes[run.names.index(name)])
+    assert wrong_grad == pytest.approx(got, rel=1e-5)
+    assert right == pytest.approx(want, rel=1e-5, abs=1e-6)  # the right walk: central differences
+    assert run.names[run.nodes.index(run.first_difference)] == name
+
+
+def test_a_missing_out_grad_has_no_mistake_to_show():
+    """Without the out.grad factor a rule is right where gradcheck measures it (out.grad = 1),
+    so no mistake of tapegrad.mistakes shows it: the failure says so by having none."""
+    e = failure("mul-without-out-grad")
+    assert e.kind == "chain" and e.mistake is None
+
+
+@pytest.mark.parametrize(("wrong", "walk"), [("topo-without-visited", "recursion"),
+                                             ("topo-parents-first", "recursion")])  # fmt: skip
+def test_a_wrong_order_runs_as_a_walk_out_of_order_that_changes_the_answer(wrong, walk):
+    e = failure(wrong)
+    assert (e.mistake.name, e.mistake.options) == ("order", {"walk": walk})
+    run = mistakes.run(e.mistake.root, "order", **e.mistake.options)
+    assert run.first_difference is not None
