@@ -91,82 +91,44 @@ class Graph:
 
 @dataclass(frozen=True)
 class Exercise:
-    """One op exercise: the op's symbol, the Value method the learner writes, its number in
-    the notebook, what to check it on, and a tip for a wrong local derivative."""
+    """One op exercise: the op's symbol (its `_op`), its number in the notebook, the graphs
+    it is checked on, and a tip for a wrong local derivative."""
 
     op: str
-    method: str
     number: int
     graphs: tuple[Graph, ...]
     tip: str
-    rule: ops.Op = field(repr=False, default=ops.ADD)
 
 
 def _g(leaves: dict[str, float], *steps: Step) -> Graph:
     return Graph(tuple(leaves.items()), steps)
 
 
+# Each graph has a node used twice (`a + a`, or a leaf feeding two ops) and the op's node
+# gets a gradient other than 1 somewhere (so a missing out.grad factor shows).
 EXERCISES: dict[str, Exercise] = {
-    "add": Exercise(
-        "+",
-        "__add__",
-        1,
-        (
-            _g({"a": 3.0}, ("b", "+", ("a", "a"))),
-            _g(
-                {"a": 2.0, "b": -3.0},
-                ("c", "+", ("a", "b")),
-                ("d", "+", ("c", "c")),
-                ("e", "+", ("d", "a")),
-            ),
-        ),
-        "a + b passes out.grad on unchanged to both inputs",
-        ops.ADD,
-    ),
-    "mul": Exercise(
-        "*",
-        "__mul__",
-        2,
-        (
-            _g({"a": 3.0}, ("b", "*", ("a", "a"))),
-            _g({"a": 2.0, "b": -3.0}, ("c", "*", ("a", "b")), ("d", "*", ("c", "a"))),
-        ),
-        "each input of a * b gets out.grad times the OTHER input's data",
-        ops.MUL,
-    ),
-    "tanh": Exercise(
-        "tanh",
-        "tanh",
-        3,
-        (_g({"a": 0.5}, ("b", "tanh", ("a",)), ("c", "*", ("b", "a"))),),
-        "tanh's derivative is 1 - tanh(x)**2, written with the output t = out.data, not x",
-        ops.TANH,
-    ),
-    "exp": Exercise(
-        "exp",
-        "exp",
-        4,
-        (_g({"a": 0.3}, ("b", "exp", ("a",)), ("c", "*", ("b", "a"))),),
-        "exp is its own derivative: reuse the output, out.data",
-        ops.EXP,
-    ),
-    "pow": Exercise(
-        "**",
-        "__pow__",
-        5,
-        (_g({"a": 1.5}, ("b", "**", ("a", 3.0)), ("c", "*", ("b", "a"))),),
-        "for x**k, bring the exponent k down and lower it by one",
-        ops.POW,
-    ),
-    "div": Exercise(
-        "/",
-        "__truediv__",
-        6,
-        (_g({"a": 3.0, "b": -2.0}, ("c", "/", ("a", "b")), ("d", "*", ("c", "b"))),),
-        "a / b grows with a (by 1/b) and shrinks as b grows (by a/b**2)",
-        ops.DIV,
-    ),
-}
+    "add": Exercise("+", 1, (
+        _g({"a": 3.0}, ("b", "+", ("a", "a"))),
+        _g({"a": 2.0, "b": -3.0},
+           ("c", "+", ("a", "b")), ("d", "+", ("c", "c")), ("e", "+", ("d", "a"))),
+    ), "a + b passes out.grad on unchanged to both inputs"),
+    "mul": Exercise("*", 2, (
+        _g({"a": 3.0}, ("b", "*", ("a", "a"))),
+        _g({"a": 2.0, "b": -3.0}, ("c", "*", ("a", "b")), ("d", "*", ("c", "a"))),
+    ), "each input of a * b gets out.grad times the OTHER input's data"),
+    "tanh": Exercise("tanh", 3, (
+        _g({"a": 0.5}, ("b", "tanh", ("a",)), ("c", "*", ("b", "a"))),
+    ), "tanh's derivative is written with its output, t = out.data, not x"),
+    "exp": Exercise("exp", 4, (
+        _g({"a": 0.3}, ("b", "exp", ("a",)), ("c", "*", ("b", "a"))),
+    ), "exp is its own derivative: reuse the output, out.data"),
+    "pow": Exercise("**", 5, (
+        _g({"a": 1.5}, ("b", "**", ("a", 3.0)), ("c", "*", ("b", "a"))),
+    ), "for x**k, bring the exponent k down and lower the power by one"),
+    "div": Exercise("/", 6, (
+        _g({"a": 3.0, "b": -2.0}, ("c", "/", ("a", "b")), ("d", "*", ("c", "b"))),
+    ), "a / b shrinks as b grows, so b's share carries a minus sign"),
+}  # fmt: skip
 
 FORMS = {"+": "{} + {}", "*": "{} * {}", "/": "{} / {}", "**": "{} ** {}"}
 
@@ -285,10 +247,10 @@ def _ordered(pairs: list[Pair], root: Pair) -> list[Pair]:
 
 def _call(p: Pair, exercise: str) -> None:
     """Run the learner's `_backward` of `p`, turning "not written yet" into NotDone."""
-    run_closure(p.mine, p.text, _owner(p.op, exercise), p.name)
+    _step(p.mine, p.text, _owner(p.op, exercise), p.name)
 
 
-def run_closure(node: Any, text: str, exercise: str, name: str = "") -> None:
+def _step(node: Any, text: str, exercise: str, name: str = "") -> None:
     """`node._backward()` of the learner's node `text`; NotDone when it is not written yet
     (raises NotImplementedError, or is still the no-op a leaf gets), ExerciseFailed when it
     raises anything else."""
@@ -304,9 +266,11 @@ def run_closure(node: Any, text: str, exercise: str, name: str = "") -> None:
 
 
 def _not_a_leaf(node: Any, text: str, exercise: str) -> None:
-    """NotDone if `node._backward` is still the no-op every leaf gets from `__init__`."""
+    """NotDone if `node._backward` is still the no-op every leaf gets from `__init__` (the
+    lecture's `lambda: None`)."""
     fn, leaf = node._backward, type(node)(0.0)._backward
-    if getattr(fn, "__code__", 0) is getattr(leaf, "__code__", 1):
+    code = getattr(leaf, "__code__", None)
+    if code is not None and code.co_name == "<lambda>" and getattr(fn, "__code__", 0) is code:
         raise NotDone(
             f"write {_what(exercise)} first ({text}: its _backward is still the leaf's no-op; "
             f"set out._backward = _backward)"
@@ -323,7 +287,7 @@ def _ready(pairs: list[Pair], exercise: str) -> None:
                 probe(p.mine, [k.mine for k in p.kids], 1.0)
             except NotImplementedError:
                 raise NotDone(f"write {_what(exercise)} first") from None
-            except Exception:  # noqa: S110  (the walk reports it, naming the node)
+            except Exception:  # the walk runs it again and reports it, naming the node
                 pass
 
 
@@ -351,8 +315,12 @@ def probe(node: Any, kids: Sequence[Any], g: float) -> tuple[list[float], list[f
 
 
 def close(x: float, y: float) -> bool:
-    """Equal up to rounding (the learner's arithmetic may round differently from tapegrad's)."""
-    return math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-9) or (math.isnan(x) and math.isnan(y))
+    """Equal up to rounding (the learner's arithmetic may round differently from tapegrad's);
+    anything but a real number (a Value where a float belongs, None) is not close."""
+    try:
+        return math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-9) or math.isnan(x) and math.isnan(y)
+    except TypeError:
+        return False
 
 
 # --- comparing, and saying what is wrong --------------------------------------------------
@@ -635,7 +603,7 @@ def _walk_all(root: Any) -> None:
     root.grad = 1.0
     for node in reversed(order):
         if node._prev:
-            run_closure(node, f"a node made by {node._op!r}", _owner(node._op, "neuron"))
+            _step(node, f"a node made by {node._op!r}", _owner(node._op, "neuron"))
 
 
 def mirror(root: Any) -> list[Pair] | None:
