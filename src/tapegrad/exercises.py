@@ -207,7 +207,8 @@ def _made(text: str, exercise: str, make: Callable[..., Any], *args: Any, **kwar
     except NotImplementedError:
         raise NotDone(f"write {_what(exercise)} first") from None
     if out is None:
-        raise NotDone(f"write {_what(exercise)} first ({text} returned None: return `out`)")
+        give = "`out`" if exercise in EXERCISES else "`topo`" if exercise == "topo" else "it"
+        raise NotDone(f"write {_what(exercise)} first ({text} returned None: return {give})")
     return out
 
 

@@ -320,3 +320,15 @@ def test_tapegrads_own_value_passes_every_op_check(name, capsys):
     is the op table's rule, not the leaf's no-op."""
     getattr(exercises, f"check_{name}")(tapegrad.Value)
     assert capsys.readouterr().out.startswith("ok: ")
+
+
+def test_the_lectures_build_topo_that_returns_nothing_is_told_to_return_topo(capsys):
+    """The lecture's `build_topo` fills a list and returns None."""
+
+    def build_topo(root):
+        topo = []
+        topo.append(root)
+
+    exercises.check_topo(build_topo)
+    out = capsys.readouterr().out
+    assert out.startswith("not done yet") and "returned None: return `topo`" in out, out
