@@ -5,6 +5,9 @@ drive it) opens each page from file:// and screenshots it.
 - docs/images/explain.png: `tapegrad explain` writes the lecture's neuron as a page, stepped
   to the moment x1 receives its gradient.
 - docs/images/report.png: the top of the report.html `tapegrad demo` writes, at step 30.
+- docs/images/mistake.png: the README's "Learn by breaking it" page, the lecture's f = (a*b) *
+  (a + b) walked with `=` in place of `+=` beside the right walk, at the step where the two
+  first part company.
 
     PYTHONPATH=src python docs/make_images.py
 """
@@ -64,6 +67,41 @@ def make_explain_png(out: Path) -> int:
     return len(png)
 
 
+def mistake_page():
+    """The page the README's "Learn by breaking it" block makes (the same code)."""
+    from tapegrad import Value, explain
+
+    a, b = Value(-2.0, label="a"), Value(3.0, label="b")
+    d = a * b
+    d.label = "d"
+    e = a + b
+    e.label = "e"
+    f = d * e
+    f.label = "f"
+    return explain(f, mistake="assign")
+
+
+def make_mistake_png(out: Path) -> int:
+    """Write `mistake_page()`, screenshot it at the step its walks first differ into `out`."""
+    from browser import start_chromium, stop_chromium
+
+    page = mistake_page()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = page.save(Path(tmp) / "assign.html")
+        driver = start_chromium()
+        try:
+            driver.set_window_size(1100, 700)
+            driver.get(f"file://{path}#step={page.run.first_step}")
+            marked = driver.find_elements("css selector", ".tg-grads tr.tg-first")
+            if len(marked) != 1:
+                raise SystemExit("the mistake page marks no node at its first difference")
+            png = driver.find_element("css selector", ".tg-explain").screenshot_as_png
+        finally:
+            stop_chromium(driver)
+    out.write_bytes(png)
+    return len(png)
+
+
 def make_report_png(out: Path) -> int:
     """Run `tapegrad demo`, screenshot the top of its report.html at step 30 into `out`."""
     from browser import start_chromium, stop_chromium
@@ -89,7 +127,14 @@ def make_report_png(out: Path) -> int:
 
 
 if __name__ == "__main__":
-    for name, make in (("explain.png", make_explain_png), ("report.png", make_report_png)):
+    makers = (
+        ("explain.png", make_explain_png),
+        ("report.png", make_report_png),
+        ("mistake.png", make_mistake_png),
+    )
+    for name, make in makers:
+        if len(sys.argv) > 1 and name not in sys.argv[1:]:  # only the pictures named, if any
+            continue
         path = ROOT / "docs" / "images" / name
         size = make(path)
         print(f"wrote {path.relative_to(ROOT)} ({size:,} bytes)")

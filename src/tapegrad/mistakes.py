@@ -59,6 +59,10 @@ changes the `* -1` nodes."""
 MAX_STEPS = 100_000
 """The most steps a walk may take (plain recursion runs a rule once per path: exponential)."""
 
+MAX_NUMBERS = 4_000_000
+"""The most gradients a run writes down (every node's, after every step of a walk): a run is
+for graphs a page can show, and this keeps a large one from filling the memory."""
+
 _STEP = 1e-6  # the central-difference step, as gradcheck's
 
 
@@ -199,6 +203,12 @@ class _Graph:
         """Run `rule` on each node of `steps` in turn on list-held gradients (from
         `start`, zeros by default; the output's gradient is then set to `seed`), combining
         each share into its child's gradient with `+=`, or with `=` if `assign`."""
+        if (len(steps) + 1) * len(self.order) > MAX_NUMBERS:
+            raise MistakeError(
+                f"the walk has {len(steps)} steps over {len(self.order)} values: writing down "
+                f"every gradient after every step takes more than {MAX_NUMBERS:,} numbers; run "
+                f"the mistake on a smaller graph (a page shows at most a few hundred values)"
+            )
         grads = [0.0] * len(self.order) if start is None else list(start)
         grads[0] = seed
         walk = Walk([None], [list(grads)], [[]])

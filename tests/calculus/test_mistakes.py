@@ -267,3 +267,10 @@ def test_a_closure_with_no_forward_rule_asks_for_one():
         run(y, "wrong-rule")
     r = run(y, "wrong-rule", forward={"mycube": lambda a: a**3})
     assert r.grads(x) == pytest.approx((0.75, 1.5), rel=1e-6)
+
+
+def test_a_graph_too_big_to_write_down_is_refused(monkeypatch):
+    monkeypatch.setattr(mistakes, "MAX_NUMBERS", 20)
+    with pytest.raises(MistakeError, match="more than 20 numbers"):
+        run(ref.exp_sub(Value), "assign")  # 6 values, 5 steps and the seed: 36 numbers
+    assert run(ref.doubled(Value), "assign").first_difference is not None  # 2 x 2: fine

@@ -8,10 +8,11 @@ import heapq
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any, overload
 
-from .. import textmath
+from .. import mistakes, textmath
 from ..closures import run_closure
 from ..collapse import Collapse, Group, group_nodes
 from ..engine import Constant, Value, local_vjp
@@ -168,21 +169,56 @@ _PAGE = """<div id="{uid}" class="tg-explain" tabindex="0">
 </div>"""
 
 
+@overload
 def explain(
     root: Value,
     *,
+    mistake: None = None,
     collapse: Collapse | None = None,
     rankdir: str = "LR",
     precision: int = 4,
     fmt: str | None = None,
     max_nodes: int | None = MAX_NODES,
     title: str | None = None,
-) -> Explanation:
+) -> Explanation: ...
+
+
+@overload
+def explain(
+    root: Value,
+    *,
+    mistake: str,
+    collapse: Collapse | None = None,
+    rankdir: str = "LR",
+    precision: int = 4,
+    fmt: str | None = None,
+    max_nodes: int | None = MAX_NODES,
+    title: str | None = None,
+    **options: Any,
+) -> MistakePage: ...
+
+
+def explain(
+    root: Value,
+    *,
+    mistake: str | None = None,
+    collapse: Collapse | None = None,
+    rankdir: str = "LR",
+    precision: int = 4,
+    fmt: str | None = None,
+    max_nodes: int | None = MAX_NODES,
+    title: str | None = None,
+    **options: Any,
+) -> Explanation | MistakePage:
     """A page that steps through how the engine computes `root` and backpropagates from it:
     forward node by node, each value with the op and numbers that made it; then backward, each
     local chain rule with its numbers, every `+=` into a child on its own. It replays one fresh
     `backward()` from `root` and leaves every `.grad` as it was, before or after `backward()`.
 
+    mistake: one of `tapegrad.mistakes.MISTAKES` ("assign", "no-zero", "order", "wrong-rule"):
+    the page steps through the right backward walk and the mistaken one side by side instead
+    (`mistakes.run`, which `options` go to: walk=, passes=, like=, forward=), marking the first
+    node where their numbers differ and saying why.
     collapse: "layer" or "neuron" (as in `draw_dot`) draws each module as one box and steps
     through it at once. max_nodes: past this many boxes, ExplainError says what to do (None:
     no limit). rankdir, precision, fmt: as in `draw_dot`. title: the page's heading.
@@ -191,6 +227,17 @@ def explain(
 
     number = check_options("explain", root, rankdir, precision, fmt, max_nodes)
     order = topological_order(root)
+    if mistake is not None or options:
+        if mistake is None:
+            raise TypeError(
+                f"explain() takes {', '.join(sorted(options))} only with mistake=..., the "
+                f"options of a mistake's walk"
+            )
+        if collapse is not None:
+            raise ExplainError("a mistake page shows every node: it cannot be collapsed")
+        if max_nodes is not None and len(order) > max_nodes:
+            raise ExplainError(_too_many(len(order), max_nodes, order))
+        return _mistake_page(root, order, mistake, options, number, rankdir, title)
     if collapse is None and max_nodes is not None and len(order) > max_nodes:
         raise ExplainError(_too_many(len(order), max_nodes, order))
     recorder = _Recorder(root, order, collapse, number)
@@ -239,6 +286,7 @@ class _Recorder:
         self.box = {g.name: f"g{i}" for i, g in enumerate(self.groups)}
         self.elements = {node: self._element(node) for node in order}
         self.grads: dict = {}
+        self.grad_texts: dict = {}  # node -> its grad cell's text for the layout (mistake pages)
         self.initial: list[tuple[str, str, str]] = []
         self.born: dict[str, int] = {}
         # node -> how many edges bring it gradient
@@ -603,7 +651,8 @@ class _Recorder:
                 node = by_element[n.name]
                 grad = self.grads.get(node, 0.0)
                 label = _printable(self.names.get(node, ""))  # as draw_dot shows labels
-                fields = (label, f"data {self.fmt(node.data)}", f"grad {self.fmt(grad)}")
+                text = self.grad_texts.get(node) or f"grad {self.fmt(grad)}"
+                fields = (label, f"data {self.fmt(node.data)}", text)
                 n = replace(n, fields=fields)
             elif n.name in groups and groups[n.name].params:
                 norm = f"grad norm {self._norm(groups[n.name])}"
@@ -694,3 +743,208 @@ _ID = re.compile(r'\bid="@@-')
 def _scope_ids(svg: str, uid: str) -> str:
     """Every id in `svg` prefixed with the page's, so two pages in one notebook never clash."""
     return _ID.sub(lambda m: f'id="{uid}-', svg)
+
+
+# --- a mistake's page: the right walk and the mistaken one, side by side ---------------------
+
+_COLUMNS = {  # (the right walk's column, the mistaken walk's), as the page heads them
+    "assign": ("right: +=", "mistake: ="),
+    "no-zero": ("right: zeroed first", "mistake: not zeroed"),
+    "order": ("right: topological order", "mistake: {walk}"),
+    "wrong-rule": ("right: measured rule", "mistake: your rule"),
+}
+_WALK_NAMES = {"bfs": "breadth-first", "recursion": "plain recursion"}
+
+
+@dataclass
+class MistakeStep:
+    """One step of a mistake page: what the panel says, which boxes each walk works on."""
+
+    title: str
+    lines: list[str]
+    right: int  # the index in `run.nodes` of the node whose rule the right walk runs (-1: none)
+    wrong: int  # the same for the mistaken walk
+
+
+@dataclass(eq=False)
+class MistakePage(HtmlPage):
+    """The page `explain(root, mistake=...)` made: the right and the mistaken backward walk
+    side by side, every number from `run` (a `mistakes.MistakeRun`). `_repr_html_` for
+    Jupyter, `save(path)` for a file; `start` is the step it opens at."""
+
+    run: mistakes.MistakeRun
+    title: str
+    steps: list[MistakeStep]
+    columns: tuple[str, str]
+    names: list[str]  # each of run.nodes' name on the page
+    cells: tuple[list[list[str]], list[list[str]]]  # each walk's numbers, per step, per node
+    _elements: list[str]  # each of run.nodes' picture element
+    _svg: str
+    renderer: str
+    start: int = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<tapegrad mistake page {self.title!r} ({self.run.mistake}): {len(self.steps)} "
+            f"steps; .save('page.html') writes it>"
+        )
+
+    @property
+    def marked(self) -> str | None:
+        """The name of the node the page marks, the first whose numbers differ (None: none)."""
+        node = self.run.first_difference
+        return None if node is None else self.names[self.run.index(node)]
+
+    def data(self, standalone: bool) -> dict:
+        """What the page's script replays, as JSON-able data."""
+        first = self.run.first_difference
+        return {
+            "standalone": standalone,
+            "start": self.start,
+            "mistake": self.run.mistake,
+            "names": self.names,
+            "els": self._elements,
+            "right": self.cells[0],
+            "wrong": self.cells[1],
+            "first": -1 if first is None else self.run.index(first),
+            "firstStep": -1 if self.run.first_step is None else self.run.first_step,
+            "steps": [{"t": s.title, "l": s.lines, "r": s.right, "w": s.wrong} for s in self.steps],
+        }
+
+    def fragment(self, standalone: bool) -> str:
+        uid = new_id("tgx")
+        rows = "".join(
+            f'<tr data-node="{i}"><th>{html_text(name)}</th><td class="tg-r"></td>'
+            f'<td class="tg-w"></td></tr>'
+            for i, name in enumerate(self.names)
+        )
+        return _MISTAKE_PAGE.format(
+            uid=uid,
+            css=asset("explain.css"),
+            title=html_text(self.title),
+            last=len(self.steps) - 1,
+            what=html_text(mistakes.MISTAKES[self.run.mistake]),
+            mistake=html_text(self.run.mistake),
+            why=html_text(self.run.why),
+            right=html_text(self.columns[0]),
+            wrong=html_text(self.columns[1]),
+            rows=rows,
+            svg=_scope_ids(self._svg, uid),
+            scripts=data_and_script(uid, self.data(standalone), "explain.js"),
+        )
+
+
+_MISTAKE_PAGE = """<div id="{uid}" class="tg-explain tg-mistake" tabindex="0">
+<style>{css}</style>
+<div class="tg-head"><span class="tg-name">{title}</span>
+<span class="tg-bar">
+<button type="button" data-act="reset" title="first step (Home)">reset</button>
+<button type="button" data-act="back" title="step back (&#x2190;)">&#x25C0;</button>
+<button type="button" data-act="play" title="play / pause (space)">play</button>
+<button type="button" data-act="next" title="step forward (&#x2192;)">&#x25B6;</button>
+<input type="range" class="tg-range" min="0" max="{last}" value="0" aria-label="step">
+<label>step <input type="number" class="tg-jump" min="0" max="{last}" value="0"></label>
+<span class="tg-count"></span>
+<button type="button" data-act="zoom" title="fit to the width, or full size">fit</button>
+</span></div>
+<div class="tg-why"><div><b>mistake <code>{mistake}</code></b>: {what}</div>
+<div class="tg-verdict">{why}</div></div>
+<div class="tg-panel"><div class="tg-title"></div><ul class="tg-lines"></ul></div>
+<div class="tg-cols">
+<table class="tg-grads"><thead><tr><th>grad of</th><th class="tg-r">{right}</th>
+<th class="tg-w">{wrong}</th></tr></thead><tbody>{rows}</tbody></table>
+<div class="tg-pic">{svg}</div>
+</div>
+{scripts}
+</div>"""
+
+
+def _mistake_page(
+    root: Value,
+    order: list,
+    mistake: str,
+    options: dict,
+    number: str,
+    rankdir: str,
+    title: str | None,
+) -> MistakePage:
+    """Run `mistake` beside the right walk (`mistakes.run`) and make the page stepping
+    through both; every number on it is the run's."""
+    try:
+        run = mistakes.run(root, mistake, **options)
+    except mistakes.MistakeError as err:
+        raise ExplainError(str(err)) from err
+    recorder = _Recorder(root, order, None, number)
+    names = [recorder.name(node) for node in run.nodes]
+    fmt = recorder.fmt
+    length = run.length
+    cells = (
+        [[fmt(x) for x in run.right.at(k)] for k in range(length)],
+        [[fmt(x) for x in run.wrong.at(k)] for k in range(length)],
+    )
+    for i, node in enumerate(run.nodes):  # the widest text each grad cell will show
+        texts = (_cell(cells[0][k][i], cells[1][k][i]) for k in range(length))
+        recorder.grad_texts[node] = max(texts, key=len)
+    svg, renderer = recorder.picture(rankdir, None)
+    right, wrong = _COLUMNS[mistake]
+    walk = _WALK_NAMES.get(run.options.get("walk", "bfs"), "")
+    columns = (right, wrong.format(walk=walk))
+    steps = [_mistake_step(run, names, cells, k, fmt) for k in range(length)]
+    name = title if title is not None else f"{mistake}: {names[0]}"
+    return MistakePage(
+        run,
+        name,
+        steps,
+        columns,
+        names,
+        cells,
+        [recorder.elements[node] for node in run.nodes],
+        svg,
+        renderer,
+    )
+
+
+def _cell(right: str, wrong: str) -> str:
+    """A grad cell of the picture: both walks' numbers, one if they agree."""
+    return f"grad {right}" if right == wrong else f"grad {right} | {wrong}"
+
+
+def _mistake_step(
+    run: mistakes.MistakeRun, names: list[str], cells, k: int, fmt: Callable[[float], str]
+) -> MistakeStep:
+    """Step `k` of both walks: which rule each runs and what each child gets."""
+    root = names[0]
+    if k == 0:
+        lines = [f"right: {root}.grad = 1, every other grad 0"]
+        if run.mistake == "no-zero":
+            passes = run.options.get("passes", 2)
+            lines.append(
+                f"mistake: backward() pass {passes} without zero_grad: every grad still holds "
+                f"what the pass before left ({root}.grad = {cells[1][0][0]})"
+            )
+        else:
+            lines.append(f"mistake: {root}.grad = 1, every other grad 0")
+        if run.first_step == 0:
+            lines.append(f"the first to differ: {run.why}")
+        return MistakeStep(f"Step 0: the seed, {root}.grad = 1", lines, -1, -1)
+    says, at = [], []
+    for side, walk, col in (("right", run.right, cells[0]), ("mistake", run.wrong, cells[1])):
+        if k >= len(walk.steps):
+            says.append(f"{side}: done")
+            at.append(-1)
+            continue
+        node = walk.steps[k]
+        assert node is not None  # only step 0, the seed, runs no rule
+        i = run.index(node)
+        at.append(i)
+        sign = "=" if side == "mistake" and run.mistake == "assign" else "+="
+        given = [f"{names[j]}.grad {sign} {fmt(c)} → {col[k][j]}" for j, c in walk.shares[k]]
+        rule = f"{names[i]}'s rule (grad {col[k - 1][i]})"
+        says.append(f"{side}: {rule}: " + ("; ".join(given) or "its inputs are constants"))
+    does = [f"runs {names[i]}'s rule" if i >= 0 else "is done" for i in at]
+    title = f"Step {k}: the right walk {does[0]}, the mistaken one {does[1]}"
+    if at[0] == at[1]:
+        title = f"Step {k}: both walks run {names[at[0]]}'s rule"
+    if k == run.first_step:
+        says.append(f"the first to differ: {run.why}")
+    return MistakeStep(title, says, at[0], at[1])
