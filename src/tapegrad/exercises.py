@@ -13,6 +13,11 @@ Right: one short "ok" line. Untouched (a `NotImplementedError`, a method that re
 numbers, and a one-line hint. To find the node, each closure is also run alone (`probe`):
 with its output's gradient as it is in the walk, once on zeroed children and once on children
 already holding a gradient, beside tapegrad's own `_backward` of the same node.
+
+A failure also writes the page of its mistake (`tapegrad.explain(root, mistake=...)`) on
+tapegrad's copy of the learner's graph, to `mistake-EXERCISE.html` in the working folder, and
+its last line links to it: `=` for `+=` is "assign", a wrong local derivative "wrong-rule"
+(the learner's closure replayed on tapegrad's node), a wrong order "order".
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from . import mistakes, nn, ops, textmath
 from .engine import Value as Ref
 from .graph import topological_order
+from .pages.explain import explain
 
 __all__ = [
     "ExerciseFailed",
@@ -472,8 +479,29 @@ def _report(exercise: str, run: Callable[[], str]) -> None:
         print(f"not done yet: {e}")
         return
     except ExerciseFailed as e:
-        raise ExerciseFailed(f"{_title(exercise)}: {e}", e.kind, e.node, e.mistake) from None
+        message = f"{_title(exercise)}: {e}"
+        if e.mistake is not None:
+            message += "\n" + _page(exercise, e.mistake)
+        raise ExerciseFailed(message, e.kind, e.node, e.mistake) from None
     print(f"ok: {said}")
+
+
+def _page(exercise: str, mistake: Mistake) -> str:
+    """Write the mistake's page, the right walk and the learner's side by side on the
+    learner's graph, to `mistake-EXERCISE.html` in the working folder (a notebook's own
+    folder in Jupyter); the line that links to it."""
+    path = Path(f"mistake-{exercise}.html")
+    try:
+        page = explain(
+            mistake.root,
+            mistake=mistake.name,
+            title=f"{_title(exercise)}: your walk beside the right one",
+            **mistake.options,
+        )
+        page.save(path)
+    except (OSError, ValueError) as e:  # the failure above still stands: say why, go on
+        return f"see: the mistake page could not be written ({type(e).__name__}: {e})"
+    return f"see: {path} (the right walk and yours, step by step, on this graph)"
 
 
 def _check_op(exercise: str, Value: type) -> None:

@@ -332,3 +332,38 @@ def test_the_lectures_build_topo_that_returns_nothing_is_told_to_return_topo(cap
     exercises.check_topo(build_topo)
     out = capsys.readouterr().out
     assert out.startswith("not done yet") and "returned None: return `topo`" in out, out
+
+
+@pytest.mark.parametrize(
+    ("wrong", "page"),
+    [
+        ("assign-for-add", "mistake-add.html"),
+        ("tanh-of-input", "mistake-tanh.html"),
+        ("div-sign", "mistake-div.html"),
+        ("topo-without-visited", "mistake-topo.html"),
+    ],
+)
+def test_a_failure_links_to_its_mistake_page_on_the_learners_graph(wrong, page, tmp_path):
+    """The message's last line names the page it wrote in the working folder; the page walks
+    the learner's graph and shows the numbers the message gives for the learner's walk."""
+    e = failure(wrong)
+    last = str(e).splitlines()[-1]
+    assert last.startswith(f"see: {page} "), last
+    text = (tmp_path / page).read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>")
+    said = re.search(r"after the walk (\w+)\.grad is (\S+), tapegrad says (\S+)\n", str(e))
+    if said:  # the op checks: the learner's number and the right one, as the page writes them
+        for number in said[2], said[3]:
+            assert format(float(number), ".4g") in text, number
+
+
+def test_no_page_where_no_mistake_shows_it(tmp_path):
+    e = failure("mul-without-out-grad")
+    assert "see: " not in str(e) and list(tmp_path.iterdir()) == []
+
+
+def test_a_page_that_cannot_be_written_leaves_the_failure_and_says_why(tmp_path):
+    (tmp_path / "mistake-add.html").mkdir()  # a folder where the file should go
+    e = failure("assign-for-add")
+    assert e.kind == "assign" and "b = a + a" in str(e)
+    assert str(e).splitlines()[-1].startswith("see: the mistake page could not be written (")

@@ -1,7 +1,8 @@
 """The exercise notebook (notebooks/04_exercises.ipynb) runs on a real kernel three ways:
 solved (every check prints "ok"), untouched as committed (every check says "not done yet",
 no error and no traceback), and with each typical wrong answer filled in (it stops at that
-exercise's check with ExerciseFailed and the answer's hint, shown without a stack)."""
+exercise's check with ExerciseFailed and the answer's hint, shown without a stack, and writes
+the page of its mistake beside the notebook)."""
 
 from __future__ import annotations
 
@@ -106,3 +107,11 @@ def test_a_wrong_answer_fails_in_its_check_with_its_hint(wrong, tmp_path):
     shown = "\n".join(error.traceback)
     assert "Traceback" not in shown and "exercises.py" not in shown, shown
     assert shown.startswith("ExerciseFailed: exercise ")
+    # ...and it links to the page of its mistake, written beside the notebook. A missing
+    # out.grad factor is right where gradcheck measures (out.grad = 1): no mistake shows it.
+    page = tmp_path / f"mistake-{w.check.removeprefix('check-')}.html"
+    if wrong == "mul-without-out-grad":
+        assert not page.exists() and "see: " not in error.evalue
+    else:
+        assert f"see: {page.name} " in error.evalue.splitlines()[-1]
+        assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
