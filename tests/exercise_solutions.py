@@ -178,13 +178,15 @@ def cells_by_tag(path: Path = NOTEBOOK) -> dict[str, str]:
     }
 
 
-def learner(answers: dict[str, str] | None = None) -> dict[str, Any]:
-    """A learner's namespace, as the notebook's cells make it: the notebook's own class cell,
-    then each exercise cell as `answers` has it (default: solved), run in order."""
+def learner(answers: dict[str, str] | None = None, value_class: str | None = None) -> dict:
+    """A learner's namespace, as the notebook's cells make it: the notebook's own class cell
+    (or `value_class`), then each exercise cell as `answers` has it (default: solved), run in
+    order."""
     answers = SOLUTIONS if answers is None else answers
     cells = cells_by_tag()
     ns: dict[str, Any] = {}
-    exec("import math\nimport random\n" + cells["value-class"], ns)  # the notebook's own code
+    value_class = cells["value-class"] if value_class is None else value_class
+    exec("import math\nimport random\n" + value_class, ns)  # the notebook's own code
     for tag in SOLUTIONS:
         exec(answers.get(tag, cells[tag]), ns)  # the notebook's own code
     return ns
