@@ -60,13 +60,21 @@ except ImportError:  # pragma: no cover
 
 def timed(fn: Callable[[], object], repeats: int) -> float:
     """Median wall time of `fn` over `repeats` calls, after one warm-up call."""
+    return timed_both(fn, repeats)[0]
+
+
+def timed_both(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median wall time and median CPU time (this process's) of `fn` over `repeats` calls,
+    after one warm-up call. On a loaded machine the wall time also counts the time the process
+    waited for a core; the CPU time does not, so their ratios tell load from code."""
     fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def moons() -> tuple[np.ndarray, np.ndarray]:
@@ -238,10 +246,11 @@ def w1(quick: bool) -> tuple[dict[str, float], dict[str, int]]:
     return out, nodes
 
 
-def w1_alone(engine: str, quick: bool) -> float:
+def w1_alone(engine: str, quick: bool) -> tuple[float, float]:
     """W1's eager step for `engine` ("tapegrad" or "micrograd") in a fresh process that imports
     nothing else: the collector then walks only the engine's own objects, not PyTorch's too.
-    The median of 8 steps for tapegrad, 3 for micrograd (a step of 1.5 s; 2 and 1 with --quick)."""
+    The median of 8 steps for tapegrad, 3 for micrograd (a step of 1.5 s; 2 and 1 with --quick),
+    by wall time and by CPU time."""
     reps = (2 if quick else 8) if engine == "tapegrad" else (1 if quick else 3)
     code = (
         "import sys; sys.modules['torch'] = None; "  # keep PyTorch out of this process
@@ -253,25 +262,31 @@ def w1_alone(engine: str, quick: bool) -> float:
         "model = MLP(2, [16, 16, 1], seed=1337) if engine == 'tapegrad' "
         "else micrograd.nn.MLP(2, [16, 16, 1]); "
         "V = tapegrad.Value if engine == 'tapegrad' else micrograd.engine.Value; "
-        f"print(run.timed(run.scalar_demo_step(model, V, X, y), {reps}))"
+        f"print(*run.timed_both(run.scalar_demo_step(model, V, X, y), {reps}))"
     )
     here = str(Path(__file__).resolve().parent)
     out = subprocess.run([sys.executable, "-c", code, here], capture_output=True, text=True)
     if out.returncode:
         raise RuntimeError(out.stderr)
-    return float(out.stdout.split()[-1])
+    wall, cpu = out.stdout.split()[-2:]
+    return float(wall), float(cpu)
 
 
-def w1_alone_pairs(quick: bool) -> tuple[float, float, list[float]]:
-    """`w1_alone` for tapegrad then micrograd, in 5 pairs (1 with --quick): the median time of
-    each and every pair's ratio. A shared machine's slow spells last seconds, so one pair can
-    land a spell on one engine only; alternating pairs and taking the median keeps that out."""
+def w1_alone_pairs(quick: bool) -> dict[str, tuple[float, float, list[float]]]:
+    """`w1_alone` for tapegrad then micrograd, in 5 pairs (1 with --quick): by wall time and by
+    CPU time, the median time of each engine and every pair's ratio. A shared machine's slow
+    spells last seconds, so one pair can land a spell on one engine only; alternating pairs
+    and taking the median keeps that out."""
     tg, mg = [], []
     for _ in range(1 if quick else 5):
         tg.append(w1_alone("tapegrad", quick))
         mg.append(w1_alone("micrograd", quick))
-    ratios = [m / t for t, m in zip(tg, mg, strict=True)]
-    return statistics.median(tg), statistics.median(mg), ratios
+    out = {}
+    for k, clock in enumerate(("wall", "CPU")):
+        t, m = [x[k] for x in tg], [x[k] for x in mg]
+        ratios = [b / a for a, b in zip(t, m, strict=True)]
+        out[clock] = (statistics.median(t), statistics.median(m), ratios)
+    return out
 
 
 # ---------------------------------------------------------------- W2: deepest chain
@@ -665,13 +680,13 @@ def print_w1(quick: bool) -> dict[str, float]:
     for name, n in nodes.items():
         print(f"| W1 nodes per step | {name} | {n:,} nodes | | | |")
     if mg_nn is not None:
-        tg, mg, pairs = w1_alone_pairs(quick)
-        print(
-            f"| W1 demo step, each engine alone in a fresh process | tapegrad eager "
-            f"{fmt_time(tg)}, micrograd {fmt_time(mg)} (medians of {len(pairs)} pairs) | "
-            f"| {statistics.median(pairs):.3g}x faster (pairs: "
-            f"{', '.join(f'{r:.3g}x' for r in pairs)}) | | |"
-        )
+        for clock, (tg, mg, pairs) in w1_alone_pairs(quick).items():
+            print(
+                f"| W1 demo step, each engine alone in a fresh process ({clock} time) | "
+                f"tapegrad eager {fmt_time(tg)}, micrograd {fmt_time(mg)} (medians of "
+                f"{len(pairs)} pairs) | **{statistics.median(pairs):.3g}x faster** (pairs: "
+                f"{', '.join(f'{r:.3g}x' for r in pairs)}) | | |"
+            )
     return r1
 
 
