@@ -684,7 +684,7 @@ def print_w1(quick: bool) -> dict[str, float]:
             print(
                 f"| W1 demo step, each engine alone in a fresh process ({clock} time) | "
                 f"tapegrad eager {fmt_time(tg)}, micrograd {fmt_time(mg)} (medians of "
-                f"{len(pairs)} pairs) | **{statistics.median(pairs):.3g}x faster** (pairs: "
+                f"{len(pairs)} pairs) | | **{statistics.median(pairs):.3g}x faster** (pairs: "
                 f"{', '.join(f'{r:.3g}x' for r in pairs)}) | | |"
             )
     return r1
