@@ -2,25 +2,36 @@
 float64 tensors and hand-written NumPy, all measured in this one run.
 
     pip install -e ".[bench]"   # micrograd 0.1.0, torch 2.13.0, scikit-learn
-    python benchmarks/run.py            # the full table (a few minutes)
-    python benchmarks/run.py --quick    # fewer repeats, smaller W2/W3
+    python benchmarks/run.py            # the full table: ~2.5 minutes of CPU time
+    python benchmarks/run.py --quick    # fewer repeats, smaller sizes: ~30 s of CPU time
     python benchmarks/run.py --only W1,W3   # some workloads only
 
-Workloads:
+Workloads (micrograd's rows are sized to finish in seconds and are scaled per node or per
+sample; every anchor is measured in the same run):
   W1  one training step of micrograd's demo: MLP 2-16-16-1, 100 moons points, hinge loss
-      + 1e-4 L2, SGD (forward, backward, update); tapegrad with fused neurons (the default)
-      and with the explicit graph (fused=False), and the nodes one step builds
-  W2  the deepest chain y = y * 1.0000001 + 0.1 each engine can backpropagate, and the time
-      per node (build + backward) at that depth
-  W3  a sum of 200,000 products: build + backward time per node and bytes per node
-  W4  one epoch of digits (MLP 64-32-10, batches of 32, softmax cross-entropy; micrograd has
-      no exp/log, so it runs MSE on one-hot targets, timed on a few batches and scaled)
+      + 1e-4 L2, SGD (forward, backward, update); tapegrad with fused neurons (the default),
+      with the explicit graph (fused=False) and compiled (fit), the nodes one step builds,
+      and each eager engine alone in fresh processes (five alternating pairs; by wall time
+      and by CPU time, which a loaded machine moves less)
+  W2  the deepest chain y = y * 1.0000001 + 0.1 each engine can backpropagate (up to
+      1,000,000; PyTorch, which has no depth limit to find, to 100,000), and the time per
+      node (build + backward) at that depth
+  W3  a sum of products, build + backward: tapegrad's time per node at 200,000 products, and
+      time and bytes per node of tapegrad and micrograd side by side at 20,000
+  W4  one epoch of digits (MLP 64-32-10, batches of 32, softmax cross-entropy, SGD 0.1):
+      tapegrad eager (a quarter of the epoch, scaled), compiled (fit), PyTorch, hand-written
+      NumPy; micrograd has no exp/log, so it runs MSE on one-hot targets, on 32 samples,
+      scaled
   scope  the cost of tagging Values with their module path (W1 forward with and without)
   userops  W1's eager step with and without 20 ops of the user's registered (register_op)
-  W5  saving and loading a checkpoint of MLP(1000, [1000, 1]) (1,002,001 parameters; --quick:
+  W5  saving and loading a checkpoint of MLP(500, [1000, 1]) (502,001 parameters; --quick:
       MLP(100, [1000, 1])), and the parameters per second of each: loading is linear in size
+  scaling  benchmarks/scaling.py: recording, memory and a training step against model size,
+      and a step against batch size, beside PyTorch and hand-written NumPy
 
-Absolute times on a shared machine are noise; read the ratios, which are measured together.
+The run ends with two ratios for W1 and W4 (compiled vs hand-written NumPy, compiled vs
+PyTorch) and its total wall and CPU time. Absolute times on a shared machine are noise; read
+the ratios, which are measured together.
 """
 
 from __future__ import annotations
@@ -237,7 +248,7 @@ def w1(quick: bool) -> tuple[dict[str, float], dict[str, int]]:
     if mg_nn is not None:
         random.seed(1337)
         step = scalar_demo_step(mg_nn.MLP(2, [16, 16, 1]), mg_engine.Value, X, y)
-        out["micrograd 0.1.0"] = timed(step, 1 if quick else 3)
+        out["micrograd 0.1.0"] = timed(step, 1 if quick else 2)
         nodes["micrograd 0.1.0"] = _nodes(step)
         del step
     if torch is not None:
@@ -249,9 +260,9 @@ def w1(quick: bool) -> tuple[dict[str, float], dict[str, int]]:
 def w1_alone(engine: str, quick: bool) -> tuple[float, float]:
     """W1's eager step for `engine` ("tapegrad" or "micrograd") in a fresh process that imports
     nothing else: the collector then walks only the engine's own objects, not PyTorch's too.
-    The median of 8 steps for tapegrad, 3 for micrograd (a step of 1.5 s; 2 and 1 with --quick),
+    The median of 8 steps for tapegrad, 2 for micrograd (a step of 1.5 s; 2 and 1 with --quick),
     by wall time and by CPU time."""
-    reps = (2 if quick else 8) if engine == "tapegrad" else (1 if quick else 3)
+    reps = (2 if quick else 8) if engine == "tapegrad" else (1 if quick else 2)
     code = (
         "import sys; sys.modules['torch'] = None; "  # keep PyTorch out of this process
         "sys.path.insert(0, sys.argv[1]); import run, random; "
@@ -497,7 +508,7 @@ def w4(quick: bool) -> dict[str, float]:
 
     model = MLP(64, [32, 10], seed=0)
     opt = SGD(model.parameters(), lr=0.1)
-    sample = batches[:3] if quick else batches
+    sample = batches[: 3 if quick else 12]  # a quarter of the epoch, scaled: batches cost alike
     t = time.perf_counter()
     for Xb, yb in sample:
         loss = mean(
@@ -586,7 +597,7 @@ def w5(quick: bool) -> tuple[int, float, float]:
     """(parameters, save time, load time) of one checkpoint round trip."""
     import tempfile
 
-    model = MLP(100 if quick else 1000, [1000, 1], seed=0)
+    model = MLP(100 if quick else 500, [1000, 1], seed=0)
     n = len(model.parameters())
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "model.json"
