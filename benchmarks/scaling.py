@@ -9,9 +9,9 @@ measured in this one run.
 Every model is an MLP (ReLU hidden layers, linear output) trained on mean squared error
 against a target vector (the same loss for every width; torch's mse_loss), by plain SGD:
 - recording: `tapegrad.compile` of the per-sample loss, i.e. one forward pass building the
-  Value graph of one sample plus the compiler's passes; its time per graph node shows whether
-  it grows linearly; "forward" is the eager forward pass alone (building the Values), the rest
-  is the tape's graph walk and passes;
+  Value graph of one sample plus the compiler's passes, in CPU time (the faster of two); its
+  time per graph node shows whether it grows linearly; "forward" is the eager forward pass
+  alone (building the Values), the rest is the tape's graph walk and passes;
 - memory: tracemalloc's peak while recording (a second recording: tracemalloc slows it), and
   what the tape keeps; the model's own weights are made before and not counted;
 - a training step: the tape's `value_and_grad(X, T, params=w)` with the weights in one array,
@@ -224,8 +224,8 @@ def steps(model: MLP, tape: tapegrad.Tape, n: int) -> dict[str, Callable[[], Non
 
 
 def recording(sizes: tuple[int, ...]) -> dict:
-    """Record the model's tape: seconds (the faster of two recordings, and the eager forward
-    alone), graph nodes, and
+    """Record the model's tape: seconds (the faster of two recordings in CPU time, and the
+    eager forward alone), graph nodes, and
     tracemalloc's peak and kept bytes in a second recording (tracemalloc slows it 3-4x; the
     resident size would cost nothing but misses memory freed before and reused). Returns the
     model and the tape too."""
@@ -233,17 +233,17 @@ def recording(sizes: tuple[int, ...]) -> dict:
     fn = per_sample_loss(model)
     x, t = [tapegrad.Value(0.0) for _ in range(sizes[0])], [0.0] * sizes[-1]
     gc.collect()
-    start = time.perf_counter()
+    start = time.process_time()
     out = fn(x, t)
-    forward = time.perf_counter() - start
+    forward = time.process_time() - start
     nodes = len(reachable([out]))
     del out
     seconds = math.inf
-    for _ in range(2):  # the faster of two: a slow spell of the shared machine lands on one
+    for _ in range(2):  # the faster of two, in CPU time: a loaded machine moves it less
         gc.collect()
-        start = time.perf_counter()
+        start = time.process_time()
         record(model, sizes)
-        seconds = min(seconds, time.perf_counter() - start)
+        seconds = min(seconds, time.process_time() - start)
     gc.collect()
     tracemalloc.start()
     tape = record(model, sizes)
@@ -290,7 +290,7 @@ def ratio(a: float, b: float) -> str:
 
 def print_size_table(rows: list[dict]) -> None:
     print(
-        "| model | parameters | graph nodes | recording (of it, forward) | per node | "
+        "| model | parameters | graph nodes | recording, CPU (of it, forward) | per node | "
         "memory peak (per node; tape keeps) | step: tape | PyTorch | NumPy | "
         "tape vs PyTorch | tape vs NumPy |"
     )
@@ -340,8 +340,14 @@ def summary(rows: list[dict], sweep: dict[int, dict[str, float]]) -> list[str]:
         lines.append(
             f"recording per node: {fmt_time(per[0])} at {first['nodes']:,} nodes, "
             f"{fmt_time(per[-1])} at {last['nodes']:,} ({last['nodes'] / first['nodes']:.0f}x "
-            f"the nodes; between {fmt_time(min(per))} and {fmt_time(max(per))} in all): "
-            + ("linear in the graph's size" if growth < 1.5 else "grows faster than linear")
+            f"the nodes, {growth:.2g}x the time per node; between {fmt_time(min(per))} and "
+            f"{fmt_time(max(per))} in all): "
+            + (
+                "linear in the graph's size (a quadratic step would multiply the time per node "
+                "by the growth in nodes)"
+                if growth < 2
+                else "grows faster than linear"
+            )
         )
     under = [r for r in rows if r["seconds"] < 10]
     if under:
