@@ -2,25 +2,36 @@
 float64 tensors and hand-written NumPy, all measured in this one run.
 
     pip install -e ".[bench]"   # micrograd 0.1.0, torch 2.13.0, scikit-learn
-    python benchmarks/run.py            # the full table (a few minutes)
-    python benchmarks/run.py --quick    # fewer repeats, smaller W2/W3
+    python benchmarks/run.py            # the full table: ~2.5 minutes of CPU time
+    python benchmarks/run.py --quick    # fewer repeats, smaller sizes: ~30 s of CPU time
     python benchmarks/run.py --only W1,W3   # some workloads only
 
-Workloads:
+Workloads (micrograd's rows are sized to finish in seconds and are scaled per node or per
+sample; every anchor is measured in the same run):
   W1  one training step of micrograd's demo: MLP 2-16-16-1, 100 moons points, hinge loss
-      + 1e-4 L2, SGD (forward, backward, update); tapegrad with fused neurons (the default)
-      and with the explicit graph (fused=False), and the nodes one step builds
-  W2  the deepest chain y = y * 1.0000001 + 0.1 each engine can backpropagate, and the time
-      per node (build + backward) at that depth
-  W3  a sum of 200,000 products: build + backward time per node and bytes per node
-  W4  one epoch of digits (MLP 64-32-10, batches of 32, softmax cross-entropy; micrograd has
-      no exp/log, so it runs MSE on one-hot targets, timed on a few batches and scaled)
+      + 1e-4 L2, SGD (forward, backward, update); tapegrad with fused neurons (the default),
+      with the explicit graph (fused=False) and compiled (fit), the nodes one step builds,
+      and each eager engine alone in fresh processes (five alternating pairs; by wall time
+      and by CPU time, which a loaded machine moves less)
+  W2  the deepest chain y = y * 1.0000001 + 0.1 each engine can backpropagate (up to
+      1,000,000; PyTorch, which has no depth limit to find, to 100,000), and the time per
+      node (build + backward) at that depth
+  W3  a sum of products, build + backward: tapegrad's time per node at 200,000 products, and
+      time and bytes per node of tapegrad and micrograd side by side at 20,000
+  W4  one epoch of digits (MLP 64-32-10, batches of 32, softmax cross-entropy, SGD 0.1):
+      tapegrad eager (a quarter of the epoch, scaled), compiled (fit), PyTorch, hand-written
+      NumPy; micrograd has no exp/log, so it runs MSE on one-hot targets, on 32 samples,
+      scaled
   scope  the cost of tagging Values with their module path (W1 forward with and without)
   userops  W1's eager step with and without 20 ops of the user's registered (register_op)
-  W5  saving and loading a checkpoint of MLP(1000, [1000, 1]) (1,002,001 parameters; --quick:
+  W5  saving and loading a checkpoint of MLP(500, [1000, 1]) (502,001 parameters; --quick:
       MLP(100, [1000, 1])), and the parameters per second of each: loading is linear in size
+  scaling  benchmarks/scaling.py: recording, memory and a training step against model size,
+      and a step against batch size, beside PyTorch and hand-written NumPy
 
-Absolute times on a shared machine are noise; read the ratios, which are measured together.
+The run ends with two ratios for W1 and W4 (compiled vs hand-written NumPy, compiled vs
+PyTorch) and its total wall and CPU time. Absolute times on a shared machine are noise; read
+the ratios, which are measured together.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ from __future__ import annotations
 import argparse
 import gc
 import math
+import os
 import platform
 import random
 import statistics
@@ -59,13 +71,21 @@ except ImportError:  # pragma: no cover
 
 def timed(fn: Callable[[], object], repeats: int) -> float:
     """Median wall time of `fn` over `repeats` calls, after one warm-up call."""
+    return timed_both(fn, repeats)[0]
+
+
+def timed_both(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median wall time and median CPU time (this process's) of `fn` over `repeats` calls,
+    after one warm-up call. On a loaded machine the wall time also counts the time the process
+    waited for a core; the CPU time does not, so their ratios tell load from code."""
     fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def moons() -> tuple[np.ndarray, np.ndarray]:
@@ -201,54 +221,48 @@ def _has_fused() -> bool:
     return "fused" in inspect.signature(MLP).parameters
 
 
-def w1_nodes() -> dict[str, int]:
-    """Nodes in one W1 step's graph (the loss and everything below it), per engine."""
+def _nodes(step: Callable[[], float]) -> int:
+    """Nodes in the graph the step's last call kept (the loss and everything below it)."""
     from tapegrad.graph import topological_order
 
-    X, y = moons()
-    out = {}
-    variants = {"tapegrad eager": True}
-    if _has_fused():
-        variants["tapegrad eager, explicit graph (fused=False)"] = False
-    for name, fused in variants.items():
-        step = scalar_demo_step(_mlp(fused), Value, X, y)
-        step()
-        out[name] = len(topological_order(step.state["loss"]))
-    if mg_nn is not None:
-        random.seed(1337)
-        step = scalar_demo_step(mg_nn.MLP(2, [16, 16, 1]), mg_engine.Value, X, y)
-        step()
-        out["micrograd 0.1.0"] = len(topological_order(step.state["loss"]))
-    return out
+    return len(topological_order(step.state["loss"]))  # type: ignore[attr-defined]
 
 
-def w1(quick: bool) -> dict[str, float]:
+def w1(quick: bool) -> tuple[dict[str, float], dict[str, int]]:
+    """W1's times per engine, and the nodes one step builds (counted on the timed steps)."""
     X, y = moons()
     out: dict[str, float] = {}
-    model = MLP(2, [16, 16, 1], seed=1337)
-    out["tapegrad eager"] = timed(scalar_demo_step(model, Value, X, y), 3 if quick else 10)
-    if _has_fused():  # one expression: the step (and the graph it keeps) is freed right after
-        out["tapegrad eager, explicit graph (fused=False)"] = timed(
-            scalar_demo_step(_mlp(False), Value, X, y), 3 if quick else 10
-        )
+    nodes: dict[str, int] = {}
+    step = scalar_demo_step(MLP(2, [16, 16, 1], seed=1337), Value, X, y)
+    out["tapegrad eager"] = timed(step, 3 if quick else 10)
+    nodes["tapegrad eager"] = _nodes(step)
+    if _has_fused():
+        name = "tapegrad eager, explicit graph (fused=False)"
+        step = scalar_demo_step(_mlp(False), Value, X, y)
+        out[name] = timed(step, 2 if quick else 5)
+        nodes[name] = _nodes(step)
+    del step  # its graph: freed before the next rows are timed
     per_step, recording = compiled_demo_steps(X, y, 100 if quick else 1000)
     out["tapegrad compiled (fit)"] = per_step
     out["recording (compile) time"] = recording
     if mg_nn is not None:
         random.seed(1337)
-        model = mg_nn.MLP(2, [16, 16, 1])
-        out["micrograd 0.1.0"] = timed(
-            scalar_demo_step(model, mg_engine.Value, X, y), 2 if quick else 5
-        )
+        step = scalar_demo_step(mg_nn.MLP(2, [16, 16, 1]), mg_engine.Value, X, y)
+        out["micrograd 0.1.0"] = timed(step, 1 if quick else 2)
+        nodes["micrograd 0.1.0"] = _nodes(step)
+        del step
     if torch is not None:
         out["pytorch tensors"] = timed(torch_demo_step(X, y), 100 if quick else 500)
     out["hand-written numpy"] = timed(numpy_demo_step(X, y), 200 if quick else 1000)
-    return out
+    return out, nodes
 
 
-def w1_alone(engine: str, quick: bool) -> float:
+def w1_alone(engine: str, quick: bool) -> tuple[float, float]:
     """W1's eager step for `engine` ("tapegrad" or "micrograd") in a fresh process that imports
-    nothing else: the collector then walks only the engine's own objects, not PyTorch's too."""
+    nothing else: the collector then walks only the engine's own objects, not PyTorch's too.
+    The median of 8 steps for tapegrad, 2 for micrograd (a step of 1.5 s; 2 and 1 with --quick),
+    by wall time and by CPU time."""
+    reps = (2 if quick else 8) if engine == "tapegrad" else (1 if quick else 2)
     code = (
         "import sys; sys.modules['torch'] = None; "  # keep PyTorch out of this process
         "sys.path.insert(0, sys.argv[1]); import run, random; "
@@ -259,25 +273,31 @@ def w1_alone(engine: str, quick: bool) -> float:
         "model = MLP(2, [16, 16, 1], seed=1337) if engine == 'tapegrad' "
         "else micrograd.nn.MLP(2, [16, 16, 1]); "
         "V = tapegrad.Value if engine == 'tapegrad' else micrograd.engine.Value; "
-        f"print(run.timed(run.scalar_demo_step(model, V, X, y), {2 if quick else 8}))"
+        f"print(*run.timed_both(run.scalar_demo_step(model, V, X, y), {reps}))"
     )
     here = str(Path(__file__).resolve().parent)
     out = subprocess.run([sys.executable, "-c", code, here], capture_output=True, text=True)
     if out.returncode:
         raise RuntimeError(out.stderr)
-    return float(out.stdout.split()[-1])
+    wall, cpu = out.stdout.split()[-2:]
+    return float(wall), float(cpu)
 
 
-def w1_alone_pairs(quick: bool) -> tuple[float, float, list[float]]:
-    """`w1_alone` for tapegrad then micrograd, in 5 pairs (1 with --quick): the median time of
-    each and every pair's ratio. A shared machine's slow spells last seconds, so one pair can
-    land a spell on one engine only; alternating pairs and taking the median keeps that out."""
+def w1_alone_pairs(quick: bool) -> dict[str, tuple[float, float, list[float]]]:
+    """`w1_alone` for tapegrad then micrograd, in 5 pairs (1 with --quick): by wall time and by
+    CPU time, the median time of each engine and every pair's ratio. A shared machine's slow
+    spells last seconds, so one pair can land a spell on one engine only; alternating pairs
+    and taking the median keeps that out."""
     tg, mg = [], []
     for _ in range(1 if quick else 5):
         tg.append(w1_alone("tapegrad", quick))
         mg.append(w1_alone("micrograd", quick))
-    ratios = [m / t for t, m in zip(tg, mg, strict=True)]
-    return statistics.median(tg), statistics.median(mg), ratios
+    out = {}
+    for k, clock in enumerate(("wall", "CPU")):
+        t, m = [x[k] for x in tg], [x[k] for x in mg]
+        ratios = [b / a for a, b in zip(t, m, strict=True)]
+        out[clock] = (statistics.median(t), statistics.median(m), ratios)
+    return out
 
 
 # ---------------------------------------------------------------- W2: deepest chain
@@ -302,18 +322,20 @@ def torch_chain(depth: int) -> float:
 
 
 def w2(quick: bool) -> dict[str, tuple[int, float]]:
-    depths = [d * 10**k for k in range(2, 5 if quick else 6) for d in (1, 3)] + [10**6] * (
-        not quick
-    )
+    # 100 to 3,000 in steps of 3x (micrograd stops there), then 10x up to a million: the
+    # engines that never fail spend their time on the last depth, not on a ladder to it.
+    depths = [100, 300, 1000, 3000, 10**4] + ([3 * 10**4] if quick else [10**5, 10**6])
     engines: dict[str, Callable[[int], float]] = {"tapegrad eager": lambda d: chain(Value, d)}
     if mg_engine is not None:
         engines["micrograd 0.1.0"] = lambda d: chain(mg_engine.Value, d)
     if torch is not None:
-        engines["pytorch tensors"] = torch_chain
+        engines["pytorch tensors (to 100,000 only)"] = torch_chain
     out = {}
     for name, run in engines.items():
         deepest, per_node = 0, math.nan
-        for depth in depths:
+        # PyTorch's autograd walks iteratively in C++ (no depth limit to find) and its time
+        # per node is flat: its million-deep chain cost 35 s of a 5-minute budget.
+        for depth in depths if "pytorch" not in name else [d for d in depths if d <= 10**5]:
             try:
                 t = time.perf_counter()
                 run(depth)
@@ -336,33 +358,46 @@ def sum_of_products(ValueType, n: int):
     return sum(x * w for x, w in zip(xs, ws, strict=True)), xs, ws
 
 
+def _w3_row(ValueType, n: int, memory: bool = True) -> tuple[float, float]:
+    """(seconds, bytes) per node of building and backpropagating a sum of n products (bytes
+    measured in a second build under tracemalloc, which slows it 3-5x; nan without `memory`)."""
+    nodes = 4 * n  # n x, n w, n products, n sums (micrograd's `sum` adds a 0 leaf too)
+    gc.collect()
+    t = time.perf_counter()
+    root, xs, ws = sum_of_products(ValueType, n)
+    root.backward()
+    elapsed = time.perf_counter() - t
+    del root, xs, ws
+    gc.collect()
+    if not memory:
+        return elapsed / nodes, math.nan
+    tracemalloc.start()
+    root, xs, ws = sum_of_products(ValueType, n)
+    root.backward()
+    used = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    del root, xs, ws
+    gc.collect()
+    return elapsed / nodes, used / nodes
+
+
 def w3(quick: bool) -> dict[str, tuple[float, float]]:
+    """Per node: tapegrad's time at 200,000 products (50,000 with --quick), and tapegrad and
+    micrograd side by side, time and bytes, at a tenth of that. micrograd's recursive sort
+    needs a frame per link, and its 200,000 under tracemalloc took most of 20 minutes; bytes
+    per node do not depend on the size (tapegrad: 164 at 200,000 and at 20,000)."""
     n = 50_000 if quick else 200_000
-    engines = {"tapegrad eager": Value}
+    small = n // 10
+    out = {f"tapegrad eager, {n:,} products": _w3_row(Value, n, memory=False)}
+    out[f"tapegrad eager, {small:,} products"] = _w3_row(Value, small)
     if mg_engine is not None:
-        engines["micrograd 0.1.0 (recursion limit raised)"] = mg_engine.Value
-    out = {}
-    limit = sys.getrecursionlimit()
-    for name, ValueType in engines.items():
-        # micrograd's recursive topological sort needs one Python frame per link of the sum.
-        sys.setrecursionlimit(max(limit, 3 * n) if "micrograd" in name else limit)
-        nodes = 4 * n  # n x, n w, n products, n sums (micrograd's `sum` adds a 0 leaf too)
-        gc.collect()
-        t = time.perf_counter()
-        root, xs, ws = sum_of_products(ValueType, n)
-        root.backward()
-        elapsed = time.perf_counter() - t
-        del root, xs, ws
-        gc.collect()
-        tracemalloc.start()
-        root, xs, ws = sum_of_products(ValueType, n)
-        root.backward()
-        used = tracemalloc.get_traced_memory()[0]
-        tracemalloc.stop()
-        del root, xs, ws
-        gc.collect()
-        out[name] = (elapsed / nodes, used / nodes)
-    sys.setrecursionlimit(limit)
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, 3 * small))
+        try:
+            row = _w3_row(mg_engine.Value, small)
+        finally:
+            sys.setrecursionlimit(limit)
+        out[f"micrograd 0.1.0, {small:,} products (recursion limit raised)"] = row
     return out
 
 
@@ -376,31 +411,69 @@ def digits_split():
     return train_test_split(X, y, test_fraction=0.2, seed=0)
 
 
-def w4(quick: bool) -> dict[str, float]:
-    from tapegrad.losses import mean, softmax_cross_entropy
-    from tapegrad.optim import SGD
-
-    Xtr, _, ytr, _ = digits_split()
-    batches = [(Xtr[i : i + 32], ytr[i : i + 32]) for i in range(0, len(ytr), 32)]
-    out: dict[str, float] = {}
-
+def numpy_digits_epoch(Xtr: np.ndarray, ytr: np.ndarray) -> Callable[[], float]:
+    """W4's epoch written by hand in NumPy, as fit(compile=True) runs it: each epoch a fresh
+    shuffle, batches of 32, MLP 64-32-10 (ReLU) from tapegrad's initial weights, softmax
+    cross-entropy on one-hot targets (made once, as fit does), the batch's mean loss read
+    out, and SGD's update w -= 0.1 * g. The floor a compiled epoch can approach."""
     model = MLP(64, [32, 10], seed=0)
-    opt = SGD(model.parameters(), lr=0.1)
-    sample = batches[:3] if quick else batches
+    W = [np.array([[w.data for w in n.w] for n in layer.neurons]) for layer in model.layers]
+    b = [np.array([n.b.data for n in layer.neurons]) for layer in model.layers]
+    X, T = np.asarray(Xtr, dtype=np.float64), np.eye(10)[np.asarray(ytr, dtype=np.intp)]
+    rs = np.random.RandomState(0)
+    n = len(T)
 
-    def eager_epoch() -> None:
-        for Xb, yb in sample:
-            loss = mean(
-                [softmax_cross_entropy(model(list(x)), int(t)) for x, t in zip(Xb, yb, strict=True)]
-            )
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    def epoch() -> float:
+        order, loss = rs.permutation(n), 0.0
+        for i in range(0, n, 32):
+            rows = order[i : i + 32]
+            x, t = X[rows], T[rows]
+            h = x @ W[0].T + b[0]
+            a = np.maximum(h, 0.0)
+            z = a @ W[1].T + b[1]
+            top = z.max(axis=1, keepdims=True)
+            e = np.exp(z - top)
+            total = e.sum(axis=1, keepdims=True)
+            loss = float(np.mean(np.log(total[:, 0]) + top[:, 0] - (t * z).sum(axis=1)))
+            dz = (e / total - t) / len(rows)
+            dh = (dz @ W[1]) * (h > 0)
+            for p, g in zip(W + b, [dh.T @ x, dz.T @ a, dh.sum(0), dz.sum(0)], strict=True):
+                p -= 0.1 * g
+        return loss
 
+    return epoch
+
+
+def micrograd_digits_epoch(batches: list, samples: int) -> float:
+    """micrograd's W4 epoch (MSE on one-hot targets: it has no exp/log), timed on its first
+    `samples` samples, each batch's update included, and scaled to the epoch by sample."""
+    random.seed(0)
+    mg_model = mg_nn.MLP(64, [32, 10])
+    params = mg_model.parameters()
+    n = sum(len(yb) for _, yb in batches)
+    done = 0
     t = time.perf_counter()
-    eager_epoch()
-    out["tapegrad eager"] = (time.perf_counter() - t) * len(batches) / len(sample)
+    for Xb, yb in batches:
+        Xb, yb = Xb[: samples - done], yb[: samples - done]
+        loss = 0
+        for x, t_ in zip(Xb, yb, strict=True):
+            out_ = mg_model([mg_engine.Value(float(v)) for v in x])
+            loss = loss + sum((o - (1.0 if k == t_ else 0.0)) ** 2 for k, o in enumerate(out_))
+        loss = loss * (1.0 / len(yb))
+        mg_model.zero_grad()
+        loss.backward()
+        for p in params:
+            p.data -= 0.1 * p.grad
+        done += len(yb)
+        if done >= samples:
+            break
+    return (time.perf_counter() - t) * n / done
 
+
+def compiled_digits_epoch(Xtr, ytr, quick: bool) -> float:
+    """One epoch of `fit(..., compile=True)`: the difference of a long and a short run, so it
+    leaves out what both pay once (recording the tape)."""
+    from tapegrad.optim import SGD
     from tapegrad.train import fit
 
     def fit_seconds(epochs: int) -> float:
@@ -421,28 +494,33 @@ def w4(quick: bool) -> dict[str, float]:
         )
         return time.perf_counter() - t
 
-    # The difference of two runs leaves out what both pay once (recording the tape).
     short, long = (2, 6) if quick else (2, 22)
-    out["tapegrad compiled (fit)"] = (fit_seconds(long) - fit_seconds(short)) / (long - short)
+    return (fit_seconds(long) - fit_seconds(short)) / (long - short)
 
+
+def w4(quick: bool) -> dict[str, float]:
+    from tapegrad.losses import mean, softmax_cross_entropy
+    from tapegrad.optim import SGD
+
+    Xtr, _, ytr, _ = digits_split()
+    batches = [(Xtr[i : i + 32], ytr[i : i + 32]) for i in range(0, len(ytr), 32)]
+    out: dict[str, float] = {}
+
+    model = MLP(64, [32, 10], seed=0)
+    opt = SGD(model.parameters(), lr=0.1)
+    sample = batches[: 3 if quick else 12]  # a quarter of the epoch, scaled: batches cost alike
+    t = time.perf_counter()
+    for Xb, yb in sample:
+        loss = mean(
+            [softmax_cross_entropy(model(list(x)), int(t)) for x, t in zip(Xb, yb, strict=True)]
+        )
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    out["tapegrad eager"] = (time.perf_counter() - t) * len(batches) / len(sample)
+    out["tapegrad compiled (fit)"] = compiled_digits_epoch(Xtr, ytr, quick)
     if mg_nn is not None:
-        random.seed(0)
-        mg_model = mg_nn.MLP(64, [32, 10])
-        params = mg_model.parameters()
-        few = batches[:2]
-        t = time.perf_counter()
-        for Xb, yb in few:
-            loss = 0
-            for x, t_ in zip(Xb, yb, strict=True):
-                out_ = mg_model([mg_engine.Value(float(v)) for v in x])
-                loss = loss + sum((o - (1.0 if k == t_ else 0.0)) ** 2 for k, o in enumerate(out_))
-            loss = loss * (1.0 / len(yb))
-            mg_model.zero_grad()
-            loss.backward()
-            for p in params:
-                p.data -= 0.1 * p.grad
-        out["micrograd 0.1.0 (MSE)"] = (time.perf_counter() - t) * len(batches) / len(few)
-
+        out["micrograd 0.1.0 (MSE)"] = micrograd_digits_epoch(batches, 8 if quick else 32)
     if torch is not None:
         torch.manual_seed(0)
         net = torch.nn.Sequential(
@@ -459,6 +537,7 @@ def w4(quick: bool) -> dict[str, float]:
                 topt.step()
 
         out["pytorch tensors"] = timed(torch_epoch, 5 if quick else 20)
+    out["hand-written numpy"] = timed(numpy_digits_epoch(Xtr, ytr), 5 if quick else 20)
     return out
 
 
@@ -518,7 +597,7 @@ def w5(quick: bool) -> tuple[int, float, float]:
     """(parameters, save time, load time) of one checkpoint round trip."""
     import tempfile
 
-    model = MLP(100 if quick else 1000, [1000, 1], seed=0)
+    model = MLP(100 if quick else 500, [1000, 1], seed=0)
     n = len(model.parameters())
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "model.json"
@@ -543,7 +622,7 @@ def fmt_time(s: float) -> str:
     return f"{s / 1e-9:.3g} ns"
 
 
-WORKLOADS = ("W1", "W2", "W3", "W4", "scope", "userops", "W5")
+WORKLOADS = ("W1", "W2", "W3", "W4", "scope", "userops", "W5", "scaling")
 
 
 def _workloads(text: str) -> tuple[str, ...]:
@@ -564,15 +643,79 @@ def print_costs(run: tuple[str, ...], quick: bool) -> None:
         print(
             f"| scope tagging | W1 forward: MLP (scoped) vs its neurons called unscoped | "
             f"{fmt_time(scoped)} vs "
-            f"{fmt_time(plain)} | {100 * (scoped / plain - 1):+.1f} % | |"
+            f"{fmt_time(plain)} | {100 * (scoped / plain - 1):+.1f} % | | |"
         )
     if "userops" in run:
         without, with_ops = userops_cost(quick)
         change = 100 * (with_ops / without - 1)
         print(
             f"| ops of your own | W1 eager step: none registered vs 20 registered | "
-            f"{fmt_time(without)} vs {fmt_time(with_ops)} | {change:+.1f} % | |"
+            f"{fmt_time(without)} vs {fmt_time(with_ops)} | {change:+.1f} % | | |"
         )
+
+
+def cpu_model() -> str:
+    """The processor's name as lscpu gives it (/proc/cpuinfo), and the cores Python sees."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            name = next(
+                line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")
+            )
+    except (OSError, IndexError):
+        name = platform.processor() or platform.machine()
+    return f"{name}, {os.cpu_count()} cores"
+
+
+def ratio(t: float, ref: float | None) -> str:
+    """`t` against an anchor's time `ref`, in the tables' words ("" without the anchor)."""
+    if ref is None or math.isnan(ref) or math.isnan(t):
+        return ""
+    return f"{ref / t:.3g}x faster" if t < ref else f"{t / ref:.3g}x slower"
+
+
+ANCHORS = ("micrograd", "pytorch", "hand-written numpy")
+
+
+def ratios(times: dict[str, float], t: float) -> str:
+    """The table's three ratio columns for a time `t` of a row of `times`."""
+    refs = [next((v for k, v in times.items() if k.startswith(a)), None) for a in ANCHORS]
+    return " | ".join(ratio(t, ref) for ref in refs)
+
+
+def print_w1(quick: bool) -> dict[str, float]:
+    """W1's rows: times, nodes per step, and each engine alone; the times, for the summary."""
+    r1, nodes = w1(quick)
+    for name, t in r1.items():
+        cols = " | | " if "recording" in name else ratios(r1, t)
+        print(f"| W1 demo step | {name} | {fmt_time(t)} | {cols} |")
+    for name, n in nodes.items():
+        print(f"| W1 nodes per step | {name} | {n:,} nodes | | | |")
+    if mg_nn is not None:
+        for clock, (tg, mg, pairs) in w1_alone_pairs(quick).items():
+            print(
+                f"| W1 demo step, each engine alone in a fresh process ({clock} time) | "
+                f"tapegrad eager {fmt_time(tg)}, micrograd {fmt_time(mg)} (medians of "
+                f"{len(pairs)} pairs) | | **{statistics.median(pairs):.3g}x faster** (pairs: "
+                f"{', '.join(f'{r:.3g}x' for r in pairs)}) | | |"
+            )
+    return r1
+
+
+def print_closing(r1: dict[str, float], r4: dict[str, float]) -> None:
+    """The compiled tape against its two anchors, W1 and W4, read off this run."""
+    rows = [("W1", r1), ("W4", r4)]
+    rows = [(w, r) for w, r in rows if "tapegrad compiled (fit)" in r]
+    if not rows:
+        return
+    print()
+    print("| compiled tape | " + " | ".join(w for w, _ in rows) + " |")
+    print("|---|" + "---|" * len(rows))
+    for label, anchor in (
+        ("compiled vs hand-written NumPy", "hand-written numpy"),
+        ("compiled vs PyTorch tensors", "pytorch tensors"),
+    ):
+        cells = [ratio(r["tapegrad compiled (fit)"], r.get(anchor)) for _, r in rows]
+        print(f"| {label} | " + " | ".join(cells) + " |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -586,48 +729,23 @@ def main(argv: list[str] | None = None) -> int:
         help=f"run only these workloads (of {','.join(WORKLOADS)})",
     )
     args = parser.parse_args(argv)
+    start = time.perf_counter()
     run = args.only
-    print(f"# tapegrad benchmarks, {time.strftime('%Y-%m-%d')}")
+    print(f"# tapegrad benchmarks, {time.strftime('%Y-%m-%d %H:%M %Z')}")
     print(
-        f"# {platform.machine()} {platform.processor() or ''}, Python {sys.version.split()[0]}, "
-        f"NumPy {np.__version__}" + (f", PyTorch {torch.__version__}" if torch else "")
+        f"# {cpu_model()}; Python {sys.version.split()[0]}, NumPy {np.__version__}"
+        + (f", PyTorch {torch.__version__}" if torch else "")
+        + (" (--quick)" if args.quick else "")
     )
     print()
-    print("| workload | engine | result | vs micrograd | vs PyTorch |")
-    print("|---|---|---|---|---|")
-
-    def ratios(times: dict[str, float], t: float) -> str:
-        cols = []
-        for anchor in ("micrograd", "pytorch"):
-            ref = next((v for k, v in times.items() if k.startswith(anchor)), None)
-            cols.append(
-                ""
-                if ref is None
-                else f"{ref / t:.3g}x faster"
-                if t < ref
-                else f"{t / ref:.3g}x slower"
-            )
-        return " | ".join(cols)
-
-    r1 = w1(args.quick) if "W1" in run else {}
-    for name, t in r1.items():
-        cols = " | " if "recording" in name else ratios(r1, t)
-        print(f"| W1 demo step | {name} | {fmt_time(t)} | {cols} |")
-    if "W1" in run:
-        for name, n in w1_nodes().items():
-            print(f"| W1 nodes per step | {name} | {n:,} nodes | | |")
-    if mg_nn is not None and "W1" in run:
-        tg, mg, ratio = w1_alone_pairs(args.quick)
-        print(
-            f"| W1 demo step, each engine alone in a fresh process | tapegrad eager "
-            f"{fmt_time(tg)}, micrograd {fmt_time(mg)} (medians of {len(ratio)} pairs) | "
-            f"| {statistics.median(ratio):.3g}x faster (pairs: "
-            f"{', '.join(f'{r:.3g}x' for r in ratio)}) | |"
-        )
+    print("| workload | engine | result | vs micrograd | vs PyTorch | vs hand-written NumPy |")
+    print("|---|---|---|---|---|---|")
+    r1 = print_w1(args.quick) if "W1" in run else {}
     for name, (depth, per) in (w2(args.quick) if "W2" in run else {}).items():
-        print(f"| W2 deepest chain | {name} | {depth:,} deep, {fmt_time(per)}/node | | |")
+        print(f"| W2 deepest chain | {name} | {depth:,} deep, {fmt_time(per)}/node | | | |")
     for name, (per, mem) in (w3(args.quick) if "W3" in run else {}).items():
-        print(f"| W3 sum of products | {name} | {fmt_time(per)}/node, {mem:.0f} B/node | | |")
+        size = "" if math.isnan(mem) else f", {mem:.0f} B/node"
+        print(f"| W3 sum of products | {name} | {fmt_time(per)}/node{size} | | | |")
     r4 = w4(args.quick) if "W4" in run else {}
     for name, t in r4.items():
         print(f"| W4 digits epoch | {name} | {fmt_time(t)} | {ratios(r4, t)} |")
@@ -636,8 +754,16 @@ def main(argv: list[str] | None = None) -> int:
         n, save_t, load_t = w5(args.quick)
         print(
             f"| W5 checkpoint, {n:,} parameters | save, load | {fmt_time(save_t)}, "
-            f"{fmt_time(load_t)} ({n / load_t:,.0f} parameters/s loaded) | | |"
+            f"{fmt_time(load_t)} ({n / load_t:,.0f} parameters/s loaded) | | | |"
         )
+    print_closing(r1, r4)
+    if "scaling" in run:
+        import scaling  # beside this file
+
+        print("\n## scaling (benchmarks/scaling.py)\n")
+        scaling.run(args.quick)
+    cpu = sum(os.times()[:4])  # user and system time, this process and its children
+    print(f"\n# total wall time: {time.perf_counter() - start:.0f} s (CPU time {cpu:.0f} s)")
     return 0
 
 

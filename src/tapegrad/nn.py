@@ -129,7 +129,9 @@ class Module:
 
     def parameters(self) -> list[Value]:
         """Every parameter, in `named_parameters` order."""
-        return [p for _, p in self.named_parameters()]
+        out: list[Value] = []
+        _collect(self, None, out, set())
+        return out
 
     def zero_grad(self) -> None:
         """Set every parameter's `.grad` to 0 (gradients accumulate across `backward()` calls)."""
@@ -189,25 +191,34 @@ def _weight(name: str, v: object) -> float:
     return f
 
 
-def _collect(value: object, name: str, out: list[tuple[str, Value]], seen: set[int]) -> None:
+# Made once: `isinstance(x, A | B)` builds the union object anew at every call.
+_SEQUENCES = (list, tuple)
+_HOLDERS = (Value, Module, list, tuple)
+
+
+def _collect(value: object, name: str | None, out: list, seen: set[int]) -> None:
+    """Append `value`'s parameters to `out`, each once: (name, Value) pairs, or with `name`
+    None the Values alone, as `parameters()` and `zero_grad()` (once per training step) want:
+    making no names and skipping attributes that hold no Value halves an MLP's zero_grad."""
     if isinstance(value, Value):
         if id(value) not in seen:
             seen.add(id(value))
-            out.append((name, value))
+            out.append(value if name is None else (name, value))
     elif isinstance(value, Module):
         if id(value) not in seen:  # a shared (or self-referencing) module is walked once
             seen.add(id(value))
-            prefix = f"{name}." if name else ""
+            prefix = None if name is None else f"{name}." if name else ""
             for attr, item in vars(value).items():
-                _collect(item, prefix + attr, out, seen)
-    elif isinstance(value, list | tuple):
+                if isinstance(item, _HOLDERS):
+                    _collect(item, None if prefix is None else prefix + attr, out, seen)
+    elif isinstance(value, _SEQUENCES):
         for i, item in enumerate(value):
             if type(item) is Value:  # a layer's weights, inline: loading 1M weights walks here
                 if id(item) not in seen:
                     seen.add(id(item))
-                    out.append((f"{name}.{i}", item))
-            elif isinstance(item, Value | Module | list | tuple):
-                _collect(item, f"{name}.{i}", out, seen)
+                    out.append(item if name is None else (f"{name}.{i}", item))
+            elif isinstance(item, _HOLDERS):
+                _collect(item, None if name is None else f"{name}.{i}", out, seen)
 
 
 class Neuron(Module):

@@ -106,6 +106,30 @@ def test_user_module_finds_nested_and_shared_parameters_once():
     assert net.scale.grad != 0.0
 
 
+def test_parameters_and_zero_grad_walk_what_named_parameters_walks():
+    # parameters() and zero_grad() walk without making names (they run every step): the same
+    # Values, in the same order, each once, wherever a module keeps them.
+    shared = Value(0.5)
+
+    class Net(Module):
+        def __init__(self):
+            self.body = MLP(2, [2, 1], seed=0)
+            self.pair = (Value(1.0), [Value(2.0), shared])  # a tuple holding a nested list
+            self.shared = shared  # listed once, under its first name
+            self.same_body = self.body  # a shared module is walked once
+            self.note, self.fn = "text", len  # attributes that hold no Value
+
+    net = Net()
+    named = net.named_parameters()
+    assert [id(p) for p in net.parameters()] == [id(p) for _, p in named]
+    assert [n for n, _ in named][-3:] == ["pair.0", "pair.1.0", "pair.1.1"]
+    assert len(named) == 9 + 3
+    for _, p in named:
+        p.grad = 3.0
+    net.zero_grad()
+    assert all(p.grad == 0.0 for _, p in named)
+
+
 def test_scopes_tag_parameters_and_forward_nodes():
     m = MLP(2, [3, 2, 1], seed=0)
     for name, p in m.named_parameters():
