@@ -1,11 +1,13 @@
 """The instructions a Program runs, each over a whole group of rows at once: an op's rules
 (`OpGroup`), n-ary sums (`SumGroup`) and dense layers (`Dense`); and the row indexing they
-share (`index`, `scatter`).
+share (`index`, `scatter`, `reader`).
 
-Every instruction has `forward(v, vi)` and `backward(v, g, vi, gi)`, over the values and
-gradients of its own buffer (`v`, `g`) and of the once-per-call buffer (`vi`, `gi`), which a
-dense layer reads its weights from. Backward adds into gradient rows, since a value read by
-several instructions gets the sum of their gradients."""
+An instruction is compiled once and then *bound* to a set of buffers (`bind(v, g, vi, gi)`:
+values and gradients of its own buffer, and of the once-per-call buffer a dense layer reads
+its weights from). Binding takes the views of the rows it reads and writes once, so a replay
+step is the NumPy calls a careful programmer would write, with no indexing left in the loop.
+Backward adds into gradient rows, since a value read by several instructions gets the sum of
+their gradients."""
 
 from __future__ import annotations
 
@@ -20,8 +22,19 @@ from ..ops import Op
 Rows = slice | np.ndarray
 """Rows of a buffer: a slice where possible (a view), else an index array."""
 
-Scatter = Callable[[np.ndarray, np.ndarray], None]
-"""Adds values (one per row it was built for) into a buffer's rows."""
+Step = Callable[[], None]
+"""One bound instruction's forward or backward: the NumPy calls over views taken at binding."""
+
+Adder = Callable[[np.ndarray], None]
+"""Adds values (one per row it was built for, or one row broadcast) into a bound buffer."""
+
+Scatter = Callable[[np.ndarray], Adder]
+"""Binds an `Adder` to a buffer."""
+
+Reader = Callable[[], np.ndarray]
+"""Gives the rows of a bound buffer: a view taken once, or (index arrays copy) read per call."""
+
+_CHAINED_SUM = 4  # sums of at most this many terms add as chained np.add calls, not accumulate
 
 
 def index(rows: list[int]) -> Rows:
@@ -35,15 +48,38 @@ def index(rows: list[int]) -> Rows:
     return np.array(rows, dtype=np.intp)
 
 
+def reader(buf: np.ndarray, rows: Rows, shape: tuple[int, int] | None = None) -> Reader:
+    """`buf[rows]` (reshaped to `shape` if given) as a function: a view taken now where the
+    rows are a slice, else gathered on every call (a gather is a copy, stale after a write)."""
+    if isinstance(rows, slice):
+        view = buf[rows] if shape is None else buf[rows].reshape(shape)
+        if np.shares_memory(view, buf):
+            return lambda: view
+    if shape is None:
+        return lambda: buf[rows]
+    return lambda: buf[rows].reshape(shape)
+
+
 def scatter(rows: list[int]) -> Scatter:
-    """A function adding values (one per row of `rows`) into a buffer; rows may repeat."""
+    """A function binding, to a buffer, an adder of values (one per row of `rows`, or one row
+    broadcast to all); rows may repeat."""
     idx = index(rows)
-    if isinstance(idx, slice) or len(set(rows)) == len(rows):
+    if isinstance(idx, slice):
 
-        def add(buf: np.ndarray, values: np.ndarray) -> None:
-            buf[idx] += values
+        def bind_view(buf: np.ndarray) -> Adder:
+            view = buf[idx]
+            return lambda values: np.add(view, values, out=view)
 
-        return add
+        return bind_view
+    if len(set(rows)) == len(rows):
+
+        def bind_rows(buf: np.ndarray) -> Adder:
+            def add(values: np.ndarray) -> None:
+                buf[idx] += values
+
+            return add
+
+        return bind_rows
     # A repeated row must get every value: `buf[idx] += values` would keep only one of them.
     order = np.argsort(idx, kind="stable")
     srt = idx[order]
@@ -51,11 +87,18 @@ def scatter(rows: list[int]) -> Scatter:
     uniq = srt[starts]
     n = len(rows)
 
-    def add_repeated(buf: np.ndarray, values: np.ndarray) -> None:
-        values = np.broadcast_to(values, (n,) + buf.shape[1:])
-        buf[uniq] += np.add.reduceat(values[order], starts, axis=0)
+    def bind_repeated(buf: np.ndarray) -> Adder:
+        def add(values: np.ndarray) -> None:
+            values = np.broadcast_to(values, (n,) + buf.shape[1:])
+            buf[uniq] += np.add.reduceat(values[order], starts, axis=0)
 
-    return add_repeated
+        return add
+
+    return bind_repeated
+
+
+def _nothing() -> None:
+    """The backward of an instruction no gradient flows through."""
 
 
 @dataclass(slots=True, eq=False)
@@ -68,23 +111,34 @@ class OpGroup:
     grads: list[tuple[int, Scatter]]  # (argument, adds its gradient) for the args needing one
     needed: bool  # a gradient flows through: backward runs it
 
-    def forward(self, v: np.ndarray, vi: np.ndarray) -> None:
-        """Write the op's forward rule over the argument rows into the output rows."""
-        v[self.out] = self.op.fwd(npm, *[v[a] for a in self.args])
+    def bind(self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray) -> tuple[Step, Step]:
+        """Forward: the op's forward rule over the argument rows into the output rows.
+        Backward: each needed argument's share of the output gradient, by the op's own rules."""
+        op, out, gout = self.op, v[self.out], g[self.out]
+        read = [reader(v, a) for a in self.args]
+        fwd = op.fwd
 
-    def backward(self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray) -> None:
-        """Add each needed argument's share of the output gradient, by the op's own rules."""
-        gout = g[self.out]
-        out = v[self.out]
-        args = [v[a] for a in self.args]
-        op = self.op
+        def forward() -> None:
+            out[...] = fwd(npm, *[r() for r in read])
+
+        adds = [(j, add(g)) for j, add in self.grads]
         if op.vjp is not None:  # variadic: one rule gives every argument's gradient
-            shares = op.vjp(npm, gout, out, *args)
-            for j, add in self.grads:
-                add(g, shares[j])
-            return
-        for j, add in self.grads:
-            add(g, op.vjps[j](npm, gout, out, *args))
+            vjp = op.vjp
+
+            def backward() -> None:
+                shares = vjp(npm, gout, out, *[r() for r in read])
+                for j, add in adds:
+                    add(shares[j])
+
+        else:
+            rules = [(op.vjps[j], add) for j, add in adds]
+
+            def backward() -> None:
+                args = [r() for r in read]
+                for rule, add in rules:
+                    add(rule(npm, gout, out, *args))
+
+        return forward, backward
 
     def describe(self) -> str:
         """The op and how many nodes run as this one call, e.g. `tanh[16]`."""
@@ -105,16 +159,39 @@ class SumGroup:
     scatter: Scatter | None  # adds into those terms' gradient rows
     needed: bool
 
-    def forward(self, v: np.ndarray, vi: np.ndarray) -> None:
-        """Write each sum of its terms' rows into its output row, left to right."""
-        # accumulate is a running sum, out[k] = out[k-1] + t[k] from out[0] = t[0]: term by
-        # term in order, so its last step is eager's left fold bit for bit (-0.0 included).
-        v[self.out] = np.add.accumulate(v[self.terms], axis=0)[-1]
+    def bind(self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray) -> tuple[Step, Step]:
+        """Forward: each sum of its terms' rows into its output row, left to right.
+        Backward: each sum's gradient added into every term that needs one (add's rule)."""
+        out, gout, terms = v[self.out], g[self.out], self.terms
+        if len(terms) <= _CHAINED_SUM:  # a few terms: one np.add per term, into the output
+            first, *rest = [reader(v, index([int(r) for r in step])) for step in terms]
 
-    def backward(self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray) -> None:
-        """Add each sum's gradient into every term that needs one."""
-        if self.scatter is not None:
-            self.scatter(g, g[self.out][self.seg])  # add's rule: each term gets g
+            def forward() -> None:
+                out[...] = first()
+                for term in rest:
+                    np.add(out, term(), out=out)
+
+        else:
+
+            def forward() -> None:
+                # accumulate is a running sum, out[k] = out[k-1] + t[k] from out[0] = t[0]:
+                # term by term in order, so its last step is eager's left fold bit for bit.
+                out[...] = np.add.accumulate(v[terms], axis=0)[-1]
+
+        if self.scatter is None:
+            return forward, _nothing
+        add, seg = self.scatter(g), self.seg
+        if terms.shape[1] == 1:  # one sum: its gradient row goes to every term, broadcast
+
+            def backward() -> None:
+                add(gout)
+
+        else:
+
+            def backward() -> None:
+                add(gout[seg])
+
+        return forward, backward
 
     def describe(self) -> str:
         """How many sums run as this one call, e.g. `sum[4]`."""
@@ -137,22 +214,31 @@ class Dense:
     gb: Scatter | None
     needed: bool
 
-    def forward(self, v: np.ndarray, vi: np.ndarray) -> None:
-        """Y = W X + b into the layer's output rows (W and b from the once-per-call buffer)."""
-        y = v[self.out]
-        np.matmul(vi[self.w].reshape(self.shape), v[self.x], out=y)
-        if self.b is not None:
-            y += vi[self.b][:, None]
+    def bind(self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray) -> tuple[Step, Step]:
+        """Forward: Y = W X + b into the layer's output rows (W and b from the once-per-call
+        buffer). Backward: adds dW = dY X^T, db = sum of dY and dX = W^T dY where needed."""
+        y, dy = v[self.out], g[self.out]
+        w, x = reader(vi, self.w, self.shape), reader(v, self.x)
+        b = None if self.b is None else reader(vi, self.b)
 
-    def backward(self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray) -> None:
-        """Add dW = dY X^T, db = sum of dY and dX = W^T dY where they are needed."""
-        dy = g[self.out]
-        if self.gw is not None:
-            self.gw(gi, (dy @ v[self.x].T).ravel())
-        if self.gb is not None:
-            self.gb(gi, dy.sum(axis=1))
-        if self.gx is not None:
-            self.gx(g, vi[self.w].reshape(self.shape).T @ dy)
+        def forward() -> None:
+            np.matmul(w(), x(), out=y)
+            if b is not None:
+                np.add(y, b()[:, None], out=y)
+
+        gw = None if self.gw is None else self.gw(gi)
+        gb = None if self.gb is None else self.gb(gi)
+        gx = None if self.gx is None else self.gx(g)
+
+        def backward() -> None:
+            if gw is not None:
+                gw((dy @ x().T).ravel())
+            if gb is not None:
+                gb(dy.sum(axis=1))
+            if gx is not None:
+                gx(w().T @ dy)
+
+        return forward, backward
 
     def describe(self) -> str:
         """The layer's shape, e.g. `dense[16x2]` (neurons x inputs)."""
