@@ -314,11 +314,12 @@ class _TapeTrainer:
             out = self._via_values(X, T)
             self.w[:] = [p.data for p in self.params]
             return out
-        (objective, outputs), grad = tape.value_and_grad(X, T, params=self.w[where])
-        self.g[:] = 0.0
+        (objective, outputs), grad = tape.replay([X, T], self.w[where])
+        if len(where) < len(self.g):  # the optimizer holds weights the tape does not read
+            self.g[:] = 0.0
         self.g[where] = grad
         self.optimizer.update(self.w, self.g)
-        return float(np.mean(objective)), outputs
+        return float(objective.sum() / len(objective)), outputs  # np.mean, to the bit
 
     def _via_values(self, X: np.ndarray, T: np.ndarray) -> tuple[float, np.ndarray]:
         out = self.compiled.step_arrays(X, T)

@@ -173,6 +173,16 @@ class Tape(Generic[Out]):
             )
         return cast("tuple[Out, np.ndarray]", self._run(batch, reduction, params))
 
+    def replay(self, arrays: list[np.ndarray], params: np.ndarray) -> tuple[Out, np.ndarray]:
+        """`value_and_grad(*arrays, params=params)` (reduction "mean") without the per-call
+        checks, for a training loop that checked its data once: `arrays` float64, one per
+        argument, of the shapes `tape(...)` takes, and `params` a float64 array in
+        `tape.parameters` order. On a small model the checks cost as much as a third of a step.
+        """
+        with self._lock:
+            v, grads = self._replay.run(arrays, len(arrays[0]), params, "mean")
+            return self._outputs(v), cast(np.ndarray, grads)
+
     def read_parameters(self) -> np.ndarray:
         """Every parameter's current `.data`, in `tape.parameters` order."""
         return np.fromiter(map(data_of, self.parameters), np.float64, count=len(self.parameters))

@@ -111,7 +111,9 @@ class OpGroup:
     grads: list[tuple[int, Scatter]]  # (argument, adds its gradient) for the args needing one
     needed: bool  # a gradient flows through: backward runs it
 
-    def bind(self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray) -> tuple[Step, Step]:
+    def bind(
+        self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray
+    ) -> tuple[Step, Step]:
         """Forward: the op's forward rule over the argument rows into the output rows.
         Backward: each needed argument's share of the output gradient, by the op's own rules."""
         op, out, gout = self.op, v[self.out], g[self.out]
@@ -159,7 +161,9 @@ class SumGroup:
     scatter: Scatter | None  # adds into those terms' gradient rows
     needed: bool
 
-    def bind(self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray) -> tuple[Step, Step]:
+    def bind(
+        self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray
+    ) -> tuple[Step, Step]:
         """Forward: each sum of its terms' rows into its output row, left to right.
         Backward: each sum's gradient added into every term that needs one (add's rule)."""
         out, gout, terms = v[self.out], g[self.out], self.terms
@@ -214,7 +218,9 @@ class Dense:
     gb: Scatter | None
     needed: bool
 
-    def bind(self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray) -> tuple[Step, Step]:
+    def bind(
+        self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray
+    ) -> tuple[Step, Step]:
         """Forward: Y = W X + b into the layer's output rows (W and b from the once-per-call
         buffer). Backward: adds dW = dY X^T, db = sum of dY and dX = W^T dY where needed."""
         y, dy = v[self.out], g[self.out]
