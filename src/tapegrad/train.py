@@ -314,7 +314,7 @@ class _TapeTrainer:
             out = self._via_values(X, T)
             self.w[:] = [p.data for p in self.params]
             return out
-        (objective, outputs), grad = tape.replay([X, T], self.w[where])
+        (objective, outputs), grad = tape.replay([X, T], self.w, where)
         if len(where) < len(self.g):  # the optimizer holds weights the tape does not read
             self.g[:] = 0.0
         self.g[where] = grad

@@ -64,22 +64,8 @@ def scatter(rows: list[int]) -> Scatter:
     """A function binding, to a buffer, an adder of values (one per row of `rows`, or one row
     broadcast to all); rows may repeat."""
     idx = index(rows)
-    if isinstance(idx, slice):
-
-        def bind_view(buf: np.ndarray) -> Adder:
-            view = buf[idx]
-            return lambda values: np.add(view, values, out=view)
-
-        return bind_view
-    if len(set(rows)) == len(rows):
-
-        def bind_rows(buf: np.ndarray) -> Adder:
-            def add(values: np.ndarray) -> None:
-                buf[idx] += values
-
-            return add
-
-        return bind_rows
+    if isinstance(idx, slice) or len(set(rows)) == len(rows):
+        return scatter_rows(idx)
     # A repeated row must get every value: `buf[idx] += values` would keep only one of them.
     order = np.argsort(idx, kind="stable")
     srt = idx[order]
@@ -95,6 +81,25 @@ def scatter(rows: list[int]) -> Scatter:
         return add
 
     return bind_repeated
+
+
+def scatter_rows(idx: Rows) -> Scatter:
+    """`scatter` for rows that do not repeat, given as a slice or an index array."""
+    if isinstance(idx, slice):
+
+        def bind_view(buf: np.ndarray) -> Adder:
+            view = buf[idx]
+            return lambda values: np.add(view, values, out=view)
+
+        return bind_view
+
+    def bind_rows(buf: np.ndarray) -> Adder:
+        def add(values: np.ndarray) -> None:
+            buf[idx] += values
+
+        return add
+
+    return bind_rows
 
 
 def _nothing() -> None:
@@ -176,11 +181,14 @@ class SumGroup:
                     np.add(out, term(), out=out)
 
         else:
+            # One sum's terms as one read (a view where they are consecutive rows), or all.
+            one = terms.shape[1] == 1
+            read = reader(v, index([int(r) for r in terms[:, 0]])) if one else lambda: v[terms]
 
             def forward() -> None:
                 # accumulate is a running sum, out[k] = out[k-1] + t[k] from out[0] = t[0]:
                 # term by term in order, so its last step is eager's left fold bit for bit.
-                out[...] = np.add.accumulate(v[terms], axis=0)[-1]
+                out[...] = np.add.accumulate(read(), axis=0)[-1]
 
         if self.scatter is None:
             return forward, _nothing

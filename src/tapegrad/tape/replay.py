@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .instructions import Step
+from .instructions import Adder, Reader, Rows, Step, reader, scatter_rows
 from .program import Program
 
 data_of = operator.attrgetter("data")  # a Value's .data, for map()
@@ -33,7 +33,7 @@ class Bound:
 class Replay:
     """A Program's buffers, and the loop that runs its bound instructions over them."""
 
-    __slots__ = ("prog", "_bound", "_vi", "_gi", "_params", "_once", "_once_backward")
+    __slots__ = ("prog", "_bound", "_vi", "_gi", "_params", "_grad", "_once", "_once_backward")
 
     def __init__(self, prog: Program) -> None:
         self.prog = prog
@@ -41,6 +41,7 @@ class Replay:
         self._vi = vi = np.zeros(prog.n_once)
         self._gi = gi = np.zeros(prog.n_once)
         self._params = vi[: prog.n_params]
+        self._grad = gi[: prog.n_params]
         vi[prog.n_params : prog.n_params + len(prog.const_values)] = prog.const_values
         once = [ins.bind(vi, gi, vi, gi) for ins in prog.once]
         self._once = [f for f, _ in once]
@@ -48,12 +49,18 @@ class Replay:
         self._once_backward.reverse()
 
     def run(
-        self, arrays: list[np.ndarray], n: int, params: np.ndarray | None, reduction: str | None
+        self,
+        arrays: list[np.ndarray],
+        n: int,
+        params: np.ndarray | None,
+        reduction: str | None,
+        take: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Forward over a batch of `n` at `params` (or the parameters' `.data`), then with a
-        `reduction` ("mean" or "sum") backward: the value buffer (valid until the next run) and
-        the parameters' gradient (None without a reduction). One function, not two methods: a
-        small model's call is all Python overhead, and splitting it cost ~1 % of a step."""
+        """Forward over a batch of `n` at `params` (`params[take]` with `take`; None: the
+        parameters' `.data`), then with a `reduction` ("mean" or "sum") backward: the value
+        buffer and the parameters' gradient (None without a reduction), both views valid until
+        the next run. One function, not two methods: a small model's call is all Python
+        overhead, and splitting it cost ~1 % of a step."""
         prog, gi = self.prog, self._gi
         b = self._bound.get(n) or self._bind(n)
         v = b.v
@@ -63,8 +70,10 @@ class Replay:
                 self._params[:] = np.fromiter(
                     map(data_of, prog.params), np.float64, count=prog.n_params
                 )
-            else:
+            elif take is None:
                 self._params[:] = params
+            else:
+                np.take(params, take, out=self._params)
             for step in self._once:
                 step()
             for start, a in zip(prog.input_rows, arrays, strict=True):
@@ -72,10 +81,7 @@ class Replay:
                     v[start] = a
                 else:
                     v[start : start + a.shape[1]] = a.T
-            if prog.imports_dyn is not None:
-                imported, src = prog.imports_dyn
-                v[imported] = self._vi[src][:, None]
-            for step in b.forward:
+            for step in b.forward:  # the imports first
                 step()
             if reduction is None:
                 return v, None
@@ -83,14 +89,11 @@ class Replay:
             b.g.fill(0.0)
             gi.fill(0.0)
             b.seed.fill(1.0 / n if reduction == "mean" else 1.0)
-            for step in b.backward:
+            for step in b.backward:  # the imports' gradients last
                 step()
-            if prog.imports_grad is not None:  # once-per-call values: sum over the batch
-                imported, src = prog.imports_grad
-                gi[src] += b.g[imported].sum(axis=1)
             for step in self._once_backward:
                 step()
-            return v, gi[: prog.n_params].copy()
+            return v, self._grad
 
     def _bind(self, n: int) -> Bound:
         """Buffers for a batch of n, constants' rows filled in, and the instructions bound."""
@@ -100,10 +103,38 @@ class Replay:
             rows, values = prog.imports_const
             v[rows] = values[:, None]
         steps = [ins.bind(v, g, vi, gi) for ins in prog.per_sample]
+        forward = [f for f, _ in steps]
         backward = [b for (_, b), ins in zip(steps, prog.per_sample, strict=True) if ins.needed]
         backward.reverse()
-        bound = Bound(v, g, [f for f, _ in steps], backward, g[prog.out_rows[0]])
+        if prog.imports_dyn is not None:  # once-per-call values copied across the batch
+            imported, src = prog.imports_dyn
+            forward.insert(0, _copy_across(reader(v, imported), reader(vi, src), v, imported))
+        if prog.imports_grad is not None:  # and their gradients summed over it
+            imported, src = prog.imports_grad
+            backward.append(_sum_back(reader(g, imported), scatter_rows(src)(gi)))
+        bound = Bound(v, g, forward, backward, g[prog.out_rows[0]])
         if len(self._bound) >= _BUFFER_CACHE:
             del self._bound[next(iter(self._bound))]
         self._bound[n] = bound
         return bound
+
+
+def _copy_across(target: Reader, source: Reader, v: np.ndarray, rows: Rows) -> Step:
+    """Copy once-per-call values (`source`) into their per-sample rows, across the batch."""
+    if isinstance(rows, slice):
+        view = target()
+
+        def copy_view() -> None:
+            np.copyto(view, source()[:, None])
+
+        return copy_view
+
+    def copy_rows() -> None:
+        v[rows] = source()[:, None]
+
+    return copy_rows
+
+
+def _sum_back(grads: Reader, add: Adder) -> Step:
+    """Add the gradients of imported rows, summed over the batch, to their sources."""
+    return lambda: add(grads().sum(axis=1))
