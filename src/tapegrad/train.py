@@ -302,6 +302,7 @@ class _TapeTrainer:
             self.w = np.fromiter((p.data for p in self.params), np.float64, len(self.params))
             self.g = np.zeros_like(self.w)
             self.where: dict[int, np.ndarray | None] = {}
+            self.same_order: dict[int, bool] = {}  # the tape stores them in the optimizer's order
 
     def __call__(self, batch) -> tuple[float, np.ndarray]:
         X, T = (self.X, self.T) if batch is None else (self.X[batch], self.T[batch])
@@ -314,10 +315,14 @@ class _TapeTrainer:
             out = self._via_values(X, T)
             self.w[:] = [p.data for p in self.params]
             return out
-        (objective, outputs), grad = tape.replay([X, T], self.w, where)
-        if len(where) < len(self.g):  # the optimizer holds weights the tape does not read
-            self.g[:] = 0.0
-        self.g[where] = grad
+        if self.same_order[id(tape)]:  # a Module's parameters: the tape stores them in order
+            (objective, outputs), grad = tape.replay([X, T], self.w)
+            self.g[:] = grad
+        else:
+            (objective, outputs), grad = tape.replay([X, T], self.w, where)
+            if len(where) < len(self.g):  # the optimizer holds weights the tape does not read
+                self.g[:] = 0.0
+            self.g[where] = grad
         self.optimizer.update(self.w, self.g)
         return float(objective.sum() / len(objective)), outputs  # np.mean, to the bit
 
@@ -331,6 +336,7 @@ class _TapeTrainer:
         if id(tape) not in self.where:
             ids = [self.position.get(id(p)) for p in tape.parameters]
             self.where[id(tape)] = None if None in ids else np.array(ids, dtype=np.intp)
+            self.same_order[id(tape)] = ids == list(range(len(self.params)))
         return self.where[id(tape)]
 
     def evaluate(self, rows: list, targets: list) -> dict:

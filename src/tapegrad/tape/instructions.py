@@ -48,16 +48,28 @@ def index(rows: list[int]) -> Rows:
     return np.array(rows, dtype=np.intp)
 
 
-def reader(buf: np.ndarray, rows: Rows, shape: tuple[int, int] | None = None) -> Reader:
-    """`buf[rows]` (reshaped to `shape` if given) as a function: a view taken now where the
-    rows are a slice, else gathered on every call (a gather is a copy, stale after a write)."""
+def reader(buf: np.ndarray, rows: Rows) -> Reader:
+    """`buf[rows]` as a function: a view taken now where the rows are a slice, else gathered
+    on every call (a gather is a copy, stale after a write)."""
     if isinstance(rows, slice):
-        view = buf[rows] if shape is None else buf[rows].reshape(shape)
-        if np.shares_memory(view, buf):
-            return lambda: view
-    if shape is None:
-        return lambda: buf[rows]
-    return lambda: buf[rows].reshape(shape)
+        view = buf[rows]
+        return lambda: view
+    return lambda: buf[rows]
+
+
+def matrix_view(buf: np.ndarray, rows: Rows, shape: tuple[int, int]) -> np.ndarray | None:
+    """The rows of a flat buffer as a (n, m) matrix view, row k starting `stride` after row
+    k - 1 (a layer's weights, each neuron's followed by its bias), or None if they are not."""
+    n, m = shape
+    flat = np.arange(buf.shape[0])[rows]
+    start = int(flat[0])
+    stride = int(flat[m]) - start if n > 1 else m
+    want = start + stride * np.arange(n)[:, None] + np.arange(m)
+    if stride < m or not np.array_equal(flat.reshape(n, m), want):
+        return None
+    item = buf.strides[0]
+    view = np.lib.stride_tricks.as_strided(buf[start:], shape, (stride * item, item))
+    return view
 
 
 def scatter(rows: list[int]) -> Scatter:
@@ -100,6 +112,16 @@ def scatter_rows(idx: Rows) -> Scatter:
         return add
 
     return bind_rows
+
+
+def _matrix_adder(buf: np.ndarray, rows: Rows, shape: tuple[int, int], flat: Scatter) -> Adder:
+    """Adds a (n, m) matrix into rows of a flat buffer: through a matrix view where the rows
+    make one (`matrix_view`), else flattened through the scatter `flat`."""
+    view = matrix_view(buf, rows, shape)
+    if view is not None:
+        return lambda values: np.add(view, values, out=view)
+    add = flat(buf)
+    return lambda values: add(values.ravel())
 
 
 def _nothing() -> None:
@@ -231,22 +253,23 @@ class Dense:
     ) -> tuple[Step, Step]:
         """Forward: Y = W X + b into the layer's output rows (W and b from the once-per-call
         buffer). Backward: adds dW = dY X^T, db = sum of dY and dX = W^T dY where needed."""
-        y, dy = v[self.out], g[self.out]
-        w, x = reader(vi, self.w, self.shape), reader(v, self.x)
-        b = None if self.b is None else reader(vi, self.b)
+        y, dy, shape = v[self.out], g[self.out], self.shape
+        x, b = reader(v, self.x), None if self.b is None else reader(vi, self.b)
+        weights = matrix_view(vi, self.w, shape)
+        w = (lambda: weights) if weights is not None else lambda: vi[self.w].reshape(shape)
 
         def forward() -> None:
             np.matmul(w(), x(), out=y)
             if b is not None:
                 np.add(y, b()[:, None], out=y)
 
-        gw = None if self.gw is None else self.gw(gi)
+        gw = None if self.gw is None else _matrix_adder(gi, self.w, shape, self.gw)
         gb = None if self.gb is None else self.gb(gi)
         gx = None if self.gx is None else self.gx(g)
 
         def backward() -> None:
             if gw is not None:
-                gw((dy @ x().T).ravel())
+                gw(dy @ x().T)
             if gb is not None:
                 gb(dy.sum(axis=1))
             if gx is not None:
