@@ -1,6 +1,6 @@
 """The instructions a Program runs, each over a whole group of rows at once: an op's rules
 (`OpGroup`), n-ary sums (`SumGroup`) and dense layers (`Dense`); and the row indexing they
-share (`index`, `scatter`, `reader`).
+share (`index`, `scatter`, `reader`, `matrix_view`).
 
 An instruction is compiled once and then *bound* to a set of buffers (`bind(v, g, vi, gi)`:
 values and gradients of its own buffer, and of the once-per-call buffer a dense layer reads
@@ -11,7 +11,7 @@ their gradients."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +55,15 @@ def reader(buf: np.ndarray, rows: Rows) -> Reader:
         view = buf[rows]
         return lambda: view
     return lambda: buf[rows]
+
+
+def readers(buf: np.ndarray, rows: list[Rows]) -> Callable[[], Sequence[np.ndarray]]:
+    """`reader` for several sets of rows at once (an op's arguments): one tuple of views taken
+    now where every set is a slice, else a list gathered on every call."""
+    if all(isinstance(r, slice) for r in rows):
+        views = tuple(buf[r] for r in rows)
+        return lambda: views
+    return lambda: [buf[r] for r in rows]
 
 
 def matrix_view(buf: np.ndarray, rows: Rows, shape: tuple[int, int]) -> np.ndarray | None:
@@ -144,18 +153,17 @@ class OpGroup:
         """Forward: the op's forward rule over the argument rows into the output rows.
         Backward: each needed argument's share of the output gradient, by the op's own rules."""
         op, out, gout = self.op, v[self.out], g[self.out]
-        read = [reader(v, a) for a in self.args]
-        fwd = op.fwd
+        fwd, args = op.fwd, readers(v, self.args)
 
         def forward() -> None:
-            out[...] = fwd(npm, *[r() for r in read])
+            out[...] = fwd(npm, *args())
 
         adds = [(j, add(g)) for j, add in self.grads]
         if op.vjp is not None:  # variadic: one rule gives every argument's gradient
             vjp = op.vjp
 
             def backward() -> None:
-                shares = vjp(npm, gout, out, *[r() for r in read])
+                shares = vjp(npm, gout, out, *args())
                 for j, add in adds:
                     add(shares[j])
 
@@ -163,9 +171,9 @@ class OpGroup:
             rules = [(op.vjps[j], add) for j, add in adds]
 
             def backward() -> None:
-                args = [r() for r in read]
+                a = args()
                 for rule, add in rules:
-                    add(rule(npm, gout, out, *args))
+                    add(rule(npm, gout, out, *a))
 
         return forward, backward
 
