@@ -137,4 +137,4 @@ def _copy_across(target: Reader, source: Reader, v: np.ndarray, rows: Rows) -> S
 
 def _sum_back(grads: Reader, add: Adder) -> Step:
     """Add the gradients of imported rows, summed over the batch, to their sources."""
-    return lambda: add(grads().sum(axis=1))
+    return lambda: add(np.add.reduce(grads(), axis=1))  # .sum(axis=1), unwrapped
