@@ -287,7 +287,8 @@ class _EagerTrainer:
 
 class _TapeTrainer:
     """Steps on a compiled tape. With a tapegrad optimizer the weights stay in one array, read
-    by the tape and written by `optimizer.update`, until `sync()`; others go through Values."""
+    by the tape (as it is, when the tape stores them in the optimizer's order, as it does a
+    Module's) and written by `optimizer.update`, until `sync()`; others go through Values."""
 
     def __init__(self, model, spec: L.LossSpec, l2: float, optimizer, rows, targets) -> None:
         from .optim import Optimizer

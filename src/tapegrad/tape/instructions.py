@@ -248,7 +248,7 @@ class Dense:
 
     out: slice
     x: Rows  # per-sample rows of the inputs
-    w: Rows  # once-per-call rows of the weights, read as a (neurons, inputs) matrix
+    w: Rows  # once-per-call rows of the weights, read as a (neurons, inputs) matrix view
     shape: tuple[int, int]
     b: Rows | None
     gx: Scatter | None  # each adds a gradient where one is needed, else None
