@@ -103,3 +103,43 @@ def test_replay_is_value_and_grad_at_the_weights_it_takes():
     same_bits(outs, want)
     same_bits(aux, want_aux)
     same_bits(grad, want_grad)
+
+
+def _layer(ws, bs, xs):
+    """A layer written by hand: neuron k is bs[k] + sum_i ws[k][i] * xs[i] (no bias: None)."""
+    return [
+        tapegrad.sum([w * x for w, x in zip(row, xs, strict=True)] + ([] if b is None else [b]))
+        for row, b in zip(ws, bs, strict=True)
+    ]
+
+
+@pytest.mark.parametrize("case", ["tied weights", "computed weights", "no biases"])
+def test_layers_whose_weights_are_not_one_block_read_and_train_right(case):
+    """A layer reads its weights as a matrix view where they lie neuron by neuron in the tape;
+    where they cannot (weights shared with an earlier layer, weights computed from parameters)
+    it gathers them, and without biases the view has no gaps: each way, eager's numbers."""
+    rng = np.random.default_rng(7)
+    W = [[Value(float(rng.normal())) for _ in range(3)] for _ in range(3)]
+    B = [Value(float(rng.normal())) for _ in range(3)]
+    scale = Value(0.5)
+
+    def fn(x0, x1, x2):
+        if case == "tied weights":  # the second layer reuses the first's weights, transposed
+            h = [v.tanh() for v in _layer(W, B, [x0, x1, x2])]
+            out = _layer([list(col) for col in zip(*W, strict=True)], B, h)
+        elif case == "computed weights":
+            out = _layer([[scale * w for w in row] for row in W], B, [x0, x1, x2])
+        else:
+            out = _layer(W, [None] * 3, [x0, x1, x2])
+        return tapegrad.sum([o.tanh() for o in out])
+
+    params = [w for row in W for w in row] + B + [scale]
+    columns = [rng.normal(size=5) for _ in range(3)]
+    tape = tapegrad.compile(fn, 0.0, 0.0, 0.0)
+    assert any(s.startswith("dense[3x3]") for s in tape.instructions)
+    want, grads = eager_sums(fn, params, columns)
+    for p in params:
+        p.grad = 0.0
+    outs = tape.backward(*columns, reduction="sum")
+    assert outs == pytest.approx(want, rel=1e-12)
+    assert [p.grad for p in params] == pytest.approx(grads, rel=1e-12, abs=1e-15)
