@@ -287,7 +287,8 @@ class _EagerTrainer:
 
 class _TapeTrainer:
     """Steps on a compiled tape. With a tapegrad optimizer the weights stay in one array, read
-    by the tape and written by `optimizer.update`, until `sync()`; others go through Values."""
+    by the tape (as it is, when the tape stores them in the optimizer's order, as it does a
+    Module's) and written by `optimizer.update`, until `sync()`; others go through Values."""
 
     def __init__(self, model, spec: L.LossSpec, l2: float, optimizer, rows, targets) -> None:
         from .optim import Optimizer
@@ -302,6 +303,7 @@ class _TapeTrainer:
             self.w = np.fromiter((p.data for p in self.params), np.float64, len(self.params))
             self.g = np.zeros_like(self.w)
             self.where: dict[int, np.ndarray | None] = {}
+            self.same_order: dict[int, bool] = {}  # the tape stores them in the optimizer's order
 
     def __call__(self, batch) -> tuple[float, np.ndarray]:
         X, T = (self.X, self.T) if batch is None else (self.X[batch], self.T[batch])
@@ -314,11 +316,16 @@ class _TapeTrainer:
             out = self._via_values(X, T)
             self.w[:] = [p.data for p in self.params]
             return out
-        (objective, outputs), grad = tape.value_and_grad(X, T, params=self.w[where])
-        self.g[:] = 0.0
-        self.g[where] = grad
+        if self.same_order[id(tape)]:  # a Module's parameters: the tape stores them in order
+            (objective, outputs), grad = tape.replay([X, T], self.w)
+            self.g[:] = grad
+        else:
+            (objective, outputs), grad = tape.replay([X, T], self.w, where)
+            if len(where) < len(self.g):  # the optimizer holds weights the tape does not read
+                self.g[:] = 0.0
+            self.g[where] = grad
         self.optimizer.update(self.w, self.g)
-        return float(np.mean(objective)), outputs
+        return float(objective.sum() / len(objective)), outputs  # np.mean, to the bit
 
     def _via_values(self, X: np.ndarray, T: np.ndarray) -> tuple[float, np.ndarray]:
         out = self.compiled.step_arrays(X, T)
@@ -330,6 +337,7 @@ class _TapeTrainer:
         if id(tape) not in self.where:
             ids = [self.position.get(id(p)) for p in tape.parameters]
             self.where[id(tape)] = None if None in ids else np.array(ids, dtype=np.intp)
+            self.same_order[id(tape)] = ids == list(range(len(self.params)))
         return self.where[id(tape)]
 
     def evaluate(self, rows: list, targets: list) -> dict:

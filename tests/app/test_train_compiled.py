@@ -10,7 +10,7 @@ from tapegrad.cli import main
 from tapegrad.data import blobs, moons, spiral
 from tapegrad.nn import MLP
 from tapegrad.optim import SGD, Adam, linear
-from tapegrad.train import evaluate, fit, outputs, predict
+from tapegrad.train import TrainingDiverged, evaluate, fit, outputs, predict
 
 
 def _close(a, b, rel=1e-9):
@@ -157,3 +157,76 @@ def test_cli_digits_reaches_97_percent_on_held_out_split(tmp_path, capsys):
     assert accuracy >= 0.97
     history = json.loads((tmp_path / "history.json").read_text())
     assert history["val_accuracy"][-1] >= 0.97
+
+
+def _runs(make_model, X, y, opt, **kw):
+    """The same seeded run eagerly and compiled: [(history or the error, model)] * 2."""
+    out = []
+    for compile in (False, True):
+        model = make_model()
+        try:
+            result = fit(model, X, y, optimizer=opt(model), progress=False, compile=compile, **kw)
+        except Exception as err:  # the same error both ways, compared by the caller
+            result = err
+        out.append((result, model))
+    return out
+
+
+def _weights(model):
+    return [p.data for p in model.parameters()]
+
+
+@pytest.mark.parametrize(
+    "workload",
+    ["W1: micrograd's demo, hinge + L2, SGD", "W4: 64-32-10 softmax, batches of 32"],
+)
+def test_benchmark_workloads_compiled_equal_eager_to_1e_12(workload):
+    """benchmarks/run.py's W1 and W4 (W4 on fewer rows): losses, accuracies and the weights
+    the Values hold at the end are eager's to 1e-12."""
+    if workload.startswith("W1"):
+        X, y = moons(100, noise=0.1, seed=1337)
+        make = lambda: MLP(2, [16, 16, 1], seed=1337)  # noqa: E731
+        opt = lambda m: SGD(m.parameters(), lr=linear(1.0, 0.1, 4))  # noqa: E731
+        kw = {"loss": "hinge", "l2": 1e-4, "steps": 4}
+    else:
+        rng = np.random.default_rng(0)
+        X, y = rng.uniform(0, 16, (80, 64)), rng.integers(0, 10, 80)
+        make = lambda: MLP(64, [32, 10], seed=0)  # noqa: E731
+        opt = lambda m: SGD(m.parameters(), lr=0.01)  # noqa: E731
+        kw = {"loss": "softmax_ce", "epochs": 1, "batch_size": 32, "seed": 0}
+    (eager, m_eager), (compiled, m_comp) = _runs(make, X, y, opt, **kw)
+    assert compiled.loss == pytest.approx(eager.loss, rel=1e-12)
+    assert compiled.accuracy == eager.accuracy
+    assert _close(_weights(m_comp), _weights(m_eager), rel=1e-12)
+
+
+def test_weights_held_in_an_array_reach_the_values_at_every_look():
+    """A compiled run keeps the weights in an array: the Values get them at every snapshot,
+    after the divergence guard puts the last good ones back, and when the run is cut short by
+    an error, each time the same as an eager run's."""
+    X, y = moons(40, noise=0.1, seed=3)
+    make = lambda: MLP(2, [6, 1], seed=3)  # noqa: E731
+    # Snapshots: every step's weights, read from the Values as the run goes.
+    sgd = lambda m: SGD(m.parameters(), lr=0.3)  # noqa: E731
+    (eager, _), (compiled, _) = _runs(make, X, y, sgd, loss="hinge", steps=5, snapshots=6)
+    assert [s["step"] for s in compiled.snapshots] == [0, 1, 2, 3, 4, 5]
+    for s_comp, s_eager in zip(compiled.snapshots, eager.snapshots, strict=True):
+        assert _close(s_comp["weights"], s_eager["weights"], rel=1e-12)
+    # The divergence guard: a rate that blows up puts back the last weights with a fine loss.
+    huge = lambda m: SGD(m.parameters(), lr=linear(0.1, 1e12, 4))  # noqa: E731
+    (err_e, m_eager), (err_c, m_comp) = _runs(make, X, y, huge, loss="mse", steps=4)
+    assert isinstance(err_c, TrainingDiverged) and isinstance(err_e, TrainingDiverged)
+    assert err_c.step == err_e.step
+    assert _close(_weights(m_comp), _weights(m_eager), rel=1e-12)
+
+    # An error in the loop (a schedule that fails at step 3) leaves two steps' weights.
+    def failing(k):
+        if k == 2:
+            raise RuntimeError("schedule failed")
+        return 0.1
+
+    broken = lambda m: SGD(m.parameters(), lr=failing)  # noqa: E731
+    (err_e, m_eager), (err_c, m_comp) = _runs(make, X, y, broken, loss="hinge", steps=4)
+    assert isinstance(err_c, RuntimeError) and str(err_c) == str(err_e)
+    assert _close(_weights(m_comp), _weights(m_eager), rel=1e-12)
+    assert _weights(m_comp) != _weights(make())  # two steps were taken

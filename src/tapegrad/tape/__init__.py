@@ -22,6 +22,14 @@ mul rules applied in bulk (checked on arrays at import; if the table ever change
 node takes the generic path). Nodes that do not depend on the inputs (an L2 penalty) run once
 per call, not once per sample.
 
+What a replay step costs is what a careful NumPy programmer writes: every instruction is bound
+to its buffers once per batch size (the views of the rows it reads and writes are taken then),
+so a step runs one matrix product per layer and direction, the rules' own NumPy calls, and an
+in-place add per gradient share, with no indexing in the loop. Parameters sit in the tape as a
+`Module` lists them (a layer neuron by neuron, weights then bias, read as strided matrix views),
+so compiled training hands the tape its weight array as it is (`Tape.replay`) and writes the
+Values only when the user looks (`fit`'s trainer: at snapshots, evaluation, restores, the end).
+
 Sums add in the eager engine's order: only a chain's left spine is folded (((a + b) + c) + d,
 not a + (b + c)), and each n-ary sum adds its terms one by one, left to right, as eager's `+`
 and the `sum` op do, never pairwise as np.sum does. Regrouping would change results where
@@ -46,8 +54,8 @@ Where to read what:
     schedule.py      passes: dependencies, levels, groups
     layout.py        pass: rows in the two buffers
     emit.py          pass: one instruction per group
-    instructions.py  the instructions and the row indexing they share
-    replay.py        running a Program over a batch
+    instructions.py  the instructions, the row indexing they share, their binding to buffers
+    replay.py        running a Program over a batch on bound buffers
 """
 
 from .api import StaleTapeError, Tape, compile

@@ -1,15 +1,17 @@
 """The instructions a Program runs, each over a whole group of rows at once: an op's rules
 (`OpGroup`), n-ary sums (`SumGroup`) and dense layers (`Dense`); and the row indexing they
-share (`index`, `scatter`).
+share (`index`, `scatter`, `reader`, `matrix_view`).
 
-Every instruction has `forward(v, vi)` and `backward(v, g, vi, gi)`, over the values and
-gradients of its own buffer (`v`, `g`) and of the once-per-call buffer (`vi`, `gi`), which a
-dense layer reads its weights from. Backward adds into gradient rows, since a value read by
-several instructions gets the sum of their gradients."""
+An instruction is compiled once and then *bound* to a set of buffers (`bind(v, g, vi, gi)`:
+values and gradients of its own buffer, and of the once-per-call buffer a dense layer reads
+its weights from). Binding takes the views of the rows it reads and writes once, so a replay
+step is the NumPy calls a careful programmer would write, with no indexing left in the loop.
+Backward adds into gradient rows, since a value read by several instructions gets the sum of
+their gradients."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,8 +22,19 @@ from ..ops import Op
 Rows = slice | np.ndarray
 """Rows of a buffer: a slice where possible (a view), else an index array."""
 
-Scatter = Callable[[np.ndarray, np.ndarray], None]
-"""Adds values (one per row it was built for) into a buffer's rows."""
+Step = Callable[[], None]
+"""One bound instruction's forward or backward: the NumPy calls over views taken at binding."""
+
+Adder = Callable[[np.ndarray], None]
+"""Adds values (one per row it was built for, or one row broadcast) into a bound buffer."""
+
+Scatter = Callable[[np.ndarray], Adder]
+"""Binds an `Adder` to a buffer."""
+
+Reader = Callable[[], np.ndarray]
+"""Gives the rows of a bound buffer: a view taken once, or (index arrays copy) read per call."""
+
+_CHAINED_SUM = 4  # sums of at most this many terms add as chained np.add calls, not accumulate
 
 
 def index(rows: list[int]) -> Rows:
@@ -35,15 +48,45 @@ def index(rows: list[int]) -> Rows:
     return np.array(rows, dtype=np.intp)
 
 
+def reader(buf: np.ndarray, rows: Rows) -> Reader:
+    """`buf[rows]` as a function: a view taken now where the rows are a slice, else gathered
+    on every call (a gather is a copy, stale after a write)."""
+    if isinstance(rows, slice):
+        view = buf[rows]
+        return lambda: view
+    return lambda: buf[rows]
+
+
+def readers(buf: np.ndarray, rows: list[Rows]) -> Callable[[], Sequence[np.ndarray]]:
+    """`reader` for several sets of rows at once (an op's arguments): one tuple of views taken
+    now where every set is a slice, else a list gathered on every call."""
+    if all(isinstance(r, slice) for r in rows):
+        views = tuple(buf[r] for r in rows)
+        return lambda: views
+    return lambda: [buf[r] for r in rows]
+
+
+def matrix_view(buf: np.ndarray, rows: Rows, shape: tuple[int, int]) -> np.ndarray | None:
+    """The rows of a flat buffer as a (n, m) matrix view, row k starting `stride` after row
+    k - 1 (a layer's weights, each neuron's followed by its bias), or None if they are not."""
+    n, m = shape
+    flat = np.arange(buf.shape[0])[rows]
+    start = int(flat[0])
+    stride = int(flat[m]) - start if n > 1 else m
+    want = start + stride * np.arange(n)[:, None] + np.arange(m)
+    if stride < m or not np.array_equal(flat.reshape(n, m), want):
+        return None
+    item = buf.strides[0]
+    view = np.lib.stride_tricks.as_strided(buf[start:], shape, (stride * item, item))
+    return view
+
+
 def scatter(rows: list[int]) -> Scatter:
-    """A function adding values (one per row of `rows`) into a buffer; rows may repeat."""
+    """A function binding, to a buffer, an adder of values (one per row of `rows`, or one row
+    broadcast to all); rows may repeat."""
     idx = index(rows)
     if isinstance(idx, slice) or len(set(rows)) == len(rows):
-
-        def add(buf: np.ndarray, values: np.ndarray) -> None:
-            buf[idx] += values
-
-        return add
+        return scatter_rows(idx)
     # A repeated row must get every value: `buf[idx] += values` would keep only one of them.
     order = np.argsort(idx, kind="stable")
     srt = idx[order]
@@ -51,11 +94,47 @@ def scatter(rows: list[int]) -> Scatter:
     uniq = srt[starts]
     n = len(rows)
 
-    def add_repeated(buf: np.ndarray, values: np.ndarray) -> None:
-        values = np.broadcast_to(values, (n,) + buf.shape[1:])
-        buf[uniq] += np.add.reduceat(values[order], starts, axis=0)
+    def bind_repeated(buf: np.ndarray) -> Adder:
+        def add(values: np.ndarray) -> None:
+            values = np.broadcast_to(values, (n,) + buf.shape[1:])
+            buf[uniq] += np.add.reduceat(values[order], starts, axis=0)
 
-    return add_repeated
+        return add
+
+    return bind_repeated
+
+
+def scatter_rows(idx: Rows) -> Scatter:
+    """`scatter` for rows that do not repeat, given as a slice or an index array."""
+    if isinstance(idx, slice):
+
+        def bind_view(buf: np.ndarray) -> Adder:
+            view = buf[idx]
+            return lambda values: np.add(view, values, out=view)
+
+        return bind_view
+
+    def bind_rows(buf: np.ndarray) -> Adder:
+        def add(values: np.ndarray) -> None:
+            buf[idx] += values
+
+        return add
+
+    return bind_rows
+
+
+def _matrix_adder(buf: np.ndarray, rows: Rows, shape: tuple[int, int], flat: Scatter) -> Adder:
+    """Adds a (n, m) matrix into rows of a flat buffer: through a matrix view where the rows
+    make one (`matrix_view`), else flattened through the scatter `flat`."""
+    view = matrix_view(buf, rows, shape)
+    if view is not None:
+        return lambda values: np.add(view, values, out=view)
+    add = flat(buf)
+    return lambda values: add(values.ravel())
+
+
+def _nothing() -> None:
+    """The backward of an instruction no gradient flows through."""
 
 
 @dataclass(slots=True, eq=False)
@@ -68,23 +147,35 @@ class OpGroup:
     grads: list[tuple[int, Scatter]]  # (argument, adds its gradient) for the args needing one
     needed: bool  # a gradient flows through: backward runs it
 
-    def forward(self, v: np.ndarray, vi: np.ndarray) -> None:
-        """Write the op's forward rule over the argument rows into the output rows."""
-        v[self.out] = self.op.fwd(npm, *[v[a] for a in self.args])
+    def bind(
+        self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray
+    ) -> tuple[Step, Step]:
+        """Forward: the op's forward rule over the argument rows into the output rows.
+        Backward: each needed argument's share of the output gradient, by the op's own rules."""
+        op, out, gout = self.op, v[self.out], g[self.out]
+        fwd, args = op.fwd, readers(v, self.args)
 
-    def backward(self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray) -> None:
-        """Add each needed argument's share of the output gradient, by the op's own rules."""
-        gout = g[self.out]
-        out = v[self.out]
-        args = [v[a] for a in self.args]
-        op = self.op
+        def forward() -> None:
+            out[...] = fwd(npm, *args())
+
+        adds = [(j, add(g)) for j, add in self.grads]
         if op.vjp is not None:  # variadic: one rule gives every argument's gradient
-            shares = op.vjp(npm, gout, out, *args)
-            for j, add in self.grads:
-                add(g, shares[j])
-            return
-        for j, add in self.grads:
-            add(g, op.vjps[j](npm, gout, out, *args))
+            vjp = op.vjp
+
+            def backward() -> None:
+                shares = vjp(npm, gout, out, *args())
+                for j, add in adds:
+                    add(shares[j])
+
+        else:
+            rules = [(op.vjps[j], add) for j, add in adds]
+
+            def backward() -> None:
+                a = args()
+                for rule, add in rules:
+                    add(rule(npm, gout, out, *a))
+
+        return forward, backward
 
     def describe(self) -> str:
         """The op and how many nodes run as this one call, e.g. `tanh[16]`."""
@@ -105,16 +196,44 @@ class SumGroup:
     scatter: Scatter | None  # adds into those terms' gradient rows
     needed: bool
 
-    def forward(self, v: np.ndarray, vi: np.ndarray) -> None:
-        """Write each sum of its terms' rows into its output row, left to right."""
-        # accumulate is a running sum, out[k] = out[k-1] + t[k] from out[0] = t[0]: term by
-        # term in order, so its last step is eager's left fold bit for bit (-0.0 included).
-        v[self.out] = np.add.accumulate(v[self.terms], axis=0)[-1]
+    def bind(
+        self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray
+    ) -> tuple[Step, Step]:
+        """Forward: each sum of its terms' rows into its output row, left to right.
+        Backward: each sum's gradient added into every term that needs one (add's rule)."""
+        out, gout, terms = v[self.out], g[self.out], self.terms
+        if len(terms) <= _CHAINED_SUM:  # a few terms: one np.add per term, into the output
+            first, *rest = [reader(v, index([int(r) for r in step])) for step in terms]
 
-    def backward(self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray) -> None:
-        """Add each sum's gradient into every term that needs one."""
-        if self.scatter is not None:
-            self.scatter(g, g[self.out][self.seg])  # add's rule: each term gets g
+            def forward() -> None:
+                out[...] = first()
+                for term in rest:
+                    np.add(out, term(), out=out)
+
+        else:
+            # One sum's terms as one read (a view where they are consecutive rows), or all.
+            one = terms.shape[1] == 1
+            read = reader(v, index([int(r) for r in terms[:, 0]])) if one else lambda: v[terms]
+
+            def forward() -> None:
+                # accumulate is a running sum, out[k] = out[k-1] + t[k] from out[0] = t[0]:
+                # term by term in order, so its last step is eager's left fold bit for bit.
+                out[...] = np.add.accumulate(read(), axis=0)[-1]
+
+        if self.scatter is None:
+            return forward, _nothing
+        add, seg = self.scatter(g), self.seg
+        if terms.shape[1] == 1:  # one sum: its gradient row goes to every term, broadcast
+
+            def backward() -> None:
+                add(gout)
+
+        else:
+
+            def backward() -> None:
+                add(gout[seg])
+
+        return forward, backward
 
     def describe(self) -> str:
         """How many sums run as this one call, e.g. `sum[4]`."""
@@ -129,7 +248,7 @@ class Dense:
 
     out: slice
     x: Rows  # per-sample rows of the inputs
-    w: Rows  # once-per-call rows of the weights, read as a (neurons, inputs) matrix
+    w: Rows  # once-per-call rows of the weights, read as a (neurons, inputs) matrix view
     shape: tuple[int, int]
     b: Rows | None
     gx: Scatter | None  # each adds a gradient where one is needed, else None
@@ -137,22 +256,34 @@ class Dense:
     gb: Scatter | None
     needed: bool
 
-    def forward(self, v: np.ndarray, vi: np.ndarray) -> None:
-        """Y = W X + b into the layer's output rows (W and b from the once-per-call buffer)."""
-        y = v[self.out]
-        np.matmul(vi[self.w].reshape(self.shape), v[self.x], out=y)
-        if self.b is not None:
-            y += vi[self.b][:, None]
+    def bind(
+        self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray
+    ) -> tuple[Step, Step]:
+        """Forward: Y = W X + b into the layer's output rows (W and b from the once-per-call
+        buffer). Backward: adds dW = dY X^T, db = sum of dY and dX = W^T dY where needed."""
+        y, dy, shape = v[self.out], g[self.out], self.shape
+        x, b = reader(v, self.x), None if self.b is None else reader(vi, self.b)
+        weights = matrix_view(vi, self.w, shape)
+        w = (lambda: weights) if weights is not None else lambda: vi[self.w].reshape(shape)
 
-    def backward(self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray) -> None:
-        """Add dW = dY X^T, db = sum of dY and dX = W^T dY where they are needed."""
-        dy = g[self.out]
-        if self.gw is not None:
-            self.gw(gi, (dy @ v[self.x].T).ravel())
-        if self.gb is not None:
-            self.gb(gi, dy.sum(axis=1))
-        if self.gx is not None:
-            self.gx(g, vi[self.w].reshape(self.shape).T @ dy)
+        def forward() -> None:
+            np.matmul(w(), x(), out=y)
+            if b is not None:
+                np.add(y, b()[:, None], out=y)
+
+        gw = None if self.gw is None else _matrix_adder(gi, self.w, shape, self.gw)
+        gb = None if self.gb is None else self.gb(gi)
+        gx = None if self.gx is None else self.gx(g)
+
+        def backward() -> None:
+            if gw is not None:
+                gw(dy @ x().T)
+            if gb is not None:
+                gb(np.add.reduce(dy, axis=1))  # dy.sum(axis=1), without its wrapper
+            if gx is not None:
+                gx(w().T @ dy)
+
+        return forward, backward
 
     def describe(self) -> str:
         """The layer's shape, e.g. `dense[16x2]` (neurons x inputs)."""

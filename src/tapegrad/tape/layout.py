@@ -1,8 +1,9 @@
 """Buffer allocation: a row for every value an instruction reads or writes, in two buffers.
 
-- once-per-call rows (a flat array): parameters (each layer's weights first, in matrix order,
-  so a layer reads its weight matrix as one reshaped slice), then constants, then the results
-  of ops that do not depend on the inputs;
+- once-per-call rows (a flat array): parameters (each layer's first, neuron by neuron, its
+  weights then its bias, as `Module.parameters()` lists them: a layer reads its weight matrix
+  and its biases as two strided views, and a model's parameters sit in the tape in the model's
+  own order), then constants, then the results of ops that do not depend on the inputs;
 - per-sample rows (an array (rows, batch)): the inputs, then the once-per-call values the
   per-sample instructions read ("imports", constants first, copied in across the batch), then
   op results.
@@ -61,15 +62,14 @@ def allocate(
 def _once_rows(
     graph: Graph, fusion: Fusion, groups: list[Group]
 ) -> tuple[dict[int, int], list[int], list[int]]:
-    """Once-per-call rows: parameters (layers' weight matrices, then their biases, then the
+    """Once-per-call rows: parameters (layers' neurons, each its weights then its bias; then the
     rest), constants, then once-per-call group members in run order."""
     kind = graph.kind
     order: list[int] = []
     for g in groups:
-        if g.kind == "dense":
-            neurons = [fusion.dense[i] for i in g.members]
-            order += [w for neuron in neurons for w in neuron.weights]
-            order += [neuron.bias for neuron in neurons if neuron.bias is not None]
+        if g.kind == "dense":  # neuron by neuron, weights then bias, as a model lists them
+            for neuron in (fusion.dense[i] for i in g.members):
+                order += neuron.weights if neuron.bias is None else [*neuron.weights, neuron.bias]
     once_row: dict[int, int] = {}
     params: list[int] = []
     for i in order + list(range(len(kind))):

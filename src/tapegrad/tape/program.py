@@ -6,6 +6,7 @@
     group         same-level nodes into instructions, in run order                schedule.py
     allocate      rows in the once-per-call and per-sample buffers                layout.py
     emit          forward instructions per buffer; backward runs them reversed    emit.py
+    bind          (at replay) each instruction to its buffers' views              replay.py
 
 Each pass is a function of the graph and the earlier passes' results, so one can be read (or
 tested) alone; `build_program` only chains them."""
@@ -45,8 +46,6 @@ class Program:
     imports_grad: tuple[Rows, Rows] | None
     once: list[Instruction]  # what runs once per call, in order
     per_sample: list[Instruction]  # what runs over the batch, in order
-    once_backward: list[Instruction]  # `once` reversed, keeping what a gradient flows through
-    per_sample_backward: list[Instruction]  # the same for `per_sample`
 
     def describe(self) -> list[str]:
         """One entry per instruction a forward pass runs, once-per-call ones marked."""
@@ -80,6 +79,4 @@ def build_program(graph: Graph) -> Program:
         imports_grad=imports.grad,
         once=once,
         per_sample=per_sample,
-        once_backward=[ins for ins in reversed(once) if ins.needed],
-        per_sample_backward=[ins for ins in reversed(per_sample) if ins.needed],
     )

@@ -1,88 +1,140 @@
 """Replay: a Program run over one batch on reusable buffers, forward and, for a gradient,
 backward. The once-per-call buffer (`vi`, gradients `gi`) holds parameters, constants and what
 depends on them alone; the per-sample buffer (`v`, `g`), shaped (rows, batch), everything that
-depends on an input. Per-sample buffers are kept for the last few batch sizes, so a training
-loop allocates nothing per step."""
+depends on an input. Instructions are bound to the buffers once (`Bound`): the once-per-call
+ones when the Replay is made, the per-sample ones for each of the last few batch sizes, so a
+training loop allocates nothing and indexes nothing per step beyond the rules' own results."""
 
 from __future__ import annotations
 
 import operator
+from dataclasses import dataclass
 
 import numpy as np
 
+from .instructions import Adder, Reader, Rows, Step, reader, scatter_rows
 from .program import Program
 
 data_of = operator.attrgetter("data")  # a Value's .data, for map()
 _BUFFER_CACHE = 4  # batch sizes whose buffers a tape keeps
 
 
-class Replay:
-    """A Program's buffers, and the loop that runs its instructions over them."""
+@dataclass(slots=True)
+class Bound:
+    """A Program's per-sample instructions bound to buffers for one batch size."""
 
-    __slots__ = ("prog", "_buffers", "_vi", "_gi")
+    v: np.ndarray  # values, (rows, batch)
+    g: np.ndarray  # gradients, (rows, batch)
+    forward: list[Step]
+    backward: list[Step]  # in backward order, only what a gradient flows through
+    seed: np.ndarray  # the first output's gradient row
+
+
+class Replay:
+    """A Program's buffers, and the loop that runs its bound instructions over them."""
+
+    __slots__ = ("prog", "_bound", "_vi", "_gi", "_params", "_grad", "_once", "_once_backward")
 
     def __init__(self, prog: Program) -> None:
         self.prog = prog
-        self._buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._vi = np.zeros(prog.n_once)
-        self._gi = np.zeros(prog.n_once)
-        self._vi[prog.n_params : prog.n_params + len(prog.const_values)] = prog.const_values
+        self._bound: dict[int, Bound] = {}
+        self._vi = vi = np.zeros(prog.n_once)
+        self._gi = gi = np.zeros(prog.n_once)
+        self._params = vi[: prog.n_params]
+        self._grad = gi[: prog.n_params]
+        vi[prog.n_params : prog.n_params + len(prog.const_values)] = prog.const_values
+        once = [ins.bind(vi, gi, vi, gi) for ins in prog.once]
+        self._once = [f for f, _ in once]
+        self._once_backward = [b for (_, b), ins in zip(once, prog.once, strict=True) if ins.needed]
+        self._once_backward.reverse()
 
     def run(
-        self, arrays: list[np.ndarray], n: int, params: np.ndarray | None, reduction: str | None
+        self,
+        arrays: list[np.ndarray],
+        n: int,
+        params: np.ndarray | None,
+        reduction: str | None,
+        take: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Forward over a batch of `n` at `params` (or the parameters' `.data`), then with a
-        `reduction` ("mean" or "sum") backward: the value buffer (valid until the next run) and
-        the parameters' gradient (None without a reduction). One function, not two methods: a
-        small model's call is all Python overhead, and splitting it cost ~1 % of a step."""
-        prog, vi, gi = self.prog, self._vi, self._gi
-        v, g = self._batch_buffers(n)
+        """Forward over a batch of `n` at `params` (`params[take]` with `take`; None: the
+        parameters' `.data`), then with a `reduction` ("mean" or "sum") backward: the value
+        buffer and the parameters' gradient (None without a reduction), both views valid until
+        the next run. One function, not two methods: a small model's call is all Python
+        overhead, and splitting it cost ~1 % of a step."""
+        prog, gi = self.prog, self._gi
+        b = self._bound.get(n) or self._bind(n)
+        v = b.v
         with np.errstate(all="ignore"):
             # Forward: parameters, once-per-call values, inputs, imports, per-sample values.
             if params is None:
-                vi[: prog.n_params] = np.fromiter(
+                self._params[:] = np.fromiter(
                     map(data_of, prog.params), np.float64, count=prog.n_params
                 )
+            elif take is None:
+                self._params[:] = params
             else:
-                vi[: prog.n_params] = params
-            for ins in prog.once:
-                ins.forward(vi, vi)
+                np.take(params, take, out=self._params)
+            for step in self._once:
+                step()
             for start, a in zip(prog.input_rows, arrays, strict=True):
                 if a.ndim == 1:
                     v[start] = a
                 else:
                     v[start : start + a.shape[1]] = a.T
-            if prog.imports_dyn is not None:
-                imported, src = prog.imports_dyn
-                v[imported] = vi[src][:, None]
-            for ins in prog.per_sample:
-                ins.forward(v, vi)
+            for step in b.forward:  # the imports first
+                step()
             if reduction is None:
                 return v, None
             # Backward: seed the output's gradient, then the same instructions reversed.
-            g.fill(0.0)
+            b.g.fill(0.0)
             gi.fill(0.0)
-            g[prog.out_rows[0]] = 1.0 / n if reduction == "mean" else 1.0
-            for ins in prog.per_sample_backward:
-                ins.backward(v, g, vi, gi)
-            if prog.imports_grad is not None:  # once-per-call values: sum over the batch
-                imported, src = prog.imports_grad
-                gi[src] += g[imported].sum(axis=1)
-            for ins in prog.once_backward:
-                ins.backward(vi, gi, vi, gi)
-            return v, gi[: prog.n_params].copy()
+            b.seed.fill(1.0 / n if reduction == "mean" else 1.0)
+            for step in b.backward:  # the imports' gradients last
+                step()
+            for step in self._once_backward:
+                step()
+            return v, self._grad
 
-    def _batch_buffers(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Value and gradient buffers for a batch of n, constants' rows filled in."""
-        bufs = self._buffers.get(n)
-        if bufs is None:
-            prog = self.prog
-            v = np.zeros((prog.n_rows, n))
-            if prog.imports_const is not None:
-                rows, values = prog.imports_const
-                v[rows] = values[:, None]
-            bufs = (v, np.zeros((prog.n_rows, n)))
-            if len(self._buffers) >= _BUFFER_CACHE:
-                del self._buffers[next(iter(self._buffers))]
-            self._buffers[n] = bufs
-        return bufs
+    def _bind(self, n: int) -> Bound:
+        """Buffers for a batch of n, constants' rows filled in, and the instructions bound."""
+        prog, vi, gi = self.prog, self._vi, self._gi
+        v, g = np.zeros((prog.n_rows, n)), np.zeros((prog.n_rows, n))
+        if prog.imports_const is not None:
+            rows, values = prog.imports_const
+            v[rows] = values[:, None]
+        steps = [ins.bind(v, g, vi, gi) for ins in prog.per_sample]
+        forward = [f for f, _ in steps]
+        backward = [b for (_, b), ins in zip(steps, prog.per_sample, strict=True) if ins.needed]
+        backward.reverse()
+        if prog.imports_dyn is not None:  # once-per-call values copied across the batch
+            imported, src = prog.imports_dyn
+            forward.insert(0, _copy_across(reader(v, imported), reader(vi, src), v, imported))
+        if prog.imports_grad is not None:  # and their gradients summed over it
+            imported, src = prog.imports_grad
+            backward.append(_sum_back(reader(g, imported), scatter_rows(src)(gi)))
+        bound = Bound(v, g, forward, backward, g[prog.out_rows[0]])
+        if len(self._bound) >= _BUFFER_CACHE:
+            del self._bound[next(iter(self._bound))]
+        self._bound[n] = bound
+        return bound
+
+
+def _copy_across(target: Reader, source: Reader, v: np.ndarray, rows: Rows) -> Step:
+    """Copy once-per-call values (`source`) into their per-sample rows, across the batch."""
+    if isinstance(rows, slice):
+        view = target()
+
+        def copy_view() -> None:
+            np.copyto(view, source()[:, None])
+
+        return copy_view
+
+    def copy_rows() -> None:
+        v[rows] = source()[:, None]
+
+    return copy_rows
+
+
+def _sum_back(grads: Reader, add: Adder) -> Step:
+    """Add the gradients of imported rows, summed over the batch, to their sources."""
+    return lambda: add(np.add.reduce(grads(), axis=1))  # .sum(axis=1), unwrapped

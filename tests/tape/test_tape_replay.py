@@ -1,0 +1,145 @@
+"""The replay binds its instructions to buffers once per batch size and keeps them: whatever
+path a sum takes (a few terms as chained adds, many accumulated), whatever batch sizes come and
+go from the cache, and through `Tape.replay` (training's unchecked call), the numbers are
+eager's bit for bit where the tape promises bits, and equal to `value_and_grad` always."""
+
+import numpy as np
+import pytest
+
+import tapegrad
+from tapegrad import Value, losses, nn
+
+
+def same_bits(actual, expected):
+    """Equal as IEEE doubles: nan matches nan, and 0.0 does not match -0.0."""
+    actual, expected = np.asarray(actual, float), np.asarray(expected, float)
+    assert actual.shape == expected.shape
+    both_nan = np.isnan(actual) & np.isnan(expected)
+    same = (actual == expected) & (np.signbit(actual) == np.signbit(expected))
+    assert (both_nan | same).all(), f"{actual} != {expected}"
+
+
+def eager_sums(fn, params, columns):
+    """fn eagerly per sample: its outputs, and d(sum of outputs)/d(param) added in walk order."""
+    outs = []
+    for p in params:
+        p.grad = 0.0
+    for i in range(len(columns[0])):
+        out = fn(*[Value(float(c[i])) for c in columns])
+        out.backward()
+        outs.append(out.data)
+    return np.array(outs), [p.grad for p in params]
+
+
+@pytest.mark.parametrize("n_terms", [2, 3, 4, 5, 8, 40])
+def test_sums_of_any_length_add_left_to_right_forward_and_back(n_terms):
+    """Short sums run as chained np.add, long ones as one accumulate: both are eager's left
+    fold bit for bit (1e16 and -1e16 around small terms), and every term gets the gradient."""
+    rng = np.random.default_rng(n_terms)
+    scale = [1e8, -1e8] + [1.0] * (n_terms - 2)  # squared: 1e16 and -1e16 around small terms
+    weights = [Value(float(s * rng.uniform(0.5, 1.5))) for s in scale]
+
+    def fn(x):  # not weight * input terms: those would make a dense layer (BLAS's order)
+        return tapegrad.sum([(w + x) * (w - x) for w in weights])
+
+    X = rng.uniform(-2, 2, 7)
+    tape = tapegrad.compile(fn, 0.0)
+    want, grads = eager_sums(fn, weights, [X])
+    outs, got = tape.value_and_grad(X, reduction="sum")
+    same_bits(outs, want)
+    assert got == pytest.approx(grads, rel=1e-12, abs=0.0)
+
+
+@pytest.mark.parametrize("n_terms", [3, 12])
+def test_a_sum_of_parameters_alone_runs_once_and_repeated_terms_get_every_share(n_terms):
+    """A sum of parameters (an L2 penalty) runs once per call, with a parameter used twice;
+    its gradient is every share, as eager's."""
+    params = [Value(0.1 * (k + 1)) for k in range(n_terms)]
+    terms = [p * p for p in params] + [params[0]]
+
+    def fn(x):
+        return x * tapegrad.sum(terms + [params[0]])
+
+    X = np.array([0.5, -1.5, 2.0])
+    tape = tapegrad.compile(fn, 0.0)
+    assert tape.instructions[0].startswith("once:")
+    want, grads = eager_sums(fn, params, [X])
+    outs, got = tape.value_and_grad(X, reduction="sum")
+    same_bits(outs, want)
+    assert got == pytest.approx(grads, rel=1e-12, abs=0.0)
+
+
+def test_batch_sizes_coming_and_going_from_the_cache_give_the_same_numbers():
+    """More batch sizes than the tape keeps buffers for, in turn: every call equals a fresh
+    tape's, so no instruction reads a buffer bound for another size."""
+    model = nn.MLP(3, [5, 2], seed=0)
+    fn = lambda x, t: losses.softmax_cross_entropy(model(x), t)  # noqa: E731
+    tape = tapegrad.compile(fn, [0.0] * 3, [1.0, 0.0])
+    rng = np.random.default_rng(1)
+    for n in [1, 2, 3, 4, 5, 6, 2, 1, 7, 3]:
+        X, T = rng.normal(size=(n, 3)), np.eye(2)[rng.integers(0, 2, n)]
+        fresh = tapegrad.compile(fn, [0.0] * 3, [1.0, 0.0])
+        outs, grads = tape.value_and_grad(X, T)
+        want_outs, want_grads = fresh.value_and_grad(X, T)
+        same_bits(outs, want_outs)
+        same_bits(grads, want_grads)
+
+
+def test_replay_is_value_and_grad_at_the_weights_it_takes():
+    """`Tape.replay` (a training loop's call: no checks, weights picked from its own array)
+    gives value_and_grad's outputs and gradient bit for bit."""
+    model = nn.MLP(2, [4, 1], seed=2)
+    tape = tapegrad.compile(
+        lambda x, t: (losses.hinge(model(x), t) + losses.l2(model, 1e-3), model(x)),
+        [0.0, 0.0],
+        1.0,
+        has_aux=True,
+    )
+    weights = np.random.default_rng(3).normal(size=len(tape.parameters) + 2)
+    where = np.random.default_rng(4).permutation(len(weights))[: len(tape.parameters)]
+    X, T = np.random.default_rng(5).normal(size=(6, 2)), np.array([1.0, -1, 1, 1, -1, -1])
+    (outs, aux), grad = tape.replay([X, T], weights, where)
+    (want, want_aux), want_grad = tape.value_and_grad(X, T, params=weights[where])
+    same_bits(outs, want)
+    same_bits(aux, want_aux)
+    same_bits(grad, want_grad)
+
+
+def _layer(ws, bs, xs):
+    """A layer written by hand: neuron k is bs[k] + sum_i ws[k][i] * xs[i] (no bias: None)."""
+    return [
+        tapegrad.sum([w * x for w, x in zip(row, xs, strict=True)] + ([] if b is None else [b]))
+        for row, b in zip(ws, bs, strict=True)
+    ]
+
+
+@pytest.mark.parametrize("case", ["tied weights", "computed weights", "no biases"])
+def test_layers_whose_weights_are_not_one_block_read_and_train_right(case):
+    """A layer reads its weights as a matrix view where they lie neuron by neuron in the tape;
+    where they cannot (weights shared with an earlier layer, weights computed from parameters)
+    it gathers them, and without biases the view has no gaps: each way, eager's numbers."""
+    rng = np.random.default_rng(7)
+    W = [[Value(float(rng.normal())) for _ in range(3)] for _ in range(3)]
+    B = [Value(float(rng.normal())) for _ in range(3)]
+    scale = Value(0.5)
+
+    def fn(x0, x1, x2):
+        if case == "tied weights":  # the second layer reuses the first's weights, transposed
+            h = [v.tanh() for v in _layer(W, B, [x0, x1, x2])]
+            out = _layer([list(col) for col in zip(*W, strict=True)], B, h)
+        elif case == "computed weights":
+            out = _layer([[scale * w for w in row] for row in W], B, [x0, x1, x2])
+        else:
+            out = _layer(W, [None] * 3, [x0, x1, x2])
+        return tapegrad.sum([o.tanh() for o in out])
+
+    params = [w for row in W for w in row] + B + [scale]
+    columns = [rng.normal(size=5) for _ in range(3)]
+    tape = tapegrad.compile(fn, 0.0, 0.0, 0.0)
+    assert any(s.startswith("dense[3x3]") for s in tape.instructions)
+    want, grads = eager_sums(fn, params, columns)
+    for p in params:
+        p.grad = 0.0
+    outs = tape.backward(*columns, reduction="sum")
+    assert outs == pytest.approx(want, rel=1e-12)
+    assert [p.grad for p in params] == pytest.approx(grads, rel=1e-12, abs=1e-15)
