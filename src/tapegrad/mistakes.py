@@ -128,7 +128,7 @@ class MistakeRun:
         return self.right.final[i], self.wrong.final[i]
 
     def __repr__(self) -> str:
-        where = "no difference" if self.first_difference is None else f"differs at {self.why}"
+        where = "no difference" if self.first_difference is None else f"differs: {self.why}"
         return f"<MistakeRun {self.mistake!r} on {len(self.nodes)} nodes: {where}>"
 
 
