@@ -212,13 +212,15 @@ def test_validation_curve_and_settings():
 
 def test_without_snapshots_one_moment_and_other_models():
     X, y = moons(30, noise=0.1, seed=3)
-    model = MLP(2, [3, 3, 2], act="tanh", seed=2)  # two outputs: the predicted class's score
+    model = MLP(2, [3, 3, 2], act="tanh", seed=2)  # two outputs: the predicted class's chance
     h = fit(model, X, y, loss="softmax_ce", steps=3, progress=False)
     page = tapegrad.report(h, model, X, y, loss="softmax_ce", samples=[[0.5, 0.5]])
     assert [m.step for m in page.moments] == [3]
     view = page.moments[0].views[0]
-    out = model([0.5, 0.5])
-    assert view.root.data == pytest.approx(max(o.data for o in out), abs=1e-15)
+    scores = np.array([o.data for o in model([0.5, 0.5])])
+    softmax = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()
+    assert view.root.data == pytest.approx(softmax.max(), rel=1e-12)
+    assert view.root.label == f"P({int(np.argmax(scores))})"
     assert page.samples[0][0] == "(0.5, 0.5)"
     # Regression data: no boundary and no accuracy, the rest as before.
     Xr = np.linspace(-1, 1, 12).reshape(-1, 1)

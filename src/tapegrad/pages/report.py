@@ -456,15 +456,11 @@ def _sample_view(
     """`explain`'s page of the model's output at `point`, at its last step (or why there is
     none), and what the model predicts there; inputs and outputs carry the page's names."""
     xs = [Value(v, label=label) for v, label in zip(point, names.inputs, strict=True)]
-    out = model(xs)  # several outputs: the score of the class the model predicts
+    out = model(xs)
     outs = [out] if isinstance(out, Value) else list(out)
     for i, o in enumerate(outs):
         o.label = _output_label(names, i, len(outs))
-    root = max(outs, key=lambda o: o.data)
-    if names.classes is None:
-        said = _num(outs[0].data)
-    else:
-        said = names.classes[outs.index(root) if len(outs) > 1 else int(root.data > 0)]
+    root, said = _root(outs, names)
     n = len(topological_order(root))
     if n > MAX_SAMPLE_VALUES:
         return (
@@ -478,6 +474,31 @@ def _sample_view(
         return f"no graph for {name}: {err}", said
     view.start = len(view.steps) - 1
     return view, said
+
+
+def _root(outs: list[Value], names: _Names) -> tuple[Value, str]:
+    """The value a sample's graph ends in, built on every output so that each layer's every
+    parameter is in it (as the layer table counts them), and what the model predicts: one
+    output as it is; several classes the probability (softmax) of the predicted one; several
+    regression outputs their sum."""
+    if len(outs) == 1:
+        o = outs[0]
+        said = _num(o.data) if names.classes is None else names.classes[int(o.data > 0)]
+        return o, said
+    if names.classes is None:
+        total = outs[0]
+        for o in outs[1:]:
+            total = total + o
+        total.label = f"sum of the {len(outs)} outputs"
+        return total, ", ".join(_num(o.data) for o in outs)
+    best = max(range(len(outs)), key=lambda i: outs[i].data)
+    terms = [(o - outs[best]).exp() for o in outs]  # each <= 1: no overflow
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    p = 1.0 / total
+    p.label = f"P({names.classes[best]})"
+    return p, names.classes[best]
 
 
 def _output_label(names: _Names, i: int, k: int) -> str:
@@ -591,7 +612,7 @@ def _views(page: TrainingReport) -> str:
             parts.append(f'<div class="tg-view" data-m="{m_i}" data-s="{s_i}">{inner}</div>')
     return (
         "<h3>one sample through the network: its graph, data and grad "
-        "(backward from the output)</h3>"
+        "(backward from the output; with several classes from the predicted one's probability)</h3>"
         f'<div class="tg-views">{"".join(parts)}</div>'
     )
 
