@@ -491,7 +491,7 @@ def fit(
     make = _TapeTrainer if compile else _EagerTrainer
     trainer = make(model, run.spec, l2, optimizer, run.rows, run.targets)
     history = History(unit=run.unit)
-    keep = _Snapshots(model, snapshots, run.total)
+    keep = _Snapshots(model, snapshots, run.total, run.validation)
     keep.take(history, trainer)
     start = time.perf_counter()
     with _Progress(progress, run.total, history.unit) as shown:
@@ -501,7 +501,7 @@ def fit(
                 shown.update(history)
                 if stop.check(history, trainer):
                     break
-            stop.restore(history, trainer)
+            keep.finish(history, trainer, stop.restore)
         finally:
             trainer.sync()
             history.seconds = time.perf_counter() - start
@@ -684,21 +684,47 @@ class _Progress:
 
 
 class _Snapshots:
-    """The moments whose weights `fit` keeps: after k entries, k evenly spaced over 0..total."""
+    """The moments whose weights `fit` keeps: after k entries, k evenly spaced over 0..total;
+    the first with its validation loss and accuracy (a History entry has them after its update
+    only); with early stopping also the last entry trained and, last, the weights kept."""
 
-    def __init__(self, model, count: int, total: int) -> None:
+    def __init__(self, model, count: int, total: int, validation: tuple | None = None) -> None:
         count = 0 if count == 0 else positive_int("snapshots", count)
         if count == 1:
             self.at = {total}
         else:
             self.at = {round(i * total / (count - 1)) for i in range(count)}
         self.params = model.parameters() if count else []
+        self.validation = validation
 
     def take(self, history: History, trainer) -> None:
         if len(history) in self.at:
-            trainer.sync()  # a compiled run holds the weights in an array until told
-            weights = [float(p.data) for p in self.params]
-            history.snapshots.append({"step": len(history), "weights": weights})
+            self._append(history, trainer, len(history))
+
+    def _append(self, history: History, trainer, step: int) -> dict:
+        trainer.sync()  # a compiled run holds the weights in an array until told
+        snap = {"step": step, "weights": [float(p.data) for p in self.params]}
+        if step == 0 and self.validation is not None:
+            v = trainer.evaluate(*self.validation)
+            snap["val_loss"], snap["val_accuracy"] = v["loss"], v["accuracy"]
+        history.snapshots.append(snap)
+        return snap
+
+    def finish(self, history: History, trainer, restore: Callable) -> None:
+        """`restore` the best weights (early stopping); when it puts back an earlier entry's,
+        keep the last entry trained and then the weights kept, marked `"kept": True`."""
+        if not self.params:
+            restore(history, trainer)
+            return
+        if not history.snapshots or history.snapshots[-1]["step"] != len(history):  # stopped early
+            self._append(history, trainer, len(history))
+        restore(history, trainer)
+        if history.kept is None:
+            return
+        if history.kept == len(history):
+            history.snapshots[-1]["kept"] = True
+        else:
+            self._append(history, trainer, history.kept)["kept"] = True
 
 
 def _record(

@@ -39,7 +39,7 @@ SMALL_GRAPH = 80
 """A sample's graph with at most this many values is drawn node by node, a larger by layer."""
 
 CHART_W, CHART_H = 460, 210
-_LEFT, _RIGHT, _TOP, _BOTTOM = 52, 12, 24, 30
+_LEFT, _RIGHT, _TOP, _BOTTOM = 60, 12, 24, 30  # _LEFT: an 8-character axis label
 _COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
 
 
@@ -59,6 +59,9 @@ class Moment:
     predicted: list = field(default_factory=list)  # class index per row, or the regression's
     confusion: list[list[int]] | None = None  # [true][predicted] counts (None: regression)
     said: list[str] = field(default_factory=list)  # per sample: what the model predicts there
+    kept: bool = False  # the weights early stopping kept (the run's best entry)
+    val_loss: float | None = None  # the History's validation numbers with these weights
+    val_accuracy: float | None = None
 
 
 @dataclass(eq=False)
@@ -88,7 +91,7 @@ class TrainingReport(HtmlPage):
         return {
             "moments": [
                 {
-                    "step": f"{self.history.unit} {m.step} of {len(self.history)}",
+                    "step": _moment_name(m, self.history),
                     "img": m.boundary,
                     "cells": _cells(m),
                     "norms": [_num(n) for n in m.norms],
@@ -96,7 +99,7 @@ class TrainingReport(HtmlPage):
                     "bars": [_share(n, top) for n in m.norms],
                     "mark": _x(m.step, total),
                     "confusion": m.confusion,
-                    "pred": None if m.confusion is not None else [_round(v) for v in m.predicted],
+                    "pred": None if m.confusion is not None else self._in_units(m.predicted),
                 }
                 for m in self.moments
             ],
@@ -104,14 +107,25 @@ class TrainingReport(HtmlPage):
         }
 
     def _regression(self) -> dict:
-        """A regression's true values and the range both axes of its view span."""
-        values = [v for v in self.truth if math.isfinite(v)] + [
-            v for m in self.moments for v in m.predicted if math.isfinite(v)
+        """A regression's true values and the range both axes of its view span, in the label's
+        own units (as the table has them), and the label's name for the axes."""
+        assert self.names is not None
+        unit = self.names.in_units
+        values = [unit(v) for v in self.truth if math.isfinite(v)] + [
+            unit(v) for m in self.moments for v in m.predicted if math.isfinite(v)
         ]
-        lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
-        if hi - lo < 1e-12:
-            lo, hi = lo - 0.5, hi + 0.5
-        return {"values": [_round(v) for v in self.truth], "lo": lo, "hi": hi}
+        lo, hi = _axis(*((min(values), max(values)) if values else (0.0, 1.0)))
+        return {
+            "values": [_round(unit(v)) for v in self.truth],
+            "lo": lo,
+            "hi": hi,
+            "ticks": [_tick(lo), _tick(hi)],
+            "name": self.names.target,
+        }
+
+    def _in_units(self, values: list) -> list:
+        unit = self.names.in_units if self.names is not None else float
+        return [_round(unit(v)) for v in values]
 
     def fragment(self, standalone: bool) -> str:
         uid = new_id("tgr")
@@ -124,7 +138,7 @@ class TrainingReport(HtmlPage):
                 _now(self),
                 _outcome(self),
                 "</div>",
-                _charts(self.history, max(len(self.history), self.moments[-1].step)),
+                _charts(self.history, max(len(self.history), self.moments[-1].step), self.moments),
                 _views(self),
                 _settings_table(self.settings),
             ]
@@ -163,6 +177,7 @@ def report(
     rows: npt.ArrayLike | None = None,
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
+    target_scale: tuple[float, float] | None = None,
 ) -> TrainingReport:
     """A self-contained page of a training run: curves, and a slider over the moments `fit`
     kept (`fit(..., snapshots=n)`) showing the decision boundary, the objective's gradient
@@ -186,6 +201,8 @@ def report(
         default x0, x1, ...), shown in each sample's graph and line.
       output_names: the class names (two for one output scoring the second class), or a
         regression's label name (default 0, 1, ... and "output").
+      target_scale: (mean, scale) a regression's label was standardised with for training: the
+        predicted-vs-true view and the samples show `mean + scale * value`, the label's units.
 
     Returns:
       A TrainingReport: it displays inline in Jupyter; `.save(path)` writes the file.
@@ -207,6 +224,7 @@ def report(
     rows, targets = labelled(model, X, y, spec.name)
     moments = _moments(history, model.parameters())
     names = _named(input_names, output_names, len(rows[0]), spec, _n_outputs(model, targets))
+    names.units = _units(target_scale, spec)
     truth = _truth(spec, targets)
     layers = _layers(model)
     boundary = None  # the decision boundary's picture, for the weights set when called
@@ -215,6 +233,7 @@ def report(
         boundary = partial(DecisionGrid(model, extent, resolution).png, X, y)
     objective = _Objective(model, (rows, targets), spec, l2, layers, boundary, truth, names)
     measured = _measure(model, moments, objective.measure)
+    _note_kept_and_validation(measured, history)
     points = _samples(samples, len(rows[0])) if samples is not None else []  # never empty
     points = points or _real_rows(rows, truth, measured[-1], picked, names)
     _measure(model, moments, partial(_views_at, model, points, history.unit, names), measured)
@@ -273,12 +292,50 @@ class _Names:
     inputs: list[str]
     classes: list[str] | None  # None: a regression
     target: str = "output"
+    units: tuple[float, float] = (0.0, 1.0)  # a regression's (mean, scale): its label's units
+
+    def in_units(self, v: float) -> float:
+        """A regression's output or target (standardised for training) in the label's units."""
+        mean, scale = self.units
+        return mean + scale * float(v)
 
     def of(self, index) -> str:
-        """A prediction or a true value as the page says it: its class name, or the number."""
+        """A prediction or a true value as the page says it: its class name, or the number
+        in the label's units."""
         if self.classes is None:
-            return _num(index)
+            return _num(self.in_units(index))
         return self.classes[int(index)]
+
+
+def _units(target_scale, spec) -> tuple[float, float]:
+    if target_scale is None:
+        return (0.0, 1.0)
+    if spec.kind != "regression":
+        raise ValueError(f"target_scale is for a regression, not for loss {spec.name!r}")
+    mean, scale = (float(v) for v in target_scale)
+    if not (math.isfinite(mean) and math.isfinite(scale) and scale > 0):
+        raise ValueError(f"target_scale must be (mean, scale > 0), finite, got {target_scale!r}")
+    return mean, scale
+
+
+def _note_kept_and_validation(measured: list[Moment], history: History) -> None:
+    """Mark the moment whose weights early stopping kept, and give each moment the validation
+    numbers History has for its weights (moment 0's from its snapshot)."""
+    snaps = getattr(history, "snapshots", None) or []
+    for i, m in enumerate(measured):
+        snap = snaps[i] if i < len(snaps) and isinstance(snaps[i], Mapping) else {}
+        m.kept = bool(snap.get("kept")) if snaps else history.kept is not None
+        if m.step == 0:
+            m.val_loss, m.val_accuracy = snap.get("val_loss"), snap.get("val_accuracy")
+        elif m.step <= len(history.val_loss):
+            m.val_loss = history.val_loss[m.step - 1]
+            m.val_accuracy = history.val_accuracy[m.step - 1]
+
+
+def _moment_name(m: Moment, history: History) -> str:
+    """What the slider says of a moment: `epoch 37 of 60`, and whether its weights are kept."""
+    name = f"{history.unit} {m.step} of {len(history)}"
+    return f"{name} (best, kept)" if m.kept else name
 
 
 def _n_outputs(model, targets: list) -> int:
@@ -359,8 +416,9 @@ def _real_rows(rows, truth: list, last: Moment, picked, names: _Names) -> list:
 def _moments(history: History, params: list) -> list[tuple[int, list[float]]]:
     """(step, weights) of each snapshot, or of the model as it is when there is none."""
     snaps = getattr(history, "snapshots", None) or []
-    if not snaps:
-        return [(len(history), [float(p.data) for p in params])]
+    if not snaps:  # the weights the model holds: early stopping's kept entry's, or the last
+        kept = getattr(history, "kept", None)
+        return [(len(history) if kept is None else kept, [float(p.data) for p in params])]
     out = []
     for i, snap in enumerate(snaps):
         weights = snap.get("weights") if isinstance(snap, Mapping) else None
@@ -483,14 +541,14 @@ def _root(outs: list[Value], names: _Names) -> tuple[Value, str]:
     regression outputs their sum."""
     if len(outs) == 1:
         o = outs[0]
-        said = _num(o.data) if names.classes is None else names.classes[int(o.data > 0)]
+        said = names.of(o.data) if names.classes is None else names.classes[int(o.data > 0)]
         return o, said
     if names.classes is None:
         total = outs[0]
         for o in outs[1:]:
             total = total + o
         total.label = f"sum of the {len(outs)} outputs"
-        return total, ", ".join(_num(o.data) for o in outs)
+        return total, ", ".join(names.of(o.data) for o in outs)
     best = max(range(len(outs)), key=lambda i: outs[i].data)
     terms = [(o - outs[best]).exp() for o in outs]  # each <= 1: no overflow
     total = terms[0]
@@ -504,7 +562,8 @@ def _root(outs: list[Value], names: _Names) -> tuple[Value, str]:
 def _output_label(names: _Names, i: int, k: int) -> str:
     """An output's name: its class's score, a binary score, or the regression's label."""
     if names.classes is None:
-        return names.target if k == 1 else f"{names.target}[{i}]"
+        target = names.target + (" (standardised)" if names.units != (0.0, 1.0) else "")
+        return target if k == 1 else f"{target}[{i}]"
     if k == 1:
         return f"score ({names.classes[1]} if > 0)"
     return f"score {names.classes[i]}"
@@ -538,6 +597,8 @@ def _cells(m: Moment) -> dict[str, str]:
         "data": _num(max(m.objective - m.l2_term, 0.0)),  # every loss is >= 0: below is rounding
         "l2": _num(m.l2_term),
         "accuracy": acc,
+        "val_loss": _num(m.val_loss),
+        "val_accuracy": "–" if m.val_accuracy is None else f"{m.val_accuracy:.1%}",
     }
 
 
@@ -577,7 +638,9 @@ def _now(page: TrainingReport) -> str:
     head = (
         f'<p class="tg-objective">with the weights after this {unit}, {data}: '
         'objective <b data-cell="objective"></b> = data loss <b data-cell="data"></b> + '
-        'L2 <b data-cell="l2"></b>, accuracy <b data-cell="accuracy"></b></p>'
+        'L2 <b data-cell="l2"></b>, accuracy <b data-cell="accuracy"></b>'
+        + _validation_cells(page.history)
+        + "</p>"
     )
     rows = "".join(
         f'<tr><td>{escape(name)}</td><td class="tg-r">{n}</td>'
@@ -591,6 +654,17 @@ def _now(page: TrainingReport) -> str:
         f"{rows}</table>"
     )
     return f'<div class="tg-now">{head}{table}</div>'
+
+
+def _validation_cells(history: History) -> str:
+    """The validation numbers at the selected moment, when the run measured any."""
+    if not any(_finite(v) for v in history.val_loss):
+        return ""
+    split = getattr(history, "val_split", None) or "validation"
+    return (
+        f'; on the {escape(split)} rows loss <b data-cell="val_loss"></b>, accuracy '
+        '<b data-cell="val_accuracy"></b>'
+    )
 
 
 def _views(page: TrainingReport) -> str:
@@ -673,38 +747,86 @@ def _x(step: float, total: int) -> float:
     return round(_LEFT + (CHART_W - _LEFT - _RIGHT) * step / max(total, 1), 1)
 
 
-def _charts(history: History, total: int) -> str:
-    """Loss and (when there is any) accuracy per step, training and validation."""
-    offset = 0.0 if history.unit == "step" else 0.5  # an epoch's loss is measured across it
-    n = len(history)
-    train_x = [i + offset for i in range(n)]
-    val_x = [i + 1 for i in range(n)]  # measured after the update
-    losses: list[tuple[str, Sequence[float], Sequence[float | None]]] = [
-        ("objective", train_x, history.loss)
-    ]
-    data_loss = getattr(history, "data_loss", None)  # History's data loss, when it keeps one
-    if data_loss is not None and any(getattr(history, "l2_term", None) or ()):
-        losses.append(("data loss", train_x, data_loss))
-    losses.append(("validation loss", val_x, history.val_loss))
-    charts = [_chart("loss", losses, total, history.unit)]
-    accs = [
-        ("accuracy", train_x, history.accuracy),
-        ("validation accuracy", val_x, history.val_accuracy),
-    ]
-    if any(v is not None for _, _, vs in accs for v in vs):
-        charts.append(_chart("accuracy", accs, total, history.unit))
+def _charts(history: History, total: int, moments: list[Moment] | None = None) -> str:
+    """Loss and (when there is any) accuracy per step, training and validation, each from the
+    first moment the slider shows; a dot at each moment marks the number the panel shows."""
+    moments = moments or []
+    losses, accs = _curves(history, moments)
+    at = [(m.step, m.objective) for m in moments if math.isfinite(m.objective)]
+    charts = [_chart("loss", losses, total, history.unit, at)]
+    if any(_finite(v) for _, _, vs in accs for v in vs):
+        at = [(m.step, m.accuracy) for m in moments if m.accuracy is not None]
+        charts.append(_chart("accuracy", accs, total, history.unit, at))
     return f'<div class="tg-charts">{"".join(charts)}</div>'
 
 
-def _chart(name: str, series: list, total: int, unit: str) -> str:
-    """One chart: a polyline per series, the axes' ranges, and the marker the script moves."""
+def _curves(history: History, moments: list[Moment]) -> tuple[list, list]:
+    """(loss series, accuracy series), each (label, steps, values). An epoch's training numbers
+    are means across it (drawn mid-epoch); validation is measured after each entry. With a
+    moment before the first entry (step 0), each series begins there with its numbers."""
+    offset = 0.0 if history.unit == "step" else 0.5
+    n = len(history)
+    first = moments[0] if moments and moments[0].step == 0 else None
+    lead = first is not None and offset > 0  # a step's loss at 0 is already of those weights
+
+    def series(label: str, xs: list, vs, start, begin: bool) -> tuple:
+        xs, vs = list(xs), list(vs)
+        if begin and _finite(start):
+            xs, vs = [0.0, *xs], [start, *vs]
+        return label, xs, vs
+
+    train_x = [i + offset for i in range(n)]
+    val_x = [i + 1.0 for i in range(n)]  # measured after the update
+    f = first or Moment(0, math.nan, 0.0, None, [], [], None)
+    losses = [series("objective", train_x, history.loss, f.objective, lead)]
+    data_loss = getattr(history, "data_loss", None)  # History's data loss, when it keeps one
+    if data_loss is not None and any(getattr(history, "l2_term", None) or ()):
+        losses.append(series("data loss", train_x, data_loss, f.objective - f.l2_term, lead))
+    losses.append(series("validation loss", val_x, history.val_loss, f.val_loss, bool(first)))
+    accs = [
+        series("accuracy", train_x, history.accuracy, f.accuracy, lead),
+        series("validation accuracy", val_x, history.val_accuracy, f.val_accuracy, bool(first)),
+    ]
+    return losses, accs
+
+
+def _axis(lo: float, hi: float) -> tuple[float, float]:
+    """A chart's range: `lo` and `hi` moved out to round numbers (at most two digits finer
+    than the span), so that the axis labels are short and exactly the axis's ends."""
+    if not hi - lo > 1e-12 * max(abs(lo), abs(hi), 1e-300):
+        pad = abs(lo) * 0.05 or 0.5
+        lo, hi = lo - pad, hi + pad
+    step = 10.0 ** (math.floor(math.log10(hi - lo)) - 1)
+    return math.floor(lo / step + 1e-9) * step, math.ceil(hi / step - 1e-9) * step
+
+
+def _tick(v: float) -> str:
+    """An axis label: the shortest text that reads back as `v` to 6 digits (`0.0009` or
+    `9.06e-4`, never wider than 8 characters)."""
+    if v == 0:
+        return "0"
+    options = []
+    for digits in range(1, 7):
+        for kind in "fe":
+            text = f"{v:.{digits}g}" if kind == "f" else f"{v:.{digits - 1}e}"
+            if "e" in text:
+                mantissa, exp = text.split("e")
+                text = f"{mantissa}e{int(exp)}"
+            if abs(float(text) - v) <= 1e-6 * abs(v):
+                options.append(text)
+        if options:
+            return min(options, key=len)
+    return f"{v:.2e}"
+
+
+def _chart(name: str, series: list, total: int, unit: str, at: list | None = None) -> str:
+    """One chart: a polyline per series, the axes' ranges, a dot at each moment's panel number
+    (`at`: (step, value)), and the marker the script moves."""
     points = [
         [(x, float(v)) for x, v in zip(xs, vs, strict=False) if _finite(v)] for _, xs, vs in series
     ]
-    ys = [v for pts in points for _, v in pts]
-    lo, hi = (min(ys), max(ys)) if ys else (0.0, 1.0)
-    if hi - lo < 1e-12:
-        lo, hi = lo - 0.5, hi + 0.5
+    ys = [v for pts in points for _, v in pts] + [v for _, v in at or ()]
+    lo, hi = _axis(*((min(ys), max(ys)) if ys else (0.0, 1.0)))
     height = CHART_H - _TOP - _BOTTOM
 
     def y(v: float) -> float:
@@ -715,8 +837,8 @@ def _chart(name: str, series: list, total: int, unit: str) -> str:
         f'height="{CHART_H}" role="img" aria-label="{name}">',
         f'<rect class="tg-frame" x="{_LEFT}" y="{_TOP}" width="{CHART_W - _LEFT - _RIGHT}" '
         f'height="{height}"/>',
-        f'<text x="{_LEFT - 4}" y="{_TOP + 4}" text-anchor="end">{_num(hi)}</text>',
-        f'<text x="{_LEFT - 4}" y="{_TOP + height}" text-anchor="end">{_num(lo)}</text>',
+        f'<text x="{_LEFT - 4}" y="{_TOP + 4}" text-anchor="end">{_tick(hi)}</text>',
+        f'<text x="{_LEFT - 4}" y="{_TOP + height}" text-anchor="end">{_tick(lo)}</text>',
         f'<text x="{_LEFT}" y="{CHART_H - 12}">0</text>',
         f'<text x="{CHART_W - _RIGHT}" y="{CHART_H - 12}" text-anchor="end">{total}</text>',
         f'<text x="{(CHART_W + _LEFT) / 2}" y="{CHART_H - 12}" text-anchor="middle">'
@@ -732,6 +854,11 @@ def _chart(name: str, series: list, total: int, unit: str) -> str:
         parts.append(f'<polyline{marker} points="{line}" stroke="{colour}"/>')
         parts.append(f'<text x="{legend_x}" y="14" fill="{colour}">{escape(label)}</text>')
         legend_x += 8 + 6.5 * len(label)
+    for step, v in at or ():
+        parts.append(
+            f'<circle class="tg-at" cx="{_x(step, total)}" cy="{y(v)}" r="3">'
+            f"<title>{escape(name)} at {escape(unit)} {step}: {_num(v)}</title></circle>"
+        )
     parts.append(f'<line class="tg-mark" x1="0" x2="0" y1="{_TOP}" y2="{_TOP + height}"/>')
     parts.append("</svg>")
     return "".join(parts)
