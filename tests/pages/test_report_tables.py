@@ -2,11 +2,14 @@
 the curves begin where the slider does, the kept weights are the last moment, a regression is
 shown in the label's own units, and the samples are real rows named by column and class."""
 
+import json
 import re
+from html import unescape
 
 import numpy as np
 import pytest
 
+from tapegrad import Value
 from tapegrad.nn import MLP
 from tapegrad.pages import report as R
 from tapegrad.train import fit
@@ -174,3 +177,120 @@ def test_without_snapshots_the_one_moment_is_the_kept_epoch():
 def test_one_snapshot_with_early_stopping_is_the_last_epoch_then_the_kept():
     X, y, model, history = overfitting_run(snapshots=1)
     assert [s["step"] for s in history.snapshots] == [len(history), history.kept]
+
+
+# --- tables through the command: units, names, real rows ---------------------------------------
+
+
+def page_data(html: str) -> dict:
+    """The numbers the report's script shows (its JSON), read back from the page."""
+    text = re.search(r'<script type="application/json" id="tgr[^"]*-data">(.*?)</script>', html,
+                     flags=re.S).group(1)  # fmt: skip
+    return json.loads(text)
+
+
+def options(html: str) -> list[str]:
+    return [unescape(o) for o in re.findall(r'<option value="\d+">([^<]*)</option>', html)]
+
+
+def train(tmp_path, lines: list[str], label: str, epochs: int = 6) -> tuple[str, str]:
+    from tapegrad.cli import main
+
+    data, out = tmp_path / "t.csv", tmp_path / "run"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    argv = ["train", "--data", str(data), "--label", label, "--epochs", str(epochs),
+            "--no-progress", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    return str(data), (out / "report.html").read_text(encoding="utf-8")
+
+
+def regression_table(n=120, seed=5) -> tuple[list[str], list[float]]:
+    """Prices in the thousands from a size and a colour (text): far from standardised."""
+    rng = np.random.default_rng(seed)
+    lines, prices = ["size,colour,price"], []
+    for _ in range(n):
+        size, colour = rng.normal(3, 1), ["red", "blue", "green"][int(rng.integers(3))]
+        price = round(2000 + 300 * size + 150 * (colour == "red") + rng.normal(0, 20), 2)
+        lines.append(f"{size:.3f},{colour},{price}")
+        prices.append(price)
+    return lines, prices
+
+
+def test_a_regressions_view_and_samples_are_in_the_labels_units(tmp_path):
+    from tapegrad.preprocessing import read_table
+    from tapegrad.tables import TableModel
+
+    lines, prices = regression_table()
+    data, html = train(tmp_path, lines, "price")
+    shown = page_data(html)
+    truth = shown["truth"]
+    assert truth["name"] == "price"
+    # each true value is a price of the table (the training rows'), in its units
+    for v in truth["values"]:
+        assert min(abs(v - p) for p in prices) <= 1e-5 * abs(v)
+    assert truth["lo"] <= min(truth["values"]) and max(truth["values"]) <= truth["hi"]
+    assert [float(t) for t in truth["ticks"]] == [truth["lo"], truth["hi"]]
+    # the last moment's predictions are the saved model's, in the label's units
+    model = TableModel.load(tmp_path / "run" / "model.json")
+    predicted = np.asarray(model.predict(read_table(data)), dtype=float)
+    row_of = {p: i for i, p in enumerate(prices)}
+    for v, p in zip(truth["values"], shown["moments"][-1]["pred"], strict=True):
+        i = min(row_of, key=lambda q: abs(q - v))
+        assert p == pytest.approx(predicted[row_of[i]], rel=1e-5)
+    assert "predicted against true price" in html and "standardised)" in html  # the graph's
+    # the samples: real rows named by their true price, then the worst predicted
+    names = options(html)
+    assert len(names) == 3 and names[1].startswith("worst: ") and names[2].startswith("worst: ")
+    for name in names:
+        row, true = re.search(r"row (\d+) \(true ([^)]+)\)", name).groups()
+        assert true == f"{prices[int(row)]:.4g}"
+    errors = {abs(p - v) for v, p in zip(truth["values"], shown["moments"][-1]["pred"],
+                                          strict=True)}  # fmt: skip
+    worst = [int(re.search(r"row (\d+)", n).group(1)) for n in names[1:]]
+    assert sorted(abs(predicted[i] - prices[i]) for i in worst) == pytest.approx(
+        sorted(errors)[-2:], rel=1e-4
+    )
+    for column in ["size = ", "colour=red = ", "colour=blue = ", "colour=green = "]:
+        assert column in html
+
+
+def test_a_classifier_of_text_features_shows_a_row_of_each_class_and_the_worst(tmp_path):
+    rng = np.random.default_rng(7)
+    classes = ["low", "mid", "high"]
+    lines, labels = ["width,shade,kind"], []
+    for _ in range(90):
+        c = int(rng.integers(3))
+        shade = ["dark", "pale"][int(rng.integers(2))]
+        lines.append(f"{rng.normal(c, 0.8):.3f},{shade},{classes[c]}")
+        labels.append(classes[c])
+    _, html = train(tmp_path, lines, "kind", epochs=3)
+    names = options(html)
+    firsts = [n for n in names if not n.startswith("worst: ")]
+    assert sorted(re.search(r"\(true (\w+)\)", n).group(1) for n in firsts) == sorted(classes)
+    assert sum(n.startswith("worst: ") for n in names) == 2
+    for name in names:
+        row, true = re.search(r"row (\d+) \(true (\w+)\)", name).groups()
+        assert labels[int(row)] == true
+    for column in ["width = ", "shade=dark = ", "shade=pale = "]:
+        assert column in html
+    said = re.findall(r'predicted <span class="tg-said">(\w+)</span>', html)
+    assert said and set(said) <= set(classes)  # each sample's line says the predicted class
+
+
+def test_a_classifier_right_on_every_row_still_shows_its_two_least_sure_rows():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, size=60)
+    X = rng.normal(scale=0.3, size=(60, 2)) + np.array([[0, 0], [4, 0], [0, 4]])[y]
+    model = MLP(2, [8, 3], seed=0)
+    history = fit(model, X, y, loss="softmax_ce", steps=150, snapshots=2, progress=False)
+    page = R.report(history, model, X, y, loss="softmax_ce")
+    assert page.moments[-1].accuracy == 1.0
+    names = [name for name, _ in page.samples]
+    assert len(names) == 5 and all(n.startswith("worst: ") for n in names[3:])
+    # the least sure: the smallest lead of the true class's score over the best other's
+    scores = np.array([[o.data for o in model([Value(v) for v in row])] for row in X.tolist()])
+    lead = np.array([s[t] - np.delete(s, t).max() for s, t in zip(scores, y, strict=True)])
+    firsts = [int(np.flatnonzero(y == c)[0]) for c in range(3)]
+    lead[firsts] = np.inf
+    want = sorted(np.argsort(lead)[:2].tolist())
+    assert sorted(int(re.search(r"row (\d+)", n).group(1)) for n in names[3:]) == want

@@ -390,7 +390,8 @@ def _confusion(truth: list, predicted: list, n: int) -> list[list[int]]:
 
 def _real_rows(rows, truth: list, last: Moment, picked, names: _Names) -> list:
     """Rows of the data as samples: the first of each class (the first row for a regression),
-    then the two the model gets most wrong at the last moment, named by row and true label."""
+    then the two the model predicts worst at the last moment (wrong by most, or right by
+    least), named by row and true label."""
     where = np.arange(len(truth)) if picked is None else picked  # the rows' places in X
     out = np.asarray(last.outputs, dtype=np.float64).reshape(len(truth), -1)
     pred, true = np.asarray(last.predicted), np.asarray(truth)
@@ -399,12 +400,15 @@ def _real_rows(rows, truth: list, last: Moment, picked, names: _Names) -> list:
         miss = np.abs(pred - true)
     else:
         firsts = [int(np.flatnonzero(true == c)[0]) for c in sorted(set(truth))]
-        if out.shape[1] == 1:  # one score: how far on the wrong side
-            miss = np.where(pred != true, np.abs(out[:, 0]), -1.0)
-        else:
-            miss = np.where(pred != true, out.max(axis=1) - out[np.arange(len(out)), true], -1.0)
-    miss[firsts] = -1.0  # a class's first row is shown already
-    worst = [int(i) for i in np.argsort(-miss, kind="stable")[:2] if miss[i] > 0]
+        if out.shape[1] == 1:  # one score: how far on the wrong side (> 0: class 1)
+            miss = np.where(true == 1, -out[:, 0], out[:, 0])
+        else:  # the best other class's score over the true one's (< 0 when right)
+            mine = out[np.arange(len(out)), true]
+            others = np.where(np.eye(out.shape[1], dtype=bool)[true], -np.inf, out)
+            miss = others.max(axis=1) - mine
+    miss = np.where(np.isnan(miss), np.inf, miss)  # no number at all is the worst
+    miss[firsts] = -np.inf  # a class's first row is shown already
+    worst = [int(i) for i in np.argsort(-miss, kind="stable")[:2] if miss[i] > -np.inf]
     points = []
     for i in firsts + worst:
         tag = "worst: " if i in worst else ""
@@ -628,6 +632,7 @@ def _boundary(moments: list[Moment], rows: tuple[int, int]) -> str:
 def _now(page: TrainingReport) -> str:
     """The numbers at the selected moment: the objective, and each layer's norms as a table."""
     unit = escape(page.history.unit)
+    classes = any(m.accuracy is not None for m in page.moments)  # a regression has none
     shown, given = page.rows
     data = "on the data given"
     if shown < given:
@@ -638,8 +643,9 @@ def _now(page: TrainingReport) -> str:
     head = (
         f'<p class="tg-objective">with the weights after this {unit}, {data}: '
         'objective <b data-cell="objective"></b> = data loss <b data-cell="data"></b> + '
-        'L2 <b data-cell="l2"></b>, accuracy <b data-cell="accuracy"></b>'
-        + _validation_cells(page.history)
+        'L2 <b data-cell="l2"></b>'
+        + (', accuracy <b data-cell="accuracy"></b>' if classes else "")
+        + _validation_cells(page.history, classes)
         + "</p>"
     )
     rows = "".join(
@@ -656,15 +662,13 @@ def _now(page: TrainingReport) -> str:
     return f'<div class="tg-now">{head}{table}</div>'
 
 
-def _validation_cells(history: History) -> str:
+def _validation_cells(history: History, classes: bool) -> str:
     """The validation numbers at the selected moment, when the run measured any."""
     if not any(_finite(v) for v in history.val_loss):
         return ""
     split = getattr(history, "val_split", None) or "validation"
-    return (
-        f'; on the {escape(split)} rows loss <b data-cell="val_loss"></b>, accuracy '
-        '<b data-cell="val_accuracy"></b>'
-    )
+    accuracy = ', accuracy <b data-cell="val_accuracy"></b>' if classes else ""
+    return f'; on the {escape(split)} rows loss <b data-cell="val_loss"></b>{accuracy}'
 
 
 def _views(page: TrainingReport) -> str:
@@ -801,22 +805,16 @@ def _axis(lo: float, hi: float) -> tuple[float, float]:
 
 
 def _tick(v: float) -> str:
-    """An axis label: the shortest text that reads back as `v` to 6 digits (`0.0009` or
-    `9.06e-4`, never wider than 8 characters)."""
+    """An axis label: the shortest text that reads back as `v` to 6 digits (`460`, `0.05`,
+    `9.1e-4`, `1.2e8`), so that it fits left of a chart (8 characters at most)."""
     if v == 0:
         return "0"
-    options = []
-    for digits in range(1, 7):
-        for kind in "fe":
-            text = f"{v:.{digits}g}" if kind == "f" else f"{v:.{digits - 1}e}"
-            if "e" in text:
-                mantissa, exp = text.split("e")
-                text = f"{mantissa}e{int(exp)}"
-            if abs(float(text) - v) <= 1e-6 * abs(v):
-                options.append(text)
-        if options:
-            return min(options, key=len)
-    return f"{v:.2e}"
+    options = [f"{v:.{decimals}f}" for decimals in range(10)]
+    for digits in range(6):
+        mantissa, exp = f"{v:.{digits}e}".split("e")
+        options.append(f"{mantissa}e{int(exp)}")
+    near = [t for t in options if abs(float(t) - v) <= 1e-6 * abs(v)]
+    return min(near, key=len) if near else f"{v:.2e}"
 
 
 def _chart(name: str, series: list, total: int, unit: str, at: list | None = None) -> str:
