@@ -631,7 +631,6 @@ def _boundary(moments: list[Moment], rows: tuple[int, int]) -> str:
 
 def _now(page: TrainingReport) -> str:
     """The numbers at the selected moment: the objective, and each layer's norms as a table."""
-    unit = escape(page.history.unit)
     classes = any(m.accuracy is not None for m in page.moments)  # a regression has none
     shown, given = page.rows
     data = "on the data given"
@@ -641,7 +640,7 @@ def _now(page: TrainingReport) -> str:
             "given</span> (drawn with a fixed seed, each class in proportion)"
         )
     head = (
-        f'<p class="tg-objective">with the weights after this {unit}, {data}: '
+        f'<p class="tg-objective">with the weights of this moment, {data}: '
         'objective <b data-cell="objective"></b> = data loss <b data-cell="data"></b> + '
         'L2 <b data-cell="l2"></b>'
         + (', accuracy <b data-cell="accuracy"></b>' if classes else "")
