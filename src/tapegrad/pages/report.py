@@ -201,8 +201,7 @@ def report(
         default x0, x1, ...), shown in each sample's graph and line.
       output_names: the class names (two for one output scoring the second class), or a
         regression's label name (default 0, 1, ... and "output").
-      target_scale: (mean, scale) a regression's label was standardised with for training: the
-        predicted-vs-true view and the samples show `mean + scale * value`, the label's units.
+      target_scale: (mean, scale) a regression's label was standardised with: shown unscaled.
 
     Returns:
       A TrainingReport: it displays inline in Jupyter; `.save(path)` writes the file.
@@ -223,14 +222,11 @@ def report(
     X, y = (X_all, y_all) if picked is None else (X_all[picked], y_all[picked])
     rows, targets = labelled(model, X, y, spec.name)
     moments = _moments(history, model.parameters())
-    names = _named(input_names, output_names, len(rows[0]), spec, _n_outputs(model, targets))
-    names.units = _units(target_scale, spec)
-    truth = _truth(spec, targets)
-    layers = _layers(model)
-    boundary = None  # the decision boundary's picture, for the weights set when called
-    if len(rows[0]) == 2 and spec.graded(targets):  # the grid spans every row, drawn or not
-        extent = X_all if given is None else X_all[given]
-        boundary = partial(DecisionGrid(model, extent, resolution).png, X, y)
+    k = _n_outputs(model, targets)
+    names = _named(input_names, output_names, len(rows[0]), spec, k, _units(target_scale, spec))
+    truth, layers = _truth(spec, targets), _layers(model)
+    extent = X_all if given is None else X_all[given]  # the grid spans every row, drawn or not
+    boundary = _boundary_picture(model, spec, targets, extent, (X, y), resolution)
     objective = _Objective(model, (rows, targets), spec, l2, layers, boundary, truth, names)
     measured = _measure(model, moments, objective.measure)
     _note_kept_and_validation(measured, history)
@@ -245,6 +241,14 @@ def report(
     if path is not None:
         page.save(path)
     return page
+
+
+def _boundary_picture(model, spec, targets, extent, drawn: tuple, resolution: int):
+    """The decision boundary's picture, for the weights set when called: None unless the rows
+    are 2-D classes."""
+    if extent.ndim != 2 or extent.shape[1] != 2 or not spec.graded(targets):
+        return None
+    return partial(DecisionGrid(model, extent, resolution).png, *drawn)
 
 
 def _sample(X: np.ndarray, y: np.ndarray, rows) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -345,7 +349,7 @@ def _n_outputs(model, targets: list) -> int:
     return len(targets[0]) if isinstance(targets[0], list) else 1
 
 
-def _named(inputs, outputs, nin: int, spec, k: int) -> _Names:
+def _named(inputs, outputs, nin: int, spec, k: int, units=(0.0, 1.0)) -> _Names:
     """The names given, checked against the model's inputs and outputs, or the defaults."""
     ins = [f"x{i}" for i in range(nin)] if inputs is None else [str(n) for n in inputs]
     if len(ins) != nin:
@@ -354,7 +358,7 @@ def _named(inputs, outputs, nin: int, spec, k: int) -> _Names:
     if spec.kind == "regression":
         if outs is not None and len(outs) not in (1, k):
             raise ValueError(f"output_names has {len(outs)} names but the model has {k} outputs")
-        return _Names(ins, None, outs[0] if outs else "output")
+        return _Names(ins, None, outs[0] if outs else "output", units)
     n = k if spec.kind == "classes" else 2
     if outs is not None and len(outs) != n:
         raise ValueError(f"output_names has {len(outs)} names but the model has {n} classes")
