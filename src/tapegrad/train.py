@@ -686,7 +686,8 @@ class _Progress:
 class _Snapshots:
     """The moments whose weights `fit` keeps: after k entries, k evenly spaced over 0..total;
     the first with its validation loss and accuracy (a History entry has them after its update
-    only); with early stopping also the last entry trained and, last, the weights kept."""
+    only). With early stopping, the k are spaced over the entries run (from spares taken every
+    `stride` entries, at most 2k of them), then come the weights kept, marked `"kept": True`."""
 
     def __init__(self, model, count: int, total: int, validation: tuple | None = None) -> None:
         count = 0 if count == 0 else positive_int("snapshots", count)
@@ -695,36 +696,48 @@ class _Snapshots:
         else:
             self.at = {round(i * total / (count - 1)) for i in range(count)}
         self.params = model.parameters() if count else []
-        self.validation = validation
+        self.count, self.total, self.validation = count, total, validation
+        self.stride, self.spares = 1, []
 
     def take(self, history: History, trainer) -> None:
-        if len(history) in self.at:
-            self._append(history, trainer, len(history))
+        n = len(history)
+        if n in self.at:
+            history.snapshots.append(self._snap(trainer, n))
+        elif self.count > 1 and n % self.stride == 0:
+            self.spares.append(self._snap(trainer, n))
+            if len(self.spares) > 2 * self.count:
+                self.stride *= 2
+                self.spares = [snap for snap in self.spares if snap["step"] % self.stride == 0]
 
-    def _append(self, history: History, trainer, step: int) -> dict:
+    def _snap(self, trainer, step: int) -> dict:
         trainer.sync()  # a compiled run holds the weights in an array until told
         snap = {"step": step, "weights": [float(p.data) for p in self.params]}
         if step == 0 and self.validation is not None:
             v = trainer.evaluate(*self.validation)
             snap["val_loss"], snap["val_accuracy"] = v["loss"], v["accuracy"]
-        history.snapshots.append(snap)
         return snap
 
     def finish(self, history: History, trainer, restore: Callable) -> None:
-        """`restore` the best weights (early stopping); when it puts back an earlier entry's,
-        keep the last entry trained and then the weights kept, marked `"kept": True`."""
+        """`restore` the best weights (early stopping); when the run stopped early, space the
+        moments over the entries run instead; when an earlier entry's weights are put back,
+        add them last."""
         if not self.params:
             restore(history, trainer)
             return
-        if not history.snapshots or history.snapshots[-1]["step"] != len(history):  # stopped early
-            self._append(history, trainer, len(history))
+        n = len(history)
+        if n < self.total:  # stopped early: the last entry trained, and moments up to it
+            pool = {snap["step"]: snap for snap in [*history.snapshots, *self.spares]}
+            pool[n] = self._snap(trainer, n)
+            wanted = [round(i * n / max(self.count - 1, 1)) for i in range(self.count)]
+            steps = {min(pool, key=lambda s: (abs(s - w), s)) for w in wanted} | {n}
+            history.snapshots[:] = [pool[s] for s in sorted(steps)]
         restore(history, trainer)
         if history.kept is None:
             return
-        if history.kept == len(history):
+        if history.kept == n:
             history.snapshots[-1]["kept"] = True
         else:
-            self._append(history, trainer, history.kept)["kept"] = True
+            history.snapshots.append({**self._snap(trainer, history.kept), "kept": True})
 
 
 def _record(

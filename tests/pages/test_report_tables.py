@@ -294,3 +294,18 @@ def test_a_classifier_right_on_every_row_still_shows_its_two_least_sure_rows():
     lead[firsts] = np.inf
     want = sorted(np.argsort(lead)[:2].tolist())
     assert sorted(int(re.search(r"row (\d+)", n).group(1)) for n in names[3:]) == want
+
+
+@pytest.mark.parametrize("compile", [False, True])
+def test_an_early_stopped_runs_moments_are_spread_over_the_epochs_it_ran(compile):
+    X, y, model, history = overfitting_run(compile, snapshots=5)
+    n = len(history)
+    steps = [s["step"] for s in history.snapshots[:-1]]  # the last is the kept one
+    assert steps[0] == 0 and steps[-1] == n and steps == sorted(set(steps))
+    gaps = np.diff(steps)
+    assert len(steps) == 5 and gaps.max() <= n / 2
+    for snap in history.snapshots[1:-2]:  # each the weights after exactly that many epochs
+        again = MLP(4, [24, 24, 1], seed=2)
+        fit(again, X, y, loss="bce", epochs=snap["step"], batch_size=8, seed=0, compile=compile,
+            progress=False)  # fmt: skip
+        assert snap["weights"] == pytest.approx([p.data for p in again.parameters()], abs=1e-12)
