@@ -697,7 +697,8 @@ class _Snapshots:
             self.at = {round(i * total / (count - 1)) for i in range(count)}
         self.params = model.parameters() if count else []
         self.count, self.total, self.validation = count, total, validation
-        self.stride, self.spares = 1, []
+        self.stride = 1
+        self.spares: list[dict] = []  # every stride-th entry's, re-spaced if the run stops early
 
     def take(self, history: History, trainer) -> None:
         n = len(history)
