@@ -499,7 +499,7 @@ def fit(
     make = _TapeTrainer if compile else _EagerTrainer
     trainer = make(model, run.spec, l2, optimizer, run.rows, run.targets)
     history = History(unit=run.unit)
-    keep = _Snapshots(model, snapshots, run.total)
+    keep = _Snapshots(model, snapshots, run.total, run.validation)
     keep.take(history, trainer)
     start = time.perf_counter()
     with _Progress(progress, run.total, history.unit) as shown:
@@ -509,7 +509,7 @@ def fit(
                 shown.update(history)
                 if stop.check(history, trainer):
                     break
-            stop.restore(history, trainer)
+            keep.finish(history, trainer, stop.restore)
         finally:
             trainer.sync()
             history.seconds = time.perf_counter() - start
@@ -692,21 +692,61 @@ class _Progress:
 
 
 class _Snapshots:
-    """The moments whose weights `fit` keeps: after k entries, k evenly spaced over 0..total."""
+    """The moments whose weights `fit` keeps: after k entries, k evenly spaced over 0..total;
+    the first with its validation loss and accuracy (a History entry has them after its update
+    only). With early stopping, the k are spaced over the entries run (from spares taken every
+    `stride` entries, at most 2k of them), then come the weights kept, marked `"kept": True`."""
 
-    def __init__(self, model, count: int, total: int) -> None:
+    def __init__(self, model, count: int, total: int, validation: tuple | None = None) -> None:
         count = 0 if count == 0 else positive_int("snapshots", count)
         if count == 1:
             self.at = {total}
         else:
             self.at = {round(i * total / (count - 1)) for i in range(count)}
         self.params = model.parameters() if count else []
+        self.count, self.total, self.validation = count, total, validation
+        self.stride = 1
+        self.spares: list[dict] = []  # every stride-th entry's, re-spaced if the run stops early
 
     def take(self, history: History, trainer) -> None:
-        if len(history) in self.at:
-            trainer.sync()  # a compiled run holds the weights in an array until told
-            weights = [float(p.data) for p in self.params]
-            history.snapshots.append({"step": len(history), "weights": weights})
+        n = len(history)
+        if n in self.at:
+            history.snapshots.append(self._snap(trainer, n))
+        elif self.count > 1 and n % self.stride == 0:
+            self.spares.append(self._snap(trainer, n))
+            if len(self.spares) > 2 * self.count:
+                self.stride *= 2
+                self.spares = [snap for snap in self.spares if snap["step"] % self.stride == 0]
+
+    def _snap(self, trainer, step: int) -> dict:
+        trainer.sync()  # a compiled run holds the weights in an array until told
+        snap = {"step": step, "weights": [float(p.data) for p in self.params]}
+        if step == 0 and self.validation is not None:
+            v = trainer.evaluate(*self.validation)
+            snap["val_loss"], snap["val_accuracy"] = v["loss"], v["accuracy"]
+        return snap
+
+    def finish(self, history: History, trainer, restore: Callable) -> None:
+        """`restore` the best weights (early stopping); when the run stopped early, space the
+        moments over the entries run instead; when an earlier entry's weights are put back,
+        add them last."""
+        if not self.params:
+            restore(history, trainer)
+            return
+        n = len(history)
+        if n < self.total:  # stopped early: the last entry trained, and moments up to it
+            pool = {snap["step"]: snap for snap in [*history.snapshots, *self.spares]}
+            pool[n] = self._snap(trainer, n)
+            wanted = [round(i * n / max(self.count - 1, 1)) for i in range(self.count)]
+            steps = {min(pool, key=lambda s: (abs(s - w), s)) for w in wanted} | {n}
+            history.snapshots[:] = [pool[s] for s in sorted(steps)]
+        restore(history, trainer)
+        if history.kept is None:
+            return
+        if history.kept == n:
+            history.snapshots[-1]["kept"] = True
+        else:
+            history.snapshots.append({**self._snap(trainer, history.kept), "kept": True})
 
 
 def _record(

@@ -16,7 +16,7 @@ from tapegrad.nn import MLP
 from tapegrad.optim import SGD
 from tapegrad.pages import report as R
 from tapegrad.plots import DecisionGrid, decision_grid
-from tapegrad.train import History, fit
+from tapegrad.train import History, evaluate, fit
 
 
 def small_run(snapshots=5, steps=20, compile=True, **kw):
@@ -204,21 +204,26 @@ def test_validation_curve_and_settings():
     html = page.html()
     chart = re.findall(r'<svg class="tg-chart".*?</svg>', html)[0]
     val = chart_values(chart, 1)
-    measured = [(i + 1, v) for i, v in enumerate(h.val_loss) if v is not None]
+    start = evaluate(MLP(2, [4, 1], seed=1), X[30:], y[30:])["loss"]  # the weights at step 0
+    measured = [(0, start)] + [(i + 1, v) for i, v in enumerate(h.val_loss) if v is not None]
     assert [round(s) for s, _ in val] == [s for s, _ in measured]
+    span = max(v for _, v in measured) - min(v for _, v in measured)
+    assert [v for _, v in val] == pytest.approx([v for _, v in measured], abs=span * 0.004)
     assert "validation loss" in chart
     assert "&lt;b&gt;&amp;" in html and "<b>&" not in html  # settings are escaped
 
 
 def test_without_snapshots_one_moment_and_other_models():
     X, y = moons(30, noise=0.1, seed=3)
-    model = MLP(2, [3, 3, 2], act="tanh", seed=2)  # two outputs: the predicted class's score
+    model = MLP(2, [3, 3, 2], act="tanh", seed=2)  # two outputs: the predicted class's chance
     h = fit(model, X, y, loss="softmax_ce", steps=3, progress=False)
     page = tapegrad.report(h, model, X, y, loss="softmax_ce", samples=[[0.5, 0.5]])
     assert [m.step for m in page.moments] == [3]
     view = page.moments[0].views[0]
-    out = model([0.5, 0.5])
-    assert view.root.data == pytest.approx(max(o.data for o in out), abs=1e-15)
+    scores = np.array([o.data for o in model([0.5, 0.5])])
+    softmax = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()
+    assert view.root.data == pytest.approx(softmax.max(), rel=1e-12)
+    assert view.root.label == f"P({int(np.argmax(scores))})"
     assert page.samples[0][0] == "(0.5, 0.5)"
     # Regression data: no boundary and no accuracy, the rest as before.
     Xr = np.linspace(-1, 1, 12).reshape(-1, 1)
@@ -268,7 +273,9 @@ def test_train_writes_its_report(tmp_path, capsys):
     assert str(out / "report.html") in run["files"]
     assert "<th>optimizer_steps</th>" in html  # run.json's settings, as a table
     history = json.loads((out / "history.json").read_text())
-    assert [s["step"] for s in history["snapshots"]] == [0, 1, 2, 3, 4]
+    steps = [s["step"] for s in history["snapshots"]]
+    kept = history["kept"]  # early stopping's best epoch: its weights are the last moment
+    assert steps == [0, 1, 2, 3, 4] + ([] if kept in (None, 4) else [kept])
 
 
 # --- many rows: a sample (issue 19) ----------------------------------------------------------

@@ -253,12 +253,12 @@ def _pictures(result: TableFit, folder: str) -> list[str]:
     path = os.path.join(folder, "report.html")
     title = f"{result.model!r} on {result.settings['data']}"
     settings, prep = result.settings, result.preprocessor
-    scaled = (prep.target_mean, prep.target_scale) != (0.0, 1.0)  # a regression's, standardised
-    target = [f"{prep.label_name}{' (standardised)' if scaled else ''}"]
+    # a regression's label in its own units (the network sees it standardised)
+    units = None if prep.is_classifier else (prep.target_mean, prep.target_scale)
+    outputs = prep.classes if prep.is_classifier else [prep.label_name or "label"]
     report(result.history, result.model, result.X, result.y, path, loss=result.loss,
            l2=settings["l2"], settings=settings, title=title, rows=result.train,
-           input_names=prep.output_names,
-           output_names=prep.classes if prep.is_classifier else target)  # fmt: skip
+           input_names=prep.output_names, output_names=outputs, target_scale=units)  # fmt: skip
     written.append(path)
     return written
 

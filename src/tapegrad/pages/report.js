@@ -29,14 +29,16 @@ function fillConfusion(m) {
   });
 }
 
-// A regression: a dot per row at (true, predicted), the diagonal where they agree.
+// A regression: a dot per row at (true, predicted) in the label's own units, the diagonal
+// where they agree, each axis's ends and the label's name.
+var MARGIN = {left: 56, right: 12, top: 22, bottom: 34};
+
 function drawScatter(m) {
   if (!scatter || !m.pred || !data.truth) return;
-  var size = +scatter.getAttribute("width"), pad = 30, t = data.truth;
-  var pos = function (v, flip) {
-    var f = (v - t.lo) / (t.hi - t.lo), px = pad + f * (size - 2 * pad);
-    return flip ? size - px : px;
-  };
+  var size = +scatter.getAttribute("width"), t = data.truth, g = MARGIN;
+  var w = size - g.left - g.right, h = size - g.top - g.bottom;
+  var px = function (v) { return g.left + w * (v - t.lo) / (t.hi - t.lo); };
+  var py = function (v) { return g.top + h * (t.hi - v) / (t.hi - t.lo); };
   while (scatter.firstChild) scatter.removeChild(scatter.firstChild);
   var add = function (tag, attrs, text) {
     var e = document.createElementNS(SVG, tag);
@@ -45,15 +47,33 @@ function drawScatter(m) {
     scatter.appendChild(e);
     return e;
   };
-  add("rect", {"class": "tg-frame", x: pad, y: pad, width: size - 2 * pad, height: size - 2 * pad});
-  add("line", {"class": "tg-diag", x1: pos(t.lo), y1: pos(t.lo, true), x2: pos(t.hi), y2: pos(t.hi, true)});
-  add("text", {x: size / 2, y: size - 8, "text-anchor": "middle"}, "true");
-  add("text", {x: 4, y: pad - 8}, "predicted");
+  add("rect", {"class": "tg-frame", x: g.left, y: g.top, width: w, height: h});
+  add("line", {"class": "tg-diag", x1: px(t.lo), y1: py(t.lo), x2: px(t.hi), y2: py(t.hi)});
+  add("text", {x: g.left - 4, y: g.top + 4, "text-anchor": "end"}, t.ticks[1]);
+  add("text", {x: g.left - 4, y: g.top + h, "text-anchor": "end"}, t.ticks[0]);
+  add("text", {x: g.left, y: g.top + h + 13}, t.ticks[0]);
+  add("text", {x: g.left + w, y: g.top + h + 13, "text-anchor": "end"}, t.ticks[1]);
+  fit(add("text", {x: g.left + w / 2, y: size - 6, "text-anchor": "middle"}, "true " + t.name), w);
+  fit(add("text", {x: 2, y: 13}, "predicted " + t.name), size - 4);
   t.values.forEach(function (v, i) {
     var p = m.pred[i];
     if (v === null || p === null) return;
-    add("circle", {"class": "tg-dot", cx: pos(v).toFixed(1), cy: pos(p, true).toFixed(1), r: 2});
+    add("circle", {"class": "tg-dot", cx: px(v).toFixed(1), cy: py(p).toFixed(1), r: 2});
   });
+}
+
+// A text longer than `most` pixels is cut short with an ellipsis; its whole text is its title.
+function fit(text, most) {
+  var whole = text.textContent;
+  if (text.getComputedTextLength() <= most) return;
+  var n = whole.length;
+  while (n > 1 && text.getComputedTextLength() > most) {
+    n -= 1;
+    text.textContent = whole.slice(0, n) + "\u2026";
+  }
+  var title = document.createElementNS(SVG, "title");
+  title.textContent = whole;
+  text.appendChild(title);
 }
 
 function show() {

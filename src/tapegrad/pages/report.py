@@ -39,7 +39,7 @@ SMALL_GRAPH = 80
 """A sample's graph with at most this many values is drawn node by node, a larger by layer."""
 
 CHART_W, CHART_H = 460, 210
-_LEFT, _RIGHT, _TOP, _BOTTOM = 52, 12, 24, 30
+_LEFT, _RIGHT, _TOP, _BOTTOM = 60, 12, 24, 30  # _LEFT: an 8-character axis label
 _COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
 
 
@@ -59,6 +59,9 @@ class Moment:
     predicted: list = field(default_factory=list)  # class index per row, or the regression's
     confusion: list[list[int]] | None = None  # [true][predicted] counts (None: regression)
     said: list[str] = field(default_factory=list)  # per sample: what the model predicts there
+    kept: bool = False  # the weights early stopping kept (the run's best entry)
+    val_loss: float | None = None  # the History's validation numbers with these weights
+    val_accuracy: float | None = None
 
 
 @dataclass(eq=False)
@@ -88,7 +91,7 @@ class TrainingReport(HtmlPage):
         return {
             "moments": [
                 {
-                    "step": f"{self.history.unit} {m.step} of {len(self.history)}",
+                    "step": _moment_name(m, self.history),
                     "img": m.boundary,
                     "cells": _cells(m),
                     "norms": [_num(n) for n in m.norms],
@@ -96,7 +99,7 @@ class TrainingReport(HtmlPage):
                     "bars": [_share(n, top) for n in m.norms],
                     "mark": _x(m.step, total),
                     "confusion": m.confusion,
-                    "pred": None if m.confusion is not None else [_round(v) for v in m.predicted],
+                    "pred": None if m.confusion is not None else self._in_units(m.predicted),
                 }
                 for m in self.moments
             ],
@@ -104,14 +107,25 @@ class TrainingReport(HtmlPage):
         }
 
     def _regression(self) -> dict:
-        """A regression's true values and the range both axes of its view span."""
-        values = [v for v in self.truth if math.isfinite(v)] + [
-            v for m in self.moments for v in m.predicted if math.isfinite(v)
+        """A regression's true values and the range both axes of its view span, in the label's
+        own units (as the table has them), and the label's name for the axes."""
+        assert self.names is not None
+        unit = self.names.in_units
+        values = [unit(v) for v in self.truth if math.isfinite(v)] + [
+            unit(v) for m in self.moments for v in m.predicted if math.isfinite(v)
         ]
-        lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
-        if hi - lo < 1e-12:
-            lo, hi = lo - 0.5, hi + 0.5
-        return {"values": [_round(v) for v in self.truth], "lo": lo, "hi": hi}
+        lo, hi = _axis(*((min(values), max(values)) if values else (0.0, 1.0)))
+        return {
+            "values": [_round(unit(v)) for v in self.truth],
+            "lo": lo,
+            "hi": hi,
+            "ticks": [_tick(lo), _tick(hi)],
+            "name": self.names.target,
+        }
+
+    def _in_units(self, values: list) -> list:
+        unit = self.names.in_units if self.names is not None else float
+        return [_round(unit(v)) for v in values]
 
     def fragment(self, standalone: bool) -> str:
         uid = new_id("tgr")
@@ -124,7 +138,7 @@ class TrainingReport(HtmlPage):
                 _now(self),
                 _outcome(self),
                 "</div>",
-                _charts(self.history, max(len(self.history), self.moments[-1].step)),
+                _charts(self.history, max(len(self.history), self.moments[-1].step), self.moments),
                 _views(self),
                 _settings_table(self.settings),
             ]
@@ -163,6 +177,7 @@ def report(
     rows: npt.ArrayLike | None = None,
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
+    target_scale: tuple[float, float] | None = None,
 ) -> TrainingReport:
     """A self-contained page of a training run: curves, and a slider over the moments `fit`
     kept (`fit(..., snapshots=n)`) showing the decision boundary, the objective's gradient
@@ -186,6 +201,7 @@ def report(
         default x0, x1, ...), shown in each sample's graph and line.
       output_names: the class names (two for one output scoring the second class), or a
         regression's label name (default 0, 1, ... and "output").
+      target_scale: (mean, scale) a regression's label was standardised with: shown unscaled.
 
     Returns:
       A TrainingReport: it displays inline in Jupyter; `.save(path)` writes the file.
@@ -206,15 +222,14 @@ def report(
     X, y = (X_all, y_all) if picked is None else (X_all[picked], y_all[picked])
     rows, targets = labelled(model, X, y, spec.name)
     moments = _moments(history, model.parameters())
-    names = _named(input_names, output_names, len(rows[0]), spec, _n_outputs(model, targets))
-    truth = _truth(spec, targets)
-    layers = _layers(model)
-    boundary = None  # the decision boundary's picture, for the weights set when called
-    if len(rows[0]) == 2 and spec.graded(targets):  # the grid spans every row, drawn or not
-        extent = X_all if given is None else X_all[given]
-        boundary = partial(DecisionGrid(model, extent, resolution).png, X, y)
+    k = _n_outputs(model, targets)
+    names = _named(input_names, output_names, len(rows[0]), spec, k, _units(target_scale, spec))
+    truth, layers = _truth(spec, targets), _layers(model)
+    extent = X_all if given is None else X_all[given]  # the grid spans every row, drawn or not
+    boundary = _boundary_picture(model, spec, targets, extent, (X, y), resolution)
     objective = _Objective(model, (rows, targets), spec, l2, layers, boundary, truth, names)
     measured = _measure(model, moments, objective.measure)
+    _note_kept_and_validation(measured, history)
     points = _samples(samples, len(rows[0])) if samples is not None else []  # never empty
     points = points or _real_rows(rows, truth, measured[-1], picked, names)
     _measure(model, moments, partial(_views_at, model, points, history.unit, names), measured)
@@ -226,6 +241,14 @@ def report(
     if path is not None:
         page.save(path)
     return page
+
+
+def _boundary_picture(model, spec, targets, extent, drawn: tuple, resolution: int):
+    """The decision boundary's picture, for the weights set when called: None unless the rows
+    are 2-D classes."""
+    if extent.ndim != 2 or extent.shape[1] != 2 or not spec.graded(targets):
+        return None
+    return partial(DecisionGrid(model, extent, resolution).png, *drawn)
 
 
 def _sample(X: np.ndarray, y: np.ndarray, rows) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -273,12 +296,50 @@ class _Names:
     inputs: list[str]
     classes: list[str] | None  # None: a regression
     target: str = "output"
+    units: tuple[float, float] = (0.0, 1.0)  # a regression's (mean, scale): its label's units
+
+    def in_units(self, v: float) -> float:
+        """A regression's output or target (standardised for training) in the label's units."""
+        mean, scale = self.units
+        return mean + scale * float(v)
 
     def of(self, index) -> str:
-        """A prediction or a true value as the page says it: its class name, or the number."""
+        """A prediction or a true value as the page says it: its class name, or the number
+        in the label's units."""
         if self.classes is None:
-            return _num(index)
+            return _num(self.in_units(index))
         return self.classes[int(index)]
+
+
+def _units(target_scale, spec) -> tuple[float, float]:
+    if target_scale is None:
+        return (0.0, 1.0)
+    if spec.kind != "regression":
+        raise ValueError(f"target_scale is for a regression, not for loss {spec.name!r}")
+    mean, scale = (float(v) for v in target_scale)
+    if not (math.isfinite(mean) and math.isfinite(scale) and scale > 0):
+        raise ValueError(f"target_scale must be (mean, scale > 0), finite, got {target_scale!r}")
+    return mean, scale
+
+
+def _note_kept_and_validation(measured: list[Moment], history: History) -> None:
+    """Mark the moment whose weights early stopping kept, and give each moment the validation
+    numbers History has for its weights (moment 0's from its snapshot)."""
+    snaps = getattr(history, "snapshots", None) or []
+    for i, m in enumerate(measured):
+        snap = snaps[i] if i < len(snaps) and isinstance(snaps[i], Mapping) else {}
+        m.kept = bool(snap.get("kept")) if snaps else history.kept is not None
+        if m.step == 0:
+            m.val_loss, m.val_accuracy = snap.get("val_loss"), snap.get("val_accuracy")
+        elif m.step <= len(history.val_loss):
+            m.val_loss = history.val_loss[m.step - 1]
+            m.val_accuracy = history.val_accuracy[m.step - 1]
+
+
+def _moment_name(m: Moment, history: History) -> str:
+    """What the slider says of a moment: `epoch 37 of 60`, and whether its weights are kept."""
+    name = f"{history.unit} {m.step} of {len(history)}"
+    return f"{name} (best, kept)" if m.kept else name
 
 
 def _n_outputs(model, targets: list) -> int:
@@ -288,7 +349,7 @@ def _n_outputs(model, targets: list) -> int:
     return len(targets[0]) if isinstance(targets[0], list) else 1
 
 
-def _named(inputs, outputs, nin: int, spec, k: int) -> _Names:
+def _named(inputs, outputs, nin: int, spec, k: int, units=(0.0, 1.0)) -> _Names:
     """The names given, checked against the model's inputs and outputs, or the defaults."""
     ins = [f"x{i}" for i in range(nin)] if inputs is None else [str(n) for n in inputs]
     if len(ins) != nin:
@@ -297,7 +358,7 @@ def _named(inputs, outputs, nin: int, spec, k: int) -> _Names:
     if spec.kind == "regression":
         if outs is not None and len(outs) not in (1, k):
             raise ValueError(f"output_names has {len(outs)} names but the model has {k} outputs")
-        return _Names(ins, None, outs[0] if outs else "output")
+        return _Names(ins, None, outs[0] if outs else "output", units)
     n = k if spec.kind == "classes" else 2
     if outs is not None and len(outs) != n:
         raise ValueError(f"output_names has {len(outs)} names but the model has {n} classes")
@@ -333,7 +394,8 @@ def _confusion(truth: list, predicted: list, n: int) -> list[list[int]]:
 
 def _real_rows(rows, truth: list, last: Moment, picked, names: _Names) -> list:
     """Rows of the data as samples: the first of each class (the first row for a regression),
-    then the two the model gets most wrong at the last moment, named by row and true label."""
+    then the two the model predicts worst at the last moment (wrong by most, or right by
+    least), named by row and true label."""
     where = np.arange(len(truth)) if picked is None else picked  # the rows' places in X
     out = np.asarray(last.outputs, dtype=np.float64).reshape(len(truth), -1)
     pred, true = np.asarray(last.predicted), np.asarray(truth)
@@ -342,12 +404,15 @@ def _real_rows(rows, truth: list, last: Moment, picked, names: _Names) -> list:
         miss = np.abs(pred - true)
     else:
         firsts = [int(np.flatnonzero(true == c)[0]) for c in sorted(set(truth))]
-        if out.shape[1] == 1:  # one score: how far on the wrong side
-            miss = np.where(pred != true, np.abs(out[:, 0]), -1.0)
-        else:
-            miss = np.where(pred != true, out.max(axis=1) - out[np.arange(len(out)), true], -1.0)
-    miss[firsts] = -1.0  # a class's first row is shown already
-    worst = [int(i) for i in np.argsort(-miss, kind="stable")[:2] if miss[i] > 0]
+        if out.shape[1] == 1:  # one score: how far on the wrong side (> 0: class 1)
+            miss = np.where(true == 1, -out[:, 0], out[:, 0])
+        else:  # the best other class's score over the true one's (< 0 when right)
+            mine = out[np.arange(len(out)), true]
+            others = np.where(np.eye(out.shape[1], dtype=bool)[true], -np.inf, out)
+            miss = others.max(axis=1) - mine
+    miss = np.where(np.isnan(miss), np.inf, miss)  # no number at all is the worst
+    miss[firsts] = -np.inf  # a class's first row is shown already
+    worst = [int(i) for i in np.argsort(-miss, kind="stable")[:2] if miss[i] > -np.inf]
     points = []
     for i in firsts + worst:
         tag = "worst: " if i in worst else ""
@@ -359,8 +424,9 @@ def _real_rows(rows, truth: list, last: Moment, picked, names: _Names) -> list:
 def _moments(history: History, params: list) -> list[tuple[int, list[float]]]:
     """(step, weights) of each snapshot, or of the model as it is when there is none."""
     snaps = getattr(history, "snapshots", None) or []
-    if not snaps:
-        return [(len(history), [float(p.data) for p in params])]
+    if not snaps:  # the weights the model holds: early stopping's kept entry's, or the last
+        kept = getattr(history, "kept", None)
+        return [(len(history) if kept is None else kept, [float(p.data) for p in params])]
     out = []
     for i, snap in enumerate(snaps):
         weights = snap.get("weights") if isinstance(snap, Mapping) else None
@@ -456,15 +522,11 @@ def _sample_view(
     """`explain`'s page of the model's output at `point`, at its last step (or why there is
     none), and what the model predicts there; inputs and outputs carry the page's names."""
     xs = [Value(v, label=label) for v, label in zip(point, names.inputs, strict=True)]
-    out = model(xs)  # several outputs: the score of the class the model predicts
+    out = model(xs)
     outs = [out] if isinstance(out, Value) else list(out)
     for i, o in enumerate(outs):
         o.label = _output_label(names, i, len(outs))
-    root = max(outs, key=lambda o: o.data)
-    if names.classes is None:
-        said = _num(outs[0].data)
-    else:
-        said = names.classes[outs.index(root) if len(outs) > 1 else int(root.data > 0)]
+    root, said = _root(outs, names)
     n = len(topological_order(root))
     if n > MAX_SAMPLE_VALUES:
         return (
@@ -480,10 +542,36 @@ def _sample_view(
     return view, said
 
 
+def _root(outs: list[Value], names: _Names) -> tuple[Value, str]:
+    """The value a sample's graph ends in, built on every output so that each layer's every
+    parameter is in it (as the layer table counts them), and what the model predicts: one
+    output as it is; several classes the probability (softmax) of the predicted one; several
+    regression outputs their sum."""
+    if len(outs) == 1:
+        o = outs[0]
+        said = names.of(o.data) if names.classes is None else names.classes[int(o.data > 0)]
+        return o, said
+    if names.classes is None:
+        total = outs[0]
+        for o in outs[1:]:
+            total = total + o
+        total.label = f"sum of the {len(outs)} outputs"
+        return total, ", ".join(names.of(o.data) for o in outs)
+    best = max(range(len(outs)), key=lambda i: outs[i].data)
+    terms = [(o - outs[best]).exp() for o in outs]  # each <= 1: no overflow
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    p = 1.0 / total
+    p.label = f"P({names.classes[best]})"
+    return p, names.classes[best]
+
+
 def _output_label(names: _Names, i: int, k: int) -> str:
     """An output's name: its class's score, a binary score, or the regression's label."""
     if names.classes is None:
-        return names.target if k == 1 else f"{names.target}[{i}]"
+        target = names.target + (" (standardised)" if names.units != (0.0, 1.0) else "")
+        return target if k == 1 else f"{target}[{i}]"
     if k == 1:
         return f"score ({names.classes[1]} if > 0)"
     return f"score {names.classes[i]}"
@@ -517,6 +605,8 @@ def _cells(m: Moment) -> dict[str, str]:
         "data": _num(max(m.objective - m.l2_term, 0.0)),  # every loss is >= 0: below is rounding
         "l2": _num(m.l2_term),
         "accuracy": acc,
+        "val_loss": _num(m.val_loss),
+        "val_accuracy": "–" if m.val_accuracy is None else f"{m.val_accuracy:.1%}",
     }
 
 
@@ -545,7 +635,7 @@ def _boundary(moments: list[Moment], rows: tuple[int, int]) -> str:
 
 def _now(page: TrainingReport) -> str:
     """The numbers at the selected moment: the objective, and each layer's norms as a table."""
-    unit = escape(page.history.unit)
+    classes = any(m.accuracy is not None for m in page.moments)  # a regression has none
     shown, given = page.rows
     data = "on the data given"
     if shown < given:
@@ -554,9 +644,12 @@ def _now(page: TrainingReport) -> str:
             "given</span> (drawn with a fixed seed, each class in proportion)"
         )
     head = (
-        f'<p class="tg-objective">with the weights after this {unit}, {data}: '
+        f'<p class="tg-objective">with the weights of this moment, {data}: '
         'objective <b data-cell="objective"></b> = data loss <b data-cell="data"></b> + '
-        'L2 <b data-cell="l2"></b>, accuracy <b data-cell="accuracy"></b></p>'
+        'L2 <b data-cell="l2"></b>'
+        + (', accuracy <b data-cell="accuracy"></b>' if classes else "")
+        + _validation_cells(page.history, classes)
+        + "</p>"
     )
     rows = "".join(
         f'<tr><td>{escape(name)}</td><td class="tg-r">{n}</td>'
@@ -570,6 +663,15 @@ def _now(page: TrainingReport) -> str:
         f"{rows}</table>"
     )
     return f'<div class="tg-now">{head}{table}</div>'
+
+
+def _validation_cells(history: History, classes: bool) -> str:
+    """The validation numbers at the selected moment, when the run measured any."""
+    if not any(_finite(v) for v in history.val_loss):
+        return ""
+    split = getattr(history, "val_split", None) or "validation"
+    accuracy = ', accuracy <b data-cell="val_accuracy"></b>' if classes else ""
+    return f'; on the {escape(split)} rows loss <b data-cell="val_loss"></b>{accuracy}'
 
 
 def _views(page: TrainingReport) -> str:
@@ -591,7 +693,7 @@ def _views(page: TrainingReport) -> str:
             parts.append(f'<div class="tg-view" data-m="{m_i}" data-s="{s_i}">{inner}</div>')
     return (
         "<h3>one sample through the network: its graph, data and grad "
-        "(backward from the output)</h3>"
+        "(backward from the output; with several classes from the predicted one's probability)</h3>"
         f'<div class="tg-views">{"".join(parts)}</div>'
     )
 
@@ -652,38 +754,80 @@ def _x(step: float, total: int) -> float:
     return round(_LEFT + (CHART_W - _LEFT - _RIGHT) * step / max(total, 1), 1)
 
 
-def _charts(history: History, total: int) -> str:
-    """Loss and (when there is any) accuracy per step, training and validation."""
-    offset = 0.0 if history.unit == "step" else 0.5  # an epoch's loss is measured across it
-    n = len(history)
-    train_x = [i + offset for i in range(n)]
-    val_x = [i + 1 for i in range(n)]  # measured after the update
-    losses: list[tuple[str, Sequence[float], Sequence[float | None]]] = [
-        ("objective", train_x, history.loss)
-    ]
-    data_loss = getattr(history, "data_loss", None)  # History's data loss, when it keeps one
-    if data_loss is not None and any(getattr(history, "l2_term", None) or ()):
-        losses.append(("data loss", train_x, data_loss))
-    losses.append(("validation loss", val_x, history.val_loss))
-    charts = [_chart("loss", losses, total, history.unit)]
-    accs = [
-        ("accuracy", train_x, history.accuracy),
-        ("validation accuracy", val_x, history.val_accuracy),
-    ]
-    if any(v is not None for _, _, vs in accs for v in vs):
-        charts.append(_chart("accuracy", accs, total, history.unit))
+def _charts(history: History, total: int, moments: list[Moment] | None = None) -> str:
+    """Loss and (when there is any) accuracy per step, training and validation, each from the
+    first moment the slider shows; a dot at each moment marks the number the panel shows."""
+    moments = moments or []
+    losses, accs = _curves(history, moments)
+    at = [(m.step, m.objective) for m in moments if math.isfinite(m.objective)]
+    charts = [_chart("loss", losses, total, history.unit, at)]
+    if any(_finite(v) for _, _, vs in accs for v in vs):
+        at = [(m.step, m.accuracy) for m in moments if m.accuracy is not None]
+        charts.append(_chart("accuracy", accs, total, history.unit, at))
     return f'<div class="tg-charts">{"".join(charts)}</div>'
 
 
-def _chart(name: str, series: list, total: int, unit: str) -> str:
-    """One chart: a polyline per series, the axes' ranges, and the marker the script moves."""
+def _curves(history: History, moments: list[Moment]) -> tuple[list, list]:
+    """(loss series, accuracy series), each (label, steps, values). An epoch's training numbers
+    are means across it (drawn mid-epoch); validation is measured after each entry. With a
+    moment before the first entry (step 0), each series begins there with its numbers."""
+    offset = 0.0 if history.unit == "step" else 0.5
+    n = len(history)
+    first = moments[0] if moments and moments[0].step == 0 else None
+    lead = first is not None and offset > 0  # a step's loss at 0 is already of those weights
+
+    def series(label: str, xs: list, vs, start, begin: bool) -> tuple:
+        xs, vs = list(xs), list(vs)
+        if begin and _finite(start):
+            xs, vs = [0.0, *xs], [start, *vs]
+        return label, xs, vs
+
+    train_x = [i + offset for i in range(n)]
+    val_x = [i + 1.0 for i in range(n)]  # measured after the update
+    f = first or Moment(0, math.nan, 0.0, None, [], [], None)
+    losses = [series("objective", train_x, history.loss, f.objective, lead)]
+    data_loss = getattr(history, "data_loss", None)  # History's data loss, when it keeps one
+    if data_loss is not None and any(getattr(history, "l2_term", None) or ()):
+        losses.append(series("data loss", train_x, data_loss, f.objective - f.l2_term, lead))
+    losses.append(series("validation loss", val_x, history.val_loss, f.val_loss, bool(first)))
+    accs = [
+        series("accuracy", train_x, history.accuracy, f.accuracy, lead),
+        series("validation accuracy", val_x, history.val_accuracy, f.val_accuracy, bool(first)),
+    ]
+    return losses, accs
+
+
+def _axis(lo: float, hi: float) -> tuple[float, float]:
+    """A chart's range: `lo` and `hi` moved out to round numbers (at most two digits finer
+    than the span), so that the axis labels are short and exactly the axis's ends."""
+    if not hi - lo > 1e-12 * max(abs(lo), abs(hi), 1e-300):
+        pad = abs(lo) * 0.05 or 0.5
+        lo, hi = lo - pad, hi + pad
+    step = 10.0 ** (math.floor(math.log10(hi - lo)) - 1)
+    return math.floor(lo / step + 1e-9) * step, math.ceil(hi / step - 1e-9) * step
+
+
+def _tick(v: float) -> str:
+    """An axis label: the shortest text that reads back as `v` to 6 digits (`460`, `0.05`,
+    `9.1e-4`, `1.2e8`), so that it fits left of a chart (8 characters at most)."""
+    if v == 0:
+        return "0"
+    options = [f"{v:.{decimals}f}" for decimals in range(10)]
+    for digits in range(6):
+        mantissa, exp = f"{v:.{digits}e}".split("e")
+        options.append(f"{mantissa}e{int(exp)}")
+    near = [t for t in options if abs(float(t) - v) <= 1e-6 * abs(v)]
+    return min(near, key=len) if near else f"{v:.2e}"
+
+
+def _chart(name: str, series: list, total: int, unit: str, at: list | None = None) -> str:
+    """One chart: a polyline per series, the axes' ranges, a dot at each moment's panel number
+    (`at`: (step, value)), and the marker the script moves."""
     points = [
         [(x, float(v)) for x, v in zip(xs, vs, strict=False) if _finite(v)] for _, xs, vs in series
     ]
-    ys = [v for pts in points for _, v in pts]
-    lo, hi = (min(ys), max(ys)) if ys else (0.0, 1.0)
-    if hi - lo < 1e-12:
-        lo, hi = lo - 0.5, hi + 0.5
+    ys = [v for pts in points for _, v in pts] + [v for _, v in at or ()]
+    lo, hi = _axis(*((min(ys), max(ys)) if ys else (0.0, 1.0)))
     height = CHART_H - _TOP - _BOTTOM
 
     def y(v: float) -> float:
@@ -694,8 +838,8 @@ def _chart(name: str, series: list, total: int, unit: str) -> str:
         f'height="{CHART_H}" role="img" aria-label="{name}">',
         f'<rect class="tg-frame" x="{_LEFT}" y="{_TOP}" width="{CHART_W - _LEFT - _RIGHT}" '
         f'height="{height}"/>',
-        f'<text x="{_LEFT - 4}" y="{_TOP + 4}" text-anchor="end">{_num(hi)}</text>',
-        f'<text x="{_LEFT - 4}" y="{_TOP + height}" text-anchor="end">{_num(lo)}</text>',
+        f'<text x="{_LEFT - 4}" y="{_TOP + 4}" text-anchor="end">{_tick(hi)}</text>',
+        f'<text x="{_LEFT - 4}" y="{_TOP + height}" text-anchor="end">{_tick(lo)}</text>',
         f'<text x="{_LEFT}" y="{CHART_H - 12}">0</text>',
         f'<text x="{CHART_W - _RIGHT}" y="{CHART_H - 12}" text-anchor="end">{total}</text>',
         f'<text x="{(CHART_W + _LEFT) / 2}" y="{CHART_H - 12}" text-anchor="middle">'
@@ -711,6 +855,11 @@ def _chart(name: str, series: list, total: int, unit: str) -> str:
         parts.append(f'<polyline{marker} points="{line}" stroke="{colour}"/>')
         parts.append(f'<text x="{legend_x}" y="14" fill="{colour}">{escape(label)}</text>')
         legend_x += 8 + 6.5 * len(label)
+    for step, v in at or ():
+        parts.append(
+            f'<circle class="tg-at" cx="{_x(step, total)}" cy="{y(v)}" r="3">'
+            f"<title>{escape(name)} at {escape(unit)} {step}: {_num(v)}</title></circle>"
+        )
     parts.append(f'<line class="tg-mark" x1="0" x2="0" y1="{_TOP}" y2="{_TOP + height}"/>')
     parts.append("</svg>")
     return "".join(parts)
