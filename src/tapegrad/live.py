@@ -546,13 +546,14 @@ class LiveServer:
             step = self.control.frame["step"] if self.control.frame else 0
             title = f"sample {_point(view.sample)} at step {step}"
             page = explain(root, collapse="layer" if n > 80 else None, title=title)
-            return page.html()
+            # no icon to ask for: the page's one request is its own
+            return page.html().replace("<head>", '<head>\n<link rel="icon" href="data:,">', 1)
 
 
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title><style>{css}</style></head>
+<title>{title}</title><link rel="icon" href="data:,"><style>{css}</style></head>
 <body><div class="tg-live" id="tg-live">
 <div class="tg-head"><h2 class="tg-name">{title}</h2>
 <span class="tg-state" data-state="waiting">waiting</span></div>

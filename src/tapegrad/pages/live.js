@@ -107,7 +107,7 @@
     for (var r = 0; r < n; r++) {
       for (var c = 0; c < n; c++) {
         ctx.fillStyle = REGION[+f.grid[r * n + c] % REGION.length];
-        ctx.fillRect(c * cw, H - (r + 1) * ch, cw + 0.5, ch + 0.5);
+        ctx.fillRect(Math.floor(c * cw), Math.floor(H - (r + 1) * ch), Math.ceil(cw) + 1, Math.ceil(ch) + 1);
       }
     }
     setup.points.forEach(function (p) {
