@@ -79,6 +79,8 @@ class LiveControl(Control):
         self.setup: dict | None = None  # what does not change: layer names, points, picture
         self.finished = False
         self._raw: dict | None = None  # the latest raw numbers for the painter
+        self._raw_version = 0
+        self.watchers = 0  # pages streaming now: nothing is drawn while there are none
         self._last: tuple | None = None  # (history, trainer) of the last step
         self._due = 0.0
         self._painter: _Painter | None = None
@@ -168,16 +170,28 @@ class LiveControl(Control):
         if trainer is not None:
             trainer.sync()  # a compiled run keeps its weights in an array until told
         self._raw = self._painter.raw(history, self, final)
+        self._raw_version += 1
         self._due = time.perf_counter() + self.every
         self.cond.notify_all()
 
-    def take_raw(self, timeout: float) -> dict | None:
-        """(the painter) The next raw numbers to draw, or None after `timeout` seconds."""
+    def take_raw(self, drawn: int, closing: threading.Event) -> tuple[dict, int] | None:
+        """(the painter) The raw numbers newer than version `drawn`, once a page is watching
+        (no page, no drawing: a run nobody watches pays for a copy now and then, no more);
+        None once `closing` is set and there is nothing (or nobody) left to draw for."""
         with self.cond:
-            if self._raw is None:
-                self.cond.wait(timeout)
-            raw, self._raw = self._raw, None
-            return raw
+            while True:
+                fresh = self._raw is not None and self._raw_version != drawn
+                if fresh and self.watchers > 0:
+                    return self._raw, self._raw_version  # type: ignore[return-value]
+                if closing.is_set():
+                    return None
+                self.cond.wait(0.2)
+
+    def watching(self, change: int) -> None:
+        """(a stream) A page started (+1) or stopped (-1) watching."""
+        with self.cond:
+            self.watchers += change
+            self.cond.notify_all()
 
     def show(self, frame: dict) -> None:
         """(the painter) Make `frame` the one every page gets next."""
@@ -260,18 +274,21 @@ class _Painter(threading.Thread):
 
     def run(self) -> None:
         """Draw every raw copy until `finish()`; the last one is always drawn."""
+        drawn = 0
         while True:
-            raw = self.control.take_raw(0.2)
-            if raw is not None:
-                self.control.show(self.frame(raw))
-                if raw["final"]:
-                    return
-            elif self.closing.is_set():
+            got = self.control.take_raw(drawn, self.closing)
+            if got is None:
+                return
+            raw, drawn = got
+            self.control.show(self.frame(raw))
+            if raw["final"]:
                 return
 
     def finish(self) -> None:
-        """Wait until the final frame is drawn and the thread has ended."""
+        """Wait until the final frame is drawn (if a page watches) and the thread has ended."""
         self.closing.set()
+        with self.control.cond:
+            self.control.cond.notify_all()
         self.join()
 
     def frame(self, raw: dict) -> dict:
@@ -669,6 +686,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         control, live = self.live.control, self.live
         sent_setup, seen = False, 0
+        control.watching(+1)
         try:
             self.wfile.write(b"retry: 1000\n\n")
             while True:
@@ -691,6 +709,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             return  # the page went away; a new one will get a stream of its own
+        finally:
+            control.watching(-1)
 
     def _event(self, kind: str, doc: dict) -> None:
         data = json.dumps(doc, separators=(",", ":"), allow_nan=False)

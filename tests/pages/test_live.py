@@ -114,22 +114,38 @@ def test_the_server_stops_with_the_run_and_leaves_no_thread_or_port(baseline):
         socket.create_connection((HOST, port), timeout=5).close()
 
 
+def frames(stream):
+    """The frames a stream of Server-Sent Events carries, as they come."""
+    for raw in stream:
+        line = raw.decode()
+        if line.startswith("data: ") and '"curves"' in line:
+            yield json.loads(line[6:])
+
+
+def test_nothing_is_drawn_while_no_page_watches(baseline):
+    control = LiveControl(pace=0.005)
+    with LiveServer(control) as server:
+        t = train_in_thread(control, steps=60)
+        t.join(60)
+        assert control.frame is None and control.setup is None
+        assert state(server) == {"frame": None, "setup": None}
+
+
 def test_a_reconnecting_page_gets_where_the_run_is(baseline):
     control = LiveControl(pace=0.02)
     with LiveServer(control) as server:
-        t = train_in_thread(control, steps=200)
-        get(f"http://{HOST}:{server.port}/control?token={server.token}", b'{"action":"pause"}')
-        frame = wait_for_frame(server, lambda f: f["state"] == "paused")
-        at = frame["step"]
-        for _ in range(2):  # connect, drop, connect again: the first frame is the run's now
-            stream = get(f"http://{HOST}:{server.port}/events?token={server.token}")
-            frame = None
-            for raw in stream:
-                line = raw.decode()
-                if line.startswith("data: ") and '"step"' in line and '"curves"' in line:
-                    frame = json.loads(line[6:])
-                    break
+        events = f"http://{HOST}:{server.port}/events?token={server.token}"
+        t = train_in_thread(control, steps=500)
+        try:
+            stream = get(events)
+            get(f"http://{HOST}:{server.port}/control?token={server.token}", b'{"action":"pause"}')
+            at = next(f for f in frames(stream) if f["state"] == "paused")["step"]
             stream.close()
-            assert frame["step"] == at and frame["state"] == "paused"
-        control.command("stop")
-        t.join(60)
+            for _ in range(2):  # connect again (twice): the first frame is where the run is
+                with get(events) as stream:
+                    frame = next(frames(stream))
+                assert frame["step"] == at and frame["state"] == "paused"
+            assert state(server)["frame"]["step"] == at
+        finally:
+            control.command("stop")
+            t.join(60)
