@@ -53,6 +53,13 @@ HOST = "127.0.0.1"
 EVERY = 0.25
 """Seconds between two frames at most: updates are throttled, never one per step."""
 
+SHARE = 0.1
+"""The most of a run's time the painter spends drawing while the run trains (issue 23's budget:
+a live view costs at most a tenth of the training). A paused or ended run is drawn at once."""
+
+SETUP_GUESS = 0.25
+"""Seconds the first frame is expected to take (the replica, its tapes, the sample's picture)."""
+
 MAX_CURVE = 400
 """The most points of each curve a frame carries (a long run's are thinned evenly)."""
 
@@ -113,6 +120,7 @@ class LiveControl(Control):
         self._last = (History(unit=run.unit), None)  # a page paused before step 1 shows step 0
         with self.cond:
             self.state, self.step, self.finished = "running", 0, False
+            self._due = time.perf_counter() + self.every  # a first frame once it is worth it
         self._painter.start()
 
     def before_step(self, step: int) -> float | None:
@@ -145,7 +153,8 @@ class LiveControl(Control):
                 self._publish(force=self.paused)
 
     def end(self, history: History) -> None:
-        """Publish the last frame, wait for the painter to draw it, and stop it."""
+        """Publish the last frame; the painter draws it on its own time (`close` waits for
+        it), so the run returns at once."""
         with self.cond:
             if self._last is None:
                 self._last = (history, None)
@@ -153,6 +162,9 @@ class LiveControl(Control):
             if history.stopped is None and len(history) < self._entries():
                 self.state = "failed"
             self._publish(force=True, final=True)
+
+    def close(self) -> None:
+        """Wait for the painter to draw the last frame (if a page watches) and end it."""
         if self._painter is not None:
             self._painter.finish()
         with self.cond:
@@ -167,9 +179,12 @@ class LiveControl(Control):
         if self._last is None or self._painter is None:
             return
         history, trainer = self._last
-        if trainer is not None:
-            trainer.sync()  # a compiled run keeps its weights in an array until told
-        self._raw = self._painter.raw(history, self, final)
+        if final:  # fit has synced the model: the painter copies it later, off the run's time
+            self._raw = {"final": True, "lazy": (history, self.state, self.step)}
+        else:
+            if trainer is not None:
+                trainer.sync()  # a compiled run keeps its weights in an array until told
+            self._raw = self._painter.raw(history, self, final)
         self._raw_version += 1
         self._due = time.perf_counter() + self.every
         self.cond.notify_all()
@@ -238,16 +253,25 @@ class _Painter(threading.Thread):
         super().__init__(name="tapegrad-live-painter", daemon=True)
         self.control, self.info = control, run
         self.spec = L.lookup(run.loss)
-        self.params = run.model.parameters()
-        self.layers = _layers(run.model)
-        sizes = [len(ps) for _, ps in self.layers]
-        self.bounds = np.cumsum([0, *sizes])
+        self._layers: list | None = None  # found when first needed, not on the run's time
         self.closing = threading.Event()
         self.replica: Any = None
         self.view: _View | None = None
         self.optimizer = run.optimizer
 
     # on the training thread: a cheap copy
+
+    @property
+    def layers(self) -> list:
+        """(name, parameters) of each layer of the model."""
+        if self._layers is None:
+            self._layers = _layers(self.info.model)
+        return self._layers
+
+    @property
+    def params(self) -> list:
+        """Every parameter, layer after layer (the model's own order)."""
+        return [p for _, ps in self.layers for p in ps]
 
     def raw(self, history: History, control: LiveControl, final: bool) -> dict:
         """The run's numbers now, copied (weights, grads, history) for the painter."""
@@ -273,14 +297,29 @@ class _Painter(threading.Thread):
     # on the painter thread
 
     def run(self) -> None:
-        """Draw every raw copy until `finish()`; the last one is always drawn."""
-        drawn = 0
+        """Draw the newest raw copy while a page watches, spending at most SHARE of the run's
+        time drawing (a held or ended run's frame at once), until `finish()`."""
+        drawn, spent, start, guess = 0, 0.0, time.perf_counter(), SETUP_GUESS
         while True:
             got = self.control.take_raw(drawn, self.closing)
             if got is None:
                 return
-            raw, drawn = got
-            self.control.show(self.frame(raw))
+            raw, version = got
+            # held: at once; ended: once fit has returned (`close`), never on the run's time
+            urgent = raw.get("state") == "paused" or self.closing.is_set()
+            later = (spent + guess) / SHARE - (time.perf_counter() - start)
+            if raw["final"] and not urgent:
+                later = 1.0
+            if not urgent and later > 0:
+                with self.control.cond:  # not yet: the run's time comes first
+                    self.control.cond.wait(max(later, 0.02))  # or a command, or the end
+                continue
+            began = time.perf_counter()
+            frame = self.frame(raw)
+            guess = time.perf_counter() - began
+            spent += guess
+            drawn = version
+            self.control.show(frame)
             if raw["final"]:
                 return
 
@@ -293,11 +332,14 @@ class _Painter(threading.Thread):
 
     def frame(self, raw: dict) -> dict:
         """What the page draws for one raw copy of the run."""
+        if "lazy" in raw:  # the run's end: the model holds its last weights, nothing trains
+            history, state, step = raw["lazy"]
+            raw = {**self.raw(history, self.control, True), "state": state, "step": step}
         if self.view is None:
             self.view = _View(self.info, self.layers)
             self.control.setup = self.view.setup(self.control.title)
         w, g = raw["w"], raw["g"]
-        b = self.bounds
+        b = np.cumsum([0, *(len(ps) for _, ps in self.layers)])
         norms = [
             [_num(float(np.linalg.norm(w[b[i] : b[i + 1]]))),
              _num(float(np.linalg.norm(g[b[i] : b[i + 1]])))]
@@ -527,6 +569,7 @@ class LiveServer:
         """Stop serving, end every open stream, join every thread; idempotent."""
         if self.closing.is_set():
             return
+        self.control.close()  # the last frame drawn, for the pages still watching
         self.closing.set()
         with self.control.cond:
             self.control.cond.notify_all()

@@ -71,7 +71,7 @@ def test_fit_live_on_a_table_with_a_text_feature(baseline, tmp_path):
     prep = Preprocessor(label="label").fit(table)
     X, y = prep.transform(table), prep.encode_labels(table)
     model = MLP(X.shape[1], [8, 2], seed=0)
-    run = tapegrad.fit(model, X, y, loss="softmax_ce", epochs=30, batch_size=16, seed=0,
+    run = tapegrad.fit(model, X, y, loss="softmax_ce", epochs=500, batch_size=16, seed=0,
                        progress=False, live=True, live_pace=0.01)  # fmt: skip
     frame = first_frame(run.url, lambda f: f["step"] > 0)
     assert frame["unit"] == "epoch" and "grid" not in frame
