@@ -5,6 +5,8 @@ drive it) opens each page from file:// and screenshots it.
 - docs/images/explain.png: `tapegrad explain` writes the lecture's neuron as a page, stepped
   to the moment x1 receives its gradient.
 - docs/images/report.png: the top of the report.html `tapegrad demo` writes, at step 30.
+- docs/images/live.png: the live page of micrograd's demo (`tapegrad demo --live`), paused
+  once it shows step 40 or later.
 
     PYTHONPATH=src python docs/make_images.py
 """
@@ -88,8 +90,52 @@ def make_report_png(out: Path) -> int:
     return len(png)
 
 
+def make_live_png(out: Path) -> int:
+    """Train micrograd's demo with its live page (slowed to watch), pause it once the page
+    shows step 40 or later, screenshot the page into `out`, and stop the run."""
+    import threading
+
+    from browser import start_chromium, stop_chromium
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tapegrad.commands.demo import SEED, demo_setup
+    from tapegrad.live import LiveControl, LiveServer
+    from tapegrad.train import fit
+
+    X, y, model, optimizer = demo_setup(100)
+    control = LiveControl(pace=0.1, title=f"tapegrad demo: {model!r} on moons")
+    with LiveServer(control) as server:
+        run = threading.Thread(
+            target=fit,
+            args=(model, X, y),
+            kwargs={"loss": "hinge", "optimizer": optimizer, "steps": 100, "l2": 1e-4,
+                    "seed": SEED, "progress": False, "compile": True, "control": control},
+        )  # fmt: skip
+        driver = start_chromium()
+        try:
+            driver.set_window_size(1000, 1040)
+            driver.get(server.url)
+            run.start()
+            box = driver.find_element("css selector", ".tg-live")
+            wait = WebDriverWait(driver, 120, poll_frequency=0.05)
+            wait.until(lambda d: int(box.get_attribute("data-step") or 0) >= 40)
+            driver.find_element("css selector", '[data-act="pause"]').click()
+            wait.until(lambda d: box.get_attribute("data-state") == "paused")
+            png = driver.get_screenshot_as_png()
+        finally:
+            stop_chromium(driver)
+            control.command("stop")
+            run.join()
+    out.write_bytes(png)
+    return len(png)
+
+
 if __name__ == "__main__":
-    for name, make in (("explain.png", make_explain_png), ("report.png", make_report_png)):
+    for name, make in (
+        ("explain.png", make_explain_png),
+        ("report.png", make_report_png),
+        ("live.png", make_live_png),
+    ):
         path = ROOT / "docs" / "images" / name
         size = make(path)
         print(f"wrote {path.relative_to(ROOT)} ({size:,} bytes)")

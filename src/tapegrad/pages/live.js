@@ -7,8 +7,8 @@
   var q = function (sel) { return box.querySelector(sel); };
   var SVG = "http://www.w3.org/2000/svg";
   var COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"];
-  var REGION = ["rgba(213,62,79,0.35)", "rgba(50,136,189,0.35)", "rgba(102,194,165,0.35)",
-                "rgba(254,224,139,0.5)", "rgba(153,112,171,0.35)"];
+  // the regions' colours, opaque (a translucent one would darken where cells meet)
+  var REGION = ["#f2c5ca", "#c2dbeb", "#d1ede4", "#feefc5", "#e0d4e6"];
   var DOT = ["#d53e4f", "#3288bd", "#66c2a5", "#fdae61", "#9970ab"];
   var setup = null, frame = null, source = null;
   var tok = "token=" + encodeURIComponent(TOKEN);
@@ -107,7 +107,8 @@
     for (var r = 0; r < n; r++) {
       for (var c = 0; c < n; c++) {
         ctx.fillStyle = REGION[+f.grid[r * n + c] % REGION.length];
-        ctx.fillRect(Math.floor(c * cw), Math.floor(H - (r + 1) * ch), Math.ceil(cw) + 1, Math.ceil(ch) + 1);
+        ctx.fillRect(Math.floor(c * cw), Math.floor(H - (r + 1) * ch), Math.ceil(cw) + 1,
+          Math.ceil(ch) + 1);
       }
     }
     setup.points.forEach(function (p) {
