@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import urllib.request
 from urllib.parse import urlsplit
 
 import pytest
@@ -114,3 +115,21 @@ def test_live_options_are_offered_and_checked(capsys):
         main(["train", "--live-port", "70000"])
     assert err.value.code == 2
     assert "expected a port number in [0, 65535], got '70000'" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_the_run_and_its_server(tmp_path):
+    import signal
+
+    proc, url = start(["demo", "--live", "--live-pace", "0.05", "--no-progress", "--out",
+                       str(tmp_path / "run")], tmp_path)  # fmt: skip
+    with urllib.request.urlopen(url.replace("/?", "/events?"), timeout=TIMEOUT) as stream:
+        for line in stream:  # the run is training: a frame has come
+            if line.startswith(b"event: frame"):
+                break
+        proc.send_signal(signal.SIGINT)
+        rest = stream.read().decode()  # the stream ends with the server
+    proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 130
+    assert "event: end" in rest
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", urlsplit(url).port), timeout=5).close()

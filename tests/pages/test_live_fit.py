@@ -92,3 +92,15 @@ def test_a_failing_live_run_raises_in_wait_and_leaves_nothing(baseline):
     run = tapegrad.fit(MLP(2, [4, 1], seed=0), X, y, loss="no such loss", live=True)
     with pytest.raises(ValueError, match="no such loss"):
         run.wait(60)
+
+
+def test_fit_live_on_a_regression_shows_predicted_against_true(baseline):
+    rs = np.random.RandomState(1)
+    X = rs.randn(80, 3)
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rs.randn(80)
+    run = tapegrad.fit(MLP(3, [8, 1], seed=0), X, y, loss="mse", steps=400, progress=False,
+                       validation=(X[:20], y[:20]), live=True, live_pace=0.01)  # fmt: skip
+    frame = first_frame(run.url, lambda f: f["step"] > 0)
+    assert "confusion" not in frame and len(frame["pred"]) == 20  # the validation rows
+    run.stop()
+    run.wait(120)
