@@ -8,6 +8,8 @@ drive it) opens each page from file:// and screenshots it.
 - docs/images/mistake.png: the README's "Learn by breaking it" page, the lecture's f = (a*b) *
   (a + b) walked with `=` in place of `+=` beside the right walk, at the step where the two
   first part company.
+- docs/images/live.png: the live page of micrograd's demo (`tapegrad demo --live`), paused
+  once it shows step 40 or later.
 
     PYTHONPATH=src python docs/make_images.py
 """
@@ -126,11 +128,52 @@ def make_report_png(out: Path) -> int:
     return len(png)
 
 
+def make_live_png(out: Path) -> int:
+    """Train micrograd's demo with its live page (slowed to watch), pause it once the page
+    shows step 40 or later, screenshot the page into `out`, and stop the run."""
+    import threading
+
+    from browser import start_chromium, stop_chromium
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tapegrad.commands.demo import SEED, demo_setup
+    from tapegrad.live import LiveControl, LiveServer
+    from tapegrad.train import fit
+
+    X, y, model, optimizer = demo_setup(100)
+    control = LiveControl(pace=0.1, title=f"tapegrad demo: {model!r} on moons")
+    with LiveServer(control) as server:
+        run = threading.Thread(
+            target=fit,
+            args=(model, X, y),
+            kwargs={"loss": "hinge", "optimizer": optimizer, "steps": 100, "l2": 1e-4,
+                    "seed": SEED, "progress": False, "compile": True, "control": control},
+        )  # fmt: skip
+        driver = start_chromium()
+        try:
+            driver.set_window_size(1000, 1040)
+            driver.get(server.url)
+            run.start()
+            box = driver.find_element("css selector", ".tg-live")
+            wait = WebDriverWait(driver, 120, poll_frequency=0.05)
+            wait.until(lambda d: int(box.get_attribute("data-step") or 0) >= 40)
+            driver.find_element("css selector", '[data-act="pause"]').click()
+            wait.until(lambda d: box.get_attribute("data-state") == "paused")
+            png = driver.get_screenshot_as_png()
+        finally:
+            stop_chromium(driver)
+            control.command("stop")
+            run.join()
+    out.write_bytes(png)
+    return len(png)
+
+
 if __name__ == "__main__":
     makers = (
         ("explain.png", make_explain_png),
         ("report.png", make_report_png),
         ("mistake.png", make_mistake_png),
+        ("live.png", make_live_png),
     )
     for name, make in makers:
         if len(sys.argv) > 1 and name not in sys.argv[1:]:  # only the pictures named, if any

@@ -37,7 +37,7 @@ _LAZY = {
     "save": "tapegrad.checkpoint",
     "load": "tapegrad.checkpoint",
     "to_torch": "tapegrad.interop",
-    "fit": "tapegrad.train",
+    "fit": "tapegrad.live",  # train.fit, plus live=True (a page; see tapegrad.live)
     "fit_table": "tapegrad.tables",
     # One node for a neuron's weighted sum, and for a sum (not star-exported: `sum` would
     # shadow the builtin; call them as tapegrad.dot and tapegrad.sum).

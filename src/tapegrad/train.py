@@ -10,6 +10,8 @@ import numbers
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -51,7 +53,9 @@ class History:
     (`{"step": k, "weights": [...]}`, in `model.parameters()` order) for `tapegrad.report`.
     With early stopping, `kept` is the entry (1-based) whose weights the model holds at the end
     and `stopped` says why the run ended there; `val_split` names the rows `val_loss` is on
-    ("validation" or "test", as `fit_table` sets it)."""
+    ("validation" or "test", as `fit_table` sets it). `lr_changes` lists the rates a `control`
+    set during the run (`{"step": k, "lr": rate}`: optimizer step k, 1-based, was the first
+    to use it), as a live page's learner changes them."""
 
     unit: str = "step"
     loss: list[float] = field(default_factory=list)
@@ -65,6 +69,7 @@ class History:
     kept: int | None = None
     stopped: str | None = None
     val_split: str | None = None
+    lr_changes: list[dict] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.loss)
@@ -453,6 +458,7 @@ def fit(
     snapshots: int = 0,
     patience: int | None = None,
     tol: float = 1e-4,
+    control: Control | None = None,
 ) -> History:
     """Train `model` on rows `X` with labels `y` and return what each step measured; a step is
     micrograd's (mean loss plus L2, zeroed grads, `backward()`, the optimizer's step).
@@ -475,6 +481,9 @@ def fit(
       snapshots: keep the weights at this many moments of the run (for `tapegrad.report`).
       patience, tol: stop once the validation loss has not fallen by over `tol` for `patience`
         entries, keeping the best entry's weights (`_EarlyStop`); None or 0: never.
+      control: a `Control` asked before and told after every optimizer step (a live page's
+        pause, step, learning rate and stop; see `Control`); default the one `controlled()`
+        set for this thread of execution, if any.
 
     Returns:
       A History: per step (or epoch) the objective, accuracy, learning rate and validation.
@@ -501,19 +510,35 @@ def fit(
     history = History(unit=run.unit)
     keep = _Snapshots(model, snapshots, run.total, run.validation)
     keep.take(history, trainer)
+    control = control if control is not None else _CONTROL.get()
+    if control is not None:
+        control.begin(RunInfo(model, run.spec.name, run.rows, run.targets, run.validation,
+                              run.unit, run.total, optimizer))  # fmt: skip
+    loop = _steps(history, run, trainer, optimizer, seed, divergence_guard, control)
+    _run_loop(loop, history, trainer, progress, run.total, keep, stop, control)
+    return history
+
+
+def _run_loop(loop, history: History, trainer, progress, total: int, keep, stop, control):
+    """Run `loop` (`_steps`) to its end, an early stop, or a control's StopTraining, keeping
+    snapshots and showing progress; the weights synced and the time recorded however it ends."""
     start = time.perf_counter()
-    with _Progress(progress, run.total, history.unit) as shown:
+    with _Progress(progress, total, history.unit) as shown:
         try:
-            for _ in _steps(history, run, trainer, optimizer, seed, divergence_guard):
+            for _ in loop:
                 keep.take(history, trainer)
                 shown.update(history)
                 if stop.check(history, trainer):
                     break
             keep.finish(history, trainer, stop.restore)
+        except StopTraining as why:  # the weights stay as they are: no best entry put back
+            history.stopped = str(why) or f"stopped by its control after {len(history)} entries"
+            keep.finish(history, trainer, lambda history, trainer: None)
         finally:
             trainer.sync()
             history.seconds = time.perf_counter() - start
-    return history
+            if control is not None:
+                control.end(history)
 
 
 def _default_optimizer(model: _Model) -> _Stepper:
@@ -522,25 +547,150 @@ def _default_optimizer(model: _Model) -> _Stepper:
     return Adam(model.parameters(), lr=0.01)
 
 
-def _steps(history: History, run: _Run, trainer, optimizer, seed, guarded: bool):
-    """Take the run's batches, yielding after each History entry (step or epoch) it records."""
+def _steps(history: History, run: _Run, trainer, optimizer, seed, guarded: bool, control=None):
+    """Take the run's batches, yielding after each History entry (step or epoch) it records.
+    A `control` is asked before each optimizer step and told after it (after the entry is
+    recorded, for an entry's last batch); a StopTraining from it ends the run, an epoch cut
+    short being recorded over the batches it took."""
     guard = _Guard(history) if guarded else None
     target_array = np.asarray(run.targets)
+    taken = 0  # optimizer steps so far
     for group in run.batches(random_state(seed)):
         values, penalties, outs, lr = [], [], [], math.nan
-        for batch in group:
-            lr = _current_lr(optimizer)
-            before = trainer.weights() if guard is not None else None
-            penalties.append(trainer.penalty())
-            value, batch_out = trainer(batch)
-            if guard is not None and before is not None:  # before is None only without a guard
-                guard.check(value, lr, before, trainer)
-            values.append(value)
-            outs.append(np.asarray(batch_out, dtype=np.float64))
-        _record(history, run, group, values, penalties, outs, target_array, lr)
-        if run.validation is not None:
-            _record_validation(history, run, trainer, run.validation)
+        try:
+            for i, batch in enumerate(group):
+                if control is not None:
+                    _steer(control, taken, optimizer, history)
+                lr = _current_lr(optimizer)
+                before = trainer.weights() if guard is not None else None
+                penalties.append(trainer.penalty())
+                value, batch_out = trainer(batch)
+                if guard is not None and before is not None:  # None only without a guard
+                    guard.check(value, lr, before, trainer)
+                values.append(value)
+                outs.append(np.asarray(batch_out, dtype=np.float64))
+                taken += 1
+                if control is not None and i < len(group) - 1:
+                    control.after_step(taken, value, history, trainer)
+        except StopTraining:
+            if values:  # the part of the epoch taken: its weights are the model's now
+                _entry(history, run, trainer, group[: len(values)], values, penalties, outs,
+                       target_array, lr)  # fmt: skip
+            raise
+        _entry(history, run, trainer, group, values, penalties, outs, target_array, lr)
+        if control is not None:
+            control.after_step(taken, values[-1], history, trainer)
         yield
+
+
+def _entry(history: History, run: _Run, trainer, group, values, penalties, outs, targets, lr):
+    """Record one History entry and its validation."""
+    _record(history, run, group, values, penalties, outs, targets, lr)
+    if run.validation is not None:
+        _record_validation(history, run, trainer, run.validation)
+
+
+# --- a control: a live page's (or a test's) hands on the loop --------------------------------
+
+
+class StopTraining(Exception):
+    """Raised by a control's `before_step` to end the run there: `fit` keeps the weights as
+    they are, records the message in `History.stopped` and returns as usual."""
+
+
+@dataclass
+class RunInfo:
+    """What a control is told as a run begins: the model, the loss's name, the training rows
+    and coded targets (lists, or an array for a compiled run), the validation pair (or None),
+    what one History entry is ("step" or "epoch") and how many the run takes, the optimizer."""
+
+    model: _Model
+    loss: str
+    rows: list | np.ndarray
+    targets: list
+    validation: tuple | None
+    unit: str
+    total: int
+    optimizer: _Stepper
+
+
+class Control:
+    """A hand on `fit`'s loop (`fit(control=...)`): `begin` once, `before_step(k)` before
+    optimizer step k (0-based; it may block, e.g. while paused, return a new learning rate,
+    or raise StopTraining), `after_step(k, loss, history, trainer)` after it (k steps taken,
+    `loss` that batch's objective; `trainer.sync()` puts the current weights and gradients
+    in the model's Values, `trainer.weights()` copies them), and `end(history)` when the run
+    ends, however it ends. Every method runs on the training thread; these do nothing."""
+
+    def begin(self, run: RunInfo) -> None:
+        """Called once, before the first step."""
+
+    def before_step(self, step: int) -> float | None:
+        """Called before optimizer step `step`; a number is the learning rate from this step."""
+        return None
+
+    def after_step(self, step: int, loss: float, history: History, trainer) -> None:
+        """Called after `step` optimizer steps (and after the History entry they complete)."""
+
+    def end(self, history: History) -> None:
+        """Called when the run ends (finished, stopped, or raising)."""
+
+
+_CONTROL: ContextVar[Control | None] = ContextVar("tapegrad_fit_control", default=None)
+
+
+@contextmanager
+def controlled(control: Control):
+    """Within this block, `fit` calls without a `control` of their own use `control` (so a
+    workflow that calls `fit` itself, as `tapegrad.tables.fit_table` does, can be watched)."""
+    token = _CONTROL.set(control)
+    try:
+        yield control
+    finally:
+        _CONTROL.reset(token)
+
+
+def _steer(control: Control, taken: int, optimizer, history: History) -> None:
+    """Ask the control about step `taken`; a new rate goes into the optimizer and History."""
+    lr = control.before_step(taken)
+    if lr is None:
+        return
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0 < lr < math.inf:
+        raise ValueError(f"a control set the learning rate to {lr!r}: it must be a number > 0")
+    set_lr(optimizer, float(lr))
+    history.lr_changes.append({"step": taken + 1, "lr": float(lr)})
+
+
+def set_lr(optimizer, lr: float) -> None:
+    """Make `lr` the rate of `optimizer`'s next step. A schedule keeps its shape from there,
+    scaled to start at `lr` (`RescaledSchedule`), as PyTorch's chained schedulers carry a
+    changed rate on; a number is replaced. An optimizer without an `lr` is a TypeError."""
+    current = getattr(optimizer, "lr", None)
+    if callable(current):
+        optimizer.lr = RescaledSchedule(current, getattr(optimizer, "step_count", 0), lr)
+    elif isinstance(current, numbers.Real):
+        optimizer.lr = lr
+    else:
+        raise TypeError(f"{type(optimizer).__name__} has no learning rate `lr` to set")
+
+
+class RescaledSchedule:
+    """`schedule` until step `at`, then `schedule(k) * lr / schedule(at)`: the same shape from
+    the rate `lr` (a constant `lr` where the schedule is 0 at `at`)."""
+
+    def __init__(self, schedule: Callable[[int], float], at: int, lr: float) -> None:
+        self.schedule, self.at, self.lr = schedule, at, lr
+        self.base = float(schedule(at))
+
+    def __call__(self, k: int) -> float:
+        if k < self.at:
+            return self.schedule(k)
+        if not self.base > 0:
+            return self.lr
+        return self.lr * float(self.schedule(k)) / self.base
+
+    def __repr__(self) -> str:
+        return f"{self.schedule!r} scaled to {self.lr!r} at step {self.at}"
 
 
 class _EarlyStop:

@@ -13,7 +13,8 @@ import math
 import os
 import stat
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .._files import RunFolder, check_writable_folder
@@ -293,6 +294,63 @@ def add_out_option(p: argparse.ArgumentParser, command: str) -> None:
         "replaced by this run's, and the ones this run does not write are deleted (never a "
         "folder another run is using)",
     )
+
+
+def add_live_options(p: argparse.ArgumentParser) -> None:
+    """--live (watch the run learn on a local page), --live-port and --live-pace."""
+    p.add_argument(
+        "--live",
+        action="store_true",
+        help="serve a page that shows the run as it learns, with pause, step, learning rate and "
+        "stop (on 127.0.0.1, with a random token; its address is printed, and opened in a "
+        "browser when there is one and this is a terminal)",
+    )
+    p.add_argument(
+        "--live-port",
+        type=port,
+        default=0,
+        metavar="PORT",
+        help="the live page's port (default: 0, any free one)",
+    )
+    p.add_argument(
+        "--live-pace",
+        type=nonnegative_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="with --live, make every step take at least this long, to watch a fast run "
+        "(default: 0)",
+    )
+
+
+def port(text: str) -> int:
+    """A TCP port: 0 (any free one) to 65535."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if not 0 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number in [0, 65535], got {text!r}")
+    return n
+
+
+@contextmanager
+def live_page(args: argparse.Namespace, title: str) -> Iterator[Any]:
+    """With --live: a `tapegrad.live.LiveControl` for the run, its page served (the address
+    printed, a browser opened where one can be) until the block ends, however it ends (the
+    server then stops and leaves no thread or port behind). Without --live: None."""
+    if not getattr(args, "live", False):
+        yield None
+        return
+    import webbrowser
+
+    from ..live import LiveControl, LiveServer, can_open_browser
+
+    control = LiveControl(pace=args.live_pace, title=title)
+    with LiveServer(control, args.live_port) as server:
+        print(f"live page: {server.url} (it lives as long as the run; Ctrl-C stops)", flush=True)
+        if can_open_browser():
+            webbrowser.open(server.url)
+        yield control
 
 
 def where_it_went(folder: str, files: list[str]) -> str:

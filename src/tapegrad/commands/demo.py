@@ -41,6 +41,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="train on the eager Value graph, as micrograd does, instead of the compiled tape "
         "(same numbers, a few hundred times slower)",
     )
+    common.add_live_options(p)
     p.set_defaults(run=run)
 
 
@@ -93,22 +94,26 @@ def _demo(args: argparse.Namespace, folder: RunFolder) -> int:
     X, y, model, optimizer = demo_setup(args.steps)
     engine = "eager Value graph" if args.eager else "compiled tape"
     print(f"micrograd's demo: {model!r}, {len(model.parameters())} parameters, 100 moons, {engine}")
-    start = time.perf_counter()
-    history = fit(
-        model,
-        X,
-        y,
-        loss="hinge",
-        optimizer=optimizer,
-        steps=args.steps,
-        l2=1e-4,
-        seed=SEED,
-        progress=not args.no_progress,
-        compile=not args.eager,
-        divergence_guard=False,  # micrograd's demo, exactly
-        snapshots=MOMENTS,  # for report.html
-    )
-    seconds = time.perf_counter() - start
+    with common.live_page(args, f"tapegrad demo: {model!r} on moons") as control:
+        start = time.perf_counter()
+        history = fit(
+            model,
+            X,
+            y,
+            loss="hinge",
+            optimizer=optimizer,
+            steps=args.steps,
+            l2=1e-4,
+            seed=SEED,
+            progress=not args.no_progress,
+            compile=not args.eager,
+            divergence_guard=False,  # micrograd's demo, exactly
+            snapshots=MOMENTS,  # for report.html
+            control=control,  # --live: the page's hands on the run (None: none)
+        )
+        seconds = time.perf_counter() - start
+    if history.stopped:
+        print(history.stopped)
     print(
         f"step {len(history)}: loss {history.loss[-1]:.6f} (data {history.data_loss[-1]:.6f}"
         f" + L2 {history.l2_term[-1]:.6f}), accuracy {history.accuracy[-1]:.1%} "

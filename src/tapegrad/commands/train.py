@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+from contextlib import nullcontext
 from dataclasses import fields
 from typing import TYPE_CHECKING
 
@@ -66,6 +67,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="replay a recorded tape over each batch with NumPy (default); --no-compile "
         "trains on the eager Value graph",
     )
+    common.add_live_options(p)
     p.set_defaults(run=run)
 
 
@@ -203,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, folder: RunFolder) -> int:
     from tapegrad import tables
+    from tapegrad import train as training
     from tapegrad.pages.report import MOMENTS
 
     try:
@@ -212,9 +215,16 @@ def _train(args: argparse.Namespace, folder: RunFolder) -> int:
         # every option named as a fit_table setting is one (--no-progress sets progress)
         names = [f.name for f in fields(tables.TableSettings) if hasattr(args, f.name)]
         settings = {name: getattr(args, name) for name in names}
-        result = tables.fit_table(
-            source, args.label, resume=args.resume, log=common.say, snapshots=MOMENTS, **settings
-        )
+        with common.live_page(args, f"tapegrad train: {args.data}") as control:
+            with training.controlled(control) if control is not None else nullcontext():
+                result = tables.fit_table(
+                    source,
+                    args.label,
+                    resume=args.resume,
+                    log=common.say,
+                    snapshots=MOMENTS,
+                    **settings,
+                )
     except (ValueError, OSError, ImportError) as err:  # a DataError is a ValueError
         return common.fail("train", str(err))
     try:
