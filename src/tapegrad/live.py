@@ -57,6 +57,10 @@ SHARE = 0.1
 """The most of a run's time the painter spends drawing while the run trains (issue 23's budget:
 a live view costs at most a tenth of the training). A paused or ended run is drawn at once."""
 
+WATCH_SECONDS = 10.0
+"""With an automatic pace (`pace=None`), a run takes at least this long, so a fast one (the demo
+trains in a tenth of a second) can be watched; a slower run is not held back at all."""
+
 SETUP_GUESS = 0.25
 """Seconds the first frame is expected to take (the replica, its tapes, the sample's picture)."""
 
@@ -70,10 +74,13 @@ MAX_CURVE = 400
 class LiveControl(Control):
     """`fit`'s control for a live page. Commands (`pause`, `resume`, `step`, `set_lr`, `stop`)
     may come from any thread; they act at the next optimizer step. `pace` makes every step
-    take at least that many seconds (to watch a fast run, or to test without racing it)."""
+    take at least that many seconds (to watch a fast run, or to test without racing it); None:
+    the run as a whole takes at least WATCH_SECONDS, spread evenly over its entries."""
 
-    def __init__(self, every: float = EVERY, pace: float = 0.0, title: str = "live") -> None:
-        self.every, self.pace, self.title = float(every), float(pace), title
+    def __init__(self, every: float = EVERY, pace: float | None = 0.0, title: str = "live") -> None:
+        self.every, self.title = float(every), title
+        self.pace = None if pace is None else float(pace)
+        self._began = 0.0
         self.cond = threading.Condition()
         self.paused = False
         self.allowance = 0  # steps allowed while paused
@@ -121,15 +128,15 @@ class LiveControl(Control):
         with self.cond:
             self.state, self.step, self.finished = "running", 0, False
             self._due = time.perf_counter() + self.every  # a first frame once it is worth it
+            self._began = time.perf_counter()
         self._painter.start()
 
     def before_step(self, step: int) -> float | None:
         """Wait for the pace and while paused; raise StopTraining on stop; a new rate."""
-        if self.pace:
-            wait = self._step_started + self.pace - time.perf_counter()
-            if wait > 0:
-                with self.cond:
-                    self.cond.wait_for(lambda: self.stopping, timeout=wait)
+        wait = self._wait()
+        if wait > 0:
+            with self.cond:
+                self.cond.wait_for(lambda: self.stopping, timeout=wait)
         with self.cond:
             if self.paused and not self.allowance and not self.stopping:
                 self.state = "paused"
@@ -170,6 +177,15 @@ class LiveControl(Control):
         with self.cond:
             self.finished = True
             self.cond.notify_all()
+
+    def _wait(self) -> float:
+        """Seconds to hold the next step for the pace: a fixed one after the last step, or
+        the automatic one, which keeps the run's entries WATCH_SECONDS / entries apart."""
+        if self.pace is None:
+            done = len(self._last[0]) if self._last is not None else 0
+            due = self._began + WATCH_SECONDS * done / max(self._entries(), 1)
+            return due - time.perf_counter()
+        return self._step_started + self.pace - time.perf_counter() if self.pace else 0.0
 
     def _entries(self) -> int:
         return self._painter.info.total if self._painter is not None else 0
@@ -836,12 +852,13 @@ class LiveRun:
         )
 
 
-def fit(*args: Any, live: bool = False, live_port: int = 0, live_pace: float = 0.0,
+def fit(*args: Any, live: bool = False, live_port: int = 0, live_pace: float | None = None,
         **kwargs: Any) -> Any:  # fmt: skip
     """`tapegrad.train.fit`, plus `live`: with `live=True` training runs in a background thread
     at once and this returns a `LiveRun` (in Jupyter its page shows inline and updates as the
     run trains, the kernel staying free); `run.wait()` returns the History. `live_port` (0:
-    any free one) and `live_pace` (at least this many seconds per step) shape the page.
+    any free one) and `live_pace` (at least this many seconds per step; None, the default: the
+    run takes at least WATCH_SECONDS, so a fast one can be watched) shape the page.
 
     Why here and not in `train.fit`: training (the application layer) never imports a page or
     a server; this wrapper sits in the presentation layer and hands `train.fit` a control."""

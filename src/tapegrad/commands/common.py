@@ -315,10 +315,11 @@ def add_live_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--live-pace",
         type=nonnegative_float,
-        default=0.0,
+        default=None,
         metavar="SECONDS",
         help="with --live, make every step take at least this long, to watch a fast run "
-        "(default: 0)",
+        "(default: the run takes at least 10 s, so the demo's tenth of a second can be "
+        "watched; a slower run is not held back; 0: full speed)",
     )
 
 
