@@ -540,6 +540,18 @@ class Preprocessor:
         self._learn_features(table, label_at, forced, train, None)
         return train, test
 
+    def refit(self, table: Table, rows: Sequence[int] | np.ndarray) -> Preprocessor:
+        """Learn the features (and a regression target's mean and scale) again from `rows`
+        only, keeping the label's classes: `fit_table` fits them on the rows it trains on, not
+        on the validation rows it then holds out. Returns self."""
+        self._check_fitted()
+        train = np.asarray(rows, dtype=np.intp).reshape(-1)
+        if not len(train):
+            raise DataError(f"{table.name}: no training rows to learn from")
+        forced = {table.index(c, "categorical column") for c in self.categorical}
+        self._learn_features(table, self.label_position, forced, train, train)
+        return self
+
     def _learn_label(self, table: Table) -> tuple[int | None, set[int]]:
         """Learn the label's classes from every row: (its position, the columns to one-hot)."""
         label_at = None if self.label is None else table.index(self.label, "label column")

@@ -526,8 +526,8 @@ def test_fit_table_on_a_csv_trains_evaluates_and_matches_the_command_line(tmp_pa
     lines = []
     result = fit_table(path, "class", log=lines.append, **FAST)
     assert result.preprocessor.classes == ["setosa", "versicolor", "virginica"]
-    # 10 % of the 120 training rows are held out to validate on (early stopping)
-    assert (len(result.train), len(result.validation), len(result.test)) == (108, 12, 30)
+    # 20 % of the 120 training rows are held out to validate on (early stopping)
+    assert (len(result.train), len(result.validation), len(result.test)) == (96, 24, 30)
     assert sorted([*result.train, *result.validation, *result.test]) == list(range(150))
     assert len(result.history) == 3 and result.history.unit == "epoch"
     assert set(result.metrics) == {"train", "valid", "test"}
@@ -610,7 +610,7 @@ def test_fit_table_saves_the_run_and_the_model_predicts(tmp_path):
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["settings"]["data"] == str(path) and run["settings"]["hidden"] == [8]
     assert run["outcome"]["status"] == "done" and run["outcome"]["test"]["rows"] == 30
-    assert run["data"] == {"rows": 150, "train_rows": 108, "validation_rows": 12, "test_rows": 30,
+    assert run["data"] == {"rows": 150, "train_rows": 96, "validation_rows": 24, "test_rows": 30,
                            "dropped_rows": 0,
                            "inferred": result.preprocessor.describe()}  # fmt: skip
     model = TableModel.load(tmp_path / "run" / "model.json")

@@ -130,7 +130,7 @@ def test_cli_digits_reaches_97_percent_on_held_out_split(tmp_path, capsys):
             "--data",
             "digits",
             "--hidden",
-            "32",
+            "64",
             "--act",
             "tanh",
             "--loss",
@@ -143,8 +143,6 @@ def test_cli_digits_reaches_97_percent_on_held_out_split(tmp_path, capsys):
             "30",
             "--batch-size",
             "32",
-            "--l2",  # standardised pixels (issue 11's default) want a little more weight decay
-            "1e-3",
             "--out",
             str(tmp_path),
             "--no-progress",

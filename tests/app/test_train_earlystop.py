@@ -59,7 +59,7 @@ def test_fit_table_holds_out_validation_rows_from_the_training_rows():
     X, y = regression_frame()
     r = fit_table(X, y, epochs=40, hidden=(32, 32), progress=False, seed=3)
     train, val, test = set(r.train), set(r.validation), set(r.test)
-    assert len(val) == 24 and len(test) == 60 and len(train) == 216  # 10 % of the 240
+    assert len(val) == 48 and len(test) == 60 and len(train) == 192  # 20 % of the 240
     assert not (train & val or train & test or val & test)
     assert train | val | test == set(range(300))
     assert r.history.val_split == "validation" and r.history.val_loss[0] is not None
@@ -74,9 +74,9 @@ def test_fit_table_holds_out_validation_rows_from_the_training_rows():
 def test_fit_table_skips_the_split_on_a_tiny_table_and_when_asked():
     from tapegrad.tables import fit_table
 
-    X, y = regression_frame(60)  # 48 training rows: 10 % is under 10 rows
+    X, y = regression_frame(40)  # 32 training rows: 20 % is under 10 rows
     r = fit_table(X, y, epochs=5, progress=False)
-    assert len(r.validation) == 0 and len(r.train) == 48 and r.history.val_split == "test"
+    assert len(r.validation) == 0 and len(r.train) == 32 and r.history.val_split == "test"
     X, y = regression_frame()
     r = fit_table(X, y, epochs=5, progress=False, validation_fraction=0)
     assert len(r.validation) == 0 and len(r.train) == 240 and r.history.kept is None
@@ -97,7 +97,7 @@ def test_fit_table_early_stopping_saves_the_best_weights_and_resumes(tmp_path):
     assert doc["val_loss"] == h.val_loss and doc["kept"] == h.kept
     assert doc["val_split"] == "validation"
     run = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert run["settings"]["patience"] == 10 and run["data"]["validation_rows"] == 24
+    assert run["settings"]["patience"] == 20 and run["data"]["validation_rows"] == 48
     more = fit_table(X, y, epochs=5, progress=False, resume=tmp_path / "run")
     assert list(more.validation) == list(r.validation) and len(more.history) <= 5
 
@@ -106,7 +106,31 @@ def test_an_overfit_run_says_so_and_names_the_option():
     from tapegrad.tables import fit_table
 
     X, y = regression_frame(120)
+    y = y + 0.7 * np.random.RandomState(1).randn(120)  # noisier: a big network learns it
     lines = []
-    fit_table(X, y, epochs=200, hidden=(64, 64), l2=0.0, patience=None, progress=False,
-              log=lines.append)  # fmt: skip
-    assert lines[-1].startswith("overfitting: train R²") and "--l2 0.01" in lines[-1]
+    big = dict(epochs=200, hidden=(64, 64), l2=0.0, progress=False, seed=0)
+    fit_table(X, y, patience=None, log=lines.append, **big)
+    assert lines[-1].startswith("overfitting: train R²")
+    assert lines[-1].endswith("early stopping may help (--patience 20)")
+    lines = []
+    fit_table(X, y, validation_fraction=0, log=lines.append, **big)
+    assert lines[-1].endswith("(--validation-fraction 0.2, held out of the training rows)")
+
+
+def test_an_overfit_run_with_early_stopping_suggests_a_larger_l2():
+    from tapegrad.tables import fit_table
+
+    X, y = regression_frame(40)  # 32 training rows: too few to hold out validation rows
+    lines = []
+    fit_table(X, y, epochs=200, hidden=(64, 64), l2=1e-4, progress=False, log=lines.append)
+    assert lines[-1].startswith("overfitting: train R²") and "(--l2 0.01)" in lines[-1]
+
+
+def test_a_run_that_generalises_says_nothing_of_overfitting():
+    from tapegrad.tables import fit_table
+
+    X, y = regression_frame(300)
+    lines = []
+    r = fit_table(X, y, progress=False, log=lines.append)
+    assert r.metrics["train"]["r2"] - r.metrics["test"]["r2"] < 0.2
+    assert not any(line.startswith("overfitting") for line in lines)

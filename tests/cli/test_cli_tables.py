@@ -91,6 +91,7 @@ def test_predict_probabilities_are_the_softmax_of_the_standardised_forward_pass(
     model_path = tmp_path / "m.json"
     argv = ["train", "--data", str(tmp_path / "iris.csv"), "--label", "species"]
     argv += ["--epochs", "5", "--no-progress", "--out", str(tmp_path / "run")]
+    argv += ["--validation-fraction", "0"]  # standardised on every training row
     assert cli.main([*argv, "--save", str(model_path)]) == 0
     preds = tmp_path / "p.csv"
     argv = ["predict", "--model", str(model_path), "--data", str(tmp_path / "iris.csv")]

@@ -79,7 +79,7 @@ def write_csv(path, X, y, header=True):
 def test_train_on_moons_prints_metrics_and_saves(tmp_path, capsys):
     out = tmp_path / "run"
     args = ["train", "--data", "moons", "--hidden", "8", "--steps", "4", "--no-progress"]
-    assert main([*args, "--out", str(out)]) == 0
+    assert main([*args, "--validation-fraction", "0", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "train (80 rows): loss" in text and "test  (20 rows): loss" in text
     assert "accuracy" in text
@@ -110,7 +110,8 @@ def test_train_then_predict_on_a_csv(tmp_path, capsys):
     model_path = tmp_path / "m.json"
     args = ["train", "--data", str(data), "--label", "target", "--hidden", "6", "--act", "tanh"]
     args += ["--optim", "adam", "--lr", "0.05", "--epochs", "2", "--batch-size", "16"]
-    args += ["--test-fraction", "0", "--out", str(tmp_path / "o"), "--save", str(model_path)]
+    args += ["--test-fraction", "0", "--validation-fraction", "0"]
+    args += ["--out", str(tmp_path / "o"), "--save", str(model_path)]
     assert main([*args, "--no-progress"]) == 0
     text = capsys.readouterr().out
     assert "2 epochs" in text and "train (60 rows)" in text and "test  (" not in text
@@ -185,6 +186,7 @@ def test_resume_continues_from_the_saved_weights(tmp_path, capsys):
     out = tmp_path / "r"
     base = ["train", "--data", "moons", "--hidden", "4", "--no-progress", "--out", str(out)]
     base += ["--batch-size", "100"]  # the full batch: the first entry is one objective
+    base += ["--validation-fraction", "0"]  # standardised on every training row
     assert main([*base, "--steps", "3", "--optim", "adam"]) == 0
     saved = tapegrad.load(out / "model.json")
     # the same folder again: --force (issue 19); the model resumed is read before it is replaced
@@ -195,12 +197,13 @@ def test_resume_continues_from_the_saved_weights(tmp_path, capsys):
     # The resumed run's first objective is the saved model's, on the same training split,
     # with the same standardisation (kept in the checkpoint).
     from tapegrad.data import split_indices
+    from tapegrad.tables import DEFAULT_L2
 
     X, y = moons(100, noise=0.1, seed=1337)
     train, _ = split_indices(len(X), 0.2, 1337, stratify=y)
     p = softmax(np_forward(saved, standardised(X, train)[train]))
     cross_entropy = -np.mean(np.log(p[np.arange(len(train)), y[train]]))
-    penalty = 1e-4 * sum(p.data**2 for p in saved.parameters())
+    penalty = DEFAULT_L2 * sum(p.data**2 for p in saved.parameters())
     assert history["loss"][0] == pytest.approx(cross_entropy + penalty, rel=1e-9)
     assert history["l2_term"][0] == pytest.approx(penalty, rel=1e-9)
 
@@ -308,7 +311,7 @@ def test_train_stops_early_says_why_and_patience_none_runs_every_epoch(tmp_path,
     assert main([*common, "--no-progress", "--out", str(tmp_path / "a")]) == 0
     out = capsys.readouterr().out
     assert "stopped at epoch" in out and "validation loss has not improved" in out
-    assert "valid (24 rows)" in out and "kept epoch" in out
+    assert "valid (48 rows)" in out and "kept epoch" in out
     history = json.loads((tmp_path / "a" / "history.json").read_text())
     assert len(history["loss"]) < 300 and history["kept"] is not None
     args = ["--no-progress", "--patience", "none", "--epochs", "30", "--out", str(tmp_path / "b")]

@@ -17,9 +17,13 @@ if TYPE_CHECKING:
     from .._files import RunFolder
     from ..tables import TableFit
 
-# tapegrad.tables.DEFAULT_EPOCHS and DEFAULT_LR, for --help (which imports no NumPy)
+# tapegrad.tables.DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_VALIDATION, DEFAULT_PATIENCE and
+# DEFAULT_L2, for --help (which imports no NumPy)
 DEFAULT_EPOCHS = 100
 DEFAULT_LR = {"sgd": 1.0, "adam": 0.01}
+DEFAULT_VALIDATION = 0.2
+DEFAULT_PATIENCE = 20
+DEFAULT_L2 = 1e-3
 MAX_PICTURE_PARAMETERS = 50_000  # past this, the decision boundary is skipped (say so)
 
 
@@ -136,7 +140,12 @@ def _add_schedule_options(p: argparse.ArgumentParser) -> None:
         default="linear",
         help="linear: the rate falls to lr/10 over the run, as in micrograd's demo",
     )
-    p.add_argument("--l2", type=common.nonnegative_float, default=1e-4, help="L2 penalty")
+    p.add_argument(
+        "--l2",
+        type=common.nonnegative_float,
+        default=DEFAULT_L2,
+        help=f"L2 penalty: adds L2 * sum(w * w) to the mean loss (default: {DEFAULT_L2:g})",
+    )
     length = p.add_mutually_exclusive_group()
     length.add_argument(
         "--steps", type=common.positive_int, help="batches to train on (default: epochs)"
@@ -169,18 +178,20 @@ def _add_stopping_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--validation-fraction",
         type=common.fraction,
-        default=0.1,
+        default=DEFAULT_VALIDATION,
         metavar="F",
-        help="training rows held out to validate on each epoch, stratified by class; none "
-        "when that is under 10 rows; 0: no validation split (default: 0.1)",
+        help="training rows held out to validate on each epoch (the numbers are standardised "
+        "without them), stratified by class; none when that is under 10 rows; 0: no "
+        f"validation split (default: {DEFAULT_VALIDATION:g})",
     )
     p.add_argument(
         "--patience",
         type=_patience,
-        default=10,
+        default=DEFAULT_PATIENCE,
         metavar="N",
         help="stop once the validation loss has not improved for N epochs and keep the best "
-        "epoch's weights; --epochs is then the most; 0 or none: train every epoch (default: 10)",
+        "epoch's weights; --epochs is then the most; 0 or none: train every epoch "
+        f"(default: {DEFAULT_PATIENCE})",
     )
 
 
