@@ -33,8 +33,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--mistake",
         choices=tuple(MISTAKES),
-        help="step through this classic backprop mistake beside the right walk: "
-        + "; ".join(f"{name}: {what}" for name, what in MISTAKES.items()),
+        help="step through this classic backprop mistake beside the right walk (default: none, "
+        "the right walk alone): " + "; ".join(f"{name}: {what}" for name, what in MISTAKES.items()),
     )
     p.add_argument(
         "--walk",
@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--wrong-rule",
         choices=tuple(WRONG_RULES),
-        help="with --mistake wrong-rule: the wrong derivative to put in the graph: "
+        help="with --mistake wrong-rule: the wrong derivative to put in the graph (default: none, "
+        "the graph's own rules): "
         + "; ".join(f"{name}: {what}" for name, (_, what) in WRONG_RULES.items()),
     )
     p.add_argument("-o", "--output", metavar="FILE", required=True, help="the page to write")
