@@ -42,6 +42,7 @@ from .engine import Value
 from .graph import topological_order
 from .markup import html_text, json_for_script
 from .pages.page import asset
+from .pages.report import layer_parameters
 from .plots import MAX_POINTS, DecisionGrid, sample_rows
 from .textgraph import number_format
 from .train import Control, History, RunInfo, StopTraining, controlled
@@ -245,13 +246,6 @@ def _rate(lr: object) -> float:
 # --- the painter: from raw numbers to what the page draws --------------------------------------
 
 
-def _layers(model) -> list[tuple[str, list]]:
-    layers = getattr(model, "layers", None)
-    if isinstance(layers, list) and all(hasattr(layer, "parameters") for layer in layers):
-        return [(f"layers.{i}", layer.parameters()) for i, layer in enumerate(layers)]
-    return [("parameters", model.parameters())]
-
-
 def _curve(values: list, keep: np.ndarray) -> list:
     return [_num(values[i]) if i < len(values) else None for i in keep.tolist()]
 
@@ -281,7 +275,7 @@ class _Painter(threading.Thread):
     def layers(self) -> list:
         """(name, parameters) of each layer of the model."""
         if self._layers is None:
-            self._layers = _layers(self.info.model)
+            self._layers = layer_parameters(self.info.model)
         return self._layers
 
     @property

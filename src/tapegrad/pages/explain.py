@@ -150,10 +150,7 @@ class Explanation(HtmlPage):
         )
 
 
-_PAGE = """<div id="{uid}" class="tg-explain" tabindex="0">
-<style>{css}</style>
-<div class="tg-head"><span class="tg-name">{title}</span>
-<span class="tg-bar">
+_BAR = """<span class="tg-bar">
 <button type="button" data-act="reset" title="first step (Home)">reset</button>
 <button type="button" data-act="back" title="step back (&#x2190;)">&#x25C0;</button>
 <button type="button" data-act="play" title="play / pause (space)">play</button>
@@ -162,11 +159,21 @@ _PAGE = """<div id="{uid}" class="tg-explain" tabindex="0">
 <label>step <input type="number" class="tg-jump" min="0" max="{last}" value="0"></label>
 <span class="tg-count"></span>
 <button type="button" data-act="zoom" title="fit to the width, or full size">fit</button>
-</span></div>
+</span>"""
+"""The step controls both pages share: reset, back, play, next, the slider, a step box, fit."""
+
+_PAGE = (
+    """<div id="{uid}" class="tg-explain" tabindex="0">
+<style>{css}</style>
+<div class="tg-head"><span class="tg-name">{title}</span>
+"""
+    + _BAR
+    + """</div>
 <div class="tg-panel"><div class="tg-title"></div><ul class="tg-lines"></ul></div>
 <div class="tg-pic">{svg}</div>
 {scripts}
 </div>"""
+)
 
 
 @overload
@@ -834,19 +841,13 @@ class MistakePage(HtmlPage):
         )
 
 
-_MISTAKE_PAGE = """<div id="{uid}" class="tg-explain tg-mistake" tabindex="0">
+_MISTAKE_PAGE = (
+    """<div id="{uid}" class="tg-explain tg-mistake" tabindex="0">
 <style>{css}</style>
 <div class="tg-head"><span class="tg-name">{title}</span>
-<span class="tg-bar">
-<button type="button" data-act="reset" title="first step (Home)">reset</button>
-<button type="button" data-act="back" title="step back (&#x2190;)">&#x25C0;</button>
-<button type="button" data-act="play" title="play / pause (space)">play</button>
-<button type="button" data-act="next" title="step forward (&#x2192;)">&#x25B6;</button>
-<input type="range" class="tg-range" min="0" max="{last}" value="0" aria-label="step">
-<label>step <input type="number" class="tg-jump" min="0" max="{last}" value="0"></label>
-<span class="tg-count"></span>
-<button type="button" data-act="zoom" title="fit to the width, or full size">fit</button>
-</span></div>
+"""
+    + _BAR
+    + """</div>
 <div class="tg-why"><div><b>mistake <code>{mistake}</code></b>: {what}</div>
 <div class="tg-verdict">{why}</div></div>
 <div class="tg-panel"><div class="tg-title"></div><ul class="tg-lines"></ul></div>
@@ -857,6 +858,7 @@ _MISTAKE_PAGE = """<div id="{uid}" class="tg-explain tg-mistake" tabindex="0">
 </div>
 {scripts}
 </div>"""
+)
 
 
 def _mistake_page(

@@ -224,7 +224,7 @@ def report(
     moments = _moments(history, model.parameters())
     k = _n_outputs(model, targets)
     names = _named(input_names, output_names, len(rows[0]), spec, k, _units(target_scale, spec))
-    truth, layers = _truth(spec, targets), _layers(model)
+    truth, layers = _truth(spec, targets), layer_parameters(model)
     extent = X_all if given is None else X_all[given]  # the grid spans every row, drawn or not
     boundary = _boundary_picture(model, spec, targets, extent, (X, y), resolution)
     objective = _Objective(model, (rows, targets), spec, l2, layers, boundary, truth, names)
@@ -462,7 +462,7 @@ def _samples(samples, nin: int) -> list[tuple[str, list[float]]]:
     return out
 
 
-def _layers(model) -> list[tuple[str, list]]:
+def layer_parameters(model) -> list[tuple[str, list]]:
     """(name, parameters) per layer: an MLP's `layers`, else all parameters as one."""
     layers = getattr(model, "layers", None)
     if isinstance(layers, list) and all(hasattr(layer, "parameters") for layer in layers):
