@@ -35,3 +35,19 @@ def test_the_cli_default_is_the_automatic_pace():
     assert args.live_pace is None
     args = build_parser().parse_args(["demo", "--live", "--live-pace", "0"])
     assert args.live_pace == 0.0
+
+
+def test_the_demo_says_when_its_time_was_paced_for_the_live_page(tmp_path, capsys):
+    from tapegrad import cli
+
+    for pace, paced in (("0", False), ("0.001", True)):
+        out = tmp_path / f"pace-{pace}"
+        assert (
+            cli.main(["demo", "--live", "--live-pace", pace, "--no-progress", "--out", str(out)])
+            == 0
+        )
+        last_step = [
+            line for line in capsys.readouterr().out.splitlines() if line.startswith("step 100:")
+        ]
+        assert len(last_step) == 1
+        assert ("paced for the live page" in last_step[0]) is paced

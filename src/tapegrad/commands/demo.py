@@ -87,6 +87,11 @@ def run(args: argparse.Namespace) -> int:
     return common.in_run_folder(args, "demo", _demo)
 
 
+def _paced(args: argparse.Namespace) -> bool:
+    """Whether --live slowed the run down to be watched (its automatic pace or --live-pace)."""
+    return bool(getattr(args, "live", False)) and args.live_pace != 0
+
+
 def _demo(args: argparse.Namespace, folder: RunFolder) -> int:
     from tapegrad.pages.report import MOMENTS
     from tapegrad.train import fit
@@ -117,7 +122,7 @@ def _demo(args: argparse.Namespace, folder: RunFolder) -> int:
     print(
         f"step {len(history)}: loss {history.loss[-1]:.6f} (data {history.data_loss[-1]:.6f}"
         f" + L2 {history.l2_term[-1]:.6f}), accuracy {history.accuracy[-1]:.1%} "
-        f"({seconds:.3g} s of training)"
+        f"({seconds:.3g} s of training{', paced for the live page' if _paced(args) else ''})"
     )
     try:
         out = folder.staging  # every file is written here, then put in the folder at once
