@@ -478,7 +478,7 @@ class _Recorder:
             if not node._prev or g is None:
                 continue
             rules += 1
-            for child, c, _, _ in self._contributions(node, g):
+            for child, c, _, _ in self._contributions(node, g, texts=False):
                 before = self.grads.get(child)
                 self.grads[child] = c if before is None else before + c
                 if child not in members:
@@ -517,9 +517,10 @@ class _Recorder:
 
     # --- the engine's rules, per edge -----------------------------------------------------
 
-    def _contributions(self, node: Value, g: float) -> list[tuple]:
+    def _contributions(self, node: Value, g: float, texts: bool = True) -> list[tuple]:
         """(child, gradient it receives, rule in words, rule in numbers) for each edge of
-        `node`; Constants receive nothing."""
+        `node`; Constants receive nothing. `texts=False` (a collapsed group, which shows only
+        the sums) leaves the rule's words out: writing them is most of a big page's time."""
         if node._fn is not None:  # the lecture's closure wins over the table, as in backward()
             return self._closure_contributions(node, node._fn, g)
         try:
@@ -530,16 +531,16 @@ class _Recorder:
                 f"_backward closure: {err}"
             ) from err
         prev = node._prev
-        texts = self._texts(node, g, ".data")
+        said = self._texts(node, g, ".data") if texts else None
         out: list[tuple[Value, float, str, str | None]] = []
         for i, (child, c) in enumerate(zip(prev, shares, strict=True)):
             if c is None:  # a Constant
                 continue
-            if texts is None:
+            if said is None:
                 words = f"∂{self.ref(node)}/∂{self.ref(child)} · {self.ref(node)}.grad"
                 out.append((child, float(c), words, None))
             else:
-                out.append((child, float(c), texts[0].grads[i], texts[1].grads[i]))
+                out.append((child, float(c), said[0].grads[i], said[1].grads[i]))
         return out
 
     def _closure_contributions(self, node: Value, closure, g: float) -> list[tuple]:
