@@ -42,7 +42,7 @@ from .engine import Value
 from .graph import topological_order
 from .markup import html_text, json_for_script
 from .pages.page import asset
-from .pages.report import layer_parameters
+from .pages.report import layer_parameters, true_labels
 from .plots import MAX_POINTS, DecisionGrid, sample_rows
 from .textgraph import number_format
 from .train import Control, History, RunInfo, StopTraining, controlled
@@ -398,9 +398,12 @@ class _View:
         self.params = self.replica.parameters()
         rows, targets = run.validation if run.validation is not None else (run.rows, run.targets)
         rows = np.asarray(rows, dtype=np.float64)
-        picked = sample_rows(np.asarray(_truth(self.spec, targets)), MAX_POINTS)
+        picked = sample_rows(np.asarray(true_labels(self.spec, targets)), MAX_POINTS)
         idx = np.arange(len(rows)) if picked is None else picked
-        self.rows, self.truth = rows[idx], [_truth(self.spec, targets)[i] for i in idx.tolist()]
+        self.rows, self.truth = (
+            rows[idx],
+            [true_labels(self.spec, targets)[i] for i in idx.tolist()],
+        )
         train = np.asarray(run.rows, dtype=np.float64)
         self.classes = None if self.spec.kind == "regression" else self._n_classes(targets)
         if train.shape[1] == 2 and self.classes is not None:
@@ -427,7 +430,7 @@ class _View:
         points = None
         if grid is not None:
             _, targets = self.run.rows, self.run.targets
-            truth = _truth(self.spec, targets)
+            truth = true_labels(self.spec, targets)
             picked = sample_rows(np.asarray(truth), MAX_POINTS)
             idx = range(len(train)) if picked is None else picked.tolist()
             points = [[_num(train[i, 0]), _num(train[i, 1]), truth[i]] for i in idx]
@@ -527,16 +530,6 @@ class _View:
                     texts.append([el, 2, f"data {format(node.data, self.number)}"])
                     texts.append([el, 1, f"grad {format(float(node.grad), self.number)}"])
         return {"out": _num(root.data), "cells": texts}
-
-
-def _truth(spec: L.LossSpec, targets) -> list:
-    """Each row's true class index (coded targets read back), or its regression target."""
-    if spec.kind == "regression":
-        return [float(t[0] if isinstance(t, list) else t) for t in targets]
-    if spec.kind == "classes":
-        return [int(t) for t in targets]
-    cut = 0.0 if min(float(t) for t in targets) < 0 else 0.5  # -1/+1 or 0/1
-    return [int(float(t) > cut) for t in targets]
 
 
 def _point(point: list[float], most: int = 6) -> str:

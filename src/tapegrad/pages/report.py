@@ -224,7 +224,7 @@ def report(
     moments = _moments(history, model.parameters())
     k = _n_outputs(model, targets)
     names = _named(input_names, output_names, len(rows[0]), spec, k, _units(target_scale, spec))
-    truth, layers = _truth(spec, targets), layer_parameters(model)
+    truth, layers = true_labels(spec, targets), layer_parameters(model)
     extent = X_all if given is None else X_all[given]  # the grid spans every row, drawn or not
     boundary = _boundary_picture(model, spec, targets, extent, (X, y), resolution)
     objective = _Objective(model, (rows, targets), spec, l2, layers, boundary, truth, names)
@@ -365,7 +365,7 @@ def _named(inputs, outputs, nin: int, spec, k: int, units=(0.0, 1.0)) -> _Names:
     return _Names(ins, outs if outs is not None else [str(i) for i in range(n)])
 
 
-def _truth(spec, targets: list) -> list:
+def true_labels(spec, targets: list) -> list:
     """Each row's true class index (coded targets read back), or its regression target."""
     if spec.kind == "regression":
         return [float(t[0] if isinstance(t, list) else t) for t in targets]
