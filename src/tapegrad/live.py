@@ -42,8 +42,15 @@ from .engine import Value
 from .graph import topological_order
 from .markup import html_text, json_for_script
 from .pages.page import asset
-from .pages.report import layer_parameters, true_labels
+from .pages.report import (
+    confusion_counts,
+    layer_parameters,
+    point_text,
+    predicted_labels,
+    true_labels,
+)
 from .plots import MAX_POINTS, DecisionGrid, sample_rows
+from .tape import compile as compile_tape
 from .textgraph import number_format
 from .train import Control, History, RunInfo, StopTraining, controlled
 from .train import fit as _fit
@@ -398,19 +405,15 @@ class _View:
         self.params = self.replica.parameters()
         rows, targets = run.validation if run.validation is not None else (run.rows, run.targets)
         rows = np.asarray(rows, dtype=np.float64)
-        picked = sample_rows(np.asarray(true_labels(self.spec, targets)), MAX_POINTS)
+        truth = true_labels(self.spec, targets)
+        picked = sample_rows(np.asarray(truth), MAX_POINTS)
         idx = np.arange(len(rows)) if picked is None else picked
-        self.rows, self.truth = (
-            rows[idx],
-            [true_labels(self.spec, targets)[i] for i in idx.tolist()],
-        )
+        self.rows, self.truth = rows[idx], [truth[i] for i in idx.tolist()]
         train = np.asarray(run.rows, dtype=np.float64)
         self.classes = None if self.spec.kind == "regression" else self._n_classes(targets)
         if train.shape[1] == 2 and self.classes is not None:
             self.grid = DecisionGrid(self.replica, train, resolution=40)
-        from .tape import compile as record
-
-        self.tape = record(self.replica, [0.0] * train.shape[1])
+        self.tape = compile_tape(self.replica, [0.0] * train.shape[1])
         self.sample = train[0].tolist()
         self.number = number_format(4, None)
 
@@ -445,7 +448,7 @@ class _View:
             "truth": [_num(t) for t in self.truth] if self.classes is None else None,
             "measured": "validation" if self.run.validation is not None else "training",
             "graph": self.picture,
-            "sample": _point(self.sample),
+            "sample": _sample_text(self.sample),
         }
 
     def _root(self) -> Value:
@@ -494,19 +497,11 @@ class _View:
         out: dict[str, Any] = {}
         if self.grid is not None:
             out["grid"] = "".join(str(int(c)) for c in self.grid.classes().ravel().tolist())
-        pred = np.asarray(self.tape(self.rows), dtype=np.float64)
+        predicted = predicted_labels(self.spec, self.tape(self.rows))
         if self.classes is None:
-            out["pred"] = [_num(v) for v in (pred if pred.ndim == 1 else pred[:, 0]).tolist()]
+            out["pred"] = [_num(v) for v in predicted]
         else:
-            classes = (
-                (pred.reshape(-1) > 0).astype(int)
-                if pred.ndim == 1 or pred.shape[1] == 1
-                else np.argmax(pred, axis=1)
-            )
-            k = self.classes
-            counts = np.zeros((k, k), dtype=np.int64)
-            np.add.at(counts, (np.asarray(self.truth, dtype=np.intp), classes), 1)
-            out["confusion"] = counts.tolist()
+            out["confusion"] = confusion_counts(self.truth, predicted, self.classes)
         out["sample"] = self._sample_cells()
         return out
 
@@ -532,11 +527,9 @@ class _View:
         return {"out": _num(root.data), "cells": texts}
 
 
-def _point(point: list[float], most: int = 6) -> str:
-    shown = [f"x{i} = {v:.3g}" for i, v in enumerate(point[:most])]
-    if len(point) > most:
-        shown.append(f"... {len(point) - most} more")
-    return "(" + ", ".join(shown) + ")"
+def _sample_text(point: list[float]) -> str:
+    """The sample's inputs, named x0, x1, ... (the live page has no column names)."""
+    return point_text(point, [f"x{i}" for i in range(len(point))], most=6)
 
 
 # --- the server: the page, a stream of frames, the commands -------------------------------------
@@ -607,7 +600,7 @@ class LiveServer:
             root = view._root()
             n = len(topological_order(root))
             step = self.control.frame["step"] if self.control.frame else 0
-            title = f"sample {_point(view.sample)} at step {step}"
+            title = f"sample {_sample_text(view.sample)} at step {step}"
             page = explain(root, collapse="layer" if n > 80 else None, title=title)
             # no icon to ask for: the page's one request is its own
             return page.html().replace("<head>", '<head>\n<link rel="icon" href="data:,">', 1)

@@ -375,7 +375,7 @@ def true_labels(spec, targets: list) -> list:
     return [int(float(t) > cut) for t in targets]
 
 
-def _predicted(spec, outs) -> list:
+def predicted_labels(spec, outs) -> list:
     """What the model predicts from its outputs on each row: a class index, or a number."""
     out = np.asarray(outs, dtype=np.float64)
     if spec.kind == "regression":
@@ -385,7 +385,7 @@ def _predicted(spec, outs) -> list:
     return spec.predict(out.reshape(len(out), -1)).tolist()
 
 
-def _confusion(truth: list, predicted: list, n: int) -> list[list[int]]:
+def confusion_counts(truth: list, predicted: list, n: int) -> list[list[int]]:
     """counts[t][p]: the rows of true class t the model puts in class p."""
     counts = np.zeros((n, n), dtype=np.int64)
     np.add.at(counts, (np.asarray(truth, dtype=np.intp), np.asarray(predicted, dtype=np.intp)), 1)
@@ -458,7 +458,7 @@ def _samples(samples, nin: int) -> list[tuple[str, list[float]]]:
         values = np.asarray(point, dtype=np.float64).ravel().tolist()
         if len(values) != nin or not all(map(math.isfinite, values)):
             raise ValueError(f"sample {name or i} must be {nin} finite numbers, got {point!r}")
-        out.append((name or _point(values), values))
+        out.append((name or point_text(values), values))
     return out
 
 
@@ -505,10 +505,10 @@ class _Objective:
             weight_norms=[_norm(p.data for p in ps) for _, ps in self.layers],
             boundary=None if self.boundary is None else self.boundary(),
             outputs=np.asarray(outs, dtype=np.float64).tolist(),
-            predicted=(predicted := _predicted(self.spec, outs)),
+            predicted=(predicted := predicted_labels(self.spec, outs)),
             confusion=None
             if self.names.classes is None
-            else _confusion(self.truth, predicted, len(self.names.classes)),
+            else confusion_counts(self.truth, predicted, len(self.names.classes)),
         )
 
 
@@ -586,7 +586,7 @@ def _num(x) -> str:
     return f"{float(x):.4g}" if math.isfinite(float(x)) else str(float(x))
 
 
-def _point(point: list[float], names: list[str] | None = None, most: int = 8) -> str:
+def point_text(point: list[float], names: list[str] | None = None, most: int = 8) -> str:
     """A sample's inputs as text (escaped by the caller): `name = value`, the first `most`."""
     shown = [f"{v:g}" if names is None else f"{names[i]} = {v:g}" for i, v in enumerate(point)]
     if len(point) > most:
@@ -686,7 +686,7 @@ def _views(page: TrainingReport) -> str:
                 names = page.names or _Names([f"x{i}" for i in range(len(point))], None)
                 said = m.said[s_i] if m.said else _num(view.root.data)
                 inner = (
-                    f'<p class="tg-out">{escape(name)}: {escape(_point(point, names.inputs))}; '
+                    f'<p class="tg-out">{escape(name)}: {escape(point_text(point, names.inputs))}; '
                     f"{escape(view.root.label)} <b>{_num(view.root.data)}</b>, predicted "
                     f'<span class="tg-said">{escape(said)}</span></p>{view._repr_html_()}'
                 )
