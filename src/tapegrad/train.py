@@ -709,7 +709,8 @@ class _EarlyStop:
         if patience is None or (isinstance(patience, int) and patience == 0):
             return cls(None, 1e-4)
         patience = positive_int("patience", patience)
-        if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not 0 <= tol < math.inf:
+        real = isinstance(tol, numbers.Real) and not isinstance(tol, bool)
+        if not real or not 0 <= float(tol) < math.inf:
             raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
         return cls(None if validation is None else patience, float(tol))
 
