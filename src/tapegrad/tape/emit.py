@@ -87,4 +87,9 @@ def _op(members: list[int], rows: dict[int, int], graph: Graph) -> OpGroup:
         for j, arg in enumerate(args)
         if any(needs[c] for c in arg)
     ]
-    return OpGroup(op, _span(members, rows), reads, grads, any(needs[i] for i in members))
+    group = OpGroup(op, _span(members, rows), reads, grads, any(needs[i] for i in members))
+    if op.partials is not None:  # variadic: every argument's rows, read and written as one
+        every = [rows[c] for arg in args for c in arg]
+        group.every = index(every)
+        group.every_grad = scatter(every) if grads else None
+    return group

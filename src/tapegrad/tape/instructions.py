@@ -146,12 +146,16 @@ class OpGroup:
     args: list[Rows]
     grads: list[tuple[int, Scatter]]  # (argument, adds its gradient) for the args needing one
     needed: bool  # a gradient flows through: backward runs it
+    every: Rows | None = None  # a variadic op's argument rows, argument by argument
+    every_grad: Scatter | None = None  # adds into all of them
 
     def bind(
         self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray
     ) -> tuple[Step, Step]:
         """Forward: the op's forward rule over the argument rows into the output rows.
         Backward: each needed argument's share of the output gradient, by the op's own rules."""
+        if self.op.partials is not None and self.every is not None:
+            return self._bind_variadic(v, g, self.every)
         op, out, gout = self.op, v[self.out], g[self.out]
         fwd, args = op.fwd, readers(v, self.args)
 
@@ -174,6 +178,32 @@ class OpGroup:
                 a = args()
                 for rule, add in rules:
                     add(rule(npm, gout, out, *a))
+
+        return forward, backward
+
+    def _bind_variadic(self, v: np.ndarray, g: np.ndarray, rows: Rows) -> tuple[Step, Step]:
+        """`bind` for a variadic op: its arguments read as one (arguments, nodes[, batch]) block
+        (a view where their rows are evenly spaced). Each argument's gradient is `g` times its
+        partial (`Op.vjp`'s chain rule); partials that come back as one array, from a rule over
+        the arguments as one vector (`m.stack`), are multiplied and added in one call each."""
+        op, out, gout = self.op, v[self.out], g[self.out]
+        fwd, partials, every = op.fwd, op.partials, reader(v, rows)
+        shape = (len(self.args), *out.shape)  # once-per-call buffers have no batch axis
+        assert partials is not None  # bind() sends only variadic ops here
+
+        def forward() -> None:
+            out[...] = fwd(npm, *every().reshape(shape))
+
+        add_all = None if self.every_grad is None else self.every_grad(g)
+        adds = [(j, add(g)) for j, add in self.grads]
+
+        def backward() -> None:
+            local = partials(npm, out, *every().reshape(shape))
+            if isinstance(local, np.ndarray) and add_all is not None:
+                add_all((gout * local).reshape(-1, *shape[2:]))
+                return
+            for j, add in adds:
+                add(gout * local[j])
 
         return forward, backward
 
