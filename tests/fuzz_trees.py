@@ -191,7 +191,7 @@ def torch_step(torch, name: str, vals: list):
         return COMPOSITES[name][1](*vals)
     op = ops.OPS[name]
     if op.arity is None:  # a one-term sum is its term: a node of its own all the same
-        out = VARIADIC[name].compose(torch.mul, torch.add)(*vals)
+        out = VARIADIC[name].on_torch(torch)(*vals)
         return out.clone() if any(out is v for v in vals) else out
     if not op.reference:
         raise AssertionError(f"op {name!r} has no PyTorch reference to fuzz it against")

@@ -54,9 +54,19 @@ class Variadic:
     """The argument counts the random graphs against PyTorch draw."""
     helper: Callable
     """How users call it: `helper(*args)` builds one node of the op."""
-    compose: Callable
+    compose: Callable | None
     """`compose(mul, add)`: the op as a function of its arguments made of `mul` and `add`
-    only, in its order of additions (PyTorch's side: `compose(torch.mul, torch.add)`)."""
+    only, in its order of additions (PyTorch's side: `compose(torch.mul, torch.add)`); None
+    for an op that is not made of them, which names its `torch` counterpart instead."""
+    torch: Callable | None = None
+    """`torch(torch_module, *tensors)`: PyTorch's counterpart, for an op with no `compose`."""
+
+    def on_torch(self, torch) -> Callable:
+        """PyTorch's counterpart as a function of tensors."""
+        if self.compose is not None:
+            return self.compose(torch.mul, torch.add)
+        assert self.torch is not None, "a variadic op needs compose or torch"
+        return functools.partial(self.torch, torch)
 
 
 VARIADIC = {
@@ -75,6 +85,17 @@ VARIADIC = {
         graphs=(1, 2, 3, 4),
         helper=lambda *a: tapegrad.sum(a),
         compose=_sum_of,
+    ),
+    # softmax cross-entropy's 10 classes are drawn by the tape tests (tests/tape/)
+    "logsumexp": Variadic(
+        sample=3,
+        gradcheck=(2, 3, 5),
+        graphs=(2, 3, 4),
+        helper=lambda *a: tapegrad.logsumexp(a),
+        compose=None,
+        torch=lambda torch, *xs: torch.logsumexp(
+            torch.stack([torch.as_tensor(x, dtype=torch.float64) for x in xs]), 0
+        ),
     ),
 }
 

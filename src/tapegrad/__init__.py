@@ -39,10 +39,11 @@ _LAZY = {
     "to_torch": "tapegrad.interop",
     "fit": "tapegrad.live",  # train.fit, plus live=True (a page; see tapegrad.live)
     "fit_table": "tapegrad.tables",
-    # One node for a neuron's weighted sum, and for a sum (not star-exported: `sum` would
-    # shadow the builtin; call them as tapegrad.dot and tapegrad.sum).
+    # One node for a neuron's weighted sum, a sum and a log-sum-exp (not star-exported: `sum`
+    # would shadow the builtin; call them as tapegrad.dot, tapegrad.sum, tapegrad.logsumexp).
     "dot": "tapegrad.valuemath",
     "sum": "tapegrad.valuemath",
+    "logsumexp": "tapegrad.valuemath",
 }
 _SUBMODULES = (
     "nn",

@@ -45,6 +45,7 @@ from .engine import Value, apply, as_value, no_grad
 
 COMMON = (
     "abs cos div eq exp ge gt log lt maximum minimum pow relu sigmoid sign sin sqrt tanh where"
+    " stack each largest total"  # a vector of arguments (see floatmath)
 ).split()
 """The functions every math namespace offers: all a rule may call on `m` (a test checks)."""
 

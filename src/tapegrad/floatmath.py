@@ -12,6 +12,7 @@ from __future__ import annotations as _annotations
 
 import math
 import operator as _operator
+from functools import reduce as _reduce
 
 inf = math.inf
 nan = math.nan
@@ -142,3 +143,28 @@ eq = _operator.eq
 gt = _operator.gt
 ge = _operator.ge
 lt = _operator.lt
+
+
+# A variadic rule may take its arguments as one vector (`ops.LOGSUMEXP`): `stack` makes it,
+# `each` maps a scalar rule over vectors element by element, `largest` and `total` reduce one.
+# Here a vector is a tuple of floats; NumPy's is one array, so the tape runs each as one call.
+
+
+def stack(xs) -> tuple[float, ...]:
+    """The arguments as one vector."""
+    return tuple(xs)
+
+
+def each(fn, *vectors) -> list:
+    """`fn` applied to the vectors' elements, position by position."""
+    return [fn(*t) for t in zip(*vectors, strict=True)]
+
+
+def largest(xs) -> float:
+    """The largest element (nan if any is nan)."""
+    return _reduce(maximum, xs)
+
+
+def total(xs) -> float:
+    """The elements added left to right, as a chain of + adds them."""
+    return _reduce(_operator.add, xs)

@@ -20,7 +20,8 @@ of its own. Numerical stability lives inside the rules, once, so every mode inhe
 
 The table reads in two parts: the simple rules first (add, mul, exp, tanh, ...: one line per
 derivative), then the ones where PyTorch's choices at corners need care (pow at 0, the ties of
-max and min, clamp's bounds, logaddexp's infinities), each with its reason beside it.
+max and min, clamp's bounds, logaddexp's infinities, logsumexp over a vector), each with its
+reason beside it.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from dataclasses import dataclass, field
 from functools import reduce
 from operator import add, mul
 
-LN2 = 0.6931471805599453  # log(2)
 _NAME = "<the op's name>"  # Op's default method and function name
 
 
@@ -66,7 +66,7 @@ class Op:
     "ties" (two arguments are equal)."""
     reference: str = ""
     """PyTorch's counterpart, `torch.<reference>`, which the tests check values and gradients
-    against; "" for a variadic op (the tests compose it from torch.mul and torch.add)."""
+    against; "" for a variadic op (tests/op_facts.py says what PyTorch computes it with)."""
     vjp: Callable | None = field(default=None, init=False)
     """A variadic op's gradients: `vjp(m, g, out, *args)` is `g` times each of its partials."""
 
@@ -190,9 +190,10 @@ def _route(m, g, a, b):
 
 
 def _logaddexp(m, a, b):
-    # log(e^a + e^b) without overflow; a == b is split off so that inf + inf gives inf, not nan.
+    # log(e^a + e^b) without overflow; a == b is split off (a + log 2) so that inf + inf gives
+    # inf, not nan.
     big = m.maximum(a, b)
-    return m.where(m.eq(a, b), a + LN2, big + m.log1p(m.exp(-m.abs(a - b))))
+    return m.where(m.eq(a, b), a + 0.6931471805599453, big + m.log1p(m.exp(-m.abs(a - b))))
 
 
 # fmt: off
@@ -221,6 +222,25 @@ LOGADDEXP = Op("logaddexp", "logaddexp", _logaddexp,
                domain=(-30.0, 30.0), reference="logaddexp")
 # fmt: on
 
+
+def _logsumexp(m, *xs):
+    # log(sum(exp(x))) as big + log1p(rest): big is the largest x (an inf or nan passes through
+    # it), rest the sum of exp(x - big) over the xs below it, each at most 1, so nothing
+    # overflows; log1p keeps a confident softmax's tiny loss, which log(1 + rest) rounds to 0.
+    # Each further x tied at big adds 1 (the last sum). Its arguments work as one vector
+    # (`m.stack`), so the tape runs every step once over all of them.
+    xs = m.stack(xs)
+    big = m.largest(xs)
+    below = m.each(lambda x: m.lt(x, big), xs)
+    rest = m.total(m.each(lambda b, x: m.where(b, m.exp(x - big), 0.0), below, xs))
+    return big + m.log1p(rest + (m.total(m.each(lambda b: m.where(b, 0.0, 1.0), below)) - 1.0))
+
+
+# d(out)/d(x_i) = exp(x_i - out), softmax's i-th probability (as torch.logsumexp's gradient).
+LOGSUMEXP = Op("logsumexp", "logsumexp", _logsumexp, (), method=None, function=None,
+               partials=lambda m, out, *xs: m.each(lambda x: m.exp(x - out), m.stack(xs)),
+               domain=(-30.0, 30.0))  # fmt: skip
+
 OPS: dict[str, Op] = {}
 """Every primitive by name."""
 
@@ -246,7 +266,6 @@ def unregister(name: str) -> Op:
     return op
 
 
-for _op in (ADD, MUL, DIV, EXP, TANH, LOG, SIGMOID, SQRT, SIN, COS, RELU, ABS, AFFINE, SUM):
-    register(_op)
-for _op in (POW, MAX, MIN, CLAMP, LOGADDEXP):
+for _op in (ADD, MUL, DIV, EXP, TANH, LOG, SIGMOID, SQRT, SIN, COS, RELU, ABS, AFFINE, SUM,
+            POW, MAX, MIN, CLAMP, LOGADDEXP, LOGSUMEXP):  # fmt: skip
     register(_op)

@@ -209,6 +209,31 @@ def _comparison(op: str) -> _Callable[[object, object], Text]:
 eq, gt, ge, lt = (_comparison(op) for op in ("==", ">", ">=", "<"))
 
 
+# A variadic rule's vector (see floatmath) is a tuple of texts; its reductions read as Python
+# over floatmath: `largest((a, b, c))`, and a left-to-right `a + b + c`.
+
+
+def stack(xs) -> tuple[Text, ...]:
+    return tuple(_text(x) for x in xs)
+
+
+def each(fn, *vectors) -> list:
+    return [fn(*t) for t in zip(*vectors, strict=True)]
+
+
+def largest(xs) -> Text:
+    texts = [_text(x).text for x in xs]
+    return Text(f"largest(({', '.join(texts)}{',' if len(texts) == 1 else ''}))")
+
+
+def total(xs) -> Text:
+    first, *rest = xs
+    out = _text(first)
+    for x in rest:
+        out = out + x
+    return out
+
+
 # --- an op's rules, written out -------------------------------------------------------------
 
 

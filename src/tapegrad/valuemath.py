@@ -10,8 +10,10 @@ Every op whose `Op.function` names one is made here from the table under that na
 
 from __future__ import annotations
 
+import operator
 import sys
 from collections.abc import Callable, Iterable
+from functools import reduce
 from typing import Any
 
 from . import engine, ops
@@ -61,7 +63,8 @@ def __getattr__(name: str) -> Callable[..., Any]:
 for _op in list(ops.OPS.values()):
     install(_op)
 _clamp, _affine, _sum = lift(ops.CLAMP), lift(ops.AFFINE), lift(ops.SUM)  # for the helpers
-_logaddexp = lift(ops.LOGADDEXP)
+_logsumexp = lift(ops.LOGSUMEXP)
+_logaddexp, _maximum = lift(ops.LOGADDEXP), lift(ops.MAX)
 
 
 def dot(ws: Iterable[Value | float], xs: Iterable[Value | float], b: Value | float = 0.0):
@@ -78,6 +81,15 @@ def sum(values: Iterable[Value | float]) -> Value | float:  # noqa: A001
     no values."""
     values = list(values)
     return _sum(*values) if values else 0.0
+
+
+def logsumexp(values: Iterable[Value | float]) -> Value | float:
+    """log(exp(values[0]) + exp(values[1]) + ...) as one node (the `logsumexp` op), stable for
+    any values; one value is itself."""
+    values = list(values)
+    if not values:
+        raise ValueError("logsumexp of an empty list")
+    return values[0] if len(values) == 1 else _logsumexp(*values)
 
 
 def clamp(
@@ -131,7 +143,26 @@ def where(cond: bool, a: Value | float, b: Value | float) -> Value | float:
     return a if cond else b
 
 
-__all__ = ["Constant", "clamp", "dot", "softplus", "sum"]
+# A variadic rule's vector (see floatmath): a tuple of Values, each element its own node.
+
+
+def stack(xs: Iterable[Value | float]) -> tuple[Value | float, ...]:
+    return tuple(xs)
+
+
+def each(fn: Callable[..., Any], *vectors: Iterable[Any]) -> list:
+    return [fn(*t) for t in zip(*vectors, strict=True)]
+
+
+def largest(xs: Iterable[Value | float]) -> Value | float:
+    return reduce(_maximum, xs)
+
+
+def total(xs: Iterable[Value | float]) -> Value | float:
+    return reduce(operator.add, xs)
+
+
+__all__ = ["Constant", "clamp", "dot", "logsumexp", "softplus", "sum"]
 __all__ += [op.function for op in ops.OPS.values() if op.function]
 
 engine.VALUE_MATH[:] = [sys.modules[__name__]]  # the rules' namespace for gradients as Values

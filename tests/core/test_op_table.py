@@ -73,6 +73,7 @@ def test_every_operator_only_op_is_tested_above():
 VARIADIC = {
     "affine": (lambda xs: tapegrad.dot(xs[:2], xs[2:4], xs[4]), 5),  # b + w0*x0 + w1*x1
     "sum": (lambda xs: tapegrad.sum(xs), 4),
+    "logsumexp": (lambda xs: tapegrad.logsumexp(xs), 3),
 }
 
 

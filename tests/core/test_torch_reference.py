@@ -103,11 +103,15 @@ BINARY = {
 
 
 # Variadic ops: name -> (tapegrad function, torch function, argument counts drawn), from their
-# facts in tests/op_facts.py; torch's side is the op composed from * and +.
+# facts in tests/op_facts.py; torch's side is the op composed from * and + (or its counterpart).
 VARIADIC = {
     name: (
         facts.helper,
-        lambda torch, *a, compose=facts.compose: compose(operator.mul, operator.add)(*a),
+        lambda torch, *a, facts=facts: (
+            facts.compose(operator.mul, operator.add)(*a)  # numbers stay float64
+            if facts.compose is not None
+            else facts.on_torch(torch)(*a)
+        ),
         list(facts.graphs),
     )
     for name, facts in VARIADIC_FACTS.items()
@@ -286,12 +290,12 @@ def test_the_harness_catches_a_rule_off_by_one_part_in_a_million(monkeypatch, to
 
 
 # Every primitive alone, on a grid of edge points: IEEE behaviour op by op, value and gradients.
-# Its torch counterpart is the entry's `reference`, torch.<reference>; a variadic op (reference
-# "") is composed from torch.mul and torch.add (tests/op_facts.py).
+# Its torch counterpart is the entry's `reference`, torch.<reference>; a variadic op's (reference
+# "") is in tests/op_facts.py: composed from torch.mul and torch.add, or named.
 def torch_primitive(torch, op: ops.Op):
     if op.reference:
         return getattr(torch, op.reference)
-    return VARIADIC_FACTS[op.name].compose(torch.mul, torch.add)
+    return VARIADIC_FACTS[op.name].on_torch(torch)
 
 
 GRID = {

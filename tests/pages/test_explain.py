@@ -103,7 +103,8 @@ def test_every_op_replays_the_engines_gradients():
     expression = parse(EVERY_OP)
     inputs = {"x": Value(0.7, label="x"), "y": Value(1.3, label="y")}
     x, y = inputs["x"], inputs["y"]
-    out = tapegrad.sum([expression.evaluate(inputs), tapegrad.dot([x, y], [y, x], 0.5), x])
+    variadic = [tapegrad.dot([x, y], [y, x], 0.5), tapegrad.logsumexp([x, y, 2.0 * x])]
+    out = tapegrad.sum([expression.evaluate(inputs), *variadic, x])
     used = {n._op for n in topological_order(out) if n._prev}
     assert {op.symbol for op in ops.OPS.values()} <= used  # the graph exercises every op
     page = explain(out)

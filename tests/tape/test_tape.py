@@ -324,6 +324,45 @@ def test_shared_nodes_repeated_inputs_and_shared_weights():
     check_equivalent(fn, [[0.0, 0.0]], rng.standard_normal((15, 2)))
 
 
+def test_variadic_ops_over_scattered_and_repeated_arguments():
+    """Several log-sum-exp and affine nodes at one level, whose arguments sit in rows that are
+    not evenly spaced, repeat (x twice in one node, one node in two) or are constants, run as
+    one call each and match eager, at special values too."""
+    rng = np.random.default_rng(11)
+    w = [Value(v) for v in rng.uniform(0.5, 1.5, 4)]
+
+    def fn(x):
+        a, b, c = x[0] * w[0], x[1].tanh(), x[2] * w[1]
+        first = tapegrad.logsumexp([a, b, a, Constant(0.5)])
+        second = tapegrad.logsumexp([c, a, b, c])
+        third = tapegrad.dot([w[2], w[3]], [c, b], a)
+        return first * second + third
+
+    tape = tapegrad.compile(fn, [0.0, 0.0, 0.0])
+    assert any(i.startswith("logsumexp[2]") for i in tape.instructions), tape.instructions
+    rows = rng.standard_normal((25, 3)) * 3
+    special = np.array([[math.inf, 0.0, 1.0], [-math.inf, -math.inf, 2.0], [math.nan, 1.0, 0.0]])
+    for X in (rows, np.vstack([rows, special])):
+        check_equivalent(fn, [[0.0, 0.0, 0.0]], X)
+
+
+def test_layers_sharing_weights_or_inputs_add_their_gradients():
+    """Two layers with the same weights (tied), a layer's inputs also read by another layer
+    and by the output (a skip connection): each gradient is the sum over every reader, where
+    a layer alone with its weights and inputs writes its gradients directly."""
+    rng = np.random.default_rng(12)
+    tied = nn.Layer(3, 3, seed=1)
+    head, skip = nn.Layer(3, 1, seed=2, nonlin=False), nn.Layer(3, 1, seed=3, nonlin=False)
+
+    def fn(x):
+        h = tied(x)
+        h2 = tied(h)  # the same weights again, on the first layer's outputs
+        return head(h2) + skip(h) + h[0] * h[1]  # h read by two layers and a product
+
+    tape = check_equivalent(fn, [[0.0, 0.0, 0.0]], rng.standard_normal((20, 3)))
+    assert sum(i.startswith("dense") for i in tape.instructions) >= 3, tape.instructions
+
+
 def test_layers_run_as_matrix_products():
     """An MLP compiles to one dense instruction per layer, and the instruction count does not
     grow with the width: the replay's NumPy calls follow depth, not size."""

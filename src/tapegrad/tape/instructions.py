@@ -146,12 +146,16 @@ class OpGroup:
     args: list[Rows]
     grads: list[tuple[int, Scatter]]  # (argument, adds its gradient) for the args needing one
     needed: bool  # a gradient flows through: backward runs it
+    every: Rows | None = None  # a variadic op's argument rows, argument by argument
+    every_grad: Scatter | None = None  # adds into all of them
 
     def bind(
         self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray
     ) -> tuple[Step, Step]:
         """Forward: the op's forward rule over the argument rows into the output rows.
         Backward: each needed argument's share of the output gradient, by the op's own rules."""
+        if self.op.partials is not None and self.every is not None:
+            return self._bind_variadic(v, g, self.every)
         op, out, gout = self.op, v[self.out], g[self.out]
         fwd, args = op.fwd, readers(v, self.args)
 
@@ -174,6 +178,32 @@ class OpGroup:
                 a = args()
                 for rule, add in rules:
                     add(rule(npm, gout, out, *a))
+
+        return forward, backward
+
+    def _bind_variadic(self, v: np.ndarray, g: np.ndarray, rows: Rows) -> tuple[Step, Step]:
+        """`bind` for a variadic op: its arguments read as one (arguments, nodes[, batch]) block
+        (a view where their rows are evenly spaced). Each argument's gradient is `g` times its
+        partial (`Op.vjp`'s chain rule); partials that come back as one array, from a rule over
+        the arguments as one vector (`m.stack`), are multiplied and added in one call each."""
+        op, out, gout = self.op, v[self.out], g[self.out]
+        fwd, partials, every = op.fwd, op.partials, reader(v, rows)
+        shape = (len(self.args), *out.shape)  # once-per-call buffers have no batch axis
+        assert partials is not None  # bind() sends only variadic ops here
+
+        def forward() -> None:
+            out[...] = fwd(npm, *every().reshape(shape))
+
+        add_all = None if self.every_grad is None else self.every_grad(g)
+        adds = [(j, add(g)) for j, add in self.grads]
+
+        def backward() -> None:
+            local = partials(npm, out, *every().reshape(shape))
+            if isinstance(local, np.ndarray) and add_all is not None:
+                add_all((gout * local).reshape(-1, *shape[2:]))
+                return
+            for j, add in adds:
+                add(gout * local[j])
 
         return forward, backward
 
@@ -255,6 +285,9 @@ class Dense:
     gw: Scatter | None
     gb: Scatter | None
     needed: bool
+    sole: tuple[bool, bool, bool] = (False, False, False)
+    """Whether its backward is the first to write the gradients of its inputs, weights and
+    biases (no other per-sample instruction does): then it writes them, with no add."""
 
     def bind(
         self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray
@@ -274,13 +307,27 @@ class Dense:
         gw = None if self.gw is None else _matrix_adder(gi, self.w, shape, self.gw)
         gb = None if self.gb is None else self.gb(gi)
         gx = None if self.gx is None else self.gx(g)
+        # Written in place where this is the first writer and the rows are a view: one NumPy
+        # call each, where an add into a strided weight matrix costs as much as the product.
+        into = (
+            _first_writes(g, self.x, self.sole[0] and gx is not None),
+            matrix_view(gi, self.w, shape) if self.sole[1] and gw is not None else None,
+            _first_writes(gi, self.b, self.sole[2] and gb is not None),
+        )
+        gx_into, gw_into, gb_into = into
 
         def backward() -> None:
-            if gw is not None:
+            if gw_into is not None:
+                np.matmul(dy, x().T, out=gw_into)
+            elif gw is not None:
                 gw(dy @ x().T)
-            if gb is not None:
+            if gb_into is not None:
+                np.add.reduce(dy, axis=1, out=gb_into)
+            elif gb is not None:
                 gb(np.add.reduce(dy, axis=1))  # dy.sum(axis=1), without its wrapper
-            if gx is not None:
+            if gx_into is not None:
+                np.matmul(w().T, dy, out=gx_into)
+            elif gx is not None:
                 gx(w().T @ dy)
 
         return forward, backward
@@ -288,6 +335,12 @@ class Dense:
     def describe(self) -> str:
         """The layer's shape, e.g. `dense[16x2]` (neurons x inputs)."""
         return f"dense[{self.shape[0]}x{self.shape[1]}]"
+
+
+def _first_writes(buf: np.ndarray, rows: Rows | None, sole: bool) -> np.ndarray | None:
+    """The view a first writer writes `rows` of `buf` through, or None (not the first
+    writer, or rows that are not a slice)."""
+    return buf[rows] if sole and isinstance(rows, slice) else None
 
 
 Instruction = OpGroup | SumGroup | Dense
