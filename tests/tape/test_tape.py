@@ -346,6 +346,23 @@ def test_variadic_ops_over_scattered_and_repeated_arguments():
         check_equivalent(fn, [[0.0, 0.0, 0.0]], X)
 
 
+def test_layers_sharing_weights_or_inputs_add_their_gradients():
+    """Two layers with the same weights (tied), a layer's inputs also read by another layer
+    and by the output (a skip connection): each gradient is the sum over every reader, where
+    a layer alone with its weights and inputs writes its gradients directly."""
+    rng = np.random.default_rng(12)
+    tied = nn.Layer(3, 3, seed=1)
+    head, skip = nn.Layer(3, 1, seed=2, nonlin=False), nn.Layer(3, 1, seed=3, nonlin=False)
+
+    def fn(x):
+        h = tied(x)
+        h2 = tied(h)  # the same weights again, on the first layer's outputs
+        return head(h2) + skip(h) + h[0] * h[1]  # h read by two layers and a product
+
+    tape = check_equivalent(fn, [[0.0, 0.0, 0.0]], rng.standard_normal((20, 3)))
+    assert sum(i.startswith("dense") for i in tape.instructions) >= 3, tape.instructions
+
+
 def test_layers_run_as_matrix_products():
     """An MLP compiles to one dense instruction per layer, and the instruction count does not
     grow with the width: the replay's NumPy calls follow depth, not size."""

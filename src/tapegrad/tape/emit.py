@@ -22,9 +22,10 @@ def emit(
     """The instructions for `groups` (all in one buffer, whose rows are `rows`), in order;
     `once_row` places the weights and biases a dense layer reads."""
     out: list[Instruction] = []
+    per_sample_uses = _per_sample_uses(graph)
     for g in groups:
         if g.kind == "dense":
-            out.append(_dense(g.members, rows, once_row, graph, fusion))
+            out.append(_dense(g.members, rows, once_row, graph, fusion, per_sample_uses))
         elif g.kind == "sum":
             out.append(_sum(g.members, rows, graph, fusion))
         else:
@@ -37,16 +38,40 @@ def _span(members: list[int], rows: dict[int, int]) -> slice:
     return slice(rows[members[0]], rows[members[0]] + len(members))
 
 
+def _per_sample_uses(graph: Graph) -> list[int]:
+    """How many per-sample nodes read each node."""
+    uses = [0] * len(graph.nodes)
+    for i, ch in enumerate(graph.children):
+        if graph.batch[i]:
+            for c in ch:
+                uses[c] += 1
+    return uses
+
+
 def _dense(
-    members: list[int], rows: dict[int, int], once_row: dict[int, int], graph: Graph, fusion: Fusion
+    members: list[int],
+    rows: dict[int, int],
+    once_row: dict[int, int],
+    graph: Graph,
+    fusion: Fusion,
+    per_sample_uses: list[int],
 ) -> Dense:
-    """A layer: its weights as one (neurons, inputs) matrix, read from the once-per-call rows."""
+    """A layer: its weights as one (neurons, inputs) matrix, read from the once-per-call rows.
+    Where the layer is the only per-sample reader of its weights, biases or inputs, its
+    backward is the first to write their gradients, so it may write them instead of adding."""
     needs = graph.needs
     neurons = [fusion.dense[i] for i in members]
     ws = [w for neuron in neurons for w in neuron.weights]
     xs = neurons[0].inputs
     # A layer's neurons all have a bias or all have none (`schedule.group` keys on it).
     bs = [neuron.bias for neuron in neurons if neuron.bias is not None] or None
+    # Inputs: read by each neuron once (graph.uses counts outputs too); weights and biases: by
+    # one per-sample node each (the once-per-call ones, such as an L2 term, add theirs after).
+    sole = (
+        all(graph.uses[x] == len(members) for x in xs),
+        all(per_sample_uses[w] == 1 for w in ws),
+        bs is not None and all(per_sample_uses[b] == 1 for b in bs),
+    )
     return Dense(
         _span(members, rows),
         x=index([rows[x] for x in xs]),
@@ -57,6 +82,7 @@ def _dense(
         gw=scatter([once_row[w] for w in ws]) if any(needs[w] for w in ws) else None,
         gb=scatter([once_row[b] for b in bs]) if bs and any(needs[b] for b in bs) else None,
         needed=any(needs[i] for i in members),
+        sole=sole,
     )
 
 

@@ -285,6 +285,9 @@ class Dense:
     gw: Scatter | None
     gb: Scatter | None
     needed: bool
+    sole: tuple[bool, bool, bool] = (False, False, False)
+    """Whether its backward is the first to write the gradients of its inputs, weights and
+    biases (no other per-sample instruction does): then it writes them, with no add."""
 
     def bind(
         self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray
@@ -304,13 +307,27 @@ class Dense:
         gw = None if self.gw is None else _matrix_adder(gi, self.w, shape, self.gw)
         gb = None if self.gb is None else self.gb(gi)
         gx = None if self.gx is None else self.gx(g)
+        # Written in place where this is the first writer and the rows are a view: one NumPy
+        # call each, where an add into a strided weight matrix costs as much as the product.
+        into = (
+            _first_writes(g, self.x, self.sole[0] and gx is not None),
+            matrix_view(gi, self.w, shape) if self.sole[1] and gw is not None else None,
+            _first_writes(gi, self.b, self.sole[2] and gb is not None),
+        )
+        gx_into, gw_into, gb_into = into
 
         def backward() -> None:
-            if gw is not None:
+            if gw_into is not None:
+                np.matmul(dy, x().T, out=gw_into)
+            elif gw is not None:
                 gw(dy @ x().T)
-            if gb is not None:
+            if gb_into is not None:
+                np.add.reduce(dy, axis=1, out=gb_into)
+            elif gb is not None:
                 gb(np.add.reduce(dy, axis=1))  # dy.sum(axis=1), without its wrapper
-            if gx is not None:
+            if gx_into is not None:
+                np.matmul(w().T, dy, out=gx_into)
+            elif gx is not None:
                 gx(w().T @ dy)
 
         return forward, backward
@@ -318,6 +335,12 @@ class Dense:
     def describe(self) -> str:
         """The layer's shape, e.g. `dense[16x2]` (neurons x inputs)."""
         return f"dense[{self.shape[0]}x{self.shape[1]}]"
+
+
+def _first_writes(buf: np.ndarray, rows: Rows | None, sole: bool) -> np.ndarray | None:
+    """The view a first writer writes `rows` of `buf` through, or None (not the first
+    writer, or rows that are not a slice)."""
+    return buf[rows] if sole and isinstance(rows, slice) else None
 
 
 Instruction = OpGroup | SumGroup | Dense
