@@ -102,8 +102,9 @@ def div(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
 
 @_quiet
 def relu(x: np.ndarray | float) -> np.ndarray:
-    """max(x, 0): nan kept (x <= 0 is False for it), as torch.relu; -0.0 becomes 0.0."""
-    return np.where(np.less_equal(x, 0.0), 0.0, x)
+    """max(x, 0): nan kept (np.maximum returns a nan it meets), as torch.relu; -0.0 becomes
+    0.0 (max(-0.0, 0.0) may be either zero; + 0.0 makes it +0.0, as IEEE adds zeros)."""
+    return np.add(np.maximum(x, 0.0), 0.0)
 
 
 @_quiet

@@ -67,6 +67,9 @@ class Op:
     reference: str = ""
     """PyTorch's counterpart, `torch.<reference>`, which the tests check values and gradients
     against; "" for a variadic op (tests/op_facts.py says what PyTorch computes it with)."""
+    vector: bool = False
+    """A variadic op whose rules begin `xs = m.stack(xs)` and then treat the arguments as one
+    vector, so a caller holding them stacked already may pass that one array instead."""
     vjp: Callable | None = field(default=None, init=False)
     """A variadic op's gradients: `vjp(m, g, out, *args)` is `g` times each of its partials."""
 
@@ -237,9 +240,11 @@ def _logsumexp(m, *xs):
 
 
 # d(out)/d(x_i) = exp(x_i - out), softmax's i-th probability (as torch.logsumexp's gradient).
-LOGSUMEXP = Op("logsumexp", "logsumexp", _logsumexp, (), method=None, function=None,
-               partials=lambda m, out, *xs: m.each(lambda x: m.exp(x - out), m.stack(xs)),
-               domain=(-30.0, 30.0))  # fmt: skip
+# No method or function (None, None): users call tapegrad.logsumexp(values).
+# fmt: off
+LOGSUMEXP = Op("logsumexp", "logsumexp", _logsumexp, (), None, None, vector=True,
+               partials=lambda m, out, *xs: m.each(lambda x: m.exp(x - out), m.stack(xs)))
+# fmt: on
 
 OPS: dict[str, Op] = {}
 """Every primitive by name."""

@@ -13,11 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
 from ..numpymath import unchecked as npm
 from ..ops import Op
+
+npv = SimpleNamespace(**{**vars(npm), "stack": lambda xs: xs[0]})
+"""`npm` for a vector op's rules (`Op.vector`) called with its arguments as one block: their
+`m.stack(xs)` is that block, not a copy of its rows stacked again."""
 
 Rows = slice | np.ndarray
 """Rows of a buffer: a slice where possible (a view), else an index array."""
@@ -191,14 +196,17 @@ class OpGroup:
         shape = (len(self.args), *out.shape)  # once-per-call buffers have no batch axis
         assert partials is not None  # bind() sends only variadic ops here
 
+        # A vector op's rules take the block itself (`npv`); others its rows as arguments.
+        m, call = (npv, lambda b: (b,)) if op.vector else (npm, tuple)
+
         def forward() -> None:
-            out[...] = fwd(npm, *every().reshape(shape))
+            out[...] = fwd(m, *call(every().reshape(shape)))
 
         add_all = None if self.every_grad is None else self.every_grad(g)
         adds = [(j, add(g)) for j, add in self.grads]
 
         def backward() -> None:
-            local = partials(npm, out, *every().reshape(shape))
+            local = partials(m, out, *call(every().reshape(shape)))
             if isinstance(local, np.ndarray) and add_all is not None:
                 add_all((gout * local).reshape(-1, *shape[2:]))
                 return
