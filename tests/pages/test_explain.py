@@ -114,6 +114,26 @@ def test_every_op_replays_the_engines_gradients():
     assert inputs["x"].grad == pytest.approx(page.grads[inputs["x"]])
 
 
+def test_a_log_sum_exp_reads_as_one_call_and_its_gradients_as_softmax():
+    """A vector op's forward rule repeats each argument (max, masks, log1p): the page names
+    the op over its arguments instead, and writes each gradient as the rule does."""
+    z = [Value(v, label=f"z{i}") for i, v in enumerate([1.0, 2.0, 0.5])]
+    out = tapegrad.logsumexp(z)
+    out.label = "lse"
+    page = explain(out)
+    forward = next(s for s in page.steps if s.phase == "forward")
+    total = math.log(sum(math.exp(v.data) for v in z))
+    assert forward.title == "Forward: lse = logsumexp(z0, z1, z2)"
+    assert forward.lines == [
+        f"lse = logsumexp(z0, z1, z2) = logsumexp(1.0000, 2.0000, 0.5000) = {total:.4f}"
+    ]
+    backward = "\n".join(next(s for s in page.steps if s.phase == "backward").lines)
+    assert (
+        f"z0.grad += lse.grad · exp(z0.data - lse.data) = 1.0000 × exp(1.0000 - {total:.4f})"
+        in (backward)
+    )
+
+
 # The floatmath namespace: a rule's text in numbers, read as Python over it, is the rule's
 # number (the text is Python syntax over the namespace's names; see textmath).
 FLOAT_NAMES = {name: getattr(fm, name) for name in dir(fm) if not name.startswith("_")}
@@ -434,7 +454,11 @@ def test_every_op_in_the_table_has_its_wording():
             node = apply(op, *[Value(0.5 + i) for i in range(k)])
             names = [f"x{i}" for i in range(k)]
             assert formula(node) is not None, (op.name, k)
-            assert formula(node, names) == textmath.formula(op, names), (op.name, k)
+            shown, rules = formula(node, names), textmath.formula(op, names)
+            assert shown.grads == rules.grads, (op.name, k)
+            # a vector op's forward repeats each argument: named as a call instead
+            called = f"{op.name}({', '.join(names)})"
+            assert shown.forward == (called if op.vector else rules.forward), (op.name, k)
 
 
 def test_the_page_says_the_rules_of_the_table():

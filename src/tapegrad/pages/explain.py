@@ -52,6 +52,9 @@ def formula(
         text = textmath.formula(op, args, out, g)
     except Exception:  # a user's rule that text cannot run (Python `if` on a value, ...)
         return None  # the page then says d(out)/d(input) · out.grad, with no numbers
+    if op.vector:  # its forward rule repeats every argument several times: name the op instead
+        shown = [a if isinstance(a, textmath.Text) else textmath.symbol(a) for a in args or ()]
+        text = text._replace(forward=f"{op.name}({', '.join(a.text for a in shown)})")
     return text if len(text.grads) == k else None
 
 
