@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from .engine import topological_order
 
@@ -81,15 +81,20 @@ def leaves(root: Value) -> list:
     return [n for n in topological_order(root) if not n._prev]
 
 
+class _Above:
+    """A node whose children are `roots`: one walk from it reaches every root's graph."""
+
+    __slots__ = ("_prev",)
+
+    def __init__(self, roots: Iterable) -> None:
+        self._prev = tuple(roots)
+
+
 def reachable(roots: Iterable) -> list:
-    """Every node reachable from any of `roots`, each once, in topological order."""
-    out, seen = [], set()
-    for root in roots:
-        for node in topological_order(root):
-            if node not in seen:
-                seen.add(node)
-                out.append(node)
-    return out
+    """Every node reachable from any of `roots`, each once, in topological order: the first
+    root's nodes in its own order, then the second's not yet listed, and so on. One walk (not
+    one per root, which cost a tape's recording 10 walks of the graph for 10 outputs)."""
+    return topological_order(cast("Value", _Above(roots)))[:-1]
 
 
 __all__ = [

@@ -31,26 +31,28 @@ class Graph:
         children: list[tuple[int, ...]] = []
         batch: list[bool] = []  # depends on an input: one value per sample
         needs: list[bool] = []  # depends on a parameter: needs a gradient
+        in_batch, in_needs = batch.__getitem__, needs.__getitem__
         for node in nodes:
             prev = node._prev
-            o: Op | None = None
-            ch: tuple[int, ...] = ()
-            if node in where:
-                k = INPUT
-            elif not prev:
-                k = CONST if isinstance(node, Constant) else PARAM
-            else:
-                k, o = OP, BY_SYMBOL.get(node._op)
-                if node._fn is not None:  # the lecture's closure: a rule the tape cannot replay
-                    raise needs_rule(node, "tapegrad.compile")
-                if o is None or o.arity not in (None, len(prev)):
-                    raise _not_primitive(node, o)
-                ch = tuple(index[c] for c in prev)
-            kind.append(k)
+            if node in where or not prev:  # a leaf: its own kind says it all
+                k = INPUT if node in where else CONST if isinstance(node, Constant) else PARAM
+                kind.append(k)
+                op.append(None)
+                children.append(())
+                batch.append(k == INPUT)
+                needs.append(k == PARAM)
+                continue
+            o = BY_SYMBOL.get(node._op)
+            if node._fn is not None:  # the lecture's closure: a rule the tape cannot replay
+                raise needs_rule(node, "tapegrad.compile")
+            if o is None or o.arity not in (None, len(prev)):
+                raise _not_primitive(node, o)
+            ch = tuple(map(index.__getitem__, prev))
+            kind.append(OP)
             op.append(o)
             children.append(ch)
-            batch.append(k == INPUT or any(batch[c] for c in ch))
-            needs.append(k == PARAM or any(needs[c] for c in ch))
+            batch.append(any(map(in_batch, ch)))
+            needs.append(any(map(in_needs, ch)))
         self.kind, self.op, self.children, self.batch, self.needs = kind, op, children, batch, needs
         self.uses: list[int] = _uses(children, self.outputs)
 
