@@ -109,23 +109,54 @@ HOSTILE = (
 )
 
 
+# Where a real mouse click on arguments[0] lands, as WebDriver's element click finds it: the
+# element scrolled into view, the centre of its first box, which the element itself (or a part
+# of it) must be on top at; null when it is not displayed, has no size, or is covered.
+CLICK_POINT = """
+var el = arguments[0];
+el.scrollIntoView({block: "nearest", inline: "nearest"});
+var box = el.getClientRects()[0];
+if (!box || box.width === 0 || box.height === 0) return null;
+var x = box.left + box.width / 2, y = box.top + box.height / 2;
+var top = document.elementFromPoint(x, y);
+return top !== null && (top === el || el.contains(top)) ? [x, y] : null;
+"""
+MOUSE_EVENTS = (("mouseMoved", "none"), ("mousePressed", "left"), ("mouseReleased", "left"))
+
+
+def mouse_click(driver, element) -> bool:
+    """A real (trusted) mouse click, moved to, pressed and released over `element` through the
+    browser's input events, as WebDriver's element click does but in half its time (its
+    click waits ~60 ms, a few hundred clicks a page); False when the mouse cannot reach it."""
+    point = driver.execute_script(CLICK_POINT, element)
+    if point is None:
+        return False
+    x, y = point
+    for kind, button in MOUSE_EVENTS:
+        driver.execute_cdp_cmd(
+            "Input.dispatchMouseEvent",
+            {"type": kind, "x": x, "y": y, "button": button, "clickCount": 1},
+        )
+    return True
+
+
 def click_everything(driver, selector: str = "svg *, a", mouse: str = "a, text") -> int:
     """Click every element matching `selector` with a script click event (SVG titles and hidden
     parts too), after a real mouse click on each `mouse` element (links and texts: what a reader
     clicks) that the mouse can reach. Returns how many elements there were; an alert opened by
-    any click fails at once."""
+    any click fails at once: the driver answers the next command with
+    UnexpectedAlertPresentException (and dismisses the alert)."""
     from selenium.common.exceptions import UnexpectedAlertPresentException, WebDriverException
 
     elements = driver.find_elements("css selector", selector)
     try:
         for el in driver.find_elements("css selector", mouse):
             try:
-                el.click()
+                mouse_click(driver, el)
             except UnexpectedAlertPresentException:
                 raise
-            except WebDriverException:  # not displayed, not interactable, covered, or gone
+            except WebDriverException:  # gone: the page redrew it
                 pass
-            assert_no_alert(driver)
         driver.execute_script(
             "document.querySelectorAll(arguments[0]).forEach(function (el) {"
             "  el.dispatchEvent(new MouseEvent('click', {bubbles: true, cancelable: true}));"

@@ -116,3 +116,27 @@ def test_clicking_draw_dots_svg_of_hostile_names_runs_nothing(browser, renderer,
     assert browser.find_elements("css selector", "a") == []
     assert click_everything(browser, "*") > 50
     assert_no_script_ran(browser, url)
+
+
+def test_click_everything_clicks_as_a_reader_and_fails_on_an_alert(browser, tmp_path):
+    # The helper itself: its mouse clicks are the browser's trusted input events, one on each
+    # text the mouse can reach (not the hidden one, not the covered one), and an alert opened
+    # by a click fails the test.
+    page = tmp_path / "page.html"
+    page.write_text(
+        "<svg width='600' height='200'>"
+        + "".join(f"<text x='{20 + 60 * k}' y='40'>t{k}</text>" for k in range(8))
+        + "<text x='20' y='120' style='display:none'>hidden</text>"
+        + "<text x='20' y='160'>covered</text><rect x='0' y='140' width='200' height='40'/>"
+        + "</svg><script>window.trusted = [];"
+        + "document.addEventListener('click', function (e) {"
+        + "  if (e.isTrusted && e.target.tagName === 'text') trusted.push(e.target.textContent);"
+        + "});</script>"
+    )
+    browser.get(f"file://{page}")
+    assert click_everything(browser, "text") == 10
+    assert browser.execute_script("return window.trusted") == [f"t{k}" for k in range(8)]
+    page.write_text("<a href='#' onclick='alert(\"clicked\")'>a link</a> <a href='#'>another</a>")
+    browser.get(f"file://{page}")
+    with pytest.raises(AssertionError, match="a click opened an alert: 'clicked'"):
+        click_everything(browser)
