@@ -22,7 +22,8 @@ def emit(
     """The instructions for `groups` (all in one buffer, whose rows are `rows`), in order;
     `once_row` places the weights and biases a dense layer reads."""
     out: list[Instruction] = []
-    per_sample_uses = _per_sample_uses(graph)
+    layers = any(g.kind == "dense" for g in groups)  # only per-sample groups have any
+    per_sample_uses = _per_sample_uses(graph) if layers else []
     for g in groups:
         if g.kind == "dense":
             out.append(_dense(g.members, rows, once_row, graph, fusion, per_sample_uses))

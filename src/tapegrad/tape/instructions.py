@@ -159,7 +159,7 @@ class OpGroup:
     ) -> tuple[Step, Step]:
         """Forward: the op's forward rule over the argument rows into the output rows.
         Backward: each needed argument's share of the output gradient, by the op's own rules."""
-        if self.op.partials is not None and self.every is not None:
+        if self.every is not None:  # a variadic op (emit gives every one its rows)
             return self._bind_variadic(v, g, self.every)
         op, out, gout = self.op, v[self.out], g[self.out]
         fwd, args = op.fwd, readers(v, self.args)
@@ -167,22 +167,12 @@ class OpGroup:
         def forward() -> None:
             out[...] = fwd(npm, *args())
 
-        adds = [(j, add(g)) for j, add in self.grads]
-        if op.vjp is not None:  # variadic: one rule gives every argument's gradient
-            vjp = op.vjp
+        rules = [(op.vjps[j], add(g)) for j, add in self.grads]
 
-            def backward() -> None:
-                shares = vjp(npm, gout, out, *args())
-                for j, add in adds:
-                    add(shares[j])
-
-        else:
-            rules = [(op.vjps[j], add) for j, add in adds]
-
-            def backward() -> None:
-                a = args()
-                for rule, add in rules:
-                    add(rule(npm, gout, out, *a))
+        def backward() -> None:
+            a = args()
+            for rule, add in rules:
+                add(rule(npm, gout, out, *a))
 
         return forward, backward
 
@@ -194,7 +184,7 @@ class OpGroup:
         op, out, gout = self.op, v[self.out], g[self.out]
         fwd, partials, every = op.fwd, op.partials, reader(v, rows)
         shape = (len(self.args), *out.shape)  # once-per-call buffers have no batch axis
-        assert partials is not None  # bind() sends only variadic ops here
+        assert partials is not None  # emit gives rows to variadic ops only
 
         # A vector op's rules take the block itself (`npv`); others its rows as arguments.
         m, call = (npv, lambda b: (b,)) if op.vector else (npm, tuple)
