@@ -32,6 +32,8 @@ from collections.abc import Callable as _Callable
 from collections.abc import Sequence as _Sequence
 from typing import NamedTuple as _NamedTuple
 
+from . import floatmath as _floatmath
+
 # How tightly each kind of expression binds, as in Python; higher binds tighter.
 COMPARE, ADD, MUL, UNARY, POW, ATOM = 2, 3, 4, 5, 6, 7
 
@@ -217,8 +219,7 @@ def stack(xs) -> tuple[Text, ...]:
     return tuple(_text(x) for x in xs)
 
 
-def each(fn, *vectors) -> list:
-    return [fn(*t) for t in zip(*vectors, strict=True)]
+each = _floatmath.each  # element by element, as on floats
 
 
 def largest(xs) -> Text:

@@ -10,7 +10,6 @@ Every op whose `Op.function` names one is made here from the table under that na
 
 from __future__ import annotations
 
-import operator
 import sys
 from collections.abc import Callable, Iterable
 from functools import reduce
@@ -144,22 +143,12 @@ def where(cond: bool, a: Value | float, b: Value | float) -> Value | float:
 
 
 # A variadic rule's vector (see floatmath): a tuple of Values, each element its own node.
-
-
-def stack(xs: Iterable[Value | float]) -> tuple[Value | float, ...]:
-    return tuple(xs)
-
-
-def each(fn: Callable[..., Any], *vectors: Iterable[Any]) -> list:
-    return [fn(*t) for t in zip(*vectors, strict=True)]
+# floatmath's stack, each and total work on Values as they are; largest needs the max op.
+stack, each, total = fm.stack, fm.each, fm.total
 
 
 def largest(xs: Iterable[Value | float]) -> Value | float:
     return reduce(_maximum, xs)
-
-
-def total(xs: Iterable[Value | float]) -> Value | float:
-    return reduce(operator.add, xs)
 
 
 __all__ = ["Constant", "clamp", "dot", "logsumexp", "softplus", "sum"]
