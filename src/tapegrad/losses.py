@@ -76,7 +76,10 @@ def softmax_cross_entropy(logits: Sequence[Value], y: int | float | Sequence[Tar
             raise ValueError(
                 f"softmax_cross_entropy: target has {len(y)} entries for {len(logits)} logits"
             )
-        return sum(y) * logsumexp(logits) - sum(t * z for t, z in zip(y, logits, strict=True))
+        # vm.sum: one n-ary sum of the terms (their rows next to each other on a tape), added
+        # left to right as the built-in sum adds them, but with no 0 in front.
+        dot = vm.sum([t * z for t, z in zip(y, logits, strict=True)])
+        return vm.sum(y) * logsumexp(logits) - dot
     k = _class_index(y, len(logits), "softmax_cross_entropy")
     if len(logits) == 1:
         return logits[0] - logits[0]  # 0 (nan for an infinite logit), with gradient 0

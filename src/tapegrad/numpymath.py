@@ -165,8 +165,7 @@ def lt(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
 
 
 # A variadic rule's vector (see floatmath): the arguments stacked on a new first axis, so
-# `each` is the scalar rule on whole arrays and `largest`, `total` reduce over that axis (row
-# by row in order, as a chain of + adds: NumPy sums pairwise only along the contiguous axis).
+# `each` is the scalar rule on whole arrays and `largest`, `total` reduce over that axis.
 
 
 def stack(xs) -> np.ndarray:
@@ -185,8 +184,10 @@ def largest(xs: np.ndarray) -> np.ndarray:
 
 
 def total(xs: np.ndarray) -> np.ndarray:
-    """The sum along the first axis, row after row."""
-    return np.add.reduce(xs, axis=0)
+    """The sum along the first axis, row after row, as a chain of + adds. Not add.reduce:
+    along an axis NumPy may iterate innermost (a 1-D vector, or a batch of one) it sums in
+    pairs, which regroups the terms and can round to another number."""
+    return np.add.accumulate(xs, axis=0)[-1]
 
 
 def _defined_here() -> dict[str, object]:

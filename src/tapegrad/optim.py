@@ -139,6 +139,8 @@ class Optimizer:
         if not callable(self.lr):
             return self.lr
         lr = self.lr(self.step_count)
+        if type(lr) is float and lr >= 0:  # the usual answer, without the slower ABC check
+            return lr
         if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr >= 0:
             raise ValueError(f"schedule {self.lr!r} gave lr {lr!r} at step {self.step_count}")
         return float(lr)

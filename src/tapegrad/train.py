@@ -306,7 +306,10 @@ class _TapeTrainer:
             self.params = optimizer.params
             self.position = {id(p): i for i, p in enumerate(self.params)}
             self.w = np.fromiter((p.data for p in self.params), np.float64, len(self.params))
+            # The gradients: this array, or (same order) the training tape's own view of them,
+            # valid until its next replay, which is all `update` and `sync` need.
             self.g = np.zeros_like(self.w)
+            self.plan: tuple | None = None
             self.where: dict[int, np.ndarray | None] = {}
             self.same_order: dict[int, bool] = {}  # the tape stores them in the optimizer's order
 
@@ -314,23 +317,25 @@ class _TapeTrainer:
         X, T = (self.X, self.T) if batch is None else (self.X[batch], self.T[batch])
         if not self.on_arrays:
             return self._via_values(X, T)
-        tape = self.compiled.tape(X.shape[1], bool(self.compiled.l2))
-        where = self._positions(tape)
+        if self.plan is None:  # the training tape and where its parameters sit: found once
+            tape = self.compiled.tape(X.shape[1], bool(self.compiled.l2))
+            self.plan = (tape, self._positions(tape), self.same_order[id(tape)])
+        tape, where, same_order = self.plan
         if where is None:  # the optimizer does not hold every weight: go through Values
             self.sync()
             out = self._via_values(X, T)
             self.w[:] = [p.data for p in self.params]
             return out
-        if self.same_order[id(tape)]:  # a Module's parameters: the tape stores them in order
-            (objective, outputs), grad = tape.replay([X, T], self.w)
-            self.g[:] = grad
+        if same_order:  # a Module's parameters: the tape stores them in order
+            (objective, outputs), self.g = tape.replay([X, T], self.w)  # g: the tape's view
         else:
             (objective, outputs), grad = tape.replay([X, T], self.w, where)
             if len(where) < len(self.g):  # the optimizer holds weights the tape does not read
                 self.g[:] = 0.0
             self.g[where] = grad
         self.optimizer.update(self.w, self.g)
-        return float(objective.sum() / len(objective)), outputs  # np.mean, to the bit
+        # np.mean to the bit: the same pairwise sum, and a float64 over an int is IEEE's /
+        return float(np.add.reduce(objective)) / len(objective), outputs
 
     def _via_values(self, X: np.ndarray, T: np.ndarray) -> tuple[float, np.ndarray]:
         out = self.compiled.step_arrays(X, T)

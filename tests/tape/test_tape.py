@@ -346,6 +346,24 @@ def test_variadic_ops_over_scattered_and_repeated_arguments():
         check_equivalent(fn, [[0.0, 0.0, 0.0]], X)
 
 
+def test_logsumexp_adds_in_eagers_order_for_one_row_and_once_per_call():
+    """A log-sum-exp of many terms, on parameters alone (run once per call)
+    and over a batch of one row, gives eager's number to the bit: its terms add left to
+    right there too, where a NumPy reduction over a lone axis would add them in pairs."""
+    rng = np.random.default_rng(21)
+    qs = [Value(float(v)) for v in rng.uniform(-4.0, 0.0, 24)]  # many terms of one size
+
+    def fn(x):
+        once = tapegrad.logsumexp(qs)
+        per_sample = tapegrad.logsumexp([q * x[0] for q in qs])
+        return once + per_sample * x[1]
+
+    tape = tapegrad.compile(fn, [0.0, 0.0])
+    for row in rng.standard_normal((20, 2)):
+        expected = fn([Value(float(row[0])), Value(float(row[1]))]).data
+        assert tape(row[None, :])[0] == expected
+
+
 def test_layers_sharing_weights_or_inputs_add_their_gradients():
     """Two layers with the same weights (tied), a layer's inputs also read by another layer
     and by the output (a skip connection): each gradient is the sum over every reader, where

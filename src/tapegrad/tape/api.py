@@ -13,6 +13,7 @@ import numpy as np
 
 from .args import ArgSpec, Example, arg_names, check_batch, fn_name
 from .graph import PARAM, Graph
+from .instructions import Rows, index
 from .program import build_program
 from .record import record
 from .replay import Replay, data_of
@@ -134,7 +135,7 @@ class Tape(Generic[Out]):
         self._n_outputs = len(recording.outputs)
         self._n_nodes = len(graph.nodes)
         self._replay = Replay(prog)
-        self._out_rows = prog.out_rows
+        self._out_reads = _output_reads(prog.out_rows, recording.parts)
         self._lock = threading.Lock()  # calls share the replay's buffers: threads take turns
 
     def forward(self, *batch: npt.ArrayLike, params: npt.ArrayLike | None = None) -> Out:
@@ -231,12 +232,7 @@ class Tape(Generic[Out]):
     def _outputs(self, v: np.ndarray) -> Out:
         """Copy the output rows out of the buffer: (batch,) for a Value, (batch, k) for a list;
         with `has_aux`, the pair (outputs, aux)."""
-        rows, start = self._out_rows, 0
-        parts: list[np.ndarray] = []
-        for single, count in self._parts:
-            part = rows[start : start + count]
-            parts.append(v[part[0]].copy() if single else v[part].T.copy())
-            start += count
+        parts = [v[rows].copy() if single else v[rows].T.copy() for single, rows in self._out_reads]
         return cast(Out, (parts[0], parts[1]) if self._has_aux else parts[0])
 
     def _check_params(self, values: npt.ArrayLike, who: str) -> np.ndarray:
@@ -261,3 +257,15 @@ class Tape(Generic[Out]):
                 f"longer used (was a parameter replaced instead of its .data assigned?)"
             )
         return detail
+
+
+def _output_reads(out_rows: list[int], parts: list[tuple[bool, int]]) -> list[tuple[bool, Rows]]:
+    """Each output part's rows in the per-sample buffer, found once: (single, the row) for one
+    Value, else (False, its rows as a slice where they allow, one view copied in one call)."""
+    reads: list[tuple[bool, Rows]] = []
+    start = 0
+    for single, count in parts:
+        rows = out_rows[start : start + count]
+        reads.append((True, rows[0]) if single else (False, index(rows)))
+        start += count
+    return reads

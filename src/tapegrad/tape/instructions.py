@@ -43,13 +43,14 @@ _CHAINED_SUM = 4  # sums of at most this many terms add as chained np.add calls,
 
 
 def index(rows: list[int]) -> Rows:
-    """Rows as a slice when they are evenly spaced and increasing (a view: no copy to read,
-    an in-place add to write), else an index array."""
+    """Rows as a slice when they are evenly spaced, up or down (a view: no copy to read, an
+    in-place add to write), else an index array."""
     if len(rows) == 1:
         return slice(rows[0], rows[0] + 1)
     step = rows[1] - rows[0] if rows else 0
-    if step > 0 and rows == list(range(rows[0], rows[-1] + 1, step)):
-        return slice(rows[0], rows[-1] + 1, step)
+    if step and rows == list(range(rows[0], rows[-1] + step, step)):
+        stop = rows[-1] + step
+        return slice(rows[0], None if stop < 0 else stop, step)  # -1 would count from the end
     return np.array(rows, dtype=np.intp)
 
 
@@ -183,7 +184,10 @@ class OpGroup:
         the arguments as one vector (`m.stack`), are multiplied and added in one call each."""
         op, out, gout = self.op, v[self.out], g[self.out]
         fwd, partials, every = op.fwd, op.partials, reader(v, rows)
-        shape = (len(self.args), *out.shape)  # once-per-call buffers have no batch axis
+        # (arguments, nodes, batch); for one node (arguments, batch), where NumPy broadcasts a
+        # rule's steps at about twice the speed. Once-per-call buffers have no batch axis.
+        nodes, batch = out.shape[0], out.shape[1:]
+        shape = (len(self.args), *batch) if nodes == 1 else (len(self.args), *out.shape)
         assert partials is not None  # emit gives rows to variadic ops only
 
         # A vector op's rules take the block itself (`npv`); others its rows as arguments.
@@ -198,7 +202,7 @@ class OpGroup:
         def backward() -> None:
             local = partials(m, out, *call(every().reshape(shape)))
             if isinstance(local, np.ndarray) and add_all is not None:
-                add_all((gout * local).reshape(-1, *shape[2:]))
+                add_all((gout * local).reshape(-1, *batch))
                 return
             for j, add in adds:
                 add(gout * local[j])
