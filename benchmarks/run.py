@@ -88,6 +88,39 @@ def timed_both(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
     return statistics.median(wall), statistics.median(cpu)
 
 
+def block(fn: Callable[[], object], calls: int) -> Callable[[], float]:
+    """`calls` calls of `fn` as one measurement: their mean wall time per call."""
+
+    def run() -> float:
+        t = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        return (time.perf_counter() - t) / calls
+
+    return run
+
+
+def alternating(
+    rows: dict[str, Callable[[], float]], rounds: int
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Each row's measurement in turn, `rounds` times round (after one warm-up round): each
+    row's median, and every round's times. The compiled tape and its anchors are compared this
+    way, every one a mean over a block of steps, so a slow spell of a shared machine lands on
+    all rows of a round or on one round only, never on one row's only measurement."""
+    for measure in rows.values():
+        measure()
+    times: dict[str, list[float]] = {name: [] for name in rows}
+    for _ in range(rounds):
+        for name, measure in rows.items():
+            times[name].append(measure())
+    return {name: statistics.median(t) for name, t in times.items()}, times
+
+
+ROUNDS: dict[str, list[float]] = {}
+"""Per row ("W1 tapegrad compiled (fit)", ...), its time in each alternating round: the
+closing table takes each round's ratio from these."""
+
+
 def moons() -> tuple[np.ndarray, np.ndarray]:
     from tapegrad.data import moons as make
 
@@ -124,11 +157,12 @@ def scalar_demo_step(model, ValueType, X, y) -> Callable[[], float]:
     return step
 
 
-def compiled_demo_steps(X, y, steps: int) -> tuple[float, float]:
-    """Per-step time of micrograd's demo trained by `fit(..., compile=True)` (the tape, with the
-    L2 term inside it, replayed over the batch; SGD's update on the weights held in an array),
-    and the time to record the tape. The step time is the difference of a long and a short
-    run, so it leaves out what both pay once (recording, setup)."""
+def compiled_demo_steps(X, y, steps: int) -> tuple[Callable[[], float], float]:
+    """A measurement of the per-step time of micrograd's demo trained by `fit(...,
+    compile=True)` (the tape, with the L2 term inside it, replayed over the batch; SGD's update
+    on the weights held in an array), and the time to record the tape. A measurement is the
+    difference of a run of `steps` + 10 steps and one of 10, over `steps`: it leaves out what
+    both pay once (recording, setup)."""
     from tapegrad.optim import SGD, linear
     from tapegrad.tape import compile as record
     from tapegrad.train import fit
@@ -147,8 +181,7 @@ def compiled_demo_steps(X, y, steps: int) -> tuple[float, float]:
     t = time.perf_counter()
     record(lambda x, t_: hinge(model(x), t_) + l2(model, 1e-4), [0.0, 0.0], 1.0)
     recording = time.perf_counter() - t
-    run(10)  # warm-up: the first run pays one-off costs (imports, first calls) neither should
-    return (run(steps) - run(10)) / (steps - 10), recording
+    return (lambda: (run(steps + 10) - run(10)) / steps), recording
 
 
 def torch_demo_step(X, y) -> Callable[[], float]:
@@ -237,10 +270,16 @@ def w1(quick: bool) -> tuple[dict[str, float], dict[str, int]]:
     # The compiled step and its two anchors first, side by side in a fresh process: after the
     # eager rows' hundreds of thousands of Values the same fit step ran ~1.5x slower (a
     # fragmented heap), which is the benchmark's history, not the tape's cost.
-    per_step, recording = compiled_demo_steps(X, y, 100 if quick else 1000)
+    steps = 100 if quick else 300
+    compiled, recording = compiled_demo_steps(X, y, steps)
+    rows = {"tapegrad compiled (fit)": compiled}
     if torch is not None:
-        out["pytorch tensors"] = timed(torch_demo_step(X, y), 100 if quick else 500)
-    out["hand-written numpy"] = timed(numpy_demo_step(X, y), 200 if quick else 1000)
+        rows["pytorch tensors"] = block(torch_demo_step(X, y), steps)
+    rows["hand-written numpy"] = block(numpy_demo_step(X, y), steps)
+    medians, rounds = alternating(rows, 3 if quick else 9)
+    ROUNDS.update({f"W1 {name}": t for name, t in rounds.items()})
+    per_step = medians.pop("tapegrad compiled (fit)")
+    out.update(medians)
     step = scalar_demo_step(MLP(2, [16, 16, 1], seed=1337), Value, X, y)
     out["tapegrad eager"] = timed(step, 3 if quick else 10)
     nodes["tapegrad eager"] = _nodes(step)
@@ -476,9 +515,10 @@ def micrograd_digits_epoch(batches: list, samples: int) -> float:
     return (time.perf_counter() - t) * n / done
 
 
-def compiled_digits_epoch(Xtr, ytr, quick: bool) -> float:
-    """One epoch of `fit(..., compile=True)`: the difference of a long and a short run, so it
-    leaves out what both pay once (recording the tape)."""
+def compiled_digits_epoch(Xtr, ytr, epochs: int) -> Callable[[], float]:
+    """A measurement of one epoch of `fit(..., compile=True)`: the difference of a run of
+    `epochs` + 2 epochs and one of 2, over `epochs`, so it leaves out what both pay once
+    (recording the tape)."""
     from tapegrad.optim import SGD
     from tapegrad.train import fit
 
@@ -500,17 +540,16 @@ def compiled_digits_epoch(Xtr, ytr, quick: bool) -> float:
         )
         return time.perf_counter() - t
 
-    short, long = (2, 6) if quick else (2, 22)
-    fit_seconds(short)  # warm-up: the first run pays one-off costs neither should
-    return (fit_seconds(long) - fit_seconds(short)) / (long - short)
+    return lambda: (fit_seconds(epochs + 2) - fit_seconds(2)) / epochs
 
 
 def w4_anchors(quick: bool) -> dict[str, float]:
-    """W4's compiled epoch and its two anchors, side by side; main() runs this before any eager
-    workload, for the reason `w1` gives."""
+    """W4's compiled epoch and its two anchors in alternating rounds (`alternating`); main()
+    runs this before any eager workload, for the reason `w1` gives."""
     Xtr, _, ytr, _ = digits_split()
     batches = [(Xtr[i : i + 32], ytr[i : i + 32]) for i in range(0, len(ytr), 32)]
-    out = {"tapegrad compiled (fit)": compiled_digits_epoch(Xtr, ytr, quick)}
+    epochs = 2 if quick else 4
+    rows = {"tapegrad compiled (fit)": compiled_digits_epoch(Xtr, ytr, epochs)}
     if torch is not None:
         torch.manual_seed(0)
         net = torch.nn.Sequential(
@@ -526,9 +565,11 @@ def w4_anchors(quick: bool) -> dict[str, float]:
                 loss.backward()
                 topt.step()
 
-        out["pytorch tensors"] = timed(torch_epoch, 5 if quick else 20)
-    out["hand-written numpy"] = timed(numpy_digits_epoch(Xtr, ytr), 5 if quick else 20)
-    return out
+        rows["pytorch tensors"] = block(torch_epoch, epochs)
+    rows["hand-written numpy"] = block(numpy_digits_epoch(Xtr, ytr), epochs)
+    medians, rounds = alternating(rows, 3 if quick else 7)
+    ROUNDS.update({f"W4 {name}": t for name, t in rounds.items()})
+    return medians
 
 
 def w4(quick: bool, anchors: dict[str, float]) -> dict[str, float]:
@@ -719,19 +760,28 @@ def print_w1(quick: bool) -> dict[str, float]:
 
 
 def print_closing(r1: dict[str, float], r4: dict[str, float]) -> None:
-    """The compiled tape against its two anchors, W1 and W4, read off this run."""
-    rows = [("W1", r1), ("W4", r4)]
-    rows = [(w, r) for w, r in rows if "tapegrad compiled (fit)" in r]
+    """The compiled tape against its two anchors, W1 and W4, read off this run: the median of
+    the ratios of the alternating rounds, each round's ratio after it."""
+    rows = [w for w, r in (("W1", r1), ("W4", r4)) if "tapegrad compiled (fit)" in r]
     if not rows:
         return
     print()
-    print("| compiled tape | " + " | ".join(w for w, _ in rows) + " |")
+    head = "compiled tape (median of the rounds' ratios; each round's)"
+    print(f"| {head} | " + " | ".join(rows) + " |")
     print("|---|" + "---|" * len(rows))
     for label, anchor in (
         ("compiled vs hand-written NumPy", "hand-written numpy"),
         ("compiled vs PyTorch tensors", "pytorch tensors"),
     ):
-        cells = [ratio(r["tapegrad compiled (fit)"], r.get(anchor)) for _, r in rows]
+        cells = []
+        for w in rows:
+            ours, theirs = ROUNDS.get(f"{w} tapegrad compiled (fit)"), ROUNDS.get(f"{w} {anchor}")
+            if not ours or not theirs:
+                cells.append("")
+                continue
+            each = [a / b for a, b in zip(ours, theirs, strict=True)]
+            mid = statistics.median(each)
+            cells.append(f"{ratio(mid, 1.0)} ({', '.join(f'{r:.2f}' for r in each)})")
         print(f"| {label} | " + " | ".join(cells) + " |")
 
 
