@@ -302,6 +302,8 @@ class _TapeTrainer:
         self.compiled = _CompiledStep(model, spec, l2)
         self.X, self.T = self.compiled.arrays(rows, targets)
         self.on_arrays = isinstance(optimizer, Optimizer)
+        # The L2 term from the weight array: the optimizer holds exactly the model's weights.
+        self.penalty_on_w = self.on_arrays and len(optimizer.params) == len(self.compiled.params)
         if self.on_arrays:
             self.params = optimizer.params
             self.position = {id(p): i for i, p in enumerate(self.params)}
@@ -378,7 +380,7 @@ class _TapeTrainer:
         """The L2 term of the objective at the current weights (the tape's own parameters)."""
         if not self.l2:
             return 0.0
-        if self.on_arrays and len(self.params) == len(self.compiled.params):
+        if self.penalty_on_w:
             return self.l2 * float(np.dot(self.w, self.w))
         self.sync()
         return self.l2 * sum(p.data * p.data for p in self.compiled.params)
@@ -913,8 +915,9 @@ def _record(
         out_all, seen = outs[0], target_array
     else:
         out_all, seen = np.concatenate(outs), target_array[np.concatenate(group)]
-    history.loss.append(_weighted_mean(values, group))
-    history.l2_term.append(_weighted_mean(penalties, group))
+    one = len(values) == 1  # a step: its numbers as they are (micrograd's printed loss)
+    history.loss.append(values[0] if one else _weighted_mean(values, group))
+    history.l2_term.append(penalties[0] if one else _weighted_mean(penalties, group))
     # accuracy(), without its per-call lookups and checks: a small model's step is ~100 us
     hits = np.count_nonzero(run.spec.hits(out_all, seen)) if run.graded else None
     history.accuracy.append(None if hits is None else float(hits) / len(seen))
@@ -933,9 +936,7 @@ def _record_validation(history: History, run: _Run, trainer, validation: tuple) 
 
 
 def _weighted_mean(values: list[float], group: list) -> float:
-    # One batch: its objective exactly (micrograd's printed loss); an epoch: the mean per row.
-    if len(values) == 1:
-        return values[0]
+    # An epoch's batches: the mean per row.
     return sum(v * len(idx) for v, idx in zip(values, group, strict=True)) / sum(map(len, group))
 
 

@@ -143,3 +143,27 @@ def test_layers_whose_weights_are_not_one_block_read_and_train_right(case):
     outs = tape.backward(*columns, reduction="sum")
     assert outs == pytest.approx(want, rel=1e-12)
     assert [p.grad for p in params] == pytest.approx(grads, rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [[3, 4, 5], [5, 3, 1], [4, 3, 2, 1, 0], [6, 4, 2, 0], [2, 0], [7], [0, 2, 3], [3, 3]],
+)
+def test_rows_read_and_written_through_a_view_where_evenly_spaced(rows):
+    """`index` makes evenly spaced rows, up or down and down to row 0, a slice (a view),
+    others an index array; either way reading and adding into them touch those rows only."""
+    from tapegrad.tape.instructions import index
+
+    idx = index(rows)
+    spaced = len(rows) == 1 or (
+        rows[1] != rows[0] and all(b - a == rows[1] - rows[0] for a, b in zip(rows, rows[1:]))
+    )
+    assert isinstance(idx, slice) == spaced
+    buf = np.arange(8.0 * 3).reshape(8, 3)
+    assert np.array_equal(buf[idx], buf[rows])
+    if spaced:  # a view: an in-place add lands in the buffer's rows
+        view = buf[idx]
+        np.add(view, 100.0, out=view)
+        expected = np.arange(8.0 * 3).reshape(8, 3)
+        expected[rows] += 100.0
+        assert np.array_equal(buf, expected)
