@@ -92,6 +92,13 @@ def softmax_cross_entropy(logits: Sequence[Value], y: int | float | Sequence[Tar
     return cast(Value, logsumexp(shifted))  # a Value: the list holds Values
 
 
+def _one_hot_cross_entropy(logits: Sequence[Value], t: Sequence[Value]) -> Value:
+    """`softmax_cross_entropy` on a one-hot target row `t`, as `fit`'s compiled tape takes
+    its class labels: there sum(t) is exactly 1 and 1 * x is x, so logsumexp(logits) -
+    sum(t_k * logits_k) is the same number, with the same gradients, in two nodes fewer."""
+    return logsumexp(logits) - vm.sum([ti * zi for ti, zi in zip(t, logits, strict=True)])
+
+
 def _class_index(y: object, n: int, who: str) -> int:
     """`y` as a class index in [0, n): an integer, or a whole float such as 2.0."""
     try:
@@ -236,8 +243,10 @@ class LossSpec:
     `labels(y, values)` codes a 1-D array of finite labels (with its distinct values) as `fn`
     takes them, or raises ValueError; `hits(outputs, y)` says which outputs predict their
     target; `graded(targets)` whether accuracy means anything for these targets. `one_hot`: a
-    tape takes the target as a one-hot row (it cannot pick an output by a class index); `rows`:
-    targets may be rows of numbers (y of shape (n, k)); `default`: the CLI's choice for its kind.
+    tape takes the target as a one-hot row (it cannot pick an output by a class index);
+    `tape_fn`: the per-sample loss a tape records on the targets `tape_targets` gives, where
+    that is not `fn` itself; `rows`: targets may be rows of numbers (y of shape (n, k));
+    `default`: the CLI's choice for its kind.
     """
 
     name: str
@@ -247,6 +256,7 @@ class LossSpec:
     hits: Callable[[Outputs, np.ndarray], np.ndarray]
     graded: Callable[[npt.ArrayLike], bool] = _always
     one_hot: bool = False
+    tape_fn: Callable[..., Value] | None = None
     rows: bool = False
     default: bool = False
 
@@ -318,6 +328,7 @@ TABLE: dict[str, LossSpec] = {
             _class_labels,
             _argmax_hits,
             one_hot=True,
+            tape_fn=_one_hot_cross_entropy,
             default=True,
         ),
     )

@@ -207,9 +207,11 @@ class _CompiledStep:
         if key not in self.tapes:
             from .tape import compile as record
 
+            loss = self.spec.tape_fn or self.spec.fn
+
             def per_sample(x, t):
                 out = self.model(x)
-                value = self.spec.fn(out, t)
+                value = loss(out, t)
                 if penalty:  # the same for every sample: the tape computes it once per batch
                     value = value + L.l2(self.params, self.l2)
                 return value, out
