@@ -517,17 +517,19 @@ def numpy_digits_epoch(Xtr: np.ndarray, ytr: np.ndarray) -> Callable[[], float]:
 
 def tape_digits_epoch(Xtr: np.ndarray, ytr: np.ndarray) -> Callable[[], float]:
     """W4's epoch driven by hand on the compiled tape, as the hand-written NumPy epoch is
-    written: a fresh shuffle, and per batch of 32 `tape.replay` (softmax cross-entropy on
-    one-hot targets) and SGD's `update` on the weights held in one array."""
-    from tapegrad.losses import softmax_cross_entropy
+    written: a fresh shuffle, and per batch of 32 `tape.replay` and SGD's `update` on the
+    weights held in one array. The tape is the one fit records (the loss table's `tape_fn`
+    on its `tape_targets`), so this row and fit's differ by fit's bookkeeping alone."""
+    from tapegrad.losses import TABLE
     from tapegrad.optim import SGD
     from tapegrad.tape import compile as record
 
+    spec = TABLE["softmax_ce"]
     model = MLP(64, [32, 10], seed=0)
-    tape = record(lambda x, t: softmax_cross_entropy(model(x), t), [0.0] * 64, [1.0] + [0.0] * 9)
+    tape = record(lambda x, t: spec.tape_fn(model(x), t), [0.0] * 64, spec.example_target(10))
     opt = SGD(model.parameters(), lr=0.1)
     w = tape.read_parameters()
-    X, T = np.asarray(Xtr, dtype=np.float64), np.eye(10)[np.asarray(ytr, dtype=np.intp)]
+    X, T = np.asarray(Xtr, dtype=np.float64), spec.tape_targets(ytr, 10)
     rs = np.random.RandomState(0)
     n = len(T)
 

@@ -301,24 +301,26 @@ def test_softmax_cross_entropy_keeps_its_digits_when_confidently_right(logits, y
     assert zs[y].grad == pytest.approx(-math.fsum(others), rel=1e-14, abs=1e-320)
 
 
-def test_the_tapes_one_hot_cross_entropy_is_softmax_cross_entropys_numbers_bit_for_bit():
-    """fit's tape records softmax cross-entropy as logsumexp - sum(t * z) for its one-hot
-    targets: on one-hot rows, with logits of every size (ties, +-1000, -inf), its losses and
-    gradients are those of softmax_cross_entropy's distribution form exactly."""
+def test_the_tapes_cross_entropy_is_softmax_cross_entropys_numbers_bit_for_bit():
+    """fit's tape records softmax cross-entropy as one sum, logsumexp + sum(t * z), on the
+    rows its `tape_targets` makes of class labels: for every class and logits of every size
+    (ties, +-1000, -inf), its losses and gradients are those of softmax_cross_entropy on the
+    one-hot target exactly."""
     from tapegrad.losses import TABLE, softmax_cross_entropy
 
-    tape_fn = TABLE["softmax_ce"].tape_fn
-    assert tape_fn is not None
+    spec = TABLE["softmax_ce"]
+    assert spec.tape_fn is not None
     rng = np.random.default_rng(5)
     rows = [list(rng.standard_normal(4) * 10.0 ** rng.integers(-3, 3)) for _ in range(30)]
     rows += [[1.0, 1.0, 1.0, 0.0], [1000.0, -1000.0, 0.0, 1000.0], [-math.inf, 0.0, 2.0, 1.0]]
+    coded = spec.tape_targets([0, 1, 2, 3], 4)
     for logits in rows:
         for k in range(4):
-            t = [1.0 if j == k else 0.0 for j in range(4)]
+            one_hot = [1.0 if j == k else 0.0 for j in range(4)]
             results = []
-            for fn in (softmax_cross_entropy, tape_fn):
+            for fn, t in ((softmax_cross_entropy, one_hot), (spec.tape_fn, list(coded[k]))):
                 zs = [Value(z) for z in logits]
-                loss = fn(zs, [Value(v) for v in t])
+                loss = fn(zs, [Value(float(v)) for v in t])
                 loss.backward()
                 results.append([loss.data] + [z.grad for z in zs])
             assert np.array_equal(results[0], results[1], equal_nan=True), (logits, k)
