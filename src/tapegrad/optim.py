@@ -133,17 +133,23 @@ class Optimizer:
         self.params = _check_params(params)
         self.lr: float | Schedule = lr if callable(lr) else _check_number("lr", lr)
         self.step_count = 0  # steps taken; the next step() uses lr(step_count)
+        self._asked: tuple | None = None  # (schedule, step, its rate): asked once a step
 
     def current_lr(self) -> float:
-        """The rate the next `step()` will use."""
+        """The rate the next `step()` will use. A schedule is asked once per step, so the rate
+        `fit` records is the one the step then uses."""
         if not callable(self.lr):
             return self.lr
+        asked = getattr(self, "_asked", None)  # a subclass may not run __init__
+        if asked is not None and asked[0] is self.lr and asked[1] == self.step_count:
+            return asked[2]
         lr = self.lr(self.step_count)
-        if type(lr) is float and lr >= 0:  # the usual answer, without the slower ABC check
-            return lr
-        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr >= 0:
-            raise ValueError(f"schedule {self.lr!r} gave lr {lr!r} at step {self.step_count}")
-        return float(lr)
+        if type(lr) is not float or not lr >= 0:  # the usual float skips the slower ABC check
+            if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr >= 0:
+                raise ValueError(f"schedule {self.lr!r} gave lr {lr!r} at step {self.step_count}")
+            lr = float(lr)
+        self._asked = (self.lr, self.step_count, lr)
+        return lr
 
     def zero_grad(self) -> None:
         """Set every parameter's `.grad` to 0."""

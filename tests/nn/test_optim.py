@@ -147,6 +147,33 @@ def test_constant_schedule_and_current_lr():
     assert seen == [1.0, 0.75, 0.5, 0.25, 0.0]
 
 
+@pytest.mark.parametrize("compile", [False, True])
+def test_a_schedule_is_asked_once_a_step_and_the_history_has_the_rate_used(compile):
+    """fit records each step's rate and the optimizer's step uses it: the schedule is asked
+    once for both, so even a schedule that answers differently each time it is asked gives a
+    history that is the rates the steps took."""
+    from tapegrad.train import fit
+
+    asked: list[int] = []
+
+    def restless(k: int) -> float:  # a different rate at every call, even for the same step
+        asked.append(k)
+        return 0.01 * len(asked)
+
+    X, y = [[0.0, 1.0], [1.0, 0.0], [0.0, -1.0], [-1.0, 0.0]], [1, 1, 0, 0]
+    model = MLP(2, [3, 1], seed=0)
+    opt = SGD(model.parameters(), lr=restless)
+    history = fit(model, X, y, optimizer=opt, steps=4, progress=False, compile=compile)
+    assert asked == [0, 1, 2, 3]
+    assert history.lr == pytest.approx([0.01, 0.02, 0.03, 0.04])
+    w = [p.data for p in model.parameters()]
+    again = MLP(2, [3, 1], seed=0)  # the same run on a plain list of those rates
+    rates = iter([0.01, 0.02, 0.03, 0.04])
+    fit(again, X, y, optimizer=SGD(again.parameters(), lr=lambda k: next(rates)), steps=4,
+        progress=False, compile=compile)  # fmt: skip
+    assert [p.data for p in again.parameters()] == pytest.approx(w, rel=1e-12)
+
+
 @pytest.mark.parametrize(
     "make",
     [
