@@ -47,7 +47,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -482,6 +482,12 @@ def digits_split():
     return train_test_split(X, y, test_fraction=0.2, seed=0)
 
 
+def shuffled_batches(rs: np.random.RandomState, n: int, size: int = 32) -> Iterator[np.ndarray]:
+    """One epoch's batches of row indices: a fresh shuffle cut into `size`s, as fit cuts it."""
+    order = rs.permutation(n)
+    return (order[i : i + size] for i in range(0, n, size))
+
+
 def numpy_digits_epoch(Xtr: np.ndarray, ytr: np.ndarray) -> Callable[[], float]:
     """W4's epoch written by hand in NumPy, as fit(compile=True) runs it: each epoch a fresh
     shuffle, batches of 32, MLP 64-32-10 (ReLU) from tapegrad's initial weights, softmax
@@ -495,9 +501,8 @@ def numpy_digits_epoch(Xtr: np.ndarray, ytr: np.ndarray) -> Callable[[], float]:
     n = len(T)
 
     def epoch() -> float:
-        order, loss = rs.permutation(n), 0.0
-        for i in range(0, n, 32):
-            rows = order[i : i + 32]
+        loss = 0.0
+        for rows in shuffled_batches(rs, n):
             x, t = X[rows], T[rows]
             h = x @ W[0].T + b[0]
             a = np.maximum(h, 0.0)
@@ -534,9 +539,8 @@ def tape_digits_epoch(Xtr: np.ndarray, ytr: np.ndarray) -> Callable[[], float]:
     n = len(T)
 
     def epoch() -> float:
-        order, loss = rs.permutation(n), 0.0
-        for i in range(0, n, 32):
-            rows = order[i : i + 32]
+        loss = 0.0
+        for rows in shuffled_batches(rs, n):
             objective, g = tape.replay([X[rows], T[rows]], w)
             opt.update(w, g)
             loss = float(np.mean(objective))
