@@ -79,7 +79,7 @@ def softmax_cross_entropy(logits: Sequence[Value], y: int | float | Sequence[Tar
         # vm.sum: one n-ary sum of the terms (their rows next to each other on a tape), added
         # left to right as the built-in sum adds them, but with no 0 in front.
         dot = vm.sum([t * z for t, z in zip(y, logits, strict=True)])
-        return vm.sum(y) * logsumexp(logits) - dot
+        return cast(Value, vm.sum(y) * logsumexp(logits) - dot)  # logits are Values
     k = _class_index(y, len(logits), "softmax_cross_entropy")
     if len(logits) == 1:
         return logits[0] - logits[0]  # 0 (nan for an infinite logit), with gradient 0
@@ -98,7 +98,8 @@ def _one_hot_cross_entropy(logits: Sequence[Value], t: Sequence[Value]) -> Value
     n-ary sum, logsumexp(logits) + sum(t_k * logits_k). For a one-hot target y = -t that is
     sum(y) * logsumexp(logits) - sum(y_k * logits_k) exactly, since sum(y) is 1 and 1 * x is x:
     the same numbers and gradients, bit for bit, in four nodes fewer."""
-    return vm.sum([logsumexp(logits), *[ti * zi for ti, zi in zip(t, logits, strict=True)]])
+    terms = [logsumexp(logits), *[ti * zi for ti, zi in zip(t, logits, strict=True)]]
+    return cast(Value, vm.sum(terms))  # the terms are Values
 
 
 def _class_index(y: object, n: int, who: str) -> int:

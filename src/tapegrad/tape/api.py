@@ -6,7 +6,7 @@ per call (`Replay`); this module checks what users pass and shapes what they get
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar, cast, overload
 
 import numpy as np
@@ -259,10 +259,12 @@ class Tape(Generic[Out]):
         return detail
 
 
-def _output_reads(out_rows: list[int], parts: list[tuple[bool, int]]) -> list[tuple[bool, Rows]]:
+def _output_reads(
+    out_rows: list[int], parts: Sequence[tuple[bool, int]]
+) -> list[tuple[bool, int | Rows]]:
     """Each output part's rows in the per-sample buffer, found once: (single, the row) for one
     Value, else (False, its rows as a slice where they allow, one view copied in one call)."""
-    reads: list[tuple[bool, Rows]] = []
+    reads: list[tuple[bool, int | Rows]] = []
     start = 0
     for single, count in parts:
         rows = out_rows[start : start + count]
