@@ -4,6 +4,8 @@ nobody needs (an input's, a constant's) are never computed."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from .fuse import Fusion
@@ -18,15 +20,18 @@ def emit(
     once_row: dict[int, int],
     graph: Graph,
     fusion: Fusion,
+    ones: frozenset[int] = frozenset(),
 ) -> list[Instruction]:
     """The instructions for `groups` (all in one buffer, whose rows are `rows`), in order;
-    `once_row` places the weights and biases a dense layer reads."""
+    `once_row` places the weights and biases a dense layer reads, `ones` the rows of 1.0 a
+    layer may fold its biases into its product through."""
     out: list[Instruction] = []
     layers = any(g.kind == "dense" for g in groups)  # only per-sample groups have any
     per_sample_uses = _per_sample_uses(graph) if layers else []
     for g in groups:
         if g.kind == "dense":
-            out.append(_dense(g.members, rows, once_row, graph, fusion, per_sample_uses))
+            layer = _dense(g.members, rows, once_row, graph, fusion, per_sample_uses)
+            out.append(_fold_bias(layer, g.members, once_row, fusion, ones))
         elif g.kind == "sum":
             out.append(_sum(g.members, rows, graph, fusion))
         else:
@@ -85,6 +90,35 @@ def _dense(
         needed=any(needs[i] for i in members),
         sole=sole,
     )
+
+
+def _fold_bias(
+    layer: Dense,
+    members: list[int],
+    once_row: dict[int, int],
+    fusion: Fusion,
+    ones: frozenset[int],
+) -> Dense:
+    """`layer` reading its biases as one more column of its weights, where it can: its inputs
+    are one run of rows with a row of ones right after them (`layout`), and its weights and
+    biases, neuron by neuron, one run of once-per-call rows (a model's layer), read as one
+    (neurons, inputs + 1) matrix. Else `layer` as it is."""
+    x = layer.x
+    if layer.b is None or not isinstance(x, slice) or x.step not in (None, 1):
+        return layer
+    if x.stop not in ones:
+        return layer
+    wb = index([once_row[r] for i in members for r in _weights_then_bias(fusion, i)])
+    if not isinstance(wb, slice) or wb.step not in (None, 1):
+        return layer
+    return replace(layer, xb=slice(x.start, x.stop + 1), wb=wb)
+
+
+def _weights_then_bias(fusion: Fusion, i: int) -> list[int]:
+    """Neuron i's weights, then its bias."""
+    neuron = fusion.dense[i]
+    assert neuron.bias is not None  # a layer with biases (`_fold_bias` checks)
+    return [*neuron.weights, neuron.bias]
 
 
 def _sum(members: list[int], rows: dict[int, int], graph: Graph, fusion: Fusion) -> SumGroup:

@@ -276,7 +276,9 @@ class SumGroup:
 class Dense:
     """A layer: neurons bias + sum_i w_i * x_i reading the same inputs, as one matrix product.
     Forward Y = W X + b; backward dW = dY X^T, db = dY summed, dX = W^T dY: the table's mul
-    and add rules over every term at once."""
+    and add rules over every term at once. Where its inputs have a row of ones after them and
+    its weights and biases are one block (`xb`, `wb`), the bias is a weight on that 1, as a
+    careful NumPy programmer augments the input: Y = [W b] [X; 1], [dW db] = dY [X; 1]^T."""
 
     out: slice
     x: Rows  # per-sample rows of the inputs
@@ -290,33 +292,69 @@ class Dense:
     sole: tuple[bool, bool, bool] = (False, False, False)
     """Whether its backward is the first to write the gradients of its inputs, weights and
     biases (no other per-sample instruction does): then it writes them, with no add."""
+    xb: slice | None = None  # the input rows and the row of ones after them
+    wb: slice | None = None  # the weights and biases, neuron by neuron: (neurons, inputs + 1)
+
+    @property
+    def folds_bias(self) -> bool:
+        """Whether forward is the one product [W b] [X; 1], with no separate bias add."""
+        return self.xb is not None
 
     def bind(
         self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray
     ) -> tuple[Step, Step]:
         """Forward: Y = W X + b into the layer's output rows (W and b from the once-per-call
-        buffer). Backward: adds dW = dY X^T, db = sum of dY and dX = W^T dY where needed."""
-        y, dy, shape = v[self.out], g[self.out], self.shape
+        buffer), one product where the bias folds in. Backward: `_bind_backward`."""
+        y, shape = v[self.out], self.shape
         x, b = reader(v, self.x), None if self.b is None else reader(vi, self.b)
         weights = matrix_view(vi, self.w, shape)
         w = (lambda: weights) if weights is not None else lambda: vi[self.w].reshape(shape)
+        if self.xb is not None and self.wb is not None:
+            wb, xb = vi[self.wb].reshape(shape[0], -1), v[self.xb]
 
-        def forward() -> None:
-            np.matmul(w(), x(), out=y)
-            if b is not None:
-                np.add(y, b()[:, None], out=y)
+            def forward() -> None:
+                np.matmul(wb, xb, out=y)
 
+        else:
+
+            def forward() -> None:
+                np.matmul(w(), x(), out=y)
+                if b is not None:
+                    np.add(y, b()[:, None], out=y)
+
+        return forward, self._bind_backward(v, g, gi, x, w)
+
+    def _bind_backward(
+        self, v: np.ndarray, g: np.ndarray, gi: np.ndarray, x: Reader, w: Reader
+    ) -> Step:
+        """Adds dW = dY X^T, db = sum of dY and dX = W^T dY where needed; where it is the
+        first writer of the weights' and biases' gradients and the bias folds in, writes both
+        as one product [dW db] = dY [X; 1]^T (the ones' row sums dY)."""
+        dy, shape = g[self.out], self.shape
         gw = None if self.gw is None else _matrix_adder(gi, self.w, shape, self.gw)
         gb = None if self.gb is None else self.gb(gi)
         gx = None if self.gx is None else self.gx(g)
         # Written in place where this is the first writer and the rows are a view: one NumPy
         # call each, where an add into a strided weight matrix costs as much as the product.
-        into = (
-            _first_writes(g, self.x, self.sole[0] and gx is not None),
-            matrix_view(gi, self.w, shape) if self.sole[1] and gw is not None else None,
-            _first_writes(gi, self.b, self.sole[2] and gb is not None),
-        )
-        gx_into, gw_into, gb_into = into
+        gx_into = _first_writes(g, self.x, self.sole[0] and gx is not None)
+        gw_into = matrix_view(gi, self.w, shape) if self.sole[1] and gw is not None else None
+        gb_into = _first_writes(gi, self.b, self.sole[2] and gb is not None)
+        if (
+            self.xb is not None
+            and self.wb is not None
+            and gw_into is not None
+            and gb_into is not None
+        ):
+            gwb, xbt = gi[self.wb].reshape(shape[0], -1), v[self.xb].T
+
+            def folded() -> None:
+                np.matmul(dy, xbt, out=gwb)
+                if gx_into is not None:
+                    np.matmul(w().T, dy, out=gx_into)
+                elif gx is not None:
+                    gx(w().T @ dy)
+
+            return folded
 
         def backward() -> None:
             if gw_into is not None:
@@ -332,7 +370,7 @@ class Dense:
             elif gx is not None:
                 gx(w().T @ dy)
 
-        return forward, backward
+        return backward
 
     def describe(self) -> str:
         """The layer's shape, e.g. `dense[16x2]` (neurons x inputs)."""

@@ -6,13 +6,17 @@
   own order), then constants, then the results of ops that do not depend on the inputs;
 - per-sample rows (an array (rows, batch)): the inputs, then the once-per-call values the
   per-sample instructions read ("imports", constants first, copied in across the batch), then
-  op results.
+  op results; where a block of rows (an argument, the group before a layer) ends a run of
+  rows that is exactly a biased layer's inputs, a row of ones right after it: the layer
+  multiplies its inputs and that row by its weights and biases as one matrix, a bias being a
+  weight on a constant 1.
 
 Each group's members get consecutive rows, so an instruction writes one slice."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -34,6 +38,7 @@ class Layout:
     input_rows: list[int]  # the first per-sample row of each argument
     imports: list[int]  # once-per-call nodes that also get a per-sample row, constants first
     n_rows: int  # how many rows the per-sample buffer has
+    ones: list[int]  # per-sample rows holding 1.0, each right after a biased layer's inputs
 
 
 class Imports(NamedTuple):
@@ -49,14 +54,57 @@ class Imports(NamedTuple):
 def allocate(
     graph: Graph, fusion: Fusion, groups: list[Group], deps: dict[int, list[int]]
 ) -> Layout:
-    """Rows in both buffers for every input, parameter, constant and group member."""
+    """Rows in both buffers for every input, parameter, constant and group member, and a row
+    of ones right after each biased layer's inputs where they end up as one run of rows."""
     once_row, params, consts = _once_rows(graph, fusion, groups)
-    row, input_rows, n_rows = _input_rows(graph)
+    rows = _PerSampleRows(_biased_layer_inputs(fusion, groups))
+    # The inputs argument by argument (an unused input still gets its row, unread).
+    input_rows = [rows.place([graph.index.get(p) for p in ps]) for ps in graph.placeholders]
     imports = _imports(graph, groups, deps)
-    for i in imports + [i for g in groups if g.per_sample for i in g.members]:
-        row[i] = n_rows
-        n_rows += 1
-    return Layout(once_row, params, consts, row, input_rows, imports, n_rows)
+    for block in [[i] for i in imports] + [g.members for g in groups if g.per_sample]:
+        rows.place(block)
+    n_rows = len(rows.at)
+    return Layout(once_row, params, consts, rows.row, input_rows, imports, n_rows, rows.ones)
+
+
+def _biased_layer_inputs(fusion: Fusion, groups: list[Group]) -> dict[int, list[tuple[int, ...]]]:
+    """The inputs of each layer with biases, in the order its neurons read them, by the last
+    of them: where they are one run of rows, a row of ones goes right after it, so that the
+    layer reads its inputs and the ones as one view and adds its biases inside its matrix
+    product (`Dense.xb`)."""
+    found: dict[int, list[tuple[int, ...]]] = {}
+    for g in groups:
+        if g.kind == "dense":
+            neuron = fusion.dense[g.members[0]]
+            if neuron.bias is not None:  # a layer's neurons all have a bias or none
+                found.setdefault(neuron.inputs[-1], []).append(tuple(neuron.inputs))
+    return found
+
+
+@dataclass
+class _PerSampleRows:
+    """Per-sample rows handed out in order, block by block."""
+
+    ends: dict[int, list[tuple[int, ...]]]  # biased layers' inputs, by their last input
+    row: dict[int, int] = field(default_factory=dict)
+    ones: list[int] = field(default_factory=list)
+    at: list[int | None] = field(default_factory=list)  # the node in each row (None: none)
+
+    def place(self, block: Sequence[int | None]) -> int:
+        """Consecutive rows for `block` (None: a row for no node), then a row of ones if the
+        rows up to here end with a biased layer's inputs; returns the block's first row."""
+        start = len(self.at)
+        for i in block:
+            if i is not None:
+                self.row[i] = len(self.at)
+            self.at.append(i)
+        last = block[-1] if block else None
+        if last is not None and any(
+            tuple(self.at[-len(xs) :]) == xs for xs in self.ends.get(last, ())
+        ):
+            self.ones.append(len(self.at))
+            self.at.append(None)
+        return start
 
 
 def _once_rows(
@@ -80,21 +128,6 @@ def _once_rows(
     for i in consts + [i for g in groups if not g.per_sample for i in g.members]:
         once_row[i] = len(once_row)
     return once_row, params, consts
-
-
-def _input_rows(graph: Graph) -> tuple[dict[int, int], list[int], int]:
-    """Per-sample rows for the inputs, argument by argument: the rows by node, each argument's
-    first row, and how many rows that is."""
-    row: dict[int, int] = {}
-    input_rows: list[int] = []
-    n_rows = 0
-    for group in graph.placeholders:
-        input_rows.append(n_rows)
-        for p in group:
-            if p in graph.index:  # an unused input still gets its row, unread
-                row[graph.index[p]] = n_rows
-            n_rows += 1
-    return row, input_rows, n_rows
 
 
 def _imports(graph: Graph, groups: list[Group], deps: dict[int, list[int]]) -> list[int]:

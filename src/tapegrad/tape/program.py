@@ -21,7 +21,7 @@ from ..engine import Value
 from .emit import emit
 from .fuse import fuse
 from .graph import Graph
-from .instructions import Instruction, Rows
+from .instructions import Instruction, Rows, index
 from .layout import allocate, plan_imports
 from .schedule import dependencies, group, levels
 
@@ -44,6 +44,7 @@ class Program:
     imports_const: tuple[Rows, np.ndarray] | None
     imports_dyn: tuple[Rows, Rows] | None
     imports_grad: tuple[Rows, Rows] | None
+    ones: Rows | None  # per-sample rows of 1.0 (a layer's bias read as a weight on 1), if any
     once: list[Instruction]  # what runs once per call, in order
     per_sample: list[Instruction]  # what runs over the batch, in order
 
@@ -64,7 +65,9 @@ def build_program(graph: Graph) -> Program:
     once_groups = [g for g in groups if not g.per_sample]
     sample_groups = [g for g in groups if g.per_sample]
     once = emit(once_groups, layout.once_row, layout.once_row, graph, fusion)
-    per_sample = emit(sample_groups, layout.row, layout.once_row, graph, fusion)
+    per_sample = emit(
+        sample_groups, layout.row, layout.once_row, graph, fusion, frozenset(layout.ones)
+    )
     imports = plan_imports(graph, layout, const_values)
     return Program(
         params=[graph.nodes[i] for i in layout.params],
@@ -77,6 +80,7 @@ def build_program(graph: Graph) -> Program:
         imports_const=imports.const,
         imports_dyn=imports.dyn,
         imports_grad=imports.grad,
+        ones=index(layout.ones) if layout.ones else None,
         once=once,
         per_sample=per_sample,
     )

@@ -96,12 +96,15 @@ class Replay:
             return v, self._grad
 
     def _bind(self, n: int) -> Bound:
-        """Buffers for a batch of n, constants' rows filled in, and the instructions bound."""
+        """Buffers for a batch of n, constants' rows and rows of ones filled in, and the
+        instructions bound."""
         prog, vi, gi = self.prog, self._vi, self._gi
         v, g = np.zeros((prog.n_rows, n)), np.zeros((prog.n_rows, n))
         if prog.imports_const is not None:
             rows, values = prog.imports_const
             v[rows] = values[:, None]
+        if prog.ones is not None:  # nothing writes them, nor reads their gradient rows
+            v[prog.ones] = 1.0
         steps = [ins.bind(v, g, vi, gi) for ins in prog.per_sample]
         forward = [f for f, _ in steps]
         backward = [b for (_, b), ins in zip(steps, prog.per_sample, strict=True) if ins.needed]
