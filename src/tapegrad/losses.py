@@ -118,9 +118,10 @@ def _class_index(y: object, n: int, who: str) -> int:
 
 def l2(params: Iterable[Value] | HasParameters, alpha: float) -> Value | float:
     """The L2 penalty alpha * sum(p*p), micrograd's reg_loss; `params` may be a Module (with no
-    parameters, the number alpha * 0)."""
+    parameters, the number alpha * 0). The squares add as one n-ary sum node (vm.sum), left to
+    right: micrograd's `0 + p0*p0 + ...` to the bit, since 0 + x is x for a square."""
     found = params.parameters() if hasattr(params, "parameters") else params
-    return alpha * sum(p * p for p in found)
+    return alpha * vm.sum([p * p for p in found])
 
 
 def mean(values: Iterable[Value]) -> Value:
