@@ -2,7 +2,7 @@
 float64 tensors and hand-written NumPy, all measured in this one run.
 
     pip install -e ".[bench]"   # micrograd 0.1.0, torch 2.13.0, scikit-learn
-    python benchmarks/run.py            # the full table: ~2.5 minutes of CPU time
+    python benchmarks/run.py            # the full table: about 2 minutes
     python benchmarks/run.py --quick    # fewer repeats, smaller sizes: ~30 s of CPU time
     python benchmarks/run.py --only W1,W3   # some workloads only
 
@@ -10,18 +10,19 @@ Workloads (micrograd's rows are sized to finish in seconds and are scaled per no
 sample; every anchor is measured in the same run):
   W1  one training step of micrograd's demo: MLP 2-16-16-1, 100 moons points, hinge loss
       + 1e-4 L2, SGD (forward, backward, update); tapegrad with fused neurons (the default),
-      with the explicit graph (fused=False) and compiled (fit), the nodes one step builds,
-      and each eager engine alone in fresh processes (five alternating pairs; by wall time
-      and by CPU time, which a loaded machine moves less)
+      with the explicit graph (fused=False), compiled (fit, and the tape driven by hand:
+      `tape.replay` and the optimizer's update, as the hand-written loop), the nodes one
+      step builds, and each eager engine alone in fresh processes (five alternating pairs;
+      by wall time and by CPU time, which a loaded machine moves less)
   W2  the deepest chain y = y * 1.0000001 + 0.1 each engine can backpropagate (up to
       1,000,000; PyTorch, which has no depth limit to find, to 100,000), and the time per
       node (build + backward) at that depth
   W3  a sum of products, build + backward: tapegrad's time per node at 200,000 products, and
       time and bytes per node of tapegrad and micrograd side by side at 20,000
   W4  one epoch of digits (MLP 64-32-10, batches of 32, softmax cross-entropy, SGD 0.1):
-      tapegrad eager (a quarter of the epoch, scaled), compiled (fit), PyTorch, hand-written
-      NumPy; micrograd has no exp/log, so it runs MSE on one-hot targets, on 32 samples,
-      scaled
+      tapegrad eager (a quarter of the epoch, scaled), compiled (fit, and driven by hand),
+      PyTorch, hand-written NumPy; micrograd has no exp/log, so it runs MSE on one-hot
+      targets, on 32 samples, scaled
   scope  the cost of tagging Values with their module path (W1 forward with and without)
   userops  W1's eager step with and without 20 ops of the user's registered (register_op)
   W5  saving and loading a checkpoint of MLP(500, [1000, 1]) (502,001 parameters; --quick:
@@ -29,9 +30,11 @@ sample; every anchor is measured in the same run):
   scaling  benchmarks/scaling.py: recording, memory and a training step against model size,
       and a step against batch size, beside PyTorch and hand-written NumPy
 
-The run ends with two ratios for W1 and W4 (compiled vs hand-written NumPy, compiled vs
-PyTorch) and its total wall and CPU time. Absolute times on a shared machine are noise; read
-the ratios, which are measured together.
+The compiled rows and their anchors are timed in alternating rounds (each a mean over a block
+of steps), and the run ends with their ratios for W1 and W4 (fit vs hand-written NumPy, fit vs
+PyTorch, the tape driven by hand vs hand-written NumPy: the median of the rounds' ratios, and
+each round's) and its total wall and CPU time. Absolute times on a shared machine are noise;
+read the ratios, which are measured together.
 """
 
 from __future__ import annotations
