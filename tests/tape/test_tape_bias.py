@@ -6,6 +6,7 @@ product adds in BLAS's order)."""
 
 import numpy as np
 import pytest
+from eager_sums import eager_sums
 
 import tapegrad
 from tapegrad import Value, nn
@@ -15,18 +16,6 @@ from tapegrad.tape.instructions import Dense
 def layers(tape):
     """The tape's dense layers, in run order."""
     return [ins for ins in tape._replay.prog.per_sample if isinstance(ins, Dense)]
-
-
-def eager_sums(fn, params, columns):
-    """fn eagerly per sample: its outputs, and d(sum of outputs)/d(param) added in walk order."""
-    outs = []
-    for p in params:
-        p.grad = 0.0
-    for i in range(len(columns[0])):
-        out = fn(*[Value(float(c[i])) for c in columns])
-        out.backward()
-        outs.append(out.data)
-    return np.array(outs), [p.grad for p in params]
 
 
 def assert_matches_eager(tape, fn, params, columns, one_list=False):

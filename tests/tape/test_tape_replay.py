@@ -5,6 +5,7 @@ eager's bit for bit where the tape promises bits, and equal to `value_and_grad` 
 
 import numpy as np
 import pytest
+from eager_sums import eager_sums
 
 import tapegrad
 from tapegrad import Value, losses, nn
@@ -17,18 +18,6 @@ def same_bits(actual, expected):
     both_nan = np.isnan(actual) & np.isnan(expected)
     same = (actual == expected) & (np.signbit(actual) == np.signbit(expected))
     assert (both_nan | same).all(), f"{actual} != {expected}"
-
-
-def eager_sums(fn, params, columns):
-    """fn eagerly per sample: its outputs, and d(sum of outputs)/d(param) added in walk order."""
-    outs = []
-    for p in params:
-        p.grad = 0.0
-    for i in range(len(columns[0])):
-        out = fn(*[Value(float(c[i])) for c in columns])
-        out.backward()
-        outs.append(out.data)
-    return np.array(outs), [p.grad for p in params]
 
 
 @pytest.mark.parametrize("n_terms", [2, 3, 4, 5, 8, 40])

@@ -339,32 +339,24 @@ class Dense:
         gx_into = _first_writes(g, self.x, self.sole[0] and gx is not None)
         gw_into = matrix_view(gi, self.w, shape) if self.sole[1] and gw is not None else None
         gb_into = _first_writes(gi, self.b, self.sole[2] and gb is not None)
-        if (
-            self.xb is not None
-            and self.wb is not None
-            and gw_into is not None
-            and gb_into is not None
-        ):
-            gwb, xbt = gi[self.wb].reshape(shape[0], -1), v[self.xb].T
-
-            def folded() -> None:
-                np.matmul(dy, xbt, out=gwb)
-                if gx_into is not None:
-                    np.matmul(w().T, dy, out=gx_into)
-                elif gx is not None:
-                    gx(w().T @ dy)
-
-            return folded
+        # dW and db as one product where the bias folds in and this is their first writer
+        both = None  # ([dW db] to write into, [X; 1]^T): the ones' row sums dY
+        if self.xb is not None and self.wb is not None and gw_into is not None:
+            if gb_into is not None:
+                both = (gi[self.wb].reshape(shape[0], -1), v[self.xb].T)
 
         def backward() -> None:
-            if gw_into is not None:
-                np.matmul(dy, x().T, out=gw_into)
-            elif gw is not None:
-                gw(dy @ x().T)
-            if gb_into is not None:
-                np.add.reduce(dy, axis=1, out=gb_into)
-            elif gb is not None:
-                gb(np.add.reduce(dy, axis=1))  # dy.sum(axis=1), without its wrapper
+            if both is not None:
+                np.matmul(dy, both[1], out=both[0])
+            else:
+                if gw_into is not None:
+                    np.matmul(dy, x().T, out=gw_into)
+                elif gw is not None:
+                    gw(dy @ x().T)
+                if gb_into is not None:
+                    np.add.reduce(dy, axis=1, out=gb_into)
+                elif gb is not None:
+                    gb(np.add.reduce(dy, axis=1))  # dy.sum(axis=1), without its wrapper
             if gx_into is not None:
                 np.matmul(w().T, dy, out=gx_into)
             elif gx is not None:
