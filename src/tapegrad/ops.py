@@ -227,16 +227,14 @@ LOGADDEXP = Op("logaddexp", "logaddexp", _logaddexp,
 
 
 def _logsumexp(m, *xs):
-    # log(sum(exp(x))) as big + log1p(rest): big is the largest x (an inf or nan passes through
-    # it), rest the sum of exp(x - big) over the xs below it, each at most 1, so nothing
-    # overflows; log1p keeps a confident softmax's tiny loss, which log(1 + rest) rounds to 0.
-    # Each further x tied at big adds 1 (the last sum). Its arguments work as one vector
-    # (`m.stack`), so the tape runs every step once over all of them.
+    # log(sum(exp(x))) as shift + log(sum(exp(x - shift))), as torch.logsumexp: shift is the
+    # largest x, so no term is over 1 and nothing overflows; an infinite or nan largest shifts
+    # by 0 instead, so +inf gives inf (not inf - inf), all -inf gives -inf, a nan gives nan.
+    # Its arguments work as one vector (`m.stack`), so the tape runs each step once over all.
     xs = m.stack(xs)
     big = m.largest(xs)
-    below = m.each(lambda x: m.lt(x, big), xs)
-    rest = m.total(m.each(lambda b, x: m.where(b, m.exp(x - big), 0.0), below, xs))
-    return big + m.log1p(rest + (m.total(m.each(lambda b: m.where(b, 0.0, 1.0), below)) - 1.0))
+    shift = m.where(m.isfinite(big), big, 0.0)
+    return shift + m.log(m.total(m.each(lambda x: m.exp(x - shift), xs)))
 
 
 # d(out)/d(x_i) = exp(x_i - out), softmax's i-th probability (as torch.logsumexp's gradient).

@@ -132,6 +132,12 @@ def lt(a: Value | float, b: Value | float) -> bool:
     return data_of(a) < data_of(b)
 
 
+def isfinite(x: Value | float) -> bool:
+    if tracers:
+        check_traced("rule isfinite()", x)
+    return fm.isfinite(data_of(x))
+
+
 def sign(x: Value | float) -> float:
     if tracers:
         check_traced("rule sign()", x)
