@@ -184,9 +184,12 @@ def largest(xs: np.ndarray) -> np.ndarray:
 
 
 def total(xs: np.ndarray) -> np.ndarray:
-    """The sum along the first axis, row after row, as a chain of + adds. Not add.reduce:
-    along an axis NumPy may iterate innermost (a 1-D vector, or a batch of one) it sums in
-    pairs, which regroups the terms and can round to another number."""
+    """The sum along the first axis, row after row, as a chain of + adds. Where a row has more
+    than one element NumPy's reduction adds row by row (its inner loop runs along the row);
+    along a lone axis (a 1-D vector, or a batch of one) it may add in pairs, which regroups
+    the terms and can round to another number, so there it accumulates."""
+    if xs.ndim > 1 and xs[0].size > 1:
+        return np.add.reduce(xs, axis=0)
     return np.add.accumulate(xs, axis=0)[-1]
 
 

@@ -183,3 +183,20 @@ def test_op_table_rules_give_the_eager_numbers_on_arrays(op_name):
     ]
     for j in range(len(args)):
         assert_same(grads[j], [shares[j] for shares in per_row])
+
+
+@pytest.mark.parametrize("shape", [(12,), (12, 1), (12, 2), (30, 33), (9, 1, 1), (9, 3, 5)])
+def test_total_adds_row_after_row_as_eager_does(shape):
+    """`total` is the left fold t0 + t1 + t2 + ... of eager's chain of +, bit for bit, over a
+    lone axis (where NumPy's reduction would add in pairs) and over rows of many numbers (where
+    it adds row by row), also on a view of every other row. Magnitudes from 1e-20 to 1e20 make
+    any regrouping show."""
+    rng = np.random.default_rng(len(shape) * 100 + shape[-1])
+    for _ in range(20):
+        big = rng.standard_normal((2 * shape[0], *shape[1:]))
+        big *= 10.0 ** rng.integers(-20, 21, big.shape)
+        for xs in (big[: shape[0]], big[::2]):
+            folded = xs[0].copy()
+            for row in xs[1:]:
+                folded = folded + row
+            np.testing.assert_array_equal(npm.total(xs), folded)

@@ -155,3 +155,68 @@ def test_rows_read_and_written_through_a_view_where_evenly_spaced(rows):
         expected = np.arange(8.0 * 3).reshape(8, 3)
         expected[rows] += 100.0
         assert np.array_equal(buf, expected)
+
+
+# --- gradient writes: the first stores, later ones add (tape/writes.py) ----------------------
+
+
+def _zeroed(tape):
+    """The gradient rows a backward pass zeroes first: per-sample, once-per-call."""
+    prog = tape._replay.prog
+    return prog.zero_rows, prog.zero_once
+
+
+def test_a_layered_models_backward_zeroes_no_gradient_row():
+    """In an MLP's training tape (softmax cross-entropy, an L2 term, aux outputs) every
+    gradient row is first written by a store, so no row is zeroed before a pass."""
+    model = nn.MLP(5, [8, 8, 3], seed=1)
+    spec = losses.TABLE["softmax_ce"]
+
+    def fn(x, t):
+        out = model(x)
+        return spec.tape_fn(out, t) + losses.l2(model, 1e-3), out
+
+    tape = tapegrad.compile(fn, [0.0] * 5, spec.example_target(3), has_aux=True)
+    assert _zeroed(tape) == (None, None)
+
+
+def test_a_write_that_finds_part_of_its_rows_written_adds_and_the_rest_are_zeroed():
+    """tanh reads a and b as one group, and a later product reads a again: backward, the
+    product stores a's gradient first, so the group adds into a's and b's rows, and b's row is
+    zeroed before each pass instead. Replays over different batches, one after another, give
+    eager's numbers; so does the graph whose single reader of a comes first (it adds)."""
+    w1, w2 = Value(0.7), Value(-1.3)
+    rng = np.random.default_rng(8)
+
+    def later(x):
+        a, b = x * w1, x * w2
+        t = b.tanh()
+        return a.tanh() + t + a * t  # the product, a level after the group, reads a
+
+    def earlier(x):
+        a, b = x * w1, x * w2
+        return a.exp() + a.tanh() + b.tanh()
+
+    for fn, zeroes in ((later, True), (earlier, False)):
+        tape = tapegrad.compile(fn, 0.0)
+        assert (_zeroed(tape)[0] is not None) == zeroes
+        for _ in range(3):
+            X = rng.uniform(-1.0, 1.0, 5)
+            want, grads = eager_sums(fn, [w1, w2], [X])
+            outs, got = tape.value_and_grad(X, reduction="sum")
+            np.testing.assert_allclose(outs, want, rtol=1e-13)
+            np.testing.assert_allclose(got, grads, rtol=1e-12)
+
+
+def test_the_gradient_view_a_loop_gets_may_be_written_into():
+    """`Tape.replay` hands out a view of its gradient buffer; a loop that writes into it (nan,
+    here) still gets the right gradient from the next replay, every row of it."""
+    model = nn.MLP(3, [4, 1], seed=4)
+    tape = tapegrad.compile(lambda x, t: losses.mse(model(x), t), [0.0] * 3, 0.0)
+    weights = tape.read_parameters()
+    X, T = np.random.default_rng(2).normal(size=(7, 3)), np.linspace(-1, 1, 7)
+    _, grad = tape.replay([X, T], weights)
+    want = grad.copy()
+    grad[:] = np.nan
+    _, again = tape.replay([X, T], weights)
+    same_bits(again, want)

@@ -1,5 +1,5 @@
 """Emitting: each group becomes one instruction, holding the rows it reads and writes and, for
-each argument whose gradient is needed, the scatter its backward adds through. Gradients
+each argument whose gradient is needed, the scatter its backward writes through. Gradients
 nobody needs (an input's, a constant's) are never computed."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 
 from .fuse import Fusion
 from .graph import Graph
-from .instructions import Dense, Instruction, OpGroup, SumGroup, index, scatter
+from .instructions import Dense, Instruction, OpGroup, Scatter, SumGroup, index
 from .schedule import Group
 
 
@@ -26,11 +26,9 @@ def emit(
     `once_row` places the weights and biases a dense layer reads, `ones` the rows of 1.0 a
     layer may fold its biases into its product through."""
     out: list[Instruction] = []
-    layers = any(g.kind == "dense" for g in groups)  # only per-sample groups have any
-    per_sample_uses = _per_sample_uses(graph) if layers else []
     for g in groups:
         if g.kind == "dense":
-            layer = _dense(g.members, rows, once_row, graph, fusion, per_sample_uses)
+            layer = _dense(g.members, rows, once_row, graph, fusion)
             out.append(_fold_bias(layer, g.members, once_row, fusion, ones))
         elif g.kind == "sum":
             out.append(_sum(g.members, rows, graph, fusion))
@@ -44,51 +42,30 @@ def _span(members: list[int], rows: dict[int, int]) -> slice:
     return slice(rows[members[0]], rows[members[0]] + len(members))
 
 
-def _per_sample_uses(graph: Graph) -> list[int]:
-    """How many per-sample nodes read each node."""
-    uses = [0] * len(graph.nodes)
-    for i, ch in enumerate(graph.children):
-        if graph.batch[i]:
-            for c in ch:
-                uses[c] += 1
-    return uses
-
-
 def _dense(
     members: list[int],
     rows: dict[int, int],
     once_row: dict[int, int],
     graph: Graph,
     fusion: Fusion,
-    per_sample_uses: list[int],
 ) -> Dense:
-    """A layer: its weights as one (neurons, inputs) matrix, read from the once-per-call rows.
-    Where the layer is the only per-sample reader of its weights, biases or inputs, its
-    backward is the first to write their gradients, so it may write them instead of adding."""
+    """A layer: its weights as one (neurons, inputs) matrix, read from the once-per-call rows."""
     needs = graph.needs
     neurons = [fusion.dense[i] for i in members]
     ws = [w for neuron in neurons for w in neuron.weights]
     xs = neurons[0].inputs
     # A layer's neurons all have a bias or all have none (`schedule.group` keys on it).
     bs = [neuron.bias for neuron in neurons if neuron.bias is not None] or None
-    # Inputs: read by each neuron once (graph.uses counts outputs too); weights and biases: by
-    # one per-sample node each (the once-per-call ones, such as an L2 term, add theirs after).
-    sole = (
-        all(graph.uses[x] == len(members) for x in xs),
-        all(per_sample_uses[w] == 1 for w in ws),
-        bs is not None and all(per_sample_uses[b] == 1 for b in bs),
-    )
     return Dense(
         _span(members, rows),
         x=index([rows[x] for x in xs]),
         w=index([once_row[w] for w in ws]),
         shape=(len(members), len(xs)),
         b=None if bs is None else index([once_row[b] for b in bs]),
-        gx=scatter([rows[x] for x in xs]) if any(needs[x] for x in xs) else None,
-        gw=scatter([once_row[w] for w in ws]) if any(needs[w] for w in ws) else None,
-        gb=scatter([once_row[b] for b in bs]) if bs and any(needs[b] for b in bs) else None,
+        gx=Scatter([rows[x] for x in xs]) if any(needs[x] for x in xs) else None,
+        gw=Scatter([once_row[w] for w in ws]) if any(needs[w] for w in ws) else None,
+        gb=Scatter([once_row[b] for b in bs]) if bs and any(needs[b] for b in bs) else None,
         needed=any(needs[i] for i in members),
-        sole=sole,
     )
 
 
@@ -133,7 +110,7 @@ def _sum(members: list[int], rows: dict[int, int], graph: Graph, fusion: Fusion)
         _span(members, rows),
         terms=np.array([[rows[t] for t in terms] for terms in by_sum], dtype=np.intp).T,
         seg=index([seg[k] for k in sel]) if sel else None,
-        scatter=scatter([src[k] for k in sel]) if sel else None,
+        scatter=Scatter([src[k] for k in sel]) if sel else None,
         needed=any(graph.needs[i] for i in members),
     )
 
@@ -144,13 +121,14 @@ def _op(members: list[int], rows: dict[int, int], graph: Graph) -> OpGroup:
     args = [[children[i][j] for i in members] for j in range(len(children[members[0]]))]
     reads = [index([rows[c] for c in arg]) for arg in args]
     grads = [
-        (j, scatter([rows[c] for c in arg]))
+        (j, Scatter([rows[c] for c in arg]))
         for j, arg in enumerate(args)
         if any(needs[c] for c in arg)
     ]
     group = OpGroup(op, _span(members, rows), reads, grads, any(needs[i] for i in members))
-    if op.partials is not None:  # variadic: every argument's rows, read and written as one
+    if op.partials is not None:  # variadic: every argument's rows, read as one
         every = [rows[c] for arg in args for c in arg]
         group.every = index(every)
-        group.every_grad = scatter(every) if grads else None
+        # A vector op's partials come as one array (`m.stack`): its gradients go in one write.
+        group.every_grad = Scatter(every) if grads and op.vector else None
     return group

@@ -1,13 +1,14 @@
 """The instructions a Program runs, each over a whole group of rows at once: an op's rules
 (`OpGroup`), n-ary sums (`SumGroup`) and dense layers (`Dense`); and the row indexing they
-share (`index`, `scatter`, `reader`, `matrix_view`).
+share (`index`, `Scatter`, `reader`, `matrix_view`).
 
 An instruction is compiled once and then *bound* to a set of buffers (`bind(v, g, vi, gi)`:
 values and gradients of its own buffer, and of the once-per-call buffer a dense layer reads
 its weights from). Binding takes the views of the rows it reads and writes once, so a replay
 step is the NumPy calls a careful programmer would write, with no indexing left in the loop.
 Backward adds into gradient rows, since a value read by several instructions gets the sum of
-their gradients."""
+their gradients; the first write to rows in a pass stores instead (`Scatter.first`), so no
+buffer is zeroed before one."""
 
 from __future__ import annotations
 
@@ -31,10 +32,8 @@ Step = Callable[[], None]
 """One bound instruction's forward or backward: the NumPy calls over views taken at binding."""
 
 Adder = Callable[[np.ndarray], None]
-"""Adds values (one per row it was built for, or one row broadcast) into a bound buffer."""
-
-Scatter = Callable[[np.ndarray], Adder]
-"""Binds an `Adder` to a buffer."""
+"""Writes values (one per row it was built for, or one row broadcast) into a bound buffer:
+adds them, or for the first write to those rows in a backward pass stores them."""
 
 Reader = Callable[[], np.ndarray]
 """Gives the rows of a bound buffer: a view taken once, or (index arrays copy) read per call."""
@@ -87,46 +86,50 @@ def matrix_view(buf: np.ndarray, rows: Rows, shape: tuple[int, int]) -> np.ndarr
     return view
 
 
-def scatter(rows: list[int]) -> Scatter:
-    """A function binding, to a buffer, an adder of values (one per row of `rows`, or one row
-    broadcast to all); rows may repeat."""
-    idx = index(rows)
-    if isinstance(idx, slice) or len(set(rows)) == len(rows):
-        return scatter_rows(idx)
-    # A repeated row must get every value: `buf[idx] += values` would keep only one of them.
-    order = np.argsort(idx, kind="stable")
-    srt = idx[order]
-    starts = np.flatnonzero(np.concatenate(([True], srt[1:] != srt[:-1])))
-    uniq = srt[starts]
-    n = len(rows)
+@dataclass(slots=True, eq=False)
+class Scatter:
+    """Gradient rows an instruction's backward writes into, one value per row or one row
+    broadcast to all; rows may repeat. Bound to a buffer (`scatter(buf)`), it adds there,
+    since a value read by several instructions gets the sum of their gradients; or, where
+    `first` (no earlier write of a backward pass touches these rows: `writes.plan_writes`), it
+    stores, so the rows need no zeros before the pass."""
 
-    def bind_repeated(buf: np.ndarray) -> Adder:
-        def add(values: np.ndarray) -> None:
-            values = np.broadcast_to(values, (n,) + buf.shape[1:])
-            buf[uniq] += np.add.reduceat(values[order], starts, axis=0)
+    rows: list[int]
+    first: bool = False
 
-        return add
-
-    return bind_repeated
-
-
-def scatter_rows(idx: Rows) -> Scatter:
-    """`scatter` for rows that do not repeat, given as a slice or an index array."""
-    if isinstance(idx, slice):
-
-        def bind_view(buf: np.ndarray) -> Adder:
+    def __call__(self, buf: np.ndarray) -> Adder:
+        rows, first = self.rows, self.first
+        idx = index(rows)
+        if isinstance(idx, slice):
             view = buf[idx]
+            if first:
+                return lambda values: np.copyto(view, values)
             return lambda values: np.add(view, values, out=view)
+        if len(set(rows)) == len(rows):
 
-        return bind_view
+            def write(values: np.ndarray) -> None:
+                if first:
+                    buf[idx] = values
+                else:
+                    buf[idx] += values
 
-    def bind_rows(buf: np.ndarray) -> Adder:
-        def add(values: np.ndarray) -> None:
-            buf[idx] += values
+            return write
+        # A repeated row must get every value: `buf[idx] += values` would keep only one of
+        # them, so the values of each row are summed first.
+        order = np.argsort(idx, kind="stable")
+        srt = idx[order]
+        starts = np.flatnonzero(np.concatenate(([True], srt[1:] != srt[:-1])))
+        uniq, n = srt[starts], len(rows)
 
-        return add
+        def write_repeated(values: np.ndarray) -> None:
+            values = np.broadcast_to(values, (n,) + buf.shape[1:])
+            summed = np.add.reduceat(values[order], starts, axis=0)
+            if first:
+                buf[uniq] = summed
+            else:
+                buf[uniq] += summed
 
-    return bind_rows
+        return write_repeated
 
 
 def _matrix_adder(buf: np.ndarray, rows: Rows, shape: tuple[int, int], flat: Scatter) -> Adder:
@@ -150,10 +153,10 @@ class OpGroup:
     op: Op
     out: slice
     args: list[Rows]
-    grads: list[tuple[int, Scatter]]  # (argument, adds its gradient) for the args needing one
+    grads: list[tuple[int, Scatter]]  # (argument, writes its gradient) for the args needing one
     needed: bool  # a gradient flows through: backward runs it
     every: Rows | None = None  # a variadic op's argument rows, argument by argument
-    every_grad: Scatter | None = None  # adds into all of them
+    every_grad: Scatter | None = None  # a vector op's: writes into all of them at once
 
     def bind(
         self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray
@@ -201,13 +204,20 @@ class OpGroup:
 
         def backward() -> None:
             local = partials(m, out, *call(every().reshape(shape)))
-            if isinstance(local, np.ndarray) and add_all is not None:
+            if add_all is not None:  # a vector op: its partials come as one array
                 add_all((gout * local).reshape(-1, *batch))
                 return
             for j, add in adds:
                 add(gout * local[j])
 
         return forward, backward
+
+    def writes(self) -> list[tuple[bool, Scatter]]:
+        """The gradient writes of its backward, in order, each (into the once-per-call buffer,
+        the scatter): all into its own buffer."""
+        if self.every_grad is not None:
+            return [(False, self.every_grad)]
+        return [(False, scatter) for _, scatter in self.grads]
 
     def describe(self) -> str:
         """The op and how many nodes run as this one call, e.g. `tanh[16]`."""
@@ -225,7 +235,7 @@ class SumGroup:
     out: slice
     terms: np.ndarray  # (terms per sum, sums): terms[k, s] is the row of sum s's term k
     seg: Rows | None  # the sum each term needing a gradient belongs to
-    scatter: Scatter | None  # adds into those terms' gradient rows
+    scatter: Scatter | None  # writes into those terms' gradient rows
     needed: bool
 
     def bind(
@@ -246,11 +256,21 @@ class SumGroup:
             # One sum's terms as one read (a view where they are consecutive rows), or all.
             one = terms.shape[1] == 1
             read = reader(v, index([int(r) for r in terms[:, 0]])) if one else lambda: v[terms]
+            dest = out[0] if one else out  # what the terms add up into
+            if out.ndim > 1 and dest.size > 1:
 
-            def forward() -> None:
-                # accumulate is a running sum, out[k] = out[k-1] + t[k] from out[0] = t[0]:
-                # term by term in order, so its last step is eager's left fold bit for bit.
-                out[...] = np.add.accumulate(read(), axis=0)[-1]
+                def forward() -> None:
+                    # Over rows of more than one number NumPy adds row after row, t0 + t1,
+                    # then + t2, ...: eager's left fold bit for bit (`numpymath.total`).
+                    np.add.reduce(read(), axis=0, out=dest)
+
+            else:
+
+                def forward() -> None:
+                    # A lone axis (a batch of one, once per call): reduce may add in pairs.
+                    # accumulate is a running sum, out[k] = out[k-1] + t[k] from t[0]: term
+                    # by term in order, so its last step is eager's left fold bit for bit.
+                    out[...] = np.add.accumulate(read(), axis=0)[-1]
 
         if self.scatter is None:
             return forward, _nothing
@@ -266,6 +286,10 @@ class SumGroup:
                 add(gout[seg])
 
         return forward, backward
+
+    def writes(self) -> list[tuple[bool, Scatter]]:
+        """Its backward's gradient writes (see `OpGroup.writes`)."""
+        return [] if self.scatter is None else [(False, self.scatter)]
 
     def describe(self) -> str:
         """How many sums run as this one call, e.g. `sum[4]`."""
@@ -285,13 +309,10 @@ class Dense:
     w: Rows  # once-per-call rows of the weights, read as a (neurons, inputs) matrix view
     shape: tuple[int, int]
     b: Rows | None
-    gx: Scatter | None  # each adds a gradient where one is needed, else None
-    gw: Scatter | None
+    gx: Scatter | None  # each writes a gradient where one is needed, else None
+    gw: Scatter | None  # (into the once-per-call buffer, as gb)
     gb: Scatter | None
     needed: bool
-    sole: tuple[bool, bool, bool] = (False, False, False)
-    """Whether its backward is the first to write the gradients of its inputs, weights and
-    biases (no other per-sample instruction does): then it writes them, with no add."""
     xb: slice | None = None  # the input rows and the row of ones after them
     wb: slice | None = None  # the weights and biases, neuron by neuron: (neurons, inputs + 1)
 
@@ -327,18 +348,18 @@ class Dense:
     def _bind_backward(
         self, v: np.ndarray, g: np.ndarray, gi: np.ndarray, x: Reader, w: Reader
     ) -> Step:
-        """Adds dW = dY X^T, db = sum of dY and dX = W^T dY where needed; where it is the
-        first writer of the weights' and biases' gradients and the bias folds in, writes both
-        as one product [dW db] = dY [X; 1]^T (the ones' row sums dY)."""
+        """Writes dW = dY X^T, db = sum of dY and dX = W^T dY where needed; where it is the
+        first writer of the weights' and biases' gradients and the bias folds in, both as one
+        product [dW db] = dY [X; 1]^T (the ones' row sums dY)."""
         dy, shape = g[self.out], self.shape
         gw = None if self.gw is None else _matrix_adder(gi, self.w, shape, self.gw)
         gb = None if self.gb is None else self.gb(gi)
         gx = None if self.gx is None else self.gx(g)
         # Written in place where this is the first writer and the rows are a view: one NumPy
         # call each, where an add into a strided weight matrix costs as much as the product.
-        gx_into = _first_writes(g, self.x, self.sole[0] and gx is not None)
-        gw_into = matrix_view(gi, self.w, shape) if self.sole[1] and gw is not None else None
-        gb_into = _first_writes(gi, self.b, self.sole[2] and gb is not None)
+        gx_into = _first_writes(g, self.x, self.gx)
+        gw_into = matrix_view(gi, self.w, shape) if self.gw and self.gw.first else None
+        gb_into = _first_writes(gi, self.b, self.gb)
         # dW and db as one product where the bias folds in and this is their first writer
         both = None  # ([dW db] to write into, [X; 1]^T): the ones' row sums dY
         if self.xb is not None and self.wb is not None and gw_into is not None:
@@ -364,15 +385,22 @@ class Dense:
 
         return backward
 
+    def writes(self) -> list[tuple[bool, Scatter]]:
+        """Its backward's gradient writes, in order (see `OpGroup.writes`): the weights' and
+        biases', into the once-per-call buffer, then the inputs'."""
+        once = [(True, s) for s in (self.gw, self.gb) if s is not None]
+        return once + ([] if self.gx is None else [(False, self.gx)])
+
     def describe(self) -> str:
         """The layer's shape, e.g. `dense[16x2]` (neurons x inputs)."""
         return f"dense[{self.shape[0]}x{self.shape[1]}]"
 
 
-def _first_writes(buf: np.ndarray, rows: Rows | None, sole: bool) -> np.ndarray | None:
-    """The view a first writer writes `rows` of `buf` through, or None (not the first
-    writer, or rows that are not a slice)."""
-    return buf[rows] if sole and isinstance(rows, slice) else None
+def _first_writes(buf: np.ndarray, rows: Rows | None, grad: Scatter | None) -> np.ndarray | None:
+    """The view a first writer writes `rows` of `buf` through with `out=`, or None (no
+    gradient, not the first writer, or rows that are not a slice)."""
+    first = grad is not None and grad.first
+    return buf[rows] if first and isinstance(rows, slice) else None
 
 
 Instruction = OpGroup | SumGroup | Dense

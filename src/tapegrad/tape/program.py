@@ -6,6 +6,7 @@
     group         same-level nodes into instructions, in run order                schedule.py
     allocate      rows in the once-per-call and per-sample buffers                layout.py
     emit          forward instructions per buffer; backward runs them reversed    emit.py
+    writes        which gradient writes store (the first to their rows) or add    writes.py
     bind          (at replay) each instruction to its buffers' views              replay.py
 
 Each pass is a function of the graph and the earlier passes' results, so one can be read (or
@@ -21,9 +22,10 @@ from ..engine import Value
 from .emit import emit
 from .fuse import fuse
 from .graph import Graph
-from .instructions import Instruction, Rows, index
+from .instructions import Instruction, Rows, Scatter, index
 from .layout import allocate, plan_imports
 from .schedule import dependencies, group, levels
+from .writes import plan_writes
 
 
 @dataclass
@@ -43,8 +45,11 @@ class Program:
     # on every call; those needing a gradient, theirs summed over the batch back to the source.
     imports_const: tuple[Rows, np.ndarray] | None
     imports_dyn: tuple[Rows, Rows] | None
-    imports_grad: tuple[Rows, Rows] | None
+    imports_grad: tuple[Rows, Scatter] | None
     ones: Rows | None  # per-sample rows of 1.0 (a layer's bias read as a weight on 1), if any
+    # Gradient rows zeroed before each backward pass, per-sample and once-per-call (`writes`)
+    zero_rows: Rows | None
+    zero_once: Rows | None
     once: list[Instruction]  # what runs once per call, in order
     per_sample: list[Instruction]  # what runs over the batch, in order
 
@@ -69,18 +74,28 @@ def build_program(graph: Graph) -> Program:
         sample_groups, layout.row, layout.once_row, graph, fusion, frozenset(layout.ones)
     )
     imports = plan_imports(graph, layout, const_values)
+    imports_grad = None
+    if imports.grad is not None:
+        imported, src = imports.grad
+        imports_grad = (imported, Scatter(np.arange(len(layout.once_row))[src].tolist()))
+    out_rows = [layout.row[o] for o in graph.outputs]
+    n_params = len(layout.params)
+    sum_back = None if imports_grad is None else imports_grad[1]
+    zero_rows, zero_once = plan_writes(per_sample, sum_back, once, out_rows[0], n_params)
     return Program(
         params=[graph.nodes[i] for i in layout.params],
-        n_params=len(layout.params),
+        n_params=n_params,
         const_values=const_values,
         n_once=len(layout.once_row),
         n_rows=layout.n_rows,
         input_rows=layout.input_rows,
-        out_rows=[layout.row[o] for o in graph.outputs],
+        out_rows=out_rows,
         imports_const=imports.const,
         imports_dyn=imports.dyn,
-        imports_grad=imports.grad,
+        imports_grad=imports_grad,
         ones=index(layout.ones) if layout.ones else None,
+        zero_rows=index(zero_rows) if zero_rows else None,
+        zero_once=index(zero_once) if zero_once else None,
         once=once,
         per_sample=per_sample,
     )

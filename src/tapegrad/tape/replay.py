@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .instructions import Adder, Reader, Rows, Step, reader, scatter_rows
+from .instructions import Adder, Reader, Rows, Step, reader
 from .program import Program
 
 data_of = operator.attrgetter("data")  # a Value's .data, for map()
@@ -85,9 +85,12 @@ class Replay:
                 step()
             if reduction is None:
                 return v, None
-            # Backward: seed the output's gradient, then the same instructions reversed.
-            b.g.fill(0.0)
-            gi.fill(0.0)
+            # Backward: seed the output's gradient, then the same instructions reversed. Their
+            # first writes store (`writes`): only rows an add finds first are zeroed.
+            if prog.zero_rows is not None:
+                b.g[prog.zero_rows] = 0.0
+            if prog.zero_once is not None:
+                gi[prog.zero_once] = 0.0
             b.seed.fill(1.0 / n if reduction == "mean" else 1.0)
             for step in b.backward:  # the imports' gradients last
                 step()
@@ -114,7 +117,7 @@ class Replay:
             forward.insert(0, _copy_across(reader(v, imported), reader(vi, src), v, imported))
         if prog.imports_grad is not None:  # and their gradients summed over it
             imported, src = prog.imports_grad
-            backward.append(_sum_back(reader(g, imported), scatter_rows(src)(gi)))
+            backward.append(_sum_back(reader(g, imported), src(gi)))
         bound = Bound(v, g, forward, backward, g[prog.out_rows[0]])
         if len(self._bound) >= _BUFFER_CACHE:
             del self._bound[next(iter(self._bound))]
@@ -138,6 +141,6 @@ def _copy_across(target: Reader, source: Reader, v: np.ndarray, rows: Rows) -> S
     return copy_rows
 
 
-def _sum_back(grads: Reader, add: Adder) -> Step:
-    """Add the gradients of imported rows, summed over the batch, to their sources."""
-    return lambda: add(np.add.reduce(grads(), axis=1))  # .sum(axis=1), unwrapped
+def _sum_back(grads: Reader, write: Adder) -> Step:
+    """Write the gradients of imported rows, summed over the batch, to their sources."""
+    return lambda: write(np.add.reduce(grads(), axis=1))  # .sum(axis=1), unwrapped
