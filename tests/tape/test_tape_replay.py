@@ -220,3 +220,87 @@ def test_the_gradient_view_a_loop_gets_may_be_written_into():
     grad[:] = np.nan
     _, again = tape.replay([X, T], weights)
     same_bits(again, want)
+
+
+# --- Tape.loop: replay for a block of steps ---------------------------------------------------
+
+
+def _training_tape():
+    model = nn.MLP(3, [5, 2], seed=6)
+    spec = losses.TABLE["softmax_ce"]
+    tape = tapegrad.compile(
+        lambda x, t: (spec.tape_fn(model(x), t), model(x)),
+        [0.0] * 3,
+        spec.example_target(2),
+        has_aux=True,
+    )
+    rng = np.random.default_rng(9)
+    batches = [
+        (rng.normal(size=(n, 3)), spec.tape_targets(rng.integers(0, 2, n), 2)) for n in (8, 8, 5)
+    ]
+    return tape, batches
+
+
+def test_a_loops_steps_are_replays_numbers_on_weights_updated_in_place():
+    """Inside `with tape.loop() as step`, a step on `step.weights` (updated in place, as an
+    optimizer does) gives `replay`'s outputs and gradients bit for bit, step after step; its
+    outputs are views the next step overwrites."""
+    tape, batches = _training_tape()
+    w = tape.read_parameters()
+    want = []
+    for X, T in batches:
+        (outs, aux), grad = tape.replay([X, T], w)
+        want.append((outs, aux, grad.copy()))
+        w -= 0.5 * grad
+    with tape.loop() as step:
+        shared = step.weights
+        shared[:] = tape.read_parameters()
+        for (X, T), (w_outs, w_aux, w_grad) in zip(batches, want, strict=True):
+            (outs, aux), grad = step([X, T], shared)
+            same_bits(outs, w_outs)
+            same_bits(aux, w_aux)
+            same_bits(grad, w_grad)
+            shared -= 0.5 * grad
+        first = outs.copy()
+        step([batches[0][0][:5], batches[0][1][:5]], shared)
+        assert not np.array_equal(outs, first)  # the same buffer, written by the next step
+    same_bits(shared, w)
+
+
+def test_a_loop_holds_the_lock_and_the_float_silence_only_for_its_block():
+    """Inside the block the same thread may still call the tape (a training control does)
+    and NumPy warns of nothing; outside, the warning state is the caller's again and a step
+    is an error that says where steps belong."""
+    tape, batches = _training_tape()
+    X, T = batches[0]
+    before = np.geterr()
+    with tape.loop() as step:
+        assert np.geterr()["over"] == "ignore"
+        step([X, T], step.weights)
+        outs, _ = tape(X, T)  # re-entrant: no deadlock
+        assert outs.shape == (8,)
+    assert np.geterr() == before
+    with pytest.raises(RuntimeError, match="inside its `with tape.loop\\(\\)` block"):
+        step([X, T], step.weights)
+
+
+def test_another_thread_waits_for_a_loops_block_to_end():
+    """The steps' buffers are the tape's: a call from another thread waits until the loop's
+    block ends, then runs."""
+    import threading
+
+    tape, batches = _training_tape()
+    X, T = batches[0]
+    done = threading.Event()
+
+    def other() -> None:
+        tape(X, T)
+        done.set()
+
+    with tape.loop() as step:
+        step([X, T], step.weights)
+        thread = threading.Thread(target=other)
+        thread.start()
+        assert not done.wait(0.3)  # blocked on the tape's lock
+    thread.join(10)
+    assert done.is_set()

@@ -136,7 +136,9 @@ class Tape(Generic[Out]):
         self._n_nodes = len(graph.nodes)
         self._replay = Replay(prog)
         self._out_reads = _output_reads(prog.out_rows, recording.parts)
-        self._lock = threading.Lock()  # calls share the replay's buffers: threads take turns
+        # Calls share the replay's buffers: threads take turns. Re-entrant, so that code a
+        # `loop()` runs between its steps (a training control) may call the tape too.
+        self._lock = threading.RLock()
 
     def forward(self, *batch: npt.ArrayLike, params: npt.ArrayLike | None = None) -> Out:
         """The per-sample outputs for a batch: shape (batch,) for one output, (batch, k) for k
@@ -183,10 +185,30 @@ class Tape(Generic[Out]):
         `tape.parameters` order, is a view into the tape's buffer, valid until its next call.
         `arrays`: float64, one per argument, of the shapes `tape(...)` takes; `weights`:
         float64; `where`: for each of `tape.parameters`, its index in `weights` (None: the
-        same order, as a `Module`'s parameters are: a tape stores its layers' as they list)."""
-        with self._lock:
+        same order, as a `Module`'s parameters are: a tape stores its layers' as they list).
+        A loop of many steps runs faster inside `loop()`."""
+        with self._lock, np.errstate(all="ignore"):
             v, grads = self._replay.run(arrays, len(arrays[0]), weights, "mean", take=where)
             return self._outputs(v), cast(np.ndarray, grads)
+
+    def loop(self) -> Loop[Out]:
+        """A training loop's hold on the tape, for a `with` block: its `step(arrays, weights,
+        where=None)` is `replay` without the costs `replay` pays per call. The tape's lock and
+        NumPy's floating-point silence are taken once for the block, the outputs come back as
+        views into the tape's buffer (valid until the next step, like the gradient), and
+        `step.weights`, the parameter array the tape reads (what its last call read), is read
+        where it stands when passed as `weights`, with no copy: an optimizer can update it in
+        place. Other calls on the tape (`tape(X)`, `value_and_grad`) load it again.
+
+            with tape.loop() as step:
+                w = step.weights
+                w[:] = tape.read_parameters()  # tape.parameters' .data, in that order
+                for X, T in batches:
+                    (loss, aux), grad = step([X, T], w)
+                    optimizer.update(w, grad)
+                tape.write_parameters(w)  # into the Values' .data
+        """
+        return Loop(self)
 
     def read_parameters(self) -> np.ndarray:
         """Every parameter's current `.data`, in `tape.parameters` order."""
@@ -225,14 +247,17 @@ class Tape(Generic[Out]):
         """(outputs, gradient) for a batch, the gradient None without a `reduction`."""
         arrays, n = check_batch(self._specs, batch, self.fn)
         weights = None if params is None else self._check_params(params, "params")
-        with self._lock:  # the buffers are read until the outputs are copied out
+        # The buffers are read until the outputs are copied out.
+        with self._lock, np.errstate(all="ignore"):
             v, grads = self._replay.run(arrays, n, weights, reduction)
             return self._outputs(v), None if grads is None else grads.copy()
 
-    def _outputs(self, v: np.ndarray) -> Out:
-        """Copy the output rows out of the buffer: (batch,) for a Value, (batch, k) for a list;
-        with `has_aux`, the pair (outputs, aux)."""
-        parts = [v[rows].copy() if single else v[rows].T.copy() for single, rows in self._out_reads]
+    def _outputs(self, v: np.ndarray, copy: bool = True) -> Out:
+        """The output rows of the buffer, copied out (or as views): (batch,) for a Value,
+        (batch, k) for a list; with `has_aux`, the pair (outputs, aux)."""
+        parts = [v[rows] if single else v[rows].T for single, rows in self._out_reads]
+        if copy:
+            parts = [part.copy() for part in parts]
         return cast(Out, (parts[0], parts[1]) if self._has_aux else parts[0])
 
     def _check_params(self, values: npt.ArrayLike, who: str) -> np.ndarray:
@@ -257,6 +282,42 @@ class Tape(Generic[Out]):
                 f"longer used (was a parameter replaced instead of its .data assigned?)"
             )
         return detail
+
+
+class Loop(Generic[Out]):
+    """`Tape.loop()`'s step: `replay` for a `with` block of many steps (see `Tape.loop`)."""
+
+    __slots__ = ("_tape", "_run", "_quiet", "weights")
+
+    def __init__(self, tape: Tape[Out]) -> None:
+        self._tape, self._run = tape, tape._replay.run
+        self._quiet: np.errstate | None = None
+        self.weights = tape._replay.params_view
+        """The parameter array the tape reads, in `tape.parameters` order."""
+
+    def __enter__(self) -> Loop[Out]:
+        self._tape._lock.acquire()
+        self._quiet = np.errstate(all="ignore")
+        self._quiet.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._quiet is not None:
+                self._quiet.__exit__(None, None, None)  # it restores the state; no exception
+                self._quiet = None
+        finally:
+            self._tape._lock.release()
+
+    def __call__(
+        self, arrays: list[np.ndarray], weights: np.ndarray, where: np.ndarray | None = None
+    ) -> tuple[Out, np.ndarray]:
+        """One step (`Tape.replay`'s arguments); outputs and gradient are views, valid until
+        the next step. Only inside the `with` block."""
+        if self._quiet is None:
+            raise RuntimeError("a tape's loop steps only inside its `with tape.loop()` block")
+        v, grads = self._run(arrays, len(arrays[0]), weights, "mean", where)
+        return self._tape._outputs(v, copy=False), cast(np.ndarray, grads)
 
 
 def _output_reads(

@@ -57,46 +57,58 @@ class Replay:
         take: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Forward over a batch of `n` at `params` (`params[take]` with `take`; None: the
-        parameters' `.data`), then with a `reduction` ("mean" or "sum") backward: the value
-        buffer and the parameters' gradient (None without a reduction), both views valid until
-        the next run. One function, not two methods: a small model's call is all Python
-        overhead, and splitting it cost ~1 % of a step."""
+        parameters' `.data`; the tape's own parameter array `params_view`: as it stands),
+        then with a `reduction` ("mean" or "sum") backward: the value buffer and the
+        parameters' gradient (None without a reduction), both views valid until the next run.
+        The caller holds NumPy's floating-point warnings off (`np.errstate(all="ignore")`), as
+        the rules' inf and nan are results: a loop enters that once, not once a step. One
+        function, not two methods: a small model's call is all Python overhead."""
         prog, gi = self.prog, self._gi
         b = self._bound.get(n) or self._bind(n)
         v = b.v
-        with np.errstate(all="ignore"):
-            # Forward: parameters, once-per-call values, inputs, imports, per-sample values.
-            if params is None:
-                self._params[:] = np.fromiter(
-                    map(data_of, prog.params), np.float64, count=prog.n_params
-                )
-            elif take is None:
-                self._params[:] = params
+        # Forward: parameters, once-per-call values, inputs, imports, per-sample values.
+        if params is not self._params:
+            self._load(params, take)
+        for step in self._once:
+            step()
+        for start, a in zip(prog.input_rows, arrays, strict=True):
+            if a.ndim == 1:
+                v[start] = a
             else:
-                np.take(params, take, out=self._params)
-            for step in self._once:
-                step()
-            for start, a in zip(prog.input_rows, arrays, strict=True):
-                if a.ndim == 1:
-                    v[start] = a
-                else:
-                    v[start : start + a.shape[1]] = a.T
-            for step in b.forward:  # the imports first
-                step()
-            if reduction is None:
-                return v, None
-            # Backward: seed the output's gradient, then the same instructions reversed. Their
-            # first writes store (`writes`): only rows an add finds first are zeroed.
-            if prog.zero_rows is not None:
-                b.g[prog.zero_rows] = 0.0
-            if prog.zero_once is not None:
-                gi[prog.zero_once] = 0.0
-            b.seed.fill(1.0 / n if reduction == "mean" else 1.0)
-            for step in b.backward:  # the imports' gradients last
-                step()
-            for step in self._once_backward:
-                step()
-            return v, self._grad
+                v[start : start + a.shape[1]] = a.T
+        for step in b.forward:  # the imports first
+            step()
+        if reduction is None:
+            return v, None
+        # Backward: seed the output's gradient, then the same instructions reversed. Their
+        # first writes store (`writes`): only rows an add finds first are zeroed.
+        if prog.zero_rows is not None:
+            b.g[prog.zero_rows] = 0.0
+        if prog.zero_once is not None:
+            gi[prog.zero_once] = 0.0
+        b.seed.fill(1.0 / n if reduction == "mean" else 1.0)
+        for step in b.backward:  # the imports' gradients last
+            step()
+        for step in self._once_backward:
+            step()
+        return v, self._grad
+
+    def _load(self, params: np.ndarray | None, take: np.ndarray | None) -> None:
+        """Copy the parameters in: `params[take]`, `params`, or (None) their `.data`."""
+        if params is None:
+            prog = self.prog
+            self._params[:] = np.fromiter(
+                map(data_of, prog.params), np.float64, count=prog.n_params
+            )
+        elif take is not None:
+            np.take(params, take, out=self._params)
+        else:
+            self._params[:] = params
+
+    @property
+    def params_view(self) -> np.ndarray:
+        """The parameter values the replay reads, in `prog.params` order: a view of its buffer."""
+        return self._params
 
     def _bind(self, n: int) -> Bound:
         """Buffers for a batch of n, constants' rows and rows of ones filled in, and the
@@ -116,8 +128,8 @@ class Replay:
             imported, src = prog.imports_dyn
             forward.insert(0, _copy_across(reader(v, imported), reader(vi, src), v, imported))
         if prog.imports_grad is not None:  # and their gradients summed over it
-            imported, src = prog.imports_grad
-            backward.append(_sum_back(reader(g, imported), src(gi)))
+            imported_grads, back = prog.imports_grad
+            backward.append(_sum_back(reader(g, imported_grads), back(gi)))
         bound = Bound(v, g, forward, backward, g[prog.out_rows[0]])
         if len(self._bound) >= _BUFFER_CACHE:
             del self._bound[next(iter(self._bound))]
