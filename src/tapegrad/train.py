@@ -10,7 +10,7 @@ import numbers
 import sys
 import time
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -276,6 +276,10 @@ class _EagerTrainer:
     def evaluate(self, rows: list, targets: list) -> dict:
         return _evaluate_rows(self.model, rows, targets, self.spec)
 
+    def session(self, steps: int) -> AbstractContextManager:
+        """Nothing to hold: eager steps share no buffer."""
+        return nullcontext()
+
     def sync(self) -> None:
         """Nothing to do: the weights live in the Values."""
 
@@ -314,6 +318,7 @@ class _TapeTrainer:
             # valid until its next replay, which is all `update` and `sync` need.
             self.g = np.zeros_like(self.w)
             self.plan: tuple | None = None
+            self.loop = None  # the training tape's loop, inside `session()`
             self.where: dict[int, np.ndarray | None] = {}
             self.same_order: dict[int, bool] = {}  # the tape stores them in the optimizer's order
 
@@ -321,25 +326,47 @@ class _TapeTrainer:
         X, T = (self.X, self.T) if batch is None else (self.X[batch], self.T[batch])
         if not self.on_arrays:
             return self._via_values(X, T)
-        if self.plan is None:  # the training tape and where its parameters sit: found once
-            tape = self.compiled.tape(X.shape[1], bool(self.compiled.l2))
-            self.plan = (tape, self._positions(tape), self.same_order[id(tape)])
-        tape, where, same_order = self.plan
+        tape, where, same_order = self.plan or self._find_plan(X.shape[1])
         if where is None:  # the optimizer does not hold every weight: go through Values
             self.sync()
             out = self._via_values(X, T)
             self.w[:] = [p.data for p in self.params]
             return out
+        # Inside `session()` the tape's loop steps, its outputs views; else `replay`'s copies.
+        run = tape.replay if self.loop is None else self.loop
         if same_order:  # a Module's parameters: the tape stores them in order
-            (objective, outputs), self.g = tape.replay([X, T], self.w)  # g: the tape's view
+            (objective, outputs), self.g = run([X, T], self.w)  # g: the tape's view
         else:
-            (objective, outputs), grad = tape.replay([X, T], self.w, where)
+            (objective, outputs), grad = run([X, T], self.w, where)
             if len(where) < len(self.g):  # the optimizer holds weights the tape does not read
                 self.g[:] = 0.0
             self.g[where] = grad
         self.optimizer.update(self.w, self.g)
+        if self.loop is not None:  # kept for the entry's accuracy: the next step overwrites it
+            outputs = outputs.copy()
         # np.mean to the bit: the same pairwise sum, and a float64 over an int is IEEE's /
         return float(np.add.reduce(objective)) / len(objective), outputs
+
+    def _find_plan(self, n_in: int) -> tuple:
+        """The training tape and where its parameters sit, found once. Where the tape stores
+        them in the optimizer's order, the weight array becomes the one the tape reads, so a
+        step copies nothing in (the tape's other calls read `.data`, which `sync` writes
+        first: evaluation, snapshots)."""
+        tape = self.compiled.tape(n_in, bool(self.compiled.l2))
+        self.plan = (tape, self._positions(tape), self.same_order[id(tape)])
+        if self.plan[2]:
+            shared = tape.loop().weights
+            shared[:] = self.w
+            self.w = shared
+        return self.plan
+
+    def session(self, steps: int) -> AbstractContextManager:
+        """A `with` block for `steps` steps in a row: on the training tape's `loop()`, which
+        takes its lock and NumPy's float silence once, not once a step (one step: nothing)."""
+        if steps < 2 or not self.on_arrays:
+            return nullcontext()
+        tape, where, _ = self.plan or self._find_plan(self.X.shape[1])
+        return nullcontext() if where is None else _Session(self, tape)
 
     def _via_values(self, X: np.ndarray, T: np.ndarray) -> tuple[float, np.ndarray]:
         out = self.compiled.step_arrays(X, T)
@@ -386,6 +413,20 @@ class _TapeTrainer:
             return self.l2 * float(np.dot(self.w, self.w))
         self.sync()
         return self.l2 * sum(p.data * p.data for p in self.compiled.params)
+
+
+class _Session:
+    """`_TapeTrainer.session()`: the trainer steps on its tape's `loop()` until the block ends."""
+
+    def __init__(self, trainer: _TapeTrainer, tape) -> None:
+        self.trainer, self.loop = trainer, tape.loop()
+
+    def __enter__(self) -> None:
+        self.trainer.loop = self.loop.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self.trainer.loop = None
+        self.loop.__exit__(*exc)
 
 
 # --- the loop --------------------------------------------------------------------------------
@@ -566,23 +607,26 @@ def _steps(history: History, run: _Run, trainer, optimizer, seed, guarded: bool,
     guard = _Guard(history) if guarded else None
     target_array = np.asarray(run.targets)
     taken = 0  # optimizer steps so far
+    rate = _rate_reader(optimizer)
+    penalty = trainer.penalty if trainer.l2 else None
     for group in run.batches(random_state(seed)):
         values, penalties, outs, lr = [], [], [], math.nan
         try:
-            for i, batch in enumerate(group):
-                if control is not None:
-                    _steer(control, taken, optimizer, history)
-                lr = _current_lr(optimizer)
-                before = trainer.weights() if guard is not None else None
-                penalties.append(trainer.penalty())
-                value, batch_out = trainer(batch)
-                if guard is not None and before is not None:  # None only without a guard
-                    guard.check(value, lr, before, trainer)
-                values.append(value)
-                outs.append(np.asarray(batch_out, dtype=np.float64))
-                taken += 1
-                if control is not None and i < len(group) - 1:
-                    control.after_step(taken, value, history, trainer)
+            with trainer.session(len(group)):
+                for i, batch in enumerate(group):
+                    if control is not None:
+                        _steer(control, taken, optimizer, history)
+                    lr = rate()
+                    before = trainer.weights() if guard is not None else None
+                    penalties.append(0.0 if penalty is None else penalty())
+                    value, batch_out = trainer(batch)
+                    if guard is not None and before is not None:  # None only without a guard
+                        guard.check(value, lr, before, trainer)
+                    values.append(value)
+                    outs.append(batch_out)  # an array (a tape's) or a list: `_record` stacks
+                    taken += 1
+                    if control is not None and i < len(group) - 1:
+                        control.after_step(taken, value, history, trainer)
         except StopTraining:
             if values:  # the part of the epoch taken: its weights are the model's now
                 _entry(history, run, trainer, group[: len(values)], values, penalties, outs,
@@ -782,15 +826,20 @@ class _Guard:
     def __init__(self, history: History) -> None:
         self.history, self.steps = history, 0
         self.first: float | None = None  # the first finite objective
+        self.limit = -math.inf  # EXPLODED * max(first, 1), once there is a first
         self.good: np.ndarray | None = None  # the last weights that gave a fine objective
 
     def check(self, value: float, lr: float, before: np.ndarray, trainer) -> None:
         self.steps += 1
+        if -math.inf < value <= self.limit:  # finite and not exploded (nan fails both)
+            self.good = before  # these weights gave a fine loss
+            return
         if self.first is None and math.isfinite(value):
             self.first = value
+            self.limit = EXPLODED * max(value, 1.0)
         limit = EXPLODED * max(self.first or 0.0, 1.0)
         if math.isfinite(value) and value <= limit:
-            self.good = before  # these weights gave a fine loss
+            self.good = before
             return
         kept = self.good if self.good is not None else before
         trainer.set_weights(kept)
@@ -914,12 +963,17 @@ def _record(
 ) -> None:
     """One History entry: the objective, L2 term and accuracy of the step's (epoch's) batches."""
     if group[0] is None:  # the full batch, in order
-        out_all, seen = outs[0], target_array
+        out_all, seen = np.asarray(outs[0], dtype=np.float64), target_array
     else:
-        out_all, seen = np.concatenate(outs), target_array[np.concatenate(group)]
+        out_all = np.asarray(np.concatenate(outs), dtype=np.float64)
+        seen = target_array[np.concatenate(group)]
     one = len(values) == 1  # a step: its numbers as they are (micrograd's printed loss)
-    history.loss.append(values[0] if one else _weighted_mean(values, group))
-    history.l2_term.append(penalties[0] if one else _weighted_mean(penalties, group))
+    sizes = [len(idx) for idx in group] if not one else []
+    history.loss.append(values[0] if one else _weighted_mean(values, sizes))
+    if one or any(penalties):
+        history.l2_term.append(penalties[0] if one else _weighted_mean(penalties, sizes))
+    else:  # no L2 term: the mean of zeros
+        history.l2_term.append(0.0)
     # accuracy(), without its per-call lookups and checks: a small model's step is ~100 us
     hits = np.count_nonzero(run.spec.hits(out_all, seen)) if run.graded else None
     history.accuracy.append(None if hits is None else float(hits) / len(seen))
@@ -937,9 +991,17 @@ def _record_validation(history: History, run: _Run, trainer, validation: tuple) 
     history.val_accuracy.append(v["accuracy"])
 
 
-def _weighted_mean(values: list[float], group: list) -> float:
+def _weighted_mean(values: list[float], sizes: list[int]) -> float:
     # An epoch's batches: the mean per row.
-    return sum(v * len(idx) for v, idx in zip(values, group, strict=True)) / sum(map(len, group))
+    return sum(v * n for v, n in zip(values, sizes, strict=True)) / sum(sizes)
+
+
+def _rate_reader(optimizer) -> Callable[[], float]:
+    """`_current_lr(optimizer)` as a function looked up once, for the loop to call per step."""
+    current = getattr(optimizer, "current_lr", None)
+    if callable(current):
+        return lambda: float(current())
+    return lambda: _current_lr(optimizer)
 
 
 def _current_lr(optimizer) -> float:
