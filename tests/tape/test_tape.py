@@ -399,7 +399,7 @@ def test_generic_path_alone_matches_eager(monkeypatch):
     the textbook one), every node runs through the generic grouped path, still exactly."""
     import tapegrad.tape.fuse as tape_module
 
-    monkeypatch.setattr(tape_module, "_FUSE", False)
+    monkeypatch.setattr(tape_module, "LINEAR_RULES", False)
     model = nn.MLP(3, [5, 4, 1], "tanh", seed=12)
     rng = np.random.default_rng(12)
     tape = check_equivalent(

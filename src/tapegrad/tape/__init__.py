@@ -15,7 +15,8 @@ relative in the tests).
 
 How it runs: every node gets a level (the longest path from the leaves), nodes with the same
 op at the same level run as one NumPy call over a (rows, batch) buffer, and the backward pass
-runs the same groups in reverse, adding shared gradients with a precomputed segment sum.
+runs the same groups in reverse: the first write to a gradient row stores, later ones add
+(shared gradients with a precomputed segment sum), so no buffer is zeroed per step.
 Chains of `+` become one n-ary sum, and a layer's neurons (bias + sum of weight * input, every
 neuron reading the same inputs) become one matrix product. Those two are the table's add and
 mul rules applied in bulk (checked on arrays at import; if the table ever changes them, every
@@ -24,11 +25,13 @@ per call, not once per sample.
 
 What a replay step costs is what a careful NumPy programmer writes: every instruction is bound
 to its buffers once per batch size (the views of the rows it reads and writes are taken then),
-so a step runs one matrix product per layer and direction, the rules' own NumPy calls, and an
-in-place add per gradient share, with no indexing in the loop. Parameters sit in the tape as a
-`Module` lists them (a layer neuron by neuron, weights then bias, read as strided matrix views),
-so compiled training hands the tape its weight array as it is (`Tape.replay`) and writes the
-Values only when the user looks (`fit`'s trainer: at snapshots, evaluation, restores, the end).
+so a step runs one matrix product per layer and direction, the rules' own NumPy calls, and a
+store or an in-place add per gradient share, with no indexing in the loop. Parameters sit in
+the tape as a `Module` lists them (a layer neuron by neuron, weights then bias, read as strided
+matrix views), so compiled training hands the tape its weight array as it is (`Tape.replay`),
+or steps on the very array the tape reads (`Tape.loop`, which also takes the tape's lock and
+NumPy's float silence once for a whole loop), and writes the Values only when the user looks
+(`fit`'s trainer: at snapshots, evaluation, restores, the end).
 
 Sums add in the eager engine's order: only a chain's left spine is folded (((a + b) + c) + d,
 not a + (b + c)), and each n-ary sum adds its terms one by one, left to right, as eager's `+`
@@ -54,6 +57,7 @@ Where to read what:
     schedule.py      passes: dependencies, levels, groups
     layout.py        pass: rows in the two buffers
     emit.py          pass: one instruction per group
+    writes.py        pass: which gradient writes store (the first to their rows) and which add
     instructions.py  the instructions, the row indexing they share, their binding to buffers
     replay.py        running a Program over a batch on bound buffers
 """

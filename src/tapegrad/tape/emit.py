@@ -8,6 +8,8 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..ops import MUL
+from . import fuse
 from .fuse import Fusion
 from .graph import Graph
 from .instructions import Dense, Instruction, OpGroup, Scatter, SumGroup, index
@@ -126,6 +128,7 @@ def _op(members: list[int], rows: dict[int, int], graph: Graph) -> OpGroup:
         if any(needs[c] for c in arg)
     ]
     group = OpGroup(op, _span(members, rows), reads, grads, any(needs[i] for i in members))
+    group.product = op is MUL and fuse.LINEAR_RULES
     if op.partials is not None:  # variadic: every argument's rows, read as one
         every = [rows[c] for arg in args for c in arg]
         group.every = index(every)

@@ -4,7 +4,8 @@ or in an explicit graph sums of weight * input products plus a bias) found as de
 run as one matrix product.
 
 Both apply the table's rules in bulk, so they run only if those rules are the textbook ones
-(checked on arrays at import, `_FUSE`); otherwise every node takes the generic grouped path."""
+(checked on arrays at import, `LINEAR_RULES`); otherwise every node takes the generic grouped
+path. A group of the table's mul then also writes its products straight into their rows."""
 
 from __future__ import annotations
 
@@ -55,7 +56,8 @@ def _linear_rules_hold() -> bool:
         )
 
 
-_FUSE = _linear_rules_hold()
+LINEAR_RULES = _linear_rules_hold()
+"""Whether the table's add, mul, sum and affine are the textbook ones (see above)."""
 
 
 class Neuron(NamedTuple):
@@ -77,8 +79,8 @@ class Fusion:
 
 
 def fuse(graph: Graph) -> Fusion:
-    """Fold sums, then find the layers among them (nothing, when `_FUSE` is off)."""
-    if not _FUSE:
+    """Fold sums, then find the layers among them (nothing, when `LINEAR_RULES` is off)."""
+    if not LINEAR_RULES:
         return Fusion([False] * len(graph.nodes), {}, {})
     absorbed, terms = fold_sums(graph)
     dense = find_layers(graph, terms)

@@ -157,6 +157,7 @@ class OpGroup:
     needed: bool  # a gradient flows through: backward runs it
     every: Rows | None = None  # a variadic op's argument rows, argument by argument
     every_grad: Scatter | None = None  # a vector op's: writes into all of them at once
+    product: bool = False  # the table's mul, its rules a * b, g * b, g * a (`fuse`)
 
     def bind(
         self, v: np.ndarray, g: np.ndarray, vi: np.ndarray, gi: np.ndarray
@@ -167,6 +168,8 @@ class OpGroup:
             return self._bind_variadic(v, g, self.every)
         op, out, gout = self.op, v[self.out], g[self.out]
         fwd, args = op.fwd, readers(v, self.args)
+        if self.product:
+            return self._bind_product(g, out, gout, args)
 
         def forward() -> None:
             out[...] = fwd(npm, *args())
@@ -177,6 +180,31 @@ class OpGroup:
             a = args()
             for rule, add in rules:
                 add(rule(npm, gout, out, *a))
+
+        return forward, backward
+
+    def _bind_product(
+        self, g: np.ndarray, out: np.ndarray, gout: np.ndarray, args: Callable
+    ) -> tuple[Step, Step]:
+        """`bind` for the table's mul, whose rules are a * b and g * b, g * a: each product is
+        written straight into its rows (`out=`), where the generic path makes it and copies it
+        in; a first write of a gradient (`Scatter.first`) into a view likewise."""
+
+        def forward() -> None:
+            a, b = args()
+            np.multiply(a, b, out=out)
+
+        into = [
+            (1 - j, _first_writes(g, self.args[j], s), s(g)) for j, s in self.grads
+        ]  # (the other factor, the view a first write goes to, else the writer)
+
+        def backward() -> None:
+            a = args()
+            for other, view, write in into:
+                if view is not None:
+                    np.multiply(gout, a[other], out=view)
+                else:
+                    write(gout * a[other])
 
         return forward, backward
 
