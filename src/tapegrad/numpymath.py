@@ -6,6 +6,8 @@ eager engine gives (IEEE results as PyTorch float64 has them: `exp(1000) = inf`,
 so no RuntimeWarning escapes. `unchecked` holds them without that guard, for a caller already
 under it: the tape enters it once per replay (it costs about a microsecond, as much as a NumPy
 call on a small batch), since the `+ - *` the rules apply are NumPy's operators and need it too.
+The one-ufunc functions and `relu` also take `out=`: where an op's forward rule is one such
+call, the tape writes its result straight into the op's rows.
 """
 
 from __future__ import annotations
@@ -36,45 +38,45 @@ def _quiet(fn: Callable[_P, _R]) -> Callable[_P, _R]:
 
 
 @_quiet
-def exp(x: np.ndarray | float) -> np.ndarray:
+def exp(x: np.ndarray | float, out: np.ndarray | None = None) -> np.ndarray:
     """e**x; inf where it overflows."""
-    return np.exp(x)
+    return np.exp(x, out=out)
 
 
 @_quiet
-def log(x: np.ndarray | float) -> np.ndarray:
+def log(x: np.ndarray | float, out: np.ndarray | None = None) -> np.ndarray:
     """Natural log: -inf at 0, nan below 0."""
-    return np.log(x)
+    return np.log(x, out=out)
 
 
 @_quiet
-def log1p(x: np.ndarray | float) -> np.ndarray:
+def log1p(x: np.ndarray | float, out: np.ndarray | None = None) -> np.ndarray:
     """log(1 + x), exact near 0: -inf at -1, nan below -1."""
-    return np.log1p(x)
+    return np.log1p(x, out=out)
 
 
 @_quiet
-def tanh(x: np.ndarray | float) -> np.ndarray:
+def tanh(x: np.ndarray | float, out: np.ndarray | None = None) -> np.ndarray:
     """Hyperbolic tangent (±1 at ±inf)."""
-    return np.tanh(x)
+    return np.tanh(x, out=out)
 
 
 @_quiet
-def sqrt(x: np.ndarray | float) -> np.ndarray:
+def sqrt(x: np.ndarray | float, out: np.ndarray | None = None) -> np.ndarray:
     """Square root; nan below 0."""
-    return np.sqrt(x)
+    return np.sqrt(x, out=out)
 
 
 @_quiet
-def sin(x: np.ndarray | float) -> np.ndarray:
+def sin(x: np.ndarray | float, out: np.ndarray | None = None) -> np.ndarray:
     """Sine; nan at ±inf."""
-    return np.sin(x)
+    return np.sin(x, out=out)
 
 
 @_quiet
-def cos(x: np.ndarray | float) -> np.ndarray:
+def cos(x: np.ndarray | float, out: np.ndarray | None = None) -> np.ndarray:
     """Cosine; nan at ±inf."""
-    return np.cos(x)
+    return np.cos(x, out=out)
 
 
 @_quiet
@@ -101,10 +103,10 @@ def div(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
 
 
 @_quiet
-def relu(x: np.ndarray | float) -> np.ndarray:
+def relu(x: np.ndarray | float, out: np.ndarray | None = None) -> np.ndarray:
     """max(x, 0): nan kept (np.maximum returns a nan it meets), as torch.relu; -0.0 becomes
     0.0 (max(-0.0, 0.0) may be either zero; + 0.0 makes it +0.0, as IEEE adds zeros)."""
-    return np.add(np.maximum(x, 0.0), 0.0)
+    return np.add(np.maximum(x, 0.0, out=out), 0.0, out=out)
 
 
 @_quiet
@@ -114,9 +116,9 @@ def sign(x: np.ndarray | float) -> np.ndarray:
 
 
 @_quiet
-def abs(x: np.ndarray | float) -> np.ndarray:
+def abs(x: np.ndarray | float, out: np.ndarray | None = None) -> np.ndarray:
     """|x|."""
-    return np.abs(x)
+    return np.abs(x, out=out)
 
 
 @_quiet

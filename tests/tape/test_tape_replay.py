@@ -304,3 +304,27 @@ def test_another_thread_waits_for_a_loops_block_to_end():
         assert not done.wait(0.3)  # blocked on the tape's lock
     thread.join(10)
     assert done.is_set()
+
+
+def test_a_rule_that_is_one_call_writes_straight_into_its_rows():
+    """An op whose forward rule is one numpymath call that takes `out=` (relu, exp, tanh)
+    runs as that call into the op's rows; a rule of more (sigmoid's split, 2 * exp(x), a
+    product of operators) runs as written. Either way the numbers are eager's, -0.0 and nan
+    included."""
+    from tapegrad import ops
+    from tapegrad.numpymath import unchecked as npm
+    from tapegrad.tape.instructions import written_into
+
+    assert written_into(ops.RELU) is npm.relu
+    assert written_into(ops.EXP) is npm.exp and written_into(ops.TANH) is npm.tanh
+    twice = ops.Op("twice_exp", "2exp", lambda m, x: 2.0 * m.exp(x), (lambda m, g, o, x: g * o,))
+    assert written_into(ops.SIGMOID) is None and written_into(ops.MUL) is None
+    assert written_into(twice) is None
+
+    def fn(x):
+        return x.relu() + (x * 0.5).exp() + (x * 0.25).tanh()
+
+    X = np.array([-0.0, 0.0, -1.5, 2.0, np.nan, np.inf, -np.inf, 700.0])
+    tape = tapegrad.compile(fn, 0.0)
+    want, _ = eager_sums(fn, [], [X])
+    same_bits(tape(X), want)

@@ -12,6 +12,8 @@ buffer is zeroed before one."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -142,6 +144,37 @@ def _matrix_adder(buf: np.ndarray, rows: Rows, shape: tuple[int, int], flat: Sca
     return lambda values: add(values.ravel())
 
 
+@functools.cache
+def written_into(op: Op) -> Callable | None:
+    """The `numpymath` function an op's forward rule is, where the rule is one call of one
+    that takes `out=` (relu's `m.relu(x)`, exp's `m.exp(x)`): the tape then writes the result
+    straight into the op's rows, where it would make it and copy it in. Found by running the
+    rule once on a namespace that records its calls; None for any other rule."""
+    calls: list[tuple[str, tuple]] = []
+    made = object()
+
+    class Recorder:
+        def __getattr__(self, name: str) -> Callable:
+            def call(*args: object, **kwargs: object) -> object:
+                calls.append((name, args))
+                return made
+
+            return call
+
+    if op.arity is None:  # a variadic op: its rules take the arguments as one block
+        return None
+    args = tuple(object() for _ in range(op.arity))
+    try:
+        result = op.fwd(Recorder(), *args)
+    except Exception:  # arithmetic on the placeholders: more than one call
+        return None
+    if result is not made or len(calls) != 1 or calls[0][1] != args:
+        return None
+    fn = getattr(npm, calls[0][0], None)
+    takes_out = fn is not None and "out" in inspect.signature(fn).parameters
+    return fn if takes_out else None
+
+
 def _nothing() -> None:
     """The backward of an instruction no gradient flows through."""
 
@@ -170,9 +203,13 @@ class OpGroup:
         fwd, args = op.fwd, readers(v, self.args)
         if self.product:
             return self._bind_product(g, out, gout, args)
+        into = written_into(op)
 
         def forward() -> None:
-            out[...] = fwd(npm, *args())
+            if into is not None:  # the rule is one call that writes into the rows itself
+                into(*args(), out=out)
+            else:
+                out[...] = fwd(npm, *args())
 
         rules = [(op.vjps[j], add(g)) for j, add in self.grads]
 
