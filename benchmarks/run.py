@@ -635,7 +635,7 @@ def w4_anchors(quick: bool) -> dict[str, float]:
     runs this before any eager workload, for the reason `w1` gives."""
     Xtr, _, ytr, _ = digits_split()
     batches = [(Xtr[i : i + 32], ytr[i : i + 32]) for i in range(0, len(ytr), 32)]
-    epochs = 3 if quick else 12  # fit: (epochs + 2) - 2 epochs, so two recordings differ little
+    epochs = 3 if quick else 24  # fit: (epochs + 2) - 2 epochs, so two recordings differ little
     rows = {"tapegrad compiled (fit)": compiled_digits_epoch(Xtr, ytr, epochs)}
     if torch is not None:
         torch.manual_seed(0)
