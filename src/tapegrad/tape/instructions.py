@@ -64,6 +64,13 @@ def reader(buf: np.ndarray, rows: Rows) -> Reader:
     return lambda: buf[rows]
 
 
+def _views(buf: np.ndarray, rows: list[Rows]) -> tuple[np.ndarray, ...] | None:
+    """The views of several sets of rows, where each is a slice; else None."""
+    if all(isinstance(r, slice) for r in rows):
+        return tuple(buf[r] for r in rows)
+    return None
+
+
 def readers(buf: np.ndarray, rows: list[Rows]) -> Callable[[], Sequence[np.ndarray]]:
     """`reader` for several sets of rows at once (an op's arguments): one tuple of views taken
     now where every set is a slice, else a list gathered on every call."""
@@ -171,7 +178,12 @@ def written_into(op: Op) -> Callable | None:
     if result is not made or len(calls) != 1 or calls[0][1] != args:
         return None
     fn = getattr(npm, calls[0][0], None)
-    takes_out = fn is not None and "out" in inspect.signature(fn).parameters
+    if isinstance(fn, np.ufunc):  # numpymath's one-call functions are NumPy's own
+        return fn if fn.nin == len(args) else None
+    try:
+        takes_out = "out" in inspect.signature(fn).parameters  # type: ignore[arg-type]
+    except (TypeError, ValueError):  # not a function, or a builtin with no signature
+        return None
     return fn if takes_out else None
 
 
@@ -204,12 +216,16 @@ class OpGroup:
         if self.product:
             return self._bind_product(g, out, gout, args)
         into = written_into(op)
+        views = _views(v, self.args)
 
         def forward() -> None:
             if into is not None:  # the rule is one call that writes into the rows itself
                 into(*args(), out=out)
             else:
                 out[...] = fwd(npm, *args())
+
+        if into is not None and views is not None:  # the call itself: no Python frame
+            forward = functools.partial(into, *views, out=out)
 
         rules = [(op.vjps[j], add(g)) for j, add in self.grads]
 
@@ -230,6 +246,9 @@ class OpGroup:
         def forward() -> None:
             a, b = args()
             np.multiply(a, b, out=out)
+
+        if all(isinstance(r, slice) for r in self.args):
+            forward = functools.partial(np.multiply, *args(), out=out)
 
         into = [
             (1 - j, _first_writes(g, self.args[j], s), s(g)) for j, s in self.grads
@@ -329,6 +348,9 @@ class SumGroup:
                     # then + t2, ...: eager's left fold bit for bit (`numpymath.total`).
                     np.add.reduce(read(), axis=0, out=dest)
 
+                if one and isinstance(index([int(r) for r in terms[:, 0]]), slice):
+                    forward = functools.partial(np.add.reduce, read(), axis=0, out=dest)
+
             else:
 
                 def forward() -> None:
@@ -395,19 +417,15 @@ class Dense:
         x, b = reader(v, self.x), None if self.b is None else reader(vi, self.b)
         weights = matrix_view(vi, self.w, shape)
         w = (lambda: weights) if weights is not None else lambda: vi[self.w].reshape(shape)
+
+        def forward() -> None:
+            np.matmul(w(), x(), out=y)
+            if b is not None:
+                np.add(y, b()[:, None], out=y)
+
         if self.xb is not None and self.wb is not None:
             wb, xb = vi[self.wb].reshape(shape[0], -1), v[self.xb]
-
-            def forward() -> None:
-                np.matmul(wb, xb, out=y)
-
-        else:
-
-            def forward() -> None:
-                np.matmul(w(), x(), out=y)
-                if b is not None:
-                    np.add(y, b()[:, None], out=y)
-
+            forward = functools.partial(np.matmul, wb, xb, out=y)  # no Python frame
         return forward, self._bind_backward(v, g, gi, x, w)
 
     def _bind_backward(
