@@ -49,7 +49,8 @@ EVAL_ROWS = 4_096  # rows a compiled tape evaluates at once (each row's buffers 
 class History:
     """What `fit` recorded, one entry per step (or epoch): the objective `loss` (mean loss plus
     `l2_term`) and `accuracy` (None for a regression) before the update, its `lr`, the
-    `val_loss`/`val_accuracy` after it (None where skipped), and `snapshots` of the weights
+    `val_loss`/`val_accuracy` after it (None where skipped), the seconds from the run's start
+    to the end of each entry (`elapsed`: its validation included), and `snapshots` of the weights
     (`{"step": k, "weights": [...]}`, in `model.parameters()` order) for `tapegrad.report`.
     With early stopping, `kept` is the entry (1-based) whose weights the model holds at the end
     and `stopped` says why the run ended there; `val_split` names the rows `val_loss` is on
@@ -65,6 +66,7 @@ class History:
     val_loss: list[float | None] = field(default_factory=list)
     val_accuracy: list[float | None] = field(default_factory=list)
     seconds: float = 0.0
+    elapsed: list[float] = field(default_factory=list)
     snapshots: list[dict] = field(default_factory=list)
     kept: int | None = None
     stopped: str | None = None
@@ -283,7 +285,7 @@ class _EagerTrainer:
     def sync(self) -> None:
         """Nothing to do: the weights live in the Values."""
 
-    def weights(self) -> np.ndarray:
+    def weights(self, out: np.ndarray | None = None) -> np.ndarray:
         """A copy of every parameter's value (to go back to, see `fit`'s divergence guard)."""
         return np.fromiter((p.data for p in self.params), np.float64, len(self.params))
 
@@ -391,10 +393,14 @@ class _TapeTrainer:
             for p, v, d in zip(self.params, self.w.tolist(), self.g.tolist(), strict=True):
                 p.data, p.grad = v, d
 
-    def weights(self) -> np.ndarray:
-        """A copy of every weight: the optimizer's array, or the model's Values."""
+    def weights(self, out: np.ndarray | None = None) -> np.ndarray:
+        """A copy of every weight: the optimizer's array (into `out`, when given), or the
+        model's Values."""
         if self.on_arrays:
-            return self.w.copy()
+            if out is None:
+                return self.w.copy()
+            np.copyto(out, self.w)
+            return out
         params = self.compiled.params
         return np.fromiter((p.data for p in params), np.float64, len(params))
 
@@ -604,6 +610,7 @@ def _steps(history: History, run: _Run, trainer, optimizer, seed, guarded: bool,
     A `control` is asked before each optimizer step and told after it (after the entry is
     recorded, for an entry's last batch); a StopTraining from it ends the run, an epoch cut
     short being recorded over the batches it took."""
+    started = time.perf_counter()
     guard = _Guard(history) if guarded else None
     target_array = np.asarray(run.targets)
     taken = 0  # optimizer steps so far
@@ -617,7 +624,7 @@ def _steps(history: History, run: _Run, trainer, optimizer, seed, guarded: bool,
                     if control is not None:
                         _steer(control, taken, optimizer, history)
                     lr = rate()
-                    before = trainer.weights() if guard is not None else None
+                    before = guard.save(trainer) if guard is not None else None
                     penalties.append(0.0 if penalty is None else penalty())
                     value, batch_out = trainer(batch)
                     if guard is not None and before is not None:  # None only without a guard
@@ -630,19 +637,22 @@ def _steps(history: History, run: _Run, trainer, optimizer, seed, guarded: bool,
         except StopTraining:
             if values:  # the part of the epoch taken: its weights are the model's now
                 _entry(history, run, trainer, group[: len(values)], values, penalties, outs,
-                       target_array, lr)  # fmt: skip
+                       target_array, lr, started)  # fmt: skip
             raise
-        _entry(history, run, trainer, group, values, penalties, outs, target_array, lr)
+        _entry(history, run, trainer, group, values, penalties, outs, target_array, lr, started)
         if control is not None:
             control.after_step(taken, values[-1], history, trainer)
         yield
 
 
-def _entry(history: History, run: _Run, trainer, group, values, penalties, outs, targets, lr):
-    """Record one History entry and its validation."""
+def _entry(
+    history: History, run: _Run, trainer, group, values, penalties, outs, targets, lr, started
+):
+    """Record one History entry and its validation, and when (seconds after `started`)."""
     _record(history, run, group, values, penalties, outs, targets, lr)
     if run.validation is not None:
         _record_validation(history, run, trainer, run.validation)
+    history.elapsed.append(time.perf_counter() - started)
 
 
 # --- a control: a live page's (or a test's) hands on the loop --------------------------------
@@ -828,18 +838,24 @@ class _Guard:
         self.first: float | None = None  # the first finite objective
         self.limit = -math.inf  # EXPLODED * max(first, 1), once there is a first
         self.good: np.ndarray | None = None  # the last weights that gave a fine objective
+        self.spare: np.ndarray | None = None  # the buffer `save` copies into next
+
+    def save(self, trainer) -> np.ndarray:
+        """The weights before a step, copied into a buffer the guard reuses: the one that is
+        not holding the last good weights."""
+        return trainer.weights(out=self.spare)
 
     def check(self, value: float, lr: float, before: np.ndarray, trainer) -> None:
         self.steps += 1
         if -math.inf < value <= self.limit:  # finite and not exploded (nan fails both)
-            self.good = before  # these weights gave a fine loss
+            self.spare, self.good = self.good, before  # these weights gave a fine loss
             return
         if self.first is None and math.isfinite(value):
             self.first = value
             self.limit = EXPLODED * max(value, 1.0)
         limit = EXPLODED * max(self.first or 0.0, 1.0)
         if math.isfinite(value) and value <= limit:
-            self.good = before
+            self.spare, self.good = self.good, before
             return
         kept = self.good if self.good is not None else before
         trainer.set_weights(kept)

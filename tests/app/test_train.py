@@ -411,6 +411,19 @@ def test_history_to_dict_is_json_and_round_trips():
     assert History.from_dict(d).lr == [0.1, 0.1]
 
 
+@pytest.mark.parametrize("compile_", [False, True])
+def test_history_times_each_entry_from_the_runs_start(compile_):
+    """`elapsed` has one number per entry, growing, from the run's start (the first entry's
+    includes recording the tape) to no later than the run's end, validation included; it
+    round-trips through to_dict."""
+    model, X, y, _ = small_problem("hinge")
+    h = fit(model, X, y, epochs=3, batch_size=4, validation=(X, y), progress=False,
+            compile=compile_)  # fmt: skip
+    assert len(h.elapsed) == len(h) == 3
+    assert 0.0 < h.elapsed[0] < h.elapsed[1] < h.elapsed[2] <= h.seconds
+    assert History.from_dict(json.loads(json.dumps(h.to_dict()))).elapsed == h.elapsed
+
+
 def test_progress_bar_shows_loss_and_accuracy(capsys):
     model, X, y, _ = small_problem("hinge")
     fit(model, X, y, optimizer=SGD(model, lr=0.1), steps=2, progress="bar")
