@@ -185,29 +185,39 @@ def scalar_demo_step(model, ValueType, X, y) -> Callable[[], float]:
     return step
 
 
+def fit_entry_seconds(run: Callable[[], object], entries: int) -> float:
+    """Seconds per History entry (a step or an epoch) of a fit run, `run()` returning its
+    History, timed inside it (`History.elapsed`): from the end of its first entry (which
+    records the tape) to the end of the last, over the `entries` between. A difference of two
+    runs' wall times, as before, swung with the host both ways."""
+    history: list = []
+    gc_paused(lambda: history.append(run()))
+    elapsed = history[0].elapsed
+    assert len(elapsed) == entries + 1, (len(elapsed), entries)
+    return (elapsed[-1] - elapsed[0]) / entries
+
+
 def compiled_demo_steps(X, y, steps: int) -> tuple[Callable[[], float], float]:
     """A measurement of the per-step time of micrograd's demo trained by `fit(...,
     compile=True)` (the tape, with the L2 term inside it, replayed over the batch; SGD's update
-    on the weights held in an array), and the time to record the tape. A measurement is the
-    difference of a run of `steps` + 10 steps and one of 10, over `steps`: it leaves out what
-    both pay once (recording, setup)."""
+    on the weights held in an array), timed inside a run of `steps` + 1 (`fit_entry_seconds`),
+    and the time to record the tape."""
     from tapegrad.optim import SGD, linear
     from tapegrad.tape import compile as record
     from tapegrad.train import fit
 
-    def run(n: int) -> float:
+    def fit_run():
         model = MLP(2, [16, 16, 1], seed=1337)
-        opt = SGD(model.parameters(), lr=linear(1.0, 0.1, n))
-        return gc_paused(
-            lambda: fit(model, X, y, "hinge", opt, l2=1e-4, steps=n, progress=False, compile=True)
-        )
+        opt = SGD(model.parameters(), lr=linear(1.0, 0.1, steps + 1))
+        return fit(model, X, y, "hinge", opt, l2=1e-4, steps=steps + 1, progress=False,
+                   compile=True)  # fmt: skip
 
     model = MLP(2, [16, 16, 1], seed=1337)
     gc.collect()  # so a full collection owed by the rows before does not land in this one
     t = time.perf_counter()
     record(lambda x, t_: hinge(model(x), t_) + l2(model, 1e-4), [0.0, 0.0], 1.0)
     recording = time.perf_counter() - t
-    return (lambda: (run(steps + 10) - run(10)) / steps), recording
+    return (lambda: fit_entry_seconds(fit_run, steps)), recording
 
 
 def tape_demo_step(X, y) -> Callable[[], float]:
@@ -603,31 +613,18 @@ def micrograd_digits_epoch(batches: list, samples: int) -> float:
 
 
 def compiled_digits_epoch(Xtr, ytr, epochs: int) -> Callable[[], float]:
-    """A measurement of one epoch of `fit(..., compile=True)`: the difference of a run of
-    `epochs` + 2 epochs and one of 2, over `epochs`, so it leaves out what both pay once
-    (recording the tape)."""
+    """A measurement of one epoch of `fit(..., compile=True)`, timed inside a run of `epochs`
+    + 1 (`fit_entry_seconds`)."""
     from tapegrad.optim import SGD
     from tapegrad.train import fit
 
-    def fit_seconds(epochs: int) -> float:
+    def fit_run():
         model = MLP(64, [32, 10], seed=0)
         opt = SGD(model.parameters(), lr=0.1)
-        return gc_paused(
-            lambda: fit(
-                model,
-                Xtr,
-                ytr,
-                "softmax_ce",
-                opt,
-                epochs=epochs,
-                batch_size=32,
-                seed=0,
-                progress=False,
-                compile=True,
-            )  # fmt: skip
-        )
+        return fit(model, Xtr, ytr, "softmax_ce", opt, epochs=epochs + 1, batch_size=32,
+                   seed=0, progress=False, compile=True)  # fmt: skip
 
-    return lambda: (fit_seconds(epochs + 2) - fit_seconds(2)) / epochs
+    return lambda: fit_entry_seconds(fit_run, epochs)
 
 
 def w4_anchors(quick: bool) -> dict[str, float]:
@@ -635,7 +632,7 @@ def w4_anchors(quick: bool) -> dict[str, float]:
     runs this before any eager workload, for the reason `w1` gives."""
     Xtr, _, ytr, _ = digits_split()
     batches = [(Xtr[i : i + 32], ytr[i : i + 32]) for i in range(0, len(ytr), 32)]
-    epochs = 3 if quick else 24  # fit: (epochs + 2) - 2 epochs, so two recordings differ little
+    epochs = 3 if quick else 12
     rows = {"tapegrad compiled (fit)": compiled_digits_epoch(Xtr, ytr, epochs)}
     if torch is not None:
         torch.manual_seed(0)
