@@ -95,26 +95,37 @@ def matrix_view(buf: np.ndarray, rows: Rows, shape: tuple[int, int]) -> np.ndarr
     return view
 
 
-@dataclass(slots=True, eq=False)
 class Scatter:
     """Gradient rows an instruction's backward writes into, one value per row or one row
     broadcast to all; rows may repeat. Bound to a buffer (`scatter(buf)`), it adds there,
     since a value read by several instructions gets the sum of their gradients; or, where
     `first` (no earlier write of a backward pass touches these rows: `writes.plan_writes`), it
-    stores, so the rows need no zeros before the pass."""
+    stores, so the rows need no zeros before the pass. It keeps its rows as `index` gives them
+    (a slice where evenly spaced), not as a list: a wide layer's weights are 200,000 rows."""
 
-    rows: list[int]
-    first: bool = False
+    __slots__ = ("idx", "unique", "first")
+
+    def __init__(self, rows: list[int]) -> None:
+        self.idx: Rows = index(rows)
+        self.unique = isinstance(self.idx, slice) or len(set(rows)) == len(rows)
+        self.first = False
+
+    def rows(self) -> np.ndarray:
+        """Its rows, in order, as an array."""
+        idx = self.idx
+        if isinstance(idx, slice):  # index's slices have a start, and no stop only going down
+            step = idx.step or 1
+            return np.arange(idx.start, -1 if idx.stop is None else idx.stop, step)
+        return idx
 
     def __call__(self, buf: np.ndarray) -> Adder:
-        rows, first = self.rows, self.first
-        idx = index(rows)
+        idx, first = self.idx, self.first
         if isinstance(idx, slice):
             view = buf[idx]
             if first:
                 return lambda values: np.copyto(view, values)
             return lambda values: np.add(view, values, out=view)
-        if len(set(rows)) == len(rows):
+        if self.unique:
 
             def write(values: np.ndarray) -> None:
                 if first:
@@ -128,7 +139,7 @@ class Scatter:
         order = np.argsort(idx, kind="stable")
         srt = idx[order]
         starts = np.flatnonzero(np.concatenate(([True], srt[1:] != srt[:-1])))
-        uniq, n = srt[starts], len(rows)
+        uniq, n = srt[starts], len(idx)
 
         def write_repeated(values: np.ndarray) -> None:
             values = np.broadcast_to(values, (n,) + buf.shape[1:])

@@ -81,7 +81,8 @@ def build_program(graph: Graph) -> Program:
     out_rows = [layout.row[o] for o in graph.outputs]
     n_params = len(layout.params)
     sum_back = None if imports_grad is None else imports_grad[1]
-    zero_rows, zero_once = plan_writes(per_sample, sum_back, once, out_rows[0], n_params)
+    sizes = (layout.n_rows, len(layout.once_row))
+    zero_rows, zero_once = plan_writes(per_sample, sum_back, once, out_rows[0], n_params, sizes)
     return Program(
         params=[graph.nodes[i] for i in layout.params],
         n_params=n_params,

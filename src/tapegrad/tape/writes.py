@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
+
 from .instructions import Instruction, Scatter
 
 
@@ -20,23 +22,27 @@ def plan_writes(
     once: list[Instruction],
     seeded: int,
     n_params: int,
+    sizes: tuple[int, int],
 ) -> tuple[list[int], list[int]]:
     """Mark the first writes (`Scatter.first`) of a backward pass: the per-sample
     instructions' in reverse, each's writes in the order it makes them, then the imports'
     gradients summed back (`sum_back`), then the once-per-call instructions' in reverse.
-    `seeded`: the per-sample row the pass starts from (its seed is filled in, not written).
-    Returns the rows to zero before each pass, per-sample and once-per-call: rows a write adds
-    into before any stores there, and the parameters' rows no write reaches (their gradient is
-    0, and the caller may have written into the gradient view it got)."""
-    written: tuple[set[int], set[int]] = ({seeded}, set())  # per-sample, once-per-call
-    zero: tuple[set[int], set[int]] = (set(), set())
+    `seeded`: the per-sample row the pass starts from (its seed is filled in, not written);
+    `sizes`: the rows of the per-sample and once-per-call buffers. Returns the rows to zero
+    before each pass, per-sample and once-per-call: rows a write adds into before any stores
+    there, and the parameters' rows no write reaches (their gradient is 0, and the caller may
+    have written into the gradient view it got)."""
+    written = (np.zeros(sizes[0], dtype=bool), np.zeros(sizes[1], dtype=bool))
+    zero = (np.zeros(sizes[0], dtype=bool), np.zeros(sizes[1], dtype=bool))
+    written[0][seeded] = True
 
     def visit(once_buffer: bool, scatter: Scatter) -> None:
-        done, rows = written[once_buffer], set(scatter.rows)
-        scatter.first = done.isdisjoint(rows)
+        done, rows = written[once_buffer], scatter.rows()
+        seen = done[rows]
+        scatter.first = not seen.any()
         if not scatter.first:
-            zero[once_buffer].update(rows - done)
-        done.update(rows)
+            zero[once_buffer][rows[~seen]] = True
+        done[rows] = True
 
     def walk(instructions: Iterable[Instruction], once_buffer: bool) -> None:
         for ins in instructions:
@@ -48,5 +54,5 @@ def plan_writes(
     if sum_back is not None:
         visit(True, sum_back)
     walk(reversed(once), True)
-    zero[1].update(set(range(n_params)) - written[1])
-    return sorted(zero[0]), sorted(zero[1])
+    zero[1][:n_params] |= ~written[1][:n_params]
+    return np.flatnonzero(zero[0]).tolist(), np.flatnonzero(zero[1]).tolist()
