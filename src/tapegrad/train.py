@@ -624,11 +624,15 @@ def _steps(history: History, run: _Run, trainer, optimizer, seed, guarded: bool,
                     if control is not None:
                         _steer(control, taken, optimizer, history)
                     lr = rate()
-                    before = guard.save(trainer) if guard is not None else None
+                    # The weights before the step, into the guard's spare buffer (`_Guard`).
+                    before = None if guard is None else trainer.weights(guard.spare)
                     penalties.append(0.0 if penalty is None else penalty())
                     value, batch_out = trainer(batch)
                     if guard is not None and before is not None:  # None only without a guard
-                        guard.check(value, lr, before, trainer)
+                        if -math.inf < value <= guard.limit:  # fine: `_Guard.check`'s first case
+                            guard.spare, guard.good = guard.good, before
+                        else:
+                            guard.check(value, lr, before, trainer, taken + 1)
                     values.append(value)
                     outs.append(batch_out)  # an array (a tape's) or a list: `_record` stacks
                     taken += 1
@@ -834,19 +838,16 @@ class _Guard:
     """On a non-finite or exploded objective, puts back the last good weights and raises."""
 
     def __init__(self, history: History) -> None:
-        self.history, self.steps = history, 0
+        self.history = history
         self.first: float | None = None  # the first finite objective
         self.limit = -math.inf  # EXPLODED * max(first, 1), once there is a first
         self.good: np.ndarray | None = None  # the last weights that gave a fine objective
-        self.spare: np.ndarray | None = None  # the buffer `save` copies into next
+        self.spare: np.ndarray | None = None  # where the next step's weights are copied
 
-    def save(self, trainer) -> np.ndarray:
-        """The weights before a step, copied into a buffer the guard reuses: the one that is
-        not holding the last good weights."""
-        return trainer.weights(out=self.spare)
-
-    def check(self, value: float, lr: float, before: np.ndarray, trainer) -> None:
-        self.steps += 1
+    def check(self, value: float, lr: float, before: np.ndarray, trainer, step: int) -> None:
+        """Optimizer step `step` (1-based) gave objective `value` at weights `before` (a copy,
+        into `spare`, which `fit` passes): keep them as the last good ones, or put those back
+        and raise. `fit` takes the first case itself, the common one, without this call."""
         if -math.inf < value <= self.limit:  # finite and not exploded (nan fails both)
             self.spare, self.good = self.good, before  # these weights gave a fine loss
             return
@@ -861,20 +862,20 @@ class _Guard:
         trainer.set_weights(kept)
         trainer.sync()
         why = "not finite" if not math.isfinite(value) else f"over {EXPLODED:g} times the first"
-        where = f"step {self.steps}"
+        where = f"step {step}"
         if self.history.unit == "epoch":
             where += f" (epoch {len(self.history) + 1})"
         if self.good is None:
             kept_from = "its initial weights"
         else:
-            kept_from = f"the weights step {self.steps - 1} started from, the last with a fine loss"
+            kept_from = f"the weights step {step - 1} started from, the last with a fine loss"
         smaller = f" ({lr / 10:.3g})" if math.isfinite(lr) else ""
         message = (
             f"training diverged at {where}: the loss was {value:.5g} ({why}) at learning rate "
             f"{lr:.3g}; the model keeps {kept_from}. Try a learning rate 10 times "
             f"smaller{smaller}, or Adam"
         )
-        raise TrainingDiverged(message, self.steps, lr, value, self.history)
+        raise TrainingDiverged(message, step, lr, value, self.history)
 
 
 class _Progress:
@@ -1014,6 +1015,10 @@ def _weighted_mean(values: list[float], sizes: list[int]) -> float:
 
 def _rate_reader(optimizer) -> Callable[[], float]:
     """`_current_lr(optimizer)` as a function looked up once, for the loop to call per step."""
+    from .optim import Optimizer
+
+    if isinstance(optimizer, Optimizer):  # its current_lr gives a float
+        return optimizer.current_lr
     current = getattr(optimizer, "current_lr", None)
     if callable(current):
         return lambda: float(current())
