@@ -2,8 +2,8 @@
 float64 tensors and hand-written NumPy, all measured in this one run.
 
     pip install -e ".[bench]"   # micrograd 0.1.0, torch 2.13.0, scikit-learn
-    python benchmarks/run.py            # the full table: about 2 minutes
-    python benchmarks/run.py --quick    # fewer repeats, smaller sizes: ~30 s of CPU time
+    python benchmarks/run.py            # the full table: about 2.5 minutes
+    python benchmarks/run.py --quick    # fewer repeats, smaller sizes: about 40 s
     python benchmarks/run.py --only W1,W3   # some workloads only
 
 Workloads (micrograd's rows are sized to finish in seconds and are scaled per node or per
@@ -31,8 +31,9 @@ sample; every anchor is measured in the same run):
   scaling  benchmarks/scaling.py: recording, memory and a training step against model size,
       and a step against batch size, beside PyTorch and hand-written NumPy
 
-The compiled rows and their anchors are timed in alternating rounds (each a mean over a block
-of steps), and the run ends with their ratios for W1 and W4 (fit vs hand-written NumPy, fit vs
+The compiled rows and their anchors are timed in alternating rounds (each row's least of three
+passes, a pass a mean over a block of steps; a fit row timed inside one run by its History's
+`elapsed`), and the run ends with their ratios for W1 and W4 (fit vs hand-written NumPy, fit vs
 PyTorch, the tape driven by hand vs hand-written NumPy: the median of the rounds' ratios, and
 each round's) and its total wall and CPU time. Absolute times on a shared machine are noise;
 read the ratios, which are measured together.
