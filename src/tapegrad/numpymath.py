@@ -6,8 +6,8 @@ eager engine gives (IEEE results as PyTorch float64 has them: `exp(1000) = inf`,
 so no RuntimeWarning escapes. `unchecked` holds them without that guard, for a caller already
 under it: the tape enters it once per replay (it costs about a microsecond, as much as a NumPy
 call on a small batch), since the `+ - *` the rules apply are NumPy's operators and need it too.
-The one-ufunc functions and `relu` also take `out=`: where an op's forward rule is one such
-call, the tape writes its result straight into the op's rows.
+Where an op's forward rule is one call that takes `out=` (`relu`, or in `unchecked` a NumPy
+function itself), the tape writes its result straight into the op's rows.
 """
 
 from __future__ import annotations
@@ -38,45 +38,45 @@ def _quiet(fn: Callable[_P, _R]) -> Callable[_P, _R]:
 
 
 @_quiet
-def exp(x: np.ndarray | float, out: np.ndarray | None = None) -> np.ndarray:
+def exp(x: np.ndarray | float) -> np.ndarray:
     """e**x; inf where it overflows."""
-    return np.exp(x, out=out)
+    return np.exp(x)
 
 
 @_quiet
-def log(x: np.ndarray | float, out: np.ndarray | None = None) -> np.ndarray:
+def log(x: np.ndarray | float) -> np.ndarray:
     """Natural log: -inf at 0, nan below 0."""
-    return np.log(x, out=out)
+    return np.log(x)
 
 
 @_quiet
-def log1p(x: np.ndarray | float, out: np.ndarray | None = None) -> np.ndarray:
+def log1p(x: np.ndarray | float) -> np.ndarray:
     """log(1 + x), exact near 0: -inf at -1, nan below -1."""
-    return np.log1p(x, out=out)
+    return np.log1p(x)
 
 
 @_quiet
-def tanh(x: np.ndarray | float, out: np.ndarray | None = None) -> np.ndarray:
+def tanh(x: np.ndarray | float) -> np.ndarray:
     """Hyperbolic tangent (±1 at ±inf)."""
-    return np.tanh(x, out=out)
+    return np.tanh(x)
 
 
 @_quiet
-def sqrt(x: np.ndarray | float, out: np.ndarray | None = None) -> np.ndarray:
+def sqrt(x: np.ndarray | float) -> np.ndarray:
     """Square root; nan below 0."""
-    return np.sqrt(x, out=out)
+    return np.sqrt(x)
 
 
 @_quiet
-def sin(x: np.ndarray | float, out: np.ndarray | None = None) -> np.ndarray:
+def sin(x: np.ndarray | float) -> np.ndarray:
     """Sine; nan at ±inf."""
-    return np.sin(x, out=out)
+    return np.sin(x)
 
 
 @_quiet
-def cos(x: np.ndarray | float, out: np.ndarray | None = None) -> np.ndarray:
+def cos(x: np.ndarray | float) -> np.ndarray:
     """Cosine; nan at ±inf."""
-    return np.cos(x, out=out)
+    return np.cos(x)
 
 
 @_quiet
@@ -116,9 +116,9 @@ def sign(x: np.ndarray | float) -> np.ndarray:
 
 
 @_quiet
-def abs(x: np.ndarray | float, out: np.ndarray | None = None) -> np.ndarray:
+def abs(x: np.ndarray | float) -> np.ndarray:
     """|x|."""
-    return np.abs(x, out=out)
+    return np.abs(x)
 
 
 @_quiet

@@ -846,16 +846,14 @@ class _Guard:
 
     def check(self, value: float, lr: float, before: np.ndarray, trainer, step: int) -> None:
         """Optimizer step `step` (1-based) gave objective `value` at weights `before` (a copy,
-        into `spare`, which `fit` passes): keep them as the last good ones, or put those back
-        and raise. `fit` takes the first case itself, the common one, without this call."""
-        if -math.inf < value <= self.limit:  # finite and not exploded (nan fails both)
-            self.spare, self.good = self.good, before  # these weights gave a fine loss
-            return
+        into `spare`): keep them as the last good ones, or put those back and raise. `fit`
+        calls this only where its own test, `-inf < value <= limit` (the common case: the
+        weights gave a fine loss, so `spare, good = good, before`), fails: for the first
+        finite objective, which sets `limit`, and for a diverged one."""
         if self.first is None and math.isfinite(value):
             self.first = value
             self.limit = EXPLODED * max(value, 1.0)
-        limit = EXPLODED * max(self.first or 0.0, 1.0)
-        if math.isfinite(value) and value <= limit:
+        if -math.inf < value <= self.limit:  # the first finite objective is fine
             self.spare, self.good = self.good, before
             return
         kept = self.good if self.good is not None else before
@@ -987,10 +985,7 @@ def _record(
     one = len(values) == 1  # a step: its numbers as they are (micrograd's printed loss)
     sizes = [len(idx) for idx in group] if not one else []
     history.loss.append(values[0] if one else _weighted_mean(values, sizes))
-    if one or any(penalties):
-        history.l2_term.append(penalties[0] if one else _weighted_mean(penalties, sizes))
-    else:  # no L2 term: the mean of zeros
-        history.l2_term.append(0.0)
+    history.l2_term.append(penalties[0] if one else _weighted_mean(penalties, sizes))
     # accuracy(), without its per-call lookups and checks: a small model's step is ~100 us
     hits = np.count_nonzero(run.spec.hits(out_all, seen)) if run.graded else None
     history.accuracy.append(None if hits is None else float(hits) / len(seen))

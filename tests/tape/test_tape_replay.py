@@ -328,3 +328,18 @@ def test_a_rule_that_is_one_call_writes_straight_into_its_rows():
     tape = tapegrad.compile(fn, 0.0)
     want, _ = eager_sums(fn, [], [X])
     same_bits(tape(X), want)
+
+
+def test_a_loop_step_on_its_own_weights_with_where_picks_them():
+    """Passed its own `step.weights` with `where`, a step reads `weights[where]`, not the
+    array as it stands."""
+    tape, batches = _training_tape()
+    X, T = batches[0]
+    where = np.arange(len(tape.parameters))[::-1].copy()
+    w = tape.read_parameters()
+    (want, _), want_grad = tape.value_and_grad(X, T, params=w[where])
+    with tape.loop() as step:
+        step.weights[:] = w
+        (outs, _), grad = step([X, T], step.weights, where)
+        same_bits(outs, want)
+        same_bits(grad, want_grad)

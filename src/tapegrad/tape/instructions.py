@@ -74,8 +74,8 @@ def _views(buf: np.ndarray, rows: list[Rows]) -> tuple[np.ndarray, ...] | None:
 def readers(buf: np.ndarray, rows: list[Rows]) -> Callable[[], Sequence[np.ndarray]]:
     """`reader` for several sets of rows at once (an op's arguments): one tuple of views taken
     now where every set is a slice, else a list gathered on every call."""
-    if all(isinstance(r, slice) for r in rows):
-        views = tuple(buf[r] for r in rows)
+    views = _views(buf, rows)
+    if views is not None:
         return lambda: views
     return lambda: [buf[r] for r in rows]
 
@@ -225,18 +225,20 @@ class OpGroup:
         op, out, gout = self.op, v[self.out], g[self.out]
         fwd, args = op.fwd, readers(v, self.args)
         if self.product:
-            return self._bind_product(g, out, gout, args)
-        into = written_into(op)
-        views = _views(v, self.args)
-
-        def forward() -> None:
-            if into is not None:  # the rule is one call that writes into the rows itself
-                into(*args(), out=out)
-            else:
-                out[...] = fwd(npm, *args())
-
+            return self._bind_product(g, out, gout, args, _views(v, self.args))
+        into, views = written_into(op), _views(v, self.args)
+        forward: Step
         if into is not None and views is not None:  # the call itself: no Python frame
             forward = functools.partial(into, *views, out=out)
+        elif into is not None:  # the rule is one call that writes into the rows itself
+
+            def forward() -> None:
+                into(*args(), out=out)
+
+        else:
+
+            def forward() -> None:
+                out[...] = fwd(npm, *args())
 
         rules = [(op.vjps[j], add(g)) for j, add in self.grads]
 
@@ -248,18 +250,25 @@ class OpGroup:
         return forward, backward
 
     def _bind_product(
-        self, g: np.ndarray, out: np.ndarray, gout: np.ndarray, args: Callable
+        self,
+        g: np.ndarray,
+        out: np.ndarray,
+        gout: np.ndarray,
+        args: Callable,
+        views: tuple[np.ndarray, ...] | None,
     ) -> tuple[Step, Step]:
         """`bind` for the table's mul, whose rules are a * b and g * b, g * a: each product is
         written straight into its rows (`out=`), where the generic path makes it and copies it
         in; a first write of a gradient (`Scatter.first`) into a view likewise."""
 
-        def forward() -> None:
-            a, b = args()
-            np.multiply(a, b, out=out)
+        forward: Step
+        if views is not None:  # the call itself: no Python frame
+            forward = functools.partial(np.multiply, *views, out=out)
+        else:
 
-        if all(isinstance(r, slice) for r in self.args):
-            forward = functools.partial(np.multiply, *args(), out=out)
+            def forward() -> None:
+                a, b = args()
+                np.multiply(a, b, out=out)
 
         into = [
             (1 - j, _first_writes(g, self.args[j], s), s(g)) for j, s in self.grads
@@ -350,7 +359,8 @@ class SumGroup:
         else:
             # One sum's terms as one read (a view where they are consecutive rows), or all.
             one = terms.shape[1] == 1
-            read = reader(v, index([int(r) for r in terms[:, 0]])) if one else lambda: v[terms]
+            rows = index([int(r) for r in terms[:, 0]]) if one else None
+            read = reader(v, rows) if rows is not None else lambda: v[terms]
             dest = out[0] if one else out  # what the terms add up into
             if out.ndim > 1 and dest.size > 1:
 
@@ -359,7 +369,7 @@ class SumGroup:
                     # then + t2, ...: eager's left fold bit for bit (`numpymath.total`).
                     np.add.reduce(read(), axis=0, out=dest)
 
-                if one and isinstance(index([int(r) for r in terms[:, 0]]), slice):
+                if isinstance(rows, slice):  # one view: the call itself, no Python frame
                     forward = functools.partial(np.add.reduce, read(), axis=0, out=dest)
 
             else:

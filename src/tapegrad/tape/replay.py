@@ -67,7 +67,7 @@ class Replay:
         b = self._bound.get(n) or self._bind(n)
         v = b.v
         # Forward: parameters, once-per-call values, inputs, imports, per-sample values.
-        if params is not self._params:
+        if params is not self._params or take is not None:  # its own array: read as it is
             self._load(params, take)
         for step in self._once:
             step()
