@@ -164,9 +164,11 @@ class Optimizer:
         for p, v in zip(self.params, w.tolist(), strict=True):
             p.data = v
 
-    def update(self, w: np.ndarray, g: np.ndarray) -> None:
+    def update(self, w: np.ndarray, g: np.ndarray, out: np.ndarray | None = None) -> None:
         """One step on arrays in parameter order: `w` (the weights) is updated in place from
-        `g` (their gradients). The optimizer's rule lives here, once."""
+        `g` (their gradients), or with `out` the new weights are written there and `w` kept
+        (the same numbers: the last operation writes to `out`, not to `w`). The optimizer's
+        rule lives here, once."""
         raise NotImplementedError
 
     _buffers: tuple[str, ...] = ()  # state for resuming, in parameter order
@@ -242,8 +244,8 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
         self.momentum_buffer: np.ndarray | None = None
 
-    def update(self, w: np.ndarray, g: np.ndarray) -> None:
-        """One SGD step on `w` in place (see the class docstring for the rule)."""
+    def update(self, w: np.ndarray, g: np.ndarray, out: np.ndarray | None = None) -> None:
+        """One SGD step on `w` in place, or into `out` (see the class docstring for the rule)."""
         lr, mu, wd = self.current_lr(), self.momentum, self.weight_decay
         if wd != 0.0:
             g = g + wd * w
@@ -252,7 +254,7 @@ class SGD(Optimizer):
             buf = g.copy() if buf is None else buf * mu + g
             self.momentum_buffer = buf
             g = g + mu * buf if self.nesterov else buf
-        w -= lr * g
+        np.subtract(w, lr * g, out=w if out is None else out)
         self.step_count += 1
 
     def __repr__(self) -> str:
@@ -291,8 +293,8 @@ class Adam(Optimizer):
         self.exp_avg = np.zeros(len(self.params))
         self.exp_avg_sq = np.zeros(len(self.params))
 
-    def update(self, w: np.ndarray, g: np.ndarray) -> None:
-        """One Adam step on `w` in place (see the class docstring for the rule)."""
+    def update(self, w: np.ndarray, g: np.ndarray, out: np.ndarray | None = None) -> None:
+        """One Adam step on `w` in place, or into `out` (see the class docstring for the rule)."""
         lr, wd, eps = self.current_lr(), self.weight_decay, self.eps
         b1, b2 = self.betas
         t = self.step_count + 1
@@ -302,7 +304,7 @@ class Adam(Optimizer):
             g = g + wd * w
         self.exp_avg = m = _lerp(self.exp_avg, g, 1 - b1)
         self.exp_avg_sq = v = self.exp_avg_sq * b2 + (1 - b2) * g * g
-        w += -step_size * m / (np.sqrt(v) / bc2_sqrt + eps)
+        np.add(w, -step_size * m / (np.sqrt(v) / bc2_sqrt + eps), out=w if out is None else out)
         self.step_count = t
 
     def __repr__(self) -> str:

@@ -5,6 +5,7 @@ can stand in for the eager graph without touching the loop."""
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 import sys
@@ -261,7 +262,10 @@ class _CompiledStep:
 class _EagerTrainer:
     """Steps on the eager Value graph, as micrograd takes them."""
 
-    def __init__(self, model, spec: L.LossSpec, l2: float, optimizer, rows, targets) -> None:
+    def __init__(
+        self, model, spec: L.LossSpec, l2: float, optimizer, rows, targets, keeps: bool = False
+    ) -> None:
+        # `keeps` (the guard asks `keep` each step) changes nothing here: `keep` copies.
         self.model, self.spec, self.optimizer, self.l2 = model, spec, optimizer, l2
         self.rows, self.targets = rows, targets
         self.grads = loss_and_grad(model, spec.name, l2)
@@ -289,6 +293,10 @@ class _EagerTrainer:
         """A copy of every parameter's value (to go back to, see `fit`'s divergence guard)."""
         return np.fromiter((p.data for p in self.params), np.float64, len(self.params))
 
+    def keep(self, spare: np.ndarray | None) -> np.ndarray:
+        """The weights the next step starts from, as they will stay: a copy."""
+        return self.weights()
+
     def set_weights(self, w: np.ndarray) -> None:
         for p, v in zip(self.params, w.tolist(), strict=True):
             p.data = v
@@ -303,10 +311,13 @@ class _TapeTrainer:
     by the tape (as it is, when the tape stores them in the optimizer's order, as it does a
     Module's) and written by `optimizer.update`, until `sync()`; others go through Values."""
 
-    def __init__(self, model, spec: L.LossSpec, l2: float, optimizer, rows, targets) -> None:
+    def __init__(
+        self, model, spec: L.LossSpec, l2: float, optimizer, rows, targets, keeps: bool = False
+    ) -> None:
         from .optim import Optimizer
 
         self.model, self.spec, self.optimizer, self.l2 = model, spec, optimizer, l2
+        self.keeps = keeps  # `keep` is asked each step (fit's divergence guard)
         self.compiled = _CompiledStep(model, spec, l2)
         self.X, self.T = self.compiled.arrays(rows, targets)
         self.on_arrays = isinstance(optimizer, Optimizer)
@@ -323,6 +334,11 @@ class _TapeTrainer:
             self.loop = None  # the training tape's loop, inside `session()`
             self.where: dict[int, np.ndarray | None] = {}
             self.same_order: dict[int, bool] = {}  # the tape stores them in the optimizer's order
+        # With `keeps`, three weight arrays the tape reads, rotated (`_find_plan`): a step
+        # reads ring[turn] and its update writes ring[turn + 1], so the weights it started
+        # from stay, with no copy, and the ones before them too (see `keep`).
+        self.ring: list[np.ndarray] | None = None
+        self.turn = 0
 
     def __call__(self, batch) -> tuple[float, np.ndarray]:
         X, T = (self.X, self.T) if batch is None else (self.X[batch], self.T[batch])
@@ -337,13 +353,20 @@ class _TapeTrainer:
         # Inside `session()` the tape's loop steps, its outputs views; else `replay`'s copies.
         run = tape.replay if self.loop is None else self.loop
         if same_order:  # a Module's parameters: the tape stores them in order
-            (objective, outputs), self.g = run([X, T], self.w)  # g: the tape's view
+            w = self.w
+            (objective, outputs), self.g = run([X, T], w)  # g: the tape's view
+            if self.ring is not None:  # the new weights into the next array: w stays
+                self.turn = (self.turn + 1) % 3
+                self.w = self.ring[self.turn]
+                self.optimizer.update(w, self.g, out=self.w)
+            else:
+                self.optimizer.update(w, self.g)
         else:
             (objective, outputs), grad = run([X, T], self.w, where)
             if len(where) < len(self.g):  # the optimizer holds weights the tape does not read
                 self.g[:] = 0.0
             self.g[where] = grad
-        self.optimizer.update(self.w, self.g)
+            self.optimizer.update(self.w, self.g)
         if self.loop is not None:  # kept for the entry's accuracy: the next step overwrites it
             outputs = outputs.copy()
         # np.mean to the bit: the same pairwise sum, and a float64 over an int is IEEE's /
@@ -357,7 +380,13 @@ class _TapeTrainer:
         tape = self.compiled.tape(n_in, bool(self.compiled.l2))
         self.plan = (tape, self._positions(tape), self.same_order[id(tape)])
         if self.plan[2]:
-            shared = tape.loop().weights
+            if self.keeps and _writes_out(self.optimizer):
+                # Not the first array, into which the tape's other calls load `.data`.
+                self.ring = tape.loop().weight_arrays(4)[1:]
+                self.turn = 0
+                shared = self.ring[0]
+            else:
+                shared = tape.loop().weights
             shared[:] = self.w
             self.w = shared
         return self.plan
@@ -403,6 +432,13 @@ class _TapeTrainer:
             return out
         params = self.compiled.params
         return np.fromiter((p.data for p in params), np.float64, len(params))
+
+    def keep(self, spare: np.ndarray | None) -> np.ndarray:
+        """The weights the next step starts from, as they will stay: the array itself where
+        the step writes its new weights into another (`ring`), else a copy into `spare`."""
+        if self.ring is not None:
+            return self.w
+        return self.weights(spare)
 
     def set_weights(self, w: np.ndarray) -> None:
         if self.on_arrays:
@@ -564,7 +600,7 @@ def fit(
     )
     optimizer = optimizer if optimizer is not None else _default_optimizer(model)
     make = _TapeTrainer if compile else _EagerTrainer
-    trainer = make(model, run.spec, l2, optimizer, run.rows, run.targets)
+    trainer = make(model, run.spec, l2, optimizer, run.rows, run.targets, divergence_guard)
     history = History(unit=run.unit)
     keep = _Snapshots(model, snapshots, run.total, run.validation)
     keep.take(history, trainer)
@@ -624,8 +660,8 @@ def _steps(history: History, run: _Run, trainer, optimizer, seed, guarded: bool,
                     if control is not None:
                         _steer(control, taken, optimizer, history)
                     lr = rate()
-                    # The weights before the step, into the guard's spare buffer (`_Guard`).
-                    before = None if guard is None else trainer.weights(guard.spare)
+                    # The weights the step starts from, as they will stay (`keep`, `_Guard`).
+                    before = None if guard is None else trainer.keep(guard.spare)
                     penalties.append(0.0 if penalty is None else penalty())
                     value, batch_out = trainer(batch)
                     if guard is not None and before is not None:  # None only without a guard
@@ -842,14 +878,15 @@ class _Guard:
         self.first: float | None = None  # the first finite objective
         self.limit = -math.inf  # EXPLODED * max(first, 1), once there is a first
         self.good: np.ndarray | None = None  # the last weights that gave a fine objective
-        self.spare: np.ndarray | None = None  # where the next step's weights are copied
+        self.spare: np.ndarray | None = None  # where the next step's weights may be copied
 
     def check(self, value: float, lr: float, before: np.ndarray, trainer, step: int) -> None:
-        """Optimizer step `step` (1-based) gave objective `value` at weights `before` (a copy,
-        into `spare`): keep them as the last good ones, or put those back and raise. `fit`
-        calls this only where its own test, `-inf < value <= limit` (the common case: the
-        weights gave a fine loss, so `spare, good = good, before`), fails: for the first
-        finite objective, which sets `limit`, and for a diverged one."""
+        """Optimizer step `step` (1-based) gave objective `value` at weights `before` (the
+        trainer's `keep`: a copy into `spare`, or an array the step did not write): keep them
+        as the last good ones, or put those back and raise. `fit` calls this only where its
+        own test, `-inf < value <= limit` (the common case: the weights gave a fine loss, so
+        `spare, good = good, before`), fails: for the first finite objective, which sets
+        `limit`, and for a diverged one."""
         if self.first is None and math.isfinite(value):
             self.first = value
             self.limit = EXPLODED * max(value, 1.0)
@@ -1006,6 +1043,15 @@ def _record_validation(history: History, run: _Run, trainer, validation: tuple) 
 def _weighted_mean(values: list[float], sizes: list[int]) -> float:
     # An epoch's batches: the mean per row.
     return sum(v * n for v, n in zip(values, sizes, strict=True)) / sum(sizes)
+
+
+def _writes_out(optimizer) -> bool:
+    """Whether the optimizer's `update` can write the new weights elsewhere (`out=`), as
+    tapegrad's do; a subclass's own `update` may not."""
+    try:
+        return "out" in inspect.signature(optimizer.update).parameters
+    except (TypeError, ValueError):  # no signature to read
+        return False
 
 
 def _rate_reader(optimizer) -> Callable[[], float]:

@@ -228,3 +228,37 @@ def test_weights_held_in_an_array_reach_the_values_at_every_look():
     assert isinstance(err_c, RuntimeError) and str(err_c) == str(err_e)
     assert _close(_weights(m_comp), _weights(m_eager), rel=1e-12)
     assert _weights(m_comp) != _weights(make())  # two steps were taken
+
+
+def test_a_guarded_epoch_run_rotates_its_weight_arrays_to_the_same_numbers():
+    """With the divergence guard, a compiled run's steps write their new weights into another
+    of three arrays the tape reads (no copy of the weights before each step): the run is the
+    eager run's to 1e-12 and, bit for bit, the unguarded compiled run's (which updates one
+    array in place), validation read between epochs included."""
+    X, y = blobs(90, centers=3, seed=4)
+    make = lambda: MLP(2, [8, 3], seed=4)  # noqa: E731
+    kw = dict(loss="softmax_ce", epochs=4, batch_size=16, seed=0, validation=(X[:20], y[:20]))
+    mom = lambda m: SGD(m.parameters(), lr=0.1, momentum=0.9)  # noqa: E731
+    (eager, m_eager), (guarded, m_guarded) = _runs(make, X, y, mom, **kw)
+    plain = make()
+    unguarded = fit(plain, X, y, optimizer=mom(plain), progress=False, compile=True,
+                    divergence_guard=False, **kw)  # fmt: skip
+    assert guarded.loss == unguarded.loss and guarded.val_loss == unguarded.val_loss
+    assert _weights(m_guarded) == _weights(plain)
+    assert _close(_weights(m_guarded), _weights(m_eager), rel=1e-12)
+
+
+def test_the_guard_on_a_rotating_run_puts_back_the_weights_of_the_step_before_a_validation():
+    """The first epoch's last update blows up, and the validation after it loads the model's
+    weights into the tape: the compiled run keeps what the eager run keeps, the weights the
+    last step with a fine loss started from (with 7 steps an epoch, the rotation's first array
+    holds them then; the tape's other calls load into an array of their own)."""
+    X, y = blobs(90, centers=3, seed=5)
+    make = lambda: MLP(2, [8, 3], seed=5)  # noqa: E731
+    blow = lambda m: SGD(m.parameters(), lr=lambda k: 1e9 if k == 6 else 0.1)  # noqa: E731
+    kw = dict(loss="softmax_ce", epochs=3, batch_size=13, seed=0, validation=(X[:20], y[:20]))
+    (err_e, m_eager), (err_c, m_comp) = _runs(make, X, y, blow, **kw)
+    assert isinstance(err_e, TrainingDiverged) and isinstance(err_c, TrainingDiverged)
+    assert err_c.step == err_e.step == 8  # the second epoch's first step
+    assert _close(_weights(m_comp), _weights(m_eager), rel=1e-12)
+    assert all(np.isfinite(_weights(m_comp)))

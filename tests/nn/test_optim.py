@@ -4,6 +4,7 @@ schedules against their closed forms and torch's schedulers, resuming from a sta
 import json
 import math
 
+import numpy as np
 import pytest
 
 from tapegrad import Value
@@ -267,6 +268,35 @@ def test_zero_grad_and_module_params_and_value_grads():
     ]
     opt.zero_grad()
     assert all(p.grad == 0.0 for p in model.parameters())
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: SGD(ps, lr=0.1),
+        lambda ps: SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01, nesterov=True),
+        lambda ps: Adam(ps, lr=0.01, weight_decay=0.01),
+    ],
+)
+def test_update_into_out_gives_the_in_place_numbers_and_keeps_w(make):
+    """`update(w, g, out=o)` writes the step's new weights into `o`, bit for bit what the
+    in-place update makes of `w`, and leaves `w` and `g` as they were; the state advances as
+    one step (a tape's training loop rotates weight arrays so)."""
+    rng = np.random.default_rng(0)
+    params = [Value(float(x)) for x in rng.normal(size=7)]
+    in_place, into = make(params), make(params)
+    w1 = np.array([p.data for p in params])
+    w2 = w1.copy()
+    for _ in range(3):
+        g = rng.normal(size=7)
+        kept_w, kept_g = w2.copy(), g.copy()
+        out = np.full(7, np.nan)
+        in_place.update(w1, g)
+        into.update(w2, g, out=out)
+        assert out.tobytes() == w1.tobytes()
+        assert w2.tobytes() == kept_w.tobytes() and g.tobytes() == kept_g.tobytes()
+        w2 = out
+    assert into.step_count == in_place.step_count == 3
 
 
 def test_bad_optimizer_arguments():

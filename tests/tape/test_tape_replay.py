@@ -267,6 +267,38 @@ def test_a_loops_steps_are_replays_numbers_on_weights_updated_in_place():
     same_bits(shared, w)
 
 
+def test_a_loops_weight_arrays_are_read_where_they_stand_and_rotate():
+    """`step.weight_arrays(3)`: the first is `step.weights`, the others start as its copies, and
+    the tape reads each where it stands. A loop that writes each step's new weights into the
+    next array (as `fit` does under its divergence guard) gives the in-place loop's numbers bit
+    for bit, and leaves the weights each step started from as they were."""
+    tape, batches = _training_tape()
+    w = tape.read_parameters()
+    want, started = [], []
+    for X, T in batches * 2:
+        started.append(w.copy())
+        (outs, aux), grad = tape.replay([X, T], w)
+        want.append((aux.copy(), grad.copy()))
+        w -= 0.5 * grad
+    with tape.loop() as step:
+        step.weights[:] = tape.read_parameters()
+        ring = step.weight_arrays(3)
+        assert ring[0] is step.weights
+        same_bits(ring[1], ring[0])
+        same_bits(ring[2], ring[0])
+        for k, ((X, T), (w_aux, w_grad)) in enumerate(zip(batches * 2, want, strict=True)):
+            now, after = ring[k % 3], ring[(k + 1) % 3]
+            (_, aux), grad = step([X, T], now)
+            same_bits(aux, w_aux)
+            same_bits(grad, w_grad)
+            np.subtract(now, 0.5 * grad, out=after)
+            same_bits(now, started[k])  # the step's own weights stay
+    same_bits(ring[len(want) % 3], w)
+    # A call with other weights loads them into the first array only.
+    tape.replay([X, T], np.zeros_like(w))
+    assert not ring[0].any() and ring[1].any() and ring[2].any()
+
+
 def test_a_loop_holds_the_lock_and_the_float_silence_only_for_its_block():
     """Inside the block the same thread may still call the tape (a training control does)
     and NumPy warns of nothing; outside, the warning state is the caller's again and a step

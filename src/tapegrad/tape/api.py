@@ -287,11 +287,15 @@ class Tape(Generic[Out]):
 class Loop(Generic[Out]):
     """`Tape.loop()`'s step: `replay` for a `with` block of many steps (see `Tape.loop`)."""
 
-    __slots__ = ("_tape", "_run", "_quiet", "weights")
+    __slots__ = ("_tape", "_run", "_quiet", "weights", "_buffer", "_views")
 
     def __init__(self, tape: Tape[Out]) -> None:
         self._tape, self._run = tape, tape._replay.run
         self._quiet: np.errstate | None = None
+        # The outputs' views of the last step's value buffer: a batch size's buffer stays the
+        # same array from step to step, so they are taken again only when it changes.
+        self._buffer: np.ndarray | None = None
+        self._views: Out | None = None
         self.weights = tape._replay.params_view
         """The parameter array the tape reads, in `tape.parameters` order."""
 
@@ -309,6 +313,14 @@ class Loop(Generic[Out]):
         finally:
             self._tape._lock.release()
 
+    def weight_arrays(self, count: int) -> list[np.ndarray]:
+        """`count` parameter arrays the tape reads where they stand, with no copy, the first
+        `weights` (the new ones start as copies of it). A loop can rotate them, writing each
+        step's new weights into the next (`optimizer.update(w, grad, out=next_w)`) while the
+        ones before keep theirs: `fit`'s divergence guard keeps its last good weights so."""
+        with self._tape._lock:
+            return self._tape._replay.param_arrays(count)
+
     def __call__(
         self, arrays: list[np.ndarray], weights: np.ndarray, where: np.ndarray | None = None
     ) -> tuple[Out, np.ndarray]:
@@ -317,7 +329,9 @@ class Loop(Generic[Out]):
         if self._quiet is None:
             raise RuntimeError("a tape's loop steps only inside its `with tape.loop()` block")
         v, grads = self._run(arrays, len(arrays[0]), weights, "mean", where)
-        return self._tape._outputs(v, copy=False), cast(np.ndarray, grads)
+        if v is not self._buffer:
+            self._buffer, self._views = v, self._tape._outputs(v, copy=False)
+        return self._views, grads  # type: ignore[return-value]  # a reduction: not None
 
 
 def _output_reads(

@@ -3,7 +3,10 @@ backward. The once-per-call buffer (`vi`, gradients `gi`) holds parameters, cons
 depends on them alone; the per-sample buffer (`v`, `g`), shaped (rows, batch), everything that
 depends on an input. Instructions are bound to the buffers once (`Bound`): the once-per-call
 ones when the Replay is made, the per-sample ones for each of the last few batch sizes, so a
-training loop allocates nothing and indexes nothing per step beyond the rules' own results."""
+training loop allocates nothing and indexes nothing per step beyond the rules' own results.
+A replay can hold more than one once-per-call buffer (`Side`), each with the parameters in its
+first rows: a loop can rotate them, the tape reading each where it stands, so that an update
+writes the new weights into one while the weights a step started from stay in another."""
 
 from __future__ import annotations
 
@@ -30,23 +33,50 @@ class Bound:
     seed: np.ndarray  # the first output's gradient row
 
 
+@dataclass(slots=True)
+class Side:
+    """A once-per-call buffer and its instructions: the parameters a replay reads (its first
+    rows, `params`), the constants after them and the once-per-call values. A replay has one,
+    and more on request (`Replay.param_arrays`), each read where it stands, with no copy."""
+
+    vi: np.ndarray
+    params: np.ndarray
+    once: list[Step]
+    once_backward: list[Step]  # in backward order, only what a gradient flows through
+
+
 class Replay:
     """A Program's buffers, and the loop that runs its bound instructions over them."""
 
-    __slots__ = ("prog", "_bound", "_vi", "_gi", "_params", "_grad", "_once", "_once_backward")
+    __slots__ = ("prog", "_bound", "_buffers", "_sides", "_side_of", "_gi", "_grad")
 
     def __init__(self, prog: Program) -> None:
         self.prog = prog
-        self._bound: dict[int, Bound] = {}
-        self._vi = vi = np.zeros(prog.n_once)
-        self._gi = gi = np.zeros(prog.n_once)
-        self._params = vi[: prog.n_params]
-        self._grad = gi[: prog.n_params]
+        self._bound: dict[tuple[int, int], Bound] = {}  # by (batch size, side)
+        self._buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # (v, g) by batch size
+        self._gi = np.zeros(prog.n_once)  # gradients: one buffer whichever side was read
+        self._grad = self._gi[: prog.n_params]
+        vi = np.zeros(prog.n_once)
         vi[prog.n_params : prog.n_params + len(prog.const_values)] = prog.const_values
+        self._sides: list[Side] = []
+        self._side_of: dict[int, int] = {}  # id of a side's parameter array: its number
+        self._add_side(vi)
+
+    def _add_side(self, vi: np.ndarray) -> None:
+        prog, gi = self.prog, self._gi
         once = [ins.bind(vi, gi, vi, gi) for ins in prog.once]
-        self._once = [f for f, _ in once]
-        self._once_backward = [b for (_, b), ins in zip(once, prog.once, strict=True) if ins.needed]
-        self._once_backward.reverse()
+        backward = [b for (_, b), ins in zip(once, prog.once, strict=True) if ins.needed]
+        side = Side(vi, vi[: prog.n_params], [f for f, _ in once], backward[::-1])
+        self._side_of[id(side.params)] = len(self._sides)
+        self._sides.append(side)
+
+    def param_arrays(self, count: int) -> list[np.ndarray]:
+        """`count` parameter arrays the replay reads where they stand (the first is
+        `params_view`), the new ones made holding its values. A training loop can rotate them:
+        write a step's new weights into the next while the last ones keep theirs."""
+        while len(self._sides) < count:
+            self._add_side(self._sides[0].vi.copy())
+        return [side.params for side in self._sides[:count]]
 
     def run(
         self,
@@ -57,19 +87,22 @@ class Replay:
         take: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Forward over a batch of `n` at `params` (`params[take]` with `take`; None: the
-        parameters' `.data`; the tape's own parameter array `params_view`: as it stands),
+        parameters' `.data`; one of its own parameter arrays, `param_arrays`: as it stands),
         then with a `reduction` ("mean" or "sum") backward: the value buffer and the
         parameters' gradient (None without a reduction), both views valid until the next run.
         The caller holds NumPy's floating-point warnings off (`np.errstate(all="ignore")`), as
         the rules' inf and nan are results: a loop enters that once, not once a step. One
         function, not two methods: a small model's call is all Python overhead."""
         prog, gi = self.prog, self._gi
-        b = self._bound.get(n) or self._bind(n)
+        k = self._side_of.get(id(params)) if take is None else None
+        if k is None:  # not one of its own arrays: copied into the first
+            k = 0
+            self._load(params, take)
+        side = self._sides[k]
+        b = self._bound.get((n, k)) or self._bind(n, k)
         v = b.v
         # Forward: parameters, once-per-call values, inputs, imports, per-sample values.
-        if params is not self._params or take is not None:  # its own array: read as it is
-            self._load(params, take)
-        for step in self._once:
+        for step in side.once:
             step()
         for start, a in zip(prog.input_rows, arrays, strict=True):
             if a.ndim == 1:
@@ -89,37 +122,39 @@ class Replay:
         b.seed.fill(1.0 / n if reduction == "mean" else 1.0)
         for step in b.backward:  # the imports' gradients last
             step()
-        for step in self._once_backward:
+        for step in side.once_backward:
             step()
         return v, self._grad
 
     def _load(self, params: np.ndarray | None, take: np.ndarray | None) -> None:
-        """Copy the parameters in: `params[take]`, `params`, or (None) their `.data`."""
+        """Copy the parameters into the first side: `params[take]`, `params`, or (None) their
+        `.data`."""
+        into = self._sides[0].params
         if params is None:
             prog = self.prog
-            self._params[:] = np.fromiter(
-                map(data_of, prog.params), np.float64, count=prog.n_params
-            )
+            into[:] = np.fromiter(map(data_of, prog.params), np.float64, count=prog.n_params)
         elif take is not None:
-            np.take(params, take, out=self._params)
+            np.take(params, take, out=into)
         else:
-            self._params[:] = params
+            into[:] = params
 
     @property
     def params_view(self) -> np.ndarray:
         """The parameter values the replay reads, in `prog.params` order: a view of its buffer."""
-        return self._params
+        return self._sides[0].params
 
-    def _bind(self, n: int) -> Bound:
-        """Buffers for a batch of n, constants' rows and rows of ones filled in, and the
-        instructions bound."""
-        prog, vi, gi = self.prog, self._vi, self._gi
-        v, g = np.zeros((prog.n_rows, n)), np.zeros((prog.n_rows, n))
-        if prog.imports_const is not None:
-            rows, values = prog.imports_const
-            v[rows] = values[:, None]
-        if prog.ones is not None:  # nothing writes them, nor reads their gradient rows
-            v[prog.ones] = 1.0
+    def _bind(self, n: int, k: int) -> Bound:
+        """Buffers for a batch of n (shared by the sides), constants' rows and rows of ones
+        filled in, and the instructions bound to them and to side k's once-per-call buffer."""
+        prog, vi, gi = self.prog, self._sides[k].vi, self._gi
+        if n not in self._buffers:
+            if len(self._buffers) >= _BUFFER_CACHE:  # the oldest batch size goes
+                old = next(iter(self._buffers))
+                del self._buffers[old]
+                for key in [key for key in self._bound if key[0] == old]:
+                    del self._bound[key]
+            self._buffers[n] = self._new_buffers(n)
+        v, g = self._buffers[n]
         steps = [ins.bind(v, g, vi, gi) for ins in prog.per_sample]
         forward = [f for f, _ in steps]
         backward = [b for (_, b), ins in zip(steps, prog.per_sample, strict=True) if ins.needed]
@@ -131,10 +166,20 @@ class Replay:
             imported_grads, back = prog.imports_grad
             backward.append(_sum_back(reader(g, imported_grads), back(gi)))
         bound = Bound(v, g, forward, backward, g[prog.out_rows[0]])
-        if len(self._bound) >= _BUFFER_CACHE:
-            del self._bound[next(iter(self._bound))]
-        self._bound[n] = bound
+        self._bound[n, k] = bound
         return bound
+
+    def _new_buffers(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The value and gradient buffers for a batch of n, constants' rows and rows of ones
+        filled in."""
+        prog = self.prog
+        v, g = np.zeros((prog.n_rows, n)), np.zeros((prog.n_rows, n))
+        if prog.imports_const is not None:
+            rows, values = prog.imports_const
+            v[rows] = values[:, None]
+        if prog.ones is not None:  # nothing writes them, nor reads their gradient rows
+            v[prog.ones] = 1.0
+        return v, g
 
 
 def _copy_across(target: Reader, source: Reader, v: np.ndarray, rows: Rows) -> Step:
