@@ -336,7 +336,7 @@ def w1(quick: bool) -> tuple[dict[str, float], dict[str, int]]:
     if torch is not None:
         rows["pytorch tensors"] = block(torch_demo_step(X, y), steps)
     rows["hand-written numpy"] = block(numpy_demo_step(X, y), steps)
-    medians, rounds = alternating(rows, 3 if quick else 9)
+    medians, rounds = alternating(rows, 3 if quick else 15)
     ROUNDS.update({f"W1 {name}": t for name, t in rounds.items()})
     per_step = medians.pop("tapegrad compiled (fit)")
     out.update(medians)
@@ -653,7 +653,7 @@ def w4_anchors(quick: bool) -> dict[str, float]:
         rows["pytorch tensors"] = block(torch_epoch, epochs)
     rows[TAPE_LOOP] = block(tape_digits_epoch(Xtr, ytr), epochs)
     rows["hand-written numpy"] = block(numpy_digits_epoch(Xtr, ytr), epochs)
-    medians, rounds = alternating(rows, 3 if quick else 9)
+    medians, rounds = alternating(rows, 3 if quick else 15)
     ROUNDS.update({f"W4 {name}": t for name, t in rounds.items()})
     return medians
 

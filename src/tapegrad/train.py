@@ -255,8 +255,13 @@ class _CompiledStep:
 #
 # A trainer is what `fit` calls once per batch: `trainer(batch) -> (objective, outputs)` runs
 # the batch (None: every row, in order; else an array of row indices), leaves the gradients and
-# takes the optimizer's step. `evaluate(rows, targets)` measures the model as it stands, and
-# `sync()` makes the model's Values hold the trained weights (fit calls it at the end).
+# takes the optimizer's step; inside `session(steps)`, `stepper()` gives the same step, maybe
+# faster. `keep(spare)` gives the weights a step starts from as they will stay (the divergence
+# guard's), `evaluate(rows, targets)` measures the model as it stands, and `sync()` makes the
+# model's Values hold the trained weights (fit calls it at the end).
+
+
+_NO_SESSION = nullcontext()  # a session with nothing to hold (reusable: it holds no state)
 
 
 class _EagerTrainer:
@@ -284,7 +289,11 @@ class _EagerTrainer:
 
     def session(self, steps: int) -> AbstractContextManager:
         """Nothing to hold: eager steps share no buffer."""
-        return nullcontext()
+        return _NO_SESSION
+
+    def stepper(self) -> Callable:
+        """What `fit` calls per batch: the trainer itself."""
+        return self
 
     def sync(self) -> None:
         """Nothing to do: the weights live in the Values."""
@@ -355,12 +364,7 @@ class _TapeTrainer:
         if same_order:  # a Module's parameters: the tape stores them in order
             w = self.w
             (objective, outputs), self.g = run([X, T], w)  # g: the tape's view
-            if self.ring is not None:  # the new weights into the next array: w stays
-                self.turn = (self.turn + 1) % 3
-                self.w = self.ring[self.turn]
-                self.optimizer.update(w, self.g, out=self.w)
-            else:
-                self.optimizer.update(w, self.g)
+            self._update(w, self.g)
         else:
             (objective, outputs), grad = run([X, T], self.w, where)
             if len(where) < len(self.g):  # the optimizer holds weights the tape does not read
@@ -371,6 +375,33 @@ class _TapeTrainer:
             outputs = outputs.copy()
         # np.mean to the bit: the same pairwise sum, and a float64 over an int is IEEE's /
         return float(np.add.reduce(objective)) / len(objective), outputs
+
+    def _update(self, w: np.ndarray, g: np.ndarray) -> None:
+        """The optimizer's step from `w`: in place, or with the ring into the next array (which
+        becomes `self.w`), so `w` stays."""
+        if self.ring is None:
+            self.optimizer.update(w, g)
+            return
+        self.turn = (self.turn + 1) % 3
+        self.w = self.ring[self.turn]
+        self.optimizer.update(w, g, out=self.w)
+
+    def stepper(self) -> Callable:
+        """What `fit` calls per batch: `self` (`__call__`), or inside a session on a Module's
+        tape the same step with what `__call__` finds per call (the arrays, the loop, the
+        plan) found once: an epoch of a small model's steps is mostly Python."""
+        if self.loop is None or self.plan is None or not self.plan[2]:
+            return self
+        X, T, loop, update = self.X, self.T, self.loop, self._update
+
+        def step(batch: np.ndarray) -> tuple[float, np.ndarray]:
+            w = self.w
+            (objective, outputs), self.g = loop([X[batch], T[batch]], w)
+            update(w, self.g)
+            # a copy: the next step overwrites the view; np.mean's numbers, as `__call__`
+            return float(np.add.reduce(objective)) / len(objective), outputs.copy()
+
+        return step
 
     def _find_plan(self, n_in: int) -> tuple:
         """The training tape and where its parameters sit, found once. Where the tape stores
@@ -395,9 +426,9 @@ class _TapeTrainer:
         """A `with` block for `steps` steps in a row: on the training tape's `loop()`, which
         takes its lock and NumPy's float silence once, not once a step (one step: nothing)."""
         if steps < 2 or not self.on_arrays:
-            return nullcontext()
+            return _NO_SESSION
         tape, where, _ = self.plan or self._find_plan(self.X.shape[1])
-        return nullcontext() if where is None else _Session(self, tape)
+        return _NO_SESSION if where is None else _Session(self, tape)
 
     def _via_values(self, X: np.ndarray, T: np.ndarray) -> tuple[float, np.ndarray]:
         out = self.compiled.step_arrays(X, T)
@@ -651,19 +682,22 @@ def _steps(history: History, run: _Run, trainer, optimizer, seed, guarded: bool,
     target_array = np.asarray(run.targets)
     taken = 0  # optimizer steps so far
     rate = _rate_reader(optimizer)
-    penalty = trainer.penalty if trainer.l2 else None
+    penalty = trainer.penalty if trainer.l2 else None  # None: no L2 term, none recorded
+    keep = trainer.keep
     for group in run.batches(random_state(seed)):
         values, penalties, outs, lr = [], [], [], math.nan
         try:
             with trainer.session(len(group)):
+                step = trainer.stepper()
                 for i, batch in enumerate(group):
                     if control is not None:
                         _steer(control, taken, optimizer, history)
                     lr = rate()
                     # The weights the step starts from, as they will stay (`keep`, `_Guard`).
-                    before = None if guard is None else trainer.keep(guard.spare)
-                    penalties.append(0.0 if penalty is None else penalty())
-                    value, batch_out = trainer(batch)
+                    before = None if guard is None else keep(guard.spare)
+                    if penalty is not None:
+                        penalties.append(penalty())
+                    value, batch_out = step(batch)
                     if guard is not None and before is not None:  # None only without a guard
                         if -math.inf < value <= guard.limit:  # fine: `_Guard.check`'s first case
                             guard.spare, guard.good = guard.good, before
@@ -1022,7 +1056,10 @@ def _record(
     one = len(values) == 1  # a step: its numbers as they are (micrograd's printed loss)
     sizes = [len(idx) for idx in group] if not one else []
     history.loss.append(values[0] if one else _weighted_mean(values, sizes))
-    history.l2_term.append(penalties[0] if one else _weighted_mean(penalties, sizes))
+    if not penalties:  # no L2 term
+        history.l2_term.append(0.0)
+    else:
+        history.l2_term.append(penalties[0] if one else _weighted_mean(penalties, sizes))
     # accuracy(), without its per-call lookups and checks: a small model's step is ~100 us
     hits = np.count_nonzero(run.spec.hits(out_all, seen)) if run.graded else None
     history.accuracy.append(None if hits is None else float(hits) / len(seen))

@@ -238,6 +238,7 @@ def test_a_guarded_epoch_run_rotates_its_weight_arrays_to_the_same_numbers():
     X, y = blobs(90, centers=3, seed=4)
     make = lambda: MLP(2, [8, 3], seed=4)  # noqa: E731
     kw = dict(loss="softmax_ce", epochs=4, batch_size=16, seed=0, validation=(X[:20], y[:20]))
+    kw["l2"] = 1e-3  # the epoch's L2 term: the mean of its steps' (before each update)
     mom = lambda m: SGD(m.parameters(), lr=0.1, momentum=0.9)  # noqa: E731
     (eager, m_eager), (guarded, m_guarded) = _runs(make, X, y, mom, **kw)
     plain = make()
@@ -246,6 +247,7 @@ def test_a_guarded_epoch_run_rotates_its_weight_arrays_to_the_same_numbers():
     assert guarded.loss == unguarded.loss and guarded.val_loss == unguarded.val_loss
     assert _weights(m_guarded) == _weights(plain)
     assert _close(_weights(m_guarded), _weights(m_eager), rel=1e-12)
+    assert _close(guarded.l2_term, eager.l2_term, rel=1e-12) and min(guarded.l2_term) > 0
 
 
 def test_the_guard_on_a_rotating_run_puts_back_the_weights_of_the_step_before_a_validation():
