@@ -298,7 +298,7 @@ class _EagerTrainer:
     def sync(self) -> None:
         """Nothing to do: the weights live in the Values."""
 
-    def weights(self, out: np.ndarray | None = None) -> np.ndarray:
+    def weights(self) -> np.ndarray:
         """A copy of every parameter's value (to go back to, see `fit`'s divergence guard)."""
         return np.fromiter((p.data for p in self.params), np.float64, len(self.params))
 
@@ -453,14 +453,10 @@ class _TapeTrainer:
             for p, v, d in zip(self.params, self.w.tolist(), self.g.tolist(), strict=True):
                 p.data, p.grad = v, d
 
-    def weights(self, out: np.ndarray | None = None) -> np.ndarray:
-        """A copy of every weight: the optimizer's array (into `out`, when given), or the
-        model's Values."""
+    def weights(self) -> np.ndarray:
+        """A copy of every weight: the optimizer's array, or the model's Values."""
         if self.on_arrays:
-            if out is None:
-                return self.w.copy()
-            np.copyto(out, self.w)
-            return out
+            return self.w.copy()
         params = self.compiled.params
         return np.fromiter((p.data for p in params), np.float64, len(params))
 
@@ -469,7 +465,10 @@ class _TapeTrainer:
         the step writes its new weights into another (`ring`), else a copy into `spare`."""
         if self.ring is not None:
             return self.w
-        return self.weights(spare)
+        if spare is None or not self.on_arrays:
+            return self.weights()
+        np.copyto(spare, self.w)
+        return spare
 
     def set_weights(self, w: np.ndarray) -> None:
         if self.on_arrays:
@@ -1097,9 +1096,6 @@ def _rate_reader(optimizer) -> Callable[[], float]:
 
     if isinstance(optimizer, Optimizer):  # its current_lr gives a float
         return optimizer.current_lr
-    current = getattr(optimizer, "current_lr", None)
-    if callable(current):
-        return lambda: float(current())
     return lambda: _current_lr(optimizer)
 
 
