@@ -558,7 +558,8 @@ def tape_digits_epoch(Xtr: np.ndarray, ytr: np.ndarray) -> Callable[[], float]:
     """W4's epoch driven by hand on the compiled tape, as the hand-written NumPy epoch is
     written: a fresh shuffle, and per batch of 32 a step of the tape's `loop()` and SGD's
     `update` on the weights it reads. The tape is the one fit records (the loss table's
-    `tape_fn` on its `tape_targets`), so this row and fit's differ by fit's bookkeeping."""
+    `tape_fn` on its `tape_targets`), and its batches are gathered as fit gathers them
+    (`take`), so this row and fit's differ by fit's bookkeeping."""
     from tapegrad.losses import TABLE
     from tapegrad.optim import SGD
     from tapegrad.tape import compile as record
@@ -578,7 +579,7 @@ def tape_digits_epoch(Xtr: np.ndarray, ytr: np.ndarray) -> Callable[[], float]:
             weights = step.weights  # the array the tape reads: updated in place, no copies
             weights[:] = w
             for rows in shuffled_batches(rs, n):
-                objective, g = step([X[rows], T[rows]], weights)
+                objective, g = step([X.take(rows, axis=0), T.take(rows, axis=0)], weights)
                 opt.update(weights, g)
                 loss = float(np.add.reduce(objective)) / len(objective)  # as fit reads it
             w[:] = weights

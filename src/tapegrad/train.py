@@ -350,7 +350,9 @@ class _TapeTrainer:
         self.turn = 0
 
     def __call__(self, batch) -> tuple[float, np.ndarray]:
-        X, T = (self.X, self.T) if batch is None else (self.X[batch], self.T[batch])
+        X, T = self.X, self.T
+        if batch is not None:  # take: a batch's rows in a third of the time of X[batch]
+            X, T = X.take(batch, axis=0), T.take(batch, axis=0)
         if not self.on_arrays:
             return self._via_values(X, T)
         tape, where, same_order = self.plan or self._find_plan(X.shape[1])
@@ -396,7 +398,7 @@ class _TapeTrainer:
 
         def step(batch: np.ndarray) -> tuple[float, np.ndarray]:
             w = self.w
-            (objective, outputs), self.g = loop([X[batch], T[batch]], w)
+            (objective, outputs), self.g = loop([X.take(batch, axis=0), T.take(batch, axis=0)], w)
             update(w, self.g)
             # a copy: the next step overwrites the view; np.mean's numbers, as `__call__`
             return float(np.add.reduce(objective)) / len(objective), outputs.copy()
