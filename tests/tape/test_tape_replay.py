@@ -157,6 +157,37 @@ def test_rows_read_and_written_through_a_view_where_evenly_spaced(rows):
         assert np.array_equal(buf, expected)
 
 
+@pytest.mark.parametrize(
+    ("rows", "shape", "geometry"),
+    [
+        ([1, 2, 3, 5, 6, 7], (2, 3), (1, 4)),  # neuron by neuron, a bias after each
+        ([0, 1, 2, 3], (2, 2), (0, 2)),  # one block
+        (slice(4, 7), (1, 3), (4, 3)),  # one neuron, as `index` gives its rows
+        ([1, 2, 3, 5, 6, 8], (2, 3), None),  # uneven
+        ([0, 1, 1, 2], (2, 2), None),  # overlapping rows
+        ([2, 1, 0, 5, 4, 3], (2, 3), None),  # reversed within a neuron
+    ],
+)
+def test_a_layers_weights_are_a_matrix_view_only_where_their_rows_make_one(rows, shape, geometry):
+    """`matrix_geometry` finds a layer's weight rows' (start, stride) once, and `strided` views
+    a buffer through it: the same numbers as gathering those rows, and writes land in them."""
+    from tapegrad.tape.instructions import matrix_geometry, strided
+
+    idx = rows if isinstance(rows, slice) else np.array(rows)
+    assert matrix_geometry(idx, shape) == geometry
+    if geometry is None:
+        return
+    buf = np.arange(10.0)
+    view = strided(buf, geometry, shape)
+    assert np.array_equal(view, buf[idx].reshape(shape))
+    view += 100.0
+    expected = np.arange(10.0)
+    expected[idx] += 100.0
+    assert np.array_equal(buf, expected)
+    with pytest.raises(ValueError):  # NumPy checks the view lies inside its buffer
+        strided(np.zeros(geometry[0] + 1), geometry, shape)
+
+
 # --- gradient writes: the first stores, later ones add (tape/writes.py) ----------------------
 
 

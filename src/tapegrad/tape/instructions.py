@@ -1,6 +1,6 @@
 """The instructions a Program runs, each over a whole group of rows at once: an op's rules
 (`OpGroup`), n-ary sums (`SumGroup`) and dense layers (`Dense`); and the row indexing they
-share (`index`, `Scatter`, `reader`, `matrix_view`).
+share (`index`, `Scatter`, `reader`, `matrix_geometry`).
 
 An instruction is compiled once and then *bound* to a set of buffers (`bind(v, g, vi, gi)`:
 values and gradients of its own buffer, and of the once-per-call buffer a dense layer reads
@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import numpy as np
@@ -80,19 +80,34 @@ def readers(buf: np.ndarray, rows: list[Rows]) -> Callable[[], Sequence[np.ndarr
     return lambda: [buf[r] for r in rows]
 
 
-def matrix_view(buf: np.ndarray, rows: Rows, shape: tuple[int, int]) -> np.ndarray | None:
-    """The rows of a flat buffer as a (n, m) matrix view, row k starting `stride` after row
-    k - 1 (a layer's weights, each neuron's followed by its bias), or None if they are not."""
+def matrix_geometry(rows: Rows, shape: tuple[int, int]) -> tuple[int, int] | None:
+    """Where rows of a flat buffer make an (n, m) matrix, row k starting `stride` after row
+    k - 1 (a layer's weights, each neuron's followed by its bias): (start, stride), else None.
+    A layer finds it once; binding it to a buffer is then one call (`strided`)."""
     n, m = shape
-    flat = np.arange(buf.shape[0])[rows]
+    flat = rows if isinstance(rows, np.ndarray) else _slice_rows(rows)
     start = int(flat[0])
     stride = int(flat[m]) - start if n > 1 else m
     want = start + stride * np.arange(n)[:, None] + np.arange(m)
     if stride < m or not np.array_equal(flat.reshape(n, m), want):
         return None
-    item = buf.strides[0]
-    view = np.lib.stride_tricks.as_strided(buf[start:], shape, (stride * item, item))
-    return view
+    return start, stride
+
+
+def strided(buf: np.ndarray, geometry: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
+    """The (n, m) matrix view of a contiguous flat buffer at `matrix_geometry`'s (start,
+    stride); NumPy checks that it lies inside the buffer."""
+    start, stride = geometry
+    item = buf.itemsize
+    return np.ndarray(
+        shape, buf.dtype, buffer=buf, offset=start * item, strides=(stride * item, item)
+    )
+
+
+def _slice_rows(idx: slice) -> np.ndarray:
+    """A slice's rows (as `index` makes them: a start, and no stop only going down) in order."""
+    step = idx.step or 1
+    return np.arange(idx.start, -1 if idx.stop is None else idx.stop, step)
 
 
 class Scatter:
@@ -113,10 +128,7 @@ class Scatter:
     def rows(self) -> np.ndarray:
         """Its rows, in order, as an array."""
         idx = self.idx
-        if isinstance(idx, slice):  # index's slices have a start, and no stop only going down
-            step = idx.step or 1
-            return np.arange(idx.start, -1 if idx.stop is None else idx.stop, step)
-        return idx
+        return _slice_rows(idx) if isinstance(idx, slice) else idx
 
     def __call__(self, buf: np.ndarray) -> Adder:
         idx, first = self.idx, self.first
@@ -152,11 +164,13 @@ class Scatter:
         return write_repeated
 
 
-def _matrix_adder(buf: np.ndarray, rows: Rows, shape: tuple[int, int], flat: Scatter) -> Adder:
+def _matrix_adder(
+    buf: np.ndarray, geometry: tuple[int, int] | None, shape: tuple[int, int], flat: Scatter
+) -> Adder:
     """Adds a (n, m) matrix into rows of a flat buffer: through a matrix view where the rows
-    make one (`matrix_view`), else flattened through the scatter `flat`."""
-    view = matrix_view(buf, rows, shape)
-    if view is not None:
+    make one (`matrix_geometry`), else flattened through the scatter `flat`."""
+    if geometry is not None:
+        view = strided(buf, geometry, shape)
         return lambda values: np.add(view, values, out=view)
     add = flat(buf)
     return lambda values: add(values.ravel())
@@ -423,6 +437,10 @@ class Dense:
     needed: bool
     xb: slice | None = None  # the input rows and the row of ones after them
     wb: slice | None = None  # the weights and biases, neuron by neuron: (neurons, inputs + 1)
+    geometry: tuple[int, int] | None = field(init=False)  # the weights' `matrix_geometry`
+
+    def __post_init__(self) -> None:
+        self.geometry = matrix_geometry(self.w, self.shape)  # once, not per binding
 
     @property
     def folds_bias(self) -> bool:
@@ -436,7 +454,8 @@ class Dense:
         buffer), one product where the bias folds in. Backward: `_bind_backward`."""
         y, shape = v[self.out], self.shape
         x, b = reader(v, self.x), None if self.b is None else reader(vi, self.b)
-        weights = matrix_view(vi, self.w, shape)
+        geometry = self.geometry
+        weights = None if geometry is None else strided(vi, geometry, shape)
         w = (lambda: weights) if weights is not None else lambda: vi[self.w].reshape(shape)
 
         def forward() -> None:
@@ -456,13 +475,16 @@ class Dense:
         first writer of the weights' and biases' gradients and the bias folds in, both as one
         product [dW db] = dY [X; 1]^T (the ones' row sums dY)."""
         dy, shape = g[self.out], self.shape
-        gw = None if self.gw is None else _matrix_adder(gi, self.w, shape, self.gw)
+        geometry = self.geometry
+        gw = None if self.gw is None else _matrix_adder(gi, geometry, shape, self.gw)
         gb = None if self.gb is None else self.gb(gi)
         gx = None if self.gx is None else self.gx(g)
         # Written in place where this is the first writer and the rows are a view: one NumPy
         # call each, where an add into a strided weight matrix costs as much as the product.
         gx_into = _first_writes(g, self.x, self.gx)
-        gw_into = matrix_view(gi, self.w, shape) if self.gw and self.gw.first else None
+        gw_into = None
+        if geometry is not None and self.gw is not None and self.gw.first:
+            gw_into = strided(gi, geometry, shape)
         gb_into = _first_writes(gi, self.b, self.gb)
         # dW and db as one product where the bias folds in and this is their first writer
         both = None  # ([dW db] to write into, [X; 1]^T): the ones' row sums dY
